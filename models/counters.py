@@ -1,0 +1,29 @@
+"""The activity counters: the one table naming every counter the hardware keeps.
+
+The RTL generates one counter per row (pyhdl/counters.py), the register map places them
+(models/registers.py), the testbench reads them by name and the cost models price them.
+Each entry is (name, what one count means).
+"""
+
+COUNTERS = (
+    ("cycles", "clock cycles from start to done"),
+    ("busy_cycles", "cycles in which an input vector enters the PE array"),
+    ("stall_cycles", "cycles in which a DMA waits on the DRAM port (no read data, or write data not accepted)"),
+    ("macs", "multiply-accumulates the layer needs, on active PEs (gated ones included)"),
+    ("macs_gated", "of those, MACs skipped because an operand was zero"),
+    ("rf_reads", "PE register-file reads: one stationary-weight read per MAC"),
+    ("rf_writes", "PE register-file writes: every PE's weight commit"),
+    ("array_transfers", "operands and partial sums moved between neighbouring PE registers"),
+    ("glb_input_reads", "input-buffer word reads"),
+    ("glb_input_writes", "input-buffer word writes"),
+    ("glb_weight_reads", "weight-buffer word reads"),
+    ("glb_weight_writes", "weight-buffer word writes"),
+    ("glb_output_reads", "output-buffer word reads (accumulate and write-back)"),
+    ("glb_output_writes", "output-buffer word writes (accumulate)"),
+    ("dram_bytes_read", "bytes read from DRAM"),
+    ("dram_bytes_written", "bytes written to DRAM"),
+)
+
+COUNTER_NAMES = tuple(name for name, _ in COUNTERS)
+COUNTER_BITS = 48
+"""Width of every counter: 2**48 cycles is over six days at 500 MHz."""

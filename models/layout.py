@@ -1,0 +1,39 @@
+"""How tensors sit in DRAM: row-major, each row padded to whole bus beats.
+
+A row of `n` operands of `bits` bits is packed little-endian (element i starts at bit i*bits
+of the row, so 4-bit values pair up low nibble first) and padded with zeros to a multiple of
+the bus width; the next row starts on the next beat.  Outputs are int32 rows laid out the same
+way.  Both the hardware's DMA and the host use these functions' conventions.
+"""
+
+import numpy as np
+
+
+def row_beats(elements, bits, bus_bytes):
+    """Beats one row of `elements` values of `bits` bits takes on a `bus_bytes` bus."""
+    return -(-elements * bits // (8 * bus_bytes))
+
+
+def pack_rows(matrix, bits, bus_bytes):
+    """Pack a 2-D signed integer matrix into bytes, one padded row after another."""
+    matrix = np.asarray(matrix, dtype=np.int64)
+    rows, cols = matrix.shape
+    pitch = row_beats(cols, bits, bus_bytes) * bus_bytes
+    unsigned = (matrix & ((1 << bits) - 1)).astype(np.uint64)
+    if bits == 4:
+        padded = np.zeros((rows, cols + cols % 2), dtype=np.uint64)
+        padded[:, :cols] = unsigned
+        row_bytes = (padded[:, 0::2] | (padded[:, 1::2] << np.uint64(4))).astype(np.uint8)
+    else:
+        dtype = {8: "<u1", 16: "<u2", 32: "<u4"}[bits]
+        row_bytes = unsigned.astype(dtype).view(np.uint8).reshape(rows, -1)
+    out = np.zeros((rows, pitch), dtype=np.uint8)
+    out[:, :row_bytes.shape[1]] = row_bytes
+    return out.reshape(-1)
+
+
+def unpack_int32_rows(data, rows, cols, bus_bytes):
+    """Read back `rows` x `cols` int32 values from padded rows of bytes."""
+    pitch = row_beats(cols, 32, bus_bytes) * bus_bytes
+    data = np.asarray(data, dtype=np.uint8)[:rows * pitch].reshape(rows, pitch)
+    return data[:, :cols * 4].copy().view("<i4").reshape(rows, cols).astype(np.int32)

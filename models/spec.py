@@ -1,0 +1,171 @@
+"""The architecture spec: one frozen, validated description of a generated accelerator.
+
+Every generator parameter and every cost-model input lives here and nowhere else.  A spec is
+loaded from YAML (`load_spec`) or built in Python (`ArchSpec(...)`); either way each field is
+checked and a bad value is refused with a `SpecError` naming the field and the value.
+"""
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import yaml
+
+DATAFLOWS = ("ws",)
+OPERAND_BITS = (4, 8, 16)
+DRAM_KINDS = ("LPDDR4", "DDR3", "HBM2")
+DRAM_WORD_BITS = 32
+"""Width of one output element in DRAM: accumulators are sign-extended to int32 there."""
+
+
+class SpecError(ValueError):
+    """An architecture field has a value the generator cannot build."""
+
+
+def _is_pow2(value):
+    return value > 0 and value & (value - 1) == 0
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """Parameters of one accelerator instance.
+
+    Array
+        rows, cols: PE array shape (rows feed the reduction dimension, cols the outputs).
+        dataflow: "ws" (weight-stationary).
+        operand_bits: width of inputs and weights (signed), 4, 8 or 16.
+        acc_bits: width of the PE accumulators (signed, wraps on overflow), up to 32.
+        rf_depth: entries in each PE's weight register file.
+    Buffers
+        glb_input_bytes, glb_weight_bytes, glb_output_bytes: global-buffer partitions.
+        glb_banks: banks per partition (power of two).
+    Off-chip
+        dram_bus_bytes: DRAM port width in bytes per beat (power of two, 4 to 64).
+        dram_kind: interface type for the energy model.
+    Cost-model inputs
+        clock_mhz, tech_nm.
+    """
+
+    name: str = "default"
+    rows: int = 16
+    cols: int = 16
+    dataflow: str = "ws"
+    operand_bits: int = 8
+    acc_bits: int = 32
+    rf_depth: int = 2
+    glb_input_bytes: int = 64 * 1024
+    glb_weight_bytes: int = 32 * 1024
+    glb_output_bytes: int = 32 * 1024
+    glb_banks: int = 4
+    dram_bus_bytes: int = 16
+    dram_kind: str = "LPDDR4"
+    clock_mhz: float = 500.0
+    tech_nm: int = 45
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected = float if f.type is float else f.type
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+                continue
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise SpecError(f"{f.name}: expected {expected.__name__}, not {value!r}")
+        self._check_range("rows", 1, 64)
+        self._check_range("cols", 1, 64)
+        self._check_choice("dataflow", DATAFLOWS)
+        self._check_choice("operand_bits", OPERAND_BITS)
+        self._check_range("acc_bits", 2 * self.operand_bits, DRAM_WORD_BITS)
+        self._check_range("rf_depth", 1, 64)
+        self._check_choice("dram_kind", DRAM_KINDS)
+        self._check_range("clock_mhz", 1, 10_000)
+        self._check_range("tech_nm", 5, 180)
+        if not (_is_pow2(self.dram_bus_bytes) and 4 <= self.dram_bus_bytes <= 64):
+            raise SpecError(f"dram_bus_bytes: must be a power of two from 4 to 64, "
+                            f"not {self.dram_bus_bytes!r}")
+        if not (_is_pow2(self.glb_banks) and self.glb_banks <= 16):
+            raise SpecError(f"glb_banks: must be a power of two up to 16, not {self.glb_banks!r}")
+        for name, word in (("glb_input_bytes", self.input_word_bytes),
+                           ("glb_weight_bytes", self.input_word_bytes),
+                           ("glb_output_bytes", self.output_word_bytes)):
+            value = getattr(self, name)
+            minimum = word * self.glb_banks * 2
+            if value < minimum or value > 16 * 1024 * 1024:
+                raise SpecError(f"{name}: must be from {minimum} (two words per bank) "
+                                f"to 16 MiB, not {value!r}")
+
+    def _check_range(self, name, low, high):
+        value = getattr(self, name)
+        if not low <= value <= high:
+            raise SpecError(f"{name}: must be from {low} to {high}, not {value!r}")
+
+    def _check_choice(self, name, choices):
+        value = getattr(self, name)
+        if value not in choices:
+            raise SpecError(f"{name}: must be one of {', '.join(map(str, choices))}, "
+                            f"not {value!r}")
+
+    @property
+    def input_word_bytes(self):
+        """Bytes of one input/weight buffer word: one operand per array row."""
+        return -(-self.rows * self.operand_bits // 8)
+
+    @property
+    def output_word_bytes(self):
+        """Bytes of one output buffer word: one int32 accumulator per array column."""
+        return self.cols * DRAM_WORD_BITS // 8
+
+    def _words(self, size_bytes, word_bytes):
+        words = size_bytes // word_bytes
+        return words - words % self.glb_banks
+
+    @property
+    def input_words(self):
+        """Words in the input buffer (whole words, a multiple of the bank count)."""
+        return self._words(self.glb_input_bytes, self.input_word_bytes)
+
+    @property
+    def weight_words(self):
+        """Words in the weight buffer (whole words, a multiple of the bank count)."""
+        return self._words(self.glb_weight_bytes, self.input_word_bytes)
+
+    @property
+    def output_words(self):
+        """Words in the output buffer (whole words, a multiple of the bank count)."""
+        return self._words(self.glb_output_bytes, self.output_word_bytes)
+
+    @property
+    def peak_macs_per_cycle(self):
+        return self.rows * self.cols
+
+    @property
+    def onchip_bytes(self):
+        """Global buffer plus every PE register file."""
+        rf = self.rows * self.cols * self.rf_depth * self.operand_bits // 8
+        return self.glb_input_bytes + self.glb_weight_bytes + self.glb_output_bytes + rf
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def load_spec(path):
+    """Read and validate an architecture YAML file; unknown keys are refused."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise SpecError(f"{path}: cannot read architecture file ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SpecError(f"{path}: not valid YAML ({error.problem or error})") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping of architecture fields, not {data!r}")
+    known = {f.name for f in fields(ArchSpec)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SpecError(f"{path}: unknown field {unknown[0]!r} "
+                        f"(known: {', '.join(sorted(known))})")
+    try:
+        return ArchSpec(**data)
+    except SpecError as error:
+        raise SpecError(f"{path}: {error}") from None

@@ -1,0 +1,80 @@
+"""Accumulation of the array's partial sums into the output buffer."""
+
+from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from models.spec import DRAM_WORD_BITS
+
+
+def tag_layout(addr_bits):
+    """Where an input vector's partial sums go: output-buffer word `addr`; `first` overwrites."""
+    return data.StructLayout({"valid": 1, "addr": addr_bits, "first": 1})
+
+
+class Accumulator(wiring.Component):
+    """Adds each output vector of the array into its output-buffer word.
+
+    The tag of an input vector enters with the vector and waits `latency` cycles in a shift
+    register beside the array, so it meets the vector's partial sums.  The first c block of a
+    word overwrites it; later blocks read it, add (wrapping at acc_bits) and write it back.
+    Buffer words hold `cols` int32 values, sign-extended from acc_bits.
+
+    Ports:
+        tag: In(tag_layout), with the input vector entering the array.
+        y: In, the array's output (valid and one partial sum per column).
+        read, write: Out, the output buffer's read and write ports.
+        busy: Out(1), some vector is still in the array or this pipeline.
+    Latency: `latency` + 2 cycles from a tag to its buffer write.
+    """
+
+    def __init__(self, spec, latency, addr_bits):
+        self.cols = spec.cols
+        self.acc_bits = spec.acc_bits
+        self.latency = latency
+        self.addr_bits = addr_bits
+        word = DRAM_WORD_BITS * spec.cols
+        super().__init__({
+            "tag": In(tag_layout(addr_bits)),
+            "y": In(data.StructLayout({
+                "valid": 1,
+                "values": data.ArrayLayout(signed(spec.acc_bits), spec.cols),
+            })),
+            "read": In(memory.ReadPort.Signature(addr_width=addr_bits, shape=word)),
+            "write": In(memory.WritePort.Signature(addr_width=addr_bits, shape=word)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        layout = tag_layout(self.addr_bits)
+        pipe = [Signal(layout, name=f"tag_{i}") for i in range(self.latency)]
+        m.d.sync += pipe[0].eq(self.tag)
+        for previous, stage in zip(pipe, pipe[1:]):
+            m.d.sync += stage.eq(previous)
+        arriving = pipe[-1]
+
+        stage = Signal(data.StructLayout({
+            "tag": layout,
+            "values": data.ArrayLayout(signed(self.acc_bits), self.cols),
+        }))
+        m.d.sync += [stage.tag.eq(arriving), stage.values.eq(self.y.values)]
+        m.d.sync += stage.tag.valid.eq(arriving.valid & self.y.valid)
+        m.d.comb += [
+            self.read.addr.eq(arriving.addr),
+            self.read.en.eq(arriving.valid & ~arriving.first),
+        ]
+
+        old = data.View(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols), self.read.data)
+        result = Signal(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols))
+        for c in range(self.cols):
+            total = Signal(signed(self.acc_bits), name=f"sum_{c}")
+            m.d.comb += total.eq(old[c][:self.acc_bits] + stage.values[c])
+            m.d.comb += result[c].eq(Mux(stage.tag.first, stage.values[c], total))
+        m.d.comb += [
+            self.write.en.eq(stage.tag.valid),
+            self.write.addr.eq(stage.tag.addr),
+            self.write.data.eq(result),
+        ]
+        m.d.comb += self.busy.eq(stage.tag.valid | Cat(p.valid for p in pipe).any())
+        return m

@@ -1,0 +1,128 @@
+"""The weight-stationary systolic PE array with its input skew and output deskew."""
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .pe import ProcessingElement, token_layout
+
+
+class SystolicArray(wiring.Component):
+    """`rows` x `cols` PEs: inputs flow right along rows, partial sums flow down columns.
+
+    Array row r holds reduction element r, column c output channel c.  Weights enter column 0
+    as one word of `rows` operands per `w_shift` and move one column right per shift, so the
+    word for column c is shifted in `cols - 1 - c`'th; `w_commit` then copies every PE's
+    chain register into register-file entry `w_slot`.
+
+    Ports:
+        x: In, an input vector (one operand per row), its slot and valid; accepted every cycle,
+           there is no backpressure.
+        w_data, w_shift, w_commit, w_slot: In, the weight load.
+        y: Out, one partial sum per column and valid, `latency` cycles after `x`.
+        gated: Out, how many of the rows x cols multiplies of this cycle's `x` are skipped
+           because the input or the stationary weight is zero (combinational; 0 when x is
+           not valid).  Padding PEs hold zero weights or see zero inputs, so they count too.
+
+    Latency: `rows + cols - 1` cycles (skew, rows x cols PE hops, deskew).
+    """
+
+    def __init__(self, spec):
+        self.rows = spec.rows
+        self.cols = spec.cols
+        self.operand_bits = spec.operand_bits
+        self.acc_bits = spec.acc_bits
+        self.rf_depth = spec.rf_depth
+        self.slot_bits = max((spec.rf_depth - 1).bit_length(), 1)
+        super().__init__({
+            "x": In(data.StructLayout({
+                "valid": 1,
+                "slot": self.slot_bits,
+                "values": data.ArrayLayout(signed(self.operand_bits), self.rows),
+            })),
+            "w_data": In(data.ArrayLayout(signed(self.operand_bits), self.rows)),
+            "w_shift": In(1),
+            "w_commit": In(1),
+            "w_slot": In(self.slot_bits),
+            "y": Out(data.StructLayout({
+                "valid": 1,
+                "values": data.ArrayLayout(signed(self.acc_bits), self.cols),
+            })),
+            "gated": Out(range(self.rows * self.cols + 1)),
+        })
+
+    @property
+    def latency(self):
+        """Cycles from an input vector on `x` to its partial sums on `y`."""
+        return self.rows + self.cols - 1
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols = self.rows, self.cols
+        token = token_layout(self.operand_bits, self.slot_bits)
+        pes = [[ProcessingElement(self.operand_bits, self.acc_bits, self.rf_depth)
+                for _ in range(cols)] for _ in range(rows)]
+        for r in range(rows):
+            for c in range(cols):
+                m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
+                m.d.comb += [
+                    pe.w_shift.eq(self.w_shift),
+                    pe.w_commit.eq(self.w_commit),
+                    pe.w_slot.eq(self.w_slot),
+                    pe.w_in.eq(self.w_data[r] if c == 0 else pes[r][c - 1].w_out),
+                    pe.psum_in.eq(0 if r == 0 else pes[r - 1][c].psum_out),
+                ]
+                if c > 0:
+                    m.d.comb += pe.x_in.eq(pes[r][c - 1].x_out)
+
+        # Input skew: row r enters r cycles late, so the diagonal wavefront meets the psums.
+        for r in range(rows):
+            stage = Signal(token, name=f"skew_{r}_0")
+            m.d.comb += [
+                stage.valid.eq(self.x.valid),
+                stage.slot.eq(self.x.slot),
+                stage.value.eq(self.x.values[r]),
+            ]
+            for i in range(r):
+                delayed = Signal(token, name=f"skew_{r}_{i + 1}")
+                m.d.sync += delayed.eq(stage)
+                stage = delayed
+            m.d.comb += pes[r][0].x_in.eq(stage)
+
+        # Output deskew: column c leaves the bottom c cycles after column 0; delay the rest.
+        for c in range(cols):
+            bottom = pes[rows - 1][c]
+            value, valid = bottom.psum_out, bottom.x_out.valid
+            for i in range(cols - 1 - c):
+                value_d = Signal(signed(self.acc_bits), name=f"deskew_{c}_{i}")
+                valid_d = Signal(name=f"deskew_valid_{c}_{i}")
+                m.d.sync += [value_d.eq(value), valid_d.eq(valid)]
+                value, valid = value_d, valid_d
+            m.d.comb += self.y.values[c].eq(value)
+            if c == 0:
+                m.d.comb += self.y.valid.eq(valid)
+
+        self._count_gated(m, pes)
+        return m
+
+    def _count_gated(self, m, pes):
+        """Zero-weight counts per row and slot are kept as weights commit, so the count of
+        gated multiplies for an input vector needs only one small adder per row."""
+        rows, cols = self.rows, self.cols
+        count_shape = range(cols + 1)
+        zero_weights = [[Signal(count_shape, name=f"zero_w_{r}_{s}") for s in range(self.rf_depth)]
+                        for r in range(rows)]
+        per_row = []
+        for r in range(rows):
+            chain_zeros = sum((pes[r][c].w_out == 0 for c in range(cols)), start=0)
+            for s in range(self.rf_depth):
+                with m.If(self.w_commit & (self.w_slot == s)):
+                    m.d.sync += zero_weights[r][s].eq(chain_zeros)
+            slot_zeros = Signal(count_shape, name=f"slot_zeros_{r}")
+            m.d.comb += slot_zeros.eq(zero_weights[r][0])
+            for s in range(1, self.rf_depth):
+                with m.If(self.x.slot == s):
+                    m.d.comb += slot_zeros.eq(zero_weights[r][s])
+            per_row.append(Mux(self.x.values[r] == 0, cols, slot_zeros))
+        with m.If(self.x.valid):
+            m.d.comb += self.gated.eq(sum(per_row, start=0))

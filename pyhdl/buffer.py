@@ -1,0 +1,62 @@
+"""A banked global-buffer partition: SRAM banks from `amaranth.lib.memory`."""
+
+from amaranth import Module, Signal
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+
+class GlobalBuffer(wiring.Component):
+    """`depth` words of `width` bits in `banks` single-port-read, single-port-write SRAM banks.
+
+    Word address a lives in bank `a % banks`, row `a // banks`, so sequential accesses walk
+    across banks.  One read and one write may happen in every cycle.
+
+    Ports:
+        read: Out(ReadPort.Signature): `addr`, `en`; `data` one cycle after `en`.
+        write: Out(WritePort.Signature): `addr`, `data`, `en` (written at the clock edge).
+        reads, writes: Out(1), strobes for the activity counters (one per word accessed).
+
+    Latency: one cycle for reads.  A read of the address written in the same cycle returns
+    the old word.
+    """
+
+    def __init__(self, width, depth, banks):
+        if depth % banks:
+            raise ValueError(f"GlobalBuffer depth must be a multiple of banks ({banks}), "
+                             f"not {depth!r}")
+        self.width = width
+        self.depth = depth
+        self.banks = banks
+        addr_bits = (depth - 1).bit_length()
+        super().__init__({
+            "read": Out(memory.ReadPort.Signature(addr_width=addr_bits, shape=width)),
+            "write": Out(memory.WritePort.Signature(addr_width=addr_bits, shape=width)),
+            "reads": Out(1),
+            "writes": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bank_bits = (self.banks - 1).bit_length()
+        rows = self.depth // self.banks
+        read_bank = Signal(range(self.banks))
+        with m.If(self.read.en):
+            m.d.sync += read_bank.eq(self.read.addr[:bank_bits] if bank_bits else 0)
+        for b in range(self.banks):
+            bank = memory.Memory(shape=self.width, depth=rows, init=[])
+            m.submodules[f"bank{b}"] = bank
+            rd = bank.read_port()
+            wr = bank.write_port()
+            selected_r = (self.read.addr[:bank_bits] == b) if bank_bits else 1
+            selected_w = (self.write.addr[:bank_bits] == b) if bank_bits else 1
+            m.d.comb += [
+                rd.addr.eq(self.read.addr[bank_bits:]),
+                rd.en.eq(self.read.en & selected_r),
+                wr.addr.eq(self.write.addr[bank_bits:]),
+                wr.data.eq(self.write.data),
+                wr.en.eq(self.write.en & selected_w),
+            ]
+            with m.If(read_bank == b):
+                m.d.comb += self.read.data.eq(rd.data)
+        m.d.comb += [self.reads.eq(self.read.en), self.writes.eq(self.write.en)]
+        return m

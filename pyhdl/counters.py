@@ -1,0 +1,43 @@
+"""The activity counters, one per row of models.counters.COUNTERS."""
+
+from amaranth import Module, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from models.counters import COUNTER_BITS, COUNTER_NAMES
+
+EVENT_BITS = 16
+"""Width of one cycle's increment of any counter (rows x cols x 2 fits for arrays to 64x64)."""
+
+
+def event_layout():
+    """Per-cycle increments, one field per counter except `cycles`, which counts itself."""
+    return data.StructLayout({name: EVENT_BITS for name in COUNTER_NAMES if name != "cycles"})
+
+
+class ActivityCounters(wiring.Component):
+    """A bank of COUNTER_BITS-bit counters, cleared at start and counting while running.
+
+    Ports:
+        clear: In(1), zero every counter (takes priority over counting).
+        running: In(1), `cycles` counts every cycle it is high; other counters add `events`.
+        events: In(event_layout()), this cycle's increment of each counter.
+        values: Out, every counter, in COUNTER_NAMES order.
+    Latency: a cycle's events show in `values` one cycle later.  Counters wrap at 2**48.
+    """
+
+    values: Out(data.ArrayLayout(unsigned(COUNTER_BITS), len(COUNTER_NAMES)))
+    clear: In(1)
+    running: In(1)
+    events: In(event_layout())
+
+    def elaborate(self, platform):
+        m = Module()
+        for index, name in enumerate(COUNTER_NAMES):
+            value = self.values[index]
+            increment = self.running if name == "cycles" else getattr(self.events, name)
+            with m.If(self.clear):
+                m.d.sync += value.eq(0)
+            with m.Elif(self.running | (name != "cycles")):
+                m.d.sync += value.eq(value + increment)
+        return m

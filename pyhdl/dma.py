@@ -1,0 +1,235 @@
+"""DMA engines between the DRAM port and the global buffer, one row-strided job at a time."""
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .gearbox import RowGearbox, chunk_layout
+from .interfaces import ADDR_BITS, BURST_BITS, DramCommand
+
+COUNT_BITS = 16
+
+
+class ReadJob(data.Struct):
+    """Copy `rows` rows of `row_elems` elements, each `row_beats` beats long and stored one
+    after another from DRAM beat `addr`, into consecutive buffer words from word 0."""
+
+    addr: ADDR_BITS
+    rows: COUNT_BITS
+    row_beats: BURST_BITS
+    row_elems: COUNT_BITS
+
+
+class WriteJob(data.Struct):
+    """Copy `rows` rows of `row_words` consecutive buffer words from word 0 to DRAM rows of
+    `row_beats` beats from beat `addr`; the last word of a row holds `last_elems` elements."""
+
+    addr: ADDR_BITS
+    rows: COUNT_BITS
+    row_words: COUNT_BITS
+    row_beats: BURST_BITS
+    last_elems: COUNT_BITS
+
+
+class DmaReader(wiring.Component):
+    """DRAM -> global buffer: one burst per row, beats repacked into buffer words.
+
+    Row requests are issued as fast as DRAM accepts them, independently of returning data.
+    Ports:
+        job: In(stream of ReadJob); accepted only when idle.
+        dram_cmd: Out(stream of DramCommand), dram_data: In(stream of bus words).
+        buffer: In(WritePort.Signature), one word per `elems_per_word` elements of a row.
+        busy: Out(1); stalled: Out(1), waiting for read data; beat: Out(1), a beat arrived.
+    """
+
+    def __init__(self, bus_bytes, elem_bits, elems_per_word, buffer_addr_bits):
+        self.bus_bytes = bus_bytes
+        self.elem_bits = elem_bits
+        self.elems_per_beat = 8 * bus_bytes // elem_bits
+        self.elems_per_word = elems_per_word
+        super().__init__({
+            "job": In(stream.Signature(ReadJob)),
+            "dram_cmd": Out(stream.Signature(DramCommand)),
+            "dram_data": In(stream.Signature(8 * bus_bytes)),
+            "buffer": In(memory.WritePort.Signature(addr_width=buffer_addr_bits,
+                                                     shape=elem_bits * elems_per_word)),
+            "busy": Out(1),
+            "stalled": Out(1),
+            "beat": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.gearbox = gearbox = RowGearbox(self.elem_bits, self.elems_per_beat,
+                                                    self.elems_per_word)
+        job = Signal(ReadJob)
+        cmd_rows = Signal(COUNT_BITS)
+        cmd_addr = Signal(ADDR_BITS)
+        data_rows = Signal(COUNT_BITS)
+        beats_left = Signal(BURST_BITS)
+        elems_left = Signal(COUNT_BITS)
+        write_addr = Signal.like(self.buffer.addr)
+
+        issuing = cmd_rows != 0
+        receiving = data_rows != 0
+        m.d.comb += [
+            self.busy.eq(issuing | receiving | ~gearbox.idle),
+            self.job.ready.eq(~self.busy),
+            self.dram_cmd.valid.eq(issuing),
+            self.dram_cmd.payload.addr.eq(cmd_addr),
+            self.dram_cmd.payload.length.eq(job.row_beats),
+        ]
+        with m.If(self.job.valid & self.job.ready):
+            m.d.sync += [
+                job.eq(self.job.payload),
+                cmd_rows.eq(self.job.payload.rows),
+                cmd_addr.eq(self.job.payload.addr),
+                data_rows.eq(self.job.payload.rows),
+                beats_left.eq(self.job.payload.row_beats),
+                elems_left.eq(self.job.payload.row_elems),
+                write_addr.eq(0),
+            ]
+        with m.If(self.dram_cmd.valid & self.dram_cmd.ready):
+            m.d.sync += [cmd_rows.eq(cmd_rows - 1), cmd_addr.eq(cmd_addr + job.row_beats)]
+
+        last_beat = beats_left == 1
+        m.d.comb += [
+            gearbox.i.valid.eq(receiving & self.dram_data.valid),
+            gearbox.i.payload.data.eq(self.dram_data.payload),
+            gearbox.i.payload.count.eq(Mux(elems_left >= self.elems_per_beat,
+                                           self.elems_per_beat, elems_left)),
+            gearbox.i.payload.last.eq(last_beat),
+            self.dram_data.ready.eq(receiving & gearbox.i.ready),
+            self.beat.eq(self.dram_data.valid & self.dram_data.ready),
+            self.stalled.eq(receiving & ~self.dram_data.valid),
+        ]
+        with m.If(self.beat):
+            with m.If(last_beat):
+                m.d.sync += [
+                    data_rows.eq(data_rows - 1),
+                    beats_left.eq(job.row_beats),
+                    elems_left.eq(job.row_elems),
+                ]
+            with m.Else():
+                m.d.sync += [
+                    beats_left.eq(beats_left - 1),
+                    elems_left.eq(elems_left - self.elems_per_beat),
+                ]
+
+        m.d.comb += [
+            gearbox.o.ready.eq(1),
+            self.buffer.en.eq(gearbox.o.valid),
+            self.buffer.addr.eq(write_addr),
+            self.buffer.data.eq(gearbox.o.payload),
+        ]
+        with m.If(gearbox.o.valid):
+            m.d.sync += write_addr.eq(write_addr + 1)
+        return m
+
+
+class DmaWriter(wiring.Component):
+    """Global buffer -> DRAM: buffer words repacked into beats, one burst per row.
+
+    A small FIFO absorbs the buffer's read latency so DRAM backpressure never loses a word.
+    Ports:
+        job: In(stream of WriteJob); accepted only when idle.
+        buffer: In(ReadPort.Signature), words read in order from word 0.
+        dram_cmd: Out(stream of DramCommand), dram_data: Out(stream of bus words).
+        busy: Out(1); stalled: Out(1), write data refused; beat: Out(1), a beat was taken.
+    """
+
+    FIFO_DEPTH = 4
+
+    def __init__(self, bus_bytes, elem_bits, elems_per_word, buffer_addr_bits):
+        self.bus_bytes = bus_bytes
+        self.elem_bits = elem_bits
+        self.elems_per_word = elems_per_word
+        self.elems_per_beat = 8 * bus_bytes // elem_bits
+        super().__init__({
+            "job": In(stream.Signature(WriteJob)),
+            "buffer": In(memory.ReadPort.Signature(addr_width=buffer_addr_bits,
+                                                    shape=elem_bits * elems_per_word)),
+            "dram_cmd": Out(stream.Signature(DramCommand)),
+            "dram_data": Out(stream.Signature(8 * bus_bytes)),
+            "busy": Out(1),
+            "stalled": Out(1),
+            "beat": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        chunk = chunk_layout(self.elem_bits, self.elems_per_word)
+        m.submodules.gearbox = gearbox = RowGearbox(self.elem_bits, self.elems_per_word,
+                                                    self.elems_per_beat)
+        m.submodules.fifo = queue = fifo.SyncFIFOBuffered(width=chunk.size,
+                                                          depth=self.FIFO_DEPTH)
+        job = Signal(WriteJob)
+        cmd_rows = Signal(COUNT_BITS)
+        cmd_addr = Signal(ADDR_BITS)
+        read_rows = Signal(COUNT_BITS)
+        words_left = Signal(COUNT_BITS)
+        read_addr = Signal.like(self.buffer.addr)
+        beats_left = Signal(ADDR_BITS)
+        in_flight = Signal()
+
+        issuing = cmd_rows != 0
+        reading = read_rows != 0
+        m.d.comb += [
+            self.busy.eq(issuing | reading | in_flight | queue.r_rdy | ~gearbox.idle
+                         | (beats_left != 0)),
+            self.job.ready.eq(~self.busy),
+            self.dram_cmd.valid.eq(issuing),
+            self.dram_cmd.payload.addr.eq(cmd_addr),
+            self.dram_cmd.payload.length.eq(job.row_beats),
+        ]
+        with m.If(self.job.valid & self.job.ready):
+            m.d.sync += [
+                job.eq(self.job.payload),
+                cmd_rows.eq(self.job.payload.rows),
+                cmd_addr.eq(self.job.payload.addr),
+                read_rows.eq(self.job.payload.rows),
+                words_left.eq(self.job.payload.row_words),
+                read_addr.eq(0),
+                beats_left.eq(self.job.payload.rows * self.job.payload.row_beats),
+            ]
+        with m.If(self.dram_cmd.valid & self.dram_cmd.ready):
+            m.d.sync += [cmd_rows.eq(cmd_rows - 1), cmd_addr.eq(cmd_addr + job.row_beats)]
+
+        # Read a word only when the FIFO is sure to have room for it a cycle later.
+        room = queue.level + in_flight < self.FIFO_DEPTH
+        read = reading & room
+        last_word = words_left == 1
+        tag = Signal(data.StructLayout({"count": chunk["count"].shape, "last": 1}))
+        m.d.comb += [self.buffer.en.eq(read), self.buffer.addr.eq(read_addr)]
+        m.d.sync += in_flight.eq(read)
+        with m.If(read):
+            m.d.sync += [
+                read_addr.eq(read_addr + 1),
+                tag.count.eq(Mux(last_word, job.last_elems, self.elems_per_word)),
+                tag.last.eq(last_word),
+            ]
+            with m.If(last_word):
+                m.d.sync += [read_rows.eq(read_rows - 1), words_left.eq(job.row_words)]
+            with m.Else():
+                m.d.sync += words_left.eq(words_left - 1)
+
+        queued = Signal(chunk)
+        m.d.comb += [
+            queued.data.eq(self.buffer.data),
+            queued.count.eq(tag.count),
+            queued.last.eq(tag.last),
+            queue.w_en.eq(in_flight),
+            queue.w_data.eq(queued),
+            gearbox.i.valid.eq(queue.r_rdy),
+            gearbox.i.payload.eq(queue.r_data),
+            queue.r_en.eq(gearbox.i.ready),
+        ]
+
+        wiring.connect(m, wiring.flipped(self.dram_data), gearbox.o)
+        m.d.comb += [
+            self.beat.eq(self.dram_data.valid & self.dram_data.ready),
+            self.stalled.eq(self.dram_data.valid & ~self.dram_data.ready),
+        ]
+        with m.If(self.beat):
+            m.d.sync += beats_left.eq(beats_left - 1)
+        return m

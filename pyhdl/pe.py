@@ -1,0 +1,70 @@
+"""One processing element of the weight-stationary array."""
+
+from amaranth import Array, Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+
+def token_layout(operand_bits, slot_bits):
+    """An operand travelling through the array, with its valid bit and register-file slot."""
+    return data.StructLayout({
+        "valid": 1,
+        "slot": max(slot_bits, 1),
+        "value": signed(operand_bits),
+    })
+
+
+class ProcessingElement(wiring.Component):
+    """A MAC with a weight register file; an input operand or weight of zero gates the multiply.
+
+    Ports:
+        x_in/x_out: the input token from the left neighbour, registered on to the right.
+        psum_in/psum_out: partial sum from above, registered (plus this PE's product) below.
+        w_in/w_out: the weight shift chain (`w_shift` moves it one PE to the right).
+        w_commit/w_slot: copy the chain register into register-file entry `w_slot`.
+
+    Latency: one cycle from `x_in`/`psum_in` to `x_out`/`psum_out`.
+    Each valid token reads register-file entry `token.slot` and adds `value * weight` to the
+    partial sum unless either is zero (then the multiplier is not used and the sum passes).
+    Activity is counted at the array's edge (see `SystolicArray`), not per PE.
+    """
+
+    def __init__(self, operand_bits, acc_bits, rf_depth):
+        self.operand_bits = operand_bits
+        self.acc_bits = acc_bits
+        self.rf_depth = rf_depth
+        slot_bits = (rf_depth - 1).bit_length()
+        token = token_layout(operand_bits, slot_bits)
+        super().__init__({
+            "x_in": In(token),
+            "x_out": Out(token),
+            "psum_in": In(signed(acc_bits)),
+            "psum_out": Out(signed(acc_bits)),
+            "w_in": In(signed(operand_bits)),
+            "w_out": Out(signed(operand_bits)),
+            "w_shift": In(1),
+            "w_commit": In(1),
+            "w_slot": In(max(slot_bits, 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        chain = Signal(signed(self.operand_bits))
+        rf = Array(Signal(signed(self.operand_bits), name=f"rf{i}")
+                   for i in range(self.rf_depth))
+
+        m.d.comb += self.w_out.eq(chain)
+        with m.If(self.w_shift):
+            m.d.sync += chain.eq(self.w_in)
+        with m.If(self.w_commit):
+            m.d.sync += rf[self.w_slot].eq(chain)
+
+        weight = rf[self.x_in.slot] if self.rf_depth > 1 else rf[0]
+        x = self.x_in.value
+        gated = (x == 0) | (weight == 0)
+        m.d.sync += self.x_out.eq(self.x_in)
+        with m.If(self.x_in.valid & ~gated):
+            m.d.sync += self.psum_out.eq(self.psum_in + x * weight)
+        with m.Else():
+            m.d.sync += self.psum_out.eq(self.psum_in)
+        return m

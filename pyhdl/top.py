@@ -1,0 +1,137 @@
+"""The accelerator top: PE array, global buffer, DMA, controller, counters and registers."""
+
+from amaranth import Module, Mux
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from models.spec import DRAM_WORD_BITS
+
+from .accumulator import Accumulator
+from .array import SystolicArray
+from .buffer import GlobalBuffer
+from .controller import GemmController
+from .counters import ActivityCounters
+from .csr import REGISTER_ADDR_BITS, RegisterBlock
+from .dma import DmaReader, DmaWriter
+from .interfaces import DramPort, RegisterBus
+
+
+class Accelerator(wiring.Component):
+    """A `spec.rows` x `spec.cols` weight-stationary GEMM / fully-connected accelerator.
+
+    The host writes a layer descriptor through `bus` (addresses in models.registers) and
+    starts it; the accelerator moves X and W from DRAM through the global buffer into the
+    array, accumulates Y in the output buffer and writes it back, counting activity on the
+    way.  Tensor layouts in DRAM are those of models.layout.
+
+    Ports:
+        bus: In(RegisterBus), host registers, one cycle read latency.
+        dram: Out(DramPort), four valid/ready streams; DRAM may stall any of them.
+        done: Out(1), high from the end of a layer until the next start (STATUS.done).
+    """
+
+    def __init__(self, spec):
+        self.spec = spec
+        super().__init__({
+            "bus": In(RegisterBus(REGISTER_ADDR_BITS)),
+            "dram": Out(DramPort(spec.dram_bus_bytes)),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        spec = self.spec
+        word = spec.rows * spec.operand_bits
+        m.submodules.input_buffer = ibuf = GlobalBuffer(word, spec.input_words, spec.glb_banks)
+        m.submodules.weight_buffer = wbuf = GlobalBuffer(word, spec.weight_words,
+                                                         spec.glb_banks)
+        m.submodules.output_buffer = obuf = GlobalBuffer(DRAM_WORD_BITS * spec.cols,
+                                                         spec.output_words, spec.glb_banks)
+        m.submodules.array = array = SystolicArray(spec)
+        m.submodules.accumulator = acc = Accumulator(spec, array.latency,
+                                                     len(obuf.read.addr))
+        m.submodules.controller = ctrl = GemmController(
+            spec, array, len(ibuf.read.addr), len(wbuf.read.addr), len(obuf.read.addr))
+        load_addr_bits = max(len(ibuf.write.addr), len(wbuf.write.addr))
+        m.submodules.reader = reader = DmaReader(spec.dram_bus_bytes, spec.operand_bits,
+                                                 spec.rows, load_addr_bits)
+        m.submodules.writer = writer = DmaWriter(spec.dram_bus_bytes, DRAM_WORD_BITS,
+                                                 spec.cols, len(obuf.read.addr))
+        m.submodules.registers = regs = RegisterBlock()
+        m.submodules.counters = counters = ActivityCounters()
+
+        wiring.connect(m, wiring.flipped(self.bus), regs.bus)
+        m.d.comb += [
+            ctrl.descriptor.eq(regs.descriptor),
+            ctrl.start.eq(regs.start),
+            regs.busy.eq(ctrl.busy),
+            regs.done.eq(ctrl.done),
+            regs.counters.eq(counters.values),
+            counters.clear.eq(regs.start),
+            counters.running.eq(ctrl.busy),
+        ]
+        with m.If(regs.start):
+            m.d.sync += self.done.eq(0)
+        with m.Elif(ctrl.done):
+            m.d.sync += self.done.eq(1)
+
+        # DMA engines on the DRAM port and their jobs from the controller.
+        wiring.connect(m, ctrl.read_job, reader.job)
+        wiring.connect(m, ctrl.write_job, writer.job)
+        wiring.connect(m, reader.dram_cmd, wiring.flipped(self.dram.read_cmd))
+        wiring.connect(m, wiring.flipped(self.dram.read_data), reader.dram_data)
+        wiring.connect(m, writer.dram_cmd, wiring.flipped(self.dram.write_cmd))
+        wiring.connect(m, writer.dram_data, wiring.flipped(self.dram.write_data))
+        m.d.comb += [ctrl.reader_busy.eq(reader.busy), ctrl.writer_busy.eq(writer.busy)]
+
+        # The reader fills the input or the weight buffer, as the controller says.
+        for buffer, selected in ((ibuf, ~ctrl.load_weights), (wbuf, ctrl.load_weights)):
+            m.d.comb += [
+                buffer.write.addr.eq(reader.buffer.addr),
+                buffer.write.data.eq(reader.buffer.data),
+                buffer.write.en.eq(reader.buffer.en & selected),
+            ]
+
+        # The array reads the input and weight buffers; results accumulate in the output one.
+        wiring.connect(m, ctrl.input_read, ibuf.read)
+        wiring.connect(m, ctrl.weight_read, wbuf.read)
+        m.d.comb += [
+            array.x.eq(ctrl.x),
+            array.w_data.eq(ctrl.w_data),
+            array.w_shift.eq(ctrl.w_shift),
+            array.w_commit.eq(ctrl.w_commit),
+            array.w_slot.eq(ctrl.w_slot),
+            ctrl.gated.eq(array.gated),
+            acc.tag.eq(ctrl.tag),
+            acc.y.eq(array.y),
+            ctrl.accumulator_busy.eq(acc.busy),
+        ]
+        wiring.connect(m, acc.write, obuf.write)
+        # The accumulator and the writer never read the output buffer in the same phase.
+        m.d.comb += [
+            obuf.read.en.eq(acc.read.en | writer.buffer.en),
+            obuf.read.addr.eq(Mux(acc.read.en, acc.read.addr, writer.buffer.addr)),
+            acc.read.data.eq(obuf.read.data),
+            writer.buffer.data.eq(obuf.read.data),
+        ]
+
+        e = counters.events
+        bus_bytes = spec.dram_bus_bytes
+        m.d.comb += [
+            e.busy_cycles.eq(ctrl.events.busy_cycles),
+            e.stall_cycles.eq(reader.stalled | writer.stalled),
+            e.macs.eq(ctrl.events.macs),
+            e.macs_gated.eq(ctrl.events.macs_gated),
+            e.rf_reads.eq(ctrl.events.macs),
+            e.rf_writes.eq(ctrl.events.rf_writes),
+            e.array_transfers.eq(ctrl.events.array_transfers),
+            e.glb_input_reads.eq(ibuf.reads),
+            e.glb_input_writes.eq(ibuf.writes),
+            e.glb_weight_reads.eq(wbuf.reads),
+            e.glb_weight_writes.eq(wbuf.writes),
+            e.glb_output_reads.eq(obuf.reads),
+            e.glb_output_writes.eq(obuf.writes),
+            e.dram_bytes_read.eq(reader.beat * bus_bytes),
+            e.dram_bytes_written.eq(writer.beat * bus_bytes),
+        ]
+        return m

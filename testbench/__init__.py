@@ -1,0 +1,1 @@
+"""Simulation of the exported RTL with Verilator through cocotb, checked against models/."""

@@ -1,0 +1,83 @@
+"""Layer jobs handed to a simulation run, and the results it hands back, as files.
+
+A run's directory holds `jobs.json` (the architecture and, per job, its op, tensor files and
+DRAM timing) and the tensors as .npy; the simulation adds `results.json` and one output .npy
+per job.  Files keep the simulator process free of anything but the layers it runs.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from models.spec import ArchSpec
+
+from .tb import DramTiming
+
+
+@dataclass
+class Job:
+    """One layer to run: `op` ("fc"), its int tensors, and the DRAM's timing for it."""
+
+    name: str
+    op: str
+    inputs: np.ndarray
+    weights: np.ndarray
+    timing: DramTiming = field(default_factory=DramTiming)
+
+
+@dataclass
+class JobResult:
+    name: str
+    output: np.ndarray
+    expected: np.ndarray
+    counters: dict
+
+    @property
+    def matches(self):
+        return self.output.shape == self.expected.shape and bool(
+            np.array_equal(self.output, self.expected))
+
+
+def write_jobs(run_dir, spec, jobs):
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for index, job in enumerate(jobs):
+        np.save(run_dir / f"inputs_{index}.npy", job.inputs)
+        np.save(run_dir / f"weights_{index}.npy", job.weights)
+        entries.append({"name": job.name, "op": job.op, "timing": asdict(job.timing)})
+    (run_dir / "results.json").unlink(missing_ok=True)
+    (run_dir / "jobs.json").write_text(json.dumps({"arch": spec.to_dict(), "jobs": entries}))
+
+
+def read_jobs(run_dir):
+    run_dir = Path(run_dir)
+    data = json.loads((run_dir / "jobs.json").read_text())
+    jobs = [Job(entry["name"], entry["op"],
+                np.load(run_dir / f"inputs_{index}.npy"),
+                np.load(run_dir / f"weights_{index}.npy"),
+                DramTiming(**entry["timing"]))
+            for index, entry in enumerate(data["jobs"])]
+    return ArchSpec(**data["arch"]), jobs
+
+
+def write_results(run_dir, results):
+    run_dir = Path(run_dir)
+    entries = []
+    for index, result in enumerate(results):
+        np.save(run_dir / f"output_{index}.npy", result.output)
+        np.save(run_dir / f"expected_{index}.npy", result.expected)
+        entries.append({"name": result.name, "counters": result.counters})
+    (run_dir / "results.json").write_text(json.dumps(entries))
+
+
+def read_results(run_dir):
+    run_dir = Path(run_dir)
+    path = run_dir / "results.json"
+    if not path.exists():
+        return []
+    return [JobResult(entry["name"], np.load(run_dir / f"output_{index}.npy"),
+                      np.load(run_dir / f"expected_{index}.npy"), entry["counters"])
+            for index, entry in enumerate(json.loads(path.read_text()))]

@@ -1,0 +1,128 @@
+"""Build the simulation model once per architecture and run job directories on it.
+
+The build directory is keyed by the architecture and by the hardware sources, so a change to
+either rebuilds and nothing else does; a lock lets parallel test workers share one build.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from cocotb_tools.runner import get_runner
+
+from pyhdl.csr import REGISTER_ADDR_BITS
+from pyhdl.export import export_verilog
+
+from .jobs import read_results, write_jobs
+from .toolchain import use_verilator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TESTBENCH_DIR = Path(__file__).resolve().parent
+SIM_SOURCES = (TESTBENCH_DIR / "dram_model.sv", TESTBENCH_DIR / "sim_top.sv")
+DEFAULT_BUILD_ROOT = PROJECT_ROOT / "build" / "sim"
+DRAM_BYTES = 16 << 20
+"""Size of the simulated DRAM."""
+VERILATOR_ARGS = (
+    # Amaranth's Verilog mixes widths on purpose (it relies on Verilog's extension rules);
+    # those warnings are listed by `make lint`, not fatal to the simulation build.
+    "-Wno-fatal",
+    "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-WIDTHCONCAT",
+    "--x-assign", "0", "--x-initial", "0",
+)
+
+
+class SimulationError(RuntimeError):
+    """The simulator failed, or the RTL disagreed with the golden model."""
+
+
+def _fingerprint(spec):
+    digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode())
+    for folder in ("pyhdl", "testbench"):
+        for path in sorted((PROJECT_ROOT / folder).glob("*.*")):
+            if path.suffix in (".py", ".sv"):
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@contextmanager
+def _locked(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class SimulationModel:
+    """The Verilator model of `sim_top` for one architecture, built on first use."""
+
+    def __init__(self, spec, build_root=DEFAULT_BUILD_ROOT):
+        self.spec = spec
+        self.build_dir = Path(build_root) / f"{spec.name}-{_fingerprint(spec)}"
+        use_verilator()
+        self.runner = get_runner("verilator")
+
+    @property
+    def parameters(self):
+        return {
+            "BUS_BYTES": self.spec.dram_bus_bytes,
+            "DRAM_BEATS": DRAM_BYTES // self.spec.dram_bus_bytes,
+            "REG_ADDR_BITS": REGISTER_ADDR_BITS,
+        }
+
+    def build(self, log=print):
+        """Export the Verilog and compile it with Verilator, unless already built."""
+        stamp = self.build_dir / "built.stamp"
+        with _locked(self.build_dir.with_suffix(".lock")):
+            if stamp.exists():
+                return
+            log(f"building the Verilator model of {self.spec.name!r} "
+                f"({self.spec.rows}x{self.spec.cols}) in {self.build_dir}")
+            shutil.rmtree(self.build_dir, ignore_errors=True)
+            rtl = export_verilog(self.spec, self.build_dir / "rtl")
+            self.runner.build(
+                sources=[rtl, *SIM_SOURCES],
+                hdl_toplevel="sim_top",
+                build_dir=self.build_dir,
+                parameters=self.parameters,
+                build_args=list(VERILATOR_ARGS),
+                log_file=self.build_dir / "build.log",
+            )
+            stamp.write_text(self.spec.name)
+
+    def run(self, jobs, run_dir, waves=False):
+        """Run `jobs` back to back in one simulation; return their JobResults."""
+        self.build()
+        run_dir = Path(run_dir).resolve()
+        write_jobs(run_dir, self.spec, jobs)
+        env = {
+            "PEFORGE_RUN_DIR": str(run_dir),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
+                                                        os.environ.get("PYTHONPATH")])),
+        }
+        try:
+            self.runner.test(
+                test_module="testbench.cocotb_layers",
+                hdl_toplevel="sim_top",
+                build_dir=self.build_dir,
+                test_dir=run_dir,
+                extra_env=env,
+                plusargs=[f"+dram_load={run_dir / 'dram_load.hex'}",
+                          f"+dram_dump={run_dir / 'dram_dump.hex'}"],
+                results_xml=str(run_dir / "results.xml"),
+                log_file=run_dir / "sim.log",
+                waves=waves,
+            )
+        except SystemExit as stop:
+            results = read_results(run_dir)
+            if len(results) < len(jobs):
+                raise SimulationError(
+                    f"simulation stopped after {len(results)} of {len(jobs)} jobs "
+                    f"(exit {stop.code}); see {run_dir / 'sim.log'}") from None
+        return read_results(run_dir)

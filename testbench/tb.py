@@ -1,0 +1,139 @@
+"""The testbench for `sim_top`: clock, reset, registers, DRAM image in and out, counters."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge, with_timeout
+
+from models.counters import COUNTER_NAMES
+from models.layout import pack_rows, unpack_int32_rows
+from models.mapper import map_fc
+from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,
+                              counter_address, descriptor_address)
+
+from .dram_image import read_hex, write_hex
+
+CLOCK_NS = 2
+POISON = 0xA5
+"""Byte written over the output region before a layer, so a missing write cannot pass."""
+
+
+@dataclass(frozen=True)
+class DramTiming:
+    """The simulated DRAM's behaviour (see dram_model.sv): latency and idle gap in cycles,
+    stall probability in 1/256ths per cycle, and the seed of its random stalls."""
+
+    latency: int = 20
+    gap: int = 0
+    stall: int = 0
+    seed: int = 1
+
+
+class AcceleratorTB:
+    """Drives one `sim_top`: every layer is loaded into DRAM as a file, started through the
+    registers, awaited on `done` and read back, so Python does no work per clock cycle."""
+
+    def __init__(self, dut, spec, work_dir):
+        self.dut = dut
+        self.spec = spec
+        self.work_dir = Path(work_dir)
+        self.load_path = self.work_dir / "dram_load.hex"
+        self.dump_path = self.work_dir / "dram_dump.hex"
+
+    async def start(self, timing=DramTiming()):
+        """Start the clock and reset the design with the given DRAM timing."""
+        Clock(self.dut.clk, CLOCK_NS, unit="ns").start()
+        await self.reset(timing)
+
+    def configure(self, timing):
+        """Set the DRAM's timing; it applies from the next cycle (the seed at reset)."""
+        self.dut.cfg_latency.value = timing.latency
+        self.dut.cfg_gap.value = timing.gap
+        self.dut.cfg_stall.value = timing.stall
+        self.dut.cfg_seed.value = timing.seed
+
+    async def reset(self, timing):
+        dut = self.dut
+        for name in ("bus_w_stb", "load_stb", "dump_stb", "bus_addr", "bus_w_data"):
+            getattr(dut, name).value = 0
+        self.configure(timing)
+        dut.rst.value = 1
+        for _ in range(3):
+            await RisingEdge(dut.clk)
+        dut.rst.value = 0
+        await RisingEdge(dut.clk)
+
+    async def write_register(self, addr, value):
+        self.dut.bus_addr.value = addr
+        self.dut.bus_w_data.value = value
+        self.dut.bus_w_stb.value = 1
+        await RisingEdge(self.dut.clk)
+        self.dut.bus_w_stb.value = 0
+
+    async def read_register(self, addr):
+        self.dut.bus_addr.value = addr
+        await RisingEdge(self.dut.clk)
+        await RisingEdge(self.dut.clk)
+        return int(self.dut.bus_r_data.value)
+
+    async def read_counters(self):
+        counters = {}
+        for name in COUNTER_NAMES:
+            base = counter_address(name)
+            words = [await self.read_register(base + i) for i in range(COUNTER_WORDS)]
+            counters[name] = sum(word << (32 * i) for i, word in enumerate(words))
+        return counters
+
+    async def load_dram(self, regions):
+        write_hex(self.load_path, regions, self.spec.dram_bus_bytes)
+        self.dut.load_stb.value = 1
+        await RisingEdge(self.dut.clk)
+        self.dut.load_stb.value = 0
+
+    async def dump_dram(self, first_beat, beats):
+        self.dut.dump_first.value = first_beat
+        self.dut.dump_last.value = first_beat + beats - 1
+        self.dut.dump_stb.value = 1
+        await RisingEdge(self.dut.clk)
+        self.dut.dump_stb.value = 0
+        await RisingEdge(self.dut.clk)
+        return read_hex(self.dump_path, self.spec.dram_bus_bytes)
+
+    async def run_descriptor(self, descriptor, timeout_cycles):
+        """Write the descriptor, start, and wait for done; return the counters."""
+        for name, value in descriptor.items():
+            await self.write_register(descriptor_address(name), value)
+        await self.write_register(CONTROL, 1)
+        await with_timeout(RisingEdge(self.dut.done), timeout_cycles * CLOCK_NS, "ns")
+        await RisingEdge(self.dut.clk)
+        status = await self.read_register(STATUS)
+        if not status & STATUS_DONE:
+            raise AssertionError(f"done pin rose but STATUS reads {status:#x}")
+        return await self.read_counters()
+
+    async def run_fc(self, x, w):
+        """Run Y = X . W^T on the RTL; return (Y as int32, counters)."""
+        spec = self.spec
+        (m, c), (k, _) = x.shape, w.shape
+        mapping = map_fc(spec, m, c, k)
+        bus = spec.dram_bus_bytes
+        y_beats = m * mapping.y_row_beats
+        await self.load_dram([
+            (mapping.x_addr, pack_rows(x, spec.operand_bits, bus)),
+            (mapping.w_addr, pack_rows(w, spec.operand_bits, bus)),
+            (mapping.y_addr, np.full(y_beats * bus, POISON, dtype=np.uint8)),
+        ])
+        counters = await self.run_descriptor(mapping.descriptor, timeout_cycles(spec, mapping))
+        image = await self.dump_dram(mapping.y_addr, y_beats)
+        return unpack_int32_rows(image, m, k, bus), counters
+
+
+def timeout_cycles(spec, mapping):
+    """A generous bound on a layer's cycles: every MAC serial, plus every beat slow."""
+    beats = mapping.dram_beats * mapping.m_tiles
+    macs = mapping.m * mapping.c * mapping.k
+    return 10_000 + 4 * macs // spec.peak_macs_per_cycle + 64 * beats \
+        + 64 * mapping.m_tiles * mapping.descriptor["k_blocks"] * mapping.descriptor["c_blocks"] \
+        * (spec.rows + spec.cols)
