@@ -110,7 +110,9 @@ class SystolicArray(wiring.Component):
         gated multiplies for an input vector needs only one small adder per row."""
         rows, cols = self.rows, self.cols
         count_shape = range(cols + 1)
-        zero_weights = [[Signal(count_shape, name=f"zero_w_{r}_{s}") for s in range(self.rf_depth)]
+        # Register files reset to zero, so every weight of an uncommitted slot counts as zero.
+        zero_weights = [[Signal(count_shape, init=cols, name=f"zero_w_{r}_{s}")
+                         for s in range(self.rf_depth)]
                         for r in range(rows)]
         per_row = []
         for r in range(rows):

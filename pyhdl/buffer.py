@@ -39,9 +39,10 @@ class GlobalBuffer(wiring.Component):
         m = Module()
         bank_bits = (self.banks - 1).bit_length()
         rows = self.depth // self.banks
-        read_bank = Signal(range(self.banks))
-        with m.If(self.read.en):
-            m.d.sync += read_bank.eq(self.read.addr[:bank_bits] if bank_bits else 0)
+        if bank_bits:
+            read_bank = Signal(bank_bits)
+            with m.If(self.read.en):
+                m.d.sync += read_bank.eq(self.read.addr[:bank_bits])
         for b in range(self.banks):
             bank = memory.Memory(shape=self.width, depth=rows, init=[])
             m.submodules[f"bank{b}"] = bank
@@ -56,7 +57,10 @@ class GlobalBuffer(wiring.Component):
                 wr.data.eq(self.write.data),
                 wr.en.eq(self.write.en & selected_w),
             ]
-            with m.If(read_bank == b):
+            if bank_bits:
+                with m.If(read_bank == b):
+                    m.d.comb += self.read.data.eq(rd.data)
+            else:
                 m.d.comb += self.read.data.eq(rd.data)
         m.d.comb += [self.reads.eq(self.read.en), self.writes.eq(self.write.en)]
         return m

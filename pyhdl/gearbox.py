@@ -24,7 +24,7 @@ class RowGearbox(wiring.Component):
 
     Ports:
         i: In(stream of chunk_layout(elem_bits, in_elems)); stalled while the buffer is full or
-           a row is being flushed.
+           a row is being flushed; `ready` counts on this cycle's output being taken.
         o: Out(stream of out_elems * elem_bits); `valid` does not wait for `ready`.
         idle: Out(1), nothing buffered.
 
@@ -59,7 +59,7 @@ class RowGearbox(wiring.Component):
             emit.eq(self.o.valid & self.o.ready),
             fill_after.eq(Mux(emit, Mux(fill >= n_out, fill - n_out, 0), fill)),
             buf_after.eq(Mux(emit, buf >> (n_out * w), buf)),
-            self.i.ready.eq(~row_end & (fill <= n_out)),
+            self.i.ready.eq(~row_end & (fill_after <= n_out)),
             self.idle.eq((fill == 0) & ~row_end),
         ]
 

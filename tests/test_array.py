@@ -85,6 +85,7 @@ SPECS = [
     pytest.param(dict(rows=2, cols=4, rf_depth=2), id="2x4-rf2"),
     pytest.param(dict(rows=1, cols=1, rf_depth=2), id="1x1-rf2"),
     pytest.param(dict(rows=4, cols=3, rf_depth=3, operand_bits=4, acc_bits=8), id="4x3-rf3-int4"),
+    pytest.param(dict(rows=2, cols=2, rf_depth=1, operand_bits=16, acc_bits=32), id="2x2-int16"),
 ]
 
 
@@ -176,9 +177,6 @@ def test_weight_reload_replaces_slot():
     simulate(array, bench)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: zero_w_* counters reset to 0 although the reset "
-                   "register files hold zero weights, so `gated` reports 0 instead of "
-                   "rows*cols for a slot that was never committed")
 def test_gated_for_never_committed_slot():
     """After reset every register file holds zeros: all multiplies of slot 1 are gated."""
     spec = ArchSpec(rows=3, cols=2, rf_depth=2)

@@ -1,0 +1,343 @@
+"""Simulation speed of the Verilated accelerator: the project's cocotb flow vs plain C++.
+
+Runs one large GEMM (default M=C=K=512, int8) on an architecture (default configs/default.yaml)
+two ways, `--repeat` times each, interleaved, and reports medians:
+
+  cocotb   testbench.runner.SimulationModel(spec).run([Job(...)], run_dir), as the project
+           runs layers.  The layer's own time is the wall time of the testbench's
+           `await with_timeout(RisingEdge(done))`, noted by a probe loaded into the simulator's
+           Python (benchmarks/cocotb_hook/sitecustomize.py; it changes no behaviour).  The whole
+           `run` call, cocotb's own test time (results.xml) and `run` minus a tiny job's `run`
+           are reported too.
+  C++      benchmarks/harness/sim_main.cpp on the same Verilated `sim_top` (same Verilog, same
+           Verilator options as the cocotb runner, including --vpi --public-flat-rw, same
+           -G parameters and make OPT flags), driven from a plan file: reset, $readmemh, register
+           writes, CONTROL=1, clock until `done` (timed), counters, $writememh.  Its output is
+           checked against models.golden.fc; the script exits non-zero if it (or cocotb's) is
+           wrong.
+
+Usage (from the repository root):  .venv/bin/python benchmarks/sim_speed.py [--m 512 ...]
+Builds go to build/sim (the project's model) and build/bench (the harness).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+HARNESS_SOURCE = BENCH_DIR / "harness" / "sim_main.cpp"
+HOOK_DIR = BENCH_DIR / "cocotb_hook"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from models import golden  # noqa: E402
+from models.counters import COUNTER_NAMES  # noqa: E402
+from models.golden import operand_range  # noqa: E402
+from models.layout import pack_rows, unpack_int32_rows  # noqa: E402
+from models.mapper import map_fc  # noqa: E402
+from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,  # noqa: E402
+                              counter_address, descriptor_address)
+from models.spec import load_spec  # noqa: E402
+from pyhdl.export import export_verilog  # noqa: E402
+from testbench.dram_image import read_hex, write_hex  # noqa: E402
+from testbench.jobs import Job  # noqa: E402
+from testbench.runner import SIM_SOURCES, VERILATOR_ARGS, SimulationModel  # noqa: E402
+from testbench.tb import POISON, DramTiming, timeout_cycles  # noqa: E402
+from testbench.toolchain import verilator_env  # noqa: E402
+
+BUILD_ROOT = ROOT / "build" / "bench"
+# What the cocotb runner adds for Verilator (cocotb_tools.runner.Verilator._build_command),
+# minus the cocotb VPI library on the link line and cocotb's main (ours replaces it).
+COCOTB_VERILATOR_FLAGS = ("--vpi", "--public-flat-rw")
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# The C++ harness
+
+
+def build_harness(spec, model, plain=False):
+    """Build sim_main.cpp against sim_top with the cocotb runner's Verilator options."""
+    flags = () if plain else COCOTB_VERILATOR_FLAGS
+    parameters = [f"-G{name}={value}" for name, value in model.parameters.items()]
+    key = hashlib.sha256(json.dumps([model.build_dir.name, list(flags), list(VERILATOR_ARGS),
+                                     parameters]).encode()
+                         + HARNESS_SOURCE.read_bytes()).hexdigest()[:12]
+    build_dir = BUILD_ROOT / f"{spec.name}-{'plain-' if plain else ''}{key}"
+    exe = build_dir / "obj" / "sim_top_harness"
+    stamp = build_dir / "built.stamp"
+    if not stamp.exists():
+        shutil.rmtree(build_dir, ignore_errors=True)
+        rtl = export_verilog(spec, build_dir / "rtl")
+        command = [
+            "verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
+            "-Mdir", str(build_dir / "obj"), "--top-module", "sim_top",
+            *flags, "--prefix", "Vtop", "-o", exe.name,
+            *VERILATOR_ARGS, *parameters,
+            str(HARNESS_SOURCE), str(rtl), *map(str, SIM_SOURCES),
+        ]
+        log(f"building the C++ harness{' (plain)' if plain else ''} in {build_dir} ...")
+        (build_dir / "command.txt").write_text(" ".join(command) + "\n")
+        started = time.perf_counter()
+        with open(build_dir / "build.log", "w") as out:
+            done = subprocess.run(command, env=verilator_env(), stdout=out,
+                                  stderr=subprocess.STDOUT)
+        if done.returncode:
+            sys.exit(f"harness build failed; see {build_dir / 'build.log'}")
+        log(f"  built in {time.perf_counter() - started:.0f} s")
+        stamp.write_text(" ".join(command))
+    same_rtl = (build_dir / "rtl" / "peforge_top.v").read_bytes() == \
+        (model.build_dir / "rtl" / "peforge_top.v").read_bytes()
+    return exe, same_rtl
+
+
+def write_plan(path, spec, mapping, timing):
+    y_beats = mapping.m * mapping.y_row_beats
+    lines = [f"cfg {timing.latency} {timing.gap} {timing.stall} {timing.seed}", "reset", "load"]
+    lines += [f"write {descriptor_address(name)} {value}"
+              for name, value in mapping.descriptor.items()]
+    lines.append(f"start {CONTROL} 1 {timeout_cycles(spec, mapping)}")
+    lines.append(f"read status {STATUS} 1")
+    lines += [f"read {name} {counter_address(name)} {COUNTER_WORDS}" for name in COUNTER_NAMES]
+    lines.append(f"dump {mapping.y_addr} {mapping.y_addr + y_beats - 1}")
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def run_harness(exe, spec, x, w, timing, run_dir):
+    """One harness run; returns its timings, counters and output (checked by the caller)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (m, c), k = x.shape, w.shape[0]
+    mapping = map_fc(spec, m, c, k)
+    bus = spec.dram_bus_bytes
+    load, dump, plan = run_dir / "dram_load.hex", run_dir / "dram_dump.hex", run_dir / "plan.txt"
+    write_hex(load, [
+        (mapping.x_addr, pack_rows(x, spec.operand_bits, bus)),
+        (mapping.w_addr, pack_rows(w, spec.operand_bits, bus)),
+        (mapping.y_addr, np.full(m * mapping.y_row_beats * bus, POISON, dtype=np.uint8)),
+    ], bus)
+    dump.unlink(missing_ok=True)
+    write_plan(plan, spec, mapping, timing)
+    started = time.perf_counter()
+    done = subprocess.run([str(exe), str(plan), f"+dram_load={load}", f"+dram_dump={dump}"],
+                          capture_output=True, text=True, cwd=run_dir)
+    process_s = time.perf_counter() - started
+    (run_dir / "harness.log").write_text(done.stdout + done.stderr)
+    if done.returncode:
+        sys.exit(f"C++ harness failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    values, registers = {}, {}
+    for line in done.stdout.splitlines():
+        words = line.split()
+        if words and words[0] == "reg":
+            registers[words[1]] = int(words[2])
+        elif len(words) == 2:
+            values[words[0]] = float(words[1])
+    output = unpack_int32_rows(read_hex(dump, bus), m, k, bus)
+    return {"compute_s": values["compute_seconds"], "compute_cycles": int(values["compute_cycles"]),
+            "process_s": process_s, "registers": registers, "output": output}
+
+
+# ---------------------------------------------------------------------------------------------
+# cocotb, the project's way
+
+
+def run_cocotb(model, job, run_dir):
+    """SimulationModel.run with the timing probe; returns (result, timings)."""
+    run_dir = Path(run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    started = time.perf_counter()
+    results = model.run([job], run_dir)
+    run_s = time.perf_counter() - started
+    if len(results) != 1:
+        sys.exit(f"cocotb run returned {len(results)} results; see {run_dir / 'sim.log'}")
+    probe = run_dir / "bench_timing.jsonl"
+    awaits = [json.loads(line) for line in probe.read_text().splitlines()] \
+        if probe.exists() else []
+    test_s = float("nan")
+    xml = run_dir / "results.xml"
+    if xml.exists():
+        times = [float(case.get("time", "nan")) for case in ET.parse(xml).iter("testcase")]
+        test_s = sum(times) if times else test_s
+    return results[0], {
+        "run_s": run_s,
+        "test_s": test_s,
+        "await_s": awaits[0]["wall_s"] if awaits else float("nan"),
+        "await_ns": awaits[0]["sim_ns"] if awaits else float("nan"),
+    }
+
+
+def enable_probe():
+    """Make the simulator's Python load benchmarks/cocotb_hook/sitecustomize.py.
+
+    The cocotb runner hands the simulator this process's sys.path as PYTHONPATH; the
+    environment variable is set too in case a runner passes os.environ's PYTHONPATH instead.
+    """
+    os.environ["PEFORGE_BENCH_TIMING"] = "1"
+    if str(HOOK_DIR) not in sys.path:
+        sys.path.insert(0, str(HOOK_DIR))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(HOOK_DIR), os.environ.get("PYTHONPATH")]))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def make_operands(spec, m, c, k, seed):
+    rng = np.random.default_rng(seed)
+    low, high = operand_range(spec.operand_bits)
+    return rng.integers(low, high + 1, (m, c)), rng.integers(low, high + 1, (k, c))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default=str(ROOT / "configs" / "default.yaml"))
+    parser.add_argument("--m", type=int, default=512)
+    parser.add_argument("--c", type=int, default=512)
+    parser.add_argument("--k", type=int, default=512)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each (median reported)")
+    parser.add_argument("--no-tiny", action="store_true",
+                        help="skip the tiny-job cocotb runs (start-up overhead estimate)")
+    parser.add_argument("--plain", action="store_true",
+                        help="also time a harness built without --vpi --public-flat-rw "
+                             "(not the cocotb model: shows what those flags cost)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    os.environ.update(verilator_env())
+    spec = load_spec(args.arch)
+    mapping = map_fc(spec, args.m, args.c, args.k)  # raises MappingError if it does not fit
+    x, w = make_operands(spec, args.m, args.c, args.k, args.seed)
+    expected = golden.fc(x, w, spec.acc_bits)
+    timing = DramTiming()
+    macs_layer = args.m * args.c * args.k
+    work = BUILD_ROOT / "runs"
+
+    model = SimulationModel(spec)
+    log(f"arch {spec.name} ({spec.rows}x{spec.cols}, int{spec.operand_bits}), "
+        f"GEMM M={args.m} C={args.c} K={args.k} ({mapping.m_tiles} m-tiles), "
+        f"{macs_layer / 1e6:.1f} M MACs, DRAM timing {timing}")
+    model.build(log=log)
+    harness, same_rtl = build_harness(spec, model)
+    plain = build_harness(spec, model, plain=True)[0] if args.plain else None
+    if not same_rtl:
+        log("WARNING: the harness's exported Verilog differs from the cocotb model's "
+            "(pyhdl changed between builds?)")
+
+    enable_probe()
+    job = Job("bench", "fc", x, w, timing)
+    tiny_x, tiny_w = make_operands(spec, spec.rows, spec.rows, spec.cols, args.seed)
+    tiny = Job("tiny", "fc", tiny_x, tiny_w, timing)
+    cocotb_runs, tiny_runs, cpp_runs, plain_runs = [], [], [], []
+    failures = []
+    for rep in range(args.repeat):
+        result, timings = run_cocotb(model, job, work / f"cocotb-{rep}")
+        if not result.matches or not np.array_equal(result.output, expected):
+            failures.append(f"cocotb run {rep}: output differs from models.golden.fc")
+        timings["cycles"] = result.counters["cycles"]
+        timings["macs"] = result.counters["macs"]
+        cocotb_runs.append(timings)
+        log(f"  cocotb  #{rep}: run {timings['run_s']:.2f} s, test {timings['test_s']:.2f} s, "
+            f"await done {timings['await_s']:.2f} s, {timings['cycles']} cycles")
+
+        for exe, runs, label in ((harness, cpp_runs, "C++"), (plain, plain_runs, "plain")):
+            if exe is None:
+                continue
+            out = run_harness(exe, spec, x, w, timing, work / f"{label}-{rep}")
+            registers = out["registers"]
+            if not np.array_equal(out["output"], expected):
+                bad = int(np.count_nonzero(out["output"] != expected))
+                failures.append(f"{label} run {rep}: {bad} of {expected.size} outputs differ "
+                                "from models.golden.fc")
+            if not registers.get("status", 0) & STATUS_DONE:
+                failures.append(f"{label} run {rep}: STATUS {registers.get('status')} not done")
+            if registers.get("macs") != macs_layer:
+                failures.append(f"{label} run {rep}: macs counter {registers.get('macs')} "
+                                f"!= {macs_layer}")
+            out["cycles"] = registers.get("cycles", out["compute_cycles"])
+            runs.append(out)
+            log(f"  {label:6s}  #{rep}: process {out['process_s']:.2f} s, compute loop "
+                f"{out['compute_s']:.2f} s, {out['cycles']} cycles (loop "
+                f"{out['compute_cycles']})")
+
+        if not args.no_tiny:
+            tiny_result, tiny_timings = run_cocotb(model, tiny, work / f"tiny-{rep}")
+            if not tiny_result.matches:
+                failures.append(f"tiny cocotb run {rep}: output differs from golden")
+            tiny_runs.append(tiny_timings)
+
+    cycles = cocotb_runs[0]["cycles"]
+    if any(run["cycles"] != cycles for run in cocotb_runs + cpp_runs + plain_runs):
+        failures.append("cycle counts differ between runs: "
+                        f"{[run['cycles'] for run in cocotb_runs + cpp_runs + plain_runs]}")
+
+    rows = []
+
+    def row(label, seconds, note=""):
+        rows.append((label, seconds, note))
+
+    await_s = median([r["await_s"] for r in cocotb_runs])
+    cpp_s = median([r["compute_s"] for r in cpp_runs])
+    row("cocotb: await done (layer)", await_s, "Python awaits RisingEdge(done)")
+    row("C++:    compute loop (layer)", cpp_s, "same model, no VPI use")
+    if plain_runs:
+        row("C++ plain: compute loop", median([r["compute_s"] for r in plain_runs]),
+            "no --vpi/--public-flat-rw: NOT the same model")
+    run_s = median([r["run_s"] for r in cocotb_runs])
+    row("cocotb: whole run() call", run_s, "start-up, load, golden, dump")
+    row("cocotb: test (results.xml)", median([r["test_s"] for r in cocotb_runs]),
+        "cocotb's own test wall time")
+    if tiny_runs:
+        row("cocotb: run() - tiny run()", run_s - median([r["run_s"] for r in tiny_runs]),
+            "fixed start-up subtracted")
+    row("C++:    whole process", median([r["process_s"] for r in cpp_runs]),
+        "incl. model init, $readmemh, $writememh")
+
+    macs = cocotb_runs[0]["macs"]
+    print()
+    print(f"{spec.name} {spec.rows}x{spec.cols}: M={args.m} C={args.c} K={args.k}, "
+          f"{cycles} simulated cycles, {macs} MACs; median of {args.repeat}")
+    print("cocotb model and C++ harness: same Verilog "
+          f"({'identical export' if same_rtl else 'EXPORTS DIFFER'}), same Verilator options "
+          f"({' '.join(COCOTB_VERILATOR_FLAGS)} {' '.join(VERILATOR_ARGS)}), "
+          "same -G parameters, default make OPT flags")
+    header = f"{'':30s} {'wall s':>8s} {'cycles/s':>10s} {'MACs/s':>10s}  note"
+    print(header)
+    print("-" * len(header))
+    for label, seconds, note in rows:
+        print(f"{label:30s} {seconds:8.3f} {cycles / seconds:10.4g} {macs / seconds:10.4g}  "
+              f"{note}")
+    ratio = await_s / cpp_s
+    print(f"\nratio cocotb/C++ (layer): {ratio:.2f}x (target <= 1.3x)"
+          f"{'' if ratio <= 1.3 else '  ABOVE TARGET'}")
+    print(f"ratio cocotb run()/C++ process (whole): "
+          f"{run_s / median([r['process_s'] for r in cpp_runs]):.2f}x")
+    if any(np.isnan(r["await_s"]) for r in cocotb_runs):
+        print("note: the await-done probe recorded nothing (did testbench/tb.py change?)")
+
+    if failures:
+        print("\nFAILED:\n  " + "\n  ".join(failures))
+        return 1
+    print("\nresults: cocotb and C++ outputs match models.golden.fc bit for bit")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The `peforge` command line: `layer` runs one layer on the RTL, `export` writes Verilog."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from models.spec import SpecError, load_spec
+
+from .errors import UserError
+from .flow import run_fc_on_rtl
+from .report import architecture_figures, layer_figures, write_json_atomically
+from .tensors import check_operand, load_npy
+
+OPS = ("conv", "dwconv", "fc")
+
+
+def log(message):
+    print(f"peforge: {message}", file=sys.stderr, flush=True)
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="peforge", description="Evaluate a DNN accelerator on its simulated RTL.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    layer = commands.add_parser(
+        "layer", help="run one layer on the RTL and check it against the golden model")
+    layer.add_argument("--arch", required=True, type=Path, help="architecture YAML")
+    layer.add_argument("--op", required=True, choices=OPS)
+    layer.add_argument("--inputs", required=True, type=Path,
+                       help="X.npy: int8, NxC for fc (NCHW for conv)")
+    layer.add_argument("--weights", required=True, type=Path,
+                       help="W.npy: int8, KxC for fc (KCRS for conv)")
+    layer.add_argument("--bias", type=Path, help="B.npy: int32 of length K")
+    layer.add_argument("--stride", type=int, default=1)
+    layer.add_argument("--pad", type=int, default=0)
+    layer.add_argument("--out", required=True, type=Path, help="where to write Y.npy (int32)")
+    layer.add_argument("--report", type=Path, help="where to write the report JSON")
+
+    export = commands.add_parser("export", help="write the Verilog of an architecture")
+    export.add_argument("--arch", required=True, type=Path, help="architecture YAML")
+    export.add_argument("--out", required=True, type=Path, help="output directory")
+    lint = commands.add_parser("lint", help="lint the exported Verilog with Verilator -Wall")
+    lint.add_argument("--arch", required=True, type=Path, help="architecture YAML")
+    return parser
+
+
+def _check_writable(path, what):
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise UserError(f"{what}: directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{what}: directory {str(parent)!r} is not writable")
+
+
+def cmd_layer(args):
+    spec = load_spec(args.arch)
+    if args.op != "fc":
+        raise UserError(f"--op {args.op}: convolutions are not in the hardware yet; "
+                        f"this build runs --op fc")
+    if args.bias is not None:
+        raise UserError("--bias: bias is added by the post-processing unit, which this "
+                        "build does not have yet")
+    if args.stride != 1 or args.pad != 0:
+        raise UserError(f"--stride {args.stride} --pad {args.pad}: fc takes neither")
+    _check_writable(args.out, "--out")
+    if args.report is not None:
+        _check_writable(args.report, "--report")
+    x = check_operand(load_npy(args.inputs, "--inputs"), "--inputs", spec.operand_bits, 2)
+    w = check_operand(load_npy(args.weights, "--weights"), "--weights", spec.operand_bits, 2)
+
+    run = run_fc_on_rtl(spec, x, w, log=log)
+    if not run.matches:
+        first = tuple(int(i) for i in np.argwhere(run.output != run.expected)[0])
+        raise UserError(f"RTL output differs from the golden model at {first}: "
+                        f"{int(run.output[first])} != {int(run.expected[first])}")
+    figures = layer_figures(spec, run.counters)
+    tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
+    np.save(tmp, run.output.astype(np.int32))
+    os.replace(tmp, args.out)
+    if args.report is not None:
+        write_json_atomically(args.report, {**architecture_figures(spec),
+                                            "layers": [{"name": "layer", "op": run.op,
+                                                        **figures}]})
+    log(f"RTL matches the golden model: {figures['macs']} MACs in {figures['cycles']} cycles "
+        f"({100 * figures['utilization']:.1f}% of peak), wrote {args.out}")
+    return 0
+
+
+def cmd_export(args):
+    from pyhdl.export import export_verilog
+
+    spec = load_spec(args.arch)
+    path = export_verilog(spec, args.out)
+    log(f"wrote {path}")
+    return 0
+
+
+def cmd_lint(args):
+    from .lint import WAIVERS, lint_spec
+
+    spec = load_spec(args.arch)
+    ok, messages = lint_spec(spec)
+    if not ok:
+        print(messages, file=sys.stderr)
+        raise UserError(f"verilator --lint-only -Wall found problems in {spec.name!r}")
+    log(f"{spec.name!r} is lint-clean under verilator -Wall "
+        f"(waived by design: {', '.join(WAIVERS)})")
+    return 0
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    command = {"layer": cmd_layer, "export": cmd_export, "lint": cmd_lint}[args.command]
+    try:
+        return command(args)
+    except (UserError, SpecError) as error:
+        log(f"error: {error}")
+        return 2
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

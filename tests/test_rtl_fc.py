@@ -1,0 +1,113 @@
+"""Fully-connected layers on the Verilator-simulated RTL, bit for bit against the golden model.
+
+One simulation per architecture runs every job back to back; the tests then check each job's
+output and the activity counters against what the layer implies.
+"""
+
+import numpy as np
+import pytest
+
+from models.golden import operand_range
+from models.layout import row_beats
+from models.mapper import map_fc
+from models.spec import DRAM_WORD_BITS
+from testbench.jobs import Job
+from testbench.runner import SimulationModel
+from testbench.tb import DramTiming
+
+pytestmark = pytest.mark.rtl
+
+ARCHS = ("micro", "tiny", "default", "wide")
+STALLING = DramTiming(latency=45, gap=1, stall=96, seed=7)
+
+
+def make_jobs(spec, seed):
+    """Random layers whose sizes are not multiples of the array, plus the edge cases."""
+    rng = np.random.default_rng(seed)
+    low, high = operand_range(spec.operand_bits)
+    r, c = spec.rows, spec.cols
+
+    def rand(shape, zeros=0.0):
+        values = rng.integers(low, high + 1, shape)
+        return np.where(rng.random(shape) < zeros, 0, values)
+
+    m_many = 3 * map_fc(spec, 65535, 3 * r + 1, 2 * c + 1).m_tile // 2 + 1
+    return [
+        Job("odd_shapes", "fc", rand((2 * r + 1, 3 * r + 1)), rand((2 * c + 3, 3 * r + 1))),
+        Job("one_by_one", "fc", rand((1, 1)), rand((1, 1))),
+        Job("all_min", "fc", np.full((r + 2, 2 * r + 3), low), np.full((c + 1, 2 * r + 3), low)),
+        Job("min_max", "fc", np.tile([low, high], (3, r + 1)), np.tile([high, low], (c + 2, r + 1))),
+        Job("sparse", "fc", rand((r + 3, 2 * r + 5), zeros=0.5), rand((c + 5, 2 * r + 5), zeros=0.3)),
+        Job("stalling_dram", "fc", rand((2 * r + 3, r + 7)), rand((c + 2, r + 7)), STALLING),
+        Job("many_tiles", "fc", rand((m_many, 3 * r + 1)), rand((2 * c + 1, 3 * r + 1))),
+    ]
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
+def fc_run(request, arch, tmp_path_factory):
+    spec = arch(request.param)
+    jobs = make_jobs(spec, seed=sum(map(ord, spec.name)))
+    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"fc-{spec.name}"))
+    assert [r.name for r in results] == [j.name for j in jobs]
+    return spec, jobs, results
+
+
+def test_outputs_match_golden_bit_for_bit(fc_run):
+    _, jobs, results = fc_run
+    for job, result in zip(jobs, results):
+        assert result.output.shape == (job.inputs.shape[0], job.weights.shape[0]), job.name
+        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+
+
+def test_many_tiles_job_really_tiles(fc_run):
+    spec, jobs, _ = fc_run
+    job = jobs[-1]
+    assert map_fc(spec, job.inputs.shape[0], job.inputs.shape[1], job.weights.shape[0]).m_tiles > 1
+
+
+def test_mac_counters_match_the_layer(fc_run):
+    _, jobs, results = fc_run
+    for job, result in zip(jobs, results):
+        (m, c), k = job.inputs.shape, job.weights.shape[0]
+        zero_pairs = (job.inputs[:, None, :] == 0) | (job.weights[None, :, :] == 0)
+        assert result.counters["macs"] == m * c * k, job.name
+        assert result.counters["macs_gated"] == int(zero_pairs.sum()), job.name
+        assert result.counters["rf_reads"] == m * c * k, job.name
+
+
+def test_dram_traffic_is_compulsory_plus_weight_refetch(fc_run):
+    spec, jobs, results = fc_run
+    bus = spec.dram_bus_bytes
+    for job, result in zip(jobs, results):
+        (m, c), k = job.inputs.shape, job.weights.shape[0]
+        mapping = map_fc(spec, m, c, k)
+        x_bytes = m * row_beats(c, spec.operand_bits, bus) * bus
+        w_bytes = k * row_beats(c, spec.operand_bits, bus) * bus
+        y_bytes = m * row_beats(k, DRAM_WORD_BITS, bus) * bus
+        compulsory = (m + k) * c * spec.operand_bits // 8
+        assert result.counters["dram_bytes_read"] >= compulsory, job.name
+        assert result.counters["dram_bytes_read"] == x_bytes + mapping.m_tiles * w_bytes, job.name
+        assert result.counters["dram_bytes_written"] == y_bytes >= m * k * 4, job.name
+
+
+def test_compute_counters_follow_the_tiling(fc_run):
+    spec, jobs, results = fc_run
+    for job, result in zip(jobs, results):
+        (m, c), k = job.inputs.shape, job.weights.shape[0]
+        d = map_fc(spec, m, c, k).descriptor
+        tiles = -(-m // d["m_tile"])
+        counters = result.counters
+        assert counters["busy_cycles"] == m * d["k_blocks"] * d["c_blocks"], job.name
+        assert counters["rf_writes"] == tiles * d["k_blocks"] * d["c_blocks"] \
+            * spec.rows * spec.cols, job.name
+        assert counters["glb_input_reads"] == counters["busy_cycles"], job.name
+        assert counters["glb_input_writes"] == m * d["c_blocks"], job.name
+        assert counters["glb_output_writes"] == m * d["k_blocks"] * d["c_blocks"], job.name
+        assert counters["busy_cycles"] < counters["cycles"], job.name
+
+
+def test_stalling_dram_is_counted(fc_run):
+    _, jobs, results = fc_run
+    by_name = {result.name: result for result in results}
+    assert by_name["stalling_dram"].counters["stall_cycles"] > 0
