@@ -9,7 +9,7 @@ import numpy as np
 
 from models.spec import SpecError, load_spec
 
-from .errors import UserError
+from .errors import MismatchError, UserError
 from .flow import run_fc_on_rtl
 from .report import architecture_figures, layer_figures, write_json_atomically
 from .tensors import check_operand, load_npy
@@ -75,7 +75,7 @@ def cmd_layer(args):
     run = run_fc_on_rtl(spec, x, w, log=log)
     if not run.matches:
         first = tuple(int(i) for i in np.argwhere(run.output != run.expected)[0])
-        raise UserError(f"RTL output differs from the golden model at {first}: "
+        raise MismatchError(f"RTL output differs from the golden model at {first}: "
                         f"{int(run.output[first])} != {int(run.expected[first])}")
     figures = layer_figures(spec, run.counters)
     tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
@@ -117,6 +117,9 @@ def main(argv=None):
     command = {"layer": cmd_layer, "export": cmd_export, "lint": cmd_lint}[args.command]
     try:
         return command(args)
+    except MismatchError as error:
+        log(f"error: {error}")
+        return 1
     except (UserError, SpecError) as error:
         log(f"error: {error}")
         return 2

@@ -31,6 +31,53 @@ class WriteJob(data.Struct):
     last_elems: COUNT_BITS
 
 
+class RowBursts(wiring.Component):
+    """Issues one DRAM burst command per row: `rows` bursts of `row_beats` beats from `addr`,
+    each starting where the previous one ended.
+
+    Ports:
+        start: In(1), latch `addr`, `rows`, `row_beats` and begin (only when not busy).
+        cmd: Out(stream of DramCommand), one per row, as fast as DRAM accepts them.
+        busy: Out(1), commands remain to be issued.
+    """
+
+    start: In(1)
+    addr: In(ADDR_BITS)
+    rows: In(COUNT_BITS)
+    row_beats: In(BURST_BITS)
+    cmd: Out(stream.Signature(DramCommand))
+    busy: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        rows_left = Signal(COUNT_BITS)
+        addr = Signal(ADDR_BITS)
+        length = Signal(BURST_BITS)
+        m.d.comb += [
+            self.busy.eq(rows_left != 0),
+            self.cmd.valid.eq(self.busy),
+            self.cmd.payload.addr.eq(addr),
+            self.cmd.payload.length.eq(length),
+        ]
+        with m.If(self.start):
+            m.d.sync += [rows_left.eq(self.rows), addr.eq(self.addr),
+                         length.eq(self.row_beats)]
+        with m.Elif(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [rows_left.eq(rows_left - 1), addr.eq(addr + length)]
+        return m
+
+
+def _start_bursts(m, bursts, job, dram_cmd):
+    """Wire a RowBursts to a job stream's payload and to the DRAM command stream."""
+    m.d.comb += [
+        bursts.start.eq(job.valid & job.ready),
+        bursts.addr.eq(job.payload.addr),
+        bursts.rows.eq(job.payload.rows),
+        bursts.row_beats.eq(job.payload.row_beats),
+    ]
+    wiring.connect(m, bursts.cmd, wiring.flipped(dram_cmd))
+
+
 class DmaReader(wiring.Component):
     """DRAM -> global buffer: one burst per row, beats repacked into buffer words.
 
@@ -62,35 +109,27 @@ class DmaReader(wiring.Component):
         m = Module()
         m.submodules.gearbox = gearbox = RowGearbox(self.elem_bits, self.elems_per_beat,
                                                     self.elems_per_word)
+        m.submodules.bursts = bursts = RowBursts()
+        _start_bursts(m, bursts, self.job, self.dram_cmd)
         job = Signal(ReadJob)
-        cmd_rows = Signal(COUNT_BITS)
-        cmd_addr = Signal(ADDR_BITS)
         data_rows = Signal(COUNT_BITS)
         beats_left = Signal(BURST_BITS)
         elems_left = Signal(COUNT_BITS)
         write_addr = Signal.like(self.buffer.addr)
 
-        issuing = cmd_rows != 0
         receiving = data_rows != 0
         m.d.comb += [
-            self.busy.eq(issuing | receiving | ~gearbox.idle),
+            self.busy.eq(bursts.busy | receiving | ~gearbox.idle),
             self.job.ready.eq(~self.busy),
-            self.dram_cmd.valid.eq(issuing),
-            self.dram_cmd.payload.addr.eq(cmd_addr),
-            self.dram_cmd.payload.length.eq(job.row_beats),
         ]
         with m.If(self.job.valid & self.job.ready):
             m.d.sync += [
                 job.eq(self.job.payload),
-                cmd_rows.eq(self.job.payload.rows),
-                cmd_addr.eq(self.job.payload.addr),
                 data_rows.eq(self.job.payload.rows),
                 beats_left.eq(self.job.payload.row_beats),
                 elems_left.eq(self.job.payload.row_elems),
                 write_addr.eq(0),
             ]
-        with m.If(self.dram_cmd.valid & self.dram_cmd.ready):
-            m.d.sync += [cmd_rows.eq(cmd_rows - 1), cmd_addr.eq(cmd_addr + job.row_beats)]
 
         last_beat = beats_left == 1
         m.d.comb += [
@@ -163,37 +202,29 @@ class DmaWriter(wiring.Component):
                                                     self.elems_per_beat)
         m.submodules.fifo = queue = fifo.SyncFIFOBuffered(width=chunk.size,
                                                           depth=self.FIFO_DEPTH)
+        m.submodules.bursts = bursts = RowBursts()
+        _start_bursts(m, bursts, self.job, self.dram_cmd)
         job = Signal(WriteJob)
-        cmd_rows = Signal(COUNT_BITS)
-        cmd_addr = Signal(ADDR_BITS)
         read_rows = Signal(COUNT_BITS)
         words_left = Signal(COUNT_BITS)
         read_addr = Signal.like(self.buffer.addr)
         beats_left = Signal(ADDR_BITS)
         in_flight = Signal()
 
-        issuing = cmd_rows != 0
         reading = read_rows != 0
         m.d.comb += [
-            self.busy.eq(issuing | reading | in_flight | queue.r_rdy | ~gearbox.idle
+            self.busy.eq(bursts.busy | reading | in_flight | queue.r_rdy | ~gearbox.idle
                          | (beats_left != 0)),
             self.job.ready.eq(~self.busy),
-            self.dram_cmd.valid.eq(issuing),
-            self.dram_cmd.payload.addr.eq(cmd_addr),
-            self.dram_cmd.payload.length.eq(job.row_beats),
         ]
         with m.If(self.job.valid & self.job.ready):
             m.d.sync += [
                 job.eq(self.job.payload),
-                cmd_rows.eq(self.job.payload.rows),
-                cmd_addr.eq(self.job.payload.addr),
                 read_rows.eq(self.job.payload.rows),
                 words_left.eq(self.job.payload.row_words),
                 read_addr.eq(0),
                 beats_left.eq(self.job.payload.rows * self.job.payload.row_beats),
             ]
-        with m.If(self.dram_cmd.valid & self.dram_cmd.ready):
-            m.d.sync += [cmd_rows.eq(cmd_rows - 1), cmd_addr.eq(cmd_addr + job.row_beats)]
 
         # Read a word only when the FIFO is sure to have room for it a cycle later.
         room = queue.level + in_flight < self.FIFO_DEPTH
