@@ -1,7 +1,8 @@
 """Simulation speed of the Verilated accelerator: the project's cocotb flow vs plain C++.
 
-Runs one large GEMM (default M=C=K=512, int8) on an architecture (default configs/default.yaml)
-two ways, `--repeat` times each, interleaved, and reports medians:
+Runs one large GEMM (default M=256, C=512, K=256 int8: 0.3 M cycles, a few seconds) on an
+architecture (default configs/default.yaml) two ways, `--repeat` times each, interleaved, and
+reports medians:
 
   cocotb   testbench.runner.SimulationModel(spec).run([Job(...)], run_dir), as the project
            runs layers.  The layer's own time is the wall time of the testbench's
@@ -109,8 +110,8 @@ def build_harness(spec, model, plain=False):
     return exe, same_rtl
 
 
-def write_plan(path, spec, mapping, timing):
-    y_beats = mapping.m * mapping.y_row_beats
+def write_plan(path, spec, mapping, timing, m):
+    y_beats = m * mapping.y_row_beats
     lines = [f"cfg {timing.latency} {timing.gap} {timing.stall} {timing.seed}", "reset", "load"]
     lines += [f"write {descriptor_address(name)} {value}"
               for name, value in mapping.descriptor.items()]
@@ -121,11 +122,12 @@ def write_plan(path, spec, mapping, timing):
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def run_harness(exe, spec, x, w, timing, run_dir):
+def run_harness(exe, spec, x, w, timing, run_dir, extra_args=()):
     """One harness run; returns its timings, counters and output (checked by the caller)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (m, c), k = x.shape, w.shape[0]
+    # The layout of testbench/tb.py's run_fc: rows of X, rows of W, then Y (poisoned first).
     mapping = map_fc(spec, m, c, k)
     bus = spec.dram_bus_bytes
     load, dump, plan = run_dir / "dram_load.hex", run_dir / "dram_dump.hex", run_dir / "plan.txt"
@@ -135,9 +137,10 @@ def run_harness(exe, spec, x, w, timing, run_dir):
         (mapping.y_addr, np.full(m * mapping.y_row_beats * bus, POISON, dtype=np.uint8)),
     ], bus)
     dump.unlink(missing_ok=True)
-    write_plan(plan, spec, mapping, timing)
+    write_plan(plan, spec, mapping, timing, m)
     started = time.perf_counter()
-    done = subprocess.run([str(exe), str(plan), f"+dram_load={load}", f"+dram_dump={dump}"],
+    done = subprocess.run([str(exe), str(plan), *extra_args,
+                           f"+dram_load={load}", f"+dram_dump={dump}"],
                           capture_output=True, text=True, cwd=run_dir)
     process_s = time.perf_counter() - started
     (run_dir / "harness.log").write_text(done.stdout + done.stderr)
@@ -206,15 +209,33 @@ def make_operands(spec, m, c, k, seed):
     return rng.integers(low, high + 1, (m, c)), rng.integers(low, high + 1, (k, c))
 
 
+def check_harness_run(out, expected, macs_layer, label):
+    """Problems with one harness run: wrong output, STATUS not done, wrong MAC count."""
+    problems = []
+    registers = out["registers"]
+    if not np.array_equal(out["output"], expected):
+        bad = int(np.count_nonzero(out["output"] != expected))
+        problems.append(f"{label}: {bad} of {expected.size} outputs differ from "
+                        "models.golden.fc")
+    if not registers.get("status", 0) & STATUS_DONE:
+        problems.append(f"{label}: STATUS {registers.get('status')} does not say done")
+    if registers.get("macs") != macs_layer:
+        problems.append(f"{label}: macs counter {registers.get('macs')} != {macs_layer}")
+    return problems
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default=str(ROOT / "configs" / "default.yaml"))
-    parser.add_argument("--m", type=int, default=512)
+    parser.add_argument("--m", type=int, default=256)
     parser.add_argument("--c", type=int, default=512)
-    parser.add_argument("--k", type=int, default=512)
+    parser.add_argument("--k", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each (median reported)")
     parser.add_argument("--no-tiny", action="store_true",
                         help="skip the tiny-job cocotb runs (start-up overhead estimate)")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="also time the C++ harness with --stale-eval (cocotb's two "
+                             "evaluations per clock edge)")
     parser.add_argument("--plain", action="store_true",
                         help="also time a harness built without --vpi --public-flat-rw "
                              "(not the cocotb model: shows what those flags cost)")
@@ -232,20 +253,30 @@ def main(argv=None):
 
     model = SimulationModel(spec)
     log(f"arch {spec.name} ({spec.rows}x{spec.cols}, int{spec.operand_bits}), "
-        f"GEMM M={args.m} C={args.c} K={args.k} ({mapping.m_tiles} m-tiles), "
+        f"GEMM M={args.m} C={args.c} K={args.k} "
+        f"({getattr(mapping, 'tiles', getattr(mapping, 'm_tiles', '?'))} tiles), "
         f"{macs_layer / 1e6:.1f} M MACs, DRAM timing {timing}")
     model.build(log=log)
     harness, same_rtl = build_harness(spec, model)
-    plain = build_harness(spec, model, plain=True)[0] if args.plain else None
     if not same_rtl:
         log("WARNING: the harness's exported Verilog differs from the cocotb model's "
             "(pyhdl changed between builds?)")
+    # (label, executable, extra arguments, row label, note) of every C++ variant timed
+    variants = [("C++", harness, (), "C++:    compute loop (layer)", "same model, no VPI use")]
+    if args.diagnose:
+        variants.append(("C++stale", harness, ("--stale-eval",),
+                         "C++ --stale-eval: compute loop", "2 evals per edge, like cocotb"))
+    if args.plain:
+        variants.append(("C++plain", build_harness(spec, model, plain=True)[0], (),
+                         "C++ plain: compute loop",
+                         "no --vpi/--public-flat-rw: NOT the same model"))
 
     enable_probe()
     job = Job("bench", "fc", x, w, timing)
     tiny_x, tiny_w = make_operands(spec, spec.rows, spec.rows, spec.cols, args.seed)
     tiny = Job("tiny", "fc", tiny_x, tiny_w, timing)
-    cocotb_runs, tiny_runs, cpp_runs, plain_runs = [], [], [], []
+    cocotb_runs, tiny_runs = [], []
+    cpp_runs = {label: [] for label, *_ in variants}
     failures = []
     for rep in range(args.repeat):
         result, timings = run_cocotb(model, job, work / f"cocotb-{rep}")
@@ -254,26 +285,15 @@ def main(argv=None):
         timings["cycles"] = result.counters["cycles"]
         timings["macs"] = result.counters["macs"]
         cocotb_runs.append(timings)
-        log(f"  cocotb  #{rep}: run {timings['run_s']:.2f} s, test {timings['test_s']:.2f} s, "
-            f"await done {timings['await_s']:.2f} s, {timings['cycles']} cycles")
+        log(f"  cocotb    #{rep}: run {timings['run_s']:.2f} s, test {timings['test_s']:.2f} s,"
+            f" await done {timings['await_s']:.2f} s, {timings['cycles']} cycles")
 
-        for exe, runs, label in ((harness, cpp_runs, "C++"), (plain, plain_runs, "plain")):
-            if exe is None:
-                continue
-            out = run_harness(exe, spec, x, w, timing, work / f"{label}-{rep}")
-            registers = out["registers"]
-            if not np.array_equal(out["output"], expected):
-                bad = int(np.count_nonzero(out["output"] != expected))
-                failures.append(f"{label} run {rep}: {bad} of {expected.size} outputs differ "
-                                "from models.golden.fc")
-            if not registers.get("status", 0) & STATUS_DONE:
-                failures.append(f"{label} run {rep}: STATUS {registers.get('status')} not done")
-            if registers.get("macs") != macs_layer:
-                failures.append(f"{label} run {rep}: macs counter {registers.get('macs')} "
-                                f"!= {macs_layer}")
-            out["cycles"] = registers.get("cycles", out["compute_cycles"])
-            runs.append(out)
-            log(f"  {label:6s}  #{rep}: process {out['process_s']:.2f} s, compute loop "
+        for label, exe, extra, *_ in variants:
+            out = run_harness(exe, spec, x, w, timing, work / f"{label}-{rep}", extra)
+            failures += check_harness_run(out, expected, macs_layer, f"{label} run {rep}")
+            out["cycles"] = out["registers"].get("cycles", out["compute_cycles"])
+            cpp_runs[label].append(out)
+            log(f"  {label:9s} #{rep}: process {out['process_s']:.2f} s, compute loop "
                 f"{out['compute_s']:.2f} s, {out['cycles']} cycles (loop "
                 f"{out['compute_cycles']})")
 
@@ -284,58 +304,56 @@ def main(argv=None):
             tiny_runs.append(tiny_timings)
 
     cycles = cocotb_runs[0]["cycles"]
-    if any(run["cycles"] != cycles for run in cocotb_runs + cpp_runs + plain_runs):
-        failures.append("cycle counts differ between runs: "
-                        f"{[run['cycles'] for run in cocotb_runs + cpp_runs + plain_runs]}")
+    all_cycles = [run["cycles"] for run in cocotb_runs] + \
+        [run["cycles"] for runs in cpp_runs.values() for run in runs]
+    if any(value != cycles for value in all_cycles):
+        failures.append(f"cycle counts differ between runs: {all_cycles}")
 
     rows = []
-
-    def row(label, seconds, note=""):
-        rows.append((label, seconds, note))
-
     await_s = median([r["await_s"] for r in cocotb_runs])
-    cpp_s = median([r["compute_s"] for r in cpp_runs])
-    row("cocotb: await done (layer)", await_s, "Python awaits RisingEdge(done)")
-    row("C++:    compute loop (layer)", cpp_s, "same model, no VPI use")
-    if plain_runs:
-        row("C++ plain: compute loop", median([r["compute_s"] for r in plain_runs]),
-            "no --vpi/--public-flat-rw: NOT the same model")
+    cpp_s = median([r["compute_s"] for r in cpp_runs["C++"]])
+    cpp_process_s = median([r["process_s"] for r in cpp_runs["C++"]])
     run_s = median([r["run_s"] for r in cocotb_runs])
-    row("cocotb: whole run() call", run_s, "start-up, load, golden, dump")
-    row("cocotb: test (results.xml)", median([r["test_s"] for r in cocotb_runs]),
-        "cocotb's own test wall time")
+    rows.append(("cocotb: await done (layer)", await_s, "Python awaits RisingEdge(done)"))
+    for label, _, _, row_label, note in variants:
+        rows.append((row_label, median([r["compute_s"] for r in cpp_runs[label]]), note))
+    rows.append(("cocotb: whole run() call", run_s, "start-up, load, golden, dump"))
+    rows.append(("cocotb: test (results.xml)", median([r["test_s"] for r in cocotb_runs]),
+                 "cocotb's own test wall time"))
     if tiny_runs:
-        row("cocotb: run() - tiny run()", run_s - median([r["run_s"] for r in tiny_runs]),
-            "fixed start-up subtracted")
-    row("C++:    whole process", median([r["process_s"] for r in cpp_runs]),
-        "incl. model init, $readmemh, $writememh")
+        rows.append(("cocotb: run() - tiny run()",
+                     run_s - median([r["run_s"] for r in tiny_runs]),
+                     "fixed start-up subtracted"))
+    rows.append(("C++:    whole process", cpp_process_s,
+                 "incl. model init, $readmemh, $writememh"))
 
     macs = cocotb_runs[0]["macs"]
     print()
     print(f"{spec.name} {spec.rows}x{spec.cols}: M={args.m} C={args.c} K={args.k}, "
-          f"{cycles} simulated cycles, {macs} MACs; median of {args.repeat}")
-    print("cocotb model and C++ harness: same Verilog "
-          f"({'identical export' if same_rtl else 'EXPORTS DIFFER'}), same Verilator options "
+          f"{cycles} simulated cycles, {macs} MACs; median of {args.repeat} runs")
+    print("cocotb and C++ simulate the same model: "
+          f"{'identical' if same_rtl else 'DIFFERENT (!)'} exported Verilog + "
+          f"{', '.join(path.name for path in SIM_SOURCES)}, same Verilator options "
           f"({' '.join(COCOTB_VERILATOR_FLAGS)} {' '.join(VERILATOR_ARGS)}), "
-          "same -G parameters, default make OPT flags")
-    header = f"{'':30s} {'wall s':>8s} {'cycles/s':>10s} {'MACs/s':>10s}  note"
+          "same -G parameters, default make OPT flags (verilated.mk)")
+    header = f"{'':32s} {'wall s':>8s} {'cycles/s':>10s} {'MACs/s':>10s}  note"
     print(header)
     print("-" * len(header))
     for label, seconds, note in rows:
-        print(f"{label:30s} {seconds:8.3f} {cycles / seconds:10.4g} {macs / seconds:10.4g}  "
+        print(f"{label:32s} {seconds:8.3f} {cycles / seconds:10.4g} {macs / seconds:10.4g}  "
               f"{note}")
     ratio = await_s / cpp_s
-    print(f"\nratio cocotb/C++ (layer): {ratio:.2f}x (target <= 1.3x)"
+    print(f"\nratio cocotb/C++ (layer):               {ratio:.2f}x (target <= 1.3x)"
           f"{'' if ratio <= 1.3 else '  ABOVE TARGET'}")
-    print(f"ratio cocotb run()/C++ process (whole): "
-          f"{run_s / median([r['process_s'] for r in cpp_runs]):.2f}x")
+    print(f"ratio cocotb run()/C++ process (whole): {run_s / cpp_process_s:.2f}x")
     if any(np.isnan(r["await_s"]) for r in cocotb_runs):
         print("note: the await-done probe recorded nothing (did testbench/tb.py change?)")
 
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))
         return 1
-    print("\nresults: cocotb and C++ outputs match models.golden.fc bit for bit")
+    print("\nresults: cocotb and C++ outputs match models.golden.fc bit for bit, "
+          "same cycle counts")
     return 0
 
 

@@ -34,3 +34,39 @@ def fc(x, w, acc_bits=32):
                          f"not {x.shape} and {w.shape}")
     y = x.astype(np.int64) @ w.astype(np.int64).T
     return wrap(y, acc_bits).astype(np.int32)
+
+
+def conv_output_size(size, kernel, stride, pad):
+    """Output rows (or columns) of a convolution: floor((size + 2 pad - kernel) / stride) + 1."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def conv2d(x, w, stride=1, pad=0, groups=1, acc_bits=32):
+    """2-D convolution with zero padding: x is NCHW, w is K x (C/groups) x R x S.
+
+    Y[n, k, p, q] = sum_{c in k's group, r, s} X[n, c, p*stride + r - pad, q*stride + s - pad]
+    * W[k, c, r, s], wrapped to acc_bits; returns NKPQ int32.
+    """
+    x = np.asarray(x)
+    w = np.asarray(w)
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d: X must be NCHW and W KCRS, not {x.shape} and {w.shape}")
+    n, c, h, width = x.shape
+    k, cg, r, s = w.shape
+    if c % groups or k % groups or cg != c // groups:
+        raise ValueError(f"conv2d: {groups} groups do not fit C={c}, K={k} and W {w.shape}")
+    p = conv_output_size(h, r, stride, pad)
+    q = conv_output_size(width, s, stride, pad)
+    if p < 1 or q < 1:
+        raise ValueError(f"conv2d: a {r}x{s} kernel with stride {stride} and pad {pad} "
+                         f"leaves no output of a {h}x{width} input")
+    padded = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (r, s), axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride][:, :, :p, :q]
+    kg = k // groups
+    y = np.empty((n, k, p, q), dtype=np.int64)
+    for g in range(groups):
+        y[:, g * kg:(g + 1) * kg] = np.einsum(
+            "ncpqrs,kcrs->nkpq", windows[:, g * cg:(g + 1) * cg],
+            w[g * kg:(g + 1) * kg].astype(np.int64), optimize=True)
+    return wrap(y, acc_bits).astype(np.int32)

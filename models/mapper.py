@@ -1,12 +1,19 @@
-"""The mapper: turns a layer and an architecture into a DRAM layout and a layer descriptor."""
+"""The mapper: turns a layer and an architecture into a DRAM layout and a layer descriptor.
+
+Every layer runs as a convolution: X is NHWC with one padded DRAM row per pixel, W is KRSC
+with one padded row per (k, r, s), Y is NPQK with one padded row per output pixel
+(models/layout.py).  A fully-connected layer X[m, c] . W[k, c]^T is a 1x1 convolution over a
+one-image, m-row, one-column input, so the same hardware loops serve both.
+"""
 
 from dataclasses import dataclass
 
+from .golden import conv_output_size
 from .layout import row_beats
 from .spec import DRAM_WORD_BITS
 
 COUNT_LIMIT = (1 << 16) - 1
-"""Largest row count or row length the descriptor's 16-bit loop counters hold."""
+"""Largest count the descriptor's 16-bit loop counters and DMA row counts hold."""
 
 
 class MappingError(ValueError):
@@ -18,75 +25,144 @@ def _ceil_div(a, b):
 
 
 @dataclass(frozen=True)
-class FcMapping:
-    """Where a fully-connected layer Y[m, k] = X[m, c] . W[k, c] lives and how it is tiled.
+class ConvShape:
+    """A convolution layer's shape: N images of C x H x W, K filters of C x R x S."""
 
-    All addresses and lengths are in DRAM beats of `bus_bytes`; `descriptor` holds the values
-    of models.registers.DESCRIPTOR_FIELDS.
+    n: int
+    c: int
+    h: int
+    w: int
+    k: int
+    r: int = 1
+    s: int = 1
+    stride: int = 1
+    pad: int = 0
+
+    @property
+    def p(self):
+        return conv_output_size(self.h, self.r, self.stride, self.pad)
+
+    @property
+    def q(self):
+        return conv_output_size(self.w, self.s, self.stride, self.pad)
+
+    @property
+    def macs(self):
+        return self.n * self.k * self.p * self.q * self.c * self.r * self.s
+
+
+def fc_shape(m, c, k):
+    """The convolution that computes a fully-connected layer of m rows."""
+    return ConvShape(n=1, c=c, h=m, w=1, k=k)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Where a layer's tensors live in DRAM (beat addresses) and how it is tiled.
+
+    `descriptor` holds the values of models.registers.DESCRIPTOR_FIELDS.
     """
 
-    m: int
-    c: int
-    k: int
-    bus_bytes: int
+    shape: ConvShape
     x_addr: int
     w_addr: int
     y_addr: int
     x_row_beats: int
     w_row_beats: int
     y_row_beats: int
-    m_tile: int
+    tile_p: int
     descriptor: dict
 
     @property
-    def m_tiles(self):
-        return _ceil_div(self.m, self.m_tile)
+    def tiles(self):
+        """Tiles of output rows over all images."""
+        return self.shape.n * _ceil_div(self.shape.p, self.tile_p)
+
+    @property
+    def y_beats(self):
+        return self.shape.n * self.shape.p * self.shape.q * self.y_row_beats
 
     @property
     def dram_beats(self):
         """Beats of DRAM the layer's three tensors occupy."""
-        return self.y_addr + self.m * self.y_row_beats
+        return self.y_addr + self.y_beats
+
+
+def band_rows(shape, tile_p):
+    """Input rows the input buffer must hold for a tile of `tile_p` output rows."""
+    return min(shape.h, (tile_p - 1) * shape.stride + shape.r)
+
+
+def map_conv(spec, shape):
+    """Tile `shape` for `spec`, or raise MappingError naming what does not fit.
+
+    The input buffer holds the input band of `tile_p` output rows (all channels), the output
+    buffer those rows' outputs, the weight buffer one block of `cols` filters: `tile_p` is the
+    largest that fits both, so weights are fetched once per tile.
+    """
+    for name in ("n", "c", "h", "w", "k", "r", "s", "stride"):
+        value = getattr(shape, name)
+        if not 1 <= value <= COUNT_LIMIT:
+            raise MappingError(f"{name} must be from 1 to {COUNT_LIMIT}, not {value!r}")
+    if not 0 <= shape.pad < min(shape.r, shape.s):
+        raise MappingError(f"pad must be from 0 to kernel size - 1 ({min(shape.r, shape.s) - 1}),"
+                           f" not {shape.pad!r}")
+    if shape.stride > 255 or shape.pad > 255:
+        raise MappingError(f"stride and pad must be below 256, not {shape.stride}, {shape.pad}")
+    p, q = shape.p, shape.q
+    if p < 1 or q < 1:
+        raise MappingError(f"a {shape.r}x{shape.s} kernel with stride {shape.stride} and pad "
+                           f"{shape.pad} leaves no output of a {shape.h}x{shape.w} input")
+    c_blocks = _ceil_div(shape.c, spec.rows)
+    k_blocks = _ceil_div(shape.k, spec.cols)
+    red_blocks = shape.r * shape.s * c_blocks
+    weight_words = spec.cols * red_blocks
+    if weight_words > spec.weight_words:
+        raise MappingError(
+            f"the weights of {spec.cols} filters ({shape.r}x{shape.s}x{shape.c}) need "
+            f"{weight_words} weight-buffer words but glb_weight_bytes="
+            f"{spec.glb_weight_bytes} holds {spec.weight_words}")
+    if spec.cols * shape.r * shape.s > COUNT_LIMIT:
+        raise MappingError(f"a {shape.r}x{shape.s} kernel is too large for one weight transfer")
+
+    def fits(tile_p):
+        band_pixels = band_rows(shape, tile_p) * shape.w
+        return (band_pixels * c_blocks <= spec.input_words and band_pixels <= COUNT_LIMIT
+                and tile_p * q * k_blocks <= spec.output_words and tile_p * q <= COUNT_LIMIT)
+
+    if not fits(1):
+        raise MappingError(
+            f"one output row needs {band_rows(shape, 1) * shape.w * c_blocks} input-buffer "
+            f"and {q * k_blocks} output-buffer words; glb_input_bytes={spec.glb_input_bytes} "
+            f"holds {spec.input_words}, glb_output_bytes={spec.glb_output_bytes} holds "
+            f"{spec.output_words}")
+    tile_p = 1
+    while tile_p < p and fits(tile_p + 1):
+        tile_p += 1
+
+    bus = spec.dram_bus_bytes
+    x_row = row_beats(shape.c, spec.operand_bits, bus)
+    w_row = row_beats(shape.c, spec.operand_bits, bus)
+    y_row = row_beats(shape.k, DRAM_WORD_BITS, bus)
+    x_addr = 0
+    w_addr = x_addr + shape.n * shape.h * shape.w * x_row
+    y_addr = w_addr + shape.k * shape.r * shape.s * w_row
+    descriptor = {
+        "n": shape.n, "h": shape.h, "w": shape.w, "c": shape.c, "k": shape.k,
+        "p": p, "q": q, "r": shape.r, "s": shape.s, "stride": shape.stride, "pad": shape.pad,
+        "tile_p": tile_p, "c_blocks": c_blocks, "red_blocks": red_blocks, "k_blocks": k_blocks,
+        "c_last": shape.c - (c_blocks - 1) * spec.rows,
+        "k_last": shape.k - (k_blocks - 1) * spec.cols,
+        "line_words": shape.w * c_blocks,
+        "x_addr": x_addr, "w_addr": w_addr, "y_addr": y_addr,
+        "x_row_beats": x_row, "w_row_beats": w_row, "y_row_beats": y_row,
+        "x_line_beats": shape.w * x_row, "x_image_beats": shape.h * shape.w * x_row,
+        "w_block_beats": spec.cols * shape.r * shape.s * w_row,
+        "w_shift_start": (spec.cols - 1) * red_blocks,
+    }
+    return Mapping(shape, x_addr, w_addr, y_addr, x_row, w_row, y_row, tile_p, descriptor)
 
 
 def map_fc(spec, m, c, k):
-    """Tile an (m x c) . (k x c)^T layer for `spec`; raise MappingError if it cannot fit.
-
-    The input buffer holds m_tile whole rows of X, the output buffer their m_tile rows of Y,
-    and the weight buffer one block of `cols` rows of W: m_tile is the largest that fits both.
-    """
-    for name, value in (("m", m), ("c", c), ("k", k)):
-        if not 1 <= value <= COUNT_LIMIT:
-            raise MappingError(f"fc: {name} must be from 1 to {COUNT_LIMIT}, not {value!r}")
-    c_blocks = _ceil_div(c, spec.rows)
-    k_blocks = _ceil_div(k, spec.cols)
-    weight_words = spec.cols * c_blocks
-    if weight_words > spec.weight_words:
-        raise MappingError(
-            f"fc: c={c} needs {weight_words} weight-buffer words ({spec.cols} columns x "
-            f"{c_blocks} blocks) but glb_weight_bytes={spec.glb_weight_bytes} holds "
-            f"{spec.weight_words}")
-    m_tile = min(m, spec.input_words // c_blocks, spec.output_words // k_blocks, COUNT_LIMIT)
-    if m_tile < 1:
-        raise MappingError(
-            f"fc: one row needs {c_blocks} input-buffer and {k_blocks} output-buffer words; "
-            f"the buffers hold {spec.input_words} and {spec.output_words}")
-    bus = spec.dram_bus_bytes
-    x_row = row_beats(c, spec.operand_bits, bus)
-    w_row = row_beats(c, spec.operand_bits, bus)
-    y_row = row_beats(k, DRAM_WORD_BITS, bus)
-    x_addr = 0
-    w_addr = x_addr + m * x_row
-    y_addr = w_addr + k * w_row
-    descriptor = {
-        "m": m, "c": c, "k": k, "m_tile": m_tile,
-        "c_blocks": c_blocks, "k_blocks": k_blocks,
-        "c_last": c - (c_blocks - 1) * spec.rows,
-        "k_last": k - (k_blocks - 1) * spec.cols,
-        "x_addr": x_addr, "w_addr": w_addr, "y_addr": y_addr,
-        "x_row_beats": x_row, "w_row_beats": w_row, "y_row_beats": y_row,
-        "x_tile_beats": m_tile * x_row, "y_tile_beats": m_tile * y_row,
-        "w_block_beats": spec.cols * w_row,
-        "w_shift_start": (spec.cols - 1) * c_blocks,
-    }
-    return FcMapping(m, c, k, bus, x_addr, w_addr, y_addr, x_row, w_row, y_row, m_tile,
-                     descriptor)
+    """Tile an (m x c) . (k x c)^T fully-connected layer for `spec`."""
+    return map_conv(spec, fc_shape(m, c, k))

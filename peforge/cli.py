@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from models.energy import EnergyTableError, load_table, table_for
 from models.spec import SpecError, load_spec
 
+from .area import architecture_area
 from .errors import MismatchError, UserError
-from .flow import run_fc_on_rtl
-from .report import architecture_figures, layer_figures, write_json_atomically
+from .flow import run_layer_on_rtl
+from .report import build_report, layer_entry, write_report
 from .tensors import check_operand, load_npy
 
 OPS = ("conv", "dwconv", "fc")
@@ -38,7 +40,10 @@ def _parser():
     layer.add_argument("--stride", type=int, default=1)
     layer.add_argument("--pad", type=int, default=0)
     layer.add_argument("--out", required=True, type=Path, help="where to write Y.npy (int32)")
-    layer.add_argument("--report", type=Path, help="where to write the report JSON")
+    layer.add_argument("--report", type=Path,
+                       help="where to write report.json (report.md and plots go beside it)")
+    layer.add_argument("--energy-table", type=Path,
+                       help="per-action energy table (YAML) instead of hwcomponents' numbers")
 
     export = commands.add_parser("export", help="write the Verilog of an architecture")
     export.add_argument("--arch", required=True, type=Path, help="architecture YAML")
@@ -58,36 +63,41 @@ def _check_writable(path, what):
 
 def cmd_layer(args):
     spec = load_spec(args.arch)
-    if args.op != "fc":
-        raise UserError(f"--op {args.op}: convolutions are not in the hardware yet; "
-                        f"this build runs --op fc")
+    if args.op == "dwconv":
+        raise UserError("--op dwconv: depthwise convolution is not in the hardware yet; "
+                        "this build runs --op conv and --op fc")
     if args.bias is not None:
         raise UserError("--bias: bias is added by the post-processing unit, which this "
                         "build does not have yet")
-    if args.stride != 1 or args.pad != 0:
-        raise UserError(f"--stride {args.stride} --pad {args.pad}: fc takes neither")
     _check_writable(args.out, "--out")
     if args.report is not None:
         _check_writable(args.report, "--report")
-    x = check_operand(load_npy(args.inputs, "--inputs"), "--inputs", spec.operand_bits, 2)
-    w = check_operand(load_npy(args.weights, "--weights"), "--weights", spec.operand_bits, 2)
+    table = energy_table(spec, args.energy_table)
+    rank = 2 if args.op == "fc" else 4
+    x = check_operand(load_npy(args.inputs, "--inputs"), "--inputs", spec.operand_bits, rank)
+    w = check_operand(load_npy(args.weights, "--weights"), "--weights", spec.operand_bits, rank)
 
-    run = run_fc_on_rtl(spec, x, w, log=log)
+    run = run_layer_on_rtl(spec, args.op, x, w, args.stride, args.pad, log=log)
     if not run.matches:
         first = tuple(int(i) for i in np.argwhere(run.output != run.expected)[0])
         raise MismatchError(f"RTL output differs from the golden model at {first}: "
                         f"{int(run.output[first])} != {int(run.expected[first])}")
-    figures = layer_figures(spec, run.counters)
+    entry = layer_entry(spec, "layer", run.op, run.counters, table)
     tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
     np.save(tmp, run.output.astype(np.int32))
     os.replace(tmp, args.out)
+    log(f"RTL matches the golden model: {entry['macs']} MACs in {entry['cycles']} cycles "
+        f"({100 * entry['utilization']:.1f}% of peak), "
+        f"{entry['energy_pj']['total'] / 1e6:.3g} µJ; wrote {args.out}")
     if args.report is not None:
-        write_json_atomically(args.report, {**architecture_figures(spec),
-                                            "layers": [{"name": "layer", "op": run.op,
-                                                        **figures}]})
-    log(f"RTL matches the golden model: {figures['macs']} MACs in {figures['cycles']} cycles "
-        f"({100 * figures['utilization']:.1f}% of peak), wrote {args.out}")
+        write_report(build_report(spec, [entry], table, architecture_area(spec)), args.report)
+        log(f"wrote {args.report} and its .md and plots")
     return 0
+
+
+def energy_table(spec, path):
+    """The user's table if given, else hwcomponents' numbers for this architecture."""
+    return table_for(spec) if path is None else load_table(path)
 
 
 def cmd_export(args):
@@ -120,7 +130,7 @@ def main(argv=None):
     except MismatchError as error:
         log(f"error: {error}")
         return 1
-    except (UserError, SpecError) as error:
+    except (UserError, SpecError, EnergyTableError) as error:
         log(f"error: {error}")
         return 2
     except KeyboardInterrupt:

@@ -4,7 +4,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.mapper import MappingError, map_fc
+from models.mapper import ConvShape, MappingError, map_conv
 from testbench.jobs import Job
 from testbench.runner import DEFAULT_BUILD_ROOT, SimulationError, SimulationModel
 
@@ -26,23 +26,37 @@ class LayerRun:
             (self.output == self.expected).all())
 
 
-def run_fc_on_rtl(spec, x, w, log=print):
-    """Y = X . W^T on the RTL of `spec`; X is (N, C), W is (K, C)."""
-    if x.shape[1] != w.shape[1]:
-        raise UserError(f"fc: inputs have C={x.shape[1]} but weights have C={w.shape[1]} "
-                        f"(X is NxC, W is KxC)")
+def layer_shape(op, x, w, stride, pad):
+    """The convolution shape of a layer, refusing tensors that do not go together."""
+    if op == "fc":
+        if x.shape[1] != w.shape[1]:
+            raise UserError(f"fc: inputs have C={x.shape[1]} but weights have C={w.shape[1]} "
+                            f"(X is NxC, W is KxC)")
+        if stride != 1 or pad != 0:
+            raise UserError(f"fc: --stride {stride} --pad {pad}: fc takes neither")
+        return ConvShape(n=1, c=x.shape[1], h=x.shape[0], w=1, k=w.shape[0])
+    (n, c, h, width), (k, cw, r, s) = x.shape, w.shape
+    if cw != c:
+        raise UserError(f"conv: inputs have C={c} but weights have C={cw} "
+                        f"(X is NCHW, W is KCRS)")
+    return ConvShape(n, c, h, width, k, r, s, stride, pad)
+
+
+def run_layer_on_rtl(spec, op, x, w, stride=1, pad=0, log=print):
+    """Run one fc (X NxC, W KxC) or conv (X NCHW, W KCRS) layer on the RTL of `spec`."""
+    shape = layer_shape(op, x, w, stride, pad)
     try:
-        map_fc(spec, x.shape[0], x.shape[1], w.shape[0])
+        map_conv(spec, shape)
     except MappingError as error:
-        raise UserError(str(error)) from None
+        raise UserError(f"{op}: {error}") from None
     model = SimulationModel(spec)
     model.build(log=log)
     DEFAULT_BUILD_ROOT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="layer-", dir=DEFAULT_BUILD_ROOT) as run_dir:
-        log(f"simulating fc {x.shape[0]}x{x.shape[1]} . {w.shape[0]}x{w.shape[1]} "
-            f"on {spec.rows}x{spec.cols}")
+        log(f"simulating {op} {'x'.join(map(str, x.shape))} * {'x'.join(map(str, w.shape))} "
+            f"({shape.macs} MACs) on {spec.rows}x{spec.cols}")
         try:
-            [result] = model.run([Job("layer", "fc", x, w)], Path(run_dir))
+            [result] = model.run([Job("layer", op, x, w, stride=stride, pad=pad)], Path(run_dir))
         except SimulationError as error:
             raise UserError(f"simulation failed: {error}") from None
-    return LayerRun("fc", result.output, result.expected, result.counters)
+    return LayerRun(op, result.output, result.expected, result.counters)

@@ -1,37 +1,177 @@
-"""Reports of runs: the per-layer figures of DESIGN.md's report.json, from the counters."""
+"""The seven-metric report of a run: report.json (DESIGN.md's contract), report.md and plots.
+
+Everything is derived from the activity counters, the per-action energy table and the area
+estimates; nothing here measures anything itself.
+"""
 
 import json
 import os
 from pathlib import Path
 
+from models.energy import COMPONENTS, energy_breakdown
 
-def layer_figures(spec, counters):
-    """Throughput and traffic figures of one layer from its activity counters."""
+
+def layer_entry(spec, name, op, counters, table):
+    """One layer's figures: throughput, latency, traffic and energy from its counters."""
     cycles = counters["cycles"]
+    seconds = cycles / (spec.clock_mhz * 1e6)
+    energy = energy_breakdown(counters, table, spec)
     return {
+        "name": name,
+        "op": op,
         "macs": counters["macs"],
         "cycles": cycles,
         "utilization": counters["macs"] / (cycles * spec.peak_macs_per_cycle) if cycles else 0.0,
-        "latency_s": cycles / (spec.clock_mhz * 1e6),
+        "latency_s": seconds,
+        "energy_pj": energy,
         "dram_bytes": {"read": counters["dram_bytes_read"],
                        "write": counters["dram_bytes_written"]},
-        "glb_accesses": sum(value for name, value in counters.items()
-                            if name.startswith("glb_")),
+        "glb_accesses": sum(value for key, value in counters.items() if key.startswith("glb_")),
         "counters": dict(counters),
     }
 
 
-def architecture_figures(spec):
+def totals(spec, layers):
+    """Whole-run figures: the sums, and the rates they imply (one inference = the layers)."""
+    macs = sum(layer["macs"] for layer in layers)
+    cycles = sum(layer["cycles"] for layer in layers)
+    seconds = sum(layer["latency_s"] for layer in layers)
+    energy = {key: sum(layer["energy_pj"][key] for layer in layers)
+              for key in layers[0]["energy_pj"]} if layers else {}
+    joules = energy.get("total", 0.0) * 1e-12
+    ops = 2 * macs
     return {
-        "arch": spec.to_dict(),
-        "onchip_bytes": spec.onchip_bytes,
-        "peak_macs_per_cycle": spec.peak_macs_per_cycle,
+        "macs": macs,
+        "cycles": cycles,
+        "latency_s": seconds,
+        "utilization": macs / (cycles * spec.peak_macs_per_cycle) if cycles else 0.0,
+        "macs_per_cycle": macs / cycles if cycles else 0.0,
+        "inferences_per_s": 1 / seconds if seconds else 0.0,
+        "gops": ops / seconds / 1e9 if seconds else 0.0,
+        "energy_pj": energy,
+        "average_power_w": joules / seconds if seconds else 0.0,
+        "gops_per_w": ops / 1e9 / joules if joules else 0.0,
+        "dram_bytes": {"read": sum(layer["dram_bytes"]["read"] for layer in layers),
+                       "write": sum(layer["dram_bytes"]["write"] for layer in layers)},
+        "glb_accesses": sum(layer["glb_accesses"] for layer in layers),
     }
 
 
-def write_json_atomically(path, data):
-    """Write `data` as JSON to `path` through a temporary file, so no half file is left."""
+def build_report(spec, layers, table, area, accuracy=None):
+    """The report.json document."""
+    report = {
+        "arch": spec.to_dict(),
+        "energy_table": table.name,
+        "peak_macs_per_cycle": spec.peak_macs_per_cycle,
+        "onchip_bytes": spec.onchip_bytes,
+        "area_um2": area,
+        "layers": layers,
+        "totals": totals(spec, layers),
+    }
+    if accuracy is not None:
+        report["accuracy"] = accuracy
+    return report
+
+
+def _atomic_write(path, write):
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    write(tmp)
     os.replace(tmp, path)
+
+
+def write_report(report, json_path):
+    """Write report.json at `json_path`, and beside it the .md and the PNG plots."""
+    from .plots import plot_area, plot_energy, plot_utilization
+
+    json_path = Path(json_path)
+    stem = json_path.with_suffix("")
+    plots = {
+        "energy": (plot_energy, Path(f"{stem}-energy.png")),
+        "utilization": (plot_utilization, Path(f"{stem}-utilization.png")),
+        "area": (plot_area, Path(f"{stem}-area.png")),
+    }
+    for plot, path in plots.values():
+        _atomic_write(path, lambda tmp, plot=plot: plot(report, tmp))
+    _atomic_write(json_path.with_suffix(".md"),
+                  lambda tmp: tmp.write_text(markdown(report, {k: p.name for k, (_, p) in
+                                                               plots.items()})))
+    _atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
+
+
+def _si(value, unit):
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""),
+                           (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _area_rows(area):
+    rows = [f"| area (components, hwcomponents) | {area['total'] / 1e6:.3f} mm² |"]
+    synthesized = area.get("synthesized")
+    if synthesized:
+        rows.append(
+            f"| area (synthesized PE array + SRAM) | "
+            f"{synthesized['pe_array_and_sram'] / 1e6:.3f} mm²; PE array logic "
+            f"{synthesized['pe_array_logic'] / 1e6:.3f} mm², "
+            f"{100 * synthesized['pe_array_difference']:+.1f} % against the components |")
+    return rows
+
+
+def markdown(report, plot_files):
+    """report.md: the seven metrics in prose and tables, readable without the JSON."""
+    arch, total = report["arch"], report["totals"]
+    energy = total["energy_pj"]
+    lines = [
+        f"# peforge report: {arch['name']} ({arch['rows']}x{arch['cols']} "
+        f"{arch['dataflow'].upper()}, int{arch['operand_bits']}, {arch['clock_mhz']:g} MHz, "
+        f"{arch['tech_nm']} nm)",
+        "",
+        f"Energy table: {report['energy_table']}.",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+    ]
+    if "accuracy" in report:
+        for key, value in report["accuracy"].items():
+            lines.append(f"| accuracy ({key}) | {100 * value:.2f} % |")
+    lines += [
+        f"| throughput | {total['inferences_per_s']:.4g} inferences/s, "
+        f"{total['gops']:.3g} GOPS |",
+        f"| latency | {_si(total['latency_s'], 's')} ({total['cycles']} cycles) |",
+        f"| PE utilization | {100 * total['utilization']:.1f} % of "
+        f"{report['peak_macs_per_cycle']} MACs/cycle |",
+        f"| energy | {_si(energy['total'] * 1e-12, 'J')} per inference "
+        f"({100 * energy['dram'] / energy['total']:.1f} % DRAM) |",
+        f"| average power | {_si(total['average_power_w'], 'W')}, "
+        f"{total['gops_per_w']:.3g} GOPS/W |",
+        *_area_rows(report["area_um2"]),
+        f"| on-chip storage | {report['onchip_bytes']} bytes |",
+        f"| DRAM traffic | {total['dram_bytes']['read']} B read, "
+        f"{total['dram_bytes']['write']} B written |",
+        "",
+        "## Layers",
+        "",
+        "| layer | op | MACs | cycles | util. | energy | DRAM share |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for layer in report["layers"]:
+        e = layer["energy_pj"]
+        lines.append(
+            f"| {layer['name']} | {layer['op']} | {layer['macs']} | {layer['cycles']} | "
+            f"{100 * layer['utilization']:.1f} % | {_si(e['total'] * 1e-12, 'J')} | "
+            f"{100 * e['dram'] / e['total']:.1f} % |")
+    lines += ["", "## Energy by component", "", "| component | energy | share |",
+              "| --- | ---: | ---: |"]
+    for key in COMPONENTS:
+        if key in energy:
+            lines.append(f"| {key} | {_si(energy[key] * 1e-12, 'J')} | "
+                         f"{100 * energy[key] / energy['total']:.1f} % |")
+    lines += ["", "## Area by component", "", "| component | area |", "| --- | ---: |"]
+    for key, value in report["area_um2"].items():
+        if isinstance(value, (int, float)):
+            lines.append(f"| {key} | {value / 1e6:.4f} mm² |")
+    lines += [""]
+    lines += [f"![{name}]({file})" for name, file in plot_files.items()]
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""The layer controller: walks the tile loops of a GEMM / fully-connected layer."""
+"""The layer controller: walks the tile loops of a convolution (fully connected is a 1x1 one)."""
 
 from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
@@ -9,18 +9,30 @@ from .counters import EVENT_BITS
 from .csr import descriptor_layout
 from .dma import ReadJob, WriteJob
 
+COORD = signed(18)
+"""Signed pixel coordinates, padding included (inputs up to 65535 rows or columns)."""
 
-class GemmController(wiring.Component):
-    """Runs Y[m, k] = sum_c X[m, c] W[k, c] from the descriptor, tile by tile.
+
+def _min(a, b):
+    return Mux(a < b, a, b)
+
+
+class ConvController(wiring.Component):
+    """Runs Y[n, k, p, q] = sum_{r, s, c} X[n, c, p*st + r - pad, q*st + s - pad] W[k, c, r, s].
 
     Loop nest (outermost first), with the buffer each level fills:
-        for each tile of m_tile rows of X:       DMA the rows into the input buffer
-          for each block of `cols` rows of W:    DMA them into the weight buffer
-            for each block of `rows` of C:       shift the weights in, commit them to a
-                                                 register-file slot, stream the tile's rows
-          when the tile is done:                 DMA its outputs from the output buffer
-    The weights of the next c block are shifted in as soon as the previous block's inputs are
-    in the array; committing waits only until no vector in flight still uses that slot.
+        for each image n, each tile of `tile_p` output rows:
+                                  DMA the tile's input band (rows it needs) to the input buffer
+          for each block of `cols` output channels:
+                                  DMA their weights (one row per k, r, s) to the weight buffer
+            for each reduction block (r, s, block of `rows` channels):
+                                  commit its weights, then stream every output pixel of the
+                                  tile: input-buffer address generated on the fly, zeros where
+                                  the window hangs over the padding
+          when the tile is done:  DMA its outputs from the output buffer
+    Weights of the next reduction block are shifted into the array while the current block
+    streams; the commit waits only for the shift and for the register-file slot to be free
+    of vectors in flight.
 
     Ports:
         descriptor: In, the layer (see models.registers.DESCRIPTOR_FIELDS).
@@ -52,7 +64,7 @@ class GemmController(wiring.Component):
             "writer_busy": In(1),
             "input_read": In(memory.ReadPort.Signature(addr_width=input_addr_bits, shape=word)),
             "weight_read": In(memory.ReadPort.Signature(addr_width=weight_addr_bits,
-                                                         shape=word)),
+                                                        shape=word)),
             "x": Out(array.x.shape()),
             "w_data": Out(vector),
             "w_shift": Out(1),
@@ -72,30 +84,54 @@ class GemmController(wiring.Component):
         spec, d = self.spec, self.descriptor
         rows, cols, depth = spec.rows, spec.cols, spec.rf_depth
 
-        m_left = Signal(32)
-        tile_rows = Signal(16)
-        x_addr = Signal(32)
+        # A read port's `en` resets to 1; read only where asked to.
+        m.d.comb += [self.input_read.en.eq(0), self.weight_read.en.eq(0)]
+
+        # --- tile loop state -------------------------------------------------------------
+        image = Signal(16)
+        p0 = Signal(16)
+        tile_rows = Signal(16)            # output rows in this tile
+        h_start = Signal(COORD)           # input row of the tile's first window (may be < 0)
+        band_first = Signal(16)           # first input row held in the input buffer
+        band_rows = Signal(16)
+        x_image = Signal(32)
         y_addr = Signal(32)
         w_addr = Signal(32)
         kb = Signal(16)
-        cb = Signal(16)
-        slot = Signal(self.slot_bits)
-        step = Signal(range(cols + 2))
+        last_kb = kb == d.k_blocks - 1
+        cols_active = Mux(last_kb, d.k_last[:7], cols)
+        tile_pixels = Signal(32)
+        m.d.comb += tile_pixels.eq(tile_rows * d.q[:16])
+
+        # --- weight loader: shifts one reduction block into the array's chain ---------------
+        load_step = Signal(range(cols + 2))
+        loading = Signal()
+        loaded = Signal()                 # the chain holds the next block, uncommitted
         shift_addr = Signal.like(self.weight_read.addr)
         shift_active = Signal()
-        m_index = Signal(16)
-        input_addr = Signal.like(self.input_read.addr)
-        output_addr = Signal.like(self.tag.addr)
-        active_macs = Signal(EVENT_BITS)
-        loading_weights = Signal()
-        m.d.comb += self.load_weights.eq(loading_weights)
+        start_load = Signal()
+        start_block = Signal(16)
+        with m.If(start_load):
+            m.d.sync += [loading.eq(1), loaded.eq(0), load_step.eq(0),
+                         shift_addr.eq(d.w_shift_start + start_block)]
+        with m.Elif(loading):
+            # Step j reads the word of column cols-1-j; it is shifted in at step j+1.
+            m.d.comb += [
+                self.weight_read.en.eq(load_step < cols),
+                self.weight_read.addr.eq(shift_addr),
+                self.w_shift.eq(load_step != 0),
+                self.w_data.eq(Mux(shift_active, self.weight_read.data, 0)),
+            ]
+            m.d.sync += [
+                load_step.eq(load_step + 1),
+                shift_addr.eq(shift_addr - d.red_blocks),
+                shift_active.eq(cols - 1 - load_step < cols_active),
+            ]
+            with m.If(load_step == cols):
+                m.d.sync += [loading.eq(0), loaded.eq(1)]
 
-        last_kb = kb == d.k_blocks - 1
-        last_cb = cb == d.c_blocks - 1
-        cols_active = Mux(last_kb, d.k_last[:7], cols)
-        rows_active = Mux(last_cb, d.c_last[:7], rows)
-
-        # A slot may be overwritten once the last vector that read it has left the array.
+        # --- register-file slots: free once the last vector that read them left the array --
+        slot = Signal(self.slot_bits)
         slot_timers = [Signal(range(self.array_latency + 2), name=f"slot_timer_{s}")
                        for s in range(depth)]
         slot_free = Signal()
@@ -106,21 +142,56 @@ class GemmController(wiring.Component):
                 m.d.sync += timer.eq(timer - 1)
             with m.If(slot == s):
                 m.d.comb += slot_free.eq(timer == 0)
+        next_slot = Mux(slot == depth - 1, 0, slot + 1) if depth > 1 else slot
 
-        # The input buffer answers one cycle after the read, so the vector and its tag follow.
+        # --- the reduction block being streamed: tap (tap_r, tap_s), channel block cb ------
+        tap_r = Signal(16)
+        tap_s = Signal(16)
+        cb = Signal(16)
+        block = Signal(16)
+        last_cb = cb == d.c_blocks - 1
+        last_block = block == d.red_blocks - 1
+        rows_active = Mux(last_cb, d.c_last[:7], rows)
+        active_macs = Signal(EVENT_BITS)
+
+        # --- pixel walker: the input-buffer word of each output pixel for this block -------
+        row_in = Signal(16)               # output row within the tile
+        col_out = Signal(16)
+        hh = Signal(COORD)
+        ww = Signal(COORD)
+        ww_first = Signal(COORD)
+        row_addr = Signal(signed(33))
+        addr = Signal(signed(33))
+        inside = (hh >= 0) & (hh < d.h[:16]) & (ww >= 0) & (ww < d.w[:16])
+        last_col = col_out == d.q - 1
+        last_pixel = last_col & (row_in == tile_rows - 1)
+        output_addr = Signal.like(self.tag.addr)
+        stride = d.stride[:8]
+        row_step = Signal(32)             # input-buffer words between output rows' windows
+        m.d.comb += row_step.eq(stride * d.line_words)
+
+        block_hh = Signal(COORD)
+        block_ww = Signal(COORD)
+        block_addr = Signal(signed(33))
+        m.d.comb += [
+            block_hh.eq(h_start + tap_r),
+            block_ww.eq(tap_s - d.pad[:8]),
+            block_addr.eq((block_hh - band_first) * d.line_words
+                          + block_ww * d.c_blocks[:16] + cb),
+        ]
+
+        # --- feeding the array: the input buffer answers a cycle after the read ------------
         feeding = Signal()
         feed_slot = Signal(self.slot_bits)
+        feed_zero = Signal()
         feed_tag = Signal.like(self.tag)
         m.d.sync += [feeding.eq(0), feed_tag.valid.eq(0)]
         m.d.comb += [
             self.x.valid.eq(feeding),
             self.x.slot.eq(feed_slot),
-            self.x.values.eq(self.input_read.data),
+            self.x.values.eq(Mux(feed_zero, 0, self.input_read.data)),
             self.tag.eq(feed_tag),
         ]
-
-        # A read port's `en` resets to 1; read only where a state asks for it.
-        m.d.comb += [self.input_read.en.eq(0), self.weight_read.en.eq(0)]
 
         e = self.events
         m.d.comb += [
@@ -132,24 +203,30 @@ class GemmController(wiring.Component):
                                  + Mux(self.w_shift, rows * cols, 0)),
         ]
 
-        def next_slot():
-            return Mux(slot == depth - 1, 0, slot + 1) if depth > 1 else slot
+        loading_weights = Signal()
+        m.d.comb += self.load_weights.eq(loading_weights)
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [
-                        m_left.eq(d.m),
-                        tile_rows.eq(Mux(d.m < d.m_tile, d.m, d.m_tile)),
-                        x_addr.eq(d.x_addr),
+                        image.eq(0), p0.eq(0),
+                        tile_rows.eq(_min(d.p[:16], d.tile_p[:16])),
+                        h_start.eq(-d.pad[:8]),
+                        x_image.eq(d.x_addr),
                         y_addr.eq(d.y_addr),
                     ]
-                    m.next = "LOAD_X"
+                    m.next = "BAND"
+            with m.State("BAND"):
+                band_last = _min(h_start + (tile_rows - 1) * stride + d.r[:8], d.h[:16])
+                first = Mux(h_start < 0, 0, h_start)
+                m.d.sync += [band_first.eq(first), band_rows.eq(band_last - first)]
+                m.next = "LOAD_X"
             with m.State("LOAD_X"):
                 m.d.comb += [
                     self.read_job.valid.eq(1),
-                    self.read_job.payload.addr.eq(x_addr),
-                    self.read_job.payload.rows.eq(tile_rows),
+                    self.read_job.payload.addr.eq(x_image + band_first * d.x_line_beats),
+                    self.read_job.payload.rows.eq(band_rows * d.w[:16]),
                     self.read_job.payload.row_beats.eq(d.x_row_beats),
                     self.read_job.payload.row_elems.eq(d.c),
                 ]
@@ -160,7 +237,7 @@ class GemmController(wiring.Component):
                 m.d.comb += [
                     self.read_job.valid.eq(~self.reader_busy),
                     self.read_job.payload.addr.eq(w_addr),
-                    self.read_job.payload.rows.eq(cols_active),
+                    self.read_job.payload.rows.eq(cols_active * d.r[:8] * d.s[:8]),
                     self.read_job.payload.row_beats.eq(d.w_row_beats),
                     self.read_job.payload.row_elems.eq(d.c),
                 ]
@@ -169,50 +246,54 @@ class GemmController(wiring.Component):
                     m.next = "WAIT_W"
             with m.State("WAIT_W"):
                 with m.If(~self.reader_busy):
-                    m.d.sync += [cb.eq(0), step.eq(0), shift_addr.eq(d.w_shift_start)]
-                    m.next = "SHIFT"
-            with m.State("SHIFT"):
-                # Step j reads the word of column cols-1-j; it is shifted in at step j+1.
-                m.d.comb += [
-                    self.weight_read.en.eq(step < cols),
-                    self.weight_read.addr.eq(shift_addr),
-                    self.w_shift.eq(step != 0),
-                    self.w_data.eq(Mux(shift_active, self.weight_read.data, 0)),
-                ]
-                m.d.sync += [
-                    step.eq(step + 1),
-                    shift_addr.eq(shift_addr - d.c_blocks),
-                    shift_active.eq(cols - 1 - step < cols_active),
-                ]
-                with m.If(step == cols):
-                    m.d.sync += active_macs.eq(rows_active * cols_active)
+                    m.d.sync += [tap_r.eq(0), tap_s.eq(0), cb.eq(0), block.eq(0)]
+                    m.d.comb += [start_load.eq(1), start_block.eq(0)]
                     m.next = "COMMIT"
             with m.State("COMMIT"):
-                with m.If(slot_free):
+                with m.If(loaded & slot_free):
                     m.d.comb += [self.w_commit.eq(1), self.w_slot.eq(slot)]
                     m.d.sync += [
-                        m_index.eq(0),
-                        input_addr.eq(cb),
+                        loaded.eq(0),
+                        active_macs.eq(rows_active * cols_active),
+                        row_in.eq(0), col_out.eq(0),
+                        hh.eq(block_hh), ww.eq(block_ww), ww_first.eq(block_ww),
+                        row_addr.eq(block_addr), addr.eq(block_addr),
                         output_addr.eq(kb),
                     ]
+                    with m.If(~last_block):
+                        m.d.comb += [start_load.eq(1), start_block.eq(block + 1)]
                     m.next = "STREAM"
             with m.State("STREAM"):
-                m.d.comb += [self.input_read.en.eq(1), self.input_read.addr.eq(input_addr)]
+                m.d.comb += [self.input_read.en.eq(inside),
+                             self.input_read.addr.eq(addr[:len(self.input_read.addr)])]
                 m.d.sync += [
                     feeding.eq(1),
                     feed_slot.eq(slot),
+                    feed_zero.eq(~inside),
                     feed_tag.valid.eq(1),
                     feed_tag.addr.eq(output_addr),
-                    feed_tag.first.eq(cb == 0),
-                    m_index.eq(m_index + 1),
-                    input_addr.eq(input_addr + d.c_blocks),
+                    feed_tag.first.eq(block == 0),
                     output_addr.eq(output_addr + d.k_blocks),
                 ]
-                with m.If(m_index == tile_rows - 1):
-                    m.d.sync += [slot.eq(next_slot()), step.eq(0)]
+                with m.If(last_col):
+                    m.d.sync += [
+                        col_out.eq(0), row_in.eq(row_in + 1),
+                        hh.eq(hh + stride), ww.eq(ww_first),
+                        row_addr.eq(row_addr + row_step), addr.eq(row_addr + row_step),
+                    ]
+                with m.Else():
+                    m.d.sync += [col_out.eq(col_out + 1), ww.eq(ww + stride),
+                                 addr.eq(addr + stride * d.c_blocks[:16])]
+                with m.If(last_pixel):
+                    m.d.sync += [slot.eq(next_slot), block.eq(block + 1)]
                     with m.If(~last_cb):
-                        m.d.sync += [cb.eq(cb + 1), shift_addr.eq(d.w_shift_start + cb + 1)]
-                        m.next = "SHIFT"
+                        m.d.sync += cb.eq(cb + 1)
+                    with m.Elif(tap_s != d.s - 1):
+                        m.d.sync += [cb.eq(0), tap_s.eq(tap_s + 1)]
+                    with m.Else():
+                        m.d.sync += [cb.eq(0), tap_s.eq(0), tap_r.eq(tap_r + 1)]
+                    with m.If(~last_block):
+                        m.next = "COMMIT"
                     with m.Elif(~last_kb):
                         m.d.sync += [kb.eq(kb + 1), w_addr.eq(w_addr + d.w_block_beats)]
                         m.next = "LOAD_W"
@@ -225,7 +306,7 @@ class GemmController(wiring.Component):
                 m.d.comb += [
                     self.write_job.valid.eq(1),
                     self.write_job.payload.addr.eq(y_addr),
-                    self.write_job.payload.rows.eq(tile_rows),
+                    self.write_job.payload.rows.eq(tile_pixels),
                     self.write_job.payload.row_words.eq(d.k_blocks),
                     self.write_job.payload.row_beats.eq(d.y_row_beats),
                     self.write_job.payload.last_elems.eq(d.k_last),
@@ -234,17 +315,26 @@ class GemmController(wiring.Component):
                     m.next = "WAIT_Y"
             with m.State("WAIT_Y"):
                 with m.If(~self.writer_busy):
-                    remaining = m_left - tile_rows
-                    m.d.sync += [
-                        m_left.eq(remaining),
-                        tile_rows.eq(Mux(remaining < d.m_tile, remaining, d.m_tile)),
-                        x_addr.eq(x_addr + d.x_tile_beats),
-                        y_addr.eq(y_addr + d.y_tile_beats),
-                    ]
-                    with m.If(remaining == 0):
+                    next_p0 = p0 + tile_rows
+                    image_done = next_p0 == d.p
+                    m.d.sync += y_addr.eq(y_addr + tile_pixels * d.y_row_beats)
+                    with m.If(image_done):
+                        m.d.sync += [
+                            image.eq(image + 1), p0.eq(0),
+                            tile_rows.eq(_min(d.p[:16], d.tile_p[:16])),
+                            h_start.eq(-d.pad[:8]),
+                            x_image.eq(x_image + d.x_image_beats),
+                        ]
+                    with m.Else():
+                        m.d.sync += [
+                            p0.eq(next_p0),
+                            tile_rows.eq(_min(d.p[:16] - next_p0, d.tile_p[:16])),
+                            h_start.eq(h_start + tile_rows * stride),
+                        ]
+                    with m.If(image_done & (image == d.n - 1)):
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
                     with m.Else():
-                        m.next = "LOAD_X"
+                        m.next = "BAND"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m

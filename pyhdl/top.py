@@ -9,7 +9,7 @@ from models.spec import DRAM_WORD_BITS
 from .accumulator import Accumulator
 from .array import SystolicArray
 from .buffer import GlobalBuffer
-from .controller import GemmController
+from .controller import ConvController
 from .counters import ActivityCounters
 from .csr import REGISTER_ADDR_BITS, RegisterBlock
 from .dma import DmaReader, DmaWriter
@@ -17,7 +17,7 @@ from .interfaces import DramPort, RegisterBus
 
 
 class Accelerator(wiring.Component):
-    """A `spec.rows` x `spec.cols` weight-stationary GEMM / fully-connected accelerator.
+    """A `spec.rows` x `spec.cols` weight-stationary convolution / fully-connected accelerator.
 
     The host writes a layer descriptor through `bus` (addresses in models.registers) and
     starts it; the accelerator moves X and W from DRAM through the global buffer into the
@@ -50,7 +50,7 @@ class Accelerator(wiring.Component):
         m.submodules.array = array = SystolicArray(spec)
         m.submodules.accumulator = acc = Accumulator(spec, array.latency,
                                                      len(obuf.read.addr))
-        m.submodules.controller = ctrl = GemmController(
+        m.submodules.controller = ctrl = ConvController(
             spec, array, len(ibuf.read.addr), len(wbuf.read.addr), len(obuf.read.addr))
         load_addr_bits = max(len(ibuf.write.addr), len(wbuf.write.addr))
         m.submodules.reader = reader = DmaReader(spec.dram_bus_bytes, spec.operand_bits,

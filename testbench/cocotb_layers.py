@@ -17,7 +17,15 @@ from .tb import AcceleratorTB
 def expected_output(spec, job):
     if job.op == "fc":
         return golden.fc(job.inputs, job.weights, spec.acc_bits)
+    if job.op == "conv":
+        return golden.conv2d(job.inputs, job.weights, job.stride, job.pad, acc_bits=spec.acc_bits)
     raise ValueError(f"unknown op {job.op!r}")
+
+
+async def run_job(tb, job):
+    if job.op == "fc":
+        return await tb.run_fc(job.inputs, job.weights)
+    return await tb.run_conv(job.inputs, job.weights, job.stride, job.pad)
 
 
 @cocotb.test()
@@ -31,7 +39,7 @@ async def run_jobs(dut):
             await tb.start(job.timing)
         else:
             tb.configure(job.timing)
-        output, counters = await tb.run_fc(job.inputs, job.weights)
+        output, counters = await run_job(tb, job)
         results.append(JobResult(job.name, output, expected_output(spec, job), counters))
         write_results(run_dir, results)
         dut._log.info("%s: %s, %d cycles", job.name,

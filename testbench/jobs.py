@@ -18,13 +18,16 @@ from .tb import DramTiming
 
 @dataclass
 class Job:
-    """One layer to run: `op` ("fc"), its int tensors, and the DRAM's timing for it."""
+    """One layer to run: `op` ("fc" or "conv"), its int tensors (fc: X is M x C, W is K x C;
+    conv: X is NCHW, W is KCRS), stride and padding, and the DRAM's timing for it."""
 
     name: str
     op: str
     inputs: np.ndarray
     weights: np.ndarray
     timing: DramTiming = field(default_factory=DramTiming)
+    stride: int = 1
+    pad: int = 0
 
 
 @dataclass
@@ -47,7 +50,8 @@ def write_jobs(run_dir, spec, jobs):
     for index, job in enumerate(jobs):
         np.save(run_dir / f"inputs_{index}.npy", job.inputs)
         np.save(run_dir / f"weights_{index}.npy", job.weights)
-        entries.append({"name": job.name, "op": job.op, "timing": asdict(job.timing)})
+        entries.append({"name": job.name, "op": job.op, "timing": asdict(job.timing),
+                        "stride": job.stride, "pad": job.pad})
     (run_dir / "results.json").unlink(missing_ok=True)
     (run_dir / "jobs.json").write_text(json.dumps({"arch": spec.to_dict(), "jobs": entries}))
 
@@ -58,7 +62,7 @@ def read_jobs(run_dir):
     jobs = [Job(entry["name"], entry["op"],
                 np.load(run_dir / f"inputs_{index}.npy"),
                 np.load(run_dir / f"weights_{index}.npy"),
-                DramTiming(**entry["timing"]))
+                DramTiming(**entry["timing"]), entry["stride"], entry["pad"])
             for index, entry in enumerate(data["jobs"])]
     return ArchSpec(**data["arch"]), jobs
 

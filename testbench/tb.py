@@ -9,7 +9,7 @@ from cocotb.triggers import RisingEdge, with_timeout
 
 from models.counters import COUNTER_NAMES
 from models.layout import pack_rows, unpack_int32_rows
-from models.mapper import map_fc
+from models.mapper import ConvShape, map_conv
 from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,
                               counter_address, descriptor_address)
 
@@ -113,27 +113,37 @@ class AcceleratorTB:
             raise AssertionError(f"done pin rose but STATUS reads {status:#x}")
         return await self.read_counters()
 
-    async def run_fc(self, x, w):
-        """Run Y = X . W^T on the RTL; return (Y as int32, counters)."""
+    async def run_conv(self, x, w, stride=1, pad=0):
+        """Run a convolution (x NCHW, w KCRS) on the RTL; return (Y as NKPQ int32, counters)."""
         spec = self.spec
-        (m, c), (k, _) = x.shape, w.shape
-        mapping = map_fc(spec, m, c, k)
+        (n, c, h, width), (k, _, r, s) = x.shape, w.shape
+        mapping = map_conv(spec, ConvShape(n, c, h, width, k, r, s, stride, pad))
+        p, q = mapping.shape.p, mapping.shape.q
         bus = spec.dram_bus_bytes
-        y_beats = m * mapping.y_row_beats
+        pixels = x.transpose(0, 2, 3, 1).reshape(-1, c)
+        filters = w.transpose(0, 2, 3, 1).reshape(-1, c)
         await self.load_dram([
-            (mapping.x_addr, pack_rows(x, spec.operand_bits, bus)),
-            (mapping.w_addr, pack_rows(w, spec.operand_bits, bus)),
-            (mapping.y_addr, np.full(y_beats * bus, POISON, dtype=np.uint8)),
+            (mapping.x_addr, pack_rows(pixels, spec.operand_bits, bus)),
+            (mapping.w_addr, pack_rows(filters, spec.operand_bits, bus)),
+            (mapping.y_addr, np.full(mapping.y_beats * bus, POISON, dtype=np.uint8)),
         ])
         counters = await self.run_descriptor(mapping.descriptor, timeout_cycles(spec, mapping))
-        image = await self.dump_dram(mapping.y_addr, y_beats)
-        return unpack_int32_rows(image, m, k, bus), counters
+        image = await self.dump_dram(mapping.y_addr, mapping.y_beats)
+        y = unpack_int32_rows(image, n * p * q, k, bus).reshape(n, p, q, k)
+        return y.transpose(0, 3, 1, 2), counters
+
+    async def run_fc(self, x, w):
+        """Run Y = X . W^T (x is M x C, w is K x C) on the RTL; return (Y, counters)."""
+        (m, c), k = x.shape, w.shape[0]
+        y, counters = await self.run_conv(x.T.reshape(1, c, m, 1), w.reshape(k, c, 1, 1))
+        return y.reshape(k, m).T, counters
 
 
 def timeout_cycles(spec, mapping):
-    """A generous bound on a layer's cycles: every MAC serial, plus every beat slow."""
-    beats = mapping.dram_beats * mapping.m_tiles
-    macs = mapping.m * mapping.c * mapping.k
-    return 10_000 + 4 * macs // spec.peak_macs_per_cycle + 64 * beats \
-        + 64 * mapping.m_tiles * mapping.descriptor["k_blocks"] * mapping.descriptor["c_blocks"] \
-        * (spec.rows + spec.cols)
+    """A generous bound on a layer's cycles: every MAC serial, every beat slow, and every
+    reduction block paying the array's full latency."""
+    d = mapping.descriptor
+    blocks = mapping.tiles * d["k_blocks"] * d["red_blocks"]
+    beats = mapping.dram_beats * mapping.tiles
+    return 10_000 + 4 * mapping.shape.macs // spec.peak_macs_per_cycle + 64 * beats \
+        + 4 * blocks * (spec.rows + spec.cols + 4)

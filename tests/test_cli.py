@@ -49,6 +49,22 @@ def test_fc_layer_runs_on_rtl_and_writes_golden_output(layer_files):
     assert report["peak_macs_per_cycle"] == 16
 
 
+@pytest.mark.rtl
+@pytest.mark.xdist_group("tiny")
+def test_conv_layer_runs_on_rtl(tmp_path):
+    rng = np.random.default_rng(8)
+    x = rng.integers(-128, 128, (1, 5, 7, 6), dtype=np.int8)
+    w = rng.integers(-128, 128, (3, 5, 3, 3), dtype=np.int8)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "w.npy", w)
+    done = peforge("layer", "--arch", TINY, "--op", "conv", "--inputs", tmp_path / "x.npy",
+                   "--weights", tmp_path / "w.npy", "--stride", 2, "--pad", 1,
+                   "--out", tmp_path / "y.npy")
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"),
+                                  golden.conv2d(x, w, stride=2, pad=1))
+
+
 def bad_input_cases(tmp):
     """(name, extra files to write, arguments) for each way the input can be wrong."""
     good = ["--inputs", tmp / "x.npy", "--weights", tmp / "w.npy"]
@@ -75,7 +91,12 @@ def bad_input_cases(tmp):
                            "not valid YAML"),
         "does_not_fit": (["--arch", TINY, "--op", "fc", "--inputs", tmp / "x_huge.npy",
                           "--weights", tmp / "w_huge.npy"], "glb_weight_bytes=2048"),
-        "conv_not_built": (["--arch", TINY, "--op", "conv", *good], "--op conv"),
+        "bad_energy_table": (["--arch", TINY, "--op", "fc", *good, "--energy-table",
+                              tmp / "broken.yaml"], "not valid YAML"),
+        "conv_wrong_rank": (["--arch", TINY, "--op", "conv", *good], "expected 4 dimensions"),
+        "dwconv_not_built": (["--arch", TINY, "--op", "dwconv", *good], "--op dwconv"),
+        "fc_with_stride": (["--arch", TINY, "--op", "fc", *good, "--stride", "2"],
+                           "fc takes neither"),
     }
 
 

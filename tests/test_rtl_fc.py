@@ -31,7 +31,7 @@ def make_jobs(spec, seed):
         values = rng.integers(low, high + 1, shape)
         return np.where(rng.random(shape) < zeros, 0, values)
 
-    m_many = 3 * map_fc(spec, 65535, 3 * r + 1, 2 * c + 1).m_tile // 2 + 1
+    m_many = 3 * map_fc(spec, 65535, 3 * r + 1, 2 * c + 1).tile_p // 2 + 1
     return [
         Job("odd_shapes", "fc", rand((2 * r + 1, 3 * r + 1)), rand((2 * c + 3, 3 * r + 1))),
         Job("one_by_one", "fc", rand((1, 1)), rand((1, 1))),
@@ -63,7 +63,7 @@ def test_outputs_match_golden_bit_for_bit(fc_run):
 def test_many_tiles_job_really_tiles(fc_run):
     spec, jobs, _ = fc_run
     job = jobs[-1]
-    assert map_fc(spec, job.inputs.shape[0], job.inputs.shape[1], job.weights.shape[0]).m_tiles > 1
+    assert map_fc(spec, job.inputs.shape[0], job.inputs.shape[1], job.weights.shape[0]).tiles > 1
 
 
 def test_mac_counters_match_the_layer(fc_run):
@@ -87,7 +87,7 @@ def test_dram_traffic_is_compulsory_plus_weight_refetch(fc_run):
         y_bytes = m * row_beats(k, DRAM_WORD_BITS, bus) * bus
         compulsory = (m + k) * c * spec.operand_bits // 8
         assert result.counters["dram_bytes_read"] >= compulsory, job.name
-        assert result.counters["dram_bytes_read"] == x_bytes + mapping.m_tiles * w_bytes, job.name
+        assert result.counters["dram_bytes_read"] == x_bytes + mapping.tiles * w_bytes, job.name
         assert result.counters["dram_bytes_written"] == y_bytes >= m * k * 4, job.name
 
 
@@ -96,7 +96,7 @@ def test_compute_counters_follow_the_tiling(fc_run):
     for job, result in zip(jobs, results):
         (m, c), k = job.inputs.shape, job.weights.shape[0]
         d = map_fc(spec, m, c, k).descriptor
-        tiles = -(-m // d["m_tile"])
+        tiles = -(-m // d["tile_p"])
         counters = result.counters
         assert counters["busy_cycles"] == m * d["k_blocks"] * d["c_blocks"], job.name
         assert counters["rf_writes"] == tiles * d["k_blocks"] * d["c_blocks"] \

@@ -14,7 +14,11 @@
 //   dump FIRST LAST              one cycle of dump_stb: $writememh(+dram_dump=FILE, FIRST..LAST)
 //
 // Plusargs (+dram_load=, +dram_dump=) reach the DRAM model through Verilated::commandArgs.
-// Usage: sim_top_harness PLAN_FILE +dram_load=FILE +dram_dump=FILE
+// Usage: sim_top_harness PLAN_FILE [--stale-eval] +dram_load=FILE +dram_dump=FILE
+//
+// --stale-eval is a diagnostic: it evaluates the model once more before every clock edge, as
+// cocotb's Verilator main loop does when the clock arrives as a vpiInertialDelay write (the
+// first eval_step of each time step runs before doInertialPuts applies the new clock value).
 
 #include <chrono>
 #include <cinttypes>
@@ -34,8 +38,10 @@ struct Harness {
     std::unique_ptr<VerilatedContext> context;
     std::unique_ptr<Vtop> top;
     uint64_t cycles = 0;
+    bool stale_eval = false;
 
-    Harness(int argc, char** argv) : context(new VerilatedContext) {
+    Harness(int argc, char** argv, bool stale)
+        : context(new VerilatedContext), stale_eval(stale) {
         context->commandArgs(argc, argv);
         top.reset(new Vtop(context.get(), ""));
         top->clk = 0;
@@ -55,11 +61,13 @@ struct Harness {
     // One clock cycle ending just after the rising edge, so inputs set by the caller are
     // sampled at the next rising edge (as cocotb's writes after `await RisingEdge(clk)`).
     void cycle() {
+        context->timeInc(1);
+        if (stale_eval) top->eval();
         top->clk = 0;
-        context->timeInc(1);
         top->eval();
-        top->clk = 1;
         context->timeInc(1);
+        if (stale_eval) top->eval();
+        top->clk = 1;
         top->eval();
         ++cycles;
     }
@@ -88,13 +96,16 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2 || argv[1][0] == '+') {
-        return fail("usage: sim_top_harness PLAN_FILE +dram_load=FILE +dram_dump=FILE");
+    if (argc < 2 || argv[1][0] == '+' || argv[1][0] == '-') {
+        return fail("usage: sim_top_harness PLAN_FILE [--stale-eval] +dram_load=FILE "
+                    "+dram_dump=FILE");
     }
     std::ifstream plan(argv[1]);
     if (!plan) return fail(std::string("cannot open plan file ") + argv[1]);
+    bool stale = false;
+    for (int i = 2; i < argc; ++i) stale = stale || std::string(argv[i]) == "--stale-eval";
 
-    Harness h(argc, argv);
+    Harness h(argc, argv, stale);
     std::string line;
     int line_no = 0;
     while (std::getline(plan, line)) {

@@ -1,0 +1,64 @@
+"""The analytical performance model: what the RTL will do for a mapping, without simulating.
+
+So far: DRAM traffic and buffer accesses, exactly as the controller's loops generate them.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of output rows: its image, first output row, rows, and input band rows."""
+
+    image: int
+    p0: int
+    rows: int
+    band_rows: int
+
+
+def tiles(mapping):
+    """The tiles the controller walks, in order."""
+    shape = mapping.shape
+    for image in range(shape.n):
+        for p0 in range(0, shape.p, mapping.tile_p):
+            rows = min(mapping.tile_p, shape.p - p0)
+            h_start = p0 * shape.stride - shape.pad
+            first = max(0, h_start)
+            last = min(shape.h, h_start + (rows - 1) * shape.stride + shape.r)
+            yield Tile(image, p0, rows, last - first)
+
+
+def predict_counters(spec, mapping):
+    """The counters that follow from the loop nest alone (not from timing or data): MACs,
+    buffer accesses, register-file writes and DRAM traffic."""
+    shape, d = mapping.shape, mapping.descriptor
+    bus = spec.dram_bus_bytes
+    walk = list(tiles(mapping))
+    band_pixels = sum(t.band_rows * shape.w for t in walk)
+    out_pixels = shape.n * shape.p * shape.q
+    weight_rows = shape.k * shape.r * shape.s
+    vectors = out_pixels * d["k_blocks"] * d["red_blocks"]
+    return {
+        "macs": shape.macs,
+        "busy_cycles": vectors,
+        "rf_writes": len(walk) * d["k_blocks"] * d["red_blocks"] * spec.rows * spec.cols,
+        "glb_input_writes": band_pixels * d["c_blocks"],
+        "glb_weight_writes": len(walk) * weight_rows * d["c_blocks"],
+        "glb_weight_reads": len(walk) * d["k_blocks"] * d["red_blocks"] * spec.cols,
+        "glb_output_writes": vectors,
+        "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"]
+        * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
+        * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
+        # Accumulating reads every block but the first; writing back reads each word once.
+        "glb_output_reads": vectors,
+        "dram_bytes_read": (band_pixels * mapping.x_row_beats
+                            + len(walk) * weight_rows * mapping.w_row_beats) * bus,
+        "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
+    }
+
+
+
+def _inside(outputs, stride, offset, size):
+    """How many of `outputs` windows, stepping by `stride` from `offset`, start inside
+    [0, size): the taps of one kernel row or column that read real input, not padding."""
+    return sum(0 <= i * stride + offset < size for i in range(outputs))

@@ -1,0 +1,99 @@
+"""Convolutions on the Verilator-simulated RTL, bit for bit against the golden model, with
+the counters checked against the analytical model's exact predictions."""
+
+import numpy as np
+import pytest
+
+from models.golden import conv_output_size, operand_range
+from models.mapper import ConvShape, map_conv
+from models.perf import predict_counters
+from testbench.jobs import Job
+from testbench.runner import SimulationModel
+from testbench.tb import DramTiming
+
+pytestmark = pytest.mark.rtl
+
+ARCHS = ("micro", "tiny", "wide")
+
+
+def conv_job(rng, spec, name, n, c, h, w, k, r, stride, pad, zeros=0.0, timing=DramTiming()):
+    low, high = operand_range(spec.operand_bits)
+
+    def rand(shape):
+        values = rng.integers(low, high + 1, shape)
+        return np.where(rng.random(shape) < zeros, 0, values)
+
+    return Job(name, "conv", rand((n, c, h, w)), rand((k, c, r, r)), timing, stride, pad)
+
+
+def make_jobs(spec, seed):
+    rng = np.random.default_rng(seed)
+    r, c = spec.rows, spec.cols
+    return [
+        conv_job(rng, spec, "3x3_pad1", 1, r + 1, 6, 5, c + 1, 3, 1, 1),
+        conv_job(rng, spec, "1x1", 2, 2 * r + 1, 4, 3, 2 * c - 1, 1, 1, 0),
+        conv_job(rng, spec, "5x5_stride2", 1, r - 1 or 1, 9, 8, c, 5, 2, 2),
+        conv_job(rng, spec, "7x7_stride2_pad3", 1, 3, 11, 10, c + 2, 7, 2, 3),
+        conv_job(rng, spec, "4x4_stride4", 2, r + 2, 8, 9, 3, 4, 4, 0),
+        conv_job(rng, spec, "sparse_3x3", 2, r + 3, 5, 6, c + 1, 3, 1, 1, zeros=0.5),
+        conv_job(rng, spec, "stalling_3x3", 1, r, 7, 4, c, 3, 2, 1,
+                 timing=DramTiming(latency=60, gap=1, stall=100, seed=3)),
+        conv_job(rng, spec, "tall_image", 1, 2 * r + 1, 3 * spec.input_words // (2 * r + 1) // 6
+                 // 2, 6, c + 3, 3, 1, 1),
+    ]
+
+
+def shape_of(job):
+    (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
+    return ConvShape(n, c, h, w, k, r, s, job.stride, job.pad)
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
+def conv_run(request, arch, tmp_path_factory):
+    spec = arch(request.param)
+    jobs = make_jobs(spec, seed=7 + sum(map(ord, spec.name)))
+    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"conv-{spec.name}"))
+    assert [r.name for r in results] == [j.name for j in jobs]
+    return spec, jobs, results
+
+
+def test_outputs_match_golden_bit_for_bit(conv_run):
+    _, jobs, results = conv_run
+    for job, result in zip(jobs, results):
+        shape = shape_of(job)
+        assert result.output.shape == (shape.n, shape.k, shape.p, shape.q), job.name
+        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+
+
+def test_tall_image_takes_several_tiles(conv_run):
+    spec, jobs, _ = conv_run
+    [job] = [j for j in jobs if j.name == "tall_image"]
+    assert map_conv(spec, shape_of(job)).tiles > 1
+
+
+def test_counters_match_the_analytical_model(conv_run):
+    spec, jobs, results = conv_run
+    for job, result in zip(jobs, results):
+        predicted = predict_counters(spec, map_conv(spec, shape_of(job)))
+        measured = {name: result.counters[name] for name in predicted}
+        assert measured == predicted, job.name
+
+
+def test_gated_macs_are_the_zero_operand_pairs(conv_run):
+    _, jobs, results = conv_run
+    for job, result in zip(jobs, results):
+        shape = shape_of(job)
+        x = np.pad(job.inputs, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)))
+        windows = np.lib.stride_tricks.sliding_window_view(x, (shape.r, shape.s), axis=(2, 3))
+        windows = windows[:, :, ::job.stride, ::job.stride][:, :, :shape.p, :shape.q]
+        zero_x = (windows == 0).astype(np.int64)           # n c p q r s
+        zero_w = (job.weights == 0).astype(np.int64)       # k c r s
+        both_nonzero = np.einsum("ncpqrs,kcrs->", 1 - zero_x, 1 - zero_w)
+        assert result.counters["macs_gated"] == shape.macs - both_nonzero, job.name
+
+
+def test_output_sizes_follow_the_formula():
+    assert conv_output_size(224, 7, 2, 3) == 112
+    assert conv_output_size(56, 3, 1, 1) == 56
+    assert conv_output_size(8, 4, 4, 0) == 2
