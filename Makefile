@@ -12,16 +12,18 @@ $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m models.hwlib
 	touch $@
 
 setup: $(VENV)/installed
 
-# The main job: the example fully-connected layer on the default 16x16 architecture's RTL.
+# The main job: ResNet-18's conv3_x 3x3 layer (128 -> 128 channels, 28x28) on the default
+# 16x16 architecture's RTL, checked against the golden model, with the seven-metric report.
 sim: setup
-	mkdir -p $(OUT)
-	$(BIN)/peforge layer --arch $(ARCH) --op fc \
-		--inputs examples/fc_inputs.npy --weights examples/fc_weights.npy \
-		--out $(OUT)/fc_outputs.npy --report $(OUT)/fc_report.json
+	$(BIN)/python examples/make_resnet_layer.py $(OUT)
+	$(BIN)/peforge layer --arch $(ARCH) --op conv --stride 1 --pad 1 \
+		--inputs $(OUT)/conv3_inputs.npy --weights $(OUT)/conv3_weights.npy \
+		--out $(OUT)/conv3_outputs.npy --report $(OUT)/report.json
 
 # The verification regression: Amaranth-simulator unit tests and Verilator RTL tests.
 test: setup
