@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 from models import golden  # noqa: E402
 from models.counters import COUNTER_NAMES  # noqa: E402
 from models.golden import operand_range  # noqa: E402
-from models.layout import pack_rows, unpack_int32_rows  # noqa: E402
+from models.layout import pack_rows  # noqa: E402
 from models.mapper import map_fc  # noqa: E402
 from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,  # noqa: E402
                               counter_address, descriptor_address)
@@ -110,6 +110,13 @@ def build_harness(spec, model, plain=False):
     return exe, same_rtl
 
 
+def unpack_int32_rows(data, rows, cols, row_beats, bus_bytes):
+    """`rows` x `cols` int32 values from rows of `row_beats` beats (models/layout.py's layout)."""
+    pitch = row_beats * bus_bytes
+    data = np.asarray(data, dtype=np.uint8)[:rows * pitch].reshape(rows, pitch)
+    return data[:, :cols * 4].copy().view("<i4").reshape(rows, cols).astype(np.int32)
+
+
 def write_plan(path, spec, mapping, timing, m):
     y_beats = m * mapping.y_row_beats
     lines = [f"cfg {timing.latency} {timing.gap} {timing.stall} {timing.seed}", "reset", "load"]
@@ -153,7 +160,7 @@ def run_harness(exe, spec, x, w, timing, run_dir, extra_args=()):
             registers[words[1]] = int(words[2])
         elif len(words) == 2:
             values[words[0]] = float(words[1])
-    output = unpack_int32_rows(read_hex(dump, bus), m, k, bus)
+    output = unpack_int32_rows(read_hex(dump, bus), m, k, mapping.y_row_beats, bus)
     return {"compute_s": values["compute_seconds"], "compute_cycles": int(values["compute_cycles"]),
             "process_s": process_s, "registers": registers, "output": output}
 

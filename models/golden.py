@@ -70,3 +70,25 @@ def conv2d(x, w, stride=1, pad=0, groups=1, acc_bits=32):
             "ncpqrs,kcrs->nkpq", windows[:, g * cg:(g + 1) * cg],
             w[g * kg:(g + 1) * kg].astype(np.int64), optimize=True)
     return wrap(y, acc_bits).astype(np.int32)
+
+
+def postprocess(acc, bias=None, requant=None, relu=False, bits=8):
+    """The post-processing unit: int32 `acc` (..., K on the last axis unless `axis` given by
+    the caller's layout) plus `bias` (K int32, wrapping at 32 bits), then, with `requant` =
+    (mult, shift, zero_point), round-half-up(v * mult / 2**shift) + zero_point saturated to a
+    signed `bits` value, ReLU clamping at zero_point; without requant, ReLU clamps at 0.
+    `acc` has K on axis 1 (NKPQ or NxK); returns int32 or, requantized, int8/int16 values
+    as int32."""
+    v = np.asarray(acc, dtype=np.int64)
+    if bias is not None:
+        shape = [1] * v.ndim
+        shape[1] = -1
+        v = wrap(v + np.asarray(bias, dtype=np.int64).reshape(shape), 32)
+    if requant is None:
+        return (np.maximum(v, 0) if relu else v).astype(np.int32)
+    mult, shift, zero_point = requant
+    low, high = operand_range(bits)
+    t = (v * mult + ((1 << shift) >> 1)) >> shift
+    t = t + zero_point
+    floor = max(zero_point, low) if relu else low
+    return np.clip(t, floor, high).astype(np.int32)

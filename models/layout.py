@@ -32,8 +32,15 @@ def pack_rows(matrix, bits, bus_bytes):
     return out.reshape(-1)
 
 
-def unpack_int32_rows(data, rows, cols, bus_bytes):
-    """Read back `rows` x `cols` int32 values from padded rows of bytes."""
-    pitch = row_beats(cols, 32, bus_bytes) * bus_bytes
+def unpack_rows(data, rows, cols, bits, bus_bytes):
+    """Read back `rows` x `cols` signed `bits`-bit values from padded rows of bytes."""
+    pitch = row_beats(cols, bits, bus_bytes) * bus_bytes
     data = np.asarray(data, dtype=np.uint8)[:rows * pitch].reshape(rows, pitch)
-    return data[:, :cols * 4].copy().view("<i4").reshape(rows, cols).astype(np.int32)
+    if bits == 4:
+        nibbles = np.stack([data & 0xF, data >> 4], axis=-1).reshape(rows, -1)[:, :cols]
+        values = nibbles.astype(np.int32)
+    else:
+        dtype = {8: "<u1", 16: "<u2", 32: "<u4"}[bits]
+        values = data[:, :cols * bits // 8].copy().view(dtype).astype(np.int64)
+    half = 1 << (bits - 1)
+    return (((values.astype(np.int64) + half) & ((1 << bits) - 1)) - half).astype(np.int32)

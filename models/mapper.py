@@ -8,9 +8,9 @@ one-image, m-row, one-column input, so the same hardware loops serve both.
 
 from dataclasses import dataclass
 
-from .golden import conv_output_size
+from .golden import conv_output_size, operand_range
 from .layout import row_beats
-from .spec import DRAM_WORD_BITS
+from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS
 
 COUNT_LIMIT = (1 << 16) - 1
 """Largest count the descriptor's 16-bit loop counters and DMA row counts hold."""
@@ -51,6 +51,35 @@ class ConvShape:
         return self.n * self.k * self.p * self.q * self.c * self.r * self.s
 
 
+@dataclass(frozen=True)
+class PostProcess:
+    """What the post-processor does to a layer's outputs: add a bias (an int32 per output
+    channel), requantize with (multiplier, shift, zero point), clamp with ReLU."""
+
+    bias: bool = False
+    requant: tuple | None = None
+    relu: bool = False
+
+    @property
+    def flags(self):
+        return int(self.bias) | int(self.requant is not None) << 1 | int(self.relu) << 2
+
+
+def _check_post(spec, shape, post):
+    if post.bias and shape.k > MAX_BIAS_CHANNELS:
+        raise MappingError(f"a bias for k={shape.k} output channels does not fit the bias "
+                           f"buffer ({MAX_BIAS_CHANNELS})")
+    if post.requant is not None:
+        mult, shift, zero_point = post.requant
+        low, high = operand_range(spec.operand_bits)
+        if not -(1 << 31) <= mult < (1 << 31):
+            raise MappingError(f"requantization multiplier must fit int32, not {mult!r}")
+        if not 0 <= shift <= 63:
+            raise MappingError(f"requantization shift must be from 0 to 63, not {shift!r}")
+        if not low <= zero_point <= high:
+            raise MappingError(f"zero point must be from {low} to {high}, not {zero_point!r}")
+
+
 def fc_shape(m, c, k):
     """The convolution that computes a fully-connected layer of m rows."""
     return ConvShape(n=1, c=c, h=m, w=1, k=k)
@@ -64,8 +93,10 @@ class Mapping:
     """
 
     shape: ConvShape
+    post: PostProcess
     x_addr: int
     w_addr: int
+    b_addr: int
     y_addr: int
     x_row_beats: int
     w_row_beats: int
@@ -93,7 +124,7 @@ def band_rows(shape, tile_p):
     return min(shape.h, (tile_p - 1) * shape.stride + shape.r)
 
 
-def map_conv(spec, shape):
+def map_conv(spec, shape, post=PostProcess()):
     """Tile `shape` for `spec`, or raise MappingError naming what does not fit.
 
     The input buffer holds the input band of `tile_p` output rows (all channels), the output
@@ -110,6 +141,7 @@ def map_conv(spec, shape):
     if shape.stride > 255 or shape.pad > 255:
         raise MappingError(f"stride and pad must be below 256, not {shape.stride}, {shape.pad}")
     p, q = shape.p, shape.q
+    _check_post(spec, shape, post)
     if p < 1 or q < 1:
         raise MappingError(f"a {shape.r}x{shape.s} kernel with stride {shape.stride} and pad "
                            f"{shape.pad} leaves no output of a {shape.h}x{shape.w} input")
@@ -143,10 +175,15 @@ def map_conv(spec, shape):
     bus = spec.dram_bus_bytes
     x_row = row_beats(shape.c, spec.operand_bits, bus)
     w_row = row_beats(shape.c, spec.operand_bits, bus)
-    y_row = row_beats(shape.k, DRAM_WORD_BITS, bus)
+    out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
+    y_row = row_beats(shape.k, out_bits, bus)
+    b_row = row_beats(shape.k, DRAM_WORD_BITS, bus)
     x_addr = 0
     w_addr = x_addr + shape.n * shape.h * shape.w * x_row
-    y_addr = w_addr + shape.k * shape.r * shape.s * w_row
+    b_addr = w_addr + shape.k * shape.r * shape.s * w_row
+    y_addr = b_addr + (b_row if post.bias else 0)
+    per_value_elems = DRAM_WORD_BITS // spec.operand_bits if post.requant is None else 1
+    mult, shift, zero_point = post.requant or (0, 0, 0)
     descriptor = {
         "n": shape.n, "h": shape.h, "w": shape.w, "c": shape.c, "k": shape.k,
         "p": p, "q": q, "r": shape.r, "s": shape.s, "stride": shape.stride, "pad": shape.pad,
@@ -159,10 +196,16 @@ def map_conv(spec, shape):
         "x_line_beats": shape.w * x_row, "x_image_beats": shape.h * shape.w * x_row,
         "w_block_beats": spec.cols * shape.r * shape.s * w_row,
         "w_shift_start": (spec.cols - 1) * red_blocks,
+        "post": post.flags, "b_addr": b_addr, "b_row_beats": b_row,
+        "requant_mult": mult & 0xFFFFFFFF, "requant_shift": shift,
+        "zero_point": zero_point & 0xFFFFFFFF,
+        "y_word_elems": spec.cols * per_value_elems,
+        "y_last_elems": (shape.k - (k_blocks - 1) * spec.cols) * per_value_elems,
     }
-    return Mapping(shape, x_addr, w_addr, y_addr, x_row, w_row, y_row, tile_p, descriptor)
+    return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, tile_p,
+                   descriptor)
 
 
-def map_fc(spec, m, c, k):
+def map_fc(spec, m, c, k, post=PostProcess()):
     """Tile an (m x c) . (k x c)^T fully-connected layer for `spec`."""
-    return map_conv(spec, fc_shape(m, c, k))
+    return map_conv(spec, fc_shape(m, c, k), post)

@@ -52,7 +52,8 @@ def predict_counters(spec, mapping):
         # Accumulating reads every block but the first; writing back reads each word once.
         "glb_output_reads": vectors,
         "dram_bytes_read": (band_pixels * mapping.x_row_beats
-                            + len(walk) * weight_rows * mapping.w_row_beats) * bus,
+                            + len(walk) * weight_rows * mapping.w_row_beats
+                            + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
         "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
     }
 

@@ -45,6 +45,14 @@ DESCRIPTOR_FIELDS = (
     ("x_image_beats", "h * x_line_beats: DRAM beats per input image"),
     ("w_block_beats", "cols * r * s * w_row_beats: DRAM distance between weight blocks"),
     ("w_shift_start", "(cols - 1) * red_blocks: weight-buffer word of the last column's block 0"),
+    ("post", "post-processing flags: bit 0 bias, bit 1 requantize, bit 2 ReLU"),
+    ("b_addr", "DRAM beat address of the bias (one padded row of k int32)"),
+    ("b_row_beats", "DRAM beats of the bias row"),
+    ("requant_mult", "requantization multiplier (signed 32-bit)"),
+    ("requant_shift", "requantization right shift (0..63), rounding half up"),
+    ("zero_point", "output zero point (signed, operand range)"),
+    ("y_word_elems", "output elements (of operand_bits) per full output-buffer word in DRAM"),
+    ("y_last_elems", "output elements (of operand_bits) in a row's last output-buffer word"),
 )
 DESCRIPTOR_NAMES = tuple(name for name, _ in DESCRIPTOR_FIELDS)
 

@@ -15,6 +15,8 @@ OPERAND_BITS = (4, 8, 16)
 DRAM_KINDS = ("LPDDR4", "DDR3", "HBM2")
 DRAM_WORD_BITS = 32
 """Width of one output element in DRAM: accumulators are sign-extended to int32 there."""
+MAX_BIAS_CHANNELS = 4096
+"""Output channels the bias buffer holds (one int32 each)."""
 
 
 class SpecError(ValueError):
@@ -134,14 +136,20 @@ class ArchSpec:
         return self._words(self.glb_output_bytes, self.output_word_bytes)
 
     @property
+    def bias_words(self):
+        """Words of the bias buffer: MAX_BIAS_CHANNELS int32 values, `cols` per word."""
+        return -(-MAX_BIAS_CHANNELS // self.cols)
+
+    @property
     def peak_macs_per_cycle(self):
         return self.rows * self.cols
 
     @property
     def onchip_bytes(self):
-        """Global buffer plus every PE register file."""
+        """Global buffer, bias buffer and every PE register file."""
         rf = self.rows * self.cols * self.rf_depth * self.operand_bits // 8
-        return self.glb_input_bytes + self.glb_weight_bytes + self.glb_output_bytes + rf
+        bias = self.bias_words * self.cols * DRAM_WORD_BITS // 8
+        return self.glb_input_bytes + self.glb_weight_bytes + self.glb_output_bytes + rf + bias
 
     def to_dict(self):
         return asdict(self)

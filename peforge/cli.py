@@ -14,7 +14,7 @@ from .area import architecture_area
 from .errors import MismatchError, UserError
 from .flow import run_layer_on_rtl
 from .report import build_report, layer_entry, write_report
-from .tensors import check_operand, load_npy
+from .tensors import check_bias, check_operand, load_npy
 
 OPS = ("conv", "dwconv", "fc")
 
@@ -37,6 +37,11 @@ def _parser():
     layer.add_argument("--weights", required=True, type=Path,
                        help="W.npy: int8, KxC for fc (KCRS for conv)")
     layer.add_argument("--bias", type=Path, help="B.npy: int32 of length K")
+    layer.add_argument("--requant", type=int, nargs=3, metavar=("MULT", "SHIFT", "ZERO_POINT"),
+                       help="requantize to int8: round-half-up(acc * MULT / 2**SHIFT) + "
+                            "ZERO_POINT, saturated")
+    layer.add_argument("--relu", action="store_true",
+                       help="clamp at 0 (at ZERO_POINT when requantizing)")
     layer.add_argument("--stride", type=int, default=1)
     layer.add_argument("--pad", type=int, default=0)
     layer.add_argument("--out", required=True, type=Path, help="where to write Y.npy (int32)")
@@ -66,9 +71,6 @@ def cmd_layer(args):
     if args.op == "dwconv":
         raise UserError("--op dwconv: depthwise convolution is not in the hardware yet; "
                         "this build runs --op conv and --op fc")
-    if args.bias is not None:
-        raise UserError("--bias: bias is added by the post-processing unit, which this "
-                        "build does not have yet")
     _check_writable(args.out, "--out")
     if args.report is not None:
         _check_writable(args.report, "--report")
@@ -76,15 +78,20 @@ def cmd_layer(args):
     rank = 2 if args.op == "fc" else 4
     x = check_operand(load_npy(args.inputs, "--inputs"), "--inputs", spec.operand_bits, rank)
     w = check_operand(load_npy(args.weights, "--weights"), "--weights", spec.operand_bits, rank)
+    bias = None
+    if args.bias is not None:
+        bias = check_bias(load_npy(args.bias, "--bias"), w.shape[0])
+    post = {"bias": bias, "requant": tuple(args.requant) if args.requant else None,
+            "relu": args.relu}
 
-    run = run_layer_on_rtl(spec, args.op, x, w, args.stride, args.pad, log=log)
+    run = run_layer_on_rtl(spec, args.op, x, w, args.stride, args.pad, post, log=log)
     if not run.matches:
         first = tuple(int(i) for i in np.argwhere(run.output != run.expected)[0])
         raise MismatchError(f"RTL output differs from the golden model at {first}: "
-                        f"{int(run.output[first])} != {int(run.expected[first])}")
-    entry = layer_entry(spec, "layer", run.op, run.counters, table)
+                            f"{int(run.output[first])} != {int(run.expected[first])}")
+    entry = layer_entry(spec, args.out.stem, run.op, run.counters, table)
     tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
-    np.save(tmp, run.output.astype(np.int32))
+    np.save(tmp, run.output.astype(output_dtype(spec, args.requant)))
     os.replace(tmp, args.out)
     log(f"RTL matches the golden model: {entry['macs']} MACs in {entry['cycles']} cycles "
         f"({100 * entry['utilization']:.1f}% of peak), "
@@ -93,6 +100,13 @@ def cmd_layer(args):
         write_report(build_report(spec, [entry], table, architecture_area(spec)), args.report)
         log(f"wrote {args.report} and its .md and plots")
     return 0
+
+
+def output_dtype(spec, requant):
+    """int32 accumulators, or requantized operands in the smallest integer type holding them."""
+    if requant is None:
+        return np.int32
+    return np.int8 if spec.operand_bits <= 8 else np.int16
 
 
 def energy_table(spec, path):

@@ -4,7 +4,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.mapper import ConvShape, MappingError, map_conv
+from models.mapper import ConvShape, MappingError, PostProcess, map_conv
 from testbench.jobs import Job
 from testbench.runner import DEFAULT_BUILD_ROOT, SimulationError, SimulationModel
 
@@ -42,11 +42,15 @@ def layer_shape(op, x, w, stride, pad):
     return ConvShape(n, c, h, width, k, r, s, stride, pad)
 
 
-def run_layer_on_rtl(spec, op, x, w, stride=1, pad=0, log=print):
-    """Run one fc (X NxC, W KxC) or conv (X NCHW, W KCRS) layer on the RTL of `spec`."""
+def run_layer_on_rtl(spec, op, x, w, stride=1, pad=0, post=None, log=print):
+    """Run one fc (X NxC, W KxC) or conv (X NCHW, W KCRS) layer on the RTL of `spec`;
+    `post` holds the post-processing: {"bias": array or None, "requant": (mult, shift,
+    zero_point) or None, "relu": bool}."""
+    post = post or {"bias": None, "requant": None, "relu": False}
     shape = layer_shape(op, x, w, stride, pad)
     try:
-        map_conv(spec, shape)
+        map_conv(spec, shape, PostProcess(post["bias"] is not None, post["requant"],
+                                          post["relu"]))
     except MappingError as error:
         raise UserError(f"{op}: {error}") from None
     model = SimulationModel(spec)
@@ -56,7 +60,8 @@ def run_layer_on_rtl(spec, op, x, w, stride=1, pad=0, log=print):
         log(f"simulating {op} {'x'.join(map(str, x.shape))} * {'x'.join(map(str, w.shape))} "
             f"({shape.macs} MACs) on {spec.rows}x{spec.cols}")
         try:
-            [result] = model.run([Job("layer", op, x, w, stride=stride, pad=pad)], Path(run_dir))
+            [result] = model.run([Job("layer", op, x, w, stride=stride, pad=pad, **post)],
+                                 Path(run_dir))
         except SimulationError as error:
             raise UserError(f"simulation failed: {error}") from None
     return LayerRun(op, result.output, result.expected, result.counters)

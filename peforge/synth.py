@@ -30,12 +30,14 @@ sum flip-flops in row 0, 17 in row 1).  So the pieces over-estimate; measured ag
 
 Results are cached as JSON under <cache root>/synth/ (cache root: $PEFORGE_CACHE_DIR, or
 <repo>/build/cache), keyed by the SHA-256 of the exported Verilog, the Yosys script and the
-Yosys version.  A second index, keyed by the configuration, the pyhdl sources and the tool
-versions, finds an entry without elaborating the design, so a warm call takes milliseconds.
+Yosys version.  A second index, keyed by the configuration, the array's sources (pyhdl/
+array.py, pe.py and what they import), this file and the tool versions, finds an entry
+without elaborating the design, so a warm call takes milliseconds.
 The cache holds cell counts only; areas are computed on every call from
 models/cell_area.py, so a different `tech_nm` or a corrected area table needs no synthesis.
 """
 
+import ast
 import fcntl
 import hashlib
 import importlib.metadata
@@ -283,9 +285,32 @@ def _digest(*chunks):
     return h.hexdigest()
 
 
+def _array_sources():
+    """pyhdl/array.py, pyhdl/pe.py and the pyhdl modules they import, found by reading them."""
+    package = PROJECT_ROOT / "pyhdl"
+    todo, found = ["array", "pe"], {}
+    while todo:
+        name = todo.pop()
+        path = package / f"{name}.py"
+        if name in found or not path.is_file():
+            continue
+        found[name] = path
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level == 1 and node.module:
+                todo.append(node.module.split(".")[0])
+            elif node.level == 1:
+                todo.extend(alias.name for alias in node.names)
+            elif node.level == 0 and (node.module or "").startswith("pyhdl."):
+                todo.append(node.module.split(".")[1])
+    return [found[name] for name in sorted(found)] + [package / "__init__.py"]
+
+
 def _source_digest():
-    """The pyhdl sources, for the fast index (the authoritative key is the Verilog itself)."""
-    return _digest(*(path.read_bytes() for path in sorted((PROJECT_ROOT / "pyhdl").glob("*.py"))))
+    """The sources the PE array is generated from, for the fast index only: the cache key
+    proper is the exported Verilog, so a change elsewhere in pyhdl costs no synthesis."""
+    return _digest(*(path.read_bytes() for path in _array_sources()))
 
 
 def _index_key(unit, spec):

@@ -34,3 +34,15 @@ def check_operand(array, what, bits, ndim):
         raise UserError(f"{what}: value {int(array[index])} at {index} does not fit a "
                         f"{bits}-bit signed operand [{low}, {high}]")
     return array.astype(np.int64)
+
+
+def check_bias(array, channels):
+    """A bias is an integer vector of one int32 per output channel."""
+    if array.shape != (channels,):
+        raise UserError(f"--bias: expected shape ({channels},), one per output channel, "
+                        f"not {array.shape}")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise UserError(f"--bias: expected an integer array (int32), not dtype {array.dtype}")
+    if (array < -2**31).any() or (array >= 2**31).any():
+        raise UserError("--bias: values must fit int32")
+    return array.astype(np.int64)

@@ -21,6 +21,7 @@ class ConvController(wiring.Component):
     """Runs Y[n, k, p, q] = sum_{r, s, c} X[n, c, p*st + r - pad, q*st + s - pad] W[k, c, r, s].
 
     Loop nest (outermost first), with the buffer each level fills:
+        once, if the layer adds a bias:  DMA the bias to the bias buffer
         for each image n, each tile of `tile_p` output rows:
                                   DMA the tile's input band (rows it needs) to the input buffer
           for each block of `cols` output channels:
@@ -39,6 +40,8 @@ class ConvController(wiring.Component):
         start: In(1) pulse; busy: Out(1); done: Out(1), a pulse at the end of the layer.
         read_job, write_job: Out(stream), jobs for the DMA engines; reader_busy, writer_busy:
             In(1); load_weights: Out(1), the reader's words go to the weight buffer.
+        bias_job: Out(stream), the bias load at the start of a layer that adds a bias;
+            bias_busy: In(1); loading_bias: Out(1), the DRAM read port is the bias reader's.
         input_read, weight_read: In(ReadPort.Signature), the buffers feeding the array.
         x, w_data, w_shift, w_commit, w_slot: Out, the array's inputs; gated: In.
         tag: Out, where the partial sums of the vector entering the array go.
@@ -59,6 +62,9 @@ class ConvController(wiring.Component):
             "done": Out(1),
             "read_job": Out(stream.Signature(ReadJob)),
             "reader_busy": In(1),
+            "bias_job": Out(stream.Signature(ReadJob)),
+            "bias_busy": In(1),
+            "loading_bias": Out(1),
             "load_weights": Out(1),
             "write_job": Out(stream.Signature(WriteJob)),
             "writer_busy": In(1),
@@ -216,6 +222,24 @@ class ConvController(wiring.Component):
                         x_image.eq(d.x_addr),
                         y_addr.eq(d.y_addr),
                     ]
+                    with m.If(d.post[0]):
+                        m.next = "LOAD_BIAS"
+                    with m.Else():
+                        m.next = "BAND"
+            with m.State("LOAD_BIAS"):
+                m.d.comb += [
+                    self.loading_bias.eq(1),
+                    self.bias_job.valid.eq(1),
+                    self.bias_job.payload.addr.eq(d.b_addr),
+                    self.bias_job.payload.rows.eq(1),
+                    self.bias_job.payload.row_beats.eq(d.b_row_beats),
+                    self.bias_job.payload.row_elems.eq(d.k),
+                ]
+                with m.If(self.bias_job.ready):
+                    m.next = "WAIT_BIAS"
+            with m.State("WAIT_BIAS"):
+                m.d.comb += self.loading_bias.eq(1)
+                with m.If(~self.bias_busy):
                     m.next = "BAND"
             with m.State("BAND"):
                 band_last = _min(h_start + (tile_rows - 1) * stride + d.r[:8], d.h[:16])
@@ -309,7 +333,8 @@ class ConvController(wiring.Component):
                     self.write_job.payload.rows.eq(tile_pixels),
                     self.write_job.payload.row_words.eq(d.k_blocks),
                     self.write_job.payload.row_beats.eq(d.y_row_beats),
-                    self.write_job.payload.last_elems.eq(d.k_last),
+                    self.write_job.payload.word_elems.eq(d.y_word_elems),
+                    self.write_job.payload.last_elems.eq(d.y_last_elems),
                 ]
                 with m.If(self.write_job.ready):
                     m.next = "WAIT_Y"

@@ -22,12 +22,14 @@ class ReadJob(data.Struct):
 
 class WriteJob(data.Struct):
     """Copy `rows` rows of `row_words` consecutive buffer words from word 0 to DRAM rows of
-    `row_beats` beats from beat `addr`; the last word of a row holds `last_elems` elements."""
+    `row_beats` beats from beat `addr`; a word holds `word_elems` elements, the last word of a
+    row `last_elems`."""
 
     addr: ADDR_BITS
     rows: COUNT_BITS
     row_words: COUNT_BITS
     row_beats: BURST_BITS
+    word_elems: COUNT_BITS
     last_elems: COUNT_BITS
 
 
@@ -172,7 +174,9 @@ class DmaWriter(wiring.Component):
     A small FIFO absorbs the buffer's read latency so DRAM backpressure never loses a word.
     Ports:
         job: In(stream of WriteJob); accepted only when idle.
-        buffer: In(ReadPort.Signature), words read in order from word 0.
+        buffer: In(ReadPort.Signature), words read in order from word 0 (what comes back may
+            be transformed on the way, e.g. by the post-processor).
+        row_word: Out, the index within its row of the word being read.
         dram_cmd: Out(stream of DramCommand), dram_data: Out(stream of bus words).
         busy: Out(1); stalled: Out(1), write data refused; beat: Out(1), a beat was taken.
     """
@@ -190,6 +194,7 @@ class DmaWriter(wiring.Component):
                                                     shape=elem_bits * elems_per_word)),
             "dram_cmd": Out(stream.Signature(DramCommand)),
             "dram_data": Out(stream.Signature(8 * bus_bytes)),
+            "row_word": Out(COUNT_BITS),
             "busy": Out(1),
             "stalled": Out(1),
             "beat": Out(1),
@@ -231,12 +236,13 @@ class DmaWriter(wiring.Component):
         read = reading & room
         last_word = words_left == 1
         tag = Signal(data.StructLayout({"count": chunk["count"].shape, "last": 1}))
-        m.d.comb += [self.buffer.en.eq(read), self.buffer.addr.eq(read_addr)]
+        m.d.comb += [self.buffer.en.eq(read), self.buffer.addr.eq(read_addr),
+                     self.row_word.eq(job.row_words - words_left)]
         m.d.sync += in_flight.eq(read)
         with m.If(read):
             m.d.sync += [
                 read_addr.eq(read_addr + 1),
-                tag.count.eq(Mux(last_word, job.last_elems, self.elems_per_word)),
+                tag.count.eq(Mux(last_word, job.last_elems, job.word_elems)),
                 tag.last.eq(last_word),
             ]
             with m.If(last_word):

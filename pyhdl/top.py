@@ -14,15 +14,17 @@ from .counters import ActivityCounters
 from .csr import REGISTER_ADDR_BITS, RegisterBlock
 from .dma import DmaReader, DmaWriter
 from .interfaces import DramPort, RegisterBus
+from .postprocess import PostProcessor
 
 
 class Accelerator(wiring.Component):
     """A `spec.rows` x `spec.cols` weight-stationary convolution / fully-connected accelerator.
 
     The host writes a layer descriptor through `bus` (addresses in models.registers) and
-    starts it; the accelerator moves X and W from DRAM through the global buffer into the
-    array, accumulates Y in the output buffer and writes it back, counting activity on the
-    way.  Tensor layouts in DRAM are those of models.layout.
+    starts it; the accelerator loads the layer's bias (if any) into the bias buffer, moves X
+    and W from DRAM through the global buffer into the array, accumulates Y in the output
+    buffer and writes it back through the post-processor (bias, requantization, ReLU),
+    counting activity on the way.  Tensor layouts in DRAM are those of models.mapper.
 
     Ports:
         bus: In(RegisterBus), host registers, one cycle read latency.
@@ -55,8 +57,14 @@ class Accelerator(wiring.Component):
         load_addr_bits = max(len(ibuf.write.addr), len(wbuf.write.addr))
         m.submodules.reader = reader = DmaReader(spec.dram_bus_bytes, spec.operand_bits,
                                                  spec.rows, load_addr_bits)
-        m.submodules.writer = writer = DmaWriter(spec.dram_bus_bytes, DRAM_WORD_BITS,
-                                                 spec.cols, len(obuf.read.addr))
+        m.submodules.writer = writer = DmaWriter(
+            spec.dram_bus_bytes, spec.operand_bits,
+            spec.cols * DRAM_WORD_BITS // spec.operand_bits, len(obuf.read.addr))
+        m.submodules.bias_buffer = bias_buffer = GlobalBuffer(DRAM_WORD_BITS * spec.cols,
+                                                              spec.bias_words, 1)
+        m.submodules.bias_reader = bias_reader = DmaReader(
+            spec.dram_bus_bytes, DRAM_WORD_BITS, spec.cols, len(bias_buffer.write.addr))
+        m.submodules.post = post = PostProcessor(spec)
         m.submodules.registers = regs = RegisterBlock()
         m.submodules.counters = counters = ActivityCounters()
 
@@ -77,12 +85,26 @@ class Accelerator(wiring.Component):
 
         # DMA engines on the DRAM port and their jobs from the controller.
         wiring.connect(m, ctrl.read_job, reader.job)
+        wiring.connect(m, ctrl.bias_job, bias_reader.job)
         wiring.connect(m, ctrl.write_job, writer.job)
-        wiring.connect(m, reader.dram_cmd, wiring.flipped(self.dram.read_cmd))
-        wiring.connect(m, wiring.flipped(self.dram.read_data), reader.dram_data)
         wiring.connect(m, writer.dram_cmd, wiring.flipped(self.dram.write_cmd))
         wiring.connect(m, writer.dram_data, wiring.flipped(self.dram.write_data))
-        m.d.comb += [ctrl.reader_busy.eq(reader.busy), ctrl.writer_busy.eq(writer.busy)]
+        wiring.connect(m, bias_reader.buffer, bias_buffer.write)
+        m.d.comb += [ctrl.reader_busy.eq(reader.busy), ctrl.writer_busy.eq(writer.busy),
+                     ctrl.bias_busy.eq(bias_reader.busy)]
+        # The DRAM read port belongs to the bias reader while the controller loads the bias.
+        for owner, selected in ((reader, ~ctrl.loading_bias), (bias_reader, ctrl.loading_bias)):
+            m.d.comb += [
+                owner.dram_cmd.ready.eq(self.dram.read_cmd.ready & selected),
+                owner.dram_data.valid.eq(self.dram.read_data.valid & selected),
+                owner.dram_data.payload.eq(self.dram.read_data.payload),
+            ]
+            with m.If(selected):
+                m.d.comb += [
+                    self.dram.read_cmd.valid.eq(owner.dram_cmd.valid),
+                    self.dram.read_cmd.payload.eq(owner.dram_cmd.payload),
+                    self.dram.read_data.ready.eq(owner.dram_data.ready),
+                ]
 
         # The reader fills the input or the weight buffer, as the controller says.
         for buffer, selected in ((ibuf, ~ctrl.load_weights), (wbuf, ctrl.load_weights)):
@@ -112,14 +134,29 @@ class Accelerator(wiring.Component):
             obuf.read.en.eq(acc.read.en | writer.buffer.en),
             obuf.read.addr.eq(Mux(acc.read.en, acc.read.addr, writer.buffer.addr)),
             acc.read.data.eq(obuf.read.data),
-            writer.buffer.data.eq(obuf.read.data),
+        ]
+
+        # On the way out, every output word passes the post-processor with its biases.
+        d = regs.descriptor
+        m.d.comb += [
+            bias_buffer.read.en.eq(writer.buffer.en),
+            bias_buffer.read.addr.eq(writer.row_word),
+            post.acc.eq(obuf.read.data),
+            post.bias.eq(bias_buffer.read.data),
+            post.config.bias.eq(d.post[0]),
+            post.config.requant.eq(d.post[1]),
+            post.config.relu.eq(d.post[2]),
+            post.config.mult.eq(d.requant_mult),
+            post.config.shift.eq(d.requant_shift),
+            post.config.zero_point.eq(d.zero_point),
+            writer.buffer.data.eq(post.out),
         ]
 
         e = counters.events
         bus_bytes = spec.dram_bus_bytes
         m.d.comb += [
             e.busy_cycles.eq(ctrl.events.busy_cycles),
-            e.stall_cycles.eq(reader.stalled | writer.stalled),
+            e.stall_cycles.eq(reader.stalled | bias_reader.stalled | writer.stalled),
             e.macs.eq(ctrl.events.macs),
             e.macs_gated.eq(ctrl.events.macs_gated),
             e.rf_reads.eq(ctrl.events.macs),
@@ -131,7 +168,7 @@ class Accelerator(wiring.Component):
             e.glb_weight_writes.eq(wbuf.writes),
             e.glb_output_reads.eq(obuf.reads),
             e.glb_output_writes.eq(obuf.writes),
-            e.dram_bytes_read.eq(reader.beat * bus_bytes),
+            e.dram_bytes_read.eq((reader.beat | bias_reader.beat) * bus_bytes),
             e.dram_bytes_written.eq(writer.beat * bus_bytes),
         ]
         return m

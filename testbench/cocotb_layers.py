@@ -16,16 +16,19 @@ from .tb import AcceleratorTB
 
 def expected_output(spec, job):
     if job.op == "fc":
-        return golden.fc(job.inputs, job.weights, spec.acc_bits)
-    if job.op == "conv":
-        return golden.conv2d(job.inputs, job.weights, job.stride, job.pad, acc_bits=spec.acc_bits)
-    raise ValueError(f"unknown op {job.op!r}")
+        acc = golden.fc(job.inputs, job.weights, spec.acc_bits)
+    elif job.op == "conv":
+        acc = golden.conv2d(job.inputs, job.weights, job.stride, job.pad,
+                            acc_bits=spec.acc_bits)
+    else:
+        raise ValueError(f"unknown op {job.op!r}")
+    return golden.postprocess(acc, bits=spec.operand_bits, **job.post)
 
 
 async def run_job(tb, job):
     if job.op == "fc":
-        return await tb.run_fc(job.inputs, job.weights)
-    return await tb.run_conv(job.inputs, job.weights, job.stride, job.pad)
+        return await tb.run_fc(job.inputs, job.weights, **job.post)
+    return await tb.run_conv(job.inputs, job.weights, job.stride, job.pad, **job.post)
 
 
 @cocotb.test()

@@ -8,8 +8,9 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, with_timeout
 
 from models.counters import COUNTER_NAMES
-from models.layout import pack_rows, unpack_int32_rows
-from models.mapper import ConvShape, map_conv
+from models.layout import pack_rows, unpack_rows
+from models.mapper import ConvShape, PostProcess, map_conv
+from models.spec import DRAM_WORD_BITS
 from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,
                               counter_address, descriptor_address)
 
@@ -113,29 +114,36 @@ class AcceleratorTB:
             raise AssertionError(f"done pin rose but STATUS reads {status:#x}")
         return await self.read_counters()
 
-    async def run_conv(self, x, w, stride=1, pad=0):
-        """Run a convolution (x NCHW, w KCRS) on the RTL; return (Y as NKPQ int32, counters)."""
+    async def run_conv(self, x, w, stride=1, pad=0, bias=None, requant=None, relu=False):
+        """Run a convolution (x NCHW, w KCRS, optional int32 bias of K, requantization
+        (mult, shift, zero point), ReLU) on the RTL; return (Y as NKPQ, counters)."""
         spec = self.spec
         (n, c, h, width), (k, _, r, s) = x.shape, w.shape
-        mapping = map_conv(spec, ConvShape(n, c, h, width, k, r, s, stride, pad))
+        post = PostProcess(bias is not None, requant, relu)
+        mapping = map_conv(spec, ConvShape(n, c, h, width, k, r, s, stride, pad), post)
         p, q = mapping.shape.p, mapping.shape.q
         bus = spec.dram_bus_bytes
-        pixels = x.transpose(0, 2, 3, 1).reshape(-1, c)
-        filters = w.transpose(0, 2, 3, 1).reshape(-1, c)
-        await self.load_dram([
-            (mapping.x_addr, pack_rows(pixels, spec.operand_bits, bus)),
-            (mapping.w_addr, pack_rows(filters, spec.operand_bits, bus)),
+        regions = [
+            (mapping.x_addr, pack_rows(x.transpose(0, 2, 3, 1).reshape(-1, c),
+                                       spec.operand_bits, bus)),
+            (mapping.w_addr, pack_rows(w.transpose(0, 2, 3, 1).reshape(-1, c),
+                                       spec.operand_bits, bus)),
             (mapping.y_addr, np.full(mapping.y_beats * bus, POISON, dtype=np.uint8)),
-        ])
+        ]
+        if bias is not None:
+            regions.append((mapping.b_addr, pack_rows(bias.reshape(1, k), DRAM_WORD_BITS, bus)))
+        await self.load_dram(regions)
         counters = await self.run_descriptor(mapping.descriptor, timeout_cycles(spec, mapping))
         image = await self.dump_dram(mapping.y_addr, mapping.y_beats)
-        y = unpack_int32_rows(image, n * p * q, k, bus).reshape(n, p, q, k)
+        bits = spec.operand_bits if requant is not None else DRAM_WORD_BITS
+        y = unpack_rows(image, n * p * q, k, bits, bus).reshape(n, p, q, k)
         return y.transpose(0, 3, 1, 2), counters
 
-    async def run_fc(self, x, w):
+    async def run_fc(self, x, w, **post):
         """Run Y = X . W^T (x is M x C, w is K x C) on the RTL; return (Y, counters)."""
         (m, c), k = x.shape, w.shape[0]
-        y, counters = await self.run_conv(x.T.reshape(1, c, m, 1), w.reshape(k, c, 1, 1))
+        y, counters = await self.run_conv(x.T.reshape(1, c, m, 1), w.reshape(k, c, 1, 1),
+                                          **post)
         return y.reshape(k, m).T, counters
 
 

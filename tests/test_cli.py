@@ -57,12 +57,19 @@ def test_conv_layer_runs_on_rtl(tmp_path):
     w = rng.integers(-128, 128, (3, 5, 3, 3), dtype=np.int8)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "w.npy", w)
+    b = rng.integers(-5000, 5000, 3, dtype=np.int32)
+    np.save(tmp_path / "b.npy", b)
     done = peforge("layer", "--arch", TINY, "--op", "conv", "--inputs", tmp_path / "x.npy",
                    "--weights", tmp_path / "w.npy", "--stride", 2, "--pad", 1,
+                   "--bias", tmp_path / "b.npy", "--requant", 19000, 22, -3, "--relu",
                    "--out", tmp_path / "y.npy")
     assert done.returncode == 0, done.stderr
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"),
-                                  golden.conv2d(x, w, stride=2, pad=1))
+    y = np.load(tmp_path / "y.npy")
+    assert y.dtype == np.int8
+    expected = golden.postprocess(golden.conv2d(x, w, stride=2, pad=1), b,
+                                  requant=(19000, 22, -3), relu=True)
+    np.testing.assert_array_equal(y, expected)
+    assert len(np.unique(expected)) > 5
 
 
 def bad_input_cases(tmp):
@@ -91,6 +98,10 @@ def bad_input_cases(tmp):
                            "not valid YAML"),
         "does_not_fit": (["--arch", TINY, "--op", "fc", "--inputs", tmp / "x_huge.npy",
                           "--weights", tmp / "w_huge.npy"], "glb_weight_bytes=2048"),
+        "bias_wrong_length": (["--arch", TINY, "--op", "fc", *good, "--bias", tmp / "w.npy"],
+                              "--bias: expected shape (6,)"),
+        "zero_point_out_of_range": (["--arch", TINY, "--op", "fc", *good, "--requant", "1", "2",
+                                     "300"], "zero point must be from -128 to 127, not 300"),
         "bad_energy_table": (["--arch", TINY, "--op", "fc", *good, "--energy-table",
                               tmp / "broken.yaml"], "not valid YAML"),
         "conv_wrong_rank": (["--arch", TINY, "--op", "conv", *good], "expected 4 dimensions"),

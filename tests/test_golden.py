@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from models import golden
-from models.layout import pack_rows, row_beats, unpack_int32_rows
+from models.layout import pack_rows, row_beats, unpack_rows
 
 
 def test_fc_matches_python_integers():
@@ -49,7 +49,25 @@ def test_rows_are_packed_little_endian_and_padded(bits):
         assert not bitstream[r, 5 * bits:].any()
 
 
-def test_int32_rows_round_trip():
-    matrix = np.array([[1, -2, 3], [2**31 - 1, -2**31, 0]])
-    packed = pack_rows(matrix, 32, bus_bytes=16)
-    np.testing.assert_array_equal(unpack_int32_rows(packed, 2, 3, 16), matrix)
+@pytest.mark.parametrize("bits", [4, 8, 16, 32])
+def test_rows_round_trip(bits):
+    low, high = golden.operand_range(bits)
+    matrix = np.array([[1, -2, 3], [high, low, 0]])
+    packed = pack_rows(matrix, bits, bus_bytes=16)
+    np.testing.assert_array_equal(unpack_rows(packed, 2, 3, bits, 16), matrix)
+
+
+def test_postprocess_rounds_half_up_and_saturates():
+    acc = np.array([[10, -10, 1000, -1000, 7]])
+    bias = np.array([2, 2, 0, 0, 0])
+    out = golden.postprocess(acc, bias, requant=(1, 2, 0), bits=8)
+    # (12 + 2) >> 2 = 3, (-8 + 2) >> 2 = -2, 1000 / 4 = 250 -> 127, -250 -> -128, 9 >> 2 = 2
+    np.testing.assert_array_equal(out, [[3, -2, 127, -128, 2]])
+    relu = golden.postprocess(acc, bias, requant=(1, 2, 5), relu=True, bits=8)
+    np.testing.assert_array_equal(relu, [[8, 5, 127, 5, 7]])
+    np.testing.assert_array_equal(golden.postprocess(acc, relu=True), [[10, 0, 1000, 0, 7]])
+
+
+def test_bias_wraps_at_32_bits():
+    out = golden.postprocess(np.array([[2**31 - 1]]), np.array([1]))
+    assert out[0, 0] == -2**31

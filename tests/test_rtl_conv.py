@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from models.golden import conv_output_size, operand_range
-from models.mapper import ConvShape, map_conv
+from models.mapper import ConvShape, PostProcess, map_conv
 from models.perf import predict_counters
 from testbench.jobs import Job
 from testbench.runner import SimulationModel
@@ -16,14 +16,23 @@ pytestmark = pytest.mark.rtl
 ARCHS = ("micro", "tiny", "wide")
 
 
-def conv_job(rng, spec, name, n, c, h, w, k, r, stride, pad, zeros=0.0, timing=DramTiming()):
+def conv_job(rng, spec, name, n, c, h, w, k, r, stride, pad, zeros=0.0, timing=DramTiming(),
+             post=False):
+    """A random layer; with `post`, a random bias, requantization and ReLU as well."""
     low, high = operand_range(spec.operand_bits)
 
     def rand(shape):
         values = rng.integers(low, high + 1, shape)
         return np.where(rng.random(shape) < zeros, 0, values)
 
-    return Job(name, "conv", rand((n, c, h, w)), rand((k, c, r, r)), timing, stride, pad)
+    job = Job(name, "conv", rand((n, c, h, w)), rand((k, c, r, r)), timing, stride, pad)
+    if post:
+        job.bias = rng.integers(-2**20, 2**20, k)
+        scale = high * high * c * r * r
+        job.requant = (int(rng.integers(2**14, 2**15)), 14 + scale.bit_length() - 7,
+                       int(rng.integers(low // 2, high // 2)))
+        job.relu = bool(rng.integers(2))
+    return job
 
 
 def make_jobs(spec, seed):
@@ -38,9 +47,16 @@ def make_jobs(spec, seed):
         conv_job(rng, spec, "sparse_3x3", 2, r + 3, 5, 6, c + 1, 3, 1, 1, zeros=0.5),
         conv_job(rng, spec, "stalling_3x3", 1, r, 7, 4, c, 3, 2, 1,
                  timing=DramTiming(latency=60, gap=1, stall=100, seed=3)),
+        conv_job(rng, spec, "3x3_requant", 1, r + 2, 5, 6, c + 3, 3, 1, 1, post=True),
+        conv_job(rng, spec, "1x1_requant_stride2", 2, 2 * r, 6, 5, 2 * c + 1, 1, 2, 0,
+                 post=True),
         conv_job(rng, spec, "tall_image", 1, 2 * r + 1, 3 * spec.input_words // (2 * r + 1) // 6
                  // 2, 6, c + 3, 3, 1, 1),
     ]
+
+
+def post_of(job):
+    return PostProcess(job.bias is not None, job.requant, job.relu)
 
 
 def shape_of(job):
@@ -56,6 +72,14 @@ def conv_run(request, arch, tmp_path_factory):
     results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"conv-{spec.name}"))
     assert [r.name for r in results] == [j.name for j in jobs]
     return spec, jobs, results
+
+
+def test_requantized_outputs_are_not_trivial(conv_run):
+    """The random requantization spreads values over the range, not all to one clamp."""
+    _, jobs, results = conv_run
+    for job, result in zip(jobs, results):
+        if job.requant is not None:
+            assert len(np.unique(result.expected)) > 8, job.name
 
 
 def test_outputs_match_golden_bit_for_bit(conv_run):
@@ -75,7 +99,7 @@ def test_tall_image_takes_several_tiles(conv_run):
 def test_counters_match_the_analytical_model(conv_run):
     spec, jobs, results = conv_run
     for job, result in zip(jobs, results):
-        predicted = predict_counters(spec, map_conv(spec, shape_of(job)))
+        predicted = predict_counters(spec, map_conv(spec, shape_of(job), post_of(job)))
         measured = {name: result.counters[name] for name in predicted}
         assert measured == predicted, job.name
 

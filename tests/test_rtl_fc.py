@@ -40,6 +40,8 @@ def make_jobs(spec, seed):
         Job("sparse", "fc", rand((r + 3, 2 * r + 5), zeros=0.5), rand((c + 5, 2 * r + 5), zeros=0.3)),
         Job("stalling_dram", "fc", rand((2 * r + 3, r + 7)), rand((c + 2, r + 7)), STALLING),
         Job("many_tiles", "fc", rand((m_many, 3 * r + 1)), rand((2 * c + 1, 3 * r + 1))),
+        Job("bias_relu", "fc", rand((r + 1, 2 * r + 1)), rand((c + 3, 2 * r + 1)),
+            bias=rng.integers(-2**31, 2**31, c + 3), relu=True),
     ]
 
 
@@ -62,7 +64,7 @@ def test_outputs_match_golden_bit_for_bit(fc_run):
 
 def test_many_tiles_job_really_tiles(fc_run):
     spec, jobs, _ = fc_run
-    job = jobs[-1]
+    [job] = [j for j in jobs if j.name == "many_tiles"]
     assert map_fc(spec, job.inputs.shape[0], job.inputs.shape[1], job.weights.shape[0]).tiles > 1
 
 
@@ -85,9 +87,11 @@ def test_dram_traffic_is_compulsory_plus_weight_refetch(fc_run):
         x_bytes = m * row_beats(c, spec.operand_bits, bus) * bus
         w_bytes = k * row_beats(c, spec.operand_bits, bus) * bus
         y_bytes = m * row_beats(k, DRAM_WORD_BITS, bus) * bus
+        b_bytes = row_beats(k, DRAM_WORD_BITS, bus) * bus if job.bias is not None else 0
         compulsory = (m + k) * c * spec.operand_bits // 8
         assert result.counters["dram_bytes_read"] >= compulsory, job.name
-        assert result.counters["dram_bytes_read"] == x_bytes + mapping.tiles * w_bytes, job.name
+        assert result.counters["dram_bytes_read"] == \
+            x_bytes + mapping.tiles * w_bytes + b_bytes, job.name
         assert result.counters["dram_bytes_written"] == y_bytes >= m * k * 4, job.name
 
 
