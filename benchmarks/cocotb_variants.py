@@ -3,7 +3,9 @@
 Builds the cocotb simulation of `sim_top` in variants of the build that cocotb_tools' Verilator
 runner does, runs the same layer job on each through the project's own test
 (testbench.cocotb_layers, via SimulationModel.run with a swapped runner and build directory),
-and prints the median time of the layer (the testbench's await on `done`):
+and prints the median time of the layer (the testbench's await on `done`) next to the C++
+harness (benchmarks/harness/sim_main.cpp) built with the same Verilator flags, so each ratio
+compares one model driven two ways:
 
   stock            cocotb's verilator.cpp main, --vpi --public-flat-rw (what the project uses)
   inertial-first   cocotb's main with one change: inertial VPI writes made by timed callbacks
@@ -47,8 +49,8 @@ APPLY_INERTIAL = (
     "        VerilatedVpi::doInertialPuts();\n"
     "        settle_value_callbacks();\n"
 )
-PORTS_PUBLIC_VLT = '`verilator_config\npublic_flat_rw -module "sim_top" -var "*"\n'
 VARIANTS = {
+    # name: (patched main, ports public instead of --public-flat-rw)
     "stock": (False, False),
     "inertial-first": (True, False),
     "ports-public": (False, True),
@@ -92,7 +94,7 @@ def build_variant(spec, name, root):
         sources = [export_verilog(spec, build_dir / "rtl"), *SIM_SOURCES]
         if ports_public:
             vlt = build_dir / "ports_public.vlt"
-            vlt.write_text(PORTS_PUBLIC_VLT)
+            vlt.write_text(sim_speed.PORTS_PUBLIC_VLT)
             sources.append(vlt)
         print(f"building variant {name!r} in {build_dir} ...", flush=True)
         model.runner.build(sources=sources, hdl_toplevel="sim_top", build_dir=build_dir,
@@ -116,29 +118,49 @@ def main(argv=None):
     spec = load_spec(args.arch)
     x, w = sim_speed.make_operands(spec, args.m, args.c, args.k, seed=1)
     expected = golden.fc(x, w, spec.acc_bits)
-    job = Job("bench", "fc", x, w, DramTiming())
+    timing = DramTiming()
+    job = Job("bench", "fc", x, w, timing)
     root = sim_speed.BUILD_ROOT / "variants"
     models = {name: build_variant(spec, name, root) for name in args.variants}
+    harness_builds = sorted({"ports-public" if VARIANTS[name][1] else "cocotb"
+                             for name in args.variants})
+    harnesses = {build: sim_speed.build_harness(spec, SimulationModel(spec), build)[0]
+                 for build in harness_builds}
     sim_speed.enable_probe()
-    times = {name: [] for name in models}
+    times = {name: [] for name in [*models, *harnesses]}
     cycles = set()
     for rep in range(args.repeat):
         for name, model in models.items():
-            result, timing = sim_speed.run_cocotb(model, job, root / "runs" / f"{name}-{rep}")
+            result, timings = sim_speed.run_cocotb(model, job, root / "runs" / f"{name}-{rep}")
             if not np.array_equal(result.output, expected):
                 sys.exit(f"variant {name}: output differs from models.golden.fc")
             cycles.add(result.counters["cycles"])
-            times[name].append(timing["await_s"])
-            print(f"  {name:15s} #{rep}: await done {timing['await_s']:.3f} s", flush=True)
+            times[name].append(timings["await_s"])
+            print(f"  cocotb {name:15s} #{rep}: await done {timings['await_s']:.3f} s",
+                  flush=True)
+        for build, exe in harnesses.items():
+            out = sim_speed.run_harness(exe, spec, x, w, timing, root / "runs" / f"C++{build}")
+            problems = sim_speed.check_harness_run(out, expected, x.shape[0] * x.shape[1]
+                                                   * w.shape[0], f"C++ {build}")
+            if problems:
+                sys.exit("\n".join(problems))
+            cycles.add(out["registers"]["cycles"])
+            times[build].append(out["compute_s"])
+            print(f"  C++    {build:15s} #{rep}: compute loop {out['compute_s']:.3f} s",
+                  flush=True)
     if len(cycles) != 1:
-        sys.exit(f"variants disagree on the cycle count: {sorted(cycles)}")
+        sys.exit(f"runs disagree on the cycle count: {sorted(cycles)}")
     (count,) = cycles
+    seconds = {name: statistics.median(values) for name, values in times.items()}
     print(f"\nM={args.m} C={args.c} K={args.k}: {count} cycles; median of {args.repeat}, "
-          "layer only (await done)")
-    print(f"{'variant':15s} {'wall s':>8s} {'cycles/s':>10s}")
-    for name, values in times.items():
-        seconds = statistics.median(values)
-        print(f"{name:15s} {seconds:8.3f} {count / seconds:10.4g}")
+          "layer only (cocotb: await done; C++: compute loop)")
+    print(f"{'cocotb variant':15s} {'wall s':>8s} {'cycles/s':>10s}   {'C++ same flags':16s} "
+          f"{'wall s':>8s} {'cycles/s':>10s}  {'ratio':>6s}")
+    for name in models:
+        build = "ports-public" if VARIANTS[name][1] else "cocotb"
+        print(f"{name:15s} {seconds[name]:8.3f} {count / seconds[name]:10.4g}   "
+              f"{build:16s} {seconds[build]:8.3f} {count / seconds[build]:10.4g}  "
+              f"{seconds[name] / seconds[build]:5.2f}x")
     return 0
 
 

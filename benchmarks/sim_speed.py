@@ -61,6 +61,15 @@ BUILD_ROOT = ROOT / "build" / "bench"
 # What the cocotb runner adds for Verilator (cocotb_tools.runner.Verilator._build_command),
 # minus the cocotb VPI library on the link line and cocotb's main (ours replaces it).
 COCOTB_VERILATOR_FLAGS = ("--vpi", "--public-flat-rw")
+# A Verilator control file that makes only sim_top's own signals (its ports and wires: all the
+# testbench touches) public, instead of every signal of the design as --public-flat-rw does.
+PORTS_PUBLIC_VLT = '`verilator_config\npublic_flat_rw -module "sim_top" -var "*"\n'
+HARNESS_BUILDS = {
+    # name: (Verilator flags, add PORTS_PUBLIC_VLT to the sources)
+    "cocotb": (COCOTB_VERILATOR_FLAGS, False),  # the model cocotb simulates
+    "plain": ((), False),  # no VPI, nothing public: what Verilator does unconstrained
+    "ports-public": (("--vpi",), True),  # the model of cocotb_variants.py's ports-public
+}
 
 
 def log(message):
@@ -75,27 +84,33 @@ def median(values):
 # The C++ harness
 
 
-def build_harness(spec, model, plain=False):
-    """Build sim_main.cpp against sim_top with the cocotb runner's Verilator options."""
-    flags = () if plain else COCOTB_VERILATOR_FLAGS
+def build_harness(spec, model, build="cocotb"):
+    """Build sim_main.cpp against sim_top: the same Verilog, -G parameters and VERILATOR_ARGS
+    as `model` (a testbench.runner.SimulationModel), with the Verilator flags of `build`
+    (HARNESS_BUILDS; "cocotb" is the cocotb runner's).  Returns (executable, whether the
+    exported Verilog is byte-identical to the model's, None if that is not built)."""
+    flags, ports_public = HARNESS_BUILDS[build]
     parameters = [f"-G{name}={value}" for name, value in model.parameters.items()]
-    key = hashlib.sha256(json.dumps([model.build_dir.name, list(flags), list(VERILATOR_ARGS),
-                                     parameters]).encode()
+    key = hashlib.sha256(json.dumps([model.build_dir.name, list(flags), ports_public,
+                                     list(VERILATOR_ARGS), parameters]).encode()
                          + HARNESS_SOURCE.read_bytes()).hexdigest()[:12]
-    build_dir = BUILD_ROOT / f"{spec.name}-{'plain-' if plain else ''}{key}"
+    build_dir = BUILD_ROOT / f"{spec.name}-{'' if build == 'cocotb' else build + '-'}{key}"
     exe = build_dir / "obj" / "sim_top_harness"
     stamp = build_dir / "built.stamp"
     if not stamp.exists():
         shutil.rmtree(build_dir, ignore_errors=True)
-        rtl = export_verilog(spec, build_dir / "rtl")
+        sources = [export_verilog(spec, build_dir / "rtl"), *SIM_SOURCES]
+        if ports_public:
+            sources.append(build_dir / "ports_public.vlt")
+            sources[-1].write_text(PORTS_PUBLIC_VLT)
         command = [
             "verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
             "-Mdir", str(build_dir / "obj"), "--top-module", "sim_top",
             *flags, "--prefix", "Vtop", "-o", exe.name,
             *VERILATOR_ARGS, *parameters,
-            str(HARNESS_SOURCE), str(rtl), *map(str, SIM_SOURCES),
+            str(HARNESS_SOURCE), *map(str, sources),
         ]
-        log(f"building the C++ harness{' (plain)' if plain else ''} in {build_dir} ...")
+        log(f"building the C++ harness ({build}) in {build_dir} ...")
         (build_dir / "command.txt").write_text(" ".join(command) + "\n")
         started = time.perf_counter()
         with open(build_dir / "build.log", "w") as out:
@@ -105,8 +120,9 @@ def build_harness(spec, model, plain=False):
             sys.exit(f"harness build failed; see {build_dir / 'build.log'}")
         log(f"  built in {time.perf_counter() - started:.0f} s")
         stamp.write_text(" ".join(command))
-    same_rtl = (build_dir / "rtl" / "peforge_top.v").read_bytes() == \
-        (model.build_dir / "rtl" / "peforge_top.v").read_bytes()
+    model_rtl = model.build_dir / "rtl" / "peforge_top.v"
+    same_rtl = (build_dir / "rtl" / "peforge_top.v").read_bytes() == model_rtl.read_bytes() \
+        if model_rtl.exists() else None
     return exe, same_rtl
 
 
@@ -274,7 +290,7 @@ def main(argv=None):
         variants.append(("C++stale", harness, ("--stale-eval",),
                          "C++ --stale-eval: compute loop", "2 evals per edge, like cocotb"))
     if args.plain:
-        variants.append(("C++plain", build_harness(spec, model, plain=True)[0], (),
+        variants.append(("C++plain", build_harness(spec, model, "plain")[0], (),
                          "C++ plain: compute loop",
                          "no --vpi/--public-flat-rw: NOT the same model"))
 

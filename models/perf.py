@@ -1,6 +1,8 @@
 """The analytical performance model: what the RTL will do for a mapping, without simulating.
 
-So far: DRAM traffic and buffer accesses, exactly as the controller's loops generate them.
+`predict_counters` gives MACs, buffer accesses, register-file writes and DRAM traffic exactly
+as the controller's loops generate them; `predict_cycles` the cycles, phase by phase.  The
+tests hold both to the RTL's counters on every layer they simulate.
 """
 
 from dataclasses import dataclass
@@ -63,3 +65,52 @@ def _inside(outputs, stride, offset, size):
     """How many of `outputs` windows, stepping by `stride` from `offset`, start inside
     [0, size): the taps of one kernel row or column that read real input, not padding."""
     return sum(0 <= i * stride + offset < size for i in range(outputs))
+
+
+DRAM_LATENCY = 20
+"""Cycles from a read request to its first beat in the simulated DRAM, unless told otherwise."""
+READ_OVERHEAD = 3
+"""Cycles a DMA read adds to its transfer: the request, the gearbox and the last write."""
+TILE_END_OVERHEAD = 7
+"""Cycles between a tile's last vector leaving the array and its write-back finishing, beyond
+the array latency and the beats: accumulator stages, drain check, writer FIFO and gearbox."""
+
+
+def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
+    """Cycles from start to done, phase by phase as the controller walks the loops.
+
+    Assumes the DRAM of testbench/dram_model.sv: `dram_latency` cycles to a read burst's
+    first beat, then one beat a cycle, with enough requests in flight (32) to cover the
+    latency, and no random stalls.
+    """
+    shape, d = mapping.shape, mapping.descriptor
+    cols = spec.cols
+    latency = spec.rows + spec.cols - 1
+    depth = spec.rf_depth
+
+    def read(rows, beats, words):
+        # One beat a cycle from DRAM, one word a cycle into the buffer: the slower wins.
+        return dram_latency + rows * max(beats, words) + READ_OVERHEAD
+
+    cycles = 0
+    if mapping.post.bias:
+        cycles += 1 + read(1, d["b_row_beats"], d["k_blocks"])
+    for tile in tiles(mapping):
+        pixels = tile.rows * shape.q
+        cycles += 2 + read(tile.band_rows * shape.w, mapping.x_row_beats, d["c_blocks"])
+        for kb in range(d["k_blocks"]):
+            active = d["k_last"] if kb == d["k_blocks"] - 1 else cols
+            cycles += 1 + read(active * shape.r * shape.s, mapping.w_row_beats, d["c_blocks"])
+            # Commit times of the reduction blocks: the next block's weights shift in while
+            # the current one streams; a register-file slot frees `latency` after its last use.
+            loaded = cycles + cols + 1
+            freed = [0] * depth
+            for block in range(d["red_blocks"]):
+                slot = block % depth
+                commit = max(cycles, loaded, freed[slot])
+                freed[slot] = commit + pixels + 3 + latency
+                loaded = commit + cols + 2
+                cycles = commit + 1 + pixels
+        cycles += 1 + latency + pixels * max(mapping.y_row_beats, d["k_blocks"]) \
+            + TILE_END_OVERHEAD
+    return cycles

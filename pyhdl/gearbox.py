@@ -24,11 +24,12 @@ class RowGearbox(wiring.Component):
 
     Ports:
         i: In(stream of chunk_layout(elem_bits, in_elems)); stalled while the buffer is full or
-           a row is being flushed; `ready` counts on this cycle's output being taken.
+           a row is being flushed; `ready` counts on this cycle's output being taken, so the
+           next row may start in the cycle the last chunk of the previous one leaves.
         o: Out(stream of out_elems * elem_bits); `valid` does not wait for `ready`.
         idle: Out(1), nothing buffered.
 
-    Throughput: min(in_elems, out_elems) elements per cycle, less one cycle per row end.
+    Throughput: min(in_elems, out_elems) elements per cycle, row ends included.
     Latency: one cycle from an accepted input to the output.
     """
 
@@ -59,7 +60,7 @@ class RowGearbox(wiring.Component):
             emit.eq(self.o.valid & self.o.ready),
             fill_after.eq(Mux(emit, Mux(fill >= n_out, fill - n_out, 0), fill)),
             buf_after.eq(Mux(emit, buf >> (n_out * w), buf)),
-            self.i.ready.eq(~row_end & (fill_after <= n_out)),
+            self.i.ready.eq((~row_end | (fill_after == 0)) & (fill_after <= n_out)),
             self.idle.eq((fill == 0) & ~row_end),
         ]
 
@@ -76,6 +77,6 @@ class RowGearbox(wiring.Component):
                 fill.eq(fill_after + self.i.payload.count),
                 row_end.eq(self.i.payload.last),
             ]
-        with m.Elif(row_end & (fill_after == 0)):
+        with m.Elif(fill_after == 0):
             m.d.sync += row_end.eq(0)
         return m

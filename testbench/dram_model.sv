@@ -1,8 +1,9 @@
 // Behavioural DRAM for simulation only (not part of the exported accelerator).
 //
 // Serves the accelerator's DRAM port: read and write bursts of BUS_BYTES-wide beats, queued
-// up to QUEUE commands deep, with run-time configurable timing so one Verilator build covers
-// every test:
+// up to QUEUE commands deep and served back to back (the next burst's first beat follows the
+// last beat of the previous one), with run-time configurable timing so one Verilator build
+// covers every test:
 //   cfg_latency    cycles from accepting a read command to its first beat being offered
 //   cfg_gap        idle cycles after every beat (bandwidth = 1 / (1 + cfg_gap) beats/cycle)
 //   cfg_stall      per-cycle probability, in 1/256ths, that a beat is withheld (reads) or
@@ -15,7 +16,7 @@
 module dram_model #(
     parameter int BUS_BYTES = 16,
     parameter int DEPTH = 1 << 20,
-    parameter int QUEUE = 8
+    parameter int QUEUE = 32
 ) (
     input  logic                   clk,
     input  logic                   rst,
@@ -78,7 +79,8 @@ module dram_model #(
     assign read_cmd_ready = rq_count != QUEUE;
     assign read_data_valid = r_left != 0 && r_wait == 0 && !stall_read;
     assign read_data_payload = mem[r_addr];
-    wire r_pop = r_left == 0 && rq_count != 0 && $signed(now - rq_due[rq_head]) >= 0;
+    wire r_last = read_data_valid && read_data_ready && r_left == 1;
+    wire r_pop = (r_left == 0 || r_last) && rq_count != 0 && $signed(now - rq_due[rq_head]) >= 0;
     wire r_push = read_cmd_valid && read_cmd_ready;
 
     always_ff @(posedge clk) begin
@@ -91,11 +93,6 @@ module dram_model #(
                 rq_due[rq_tail]  <= now + {16'b0, cfg_latency};
                 rq_tail <= rq_tail + 1'b1;
             end
-            if (r_pop) begin
-                r_addr <= rq_addr[rq_head];
-                r_left <= rq_len[rq_head];
-                rq_head <= rq_head + 1'b1;
-            end
             rq_count <= rq_count + (r_push ? 1 : 0) - (r_pop ? 1 : 0);
             if (read_data_valid && read_data_ready) begin
                 r_addr <= r_addr + 1;
@@ -103,6 +100,11 @@ module dram_model #(
                 r_wait <= cfg_gap;
             end else if (r_wait != 0) begin
                 r_wait <= r_wait - 1;
+            end
+            if (r_pop) begin
+                r_addr <= rq_addr[rq_head];
+                r_left <= rq_len[rq_head];
+                rq_head <= rq_head + 1'b1;
             end
         end
     end
@@ -117,7 +119,8 @@ module dram_model #(
 
     assign write_cmd_ready = wq_count != QUEUE;
     assign write_data_ready = w_left != 0 && w_wait == 0 && !stall_write;
-    wire w_pop = w_left == 0 && wq_count != 0;
+    wire w_last = write_data_valid && write_data_ready && w_left == 1;
+    wire w_pop = (w_left == 0 || w_last) && wq_count != 0;
     wire w_push = write_cmd_valid && write_cmd_ready;
 
     always_ff @(posedge clk) begin
@@ -129,11 +132,6 @@ module dram_model #(
                 wq_len[wq_tail]  <= write_cmd_payload[47:32];
                 wq_tail <= wq_tail + 1'b1;
             end
-            if (w_pop) begin
-                w_addr <= wq_addr[wq_head];
-                w_left <= wq_len[wq_head];
-                wq_head <= wq_head + 1'b1;
-            end
             wq_count <= wq_count + (w_push ? 1 : 0) - (w_pop ? 1 : 0);
             if (write_data_valid && write_data_ready) begin
                 mem[w_addr] <= write_data_payload;
@@ -142,6 +140,11 @@ module dram_model #(
                 w_wait <= cfg_gap;
             end else if (w_wait != 0) begin
                 w_wait <= w_wait - 1;
+            end
+            if (w_pop) begin
+                w_addr <= wq_addr[wq_head];
+                w_left <= wq_len[wq_head];
+                wq_head <= wq_head + 1'b1;
             end
         end
     end

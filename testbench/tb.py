@@ -10,6 +10,7 @@ from cocotb.triggers import RisingEdge, with_timeout
 from models.counters import COUNTER_NAMES
 from models.layout import pack_rows, unpack_rows
 from models.mapper import ConvShape, PostProcess, map_conv
+from models.perf import DRAM_LATENCY
 from models.spec import DRAM_WORD_BITS
 from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,
                               counter_address, descriptor_address)
@@ -26,7 +27,7 @@ class DramTiming:
     """The simulated DRAM's behaviour (see dram_model.sv): latency and idle gap in cycles,
     stall probability in 1/256ths per cycle, and the seed of its random stalls."""
 
-    latency: int = 20
+    latency: int = DRAM_LATENCY
     gap: int = 0
     stall: int = 0
     seed: int = 1

@@ -6,7 +6,7 @@ import pytest
 
 from models.golden import conv_output_size, operand_range
 from models.mapper import ConvShape, PostProcess, map_conv
-from models.perf import predict_counters
+from models.perf import predict_counters, predict_cycles
 from testbench.jobs import Job
 from testbench.runner import SimulationModel
 from testbench.tb import DramTiming
@@ -102,6 +102,15 @@ def test_counters_match_the_analytical_model(conv_run):
         predicted = predict_counters(spec, map_conv(spec, shape_of(job), post_of(job)))
         measured = {name: result.counters[name] for name in predicted}
         assert measured == predicted, job.name
+
+
+def test_cycles_match_the_analytical_model(conv_run):
+    """Within 2 % is the target; with the DRAM's default timing the model is exact."""
+    spec, jobs, results = conv_run
+    for job, result in zip(jobs, results):
+        if job.timing == DramTiming():
+            predicted = predict_cycles(spec, map_conv(spec, shape_of(job), post_of(job)))
+            assert result.counters["cycles"] == predicted, job.name
 
 
 def test_gated_macs_are_the_zero_operand_pairs(conv_run):

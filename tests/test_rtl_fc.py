@@ -9,7 +9,8 @@ import pytest
 
 from models.golden import operand_range
 from models.layout import row_beats
-from models.mapper import map_fc
+from models.mapper import PostProcess, map_fc
+from models.perf import predict_cycles
 from models.spec import DRAM_WORD_BITS
 from testbench.jobs import Job
 from testbench.runner import SimulationModel
@@ -109,6 +110,16 @@ def test_compute_counters_follow_the_tiling(fc_run):
         assert counters["glb_input_writes"] == m * d["c_blocks"], job.name
         assert counters["glb_output_writes"] == m * d["k_blocks"] * d["c_blocks"], job.name
         assert counters["busy_cycles"] < counters["cycles"], job.name
+
+
+def test_cycles_match_the_analytical_model(fc_run):
+    spec, jobs, results = fc_run
+    for job, result in zip(jobs, results):
+        if job.timing == DramTiming():
+            (m, c), k = job.inputs.shape, job.weights.shape[0]
+            post = PostProcess(job.bias is not None, job.requant, job.relu)
+            predicted = predict_cycles(spec, map_fc(spec, m, c, k, post))
+            assert result.counters["cycles"] == predicted, job.name
 
 
 def test_stalling_dram_is_counted(fc_run):
