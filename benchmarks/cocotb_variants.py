@@ -35,7 +35,6 @@ from cocotb_tools.runner import Verilator  # noqa: E402
 import sim_speed  # noqa: E402
 from models import golden  # noqa: E402
 from models.spec import load_spec  # noqa: E402
-from pyhdl.export import export_verilog  # noqa: E402
 from testbench.jobs import Job  # noqa: E402
 from testbench.runner import SIM_SOURCES, VERILATOR_ARGS, SimulationModel  # noqa: E402
 from testbench.tb import DramTiming  # noqa: E402
@@ -73,11 +72,13 @@ class VariantVerilator(Verilator):
         return commands
 
 
-def build_variant(spec, name, root):
+def build_variant(spec, name, root, rtl):
+    """The project's SimulationModel, rebuilt in `root` as variant `name` from `rtl`
+    (sim_speed.export_rtl's (path, digest)), with its runner swapped for the variant's."""
     patched_main, ports_public = VARIANTS[name]
+    rtl_path, rtl_digest = rtl
     build_dir = root / f"{spec.name}-{name}"
     model = SimulationModel(spec)
-    key = model.build_dir.name  # tracks the project's fingerprint of the hardware sources
     main_cpp = STOCK_MAIN
     if patched_main:
         text = STOCK_MAIN.read_text()
@@ -89,13 +90,15 @@ def build_variant(spec, name, root):
     model.runner = VariantVerilator(main_cpp, ports_public)
     model.build_dir = build_dir
     stamp = build_dir / "built.stamp"
+    key = rtl_digest + " " + sim_speed.hashlib.sha256(
+        b"".join(path.read_bytes() for path in SIM_SOURCES)).hexdigest()[:12]
     if not stamp.exists() or stamp.read_text() != key:
         shutil.rmtree(build_dir, ignore_errors=True)
-        sources = [export_verilog(spec, build_dir / "rtl"), *SIM_SOURCES]
+        build_dir.mkdir(parents=True)
+        sources = [rtl_path, *SIM_SOURCES]
         if ports_public:
-            vlt = build_dir / "ports_public.vlt"
-            vlt.write_text(sim_speed.PORTS_PUBLIC_VLT)
-            sources.append(vlt)
+            sources.append(build_dir / "ports_public.vlt")
+            sources[-1].write_text(sim_speed.PORTS_PUBLIC_VLT)
         print(f"building variant {name!r} in {build_dir} ...", flush=True)
         model.runner.build(sources=sources, hdl_toplevel="sim_top", build_dir=build_dir,
                            parameters=model.parameters, build_args=list(VERILATOR_ARGS),
@@ -121,10 +124,11 @@ def main(argv=None):
     timing = DramTiming()
     job = Job("bench", "fc", x, w, timing)
     root = sim_speed.BUILD_ROOT / "variants"
-    models = {name: build_variant(spec, name, root) for name in args.variants}
+    rtl = sim_speed.export_rtl(spec)
+    models = {name: build_variant(spec, name, root, rtl) for name in args.variants}
     harness_builds = sorted({"ports-public" if VARIANTS[name][1] else "cocotb"
                              for name in args.variants})
-    harnesses = {build: sim_speed.build_harness(spec, SimulationModel(spec), build)[0]
+    harnesses = {build: sim_speed.build_harness(spec, SimulationModel(spec), build, rtl)[0]
                  for build in harness_builds}
     sim_speed.enable_probe()
     times = {name: [] for name in [*models, *harnesses]}

@@ -84,22 +84,43 @@ def median(values):
 # The C++ harness
 
 
-def build_harness(spec, model, build="cocotb"):
-    """Build sim_main.cpp against sim_top: the same Verilog, -G parameters and VERILATOR_ARGS
-    as `model` (a testbench.runner.SimulationModel), with the Verilator flags of `build`
-    (HARNESS_BUILDS; "cocotb" is the cocotb runner's).  Returns (executable, whether the
-    exported Verilog is byte-identical to the model's, None if that is not built)."""
+def export_rtl(spec):
+    """Export the accelerator's Verilog once per distinct text; return (path, digest).
+
+    Build directories here are keyed by the Verilog itself, so they follow every change that
+    reaches the RTL (models/registers.py included, which the project's fingerprint skips)."""
+    staging = BUILD_ROOT / "rtl" / f"staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    exported = export_verilog(spec, staging)
+    digest = hashlib.sha256(exported.read_bytes()).hexdigest()[:12]
+    final = BUILD_ROOT / "rtl" / f"{spec.name}-{digest}"
+    if final.exists():
+        shutil.rmtree(staging)
+    else:
+        staging.rename(final)
+    return final / exported.name, digest
+
+
+def build_harness(spec, model, build="cocotb", rtl=None):
+    """Build sim_main.cpp against sim_top: the Verilog `rtl` (export_rtl's (path, digest);
+    exported now if not given) with the -G parameters and VERILATOR_ARGS of `model` (a
+    testbench.runner.SimulationModel) and the Verilator flags of `build` (HARNESS_BUILDS;
+    "cocotb" is the cocotb runner's).  Returns (executable, whether the Verilog is
+    byte-identical to the one `model` was built from, None if that is not built)."""
     flags, ports_public = HARNESS_BUILDS[build]
+    rtl_path, rtl_digest = rtl or export_rtl(spec)
     parameters = [f"-G{name}={value}" for name, value in model.parameters.items()]
-    key = hashlib.sha256(json.dumps([model.build_dir.name, list(flags), ports_public,
+    sim_sources = b"".join(path.read_bytes() for path in SIM_SOURCES)
+    key = hashlib.sha256(json.dumps([rtl_digest, list(flags), ports_public,
                                      list(VERILATOR_ARGS), parameters]).encode()
-                         + HARNESS_SOURCE.read_bytes()).hexdigest()[:12]
+                         + sim_sources + HARNESS_SOURCE.read_bytes()).hexdigest()[:12]
     build_dir = BUILD_ROOT / f"{spec.name}-{'' if build == 'cocotb' else build + '-'}{key}"
     exe = build_dir / "obj" / "sim_top_harness"
     stamp = build_dir / "built.stamp"
     if not stamp.exists():
         shutil.rmtree(build_dir, ignore_errors=True)
-        sources = [export_verilog(spec, build_dir / "rtl"), *SIM_SOURCES]
+        build_dir.mkdir(parents=True)
+        sources = [rtl_path, *SIM_SOURCES]
         if ports_public:
             sources.append(build_dir / "ports_public.vlt")
             sources[-1].write_text(PORTS_PUBLIC_VLT)
@@ -121,8 +142,7 @@ def build_harness(spec, model, build="cocotb"):
         log(f"  built in {time.perf_counter() - started:.0f} s")
         stamp.write_text(" ".join(command))
     model_rtl = model.build_dir / "rtl" / "peforge_top.v"
-    same_rtl = (build_dir / "rtl" / "peforge_top.v").read_bytes() == model_rtl.read_bytes() \
-        if model_rtl.exists() else None
+    same_rtl = rtl_path.read_bytes() == model_rtl.read_bytes() if model_rtl.exists() else None
     return exe, same_rtl
 
 
@@ -280,17 +300,19 @@ def main(argv=None):
         f"({getattr(mapping, 'tiles', getattr(mapping, 'm_tiles', '?'))} tiles), "
         f"{macs_layer / 1e6:.1f} M MACs, DRAM timing {timing}")
     model.build(log=log)
-    harness, same_rtl = build_harness(spec, model)
+    rtl = export_rtl(spec)
+    harness, same_rtl = build_harness(spec, model, rtl=rtl)
     if not same_rtl:
-        log("WARNING: the harness's exported Verilog differs from the cocotb model's "
-            "(pyhdl changed between builds?)")
+        log("WARNING: the Verilog exported now differs from the one the cocotb model was built "
+            "from (did the sources change without changing the model's fingerprint? it hashes "
+            "pyhdl/ and testbench/, not models/): the comparison is not like for like")
     # (label, executable, extra arguments, row label, note) of every C++ variant timed
     variants = [("C++", harness, (), "C++:    compute loop (layer)", "same model, no VPI use")]
     if args.diagnose:
         variants.append(("C++stale", harness, ("--stale-eval",),
                          "C++ --stale-eval: compute loop", "2 evals per edge, like cocotb"))
     if args.plain:
-        variants.append(("C++plain", build_harness(spec, model, "plain")[0], (),
+        variants.append(("C++plain", build_harness(spec, model, "plain", rtl)[0], (),
                          "C++ plain: compute loop",
                          "no --vpi/--public-flat-rw: NOT the same model"))
 

@@ -118,12 +118,25 @@ def _quiet():
         chatty.setLevel(saved[2])
 
 
+@contextlib.contextmanager
+def _cacti_lock():
+    """hwcomponents-cacti names its scratch files after the query, so two processes asking
+    the same question at once delete each other's files: take turns."""
+    with open(cacti_dir() / ".peforge-query.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _query(what, name, call):
     hwc = hwcomponents()
-    if name.lower() in SRAM_COMPONENTS:
+    sram = name.lower() in SRAM_COMPONENTS
+    if sram:
         ensure_cacti()
     try:
-        with _quiet():
+        with _quiet(), (_cacti_lock() if sram else contextlib.nullcontext()):
             return call(hwc)
     except Exception as error:  # hwcomponents raises RuntimeError, EstimatorError, ...
         raise HwlibError(f"hwcomponents has no {what} for {name}: {error}") from None

@@ -8,6 +8,8 @@ one-image, m-row, one-column input, so the same hardware loops serve both.
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .golden import conv_output_size, operand_range
 from .layout import row_beats
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS
@@ -86,6 +88,19 @@ def fc_shape(m, c, k):
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a layer's tensors start in DRAM (beat addresses) and the distance in beats from
+    one input pixel (`x_pitch`) or output pixel (`y_pitch`) to the next; None: contiguous."""
+
+    x_addr: int
+    w_addr: int
+    b_addr: int
+    y_addr: int
+    x_pitch: int | None = None
+    y_pitch: int | None = None
+
+
+@dataclass(frozen=True)
 class Mapping:
     """Where a layer's tensors live in DRAM (beat addresses) and how it is tiled.
 
@@ -101,6 +116,8 @@ class Mapping:
     x_row_beats: int
     w_row_beats: int
     y_row_beats: int
+    x_pitch: int
+    y_pitch: int
     tile_p: int
     descriptor: dict
 
@@ -111,11 +128,12 @@ class Mapping:
 
     @property
     def y_beats(self):
-        return self.shape.n * self.shape.p * self.shape.q * self.y_row_beats
+        """Beats from the first output pixel to the end of the last."""
+        return (self.shape.n * self.shape.p * self.shape.q - 1) * self.y_pitch + self.y_row_beats
 
     @property
     def dram_beats(self):
-        """Beats of DRAM the layer's three tensors occupy."""
+        """Beats of DRAM the layer's tensors occupy, from beat 0."""
         return self.y_addr + self.y_beats
 
 
@@ -124,7 +142,7 @@ def band_rows(shape, tile_p):
     return min(shape.h, (tile_p - 1) * shape.stride + shape.r)
 
 
-def map_conv(spec, shape, post=PostProcess()):
+def map_conv(spec, shape, post=PostProcess(), placement=None):
     """Tile `shape` for `spec`, or raise MappingError naming what does not fit.
 
     The input buffer holds the input band of `tile_p` output rows (all channels), the output
@@ -178,10 +196,14 @@ def map_conv(spec, shape, post=PostProcess()):
     out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
     y_row = row_beats(shape.k, out_bits, bus)
     b_row = row_beats(shape.k, DRAM_WORD_BITS, bus)
-    x_addr = 0
-    w_addr = x_addr + shape.n * shape.h * shape.w * x_row
-    b_addr = w_addr + shape.k * shape.r * shape.s * w_row
-    y_addr = b_addr + (b_row if post.bias else 0)
+    if placement is None:
+        w_addr = shape.n * shape.h * shape.w * x_row
+        b_addr = w_addr + shape.k * shape.r * shape.s * w_row
+        placement = Placement(0, w_addr, b_addr, b_addr + (b_row if post.bias else 0))
+    x_addr, w_addr, b_addr, y_addr = (placement.x_addr, placement.w_addr, placement.b_addr,
+                                      placement.y_addr)
+    x_pitch = placement.x_pitch or x_row
+    y_pitch = placement.y_pitch or y_row
     per_value_elems = DRAM_WORD_BITS // spec.operand_bits if post.requant is None else 1
     mult, shift, zero_point = post.requant or (0, 0, 0)
     descriptor = {
@@ -193,7 +215,8 @@ def map_conv(spec, shape, post=PostProcess()):
         "line_words": shape.w * c_blocks,
         "x_addr": x_addr, "w_addr": w_addr, "y_addr": y_addr,
         "x_row_beats": x_row, "w_row_beats": w_row, "y_row_beats": y_row,
-        "x_line_beats": shape.w * x_row, "x_image_beats": shape.h * shape.w * x_row,
+        "x_pitch": x_pitch, "y_pitch": y_pitch,
+        "x_line_beats": shape.w * x_pitch, "x_image_beats": shape.h * shape.w * x_pitch,
         "w_block_beats": spec.cols * shape.r * shape.s * w_row,
         "w_shift_start": (spec.cols - 1) * red_blocks,
         "post": post.flags, "b_addr": b_addr, "b_row_beats": b_row,
@@ -202,10 +225,90 @@ def map_conv(spec, shape, post=PostProcess()):
         "y_word_elems": spec.cols * per_value_elems,
         "y_last_elems": (shape.k - (k_blocks - 1) * spec.cols) * per_value_elems,
     }
-    return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, tile_p,
-                   descriptor)
+    return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
+                   y_pitch, tile_p, descriptor)
 
 
 def map_fc(spec, m, c, k, post=PostProcess()):
     """Tile an (m x c) . (k x c)^T fully-connected layer for `spec`."""
     return map_conv(spec, fc_shape(m, c, k), post)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One hardware run of a grouped layer: output channels [k0, k0 + shape.k) from input
+    channels [c0, c0 + shape.c), with block-diagonal weights (zero across groups)."""
+
+    mapping: Mapping
+    c0: int
+    k0: int
+
+
+def group_slice(spec, shape, groups, post):
+    """Groups per hardware run: the fewest whose input and output channels start on a DRAM
+    beat, so each run reads and writes an aligned channel slice of every pixel."""
+    cg, kg = shape.c // groups, shape.k // groups
+    out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
+    beat = 8 * spec.dram_bus_bytes
+    n = 1
+    while (n * cg * spec.operand_bits) % beat or (n * kg * out_bits) % beat \
+            or (n * kg * DRAM_WORD_BITS) % beat:
+        n += 1
+        if n >= groups:
+            return groups
+    return n
+
+
+def map_grouped_conv(spec, shape, groups, post=PostProcess()):
+    """Map a grouped convolution (groups=1: an ordinary one; groups=C=K: depthwise) as runs
+    over aligned channel slices, each an ordinary convolution with block-diagonal weights.
+
+    X, the bias and Y are laid out for the whole layer (one padded DRAM row per pixel); each
+    run reads its slice of every input pixel and writes its slice of every output pixel, so
+    no tensor is copied or reordered.  The weights of each run follow one another.
+    """
+    if groups < 1 or shape.c % groups or shape.k % groups:
+        raise MappingError(f"groups={groups} must divide c={shape.c} and k={shape.k}")
+    if groups == 1:
+        return [Part(map_conv(spec, shape, post), 0, 0)]
+    bus = spec.dram_bus_bytes
+    cg, kg = shape.c // groups, shape.k // groups
+    per_run = group_slice(spec, shape, groups, post)
+    out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
+    x_pitch = row_beats(shape.c, spec.operand_bits, bus)
+    y_pitch = row_beats(shape.k, out_bits, bus)
+    b_beats = row_beats(shape.k, DRAM_WORD_BITS, bus) if post.bias else 0
+    w_addr = shape.n * shape.h * shape.w * x_pitch
+    runs = []
+    for first in range(0, groups, per_run):
+        count = min(per_run, groups - first)
+        runs.append((first * cg, first * kg, ConvShape(shape.n, count * cg, shape.h, shape.w,
+                                                       count * kg, shape.r, shape.s,
+                                                       shape.stride, shape.pad)))
+    weight_beats = [sub.k * sub.r * sub.s * row_beats(sub.c, spec.operand_bits, bus)
+                    for _, _, sub in runs]
+    b_addr = w_addr + sum(weight_beats)
+    y_addr = b_addr + b_beats
+    parts = []
+    for (c0, k0, sub), beats in zip(runs, weight_beats):
+        placement = Placement(
+            x_addr=c0 * spec.operand_bits // (8 * bus), w_addr=w_addr,
+            b_addr=b_addr + k0 * DRAM_WORD_BITS // (8 * bus),
+            y_addr=y_addr + k0 * out_bits // (8 * bus), x_pitch=x_pitch, y_pitch=y_pitch)
+        parts.append(Part(map_conv(spec, sub, post, placement), c0, k0))
+        w_addr += beats
+    return parts
+
+
+def block_diagonal_weights(weights, groups, part):
+    """The dense weights of one run of a grouped layer: W[k, c] where k and c share a group,
+    zero elsewhere.  `weights` is K x (C/groups) x R x S."""
+    k_all, cg, r, s = weights.shape
+    kg = k_all // groups
+    shape = part.mapping.shape
+    dense = np.zeros((shape.k, shape.c, r, s), dtype=weights.dtype)
+    for kk in range(shape.k):
+        group = (part.k0 + kk) // kg
+        first = group * cg - part.c0
+        dense[kk, first:first + cg] = weights[part.k0 + kk]
+    return dense

@@ -68,9 +68,6 @@ def _check_writable(path, what):
 
 def cmd_layer(args):
     spec = load_spec(args.arch)
-    if args.op == "dwconv":
-        raise UserError("--op dwconv: depthwise convolution is not in the hardware yet; "
-                        "this build runs --op conv and --op fc")
     _check_writable(args.out, "--out")
     if args.report is not None:
         _check_writable(args.report, "--report")
@@ -89,7 +86,7 @@ def cmd_layer(args):
         first = tuple(int(i) for i in np.argwhere(run.output != run.expected)[0])
         raise MismatchError(f"RTL output differs from the golden model at {first}: "
                             f"{int(run.output[first])} != {int(run.expected[first])}")
-    entry = layer_entry(spec, args.out.stem, run.op, run.counters, table)
+    entry = layer_entry(spec, args.out.stem, run.op, run.counters, table, run.macs)
     tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
     np.save(tmp, run.output.astype(output_dtype(spec, args.requant)))
     os.replace(tmp, args.out)

@@ -11,17 +11,21 @@ from pathlib import Path
 from models.energy import COMPONENTS, energy_breakdown
 
 
-def layer_entry(spec, name, op, counters, table):
-    """One layer's figures: throughput, latency, traffic and energy from its counters."""
+def layer_entry(spec, name, op, counters, table, macs=None):
+    """One layer's figures: throughput, latency, traffic and energy from its counters.
+
+    `macs` is the layer's useful work; it defaults to the counted MACs, which for a grouped
+    layer also hold the structural zeros of its block-diagonal weights (all gated)."""
     cycles = counters["cycles"]
+    macs = counters["macs"] if macs is None else macs
     seconds = cycles / (spec.clock_mhz * 1e6)
     energy = energy_breakdown(counters, table, spec)
     return {
         "name": name,
         "op": op,
-        "macs": counters["macs"],
+        "macs": macs,
         "cycles": cycles,
-        "utilization": counters["macs"] / (cycles * spec.peak_macs_per_cycle) if cycles else 0.0,
+        "utilization": macs / (cycles * spec.peak_macs_per_cycle) if cycles else 0.0,
         "latency_s": seconds,
         "energy_pj": energy,
         "dram_bytes": {"read": counters["dram_bytes_read"],

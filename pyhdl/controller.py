@@ -233,6 +233,7 @@ class ConvController(wiring.Component):
                     self.bias_job.payload.addr.eq(d.b_addr),
                     self.bias_job.payload.rows.eq(1),
                     self.bias_job.payload.row_beats.eq(d.b_row_beats),
+                    self.bias_job.payload.pitch.eq(d.b_row_beats),
                     self.bias_job.payload.row_elems.eq(d.k),
                 ]
                 with m.If(self.bias_job.ready):
@@ -252,6 +253,7 @@ class ConvController(wiring.Component):
                     self.read_job.payload.addr.eq(x_image + band_first * d.x_line_beats),
                     self.read_job.payload.rows.eq(band_rows * d.w[:16]),
                     self.read_job.payload.row_beats.eq(d.x_row_beats),
+                    self.read_job.payload.pitch.eq(d.x_pitch),
                     self.read_job.payload.row_elems.eq(d.c),
                 ]
                 with m.If(self.read_job.ready):
@@ -263,6 +265,7 @@ class ConvController(wiring.Component):
                     self.read_job.payload.addr.eq(w_addr),
                     self.read_job.payload.rows.eq(cols_active * d.r[:8] * d.s[:8]),
                     self.read_job.payload.row_beats.eq(d.w_row_beats),
+                    self.read_job.payload.pitch.eq(d.w_row_beats),
                     self.read_job.payload.row_elems.eq(d.c),
                 ]
                 with m.If(self.read_job.valid & self.read_job.ready):
@@ -333,6 +336,7 @@ class ConvController(wiring.Component):
                     self.write_job.payload.rows.eq(tile_pixels),
                     self.write_job.payload.row_words.eq(d.k_blocks),
                     self.write_job.payload.row_beats.eq(d.y_row_beats),
+                    self.write_job.payload.pitch.eq(d.y_pitch),
                     self.write_job.payload.word_elems.eq(d.y_word_elems),
                     self.write_job.payload.last_elems.eq(d.y_last_elems),
                 ]
@@ -342,7 +346,7 @@ class ConvController(wiring.Component):
                 with m.If(~self.writer_busy):
                     next_p0 = p0 + tile_rows
                     image_done = next_p0 == d.p
-                    m.d.sync += y_addr.eq(y_addr + tile_pixels * d.y_row_beats)
+                    m.d.sync += y_addr.eq(y_addr + tile_pixels * d.y_pitch)
                     with m.If(image_done):
                         m.d.sync += [
                             image.eq(image + 1), p0.eq(0),

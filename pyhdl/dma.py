@@ -11,34 +11,37 @@ COUNT_BITS = 16
 
 
 class ReadJob(data.Struct):
-    """Copy `rows` rows of `row_elems` elements, each `row_beats` beats long and stored one
-    after another from DRAM beat `addr`, into consecutive buffer words from word 0."""
+    """Copy `rows` rows of `row_elems` elements, each `row_beats` beats long, the first at DRAM
+    beat `addr` and each `pitch` beats after the last, into consecutive buffer words from
+    word 0."""
 
     addr: ADDR_BITS
     rows: COUNT_BITS
     row_beats: BURST_BITS
+    pitch: BURST_BITS
     row_elems: COUNT_BITS
 
 
 class WriteJob(data.Struct):
     """Copy `rows` rows of `row_words` consecutive buffer words from word 0 to DRAM rows of
-    `row_beats` beats from beat `addr`; a word holds `word_elems` elements, the last word of a
-    row `last_elems`."""
+    `row_beats` beats, the first at beat `addr` and each `pitch` beats after the last; a word
+    holds `word_elems` elements, the last word of a row `last_elems`."""
 
     addr: ADDR_BITS
     rows: COUNT_BITS
     row_words: COUNT_BITS
     row_beats: BURST_BITS
+    pitch: BURST_BITS
     word_elems: COUNT_BITS
     last_elems: COUNT_BITS
 
 
 class RowBursts(wiring.Component):
     """Issues one DRAM burst command per row: `rows` bursts of `row_beats` beats from `addr`,
-    each starting where the previous one ended.
+    each starting `pitch` beats after the previous one.
 
     Ports:
-        start: In(1), latch `addr`, `rows`, `row_beats` and begin (only when not busy).
+        start: In(1), latch `addr`, `rows`, `row_beats`, `pitch` and begin (when not busy).
         cmd: Out(stream of DramCommand), one per row, as fast as DRAM accepts them.
         busy: Out(1), commands remain to be issued.
     """
@@ -47,6 +50,7 @@ class RowBursts(wiring.Component):
     addr: In(ADDR_BITS)
     rows: In(COUNT_BITS)
     row_beats: In(BURST_BITS)
+    pitch: In(BURST_BITS)
     cmd: Out(stream.Signature(DramCommand))
     busy: Out(1)
 
@@ -55,6 +59,7 @@ class RowBursts(wiring.Component):
         rows_left = Signal(COUNT_BITS)
         addr = Signal(ADDR_BITS)
         length = Signal(BURST_BITS)
+        pitch = Signal(BURST_BITS)
         m.d.comb += [
             self.busy.eq(rows_left != 0),
             self.cmd.valid.eq(self.busy),
@@ -63,9 +68,9 @@ class RowBursts(wiring.Component):
         ]
         with m.If(self.start):
             m.d.sync += [rows_left.eq(self.rows), addr.eq(self.addr),
-                         length.eq(self.row_beats)]
+                         length.eq(self.row_beats), pitch.eq(self.pitch)]
         with m.Elif(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [rows_left.eq(rows_left - 1), addr.eq(addr + length)]
+            m.d.sync += [rows_left.eq(rows_left - 1), addr.eq(addr + pitch)]
         return m
 
 
@@ -76,6 +81,7 @@ def _start_bursts(m, bursts, job, dram_cmd):
         bursts.addr.eq(job.payload.addr),
         bursts.rows.eq(job.payload.rows),
         bursts.row_beats.eq(job.payload.row_beats),
+        bursts.pitch.eq(job.payload.pitch),
     ]
     wiring.connect(m, bursts.cmd, wiring.flipped(dram_cmd))
 

@@ -18,7 +18,7 @@ def expected_output(spec, job):
     if job.op == "fc":
         acc = golden.fc(job.inputs, job.weights, spec.acc_bits)
     elif job.op == "conv":
-        acc = golden.conv2d(job.inputs, job.weights, job.stride, job.pad,
+        acc = golden.conv2d(job.inputs, job.weights, job.stride, job.pad, job.groups,
                             acc_bits=spec.acc_bits)
     else:
         raise ValueError(f"unknown op {job.op!r}")
@@ -28,7 +28,8 @@ def expected_output(spec, job):
 async def run_job(tb, job):
     if job.op == "fc":
         return await tb.run_fc(job.inputs, job.weights, **job.post)
-    return await tb.run_conv(job.inputs, job.weights, job.stride, job.pad, **job.post)
+    return await tb.run_conv(job.inputs, job.weights, job.stride, job.pad, job.groups,
+                             **job.post)
 
 
 @cocotb.test()

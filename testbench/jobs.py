@@ -19,7 +19,8 @@ from .tb import DramTiming
 @dataclass
 class Job:
     """One layer to run: `op` ("fc" or "conv"), its int tensors (fc: X is M x C, W is K x C;
-    conv: X is NCHW, W is KCRS), stride and padding, post-processing (an int32 bias of K,
+    conv: X is NCHW, W is K x C/groups x R x S), stride, padding and groups, post-processing
+    (an int32 bias of K,
     requantization (mult, shift, zero point), ReLU), and the DRAM's timing for it."""
 
     name: str
@@ -29,6 +30,7 @@ class Job:
     timing: DramTiming = field(default_factory=DramTiming)
     stride: int = 1
     pad: int = 0
+    groups: int = 1
     bias: np.ndarray | None = None
     requant: tuple | None = None
     relu: bool = False
@@ -62,7 +64,8 @@ def write_jobs(run_dir, spec, jobs):
         if job.bias is not None:
             np.save(run_dir / f"bias_{index}.npy", job.bias)
         entries.append({"name": job.name, "op": job.op, "timing": asdict(job.timing),
-                        "stride": job.stride, "pad": job.pad, "bias": job.bias is not None,
+                        "stride": job.stride, "pad": job.pad, "groups": job.groups,
+                        "bias": job.bias is not None,
                         "requant": job.requant, "relu": job.relu})
     (run_dir / "results.json").unlink(missing_ok=True)
     (run_dir / "jobs.json").write_text(json.dumps({"arch": spec.to_dict(), "jobs": entries}))
@@ -74,7 +77,7 @@ def read_jobs(run_dir):
     jobs = [Job(entry["name"], entry["op"],
                 np.load(run_dir / f"inputs_{index}.npy"),
                 np.load(run_dir / f"weights_{index}.npy"),
-                DramTiming(**entry["timing"]), entry["stride"], entry["pad"],
+                DramTiming(**entry["timing"]), entry["stride"], entry["pad"], entry["groups"],
                 np.load(run_dir / f"bias_{index}.npy") if entry["bias"] else None,
                 tuple(entry["requant"]) if entry["requant"] else None, entry["relu"])
             for index, entry in enumerate(data["jobs"])]

@@ -9,7 +9,7 @@ from cocotb.triggers import RisingEdge, with_timeout
 
 from models.counters import COUNTER_NAMES
 from models.layout import pack_rows, unpack_rows
-from models.mapper import ConvShape, PostProcess, map_conv
+from models.mapper import ConvShape, PostProcess, block_diagonal_weights, map_grouped_conv
 from models.perf import DRAM_LATENCY
 from models.spec import DRAM_WORD_BITS
 from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,
@@ -115,30 +115,40 @@ class AcceleratorTB:
             raise AssertionError(f"done pin rose but STATUS reads {status:#x}")
         return await self.read_counters()
 
-    async def run_conv(self, x, w, stride=1, pad=0, bias=None, requant=None, relu=False):
-        """Run a convolution (x NCHW, w KCRS, optional int32 bias of K, requantization
-        (mult, shift, zero point), ReLU) on the RTL; return (Y as NKPQ, counters)."""
+    async def run_conv(self, x, w, stride=1, pad=0, groups=1, bias=None, requant=None,
+                       relu=False):
+        """Run a convolution (x NCHW, w K x C/groups x R x S, optional int32 bias of K,
+        requantization (mult, shift, zero point), ReLU) on the RTL; a grouped one runs as
+        several hardware runs over channel slices.  Return (Y as NKPQ, summed counters)."""
         spec = self.spec
         (n, c, h, width), (k, _, r, s) = x.shape, w.shape
         post = PostProcess(bias is not None, requant, relu)
-        mapping = map_conv(spec, ConvShape(n, c, h, width, k, r, s, stride, pad), post)
-        p, q = mapping.shape.p, mapping.shape.q
-        bus = spec.dram_bus_bytes
+        parts = map_grouped_conv(spec, ConvShape(n, c, h, width, k, r, s, stride, pad),
+                                 groups, post)
+        first, bus = parts[0].mapping, spec.dram_bus_bytes
+        p, q = first.shape.p, first.shape.q
+        y_beats = n * p * q * first.y_pitch
+        bits = spec.operand_bits if requant is not None else DRAM_WORD_BITS
         regions = [
-            (mapping.x_addr, pack_rows(x.transpose(0, 2, 3, 1).reshape(-1, c),
-                                       spec.operand_bits, bus)),
-            (mapping.w_addr, pack_rows(w.transpose(0, 2, 3, 1).reshape(-1, c),
-                                       spec.operand_bits, bus)),
-            (mapping.y_addr, np.full(mapping.y_beats * bus, POISON, dtype=np.uint8)),
+            (0, pack_rows(x.transpose(0, 2, 3, 1).reshape(-1, c), spec.operand_bits, bus)),
+            (first.y_addr, np.full(y_beats * bus, POISON, dtype=np.uint8)),
         ]
         if bias is not None:
-            regions.append((mapping.b_addr, pack_rows(bias.reshape(1, k), DRAM_WORD_BITS, bus)))
+            regions.append((first.b_addr, pack_rows(bias.reshape(1, k), DRAM_WORD_BITS, bus)))
+        for part in parts:
+            dense = block_diagonal_weights(w, groups, part) if groups > 1 else w
+            regions.append((part.mapping.w_addr, pack_rows(
+                dense.transpose(0, 2, 3, 1).reshape(-1, part.mapping.shape.c),
+                spec.operand_bits, bus)))
         await self.load_dram(regions)
-        counters = await self.run_descriptor(mapping.descriptor, timeout_cycles(spec, mapping))
-        image = await self.dump_dram(mapping.y_addr, mapping.y_beats)
-        bits = spec.operand_bits if requant is not None else DRAM_WORD_BITS
+        totals = {}
+        for part in parts:
+            counters = await self.run_descriptor(part.mapping.descriptor,
+                                                 timeout_cycles(spec, part.mapping))
+            totals = {name: totals.get(name, 0) + value for name, value in counters.items()}
+        image = await self.dump_dram(first.y_addr, y_beats)
         y = unpack_rows(image, n * p * q, k, bits, bus).reshape(n, p, q, k)
-        return y.transpose(0, 3, 1, 2), counters
+        return y.transpose(0, 3, 1, 2), totals
 
     async def run_fc(self, x, w, **post):
         """Run Y = X . W^T (x is M x C, w is K x C) on the RTL; return (Y, counters)."""

@@ -72,6 +72,24 @@ def test_conv_layer_runs_on_rtl(tmp_path):
     assert len(np.unique(expected)) > 5
 
 
+@pytest.mark.rtl
+@pytest.mark.xdist_group("tiny")
+def test_dwconv_layer_runs_on_rtl(tmp_path):
+    rng = np.random.default_rng(9)
+    x = rng.integers(-128, 128, (1, 6, 5, 5), dtype=np.int8)
+    w = rng.integers(-128, 128, (6, 1, 3, 3), dtype=np.int8)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "w.npy", w)
+    done = peforge("layer", "--arch", TINY, "--op", "dwconv", "--inputs", tmp_path / "x.npy",
+                   "--weights", tmp_path / "w.npy", "--pad", 1, "--out", tmp_path / "y.npy",
+                   "--report", tmp_path / "r.json")
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"),
+                                  golden.conv2d(x, w, pad=1, groups=6))
+    [layer] = json.loads((tmp_path / "r.json").read_text())["layers"]
+    assert layer["macs"] == 6 * 5 * 5 * 9
+
+
 def bad_input_cases(tmp):
     """(name, extra files to write, arguments) for each way the input can be wrong."""
     good = ["--inputs", tmp / "x.npy", "--weights", tmp / "w.npy"]
@@ -105,7 +123,8 @@ def bad_input_cases(tmp):
         "bad_energy_table": (["--arch", TINY, "--op", "fc", *good, "--energy-table",
                               tmp / "broken.yaml"], "not valid YAML"),
         "conv_wrong_rank": (["--arch", TINY, "--op", "conv", *good], "expected 4 dimensions"),
-        "dwconv_not_built": (["--arch", TINY, "--op", "dwconv", *good], "--op dwconv"),
+        "dwconv_wrong_weights": (["--arch", TINY, "--op", "dwconv", "--inputs", tmp / "cube4.npy",
+                                  "--weights", tmp / "cube4.npy"], "dwconv: weights must be 2x1xRxS"),
         "fc_with_stride": (["--arch", TINY, "--op", "fc", *good, "--stride", "2"],
                            "fc takes neither"),
     }
@@ -115,6 +134,7 @@ def write_bad_files(tmp):
     rng = np.random.default_rng(6)
     np.save(tmp / "float.npy", rng.random((9, 13)).astype(np.float32))
     np.save(tmp / "cube.npy", np.zeros((2, 3, 4), dtype=np.int8))
+    np.save(tmp / "cube4.npy", np.zeros((1, 2, 3, 3), dtype=np.int8))
     np.save(tmp / "w_wide.npy", np.zeros((6, 14), dtype=np.int8))
     np.save(tmp / "x_huge.npy", np.zeros((2, 5000), dtype=np.int8))
     np.save(tmp / "w_huge.npy", np.zeros((3, 5000), dtype=np.int8))

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from models.golden import conv_output_size, operand_range
-from models.mapper import ConvShape, PostProcess, map_conv
+from models.mapper import (ConvShape, PostProcess, block_diagonal_weights, map_conv,
+                           map_grouped_conv)
 from models.perf import predict_counters, predict_cycles
 from testbench.jobs import Job
 from testbench.runner import SimulationModel
@@ -17,7 +18,7 @@ ARCHS = ("micro", "tiny", "wide")
 
 
 def conv_job(rng, spec, name, n, c, h, w, k, r, stride, pad, zeros=0.0, timing=DramTiming(),
-             post=False):
+             post=False, groups=1):
     """A random layer; with `post`, a random bias, requantization and ReLU as well."""
     low, high = operand_range(spec.operand_bits)
 
@@ -25,10 +26,11 @@ def conv_job(rng, spec, name, n, c, h, w, k, r, stride, pad, zeros=0.0, timing=D
         values = rng.integers(low, high + 1, shape)
         return np.where(rng.random(shape) < zeros, 0, values)
 
-    job = Job(name, "conv", rand((n, c, h, w)), rand((k, c, r, r)), timing, stride, pad)
+    job = Job(name, "conv", rand((n, c, h, w)), rand((k, c // groups, r, r)), timing, stride,
+              pad, groups)
     if post:
-        job.bias = rng.integers(-2**20, 2**20, k)
-        scale = high * high * c * r * r
+        scale = high * high * (c // groups) * r * r
+        job.bias = rng.integers(-scale // 8, scale // 8, k)
         job.requant = (int(rng.integers(2**14, 2**15)), 14 + scale.bit_length() - 7,
                        int(rng.integers(low // 2, high // 2)))
         job.relu = bool(rng.integers(2))
@@ -50,6 +52,11 @@ def make_jobs(spec, seed):
         conv_job(rng, spec, "3x3_requant", 1, r + 2, 5, 6, c + 3, 3, 1, 1, post=True),
         conv_job(rng, spec, "1x1_requant_stride2", 2, 2 * r, 6, 5, 2 * c + 1, 1, 2, 0,
                  post=True),
+        conv_job(rng, spec, "depthwise_3x3", 1, 2 * c + 3, 6, 5, 2 * c + 3, 3, 1, 1,
+                 groups=2 * c + 3),
+        conv_job(rng, spec, "depthwise_requant_s2", 2, c + 1, 7, 6, c + 1, 3, 2, 1, post=True,
+                 groups=c + 1),
+        conv_job(rng, spec, "grouped_3", 1, 3 * r, 5, 4, 6 * c, 3, 1, 1, groups=3),
         conv_job(rng, spec, "tall_image", 1, 2 * r + 1, 3 * spec.input_words // (2 * r + 1) // 6
                  // 2, 6, c + 3, 3, 1, 1),
     ]
@@ -62,6 +69,16 @@ def post_of(job):
 def shape_of(job):
     (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
     return ConvShape(n, c, h, w, k, r, s, job.stride, job.pad)
+
+
+def parts_of(spec, job):
+    return map_grouped_conv(spec, shape_of(job), job.groups, post_of(job))
+
+
+def dense_weights(job, part):
+    if job.groups == 1:
+        return job.weights
+    return block_diagonal_weights(job.weights, job.groups, part)
 
 
 @pytest.fixture(scope="module", params=[
@@ -99,7 +116,8 @@ def test_tall_image_takes_several_tiles(conv_run):
 def test_counters_match_the_analytical_model(conv_run):
     spec, jobs, results = conv_run
     for job, result in zip(jobs, results):
-        predicted = predict_counters(spec, map_conv(spec, shape_of(job), post_of(job)))
+        runs = [predict_counters(spec, part.mapping) for part in parts_of(spec, job)]
+        predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
         measured = {name: result.counters[name] for name in predicted}
         assert measured == predicted, job.name
 
@@ -109,21 +127,29 @@ def test_cycles_match_the_analytical_model(conv_run):
     spec, jobs, results = conv_run
     for job, result in zip(jobs, results):
         if job.timing == DramTiming():
-            predicted = predict_cycles(spec, map_conv(spec, shape_of(job), post_of(job)))
+            predicted = sum(predict_cycles(spec, part.mapping) for part in parts_of(spec, job))
             assert result.counters["cycles"] == predicted, job.name
 
 
 def test_gated_macs_are_the_zero_operand_pairs(conv_run):
-    _, jobs, results = conv_run
+    """Every MAC the array performs (grouped layers: block-diagonal zeros included) whose
+    input (padding included) or weight is zero is gated."""
+    spec, jobs, results = conv_run
     for job, result in zip(jobs, results):
         shape = shape_of(job)
         x = np.pad(job.inputs, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)))
         windows = np.lib.stride_tricks.sliding_window_view(x, (shape.r, shape.s), axis=(2, 3))
         windows = windows[:, :, ::job.stride, ::job.stride][:, :, :shape.p, :shape.q]
-        zero_x = (windows == 0).astype(np.int64)           # n c p q r s
-        zero_w = (job.weights == 0).astype(np.int64)       # k c r s
-        both_nonzero = np.einsum("ncpqrs,kcrs->", 1 - zero_x, 1 - zero_w)
-        assert result.counters["macs_gated"] == shape.macs - both_nonzero, job.name
+        nonzero_x = (windows != 0).astype(np.int64)        # n c p q r s
+        performed = both_nonzero = 0
+        for part in parts_of(spec, job):
+            sub = part.mapping.shape
+            nonzero_w = (dense_weights(job, part) != 0).astype(np.int64)   # k c r s
+            both_nonzero += np.einsum("ncpqrs,kcrs->", nonzero_x[:, part.c0:part.c0 + sub.c],
+                                      nonzero_w)
+            performed += sub.macs
+        assert result.counters["macs"] == performed, job.name
+        assert result.counters["macs_gated"] == performed - both_nonzero, job.name
 
 
 def test_output_sizes_follow_the_formula():
