@@ -127,6 +127,11 @@ class Mapping:
         return self.shape.n * _ceil_div(self.shape.p, self.tile_p)
 
     @property
+    def red_blocks(self):
+        """Reduction blocks per output pixel and block of filters: taps x channel blocks."""
+        return self.shape.r * self.shape.s * self.descriptor["c_blocks"]
+
+    @property
     def y_beats(self):
         """Beats from the first output pixel to the end of the last."""
         return (self.shape.n * self.shape.p * self.shape.q - 1) * self.y_pitch + self.y_row_beats
@@ -135,6 +140,24 @@ class Mapping:
     def dram_beats(self):
         """Beats of DRAM the layer's tensors occupy, from beat 0."""
         return self.y_addr + self.y_beats
+
+
+def _chunk_blocks(spec, shape, c_blocks):
+    """Channel blocks per weight-buffer load: all of them if the weights of `cols` filters fit,
+    else the most that fit and start every chunk on a DRAM beat (each load reads a slice of
+    every weight row)."""
+    per_block = spec.cols * shape.r * shape.s
+    fitting = spec.weight_words // per_block
+    if fitting >= c_blocks:
+        return c_blocks
+    beat = 8 * spec.dram_bus_bytes
+    for blocks in range(fitting, 0, -1):
+        if blocks * spec.rows * spec.operand_bits % beat == 0:
+            return blocks
+    raise MappingError(
+        f"the weights of {spec.cols} {shape.r}x{shape.s} filters need {per_block} "
+        f"weight-buffer words per block of {spec.rows} channels, and no beat-aligned number "
+        f"of blocks fits glb_weight_bytes={spec.glb_weight_bytes} ({spec.weight_words} words)")
 
 
 def band_rows(shape, tile_p):
@@ -165,13 +188,7 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
                            f"{shape.pad} leaves no output of a {shape.h}x{shape.w} input")
     c_blocks = _ceil_div(shape.c, spec.rows)
     k_blocks = _ceil_div(shape.k, spec.cols)
-    red_blocks = shape.r * shape.s * c_blocks
-    weight_words = spec.cols * red_blocks
-    if weight_words > spec.weight_words:
-        raise MappingError(
-            f"the weights of {spec.cols} filters ({shape.r}x{shape.s}x{shape.c}) need "
-            f"{weight_words} weight-buffer words but glb_weight_bytes="
-            f"{spec.glb_weight_bytes} holds {spec.weight_words}")
+    c_chunk_blocks = _chunk_blocks(spec, shape, c_blocks)
     if spec.cols * shape.r * shape.s > COUNT_LIMIT:
         raise MappingError(f"a {shape.r}x{shape.s} kernel is too large for one weight transfer")
 
@@ -209,7 +226,10 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     descriptor = {
         "n": shape.n, "h": shape.h, "w": shape.w, "c": shape.c, "k": shape.k,
         "p": p, "q": q, "r": shape.r, "s": shape.s, "stride": shape.stride, "pad": shape.pad,
-        "tile_p": tile_p, "c_blocks": c_blocks, "red_blocks": red_blocks, "k_blocks": k_blocks,
+        "tile_p": tile_p, "c_blocks": c_blocks, "k_blocks": k_blocks,
+        "c_chunk_blocks": c_chunk_blocks, "c_chunks": _ceil_div(c_blocks, c_chunk_blocks),
+        "w_chunk_beats": c_chunk_blocks * spec.rows * spec.operand_bits // (8 * bus)
+        if c_chunk_blocks < c_blocks else w_row,
         "c_last": shape.c - (c_blocks - 1) * spec.rows,
         "k_last": shape.k - (k_blocks - 1) * spec.cols,
         "line_words": shape.w * c_blocks,
@@ -218,7 +238,6 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
         "x_pitch": x_pitch, "y_pitch": y_pitch,
         "x_line_beats": shape.w * x_pitch, "x_image_beats": shape.h * shape.w * x_pitch,
         "w_block_beats": spec.cols * shape.r * shape.s * w_row,
-        "w_shift_start": (spec.cols - 1) * red_blocks,
         "post": post.flags, "b_addr": b_addr, "b_row_beats": b_row,
         "requant_mult": mult & 0xFFFFFFFF, "requant_shift": shift,
         "zero_point": zero_point & 0xFFFFFFFF,

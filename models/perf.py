@@ -39,14 +39,14 @@ def predict_counters(spec, mapping):
     band_pixels = sum(t.band_rows * shape.w for t in walk)
     out_pixels = shape.n * shape.p * shape.q
     weight_rows = shape.k * shape.r * shape.s
-    vectors = out_pixels * d["k_blocks"] * d["red_blocks"]
+    vectors = out_pixels * d["k_blocks"] * mapping.red_blocks
     return {
         "macs": shape.macs,
         "busy_cycles": vectors,
-        "rf_writes": len(walk) * d["k_blocks"] * d["red_blocks"] * spec.rows * spec.cols,
+        "rf_writes": len(walk) * d["k_blocks"] * mapping.red_blocks * spec.rows * spec.cols,
         "glb_input_writes": band_pixels * d["c_blocks"],
         "glb_weight_writes": len(walk) * weight_rows * d["c_blocks"],
-        "glb_weight_reads": len(walk) * d["k_blocks"] * d["red_blocks"] * spec.cols,
+        "glb_weight_reads": len(walk) * d["k_blocks"] * mapping.red_blocks * spec.cols,
         "glb_output_writes": vectors,
         "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"]
         * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
@@ -92,7 +92,8 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
         # One beat a cycle from DRAM, one word a cycle into the buffer: the slower wins.
         return dram_latency + rows * max(beats, words) + READ_OVERHEAD
 
-    cycles = 0
+    cycles = used = 0
+    freed = [0] * depth
     if mapping.post.bias:
         cycles += 1 + read(1, d["b_row_beats"], d["k_blocks"])
     for tile in tiles(mapping):
@@ -100,17 +101,22 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
         cycles += 2 + read(tile.band_rows * shape.w, mapping.x_row_beats, d["c_blocks"])
         for kb in range(d["k_blocks"]):
             active = d["k_last"] if kb == d["k_blocks"] - 1 else cols
-            cycles += 1 + read(active * shape.r * shape.s, mapping.w_row_beats, d["c_blocks"])
-            # Commit times of the reduction blocks: the next block's weights shift in while
-            # the current one streams; a register-file slot frees `latency` after its last use.
-            loaded = cycles + cols + 1
-            freed = [0] * depth
-            for block in range(d["red_blocks"]):
-                slot = block % depth
-                commit = max(cycles, loaded, freed[slot])
-                freed[slot] = commit + pixels + 3 + latency
-                loaded = commit + cols + 2
-                cycles = commit + 1 + pixels
+            for chunk in range(d["c_chunks"]):
+                first = chunk * d["c_chunk_blocks"]
+                blocks = min(d["c_chunk_blocks"], d["c_blocks"] - first)
+                beats = min(d["w_chunk_beats"], mapping.w_row_beats - chunk * d["w_chunk_beats"])
+                cycles += 1 + read(active * shape.r * shape.s, beats, blocks)
+                # Commit times of the chunk's reduction blocks: the next block's weights shift
+                # in while the current one streams; a register-file slot frees `latency`
+                # after its last use.  Slots keep alternating across chunks.
+                loaded = cycles + cols + 1
+                for block in range(shape.r * shape.s * blocks):
+                    slot = used % depth
+                    commit = max(cycles, loaded, freed[slot])
+                    freed[slot] = commit + pixels + 3 + latency
+                    loaded = commit + cols + 2
+                    cycles = commit + 1 + pixels
+                    used += 1
         cycles += 1 + latency + pixels * max(mapping.y_row_beats, d["k_blocks"]) \
             + TILE_END_OVERHEAD
     return cycles

@@ -24,9 +24,11 @@ class ConvController(wiring.Component):
         once, if the layer adds a bias:  DMA the bias to the bias buffer
         for each image n, each tile of `tile_p` output rows:
                                   DMA the tile's input band (rows it needs) to the input buffer
-          for each block of `cols` output channels:
-                                  DMA their weights (one row per k, r, s) to the weight buffer
-            for each reduction block (r, s, block of `rows` channels):
+          for each block of `cols` output channels,
+            each chunk of channels whose weights fit the weight buffer:
+                                  DMA their weights (one row slice per k, r, s) to the weight
+                                  buffer
+            for each reduction block (r, s, block of `rows` channels) of the chunk:
                                   commit its weights, then stream every output pixel of the
                                   tile: input-buffer address generated on the fly, zeros where
                                   the window hangs over the padding
@@ -109,6 +111,19 @@ class ConvController(wiring.Component):
         tile_pixels = Signal(32)
         m.d.comb += tile_pixels.eq(tile_rows * d.q[:16])
 
+        # --- reduction chunks: the weight buffer holds `c_chunk_blocks` channel blocks of a
+        # block of filters (every tap) at a time; the last chunk may hold fewer.
+        chunk = Signal(16)
+        chunk_first_cb = Signal(16)
+        chunk_offset = Signal(16)         # beats into a weight row where the chunk starts
+        last_chunk = chunk == d.c_chunks - 1
+        chunk_blocks = Signal(16)
+        chunk_red = Signal(16)            # reduction blocks (taps x channel blocks) in it
+        m.d.comb += [
+            chunk_blocks.eq(Mux(last_chunk, d.c_blocks - chunk_first_cb, d.c_chunk_blocks)),
+            chunk_red.eq(d.r[:8] * d.s[:8] * chunk_blocks),
+        ]
+
         # --- weight loader: shifts one reduction block into the array's chain ---------------
         load_step = Signal(range(cols + 2))
         loading = Signal()
@@ -119,7 +134,7 @@ class ConvController(wiring.Component):
         start_block = Signal(16)
         with m.If(start_load):
             m.d.sync += [loading.eq(1), loaded.eq(0), load_step.eq(0),
-                         shift_addr.eq(d.w_shift_start + start_block)]
+                         shift_addr.eq((cols - 1) * chunk_red + start_block)]
         with m.Elif(loading):
             # Step j reads the word of column cols-1-j; it is shifted in at step j+1.
             m.d.comb += [
@@ -130,7 +145,7 @@ class ConvController(wiring.Component):
             ]
             m.d.sync += [
                 load_step.eq(load_step + 1),
-                shift_addr.eq(shift_addr - d.red_blocks),
+                shift_addr.eq(shift_addr - chunk_red),
                 shift_active.eq(cols - 1 - load_step < cols_active),
             ]
             with m.If(load_step == cols):
@@ -156,7 +171,8 @@ class ConvController(wiring.Component):
         cb = Signal(16)
         block = Signal(16)
         last_cb = cb == d.c_blocks - 1
-        last_block = block == d.red_blocks - 1
+        last_cb_in_chunk = cb == chunk_first_cb + chunk_blocks - 1
+        last_block = block == chunk_red - 1
         rows_active = Mux(last_cb, d.c_last[:7], rows)
         active_macs = Signal(EVENT_BITS)
 
@@ -257,23 +273,26 @@ class ConvController(wiring.Component):
                     self.read_job.payload.row_elems.eq(d.c),
                 ]
                 with m.If(self.read_job.ready):
-                    m.d.sync += [kb.eq(0), w_addr.eq(d.w_addr), loading_weights.eq(0)]
+                    m.d.sync += [kb.eq(0), w_addr.eq(d.w_addr), loading_weights.eq(0),
+                                 chunk.eq(0), chunk_first_cb.eq(0), chunk_offset.eq(0)]
                     m.next = "LOAD_W"
             with m.State("LOAD_W"):
                 m.d.comb += [
                     self.read_job.valid.eq(~self.reader_busy),
-                    self.read_job.payload.addr.eq(w_addr),
+                    self.read_job.payload.addr.eq(w_addr + chunk_offset),
                     self.read_job.payload.rows.eq(cols_active * d.r[:8] * d.s[:8]),
-                    self.read_job.payload.row_beats.eq(d.w_row_beats),
+                    self.read_job.payload.row_beats.eq(
+                        Mux(last_chunk, d.w_row_beats - chunk_offset, d.w_chunk_beats)),
                     self.read_job.payload.pitch.eq(d.w_row_beats),
-                    self.read_job.payload.row_elems.eq(d.c),
+                    self.read_job.payload.row_elems.eq(_min(d.c - chunk_first_cb * rows,
+                                                            d.c_chunk_blocks * rows)),
                 ]
                 with m.If(self.read_job.valid & self.read_job.ready):
                     m.d.sync += loading_weights.eq(1)
                     m.next = "WAIT_W"
             with m.State("WAIT_W"):
                 with m.If(~self.reader_busy):
-                    m.d.sync += [tap_r.eq(0), tap_s.eq(0), cb.eq(0), block.eq(0)]
+                    m.d.sync += [tap_r.eq(0), tap_s.eq(0), cb.eq(chunk_first_cb), block.eq(0)]
                     m.d.comb += [start_load.eq(1), start_block.eq(0)]
                     m.next = "COMMIT"
             with m.State("COMMIT"):
@@ -299,7 +318,7 @@ class ConvController(wiring.Component):
                     feed_zero.eq(~inside),
                     feed_tag.valid.eq(1),
                     feed_tag.addr.eq(output_addr),
-                    feed_tag.first.eq(block == 0),
+                    feed_tag.first.eq((chunk == 0) & (block == 0)),
                     output_addr.eq(output_addr + d.k_blocks),
                 ]
                 with m.If(last_col):
@@ -313,16 +332,22 @@ class ConvController(wiring.Component):
                                  addr.eq(addr + stride * d.c_blocks[:16])]
                 with m.If(last_pixel):
                     m.d.sync += [slot.eq(next_slot), block.eq(block + 1)]
-                    with m.If(~last_cb):
+                    with m.If(~last_cb_in_chunk):
                         m.d.sync += cb.eq(cb + 1)
                     with m.Elif(tap_s != d.s - 1):
-                        m.d.sync += [cb.eq(0), tap_s.eq(tap_s + 1)]
+                        m.d.sync += [cb.eq(chunk_first_cb), tap_s.eq(tap_s + 1)]
                     with m.Else():
-                        m.d.sync += [cb.eq(0), tap_s.eq(0), tap_r.eq(tap_r + 1)]
+                        m.d.sync += [cb.eq(chunk_first_cb), tap_s.eq(0), tap_r.eq(tap_r + 1)]
                     with m.If(~last_block):
                         m.next = "COMMIT"
+                    with m.Elif(~last_chunk):
+                        m.d.sync += [chunk.eq(chunk + 1),
+                                     chunk_first_cb.eq(chunk_first_cb + d.c_chunk_blocks),
+                                     chunk_offset.eq(chunk_offset + d.w_chunk_beats)]
+                        m.next = "LOAD_W"
                     with m.Elif(~last_kb):
-                        m.d.sync += [kb.eq(kb + 1), w_addr.eq(w_addr + d.w_block_beats)]
+                        m.d.sync += [kb.eq(kb + 1), w_addr.eq(w_addr + d.w_block_beats),
+                                     chunk.eq(0), chunk_first_cb.eq(0), chunk_offset.eq(0)]
                         m.next = "LOAD_W"
                     with m.Else():
                         m.next = "DRAIN"

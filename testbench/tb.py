@@ -162,7 +162,7 @@ def timeout_cycles(spec, mapping):
     """A generous bound on a layer's cycles: every MAC serial, every beat slow, and every
     reduction block paying the array's full latency."""
     d = mapping.descriptor
-    blocks = mapping.tiles * d["k_blocks"] * d["red_blocks"]
+    blocks = mapping.tiles * d["k_blocks"] * mapping.red_blocks
     beats = mapping.dram_beats * mapping.tiles
     return 10_000 + 4 * mapping.shape.macs // spec.peak_macs_per_cycle + 64 * beats \
         + 4 * blocks * (spec.rows + spec.cols + 4)

@@ -115,7 +115,7 @@ def bad_input_cases(tmp):
         "malformed_yaml": (["--arch", tmp / "broken.yaml", "--op", "fc", *good],
                            "not valid YAML"),
         "does_not_fit": (["--arch", TINY, "--op", "fc", "--inputs", tmp / "x_huge.npy",
-                          "--weights", tmp / "w_huge.npy"], "glb_weight_bytes=2048"),
+                          "--weights", tmp / "w_huge.npy"], "glb_input_bytes=4096"),
         "bias_wrong_length": (["--arch", TINY, "--op", "fc", *good, "--bias", tmp / "w.npy"],
                               "--bias: expected shape (6,)"),
         "zero_point_out_of_range": (["--arch", TINY, "--op", "fc", *good, "--requant", "1", "2",

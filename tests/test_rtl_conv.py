@@ -57,6 +57,8 @@ def make_jobs(spec, seed):
         conv_job(rng, spec, "depthwise_requant_s2", 2, c + 1, 7, 6, c + 1, 3, 2, 1, post=True,
                  groups=c + 1),
         conv_job(rng, spec, "grouped_3", 1, 3 * r, 5, 4, 6 * c, 3, 1, 1, groups=3),
+        conv_job(rng, spec, "weights_in_chunks", 1, r * (spec.weight_words // (9 * c) + 3), 4, 4,
+                 c + 1, 3, 1, 1),
         conv_job(rng, spec, "tall_image", 1, 2 * r + 1, 3 * spec.input_words // (2 * r + 1) // 6
                  // 2, 6, c + 3, 3, 1, 1),
     ]
@@ -105,6 +107,12 @@ def test_outputs_match_golden_bit_for_bit(conv_run):
         shape = shape_of(job)
         assert result.output.shape == (shape.n, shape.k, shape.p, shape.q), job.name
         np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+
+
+def test_chunked_job_really_chunks(conv_run):
+    spec, jobs, _ = conv_run
+    [job] = [j for j in jobs if j.name == "weights_in_chunks"]
+    assert map_conv(spec, shape_of(job)).descriptor["c_chunks"] > 1
 
 
 def test_tall_image_takes_several_tiles(conv_run):

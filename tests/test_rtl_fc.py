@@ -41,6 +41,8 @@ def make_jobs(spec, seed):
         Job("sparse", "fc", rand((r + 3, 2 * r + 5), zeros=0.5), rand((c + 5, 2 * r + 5), zeros=0.3)),
         Job("stalling_dram", "fc", rand((2 * r + 3, r + 7)), rand((c + 2, r + 7)), STALLING),
         Job("many_tiles", "fc", rand((m_many, 3 * r + 1)), rand((2 * c + 1, 3 * r + 1))),
+        Job("weights_in_chunks", "fc", rand((5, r * (spec.weight_words // c + 3))),
+            rand((c + 2, r * (spec.weight_words // c + 3)))),
         Job("bias_relu", "fc", rand((r + 1, 2 * r + 1)), rand((c + 3, 2 * r + 1)),
             bias=rng.integers(-2**31, 2**31, c + 3), relu=True),
     ]
