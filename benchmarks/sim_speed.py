@@ -153,8 +153,8 @@ def unpack_int32_rows(data, rows, cols, row_beats, bus_bytes):
     return data[:, :cols * 4].copy().view("<i4").reshape(rows, cols).astype(np.int32)
 
 
-def write_plan(path, spec, mapping, timing, m):
-    y_beats = m * mapping.y_row_beats
+def write_plan(path, spec, mapping, timing):
+    y_beats = mapping.y_beats
     lines = [f"cfg {timing.latency} {timing.gap} {timing.stall} {timing.seed}", "reset", "load"]
     lines += [f"write {descriptor_address(name)} {value}"
               for name, value in mapping.descriptor.items()]
@@ -177,10 +177,10 @@ def run_harness(exe, spec, x, w, timing, run_dir, extra_args=()):
     write_hex(load, [
         (mapping.x_addr, pack_rows(x, spec.operand_bits, bus)),
         (mapping.w_addr, pack_rows(w, spec.operand_bits, bus)),
-        (mapping.y_addr, np.full(m * mapping.y_row_beats * bus, POISON, dtype=np.uint8)),
+        (mapping.y_addr, np.full(mapping.y_beats * bus, POISON, dtype=np.uint8)),
     ], bus)
     dump.unlink(missing_ok=True)
-    write_plan(plan, spec, mapping, timing, m)
+    write_plan(plan, spec, mapping, timing)
     started = time.perf_counter()
     done = subprocess.run([str(exe), str(plan), *extra_args,
                            f"+dram_load={load}", f"+dram_dump={dump}"],
@@ -196,7 +196,7 @@ def run_harness(exe, spec, x, w, timing, run_dir, extra_args=()):
             registers[words[1]] = int(words[2])
         elif len(words) == 2:
             values[words[0]] = float(words[1])
-    output = unpack_int32_rows(read_hex(dump, bus), m, k, mapping.y_row_beats, bus)
+    output = unpack_int32_rows(read_hex(dump, bus), m, k, mapping.y_beats // m, bus)
     return {"compute_s": values["compute_seconds"], "compute_cycles": int(values["compute_cycles"]),
             "process_s": process_s, "registers": registers, "output": output}
 
@@ -320,7 +320,7 @@ def main(argv=None):
     job = Job("bench", "fc", x, w, timing)
     tiny_x, tiny_w = make_operands(spec, spec.rows, spec.rows, spec.cols, args.seed)
     tiny = Job("tiny", "fc", tiny_x, tiny_w, timing)
-    cocotb_runs, tiny_runs = [], []
+    cocotb_runs, tiny_runs, same_image = [], [], None
     cpp_runs = {label: [] for label, *_ in variants}
     failures = []
     for rep in range(args.repeat):
@@ -338,6 +338,9 @@ def main(argv=None):
             failures += check_harness_run(out, expected, macs_layer, f"{label} run {rep}")
             out["cycles"] = out["registers"].get("cycles", out["compute_cycles"])
             cpp_runs[label].append(out)
+            if label == "C++" and rep == 0:
+                same_image = (work / "C++-0" / "dram_load.hex").read_bytes() == \
+                    (work / "cocotb-0" / "dram_load.hex").read_bytes()
             log(f"  {label:9s} #{rep}: process {out['process_s']:.2f} s, compute loop "
                 f"{out['compute_s']:.2f} s, {out['cycles']} cycles (loop "
                 f"{out['compute_cycles']})")
@@ -380,7 +383,8 @@ def main(argv=None):
           f"{'identical' if same_rtl else 'DIFFERENT (!)'} exported Verilog + "
           f"{', '.join(path.name for path in SIM_SOURCES)}, same Verilator options "
           f"({' '.join(COCOTB_VERILATOR_FLAGS)} {' '.join(VERILATOR_ARGS)}), "
-          "same -G parameters, default make OPT flags (verilated.mk)")
+          "same -G parameters, default make OPT flags (verilated.mk); the harness's DRAM "
+          f"image is {'identical to' if same_image else 'DIFFERENT from (!)'} the cocotb run's")
     header = f"{'':32s} {'wall s':>8s} {'cycles/s':>10s} {'MACs/s':>10s}  note"
     print(header)
     print("-" * len(header))

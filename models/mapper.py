@@ -12,6 +12,7 @@ import numpy as np
 
 from .golden import conv_output_size, operand_range
 from .layout import row_beats
+from .perf import predict_counters
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS
 
 COUNT_LIMIT = (1 << 16) - 1
@@ -169,8 +170,9 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     """Tile `shape` for `spec`, or raise MappingError naming what does not fit.
 
     The input buffer holds the input band of `tile_p` output rows (all channels), the output
-    buffer those rows' outputs, the weight buffer one block of `cols` filters: `tile_p` is the
-    largest that fits both, so weights are fetched once per tile.
+    buffer those rows' outputs for a group of output-channel blocks, the weight buffer a chunk
+    of the weights of one block of `cols` filters.  Weights are fetched once per tile, so the
+    choice of tile rows and groups is the one with the least DRAM traffic.
     """
     for name in ("n", "c", "h", "w", "k", "r", "s", "stride"):
         value = getattr(shape, name)
@@ -192,21 +194,46 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     if spec.cols * shape.r * shape.s > COUNT_LIMIT:
         raise MappingError(f"a {shape.r}x{shape.s} kernel is too large for one weight transfer")
 
-    def fits(tile_p):
-        band_pixels = band_rows(shape, tile_p) * shape.w
-        return (band_pixels * c_blocks <= spec.input_words and band_pixels <= COUNT_LIMIT
-                and tile_p * q * k_blocks <= spec.output_words and tile_p * q <= COUNT_LIMIT)
+    out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
+    beat = 8 * spec.dram_bus_bytes
 
-    if not fits(1):
+    def band_fits(tile_p):
+        band_pixels = band_rows(shape, tile_p) * shape.w
+        return band_pixels * c_blocks <= spec.input_words and band_pixels <= COUNT_LIMIT
+
+    def outputs_fit(tile_p, group):
+        return tile_p * q * group <= spec.output_words and tile_p * q <= COUNT_LIMIT
+
+    # Output-channel groups: all blocks, or fewer whose slice of a pixel starts on a beat.
+    groups = [g for g in range(k_blocks, 0, -1)
+              if g == k_blocks or g * spec.cols * out_bits % beat == 0]
+    groups = [g for g in groups if outputs_fit(1, g)]
+    if not band_fits(1) or not groups:
         raise MappingError(
             f"one output row needs {band_rows(shape, 1) * shape.w * c_blocks} input-buffer "
-            f"and {q * k_blocks} output-buffer words; glb_input_bytes={spec.glb_input_bytes} "
-            f"holds {spec.input_words}, glb_output_bytes={spec.glb_output_bytes} holds "
-            f"{spec.output_words}")
-    tile_p = 1
-    while tile_p < p and fits(tile_p + 1):
-        tile_p += 1
+            f"and {q * min(k_blocks, 1 if not groups else groups[-1])} output-buffer words; "
+            f"glb_input_bytes={spec.glb_input_bytes} holds {spec.input_words}, "
+            f"glb_output_bytes={spec.glb_output_bytes} holds {spec.output_words}")
 
+    def build(group):
+        tile_p = 1
+        while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group):
+            tile_p += 1
+        return _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group,
+                        c_chunk_blocks)
+
+    # Fewer groups let the output rows of a tile grow, so fewer tiles fetch the weights
+    # again; pick the least DRAM traffic, then the fewest groups.
+    def traffic(mapping):
+        predicted = predict_counters(spec, mapping)
+        return predicted["dram_bytes_read"] + predicted["dram_bytes_written"]
+
+    return min((build(group) for group in groups), key=traffic)
+
+
+def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks):
+    """The DRAM layout and descriptor of one choice of tile rows and output groups."""
+    p, q = shape.p, shape.q
     bus = spec.dram_bus_bytes
     x_row = row_beats(shape.c, spec.operand_bits, bus)
     w_row = row_beats(shape.c, spec.operand_bits, bus)
@@ -227,6 +254,8 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
         "n": shape.n, "h": shape.h, "w": shape.w, "c": shape.c, "k": shape.k,
         "p": p, "q": q, "r": shape.r, "s": shape.s, "stride": shape.stride, "pad": shape.pad,
         "tile_p": tile_p, "c_blocks": c_blocks, "k_blocks": k_blocks,
+        "k_group_blocks": group,
+        "y_group_beats": group * spec.cols * out_bits // (8 * bus) if group < k_blocks else y_row,
         "c_chunk_blocks": c_chunk_blocks, "c_chunks": _ceil_div(c_blocks, c_chunk_blocks),
         "w_chunk_beats": c_chunk_blocks * spec.rows * spec.operand_bits // (8 * bus)
         if c_chunk_blocks < c_blocks else w_row,

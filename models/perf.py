@@ -32,7 +32,7 @@ def tiles(mapping):
 
 def predict_counters(spec, mapping):
     """The counters that follow from the loop nest alone (not from timing or data): MACs,
-    buffer accesses, register-file writes and DRAM traffic."""
+    buffer accesses, register-file traffic, inter-PE transfers and DRAM traffic."""
     shape, d = mapping.shape, mapping.descriptor
     bus = spec.dram_bus_bytes
     walk = list(tiles(mapping))
@@ -40,10 +40,15 @@ def predict_counters(spec, mapping):
     out_pixels = shape.n * shape.p * shape.q
     weight_rows = shape.k * shape.r * shape.s
     vectors = out_pixels * d["k_blocks"] * mapping.red_blocks
+    commits = len(walk) * d["k_blocks"] * mapping.red_blocks
+    pes = spec.rows * spec.cols
     return {
         "macs": shape.macs,
+        "rf_reads": shape.macs,
         "busy_cycles": vectors,
-        "rf_writes": len(walk) * d["k_blocks"] * mapping.red_blocks * spec.rows * spec.cols,
+        "rf_writes": commits * pes,
+        # Each vector moves every PE's input and partial sum; each weight shift every chain.
+        "array_transfers": 2 * vectors * pes + commits * spec.cols * pes,
         "glb_input_writes": band_pixels * d["c_blocks"],
         "glb_weight_writes": len(walk) * weight_rows * d["c_blocks"],
         "glb_weight_reads": len(walk) * d["k_blocks"] * mapping.red_blocks * spec.cols,
@@ -99,24 +104,44 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
     for tile in tiles(mapping):
         pixels = tile.rows * shape.q
         cycles += 2 + read(tile.band_rows * shape.w, mapping.x_row_beats, d["c_blocks"])
-        for kb in range(d["k_blocks"]):
-            active = d["k_last"] if kb == d["k_blocks"] - 1 else cols
-            for chunk in range(d["c_chunks"]):
-                first = chunk * d["c_chunk_blocks"]
-                blocks = min(d["c_chunk_blocks"], d["c_blocks"] - first)
-                beats = min(d["w_chunk_beats"], mapping.w_row_beats - chunk * d["w_chunk_beats"])
-                cycles += 1 + read(active * shape.r * shape.s, beats, blocks)
-                # Commit times of the chunk's reduction blocks: the next block's weights shift
-                # in while the current one streams; a register-file slot frees `latency`
-                # after its last use.  Slots keep alternating across chunks.
-                loaded = cycles + cols + 1
-                for block in range(shape.r * shape.s * blocks):
-                    slot = used % depth
-                    commit = max(cycles, loaded, freed[slot])
-                    freed[slot] = commit + pixels + 3 + latency
-                    loaded = commit + cols + 2
-                    cycles = commit + 1 + pixels
-                    used += 1
-        cycles += 1 + latency + pixels * max(mapping.y_row_beats, d["k_blocks"]) \
-            + TILE_END_OVERHEAD
+        for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):
+            group = min(d["k_group_blocks"], d["k_blocks"] - first_kb)
+            if first_kb:
+                cycles += 1  # the next group's weight load waits for the write-back to end
+            for kb in range(first_kb, first_kb + group):
+                active = d["k_last"] if kb == d["k_blocks"] - 1 else cols
+                for chunk in range(d["c_chunks"]):
+                    first = chunk * d["c_chunk_blocks"]
+                    blocks = min(d["c_chunk_blocks"], d["c_blocks"] - first)
+                    beats = min(d["w_chunk_beats"],
+                                mapping.w_row_beats - chunk * d["w_chunk_beats"])
+                    cycles += 1 + read(active * shape.r * shape.s, beats, blocks)
+                    # Commit times of the chunk's reduction blocks: the next block's weights
+                    # shift in while the current one streams; a register-file slot frees
+                    # `latency` after its last use.  Slots keep alternating throughout.
+                    loaded = cycles + cols + 1
+                    for _ in range(shape.r * shape.s * blocks):
+                        slot = used % depth
+                        commit = max(cycles, loaded, freed[slot])
+                        freed[slot] = commit + pixels + 3 + latency
+                        loaded = commit + cols + 2
+                        cycles = commit + 1 + pixels
+                        used += 1
+            beats = min(d["y_group_beats"], mapping.y_row_beats - first_kb // d["k_group_blocks"]
+                        * d["y_group_beats"])
+            cycles += 1 + latency + pixels * max(beats, group) + TILE_END_OVERHEAD
     return cycles
+
+
+def model_counters(spec, mapping, nonzero_channels=None, dram_latency=DRAM_LATENCY):
+    """Every counter of models.counters for data without zeros: the loop nest's counters, the
+    cycles, no stalls, and as gated MACs those on padding or on structurally zero weights
+    (a filter reading only `nonzero_channels` of the run's channels, as in a grouped layer)."""
+    shape = mapping.shape
+    counters = predict_counters(spec, mapping)
+    taps = sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r)) \
+        * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s))
+    nonzero = shape.n * shape.k * (nonzero_channels or shape.c) * taps
+    counters.update(cycles=predict_cycles(spec, mapping, dram_latency), stall_cycles=0,
+                    macs_gated=shape.macs - nonzero)
+    return counters

@@ -151,3 +151,50 @@ def workload(name, batch=1):
         raise KeyError(f"unknown workload {name!r} (built in: {', '.join(WORKLOADS)})") \
             from None
     return with_batch(build(), batch)
+
+
+SCALESIM_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height",
+                    "Filter Width", "Channels", "Num Filter", "Strides")
+
+
+class WorkloadError(ValueError):
+    """A workload file is malformed; the message names the file, line and field."""
+
+
+def load_scalesim_csv(path):
+    """Read a SCALE-Sim topology CSV (the columns of SCALESIM_COLUMNS, rows ending with a
+    trailing comma).  SCALE-Sim's IFMAP sizes already include padding, so layers get none."""
+    import csv
+
+    try:
+        text = open(path, newline="").read()
+    except OSError as error:
+        raise WorkloadError(f"{path}: cannot read workload file ({error.strerror})") from None
+    rows = [row for row in csv.reader(text.splitlines()) if any(cell.strip() for cell in row)]
+    if not rows:
+        raise WorkloadError(f"{path}: empty topology file")
+    header = [cell.strip() for cell in rows[0]]
+    missing = [column for column in SCALESIM_COLUMNS if column not in header]
+    if missing:
+        raise WorkloadError(f"{path}: line 1: missing column {missing[0]!r} (SCALE-Sim "
+                            f"topology columns: {', '.join(SCALESIM_COLUMNS)})")
+    index = {column: header.index(column) for column in SCALESIM_COLUMNS}
+    layers = []
+    for number, row in enumerate(rows[1:], start=2):
+        values = {}
+        for column in SCALESIM_COLUMNS[1:]:
+            cell = row[index[column]].strip() if index[column] < len(row) else ""
+            try:
+                values[column] = int(cell)
+            except ValueError:
+                raise WorkloadError(f"{path}: line {number}: {column} must be a whole number, "
+                                    f"not {cell!r}") from None
+            if values[column] < 1:
+                raise WorkloadError(f"{path}: line {number}: {column} must be at least 1, "
+                                    f"not {values[column]}")
+        name = row[index["Layer name"]].strip() or f"layer{number - 1}"
+        layers.append(Layer(name, "conv", ConvShape(
+            1, values["Channels"], values["IFMAP Height"], values["IFMAP Width"],
+            values["Num Filter"], values["Filter Height"], values["Filter Width"],
+            values["Strides"], 0)))
+    return layers

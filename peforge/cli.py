@@ -13,6 +13,7 @@ from models.spec import SpecError, load_spec
 from .area import architecture_area
 from .errors import MismatchError, UserError
 from .flow import run_layer_on_rtl
+from .network import BACKENDS, load_workload, run_network
 from .report import build_report, layer_entry, write_report
 from .tensors import check_bias, check_operand, load_npy
 
@@ -49,6 +50,20 @@ def _parser():
                        help="where to write report.json (report.md and plots go beside it)")
     layer.add_argument("--energy-table", type=Path,
                        help="per-action energy table (YAML) instead of hwcomponents' numbers")
+
+    run = commands.add_parser(
+        "run", help="run a network on the RTL or the analytical model and report on it")
+    run.add_argument("--arch", required=True, type=Path, help="architecture YAML")
+    run.add_argument("--workload", required=True,
+                     help="resnet18, mobilenetv2, alexnet, vgg16, or a SCALE-Sim topology CSV")
+    run.add_argument("--backend", choices=BACKENDS, default="model",
+                     help="rtl: every layer simulated and checked against the golden model; "
+                          "model: the analytical model (seconds per network); default model")
+    run.add_argument("--batch", type=int, default=1, help="images per inference (default 1)")
+    run.add_argument("--out", required=True, type=Path, help="directory for the report")
+    run.add_argument("--energy-table", type=Path,
+                     help="per-action energy table (YAML) instead of hwcomponents' numbers")
+    run.add_argument("--seed", type=int, default=0, help="seed of the RTL backend's data")
 
     export = commands.add_parser("export", help="write the Verilog of an architecture")
     export.add_argument("--arch", required=True, type=Path, help="architecture YAML")
@@ -99,6 +114,28 @@ def cmd_layer(args):
     return 0
 
 
+def cmd_run(args):
+    spec = load_spec(args.arch)
+    if args.batch < 1:
+        raise UserError(f"--batch must be at least 1, not {args.batch}")
+    table = energy_table(spec, args.energy_table)
+    layers = load_workload(args.workload, args.batch)
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out: {str(args.out)!r} exists and is not a directory")
+    entries, host_ops = run_network(spec, layers, args.backend, table, args.seed, log=log)
+    report = build_report(spec, entries, table, architecture_area(spec))
+    report.update(workload=args.workload, batch=args.batch, backend=args.backend,
+                  host_ops=host_ops)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_report(report, args.out / "report.json")
+    total = report["totals"]
+    log(f"{args.workload} on {spec.name} ({args.backend}): {total['macs'] / 1e9:.3g} G MACs in "
+        f"{total['cycles']} cycles ({100 * total['utilization']:.1f}% of peak), "
+        f"{total['energy_pj']['total'] / 1e6:.4g} µJ; wrote {args.out}/report.json, .md and "
+        f"plots")
+    return 0
+
+
 def output_dtype(spec, requant):
     """int32 accumulators, or requantized operands in the smallest integer type holding them."""
     if requant is None:
@@ -135,7 +172,8 @@ def cmd_lint(args):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    command = {"layer": cmd_layer, "export": cmd_export, "lint": cmd_lint}[args.command]
+    command = {"layer": cmd_layer, "run": cmd_run, "export": cmd_export,
+               "lint": cmd_lint}[args.command]
     try:
         return command(args)
     except MismatchError as error:

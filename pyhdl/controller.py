@@ -24,7 +24,8 @@ class ConvController(wiring.Component):
         once, if the layer adds a bias:  DMA the bias to the bias buffer
         for each image n, each tile of `tile_p` output rows:
                                   DMA the tile's input band (rows it needs) to the input buffer
-          for each block of `cols` output channels,
+          for each group of output-channel blocks whose outputs fit the output buffer,
+           each block of `cols` output channels in it,
             each chunk of channels whose weights fit the weight buffer:
                                   DMA their weights (one row slice per k, r, s) to the weight
                                   buffer
@@ -32,7 +33,7 @@ class ConvController(wiring.Component):
                                   commit its weights, then stream every output pixel of the
                                   tile: input-buffer address generated on the fly, zeros where
                                   the window hangs over the padding
-          when the tile is done:  DMA its outputs from the output buffer
+           when the group is done:  DMA its outputs (a slice of each output pixel) to DRAM
     Weights of the next reduction block are shifted into the array while the current block
     streams; the commit waits only for the shift and for the register-file slot to be free
     of vectors in flight.
@@ -48,6 +49,8 @@ class ConvController(wiring.Component):
         x, w_data, w_shift, w_commit, w_slot: Out, the array's inputs; gated: In.
         tag: Out, where the partial sums of the vector entering the array go.
         accumulator_busy: In(1).
+        k_word_base: Out, the first block of output channels in the output buffer (for the
+            post-processor's biases).
         events: Out, this cycle's increments of the compute counters.
     """
 
@@ -81,6 +84,7 @@ class ConvController(wiring.Component):
             "gated": In(array.gated.shape()),
             "tag": Out(tag_layout(output_addr_bits)),
             "accumulator_busy": In(1),
+            "k_word_base": Out(16),
             "events": Out(data.StructLayout({
                 "busy_cycles": 1, "macs": EVENT_BITS, "macs_gated": EVENT_BITS,
                 "rf_writes": EVENT_BITS, "array_transfers": EVENT_BITS,
@@ -108,6 +112,18 @@ class ConvController(wiring.Component):
         kb = Signal(16)
         last_kb = kb == d.k_blocks - 1
         cols_active = Mux(last_kb, d.k_last[:7], cols)
+
+        # --- output-channel groups: the output buffer holds `k_group_blocks` words of every
+        # pixel of a tile; each group is written back as a slice of every output pixel.
+        group_first_kb = Signal(16)
+        group_offset = Signal(16)         # beats into an output row where the group starts
+        last_group = group_first_kb + d.k_group_blocks >= d.k_blocks
+        group_blocks = Signal(16)
+        m.d.comb += [
+            group_blocks.eq(Mux(last_group, d.k_blocks - group_first_kb, d.k_group_blocks)),
+            self.k_word_base.eq(group_first_kb),
+        ]
+        last_kb_in_group = kb == group_first_kb + group_blocks - 1
         tile_pixels = Signal(32)
         m.d.comb += tile_pixels.eq(tile_rows * d.q[:16])
 
@@ -274,7 +290,8 @@ class ConvController(wiring.Component):
                 ]
                 with m.If(self.read_job.ready):
                     m.d.sync += [kb.eq(0), w_addr.eq(d.w_addr), loading_weights.eq(0),
-                                 chunk.eq(0), chunk_first_cb.eq(0), chunk_offset.eq(0)]
+                                 chunk.eq(0), chunk_first_cb.eq(0), chunk_offset.eq(0),
+                                 group_first_kb.eq(0), group_offset.eq(0)]
                     m.next = "LOAD_W"
             with m.State("LOAD_W"):
                 m.d.comb += [
@@ -304,7 +321,7 @@ class ConvController(wiring.Component):
                         row_in.eq(0), col_out.eq(0),
                         hh.eq(block_hh), ww.eq(block_ww), ww_first.eq(block_ww),
                         row_addr.eq(block_addr), addr.eq(block_addr),
-                        output_addr.eq(kb),
+                        output_addr.eq(kb - group_first_kb),
                     ]
                     with m.If(~last_block):
                         m.d.comb += [start_load.eq(1), start_block.eq(block + 1)]
@@ -319,7 +336,7 @@ class ConvController(wiring.Component):
                     feed_tag.valid.eq(1),
                     feed_tag.addr.eq(output_addr),
                     feed_tag.first.eq((chunk == 0) & (block == 0)),
-                    output_addr.eq(output_addr + d.k_blocks),
+                    output_addr.eq(output_addr + group_blocks),
                 ]
                 with m.If(last_col):
                     m.d.sync += [
@@ -345,7 +362,7 @@ class ConvController(wiring.Component):
                                      chunk_first_cb.eq(chunk_first_cb + d.c_chunk_blocks),
                                      chunk_offset.eq(chunk_offset + d.w_chunk_beats)]
                         m.next = "LOAD_W"
-                    with m.Elif(~last_kb):
+                    with m.Elif(~last_kb_in_group):
                         m.d.sync += [kb.eq(kb + 1), w_addr.eq(w_addr + d.w_block_beats),
                                      chunk.eq(0), chunk_first_cb.eq(0), chunk_offset.eq(0)]
                         m.next = "LOAD_W"
@@ -357,18 +374,28 @@ class ConvController(wiring.Component):
             with m.State("STORE_Y"):
                 m.d.comb += [
                     self.write_job.valid.eq(1),
-                    self.write_job.payload.addr.eq(y_addr),
+                    self.write_job.payload.addr.eq(y_addr + group_offset),
                     self.write_job.payload.rows.eq(tile_pixels),
-                    self.write_job.payload.row_words.eq(d.k_blocks),
-                    self.write_job.payload.row_beats.eq(d.y_row_beats),
+                    self.write_job.payload.row_words.eq(group_blocks),
+                    self.write_job.payload.row_beats.eq(
+                        Mux(last_group, d.y_row_beats - group_offset, d.y_group_beats)),
                     self.write_job.payload.pitch.eq(d.y_pitch),
                     self.write_job.payload.word_elems.eq(d.y_word_elems),
-                    self.write_job.payload.last_elems.eq(d.y_last_elems),
+                    self.write_job.payload.last_elems.eq(
+                        Mux(last_group, d.y_last_elems, d.y_word_elems)),
                 ]
                 with m.If(self.write_job.ready):
                     m.next = "WAIT_Y"
             with m.State("WAIT_Y"):
-                with m.If(~self.writer_busy):
+                with m.If(~self.writer_busy & ~last_group):
+                    m.d.sync += [
+                        group_first_kb.eq(group_first_kb + d.k_group_blocks),
+                        group_offset.eq(group_offset + d.y_group_beats),
+                        kb.eq(kb + 1), w_addr.eq(w_addr + d.w_block_beats),
+                        chunk.eq(0), chunk_first_cb.eq(0), chunk_offset.eq(0),
+                    ]
+                    m.next = "LOAD_W"
+                with m.Elif(~self.writer_busy):
                     next_p0 = p0 + tile_rows
                     image_done = next_p0 == d.p
                     m.d.sync += y_addr.eq(y_addr + tile_pixels * d.y_pitch)

@@ -140,7 +140,7 @@ class Accelerator(wiring.Component):
         d = regs.descriptor
         m.d.comb += [
             bias_buffer.read.en.eq(writer.buffer.en),
-            bias_buffer.read.addr.eq(writer.row_word),
+            bias_buffer.read.addr.eq(writer.row_word + ctrl.k_word_base),
             post.acc.eq(obuf.read.data),
             post.bias.eq(bias_buffer.read.data),
             post.config.bias.eq(d.post[0]),

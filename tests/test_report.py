@@ -1,18 +1,20 @@
 """The seven-metric report: its contract, its files, and a real ResNet-18 layer's energy."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from models.counters import COUNTER_NAMES
-from models.energy import COMPONENTS, table_for
+from models.energy import COMPONENTS, load_table, table_for
 from models.spec import ArchSpec
 from peforge.area import architecture_area
 from peforge.report import build_report, layer_entry, write_report
 from testbench.jobs import Job
 from testbench.runner import SimulationModel
 
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 LAYER_KEYS = {"name", "op", "macs", "cycles", "utilization", "latency_s", "energy_pj",
               "dram_bytes", "glb_accesses", "counters"}
 
@@ -63,7 +65,8 @@ def test_report_follows_the_contract(tmp_path):
 @pytest.mark.xdist_group("default")
 def test_resnet18_3x3_layer_energy_split(arch, tmp_path):
     """ResNet-18 conv3_x on the default 16x16 RTL: the split adds up, each component is its
-    counters times its per-action energies, and DRAM plus buffer dominate the MACs."""
+    counters times its per-action energies, data movement costs more than the MACs, and
+    with Eyeriss's normalized costs DRAM and buffer alone outweigh the MACs."""
     spec = arch("default")
     rng = np.random.default_rng(18)
     x = rng.integers(-128, 128, (1, 128, 28, 28))
@@ -79,4 +82,9 @@ def test_resnet18_3x3_layer_energy_split(arch, tmp_path):
                                            + c["dram_bytes_written"] * pj["dram_write_byte"])
     assert energy["mac"] == pytest.approx((c["macs"] - c["macs_gated"]) * pj["mac"]
                                           + c["macs_gated"] * pj["mac_gated"])
-    assert energy["dram"] + energy["glb"] > energy["mac"]
+    assert pj["dram_read_byte"] > 10 * pj["mac"] and pj["glb_input_read"] > 5 * pj["mac"]
+    movement = energy["dram"] + energy["glb"] + energy["array"] + energy["rf"]
+    assert movement > energy["mac"]
+    eyeriss = load_table(CONFIGS / "energy" / "eyeriss.yaml")
+    normalized = layer_entry(spec, "conv3_x", "conv", c, eyeriss)["energy_pj"]
+    assert normalized["dram"] + normalized["glb"] > normalized["mac"]

@@ -59,8 +59,8 @@ def make_jobs(spec, seed):
         conv_job(rng, spec, "grouped_3", 1, 3 * r, 5, 4, 6 * c, 3, 1, 1, groups=3),
         conv_job(rng, spec, "weights_in_chunks", 1, r * (spec.weight_words // (9 * c) + 3), 4, 4,
                  c + 1, 3, 1, 1),
-        conv_job(rng, spec, "tall_image", 1, 2 * r + 1, 3 * spec.input_words // (2 * r + 1) // 6
-                 // 2, 6, c + 3, 3, 1, 1),
+        conv_job(rng, spec, "tall_image", 1, 2 * r + 1, 2 * spec.input_words // (3 * 6), 6,
+                 c + 3, 3, 1, 1),
     ]
 
 
