@@ -153,6 +153,18 @@ def unpack_int32_rows(data, rows, cols, row_beats, bus_bytes):
     return data[:, :cols * 4].copy().view("<i4").reshape(rows, cols).astype(np.int32)
 
 
+def load_image(path):
+    """A sparse $readmemh file as {beat address: word text}, whatever the order of regions."""
+    image, address = {}, 0
+    for line in Path(path).read_text().split():
+        if line.startswith("@"):
+            address = int(line[1:], 16)
+        else:
+            image[address] = line.lower()
+            address += 1
+    return image
+
+
 def write_plan(path, spec, mapping, timing):
     y_beats = mapping.y_beats
     lines = [f"cfg {timing.latency} {timing.gap} {timing.stall} {timing.seed}", "reset", "load"]
@@ -339,8 +351,8 @@ def main(argv=None):
             out["cycles"] = out["registers"].get("cycles", out["compute_cycles"])
             cpp_runs[label].append(out)
             if label == "C++" and rep == 0:
-                same_image = (work / "C++-0" / "dram_load.hex").read_bytes() == \
-                    (work / "cocotb-0" / "dram_load.hex").read_bytes()
+                same_image = load_image(work / "C++-0" / "dram_load.hex") == \
+                    load_image(work / "cocotb-0" / "dram_load.hex")
             log(f"  {label:9s} #{rep}: process {out['process_s']:.2f} s, compute loop "
                 f"{out['compute_s']:.2f} s, {out['cycles']} cycles (loop "
                 f"{out['compute_cycles']})")

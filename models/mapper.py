@@ -143,12 +143,12 @@ class Mapping:
         return self.y_addr + self.y_beats
 
 
-def _chunk_blocks(spec, shape, c_blocks):
-    """Channel blocks per weight-buffer load: all of them if the weights of `cols` filters fit,
-    else the most that fit and start every chunk on a DRAM beat (each load reads a slice of
-    every weight row)."""
+def _chunk_blocks(spec, shape, c_blocks, words):
+    """Channel blocks per weight-buffer load of `words` words: all of them if the weights of
+    `cols` filters fit, else the most that fit and start every chunk on a DRAM beat (each load
+    reads a slice of every weight row)."""
     per_block = spec.cols * shape.r * shape.s
-    fitting = spec.weight_words // per_block
+    fitting = words // per_block
     if fitting >= c_blocks:
         return c_blocks
     beat = 8 * spec.dram_bus_bytes
@@ -158,7 +158,21 @@ def _chunk_blocks(spec, shape, c_blocks):
     raise MappingError(
         f"the weights of {spec.cols} {shape.r}x{shape.s} filters need {per_block} "
         f"weight-buffer words per block of {spec.rows} channels, and no beat-aligned number "
-        f"of blocks fits glb_weight_bytes={spec.glb_weight_bytes} ({spec.weight_words} words)")
+        f"of blocks fits glb_weight_bytes={spec.glb_weight_bytes} ({words} words)")
+
+
+def _weight_buffering(spec, shape, c_blocks, k_blocks):
+    """(channel blocks per chunk, half size or 0): the weight buffer works as two halves, one
+    filling while the other streams, whenever a tile needs more than one load and a chunk
+    still fits half of it."""
+    single = _chunk_blocks(spec, shape, c_blocks, spec.weight_words)
+    if k_blocks == 1 and single == c_blocks:
+        return single, 0
+    half = spec.weight_words // 2
+    try:
+        return _chunk_blocks(spec, shape, c_blocks, half), half
+    except MappingError:
+        return single, 0
 
 
 def band_rows(shape, tile_p):
@@ -190,7 +204,7 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
                            f"{shape.pad} leaves no output of a {shape.h}x{shape.w} input")
     c_blocks = _ceil_div(shape.c, spec.rows)
     k_blocks = _ceil_div(shape.k, spec.cols)
-    c_chunk_blocks = _chunk_blocks(spec, shape, c_blocks)
+    c_chunk_blocks, w_half = _weight_buffering(spec, shape, c_blocks, k_blocks)
     if spec.cols * shape.r * shape.s > COUNT_LIMIT:
         raise MappingError(f"a {shape.r}x{shape.s} kernel is too large for one weight transfer")
 
@@ -220,7 +234,7 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
         while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group):
             tile_p += 1
         return _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group,
-                        c_chunk_blocks)
+                        c_chunk_blocks, w_half)
 
     # Fewer groups let the output rows of a tile grow, so fewer tiles fetch the weights
     # again; pick the least DRAM traffic, then the fewest groups.
@@ -231,7 +245,8 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     return min((build(group) for group in groups), key=traffic)
 
 
-def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks):
+def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
+             w_half):
     """The DRAM layout and descriptor of one choice of tile rows and output groups."""
     p, q = shape.p, shape.q
     bus = spec.dram_bus_bytes
@@ -257,6 +272,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "k_group_blocks": group,
         "y_group_beats": group * spec.cols * out_bits // (8 * bus) if group < k_blocks else y_row,
         "c_chunk_blocks": c_chunk_blocks, "c_chunks": _ceil_div(c_blocks, c_chunk_blocks),
+        "w_half_words": w_half,
         "w_chunk_beats": c_chunk_blocks * spec.rows * spec.operand_bits // (8 * bus)
         if c_chunk_blocks < c_blocks else w_row,
         "c_last": shape.c - (c_blocks - 1) * spec.rows,

@@ -101,28 +101,34 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
     freed = [0] * depth
     if mapping.post.bias:
         cycles += 1 + read(1, d["b_row_beats"], d["k_blocks"])
+    double = d["w_half_words"] != 0
     for tile in tiles(mapping):
         pixels = tile.rows * shape.q
         cycles += 2 + read(tile.band_rows * shape.w, mapping.x_row_beats, d["c_blocks"])
+        ready = None          # when a prefetched chunk's weights are in, if one was fetched
         for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):
             group = min(d["k_group_blocks"], d["k_blocks"] - first_kb)
             if first_kb:
-                cycles += 1  # the next group's weight load waits for the write-back to end
+                cycles += 1  # the next group waits for the write-back to end
             for kb in range(first_kb, first_kb + group):
-                active = d["k_last"] if kb == d["k_blocks"] - 1 else cols
                 for chunk in range(d["c_chunks"]):
-                    first = chunk * d["c_chunk_blocks"]
-                    blocks = min(d["c_chunk_blocks"], d["c_blocks"] - first)
-                    beats = min(d["w_chunk_beats"],
-                                mapping.w_row_beats - chunk * d["w_chunk_beats"])
-                    cycles += 1 + read(active * shape.r * shape.s, beats, blocks)
+                    blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
+                    if ready is None:
+                        cycles += 1 + read(*_weight_load(spec, mapping, kb, chunk))
+                    else:
+                        cycles = max(cycles, ready) + 1
                     # Commit times of the chunk's reduction blocks: the next block's weights
                     # shift in while the current one streams; a register-file slot frees
                     # `latency` after its last use.  Slots keep alternating throughout.
                     loaded = cycles + cols + 1
-                    for _ in range(shape.r * shape.s * blocks):
+                    ready = None
+                    for block in range(shape.r * shape.s * blocks):
                         slot = used % depth
                         commit = max(cycles, loaded, freed[slot])
+                        if block == 0 and double:
+                            following = _following(d, kb, chunk)
+                            if following:
+                                ready = commit + read(*_weight_load(spec, mapping, *following))
                         freed[slot] = commit + pixels + 3 + latency
                         loaded = commit + cols + 2
                         cycles = commit + 1 + pixels
@@ -131,6 +137,24 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
                         * d["y_group_beats"])
             cycles += 1 + latency + pixels * max(beats, group) + TILE_END_OVERHEAD
     return cycles
+
+
+def _weight_load(spec, mapping, kb, chunk):
+    """(rows, beats per row, words per row) of the weight load of block `kb`, chunk `chunk`."""
+    d, shape = mapping.descriptor, mapping.shape
+    active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
+    blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
+    beats = min(d["w_chunk_beats"], mapping.w_row_beats - chunk * d["w_chunk_beats"])
+    return active * shape.r * shape.s, beats, blocks
+
+
+def _following(d, kb, chunk):
+    """The (block, chunk) of weights after this one within a tile, or None."""
+    if chunk + 1 < d["c_chunks"]:
+        return kb, chunk + 1
+    if kb + 1 < d["k_blocks"]:
+        return kb + 1, 0
+    return None
 
 
 def model_counters(spec, mapping, nonzero_channels=None, dram_latency=DRAM_LATENCY):

@@ -33,6 +33,7 @@ DESCRIPTOR_FIELDS = (
     ("c_chunk_blocks", "channel blocks per weight-buffer load (every tap of `cols` filters)"),
     ("c_chunks", "ceil(c_blocks / c_chunk_blocks): weight-buffer loads per block of filters"),
     ("w_chunk_beats", "DRAM beats of a weight row per chunk (c_chunk_blocks * rows channels)"),
+    ("w_half_words", "0, or the weight buffer's half: the next chunk is fetched into the other"),
     ("k_blocks", "ceil(k / array cols): blocks of output channels"),
     ("k_group_blocks", "blocks of output channels per output-buffer group (words per pixel)"),
     ("y_group_beats", "DRAM beats of an output row per group (its slice of each pixel)"),

@@ -36,7 +36,8 @@ class ConvController(wiring.Component):
            when the group is done:  DMA its outputs (a slice of each output pixel) to DRAM
     Weights of the next reduction block are shifted into the array while the current block
     streams; the commit waits only for the shift and for the register-file slot to be free
-    of vectors in flight.
+    of vectors in flight.  With `w_half_words` set, the weight buffer is two halves and the
+    next chunk's weights are fetched into one while the other streams.
 
     Ports:
         descriptor: In, the layer (see models.registers.DESCRIPTOR_FIELDS).
@@ -140,6 +141,45 @@ class ConvController(wiring.Component):
             chunk_red.eq(d.r[:8] * d.s[:8] * chunk_blocks),
         ]
 
+        # --- the weight chunk after the current one, fetched into the other half of the
+        # weight buffer while the current one streams (when w_half_words is not 0) -----------
+        w_half = Signal()                 # the half holding the current chunk
+        prefetched = Signal()             # the next chunk is in (or on its way to) the other
+        has_next = ~last_chunk | ~last_kb
+        next_kb = Mux(last_chunk, kb + 1, kb)
+        next_cols_active = Mux(next_kb == d.k_blocks - 1, d.k_last[:7], cols)
+
+        def weight_job(payload, addr, offset, first_cb, is_last_chunk, active, half):
+            """The read job of one chunk of weights into one half of the weight buffer."""
+            return [
+                payload.base.eq(Mux(half, d.w_half_words, 0)),
+                payload.addr.eq(addr + offset),
+                payload.rows.eq(active * d.r[:8] * d.s[:8]),
+                payload.row_beats.eq(Mux(is_last_chunk, d.w_row_beats - offset,
+                                         d.w_chunk_beats)),
+                payload.pitch.eq(d.w_row_beats),
+                payload.row_elems.eq(_min(d.c - first_cb * rows, d.c_chunk_blocks * rows)),
+            ]
+
+        def next_chunk():
+            """Step the chunk registers to the next chunk (of this block of filters, or the
+            first of the next block)."""
+            with m.If(~last_chunk):
+                m.d.sync += [chunk.eq(chunk + 1),
+                             chunk_first_cb.eq(chunk_first_cb + d.c_chunk_blocks),
+                             chunk_offset.eq(chunk_offset + d.w_chunk_beats)]
+            with m.Else():
+                m.d.sync += [kb.eq(kb + 1), w_addr.eq(w_addr + d.w_block_beats),
+                             chunk.eq(0), chunk_first_cb.eq(0), chunk_offset.eq(0)]
+
+        def to_next_chunk():
+            """Go on to the next chunk: straight to its shifting if it was prefetched."""
+            with m.If(prefetched):
+                m.d.sync += [w_half.eq(~w_half), prefetched.eq(0)]
+                m.next = "WAIT_W"
+            with m.Else():
+                m.next = "LOAD_W"
+
         # --- weight loader: shifts one reduction block into the array's chain ---------------
         load_step = Signal(range(cols + 2))
         loading = Signal()
@@ -150,7 +190,8 @@ class ConvController(wiring.Component):
         start_block = Signal(16)
         with m.If(start_load):
             m.d.sync += [loading.eq(1), loaded.eq(0), load_step.eq(0),
-                         shift_addr.eq((cols - 1) * chunk_red + start_block)]
+                         shift_addr.eq(Mux(w_half, d.w_half_words, 0)
+                                       + (cols - 1) * chunk_red + start_block)]
         with m.Elif(loading):
             # Step j reads the word of column cols-1-j; it is shifted in at step j+1.
             m.d.comb += [
@@ -262,6 +303,7 @@ class ConvController(wiring.Component):
                 m.d.comb += [
                     self.loading_bias.eq(1),
                     self.bias_job.valid.eq(1),
+                    self.bias_job.payload.base.eq(0),
                     self.bias_job.payload.addr.eq(d.b_addr),
                     self.bias_job.payload.rows.eq(1),
                     self.bias_job.payload.row_beats.eq(d.b_row_beats),
@@ -282,6 +324,7 @@ class ConvController(wiring.Component):
             with m.State("LOAD_X"):
                 m.d.comb += [
                     self.read_job.valid.eq(1),
+                    self.read_job.payload.base.eq(0),
                     self.read_job.payload.addr.eq(x_image + band_first * d.x_line_beats),
                     self.read_job.payload.rows.eq(band_rows * d.w[:16]),
                     self.read_job.payload.row_beats.eq(d.x_row_beats),
@@ -291,19 +334,13 @@ class ConvController(wiring.Component):
                 with m.If(self.read_job.ready):
                     m.d.sync += [kb.eq(0), w_addr.eq(d.w_addr), loading_weights.eq(0),
                                  chunk.eq(0), chunk_first_cb.eq(0), chunk_offset.eq(0),
-                                 group_first_kb.eq(0), group_offset.eq(0)]
+                                 group_first_kb.eq(0), group_offset.eq(0), w_half.eq(0),
+                                 prefetched.eq(0)]
                     m.next = "LOAD_W"
             with m.State("LOAD_W"):
-                m.d.comb += [
-                    self.read_job.valid.eq(~self.reader_busy),
-                    self.read_job.payload.addr.eq(w_addr + chunk_offset),
-                    self.read_job.payload.rows.eq(cols_active * d.r[:8] * d.s[:8]),
-                    self.read_job.payload.row_beats.eq(
-                        Mux(last_chunk, d.w_row_beats - chunk_offset, d.w_chunk_beats)),
-                    self.read_job.payload.pitch.eq(d.w_row_beats),
-                    self.read_job.payload.row_elems.eq(_min(d.c - chunk_first_cb * rows,
-                                                            d.c_chunk_blocks * rows)),
-                ]
+                m.d.comb += [self.read_job.valid.eq(~self.reader_busy),
+                             *weight_job(self.read_job.payload, w_addr, chunk_offset,
+                                         chunk_first_cb, last_chunk, cols_active, w_half)]
                 with m.If(self.read_job.valid & self.read_job.ready):
                     m.d.sync += loading_weights.eq(1)
                     m.next = "WAIT_W"
@@ -325,6 +362,19 @@ class ConvController(wiring.Component):
                     ]
                     with m.If(~last_block):
                         m.d.comb += [start_load.eq(1), start_block.eq(block + 1)]
+                    with m.If((block == 0) & has_next & (d.w_half_words != 0)):
+                        m.d.comb += [
+                            self.read_job.valid.eq(1),
+                            *weight_job(self.read_job.payload,
+                                        Mux(last_chunk, w_addr + d.w_block_beats, w_addr),
+                                        Mux(last_chunk, 0, chunk_offset + d.w_chunk_beats),
+                                        Mux(last_chunk, 0, chunk_first_cb + d.c_chunk_blocks),
+                                        Mux(last_chunk, d.c_chunks == 1,
+                                            chunk + 2 == d.c_chunks),
+                                        next_cols_active, ~w_half),
+                        ]
+                        m.d.sync += [prefetched.eq(self.read_job.ready),
+                                     loading_weights.eq(1)]
                     m.next = "STREAM"
             with m.State("STREAM"):
                 m.d.comb += [self.input_read.en.eq(inside),
@@ -357,15 +407,9 @@ class ConvController(wiring.Component):
                         m.d.sync += [cb.eq(chunk_first_cb), tap_s.eq(0), tap_r.eq(tap_r + 1)]
                     with m.If(~last_block):
                         m.next = "COMMIT"
-                    with m.Elif(~last_chunk):
-                        m.d.sync += [chunk.eq(chunk + 1),
-                                     chunk_first_cb.eq(chunk_first_cb + d.c_chunk_blocks),
-                                     chunk_offset.eq(chunk_offset + d.w_chunk_beats)]
-                        m.next = "LOAD_W"
-                    with m.Elif(~last_kb_in_group):
-                        m.d.sync += [kb.eq(kb + 1), w_addr.eq(w_addr + d.w_block_beats),
-                                     chunk.eq(0), chunk_first_cb.eq(0), chunk_offset.eq(0)]
-                        m.next = "LOAD_W"
+                    with m.Elif(~last_chunk | ~last_kb_in_group):
+                        next_chunk()
+                        to_next_chunk()
                     with m.Else():
                         m.next = "DRAIN"
             with m.State("DRAIN"):
@@ -391,10 +435,9 @@ class ConvController(wiring.Component):
                     m.d.sync += [
                         group_first_kb.eq(group_first_kb + d.k_group_blocks),
                         group_offset.eq(group_offset + d.y_group_beats),
-                        kb.eq(kb + 1), w_addr.eq(w_addr + d.w_block_beats),
-                        chunk.eq(0), chunk_first_cb.eq(0), chunk_offset.eq(0),
                     ]
-                    m.next = "LOAD_W"
+                    next_chunk()
+                    to_next_chunk()
                 with m.Elif(~self.writer_busy):
                     next_p0 = p0 + tile_rows
                     image_done = next_p0 == d.p

@@ -13,8 +13,9 @@ COUNT_BITS = 16
 class ReadJob(data.Struct):
     """Copy `rows` rows of `row_elems` elements, each `row_beats` beats long, the first at DRAM
     beat `addr` and each `pitch` beats after the last, into consecutive buffer words from
-    word 0."""
+    word `base`."""
 
+    base: COUNT_BITS
     addr: ADDR_BITS
     rows: COUNT_BITS
     row_beats: BURST_BITS
@@ -136,7 +137,7 @@ class DmaReader(wiring.Component):
                 data_rows.eq(self.job.payload.rows),
                 beats_left.eq(self.job.payload.row_beats),
                 elems_left.eq(self.job.payload.row_elems),
-                write_addr.eq(0),
+                write_addr.eq(self.job.payload.base),
             ]
 
         last_beat = beats_left == 1
