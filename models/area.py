@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import hwlib
+from .cache import cache_root
 from .counters import COUNTER_BITS, COUNTER_NAMES
-from .energy import cache_dir
 from .registers import DESCRIPTOR_NAMES
 from .spec import DRAM_WORD_BITS
 
@@ -145,7 +145,7 @@ def component_area(spec, use_cache=True):
     read the file.
     """
     label = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.name)[:40]
-    path = cache_dir() / "area" / f"{label}-{_cache_key(spec)}.json"
+    path = cache_root() / "area" / f"{label}-{_cache_key(spec)}.json"
     if use_cache and path.is_file():
         try:
             estimate = AreaEstimate.from_dict(json.loads(path.read_text()))

@@ -41,6 +41,7 @@ from types import MappingProxyType
 import yaml
 
 from . import hwlib
+from .cache import cache_root
 from .counters import COUNTER_NAMES, COUNTERS
 from .spec import DRAM_WORD_BITS
 
@@ -76,8 +77,6 @@ PER_ACTION_ONLY = ("mac", "mac_gated", "control_cycle")
 DRAM_COMPONENTS = {"LPDDR4": "lpddr4", "DDR3": "ddr3", "HBM2": "hbm2"}
 """hwcomponents' DRAM model for each spec.dram_kind."""
 
-CACHE_ENV = "PEFORGE_CACHE_DIR"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class EnergyTableError(ValueError):
@@ -393,11 +392,6 @@ def spec_key(spec):
     return _digest(_inputs(spec))
 
 
-def cache_dir():
-    """Root of peforge's caches: $PEFORGE_CACHE_DIR, or <repo>/build/cache."""
-    return Path(os.environ.get(CACHE_ENV) or REPO_ROOT / "build" / "cache")
-
-
 def _cache_key(spec):
     model = hashlib.sha256(Path(__file__).read_bytes()
                            + Path(hwlib.__file__).read_bytes()).hexdigest()[:16]
@@ -412,7 +406,7 @@ def table_for(spec, use_cache=True):
     build takes about a second (CACTI), later ones read the file.
     """
     label = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.name)[:40]
-    path = cache_dir() / "energy" / f"{label}-{_cache_key(spec)}.json"
+    path = cache_root() / "energy" / f"{label}-{_cache_key(spec)}.json"
     if use_cache and path.is_file():
         try:
             return EnergyTable.from_dict(json.loads(path.read_text()), where=str(path))

@@ -21,7 +21,6 @@ Pure-model layer: nothing here imports Amaranth, cocotb or any other peforge pac
 """
 
 import contextlib
-import fcntl
 import importlib.metadata
 import importlib.util
 import logging
@@ -30,6 +29,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .cache import locked
 
 PACKAGES = ("hwcomponents", "hwcomponents-library", "hwcomponents-neurosim",
             "hwcomponents-cacti")
@@ -118,25 +119,16 @@ def _quiet():
         chatty.setLevel(saved[2])
 
 
-@contextlib.contextmanager
-def _cacti_lock():
-    """hwcomponents-cacti names its scratch files after the query, so two processes asking
-    the same question at once delete each other's files: take turns."""
-    with open(cacti_dir() / ".peforge-query.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _query(what, name, call):
     hwc = hwcomponents()
     sram = name.lower() in SRAM_COMPONENTS
     if sram:
         ensure_cacti()
     try:
-        with _quiet(), (_cacti_lock() if sram else contextlib.nullcontext()):
+        # hwcomponents-cacti names its scratch files after the query, so two processes
+        # asking the same question at once delete each other's files: take turns.
+        with _quiet(), (locked(cacti_dir() / ".peforge-query.lock") if sram
+                        else contextlib.nullcontext()):
             return call(hwc)
     except Exception as error:  # hwcomponents raises RuntimeError, EstimatorError, ...
         raise HwlibError(f"hwcomponents has no {what} for {name}: {error}") from None
@@ -223,13 +215,9 @@ def ensure_cacti(log=None):
     if log is None:
         def log(text):
             print(f"peforge: {text}", file=sys.stderr, flush=True)
-    with open(directory / ".peforge-rebuild.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not cacti_runs(directory):
-                _rebuild_cacti(directory, log)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with locked(directory / ".peforge-rebuild.lock"):
+        if not cacti_runs(directory):
+            _rebuild_cacti(directory, log)
     _CACTI_OK = True
 
 

@@ -38,7 +38,6 @@ models/cell_area.py, so a different `tech_nm` or a corrected area table needs no
 """
 
 import ast
-import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -50,14 +49,13 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 from models import cell_area
+from models.cache import cache_root, locked
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CACHE_ENV = "PEFORGE_CACHE_DIR"
 PE_TOP = "pe"
 ARRAY_TOP = "pe_array"
 PARTS = ("pe", "array", "array_flat")
@@ -93,11 +91,6 @@ class SynthesisError(RuntimeError):
 
 class LatchError(SynthesisError):
     """Synthesis inferred a latch."""
-
-
-def cache_root():
-    """Root of peforge's caches: $PEFORGE_CACHE_DIR, or <repo>/build/cache."""
-    return Path(os.environ.get(CACHE_ENV) or PROJECT_ROOT / "build" / "cache")
 
 
 def yosys_command():
@@ -324,17 +317,6 @@ def _synthesis_key(verilog_text, script, version):
     return _digest(verilog_text, script, version)
 
 
-@contextmanager
-def _locked(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _read_json(path):
     try:
         return json.loads(path.read_text())
@@ -364,7 +346,7 @@ def _record(unit, spec, directory):
     if record:
         return record, True
     index_key = _index_key(unit, spec)
-    with _locked(directory / "locks" / f"{unit}-{index_key[:24]}.lock"):
+    with locked(directory / "locks" / f"{unit}-{index_key[:24]}.lock"):
         record = _lookup(unit, spec, directory)  # another process may have just built it
         if record:
             return record, True

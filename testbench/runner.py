@@ -4,16 +4,15 @@ The build directory is keyed by the architecture and by the hardware sources, so
 either rebuilds and nothing else does; a lock lets parallel test workers share one build.
 """
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 from cocotb_tools.runner import get_runner
 
+from models.cache import locked
 from pyhdl.csr import REGISTER_ADDR_BITS
 from pyhdl.export import export_verilog
 
@@ -45,17 +44,6 @@ def _fingerprint(spec):
     return digest.hexdigest()[:12]
 
 
-@contextmanager
-def _locked(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 class SimulationModel:
     """The Verilator model of `sim_top` for one architecture, built on first use."""
 
@@ -76,7 +64,7 @@ class SimulationModel:
     def build(self, log=print):
         """Export the Verilog and compile it with Verilator, unless already built."""
         stamp = self.build_dir / "built.stamp"
-        with _locked(self.build_dir.with_suffix(".lock")):
+        with locked(self.build_dir.with_suffix(".lock")):
             if stamp.exists():
                 return
             log(f"building the Verilator model of {self.spec.name!r} "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from models import energy, hwlib
+from models import hwlib
 from models.counters import COUNTER_NAMES
 from models.energy import (ACTIONS, COMPONENTS, EnergyTable, EnergyTableError, Entry, Leak,
                            energy_breakdown, load_table, table_for)

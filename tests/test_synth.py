@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from models.cache import CACHE_ENV
+
 from models import cell_area
 from models.spec import ArchSpec
 from peforge import synth
@@ -14,7 +16,7 @@ def cache_dir(tmp_path_factory):
     """A fresh cache for this module: the first synthesis of each configuration is cold."""
     path = tmp_path_factory.mktemp("synth-cache")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(synth.CACHE_ENV, str(path))
+        patch.setenv(CACHE_ENV, str(path))
         yield path
 
 
