@@ -131,7 +131,7 @@ def main(argv=None):
     harnesses = {build: sim_speed.build_harness(spec, SimulationModel(spec), build, rtl)[0]
                  for build in harness_builds}
     sim_speed.enable_probe()
-    times = {name: [] for name in [*models, *harnesses]}
+    times = {name: [] for name in [*models, *(f"C++ {build}" for build in harnesses)]}
     cycles = set()
     for rep in range(args.repeat):
         for name, model in models.items():
@@ -149,7 +149,7 @@ def main(argv=None):
             if problems:
                 sys.exit("\n".join(problems))
             cycles.add(out["registers"]["cycles"])
-            times[build].append(out["compute_s"])
+            times[f"C++ {build}"].append(out["compute_s"])
             print(f"  C++    {build:15s} #{rep}: compute loop {out['compute_s']:.3f} s",
                   flush=True)
     if len(cycles) != 1:
@@ -162,9 +162,9 @@ def main(argv=None):
           f"{'wall s':>8s} {'cycles/s':>10s}  {'ratio':>6s}")
     for name in models:
         build = "ports-public" if VARIANTS[name][1] else "cocotb"
+        cpp = seconds[f"C++ {build}"]
         print(f"{name:15s} {seconds[name]:8.3f} {count / seconds[name]:10.4g}   "
-              f"{build:16s} {seconds[build]:8.3f} {count / seconds[build]:10.4g}  "
-              f"{seconds[name] / seconds[build]:5.2f}x")
+              f"{build:16s} {cpp:8.3f} {count / cpp:10.4g}  {seconds[name] / cpp:5.2f}x")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Simulation speed of the Verilated accelerator: the project's cocotb flow vs plain C++.
 
-Runs one large GEMM (default M=256, C=512, K=256 int8: 0.3 M cycles, a few seconds) on an
+Runs one large GEMM (default M=256, C=512, K=256 int8: ~0.16 M cycles, a few seconds) on an
 architecture (default configs/default.yaml) two ways, `--repeat` times each, interleaved, and
 reports medians:
 
@@ -18,7 +18,7 @@ reports medians:
            wrong.
 
 Usage (from the repository root):  .venv/bin/python benchmarks/sim_speed.py [--m 512 ...]
-Builds go to build/sim (the project's model) and build/bench (the harness).
+The project's model is built where SimulationModel builds it; the harness under build/bench.
 """
 
 import argparse
