@@ -43,7 +43,7 @@ from . import hwlib
 from .cache import cache_root
 from .counters import COUNTER_BITS, COUNTER_NAMES
 from .registers import DESCRIPTOR_NAMES
-from .spec import DRAM_WORD_BITS
+from .spec import DRAM_WORD_BITS, component_geometry
 
 COMPONENTS = ("mac", "rf", "array", "glb_input", "glb_weight", "glb_output", "control")
 """The breakdown's components, in report order; `components` adds "total"."""
@@ -103,18 +103,7 @@ class AreaEstimate:
 def _inputs(spec):
     """Everything the estimate is derived from (and nothing else)."""
     return {
-        "tech_nm": spec.tech_nm,
-        "rows": spec.rows,
-        "cols": spec.cols,
-        "operand_bits": spec.operand_bits,
-        "acc_bits": spec.acc_bits,
-        "rf_depth": spec.rf_depth,
-        "glb_banks": spec.glb_banks,
-        "input_words": spec.input_words,
-        "weight_words": spec.weight_words,
-        "output_words": spec.output_words,
-        "input_word_bits": spec.rows * spec.operand_bits,
-        "output_word_bits": spec.cols * DRAM_WORD_BITS,
+        **component_geometry(spec),
         "dram_bus_bytes": spec.dram_bus_bytes,
         "counters": [len(COUNTER_NAMES), COUNTER_BITS],
         "descriptor_registers": len(DESCRIPTOR_NAMES),

@@ -43,7 +43,7 @@ import yaml
 from . import hwlib
 from .cache import cache_root
 from .counters import COUNTER_NAMES, COUNTERS
-from .spec import DRAM_WORD_BITS
+from .spec import DRAM_WORD_BITS, component_geometry
 
 ACTIONS = (
     "mac", "mac_gated",
@@ -367,18 +367,7 @@ def energy_breakdown(counters, table, spec):
 def _inputs(spec):
     """Everything `table_for` derives its numbers from (and nothing else)."""
     return {
-        "tech_nm": spec.tech_nm,
-        "rows": spec.rows,
-        "cols": spec.cols,
-        "operand_bits": spec.operand_bits,
-        "acc_bits": spec.acc_bits,
-        "rf_depth": spec.rf_depth,
-        "glb_banks": spec.glb_banks,
-        "input_words": spec.input_words,
-        "weight_words": spec.weight_words,
-        "output_words": spec.output_words,
-        "input_word_bits": spec.rows * spec.operand_bits,
-        "output_word_bits": spec.cols * DRAM_WORD_BITS,
+        **component_geometry(spec),
         "dram_kind": spec.dram_kind,
     }
 

@@ -155,6 +155,24 @@ class ArchSpec:
         return asdict(self)
 
 
+def component_geometry(spec):
+    """The fields that size the hardware's components (what energy and area depend on)."""
+    return {
+        "tech_nm": spec.tech_nm,
+        "rows": spec.rows,
+        "cols": spec.cols,
+        "operand_bits": spec.operand_bits,
+        "acc_bits": spec.acc_bits,
+        "rf_depth": spec.rf_depth,
+        "glb_banks": spec.glb_banks,
+        "input_words": spec.input_words,
+        "weight_words": spec.weight_words,
+        "output_words": spec.output_words,
+        "input_word_bits": spec.rows * spec.operand_bits,
+        "output_word_bits": spec.cols * DRAM_WORD_BITS,
+    }
+
+
 def load_spec(path):
     """Read and validate an architecture YAML file; unknown keys are refused."""
     path = Path(path)
