@@ -32,7 +32,6 @@ models' tables only.  Facts of pyhdl/ that the inventory needs (DMA job widths a
 like) are repeated below with the file they come from.
 """
 
-import hashlib
 import json
 import os
 import re
@@ -40,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import hwlib
-from .cache import cache_root
+from .cache import cache_root, digest
 from .counters import COUNTER_BITS, COUNTER_NAMES
 from .registers import DESCRIPTOR_NAMES
 from .spec import DRAM_WORD_BITS, component_geometry
@@ -110,19 +109,13 @@ def _inputs(spec):
     }
 
 
-def _digest(data):
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def spec_key(spec):
     """Identifies the configuration an estimate is for (the fields that matter)."""
-    return _digest(_inputs(spec))
+    return digest(_inputs(spec))
 
 
 def _cache_key(spec):
-    model = hashlib.sha256(Path(__file__).read_bytes()
-                           + Path(hwlib.__file__).read_bytes()).hexdigest()[:16]
-    return _digest({"inputs": _inputs(spec), "versions": hwlib.versions(), "model": model})
+    return hwlib.result_key(_inputs(spec), Path(__file__))
 
 
 def component_area(spec, use_cache=True):

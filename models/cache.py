@@ -3,6 +3,8 @@ builds), and the file lock that lets parallel processes share it."""
 
 import contextlib
 import fcntl
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -26,3 +28,8 @@ def locked(path):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def digest(data):
+    """A short, stable hash of JSON-able `data`, for cache file names."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

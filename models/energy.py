@@ -28,7 +28,6 @@ serves every architecture.  Tables built by `table_for` are per action, for one
 architecture, and refuse to price another.
 """
 
-import hashlib
 import json
 import math
 import numbers
@@ -41,7 +40,7 @@ from types import MappingProxyType
 import yaml
 
 from . import hwlib
-from .cache import cache_root
+from .cache import cache_root, digest
 from .counters import COUNTER_NAMES, COUNTERS
 from .spec import DRAM_WORD_BITS, component_geometry
 
@@ -372,19 +371,13 @@ def _inputs(spec):
     }
 
 
-def _digest(data):
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def spec_key(spec):
     """Identifies the architecture a generated table is for (the fields that matter)."""
-    return _digest(_inputs(spec))
+    return digest(_inputs(spec))
 
 
 def _cache_key(spec):
-    model = hashlib.sha256(Path(__file__).read_bytes()
-                           + Path(hwlib.__file__).read_bytes()).hexdigest()[:16]
-    return _digest({"inputs": _inputs(spec), "versions": hwlib.versions(), "model": model})
+    return hwlib.result_key(_inputs(spec), Path(__file__))
 
 
 def table_for(spec, use_cache=True):

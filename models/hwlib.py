@@ -21,6 +21,7 @@ Pure-model layer: nothing here imports Amaranth, cocotb or any other peforge pac
 """
 
 import contextlib
+import hashlib
 import importlib.metadata
 import importlib.util
 import logging
@@ -30,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cache import locked
+from .cache import digest, locked
 
 PACKAGES = ("hwcomponents", "hwcomponents-library", "hwcomponents-neurosim",
             "hwcomponents-cacti")
@@ -59,6 +60,14 @@ def versions():
 # --- importing hwcomponents quietly -------------------------------------------------------
 
 _HWC = None
+
+
+def result_key(inputs, model_file):
+    """Cache key of a result computed by `model_file` from `inputs` with hwcomponents: it
+    changes with the inputs, the package versions and the code of `model_file` and hwlib."""
+    sources = hashlib.sha256(Path(model_file).read_bytes()
+                             + Path(__file__).read_bytes()).hexdigest()[:16]
+    return digest({"inputs": inputs, "versions": versions(), "model": sources})
 
 
 def hwcomponents():
