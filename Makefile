@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 ARCH   ?= configs/default.yaml
 OUT    ?= results
 
-.PHONY: setup sim test test-fast verilog lint bench clean
+.PHONY: setup sim test test-fast regress verilog lint bench clean
 
 # A fresh virtual environment with the project and its pinned dependencies.
 $(VENV)/installed: pyproject.toml
@@ -28,6 +28,17 @@ sim: setup
 # The verification regression: Amaranth-simulator unit tests and Verilator RTL tests.
 test: setup
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+# The random regression at any size: about N layers over ARCHS random architectures drawn
+# from SEED (layers per architecture: N / ARCHS, rounded up), two architectures at a time.
+# A failure prints its seeds, the command reproducing it alone and its waveform; the
+# coverage summary comes at the end.  `make test` runs it at its small default size.
+N     ?= 1000
+ARCHS ?= 20
+SEED  ?= 1
+regress: setup
+	$(BIN)/pytest tests/test_regression.py -n 2 --dist loadgroup --regress-seed $(SEED) \
+		--regress-archs $(ARCHS) --regress-layers $$(( ($(N) + $(ARCHS) - 1) / $(ARCHS) ))
 
 # Only the tests that need no Verilator build.
 test-fast: setup

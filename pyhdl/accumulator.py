@@ -1,6 +1,7 @@
 """Accumulation of the array's partial sums into the output buffer."""
 
 from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Assert
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,6 +27,9 @@ class Accumulator(wiring.Component):
         read, write: Out, the output buffer's read and write ports.
         busy: Out(1), some vector is still in the array or this pipeline.
     Latency: `latency` + 2 cycles from a tag to its buffer write.
+    Assertions (checked in simulation): a partial sum never reads the word the previous one
+    is writing in the same cycle (the buffer would return the stale word), and every tag
+    meets a valid output vector of the array.
     """
 
     def __init__(self, spec, latency, addr_bits):
@@ -77,4 +81,10 @@ class Accumulator(wiring.Component):
             self.write.data.eq(result),
         ]
         m.d.comb += self.busy.eq(stage.tag.valid | Cat(p.valid for p in pipe).any())
+        m.d.sync += [
+            Assert(~(self.read.en & self.write.en & (self.read.addr == self.write.addr)),
+                   "accumulator: read of the word being written (stale partial sum)"),
+            Assert(~arriving.valid | self.y.valid,
+                   "accumulator: a tag arrived without the array's output vector"),
+        ]
         return m

@@ -1,6 +1,7 @@
 """A banked global-buffer partition: SRAM banks from `amaranth.lib.memory`."""
 
 from amaranth import Module, Signal
+from amaranth.hdl import Assert
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import Out
 
@@ -18,6 +19,8 @@ class GlobalBuffer(wiring.Component):
 
     Latency: one cycle for reads.  A read of the address written in the same cycle returns
     the old word.
+    Assertions (checked in simulation): every enabled read or write addresses a word below
+    `depth` (an address past the end would alias into another bank row or be lost).
     """
 
     def __init__(self, width, depth, banks):
@@ -63,4 +66,10 @@ class GlobalBuffer(wiring.Component):
             else:
                 m.d.comb += self.read.data.eq(rd.data)
         m.d.comb += [self.reads.eq(self.read.en), self.writes.eq(self.write.en)]
+        m.d.sync += [
+            Assert(~self.read.en | (self.read.addr < self.depth),
+                   f"global buffer: read past its {self.depth} words"),
+            Assert(~self.write.en | (self.write.addr < self.depth),
+                   f"global buffer: write past its {self.depth} words"),
+        ]
         return m

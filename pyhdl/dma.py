@@ -1,6 +1,7 @@
 """DMA engines between the DRAM port and the global buffer, one row-strided job at a time."""
 
 from amaranth import Module, Mux, Signal
+from amaranth.hdl import Assert
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -179,6 +180,8 @@ class DmaWriter(wiring.Component):
     """Global buffer -> DRAM: buffer words repacked into beats, one burst per row.
 
     A small FIFO absorbs the buffer's read latency so DRAM backpressure never loses a word.
+    Assertions (checked in simulation): a word is never pushed into a full FIFO, and no more
+    beats leave than the job's rows hold.
     Ports:
         job: In(stream of WriteJob); accepted only when idle.
         buffer: In(ReadPort.Signature), words read in order from word 0 (what comes back may
@@ -276,4 +279,8 @@ class DmaWriter(wiring.Component):
         ]
         with m.If(self.beat):
             m.d.sync += beats_left.eq(beats_left - 1)
+        m.d.sync += [
+            Assert(~queue.w_en | queue.w_rdy, "DMA writer: FIFO overflow"),
+            Assert(~self.beat | (beats_left != 0), "DMA writer: more beats than the job"),
+        ]
         return m

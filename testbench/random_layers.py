@@ -1,0 +1,194 @@
+"""Constrained-random architectures and layers for the regression, each from its own seed.
+
+`random_arch(arch_seed)` draws an architecture (array 2..32 by 2..32, any dataflow of
+models.spec.DATAFLOWS, 4/8/16-bit operands, accumulators from 2 x operand bits to 32, small or
+large buffers, 4- to 64-byte DRAM bus).  `random_case(spec, arch_seed, index)` draws layer
+`index` for it: conv, depthwise, grouped or fully connected, with strides, padding, batch,
+post-processing, a value distribution, DRAM timing and sometimes a reset mid-layer.  Every
+draw uses `numpy.random.default_rng((arch_seed, index))`, so one case is reproduced alone
+from its two numbers.  Layers the mapper refuses are drawn again and counted; so are layers
+whose predicted run time exceeds `MAX_CYCLES` (they would slow the regression, not test more).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.golden import operand_range
+from models.mapper import ConvShape, MappingError, PostProcess, map_grouped_conv
+from models.perf import predict_cycles
+from models.spec import DATAFLOWS, OPERAND_BITS, ArchSpec
+
+from .jobs import Job
+from .tb import DramTiming
+
+MAX_CYCLES = 40_000
+"""Largest predicted run time of a drawn layer, in cycles."""
+MAX_DRAWS = 50
+"""Draws before giving up on finding a layer the mapper accepts."""
+DISTRIBUTIONS = ("uniform", "sparse", "all_zero", "extremes", "narrow")
+OPS = ("fc", "conv", "dwconv", "grouped")
+
+
+class GeneratorError(RuntimeError):
+    """No acceptable layer within MAX_DRAWS draws."""
+
+
+def arch_seeds(seed, count):
+    """The seeds of a regression's `count` architectures, derived from the run's `seed`."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(count, np.uint32)]
+
+
+def _pick(rng, choices, weights=None):
+    weights = None if weights is None else np.asarray(weights, dtype=float) / sum(weights)
+    return choices[int(rng.choice(len(choices), p=weights))]
+
+
+def random_arch(arch_seed):
+    """An architecture drawn from `arch_seed` and named after it (`r<seed>`)."""
+    rng = np.random.default_rng((arch_seed,))
+    rows, cols = (int(2 ** rng.uniform(1, 5 + 1e-9)) for _ in range(2))
+    if rng.random() < 0.25:
+        cols = rows
+    bits = _pick(rng, OPERAND_BITS, (1, 2, 1))
+    acc_bits = 32 if rng.random() < 0.6 else int(rng.integers(2 * bits, 33))
+    banks = _pick(rng, (1, 2, 4, 8))
+    large = rng.random() < 0.5
+    word_in = -(-rows * bits // 8)
+    word_out = cols * 4
+
+    def partition(word, small_words, large_words):
+        low, high = large_words if large else small_words
+        words = int(rng.integers(low, high + 1))
+        return max(words * word, 2 * banks * word)
+
+    return ArchSpec(
+        name=f"r{arch_seed}",
+        rows=rows, cols=cols,
+        dataflow=_pick(rng, DATAFLOWS),
+        operand_bits=bits, acc_bits=acc_bits,
+        rf_depth=int(rng.integers(1, 5)),
+        glb_input_bytes=partition(word_in, (48, 400), (2048, 16384)),
+        glb_weight_bytes=partition(word_in, (48, 400), (2048, 16384)),
+        glb_output_bytes=partition(word_out, (16, 160), (1024, 4096)),
+        glb_banks=banks,
+        dram_bus_bytes=_pick(rng, (4, 8, 16, 32, 64)),
+    )
+
+
+@dataclass
+class Case:
+    """One drawn layer: the job, how its values were drawn, and the draws refused on the
+    way (by the mapper, and as too slow)."""
+
+    job: Job
+    distribution: str
+    refused: int
+    too_slow: int
+    predicted_cycles: int
+
+
+def _values(rng, distribution, shape, bits):
+    low, high = operand_range(bits)
+    if distribution == "all_zero":
+        return np.zeros(shape, dtype=np.int64)
+    if distribution == "extremes":
+        return rng.choice(np.array([low, high]), shape) if rng.random() < 0.5 \
+            else np.full(shape, _pick(rng, (low, high)), dtype=np.int64)
+    if distribution == "narrow":
+        return rng.integers(-2, 3, shape)
+    values = rng.integers(low, high + 1, shape)
+    if distribution == "sparse":
+        values = np.where(rng.random(shape) < rng.uniform(0.3, 0.95), 0, values)
+    return values
+
+
+def _shape(rng, spec, op):
+    """(ConvShape, groups) of a drawn layer; fc is a 1x1 conv over an M x 1 image."""
+    rows, cols = spec.rows, spec.cols
+    if op == "fc":
+        return ConvShape(1, int(rng.integers(1, 3 * rows + 3)), int(rng.integers(1, 40)), 1,
+                         int(rng.integers(1, 3 * cols + 3))), 1
+    r = _pick(rng, (1, 2, 3, 3, 5, 7))
+    s = r if rng.random() < 0.8 else _pick(rng, (1, 2, 3, 5))
+    n = 1 if rng.random() < 0.7 else int(rng.integers(2, 4))
+    h, w = (int(rng.integers(max(1, k - 2), k + 10)) for k in (r, s))
+    stride = _pick(rng, (1, 1, 2, 3, 4))
+    pad = int(rng.integers(0, min(r, s))) if rng.random() < 0.6 else 0
+    if op == "dwconv":
+        c = int(rng.integers(1, 2 * cols + 4))
+        return ConvShape(n, c, h, w, c, r, s, stride, pad), c
+    groups = int(rng.integers(2, 5)) if op == "grouped" else 1
+    c = groups * int(rng.integers(1, 2 * rows // groups + 3))
+    k = groups * int(rng.integers(1, 2 * cols // groups + 3))
+    return ConvShape(n, c, h, w, k, r, s, stride, pad), groups
+
+
+def _post(rng, spec, shape, groups):
+    """Random bias, requantization and ReLU; the requantization scale spreads the outputs
+    over the operand range (or, one time in eight, saturates them)."""
+    low, high = operand_range(spec.operand_bits)
+    reduction = shape.c // groups * shape.r * shape.s
+    bias = rng.integers(-(1 << 20), 1 << 20, shape.k) if rng.random() < 0.3 else None
+    requant = None
+    if rng.random() < 0.35:
+        scale = max(1, high * high * reduction)
+        shift = 14 + scale.bit_length() - (spec.operand_bits - 1)
+        if rng.random() < 0.125:
+            shift = int(rng.integers(0, 4))
+        requant = (int(rng.integers(1 << 14, 1 << 15)), shift,
+                   int(rng.integers(low // 2, high // 2 + 1)))
+    return bias, requant, bool(rng.random() < 0.3)
+
+
+def _timing(rng):
+    """The DRAM's default timing half the time, else random latency, bandwidth and stalls."""
+    if rng.random() < 0.5:
+        return DramTiming()
+    return DramTiming(latency=int(rng.integers(1, 120)),
+                      gap=_pick(rng, (0, 0, 1, 2, 3)),
+                      stall=_pick(rng, (0, 32, 96, 160, 224)),
+                      seed=int(rng.integers(1, 1 << 31)))
+
+
+def case_name(arch_seed, index):
+    return f"r{arch_seed}-{index}"
+
+
+def random_case(spec, arch_seed, index):
+    """Layer `index` of the architecture drawn from `arch_seed`, as a Case."""
+    rng = np.random.default_rng((arch_seed, index))
+    refused = too_slow = 0
+    for _ in range(MAX_DRAWS):
+        op = _pick(rng, OPS, (3, 4, 2, 1))
+        shape, groups = _shape(rng, spec, op)
+        bias, requant, relu = _post(rng, spec, shape, groups)
+        try:
+            parts = map_grouped_conv(spec, shape, groups,
+                                     PostProcess(bias is not None, requant, relu))
+        except MappingError:
+            refused += 1
+            continue
+        cycles = sum(predict_cycles(spec, part.mapping) for part in parts)
+        if cycles > MAX_CYCLES:
+            too_slow += 1
+            continue
+        break
+    else:
+        raise GeneratorError(f"no layer for {spec.name} case {index} in {MAX_DRAWS} draws")
+    distribution = _pick(rng, DISTRIBUTIONS, (5, 2, 1, 1.5, 0.5))
+    x_dist, w_dist = distribution, distribution
+    if distribution == "all_zero":
+        x_dist, w_dist = _pick(rng, (("all_zero", "uniform"), ("uniform", "all_zero")))
+    x = _values(rng, x_dist, (shape.n, shape.c, shape.h, shape.w), spec.operand_bits)
+    w = _values(rng, w_dist, (shape.k, shape.c // groups, shape.r, shape.s), spec.operand_bits)
+    timing = _timing(rng)
+    interrupt = int(rng.integers(1, cycles)) if rng.random() < 0.1 else None
+    name = case_name(arch_seed, index)
+    if op == "fc":
+        job = Job(name, "fc", x[0, :, :, 0].T.copy(), w[:, :, 0, 0].copy(), timing,
+                  bias=bias, requant=requant, relu=relu, interrupt=interrupt)
+    else:
+        job = Job(name, "conv", x, w, timing, shape.stride, shape.pad, groups, bias, requant,
+                  relu, interrupt)
+    return Case(job, distribution, refused, too_slow, cycles)

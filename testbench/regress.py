@@ -1,0 +1,197 @@
+"""The constrained-random regression: random layers on random architectures, on the
+Verilator-simulated RTL, against the golden model and the analytical model.
+
+A run is a seed and a number of architectures; architecture i is drawn from
+`arch_seeds(seed, archs)[i]` and its layers from (arch seed, layer index) (testbench/
+random_layers.py).  Each architecture is built once and all its layers run back to back in
+one simulation (a crash, such as an RTL assertion, ends that simulation: the layers after the
+crashing one run again in a fresh one).  Every case is checked for
+
+- its output, bit for bit against the golden model;
+- its activity counters, exactly against models.perf.predict_counters;
+- its cycles, exactly against models.perf.predict_cycles when the DRAM has default timing.
+
+A failing case is run again alone on a traced build, which leaves an FST waveform, and is
+reported with its seeds and the one command that reproduces it:
+
+    python -m testbench.regress --arch-seed A --layer I [--waves]
+
+pytest runs the regression (tests/test_regression.py, one test per architecture, in parallel
+with pytest-xdist); this module's command line reproduces one case or runs one architecture.
+"""
+
+import argparse
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.mapper import ConvShape, PostProcess, map_grouped_conv
+from models.perf import predict_counters, predict_cycles
+
+from .coverage import Coverage
+from .jobs import read_results
+from .random_layers import random_arch, random_case
+from .runner import PROJECT_ROOT, WAVES_FILE, SimulationError, SimulationModel
+from .tb import DramTiming
+
+REGRESS_ROOT = PROJECT_ROOT / "build" / "regress"
+"""Run directories and waveforms of the regression."""
+
+
+def repro_command(arch_seed, index, waves=False):
+    """The command that runs one case alone (from the repository root)."""
+    return shlex.join([".venv/bin/python", "-m", "testbench.regress", "--arch-seed",
+                       str(arch_seed), "--layer", str(index), *(["--waves"] if waves else [])])
+
+
+@dataclass
+class Failure:
+    """A case that failed: what went wrong, and where its waveform is (if it was traced)."""
+
+    arch_seed: int
+    index: int
+    problem: str
+    waves: Path | None = None
+
+    def report(self):
+        lines = [f"FAILED case r{self.arch_seed}-{self.index} (arch seed {self.arch_seed}, "
+                 f"layer {self.index}): {self.problem}",
+                 f"  reproduce: {repro_command(self.arch_seed, self.index)}"]
+        if self.waves is not None:
+            lines.append(f"  waveform:  {self.waves}")
+        return "\n".join(lines)
+
+
+def _parts(spec, job):
+    if job.op == "fc":
+        (m, c), k = job.inputs.shape, job.weights.shape[0]
+        shape = ConvShape(1, c, m, 1, k)
+    else:
+        (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
+        shape = ConvShape(n, c, h, w, k, r, s, job.stride, job.pad)
+    post = PostProcess(job.bias is not None, job.requant, job.relu)
+    return map_grouped_conv(spec, shape, job.groups, post)
+
+
+def check_result(spec, job, result):
+    """What is wrong with one simulated case, or None: output, counters, cycles."""
+    if result.output.shape != result.expected.shape:
+        return f"output shape {result.output.shape}, golden {result.expected.shape}"
+    wrong = np.argwhere(result.output != result.expected)
+    if len(wrong):
+        first = tuple(int(i) for i in wrong[0])
+        return (f"{len(wrong)} of {result.output.size} outputs differ from the golden model, "
+                f"first at {first}: RTL {int(result.output[first])}, "
+                f"golden {int(result.expected[first])}")
+    parts = _parts(spec, job)
+    runs = [predict_counters(spec, part.mapping) for part in parts]
+    predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
+    differing = {name: (result.counters[name], value) for name, value in predicted.items()
+                 if result.counters[name] != value}
+    if differing:
+        return "counters differ from the analytical model (RTL, model): " + ", ".join(
+            f"{name} {rtl} != {model}" for name, (rtl, model) in sorted(differing.items()))
+    if job.timing == DramTiming():
+        cycles = sum(predict_cycles(spec, part.mapping) for part in parts)
+        if result.counters["cycles"] != cycles:
+            return f"{result.counters['cycles']} cycles, the analytical model says {cycles}"
+    return None
+
+
+@dataclass
+class ArchRun:
+    """One architecture's part of a regression: its spec, cases, failures and coverage."""
+
+    spec: object
+    cases: list
+    failures: list
+    coverage: Coverage
+
+
+def _simulate(model, cases, run_dir):
+    """Run `cases` in one simulation; return (results, crash message or None)."""
+    try:
+        return model.run([case.job for case in cases], run_dir), None
+    except SimulationError as error:
+        return read_results(run_dir), str(error)
+
+
+def run_arch(arch_seed, indices, work_dir, waves_on_failure=True, log=print):
+    """Draw the architecture of `arch_seed` and its layers `indices`, simulate them, check
+    every result; failing cases are traced again alone when `waves_on_failure`."""
+    spec = random_arch(arch_seed)
+    cases = [random_case(spec, arch_seed, index) for index in indices]
+    model = SimulationModel(spec)
+    model.build(log=log)
+    failures = []
+    pending = list(zip(indices, cases))
+    attempt = 0
+    while pending:
+        run_dir = Path(work_dir) / f"run{attempt}"
+        results, crash = _simulate(model, [case for _, case in pending], run_dir)
+        for (index, case), result in zip(pending, results):
+            problem = check_result(spec, case.job, result)
+            if problem:
+                failures.append(Failure(arch_seed, index, problem))
+        if len(results) < len(pending):
+            failures.append(Failure(arch_seed, pending[len(results)][0],
+                                    f"the simulation stopped in this case: {crash}"))
+        pending = pending[len(results) + 1:]
+        attempt += 1
+    if waves_on_failure:
+        for failure in failures:
+            failure.waves = trace_case(spec, arch_seed, failure.index, work_dir, log)
+    coverage = Coverage()
+    coverage.add_arch(spec, cases)
+    return ArchRun(spec, cases, failures, coverage)
+
+
+def trace_case(spec, arch_seed, index, work_dir, log=print):
+    """Run one case alone on the traced build of `spec`; return its waveform's path."""
+    case = random_case(spec, arch_seed, index)
+    run_dir = Path(work_dir) / f"waves-{arch_seed}-{index}"
+    model = SimulationModel(spec, waves=True)
+    model.build(log=log)
+    _simulate(model, [case], run_dir)
+    return run_dir / WAVES_FILE
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m testbench.regress",
+        description="Run cases of the random regression on the RTL (one architecture).")
+    parser.add_argument("--arch-seed", type=int, required=True,
+                        help="the architecture's seed (printed with every failure)")
+    parser.add_argument("--layer", type=int, action="append",
+                        help="a layer index to run (repeatable); default: --layers of them")
+    parser.add_argument("--layers", type=int, default=10, help="layers 0..N-1 (default 10)")
+    parser.add_argument("--waves", action="store_true",
+                        help="also trace the cases on the traced build (FST waveform)")
+    args = parser.parse_args(argv)
+    indices = args.layer or list(range(args.layers))
+    work_dir = REGRESS_ROOT / f"repro-{args.arch_seed}"
+    run = run_arch(args.arch_seed, indices, work_dir, waves_on_failure=True)
+    spec = run.spec
+    print(f"architecture r{args.arch_seed}: {spec}")
+    failed = {failure.index for failure in run.failures}
+    for index, case in zip(indices, run.cases):
+        job = case.job
+        print(f"  layer {index}: {job.op} x{list(job.inputs.shape)} w{list(job.weights.shape)} "
+              f"stride {job.stride} pad {job.pad} groups {job.groups} ({case.distribution}, "
+              f"{job.timing}, interrupt {job.interrupt}): "
+              f"{'FAILED' if index in failed else 'ok'}")
+    for failure in run.failures:
+        print(failure.report())
+    if args.waves:
+        for index in sorted(set(indices) - failed):
+            print(f"  waveform of layer {index}: "
+                  f"{trace_case(spec, args.arch_seed, index, work_dir)}")
+    print(run.coverage.summary())
+    return 1 if run.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
