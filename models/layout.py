@@ -19,7 +19,9 @@ def pack_rows(matrix, bits, bus_bytes):
     matrix = np.asarray(matrix, dtype=np.int64)
     rows, cols = matrix.shape
     pitch = row_beats(cols, bits, bus_bytes) * bus_bytes
-    unsigned = (matrix & ((1 << bits) - 1)).astype(np.uint64)
+    # C order whatever the caller's layout: a transposed view keeps its order through the
+    # mask, and viewing 16- or 32-bit values as bytes needs contiguous rows.
+    unsigned = np.ascontiguousarray((matrix & ((1 << bits) - 1)).astype(np.uint64))
     if bits == 4:
         padded = np.zeros((rows, cols + cols % 2), dtype=np.uint64)
         padded[:, :cols] = unsigned

@@ -24,8 +24,16 @@ def log(message):
     print(f"peforge: {message}", file=sys.stderr, flush=True)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, like every other refusal (exit 2)."""
+
+    def error(self, message):
+        log(f"error: {self.prog}: {message} (see {self.prog} --help)")
+        sys.exit(2)
+
+
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="peforge", description="Evaluate a DNN accelerator on its simulated RTL.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -73,7 +81,18 @@ def _parser():
     return parser
 
 
+def load_arch(path):
+    """`load_spec`, with a file that is not UTF-8 text refused like any other bad
+    architecture file (load_spec lets the UnicodeDecodeError through)."""
+    try:
+        return load_spec(path)
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not a UTF-8 text file (byte {error.start})") from None
+
+
 def _check_writable(path, what):
+    if path.is_dir():
+        raise UserError(f"{what}: {str(path)!r} is a directory, not a file name")
     parent = path.resolve().parent
     if not parent.is_dir():
         raise UserError(f"{what}: directory {str(parent)!r} does not exist")
@@ -82,7 +101,7 @@ def _check_writable(path, what):
 
 
 def cmd_layer(args):
-    spec = load_spec(args.arch)
+    spec = load_arch(args.arch)
     _check_writable(args.out, "--out")
     if args.report is not None:
         _check_writable(args.report, "--report")
@@ -115,7 +134,7 @@ def cmd_layer(args):
 
 
 def cmd_run(args):
-    spec = load_spec(args.arch)
+    spec = load_arch(args.arch)
     if args.batch < 1:
         raise UserError(f"--batch must be at least 1, not {args.batch}")
     table = energy_table(spec, args.energy_table)
@@ -151,7 +170,9 @@ def energy_table(spec, path):
 def cmd_export(args):
     from pyhdl.export import export_verilog
 
-    spec = load_spec(args.arch)
+    spec = load_arch(args.arch)
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out: {str(args.out)!r} exists and is not a directory")
     path = export_verilog(spec, args.out)
     log(f"wrote {path}")
     return 0
@@ -160,7 +181,7 @@ def cmd_export(args):
 def cmd_lint(args):
     from .lint import WAIVERS, lint_spec
 
-    spec = load_spec(args.arch)
+    spec = load_arch(args.arch)
     ok, messages = lint_spec(spec)
     if not ok:
         print(messages, file=sys.stderr)

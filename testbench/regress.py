@@ -21,6 +21,8 @@ with pytest-xdist); this module's command line reproduces one case or runs one a
 """
 
 import argparse
+import json
+import re
 import shlex
 import sys
 from dataclasses import dataclass
@@ -39,6 +41,9 @@ from .tb import DramTiming
 
 REGRESS_ROOT = PROJECT_ROOT / "build" / "regress"
 """Run directories and waveforms of the regression."""
+MAX_TRACED = 3
+"""Failing cases traced again per architecture (a systematic bug fails many alike)."""
+CRASH_LINE = re.compile(r"\w+Error: .*|%Error: .*|Assertion violated.*")
 
 
 def repro_command(arch_seed, index, waves=False):
@@ -47,18 +52,25 @@ def repro_command(arch_seed, index, waves=False):
                        str(arch_seed), "--layer", str(index), *(["--waves"] if waves else [])])
 
 
+KINDS = ("output", "counters", "cycles", "crash")
+"""What a failure is about: the output against the golden model, the counters or the cycles
+against the analytical model, or a simulation that stopped (exception, RTL assertion)."""
+
+
 @dataclass
 class Failure:
-    """A case that failed: what went wrong, and where its waveform is (if it was traced)."""
+    """A case that failed: which check (one of KINDS), what went wrong, and where its
+    waveform is (if it was traced)."""
 
     arch_seed: int
     index: int
+    kind: str
     problem: str
     waves: Path | None = None
 
     def report(self):
         lines = [f"FAILED case r{self.arch_seed}-{self.index} (arch seed {self.arch_seed}, "
-                 f"layer {self.index}): {self.problem}",
+                 f"layer {self.index}), {self.kind}: {self.problem}",
                  f"  reproduce: {repro_command(self.arch_seed, self.index)}"]
         if self.waves is not None:
             lines.append(f"  waveform:  {self.waves}")
@@ -77,27 +89,28 @@ def _parts(spec, job):
 
 
 def check_result(spec, job, result):
-    """What is wrong with one simulated case, or None: output, counters, cycles."""
+    """What is wrong with one simulated case, as (kind, message), or None."""
     if result.output.shape != result.expected.shape:
-        return f"output shape {result.output.shape}, golden {result.expected.shape}"
+        return "output", f"output shape {result.output.shape}, golden {result.expected.shape}"
     wrong = np.argwhere(result.output != result.expected)
     if len(wrong):
         first = tuple(int(i) for i in wrong[0])
-        return (f"{len(wrong)} of {result.output.size} outputs differ from the golden model, "
-                f"first at {first}: RTL {int(result.output[first])}, "
-                f"golden {int(result.expected[first])}")
+        return "output", (f"{len(wrong)} of {result.output.size} outputs differ from the "
+                          f"golden model, first at {first}: RTL {int(result.output[first])}, "
+                          f"golden {int(result.expected[first])}")
     parts = _parts(spec, job)
     runs = [predict_counters(spec, part.mapping) for part in parts]
     predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
     differing = {name: (result.counters[name], value) for name, value in predicted.items()
                  if result.counters[name] != value}
     if differing:
-        return "counters differ from the analytical model (RTL, model): " + ", ".join(
+        return "counters", "counters differ from the analytical model: " + ", ".join(
             f"{name} {rtl} != {model}" for name, (rtl, model) in sorted(differing.items()))
     if job.timing == DramTiming():
         cycles = sum(predict_cycles(spec, part.mapping) for part in parts)
         if result.counters["cycles"] != cycles:
-            return f"{result.counters['cycles']} cycles, the analytical model says {cycles}"
+            return "cycles", (f"{result.counters['cycles']} cycles, the analytical model says "
+                              f"{cycles}")
     return None
 
 
@@ -111,12 +124,39 @@ class ArchRun:
     coverage: Coverage
 
 
+def save_failures(run, path):
+    """Write an ArchRun's failures as JSON: its layer count and one report per failure."""
+    path.write_text(json.dumps({
+        "cases": len(run.cases),
+        "failures": [{"kind": f.kind, "report": f.report()} for f in run.failures]}))
+
+
+def failure_summary(paths):
+    """One line: cases run and failures by kind, over the files of `save_failures`."""
+    cases, kinds = 0, dict.fromkeys(KINDS, 0)
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        cases += data["cases"]
+        for failure in data["failures"]:
+            kinds[failure["kind"]] += 1
+    return f"{cases} layers checked; failures: " + ", ".join(
+        f"{kind} {count}" for kind, count in kinds.items())
+
+
 def _simulate(model, cases, run_dir):
     """Run `cases` in one simulation; return (results, crash message or None)."""
     try:
         return model.run([case.job for case in cases], run_dir), None
     except SimulationError as error:
-        return read_results(run_dir), str(error)
+        return read_results(run_dir), f"{_crash_reason(Path(run_dir))} ({error})"
+
+
+def _crash_reason(run_dir):
+    """The last error line of a simulation log: a Python exception or a Verilator error
+    (an RTL assertion reads "%Error: ...: Assertion failed")."""
+    log = run_dir / "sim.log"
+    lines = CRASH_LINE.findall(log.read_text(errors="replace")) if log.exists() else []
+    return lines[-1].strip() if lines else "no error message"
 
 
 def run_arch(arch_seed, indices, work_dir, waves_on_failure=True, log=print):
@@ -135,14 +175,14 @@ def run_arch(arch_seed, indices, work_dir, waves_on_failure=True, log=print):
         for (index, case), result in zip(pending, results):
             problem = check_result(spec, case.job, result)
             if problem:
-                failures.append(Failure(arch_seed, index, problem))
+                failures.append(Failure(arch_seed, index, *problem))
         if len(results) < len(pending):
-            failures.append(Failure(arch_seed, pending[len(results)][0],
+            failures.append(Failure(arch_seed, pending[len(results)][0], "crash",
                                     f"the simulation stopped in this case: {crash}"))
         pending = pending[len(results) + 1:]
         attempt += 1
     if waves_on_failure:
-        for failure in failures:
+        for failure in failures[:MAX_TRACED]:
             failure.waves = trace_case(spec, arch_seed, failure.index, work_dir, log)
     coverage = Coverage()
     coverage.add_arch(spec, cases)

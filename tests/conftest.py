@@ -8,7 +8,7 @@ import pytest
 
 from models.spec import load_spec
 from testbench.coverage import Coverage
-from testbench.regress import REGRESS_ROOT
+from testbench.regress import REGRESS_ROOT, failure_summary
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 REGRESS_DIR_KEY = "peforge_regress_dir"
@@ -63,4 +63,5 @@ def pytest_terminal_summary(terminalreporter, config):
         coverage.merge(Coverage.load(path))
     terminalreporter.write_sep("=", "random regression coverage")
     terminalreporter.write_line(coverage.summary())
+    terminalreporter.write_line(failure_summary(config._regress_dir.glob("failures-*.json")))
     terminalreporter.write_line(f"run directory: {config._regress_dir}")

@@ -11,7 +11,7 @@ of the whole run is printed at the end (tests/conftest.py).
 import pytest
 
 from testbench.random_layers import arch_seeds
-from testbench.regress import run_arch
+from testbench.regress import run_arch, save_failures
 
 pytestmark = pytest.mark.rtl
 
@@ -29,5 +29,6 @@ def test_random_layers_match_golden(arch_seed, request, regress_dir):
     layers = request.config.option.regress_layers
     run = run_arch(arch_seed, list(range(layers)), regress_dir / f"r{arch_seed}")
     run.coverage.save(regress_dir / f"coverage-r{arch_seed}.json")
+    save_failures(run, regress_dir / f"failures-r{arch_seed}.json")
     assert len(run.cases) == layers
     assert not run.failures, "\n".join(failure.report() for failure in run.failures)
