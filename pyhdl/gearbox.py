@@ -33,9 +33,8 @@ class RowGearbox(wiring.Component):
     Throughput: min(in_elems, out_elems) elements per cycle, row ends included.
     Latency: one cycle from an accepted input to the output.
 
-    Assertions (checked in simulation): an accepted chunk carries at most `in_elems`
-    elements and never overfills the buffer; once offered, an output chunk stays offered
-    until it is taken.
+    Assertions (checked in simulation): an accepted chunk never overfills the buffer; once
+    offered, an output chunk stays offered until it is taken.
     """
 
     def __init__(self, elem_bits, in_elems, out_elems):
@@ -78,8 +77,6 @@ class RowGearbox(wiring.Component):
         offered = Signal()
         m.d.sync += offered.eq(self.o.valid & ~self.o.ready)
         m.d.sync += [
-            Assert(~(self.i.valid & self.i.ready) | (self.i.payload.count <= n_in),
-                   "gearbox: input chunk counts more elements than it holds"),
             Assert(~(self.i.valid & self.i.ready)
                    | (fill_after + self.i.payload.count <= capacity),
                    "gearbox: buffer overflow"),
