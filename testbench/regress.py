@@ -43,7 +43,8 @@ REGRESS_ROOT = PROJECT_ROOT / "build" / "regress"
 """Run directories and waveforms of the regression."""
 MAX_TRACED = 3
 """Failing cases traced again per architecture (a systematic bug fails many alike)."""
-CRASH_LINE = re.compile(r"\w+Error: .*|%Error: .*|Assertion violated.*")
+CRASH_LINE = re.compile(r"\w+Error: .*|%Error: .*")
+ASSERTION_LINE = re.compile(r".*Assertion failed.*")
 
 
 def repro_command(arch_seed, index, waves=False):
@@ -152,11 +153,13 @@ def _simulate(model, cases, run_dir):
 
 
 def _crash_reason(run_dir):
-    """The last error line of a simulation log: a Python exception or a Verilator error
-    (an RTL assertion reads "%Error: ...: Assertion failed")."""
+    """What stopped a simulation, from its log: the first RTL assertion that failed (its
+    message, then Verilator's "%Error: FILE:LINE: Assertion failed"), else the last Python
+    exception or Verilator error."""
     log = run_dir / "sim.log"
-    lines = CRASH_LINE.findall(log.read_text(errors="replace")) if log.exists() else []
-    return lines[-1].strip() if lines else "no error message"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    lines = ASSERTION_LINE.findall(text)[:1] or CRASH_LINE.findall(text)[-1:]
+    return lines[0].strip() if lines else "no error message"
 
 
 def run_arch(arch_seed, indices, work_dir, waves_on_failure=True, log=print):

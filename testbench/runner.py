@@ -143,8 +143,9 @@ class SimulationModel:
             )
             stamp.write_text(self.spec.name)
 
-    def run(self, jobs, run_dir):
-        """Run `jobs` back to back in one simulation; return their JobResults."""
+    def run(self, jobs, run_dir, test_module="testbench.cocotb_layers"):
+        """Run `jobs` in one simulation with the cocotb `test_module` (by default one layer
+        after another, each loaded, run and read back); return their JobResults."""
         self.build()
         run_dir = Path(run_dir).resolve()
         write_jobs(run_dir, self.spec, jobs)
@@ -155,7 +156,7 @@ class SimulationModel:
         }
         try:
             self.runner.test(
-                test_module="testbench.cocotb_layers",
+                test_module=test_module,
                 hdl_toplevel="sim_top",
                 hdl_toplevel_lang="verilog",
                 build_dir=self.build_dir,
