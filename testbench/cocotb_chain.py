@@ -19,7 +19,7 @@ import numpy as np
 from cocotb.triggers import RisingEdge, with_timeout
 
 from models.layout import pack_rows, row_beats, unpack_rows
-from models.mapper import ConvShape, Placement, PostProcess, map_conv
+from models.mapper import Placement, map_conv
 from models.registers import CONTROL, descriptor_address
 from models.spec import DRAM_WORD_BITS
 
@@ -27,27 +27,17 @@ from .jobs import JobResult, expected_output, read_jobs, write_results
 from .tb import CLOCK_NS, POISON, AcceleratorTB, timeout_cycles
 
 
-def job_shape(job):
-    """The convolution a chain job runs (fc: 1x1 over an M x 1 image)."""
-    if job.op == "fc":
-        (m, c), k = job.inputs.shape, job.weights.shape[0]
-        return ConvShape(1, c, m, 1, k)
-    (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
-    return ConvShape(n, c, h, w, k, r, s, job.stride, job.pad)
-
-
 def chain_mappings(spec, jobs):
     """Each layer's mapping, placed so that layer i + 1 reads X where layer i writes Y:
     X of layer 0, then each layer's weights, bias and output, one after another."""
     bus = spec.dram_bus_bytes
-    first = job_shape(jobs[0])
+    first = jobs[0].shape
     x_addr = 0
     x_pitch = row_beats(first.c, spec.operand_bits, bus)
     addr = first.n * first.h * first.w * x_pitch
     mappings = []
     for job in jobs:
-        shape = job_shape(job)
-        post = PostProcess(job.bias is not None, job.requant, job.relu)
+        shape, post = job.shape, job.post_process
         w_addr = addr
         b_addr = w_addr + shape.k * shape.r * shape.s * row_beats(shape.c, spec.operand_bits,
                                                                    bus)
@@ -62,7 +52,7 @@ def chain_mappings(spec, jobs):
 def dram_image(spec, jobs, mappings):
     """The one DRAM load of a chain: X of the first layer, weights, biases, poisoned outputs."""
     bits, bus = spec.operand_bits, spec.dram_bus_bytes
-    first = job_shape(jobs[0])
+    first = jobs[0].shape
     x = jobs[0].inputs if jobs[0].op != "fc" else jobs[0].inputs.T.reshape(first.c, -1, 1)[None]
     regions = [(0, pack_rows(x.transpose(0, 2, 3, 1).reshape(-1, first.c), bits, bus))]
     for job, mapping in zip(jobs, mappings):

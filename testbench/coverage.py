@@ -15,7 +15,6 @@ import numpy as np
 
 from models import golden
 from models.golden import operand_range
-from models.mapper import ConvShape, PostProcess, map_grouped_conv
 from models.spec import DATAFLOWS, OPERAND_BITS
 
 from .jobs import expected_output
@@ -46,14 +45,6 @@ LARGE_BUFFER_BYTES = 8192
 """Input buffers from this size up count as large."""
 
 
-def _shape_of(job):
-    if job.op == "fc":
-        (m, c), k = job.inputs.shape, job.weights.shape[0]
-        return ConvShape(1, c, m, 1, k)
-    (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
-    return ConvShape(n, c, h, w, k, r, s, job.stride, job.pad)
-
-
 def _op_of(job):
     if job.op == "fc":
         return "fc"
@@ -65,9 +56,8 @@ def _op_of(job):
 def case_bins(spec, case):
     """The "group:bin" names of one Case on `spec`."""
     job = case.job
-    shape = _shape_of(job)
-    post = PostProcess(job.bias is not None, job.requant, job.relu)
-    parts = map_grouped_conv(spec, shape, job.groups, post)
+    shape = job.shape
+    parts = job.parts(spec)
     bins = {f"op:{_op_of(job)}", f"dataflow:{spec.dataflow}",
             f"operand_bits:{spec.operand_bits}", f"data:{case.distribution}",
             f"dram_bus:{spec.dram_bus_bytes}"}

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from models import golden
+from models.mapper import ConvShape, PostProcess, fc_shape, map_grouped_conv
 from models.spec import ArchSpec
 
 from .tb import DramTiming
@@ -42,6 +43,24 @@ class Job:
     def post(self):
         """The post-processing keyword arguments of AcceleratorTB.run_conv / golden."""
         return {"bias": self.bias, "requant": self.requant, "relu": self.relu}
+
+    @property
+    def shape(self):
+        """The convolution the layer is (fc: a 1x1 one over an M x 1 image)."""
+        if self.op == "fc":
+            (m, c), k = self.inputs.shape, self.weights.shape[0]
+            return fc_shape(m, c, k)
+        (n, c, h, w), (k, _, r, s) = self.inputs.shape, self.weights.shape
+        return ConvShape(n, c, h, w, k, r, s, self.stride, self.pad)
+
+    @property
+    def post_process(self):
+        """The layer's post-processing as the mapper takes it."""
+        return PostProcess(self.bias is not None, self.requant, self.relu)
+
+    def parts(self, spec):
+        """The hardware runs of the layer on `spec` (models.mapper.map_grouped_conv)."""
+        return map_grouped_conv(spec, self.shape, self.groups, self.post_process)
 
 
 def expected_output(spec, job):

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from models.mapper import ConvShape, PostProcess, map_grouped_conv
 from models.perf import predict_counters, predict_cycles
 
 from .coverage import Coverage
@@ -78,17 +77,6 @@ class Failure:
         return "\n".join(lines)
 
 
-def _parts(spec, job):
-    if job.op == "fc":
-        (m, c), k = job.inputs.shape, job.weights.shape[0]
-        shape = ConvShape(1, c, m, 1, k)
-    else:
-        (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
-        shape = ConvShape(n, c, h, w, k, r, s, job.stride, job.pad)
-    post = PostProcess(job.bias is not None, job.requant, job.relu)
-    return map_grouped_conv(spec, shape, job.groups, post)
-
-
 def check_result(spec, job, result):
     """What is wrong with one simulated case, as (kind, message), or None."""
     if result.output.shape != result.expected.shape:
@@ -99,7 +87,7 @@ def check_result(spec, job, result):
         return "output", (f"{len(wrong)} of {result.output.size} outputs differ from the "
                           f"golden model, first at {first}: RTL {int(result.output[first])}, "
                           f"golden {int(result.expected[first])}")
-    parts = _parts(spec, job)
+    parts = job.parts(spec)
     runs = [predict_counters(spec, part.mapping) for part in parts]
     predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
     differing = {name: (result.counters[name], value) for name, value in predicted.items()

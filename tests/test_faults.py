@@ -10,7 +10,6 @@ import pytest
 
 from models import golden
 from models.golden import operand_range
-from models.mapper import ConvShape, PostProcess, map_conv
 from models.perf import predict_cycles
 from models.spec import ArchSpec
 from testbench.jobs import Job, expected_output
@@ -27,10 +26,7 @@ SLOW_DRAM = DramTiming(latency=90, gap=3, stall=200, seed=11)
 
 
 def cycles_of(job):
-    (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
-    post = PostProcess(job.bias is not None, job.requant, job.relu)
-    return predict_cycles(SPEC, map_conv(SPEC, ConvShape(n, c, h, w, k, r, s, job.stride,
-                                                         job.pad), post))
+    return sum(predict_cycles(SPEC, part.mapping) for part in job.parts(SPEC))
 
 
 def overflow_jobs():
