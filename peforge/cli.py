@@ -179,7 +179,8 @@ def cmd_export(args):
 
 
 def cmd_lint(args):
-    from .lint import WAIVERS, lint_spec
+    from .lint import WAIVERS, lint_spec, synth_check_spec
+    from .synth import SynthesisError
 
     spec = load_arch(args.arch)
     ok, messages = lint_spec(spec)
@@ -188,6 +189,13 @@ def cmd_lint(args):
         raise UserError(f"verilator --lint-only -Wall found problems in {spec.name!r}")
     log(f"{spec.name!r} is lint-clean under verilator -Wall "
         f"(waived by design: {', '.join(WAIVERS)})")
+    try:
+        cells = synth_check_spec(spec)
+    except SynthesisError as error:
+        print(error, file=sys.stderr)
+        raise UserError(f"Yosys synthesis of {spec.name!r} failed or inferred a latch") from None
+    log(f"{spec.name!r} synthesizes in Yosys without latches or errors "
+        f"({sum(cells.values())} coarse cells)")
     return 0
 
 
