@@ -230,7 +230,7 @@ def _build(spec):
                     f"the 22 nm area linearly with the node.")
     glb_sources = {}
     for part, width, words in (("input", rows * ob, spec.input_words),
-                               ("weight", rows * ob, spec.weight_words),
+                               ("weight", spec.weight_lanes * ob, spec.weight_words),
                                ("output", cols * DRAM_WORD_BITS, spec.output_words)):
         bank_depth = words // spec.glb_banks
         t.add(f"glb_{part}", "banks", spec.glb_banks, "sram",

@@ -472,7 +472,7 @@ def _build_table(spec):
                     f"; {spec.tech_nm} nm is outside CACTI's 22-90 nm, so hwcomponents "
                     f"extrapolates from 22 nm")
     for part, width, words in (("input", spec.rows * ob, spec.input_words),
-                               ("weight", spec.rows * ob, spec.weight_words),
+                               ("weight", spec.weight_lanes * ob, spec.weight_words),
                                ("output", spec.cols * DRAM_WORD_BITS, spec.output_words)):
         depth = words // spec.glb_banks
         attrs = {"tech_node": tech, "width": width, "depth": depth, "size": width * depth}

@@ -7,14 +7,14 @@ import pytest
 from models.golden import conv_output_size, operand_range
 from models.mapper import (ConvShape, PostProcess, block_diagonal_weights, map_conv,
                            map_grouped_conv)
-from models.perf import predict_counters, predict_cycles
+from models.perf import cycles_agree, predict_counters, predict_cycles
 from testbench.jobs import Job
 from testbench.runner import SimulationModel
 from testbench.tb import DramTiming
 
 pytestmark = pytest.mark.rtl
 
-ARCHS = ("micro", "tiny", "wide")
+ARCHS = ("micro", "tiny", "wide", "micro-os", "odd-os")
 
 
 def conv_job(rng, spec, name, n, c, h, w, k, r, stride, pad, zeros=0.0, timing=DramTiming(),
@@ -43,6 +43,7 @@ def make_jobs(spec, seed):
     return [
         conv_job(rng, spec, "3x3_pad1", 1, r + 1, 6, 5, c + 1, 3, 1, 1),
         conv_job(rng, spec, "1x1", 2, 2 * r + 1, 4, 3, 2 * c - 1, 1, 1, 0),
+        conv_job(rng, spec, "1x1_one_block", 1, max(r - 1, 1), 5, 7, c + 1, 1, 1, 0),
         conv_job(rng, spec, "5x5_stride2", 1, r - 1 or 1, 9, 8, c, 5, 2, 2),
         conv_job(rng, spec, "7x7_stride2_pad3", 1, 3, 11, 10, c + 2, 7, 2, 3),
         conv_job(rng, spec, "4x4_stride4", 2, r + 2, 8, 9, 3, 4, 4, 0),
@@ -131,12 +132,14 @@ def test_counters_match_the_analytical_model(conv_run):
 
 
 def test_cycles_match_the_analytical_model(conv_run):
-    """Within 2 % is the target; with the DRAM's default timing the model is exact."""
+    """Within 2 % is the target; with the DRAM's default timing the model is exact on
+    power-of-two arrays."""
     spec, jobs, results = conv_run
     for job, result in zip(jobs, results):
         if job.timing == DramTiming():
             predicted = sum(predict_cycles(spec, part.mapping) for part in parts_of(spec, job))
-            assert result.counters["cycles"] == predicted, job.name
+            measured = result.counters["cycles"]
+            assert cycles_agree(spec, measured, predicted), (job.name, measured, predicted)
 
 
 def test_gated_macs_are_the_zero_operand_pairs(conv_run):
