@@ -14,11 +14,15 @@ import numpy as np
 
 from .golden import conv_output_size, operand_range
 from .layout import row_beats
-from .perf import predict_counters
+from .perf import predict_counters, predict_cycles
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS
 
 COUNT_LIMIT = (1 << 16) - 1
 """Largest count the descriptor's 16-bit loop counters and DMA row counts hold."""
+TRAFFIC_SLACK = 1.2
+"""How much DRAM traffic above the least the mapper accepts for fewer cycles: splitting the
+output buffer into halves hides the write-back behind the next group's compute but halves
+the tiles, so each tile fetches the weights again."""
 
 
 class MappingError(ValueError):
@@ -250,8 +254,8 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
         band_pixels = band_rows(shape, tile_p) * shape.w
         return band_pixels * c_blocks <= spec.input_words and band_pixels <= COUNT_LIMIT
 
-    def outputs_fit(tile_p, group):
-        return tile_p * q * group <= spec.output_words and tile_p * q <= COUNT_LIMIT
+    def outputs_fit(tile_p, group, halves=1):
+        return tile_p * q * group * halves <= spec.output_words and tile_p * q <= COUNT_LIMIT
 
     # Output-channel groups: all blocks, or fewer whose slice of a pixel starts on a beat.
     groups = [g for g in range(k_blocks, 0, -1)
@@ -264,24 +268,30 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
             f"glb_input_bytes={spec.glb_input_bytes} holds {spec.input_words}, "
             f"glb_output_bytes={spec.glb_output_bytes} holds {spec.output_words}")
 
-    def build(group):
+    def build(group, halves):
         tile_p = 1
-        while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group):
+        while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
         return _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group,
-                        c_chunk_blocks, w_half)
+                        c_chunk_blocks, w_half, spec.output_words // 2 if halves == 2 else 0)
 
-    # Fewer groups let the output rows of a tile grow, so fewer tiles fetch the weights
-    # again; pick the least DRAM traffic, then the fewest groups.
+    # Fewer groups and a whole output buffer let the output rows of a tile grow, so fewer
+    # tiles fetch the weights again; halves hide the write-back.  Among the mappings within
+    # TRAFFIC_SLACK of the least DRAM traffic, pick the fewest cycles, then the least traffic.
     def traffic(mapping):
         predicted = predict_counters(spec, mapping)
         return predicted["dram_bytes_read"] + predicted["dram_bytes_written"]
 
-    return min((build(group) for group in groups), key=traffic)
+    candidates = [(traffic(m), m) for m in (build(group, halves) for group in groups
+                                             for halves in (1, 2)
+                                             if outputs_fit(1, group, halves))]
+    least = min(bytes_moved for bytes_moved, _ in candidates)
+    return min(((predict_cycles(spec, m), bytes_moved, m) for bytes_moved, m in candidates
+                if bytes_moved <= TRAFFIC_SLACK * least), key=lambda c: c[:2])[2]
 
 
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
-             w_half):
+             w_half, y_half):
     """The DRAM layout and descriptor of one choice of tile rows and output groups."""
     p, q = shape.p, shape.q
     bus = spec.dram_bus_bytes
@@ -308,7 +318,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "k_group_blocks": group,
         "y_group_beats": group * spec.cols * out_bits // (8 * bus) if group < k_blocks else y_row,
         "c_chunk_blocks": c_chunk_blocks, "c_chunks": _ceil_div(c_blocks, c_chunk_blocks),
-        "w_half_words": w_half,
+        "w_half_words": w_half, "y_half_words": y_half,
         "w_chunk_beats": 0 if os_flow else c_chunk_blocks * spec.rows * spec.operand_bits
         // (8 * bus) if c_chunk_blocks < c_blocks else w_row,
         "c_last": shape.c - (c_blocks - 1) * spec.rows,

@@ -113,9 +113,9 @@ DRAM_LATENCY = 20
 """Cycles from a read request to its first beat in the simulated DRAM, unless told otherwise."""
 READ_OVERHEAD = 3
 """Cycles a DMA read adds to its transfer: the request, the gearbox and the last write."""
-TILE_END_OVERHEAD = 7
-"""Cycles between a tile's last vector leaving the array and its write-back finishing, beyond
-the array latency and the beats: accumulator stages, drain check, writer FIFO and gearbox."""
+WRITE_OVERHEAD = 5
+"""Cycles from the writer taking a write-back job to its being idle again, beyond the beats:
+buffer read, FIFO, gearbox and the last beat's handshake."""
 
 
 def cycles_are_exact(spec):
@@ -148,7 +148,8 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
         return dram_latency + rows * max(beats, words) + READ_OVERHEAD
 
     streamer = (_OutputStationary if spec.dataflow == "os" else _WeightStationary)(spec, mapping)
-    cycles = 0
+    cycles = writer_free = 0     # writer_free: the first cycle the DMA writer is idle
+    halves = d["y_half_words"] != 0
     if mapping.post.bias:
         cycles += 1 + read(1, d["b_row_beats"], d["k_blocks"])
     for tile in tiles(mapping):
@@ -165,14 +166,20 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
                         cycles += 1 + read(*_weight_load(spec, mapping, kb, chunk))
                     else:
                         cycles = max(cycles, ready) + 1
+                    if not halves:
+                        # One output buffer: streaming waits for the last write-back.
+                        cycles = max(cycles, writer_free + 2)
                     following = _following(d, kb, chunk) if d["w_half_words"] else None
                     prefetch = read(*_weight_load(spec, mapping, *following)) \
                         if following else None
                     cycles, ready = streamer.chunk(cycles, pixels, chunk, prefetch)
             beats = min(d["y_group_beats"], mapping.y_row_beats - first_kb // d["k_group_blocks"]
                         * d["y_group_beats"])
-            cycles = streamer.drained(cycles) + pixels * max(beats, group) + TILE_END_OVERHEAD
-    return cycles
+            # The write-back starts once the writer is free and runs beside what follows.
+            accepted = max(streamer.drained(cycles) + 1, writer_free)
+            writer_free = accepted + pixels * max(beats, group) + WRITE_OVERHEAD
+            cycles = accepted + 2
+    return writer_free + 1
 
 
 class _WeightStationary:
@@ -204,8 +211,8 @@ class _WeightStationary:
         return cycles, ready
 
     def drained(self, cycles):
-        """When the write-back of a group starting to drain at `cycles` may begin, less the
-        write-back's fixed overhead (TILE_END_OVERHEAD follows)."""
+        """The cycle before the drain of a group entering it at `cycles` ends (the write-back
+        job is offered the cycle after)."""
         return cycles + 1 + self.latency
 
 

@@ -35,6 +35,8 @@ DESCRIPTOR_FIELDS = (
     ("w_chunk_beats", "weight-stationary: DRAM beats of a weight row per chunk "
                       "(c_chunk_blocks * rows channels); output-stationary: 0"),
     ("w_half_words", "0, or the weight buffer's half: the next chunk is fetched into the other"),
+    ("y_half_words", "0, or the output buffer's half: a group of output channels accumulates in "
+                     "one half while the previous group is written back from the other"),
     ("k_blocks", "ceil(k / array cols): blocks of output channels"),
     ("k_group_blocks", "blocks of output channels per output-buffer group (words per pixel)"),
     ("y_group_beats", "DRAM beats of an output row per group (its slice of each pixel)"),

@@ -88,13 +88,14 @@ class ArchSpec:
                             f"not {self.dram_bus_bytes!r}")
         if not (_is_pow2(self.glb_banks) and self.glb_banks <= 16):
             raise SpecError(f"glb_banks: must be a power of two up to 16, not {self.glb_banks!r}")
-        for name, word in (("glb_input_bytes", self.input_word_bytes),
-                           ("glb_weight_bytes", self.weight_word_bytes),
-                           ("glb_output_bytes", self.output_word_bytes)):
+        for name, word, per_bank in (("glb_input_bytes", self.input_word_bytes, "bank"),
+                                     ("glb_weight_bytes", self.weight_word_bytes, "bank"),
+                                     ("glb_output_bytes", self.output_word_bytes,
+                                      "bank of each half")):
             value = getattr(self, name)
-            minimum = word * self.glb_banks * 2
+            minimum = word * self.glb_banks * (4 if name == "glb_output_bytes" else 2)
             if value < minimum or value > 16 * 1024 * 1024:
-                raise SpecError(f"{name}: must be from {minimum} (two words per bank) "
+                raise SpecError(f"{name}: must be from {minimum} (two words per {per_bank}) "
                                 f"to 16 MiB, not {value!r}")
 
     def _check_range(self, name, low, high):
@@ -130,9 +131,9 @@ class ArchSpec:
         """Bytes of one output buffer word: one int32 accumulator per array column."""
         return self.cols * DRAM_WORD_BITS // 8
 
-    def _words(self, size_bytes, word_bytes):
+    def _words(self, size_bytes, word_bytes, multiple=1):
         words = size_bytes // word_bytes
-        return words - words % self.glb_banks
+        return words - words % (self.glb_banks * multiple)
 
     @property
     def input_words(self):
@@ -146,8 +147,9 @@ class ArchSpec:
 
     @property
     def output_words(self):
-        """Words in the output buffer (whole words, a multiple of the bank count)."""
-        return self._words(self.glb_output_bytes, self.output_word_bytes)
+        """Words in the output buffer (whole words, a multiple of twice the bank count: it
+        works as two halves of whole bank rows)."""
+        return self._words(self.glb_output_bytes, self.output_word_bytes, 2)
 
     @property
     def bias_words(self):

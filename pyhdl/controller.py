@@ -147,9 +147,15 @@ class ConvController(wiring.Component):
         group_offset = Signal(16)         # beats into an output row where the group starts
         last_group = group_first_kb + d.k_group_blocks >= d.k_blocks
         group_blocks = Signal(16)
+        # The output buffer as two halves (y_half_words): each group accumulates in one while
+        # the writer drains the other; as one buffer, streaming waits for the writer.
+        y_half = Signal()
+        y_base = Mux(y_half, d.y_half_words, 0)
+        halves = d.y_half_words != 0
+        write_k_base = Signal(16)         # the group being written back (for its biases)
         m.d.comb += [
             group_blocks.eq(Mux(last_group, d.k_blocks - group_first_kb, d.k_group_blocks)),
-            self.k_word_base.eq(group_first_kb),
+            self.k_word_base.eq(write_k_base),
         ]
         last_kb_in_group = kb == group_first_kb + group_blocks - 1
         tile_pixels = Signal(32)
@@ -330,7 +336,7 @@ class ConvController(wiring.Component):
                 row_in.eq(0), col_out.eq(0),
                 hh.eq(block_hh), ww.eq(block_ww), ww_first.eq(block_ww),
                 row_addr.eq(block_addr), addr.eq(block_addr),
-                output_addr.eq(kb - group_first_kb),
+                output_addr.eq(kb - group_first_kb + y_base),
             ]
 
         feeding = Signal()
@@ -452,6 +458,7 @@ class ConvController(wiring.Component):
                         h_start.eq(-d.pad[:8]),
                         x_image.eq(d.x_addr),
                         y_addr.eq(d.y_addr),
+                        y_half.eq(0),
                     ]
                     with m.If(d.post[0]):
                         m.next = "LOAD_BIAS"
@@ -505,7 +512,7 @@ class ConvController(wiring.Component):
                         m.d.sync += loading_weights.eq(1)
                     m.next = "WAIT_W"
             with m.State("WAIT_W"):
-                with m.If(~weight_busy):
+                with m.If(~weight_busy & (halves | ~self.writer_busy)):
                     m.d.sync += [tap_r.eq(0), tap_s.eq(0), cb.eq(chunk_first_cb), block.eq(0)]
                     if os_flow:
                         first_addr = ((h_start - band_first) * d.line_words
@@ -513,7 +520,7 @@ class ConvController(wiring.Component):
                         m.d.sync += group_pixel.eq(0)
                         m.d.sync += [reg.eq(start) for reg, start in zip(base, (
                             0, 0, h_start, -d.pad[:8], first_addr, first_addr,
-                            kb - group_first_kb))]
+                            kb - group_first_kb + y_base))]
                         m.next = "GROUP"
                     else:
                         m.d.comb += [start_load.eq(1), start_block.eq(0)]
@@ -604,6 +611,7 @@ class ConvController(wiring.Component):
             with m.State("STORE_Y"):
                 m.d.comb += [
                     self.write_job.valid.eq(1),
+                    self.write_job.payload.base.eq(y_base),
                     self.write_job.payload.addr.eq(y_addr + group_offset),
                     self.write_job.payload.rows.eq(tile_pixels),
                     self.write_job.payload.row_words.eq(group_blocks),
@@ -615,18 +623,21 @@ class ConvController(wiring.Component):
                         Mux(last_group, d.y_last_elems, d.y_word_elems)),
                 ]
                 with m.If(self.write_job.ready):
+                    m.d.sync += [write_k_base.eq(group_first_kb), y_half.eq(y_half ^ halves)]
                     m.next = "WAIT_Y"
             with m.State("WAIT_Y"):
-                with m.If(~self.writer_busy & ~last_group):
+                # The write-back runs on while the next group or tile starts; only the end of
+                # the layer waits for it.
+                next_p0 = p0 + tile_rows
+                image_done = next_p0 == d.p
+                with m.If(~last_group):
                     m.d.sync += [
                         group_first_kb.eq(group_first_kb + d.k_group_blocks),
                         group_offset.eq(group_offset + d.y_group_beats),
                     ]
                     next_chunk()
                     to_next_chunk()
-                with m.Elif(~self.writer_busy):
-                    next_p0 = p0 + tile_rows
-                    image_done = next_p0 == d.p
+                with m.Elif(~(image_done & (image == d.n - 1))):
                     m.d.sync += y_addr.eq(y_addr + tile_pixels * d.y_pitch)
                     with m.If(image_done):
                         m.d.sync += [
@@ -641,10 +652,9 @@ class ConvController(wiring.Component):
                             tile_rows.eq(_min(d.p[:16] - next_p0, d.tile_p[:16])),
                             h_start.eq(h_start + tile_rows * stride),
                         ]
-                    with m.If(image_done & (image == d.n - 1)):
-                        m.d.comb += self.done.eq(1)
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "BAND"
+                    m.next = "BAND"
+                with m.Elif(~self.writer_busy):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m

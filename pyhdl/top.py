@@ -1,6 +1,6 @@
 """The accelerator top: PE array, global buffer, DMA, controller, counters and registers."""
 
-from amaranth import Cat, Module, Mux
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -49,18 +49,23 @@ class Accelerator(wiring.Component):
         m.submodules.input_buffer = ibuf = GlobalBuffer(word, spec.input_words, spec.glb_banks)
         m.submodules.weight_buffer = wbuf = GlobalBuffer(
             spec.weight_lanes * spec.operand_bits, spec.weight_words, spec.glb_banks)
-        m.submodules.output_buffer = obuf = GlobalBuffer(DRAM_WORD_BITS * spec.cols,
-                                                         spec.output_words, spec.glb_banks)
+        # The output buffer is two halves with a read port each, so the writer can drain one
+        # while the accumulator works in the other.
+        half_words = spec.output_words // 2
+        out_halves = [GlobalBuffer(DRAM_WORD_BITS * spec.cols, half_words, spec.glb_banks)
+                      for _ in range(2)]
+        m.submodules.output_buffer_0, m.submodules.output_buffer_1 = out_halves
+        output_addr_bits = (spec.output_words - 1).bit_length()
         output_stationary = spec.dataflow == "os"
         if output_stationary:
-            m.submodules.array = array = OutputStationaryArray(spec, len(obuf.read.addr))
+            m.submodules.array = array = OutputStationaryArray(spec, output_addr_bits)
         else:
             m.submodules.array = array = SystolicArray(spec)
         # The output-stationary array delivers each output's tag with it.
         m.submodules.accumulator = acc = Accumulator(
-            spec, 0 if output_stationary else array.latency, len(obuf.read.addr))
+            spec, 0 if output_stationary else array.latency, output_addr_bits)
         m.submodules.controller = ctrl = ConvController(
-            spec, array, len(ibuf.read.addr), len(wbuf.read.addr), len(obuf.read.addr))
+            spec, array, len(ibuf.read.addr), len(wbuf.read.addr), output_addr_bits)
         load_addr_bits = len(ibuf.write.addr)
         if not output_stationary:
             load_addr_bits = max(load_addr_bits, len(wbuf.write.addr))
@@ -74,7 +79,7 @@ class Accelerator(wiring.Component):
             readers.append(weight_reader)
         m.submodules.writer = writer = DmaWriter(
             spec.dram_bus_bytes, spec.operand_bits,
-            spec.cols * DRAM_WORD_BITS // spec.operand_bits, len(obuf.read.addr))
+            spec.cols * DRAM_WORD_BITS // spec.operand_bits, output_addr_bits)
         m.submodules.bias_buffer = bias_buffer = GlobalBuffer(DRAM_WORD_BITS * spec.cols,
                                                               spec.bias_words, 1)
         m.submodules.bias_reader = bias_reader = DmaReader(
@@ -167,20 +172,40 @@ class Accelerator(wiring.Component):
                 array.w_slot.eq(ctrl.w_slot),
                 acc.tag.eq(ctrl.tag),
             ]
-        wiring.connect(m, acc.write, obuf.write)
-        # The accumulator and the writer never read the output buffer in the same phase.
-        m.d.comb += [
-            obuf.read.en.eq(acc.read.en | writer.buffer.en),
-            obuf.read.addr.eq(Mux(acc.read.en, acc.read.addr, writer.buffer.addr)),
-            acc.read.data.eq(obuf.read.data),
-        ]
+        # The accumulator and the writer read the same half only when the controller keeps
+        # them apart in time (one-buffer mappings); then the accumulator's read wins.
+        def half(addr):
+            return addr >= half_words
+
+        def within(addr):
+            return Mux(half(addr), addr - half_words, addr)
+
+        acc_half = Signal()
+        writer_half = Signal()
+        with m.If(acc.read.en):
+            m.d.sync += acc_half.eq(half(acc.read.addr))
+        with m.If(writer.buffer.en):
+            m.d.sync += writer_half.eq(half(writer.buffer.addr))
+        for index, buffer in enumerate(out_halves):
+            acc_reads = acc.read.en & (half(acc.read.addr) == index)
+            m.d.comb += [
+                buffer.read.en.eq(acc_reads
+                                  | (writer.buffer.en & (half(writer.buffer.addr) == index))),
+                buffer.read.addr.eq(Mux(acc_reads, within(acc.read.addr),
+                                        within(writer.buffer.addr))),
+                buffer.write.en.eq(acc.write.en & (half(acc.write.addr) == index)),
+                buffer.write.addr.eq(within(acc.write.addr)),
+                buffer.write.data.eq(acc.write.data),
+            ]
+        lower, upper = out_halves
+        m.d.comb += acc.read.data.eq(Mux(acc_half, upper.read.data, lower.read.data))
 
         # On the way out, every output word passes the post-processor with its biases.
         d = regs.descriptor
         m.d.comb += [
             bias_buffer.read.en.eq(writer.buffer.en),
             bias_buffer.read.addr.eq(writer.row_word + ctrl.k_word_base),
-            post.acc.eq(obuf.read.data),
+            post.acc.eq(Mux(writer_half, upper.read.data, lower.read.data)),
             post.bias.eq(bias_buffer.read.data),
             post.config.bias.eq(d.post[0]),
             post.config.requant.eq(d.post[1]),
@@ -206,8 +231,8 @@ class Accelerator(wiring.Component):
             e.glb_input_writes.eq(ibuf.writes),
             e.glb_weight_reads.eq(wbuf.reads),
             e.glb_weight_writes.eq(wbuf.writes),
-            e.glb_output_reads.eq(obuf.reads),
-            e.glb_output_writes.eq(obuf.writes),
+            e.glb_output_reads.eq(lower.reads + upper.reads),
+            e.glb_output_writes.eq(lower.writes + upper.writes),
             e.dram_bytes_read.eq((Cat(r.beat for r in readers).any() | bias_reader.beat)
                                  * bus_bytes),
             e.dram_bytes_written.eq(writer.beat * bus_bytes),
