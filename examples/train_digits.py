@@ -32,6 +32,15 @@ def col2im(cols, shape, r, pad):
     return out[:, :, pad:pad + h, pad:pad + w]
 
 
+def pool_winners(a):
+    """1 where models.digits.maxpool2 takes its value from (the first of equal maxima, so a
+    window of ties passes its gradient once), 0 elsewhere."""
+    n, c, h, w = a.shape
+    windows = a.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 1, 2, 4, 3, 5)
+    first = np.eye(4)[windows.reshape(n, c, h // 2, w // 2, 4).argmax(axis=-1)]
+    return first.reshape(n, c, h // 2, w // 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(a.shape)
+
+
 def conv_forward(x, w, b):
     cols, (n, p, q) = digits.im2col(x, 3, 1)
     z = cols @ w.reshape(len(w), -1).T + b
@@ -65,8 +74,7 @@ def gradients(params, pixels, labels):
     dz2 = da2.transpose(0, 2, 3, 1).reshape(z2.shape) * (z2 > 0)
     grads["conv2.weight"], grads["conv2.bias"], dp1 = conv_backward(
         dz2, cols2, params["conv2.weight"], p1.shape)
-    winners = a1 == np.repeat(np.repeat(p1, 2, axis=2), 2, axis=3)
-    da1 = np.repeat(np.repeat(dp1, 2, axis=2), 2, axis=3) * winners
+    da1 = np.repeat(np.repeat(dp1, 2, axis=2), 2, axis=3) * pool_winners(a1)
     dz1 = da1.transpose(0, 2, 3, 1).reshape(z1.shape) * (z1 > 0)
     grads["conv1.weight"], grads["conv1.bias"], _ = conv_backward(
         dz1, cols1, params["conv1.weight"], x.shape)

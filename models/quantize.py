@@ -33,8 +33,9 @@ def quantize_multiplier(real):
 
 
 def requant(in_scale, weight_scale, out_scale, zero_point=0):
-    """The post-processor's (mult, shift, zero point) for one layer."""
-    return (*quantize_multiplier(in_scale * weight_scale / out_scale), zero_point)
+    """The post-processor's (mult, shift, zero point) for one layer (scales in float64)."""
+    real = float(in_scale) * float(weight_scale) / float(out_scale)
+    return (*quantize_multiplier(real), int(zero_point))
 
 
 def symmetric_scale(values, bits=8):

@@ -192,6 +192,9 @@ def cmd_sweep(args):
         f"{min(args.jobs, len(points))} processes")
     rows = run_sweep(points, args.workload, args.batch, args.backend, args.energy_table,
                      args.skip_unsupported, args.jobs, log=log)
+    if all("error" in row for row in rows):
+        raise UserError(f"{args.workload} fits none of the {len(rows)} architectures "
+                        f"(the first: {rows[0]['error']})")
     title = f"{args.workload} on {base.name} with " + ", ".join(
         f"{name} in {{{', '.join(map(str, values))}}}" for name, values in vary.items())
     write_sweep(rows, list(vary), args.out, title)

@@ -101,8 +101,8 @@ def plot_sweep(rows, varied, title, path):
     by_pes = "rows" in varied or "cols" in varied
     key = "pes" if by_pes else varied[0]
     xs = [row[key] for row in rows]
-    base = max((row for row in rows if row[key] == min(xs)),
-               key=lambda row: row["inferences_per_s"])
+    smallest = [row for row in rows if row[key] == min(xs)]
+    base = max(smallest, key=lambda row: row["inferences_per_s"])
     fig, axes = plt.subplots(1, len(SWEEP_PANELS), figsize=(15, 4.5))
     for ax, (metric, label, ideal_label, ideal) in zip(axes, SWEEP_PANELS):
         ys = [row[metric] for row in rows]
