@@ -85,9 +85,10 @@ SWEEP_PANELS = (
 smallest array (`base`, a table row) to one `scale` times as many PEs."""
 
 
-def _point_label(row, varied):
-    parts = [f"{row['rows']}x{row['cols']}"] if {"rows", "cols"} <= set(varied) else []
-    return " ".join(parts + [f"{row[name]}" for name in varied
+def _point_label(row, shown):
+    """A point's values of the parameters in `shown` ("RxC" for the array's shape)."""
+    parts = [f"{row['rows']}x{row['cols']}"] if {"rows", "cols"} <= set(shown) else []
+    return " ".join(parts + [f"{name}={row[name]}" for name in shown
                              if name not in ("rows", "cols") or not parts])
 
 
@@ -101,6 +102,7 @@ def plot_sweep(rows, varied, title, path):
     by_pes = "rows" in varied or "cols" in varied
     key = "pes" if by_pes else varied[0]
     xs = [row[key] for row in rows]
+    shown = [name for name in varied if len({row[name] for row in rows}) > 1]
     smallest = [row for row in rows if row[key] == min(xs)]
     base = max(smallest, key=lambda row: row["inferences_per_s"])
     fig, axes = plt.subplots(1, len(SWEEP_PANELS), figsize=(15, 4.5))
@@ -111,7 +113,7 @@ def plot_sweep(rows, varied, title, path):
                 "o" if len(varied) > 1 else "o-", color="#4c72b0", label="measured")
         if len(rows) <= 24:
             for x, y, row in zip(xs, ys, rows):
-                ax.annotate(_point_label(row, varied), (x, y), fontsize="x-small",
+                ax.annotate(_point_label(row, shown), (x, y), fontsize="x-small",
                             xytext=(3, 3), textcoords="offset points")
         if by_pes:
             line = sorted(set(xs))
