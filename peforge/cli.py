@@ -154,6 +154,12 @@ def cmd_run(args):
     _check_out_dir(args.out)
     table = energy_table(spec, args.energy_table)
     accuracy, skipped, batch = None, [], args.batch
+    if args.workload == "digits" and args.batch != 1:
+        raise UserError(f"--batch {args.batch}: digits runs its held-out images as one batch "
+                        f"(choose how many with --images)")
+    if args.workload != "digits" and args.images is not None:
+        raise UserError(f"--images applies only to --workload digits, not "
+                        f"{args.workload!r}")
     if args.workload == "digits":
         entries, host_ops, accuracy, batch = run_digits(spec, args.backend, table,
                                                          args.images, log=log)

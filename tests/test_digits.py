@@ -113,12 +113,19 @@ def test_run_digits_on_the_model_backend_reports_accuracy(tmp_path, split, param
     assert "accuracy (int8, golden model)" in (tmp_path / "report.md").read_text()
 
 
-def test_bad_image_count_is_refused(tmp_path):
-    done = peforge("run", "--arch", ROOT / "configs" / "tiny.yaml", "--workload", "digits",
-                   "--images", 0, "--out", tmp_path / "out")
+@pytest.mark.parametrize("options, message", [
+    (("--workload", "digits", "--images", 0), "--images must be from 1 to 360, not 0"),
+    (("--workload", "digits", "--images", 361), "--images must be from 1 to 360, not 361"),
+    (("--workload", "digits", "--batch", 4), "--batch 4: digits runs its held-out images as "
+                                             "one batch (choose how many with --images)"),
+    (("--workload", "alexnet", "--images", 5), "--images applies only to --workload digits, "
+                                               "not 'alexnet'"),
+])
+def test_bad_image_counts_are_refused(tmp_path, options, message):
+    done = peforge("run", "--arch", ROOT / "configs" / "tiny.yaml", *options,
+                   "--out", tmp_path / "out")
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "peforge: error: --images must be from 1 to 360, not 0"]
+    assert done.stderr.strip().splitlines() == [f"peforge: error: {message}"]
     assert not (tmp_path / "out").exists()
 
 
