@@ -152,7 +152,8 @@ def markdown(report, plot_files):
     lines += [
         f"| throughput | {total['inferences_per_s']:.4g} inferences/s, "
         f"{total['gops']:.3g} GOPS |",
-        f"| latency | {_si(total['latency_s'], 's')} ({total['cycles']} cycles) |",
+        f"| latency | {_si(total['latency_s'], 's')} ({total['cycles']} cycles)"
+        + (f" for the batch of {report['batch']} |" if report["batch"] > 1 else " |"),
         f"| PE utilization | {100 * total['utilization']:.1f} % of "
         f"{report['peak_macs_per_cycle']} MACs/cycle |",
         f"| energy | {_si(total['energy_per_inference_pj'] * 1e-12, 'J')} per inference "
