@@ -32,10 +32,11 @@ from .workloads import Layer, WorkloadError
 
 ACCELERATOR_OPS = ("Conv", "QLinearConv", "Gemm", "MatMul", "QLinearMatMul")
 FUSED_OPS = ("Relu", "Clip")
-QUANTIZATION_OPS = ("QuantizeLinear", "DequantizeLinear", "Constant")
+VALUE_OPS = ("QuantizeLinear", "DequantizeLinear", "Constant")
+"""Nodes that only carry values: quantization scales and constants."""
 HOST_OPS = {"MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "avgpool",
             "Add": "add", "Flatten": "flatten", "Reshape": "reshape"}
-SUPPORTED_OPS = frozenset((*ACCELERATOR_OPS, *FUSED_OPS, *QUANTIZATION_OPS, *HOST_OPS))
+SUPPORTED_OPS = frozenset((*ACCELERATOR_OPS, *FUSED_OPS, *VALUE_OPS, *HOST_OPS))
 NEUTRAL_REQUANT = (1 << 30, 30, 0)
 """A scale of exactly 1: stands in where a quantized layer's own scales are unknown."""
 

@@ -15,7 +15,7 @@ from models.workloads import WORKLOADS
 from .accuracy import run_digits
 from .area import architecture_area
 from .errors import MismatchError, UserError
-from .flow import run_layer_on_rtl
+from .flow import mismatch_error, run_layer_on_rtl
 from .network import BACKENDS, load_workload, run_network
 from .report import ACCURACY_NAMES, build_report, layer_entry, write_report
 from .sweep import default_jobs, grid, parse_vary, run_sweep, write_sweep
@@ -126,9 +126,7 @@ def cmd_layer(args):
 
     run = run_layer_on_rtl(spec, args.op, x, w, args.stride, args.pad, post, log=log)
     if not run.matches:
-        first = tuple(int(i) for i in np.argwhere(run.output != run.expected)[0])
-        raise MismatchError(f"RTL output differs from the golden model at {first}: "
-                            f"{int(run.output[first])} != {int(run.expected[first])}")
+        raise mismatch_error("", run.output, run.expected)
     entry = layer_entry(spec, args.out.stem, run.op, run.counters, table, run.macs)
     tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
     np.save(tmp, run.output.astype(output_dtype(spec, args.requant)))

@@ -1,9 +1,7 @@
 """`peforge run`: every layer of a network on the RTL or the analytical model, one report."""
 
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -12,9 +10,10 @@ from models.mapper import MappingError, map_grouped_conv
 from models.perf import model_counters
 from models.workloads import WorkloadError, load_scalesim_csv, with_batch, workload
 from testbench.jobs import Job
-from testbench.runner import DEFAULT_BUILD_ROOT, SimulationError, SimulationModel
+from testbench.runner import SimulationModel
 
-from .errors import MismatchError, UserError
+from .errors import UserError
+from .flow import mismatch_error, simulate
 from .report import layer_entry
 
 BACKENDS = ("rtl", "model")
@@ -77,20 +76,12 @@ class Simulator:
     def __init__(self, spec, log=print):
         self.model = SimulationModel(spec)
         self.model.build(log=log)
-        DEFAULT_BUILD_ROOT.mkdir(parents=True, exist_ok=True)
 
     def run(self, job):
         """The JobResult of `job`; MismatchError if the RTL differs from the golden model."""
-        with tempfile.TemporaryDirectory(prefix="run-", dir=DEFAULT_BUILD_ROOT) as run_dir:
-            try:
-                [result] = self.model.run([job], Path(run_dir))
-            except SimulationError as error:
-                raise UserError(f"layer {job.name}: simulation failed: {error}") from None
+        result = simulate(self.model, job, f"layer {job.name}")
         if not result.matches:
-            first = tuple(int(i) for i in np.argwhere(result.output != result.expected)[0])
-            raise MismatchError(f"layer {job.name}: RTL output differs from the golden model "
-                                f"at {first}: {int(result.output[first])} != "
-                                f"{int(result.expected[first])}")
+            raise mismatch_error(f"layer {job.name}: ", result.output, result.expected)
         return result
 
 
