@@ -212,3 +212,21 @@ def test_a_file_that_is_not_onnx_is_refused_in_one_line(tmp_path):
     [line] = done.stderr.strip().splitlines()
     assert str(path) in line and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.rtl
+@pytest.mark.xdist_group("tiny")
+def test_quantized_onnx_layer_on_the_rtl_agrees_with_the_model(tmp_path):
+    """The RTL backend runs the layer's own bias, requantization and ReLU on generated data,
+    checked against the golden model, with the analytical model's cycles and traffic."""
+    path = qlinear_conv_graph(tmp_path, 0, -5)
+    layers = {}
+    for backend in ("rtl", "model"):
+        done = peforge("run", "--arch", ROOT / "configs" / "tiny.yaml", "--workload", path,
+                       "--backend", backend, "--out", tmp_path / backend)
+        assert done.returncode == 0, done.stderr
+        [layers[backend]] = json.loads((tmp_path / backend / "report.json").read_text())[
+            "layers"]
+    for key in ("cycles", "dram_bytes", "glb_accesses", "macs"):
+        assert layers["rtl"][key] == layers["model"][key], key
+    assert layers["rtl"]["dram_bytes"]["write"] == 12 * 12 * 16      # int8 outputs
