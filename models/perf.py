@@ -5,9 +5,10 @@ as the controller's loops generate them; `predict_cycles` the cycles, phase by p
 tests hold both to the RTL's counters on every layer they simulate.
 """
 
+import functools
 from dataclasses import dataclass
 
-from .spec import os_drain_spacing_ok
+from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 
 
 @dataclass(frozen=True)
@@ -118,22 +119,6 @@ WRITE_OVERHEAD = 5
 buffer read, FIFO, gearbox and the last beat's handshake."""
 
 
-def cycles_are_exact(spec):
-    """Whether `predict_cycles` is exact for this architecture, not only within 2 %: it
-    assumes every DMA row moves at max(beats, words) a cycle, which holds when the array's
-    rows and columns are powers of two (other word widths leave partial words to flush at
-    the end of some rows, a cycle the model does not count)."""
-    return all(n & (n - 1) == 0 for n in (spec.rows, spec.cols))
-
-
-def cycles_agree(spec, measured, predicted):
-    """Whether measured RTL cycles agree with `predict_cycles`: equal where the model is
-    exact (`cycles_are_exact`), else within 2 %."""
-    if cycles_are_exact(spec):
-        return measured == predicted
-    return abs(measured - predicted) <= 0.02 * measured
-
-
 def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
     """Cycles from start to done, phase by phase as the controller walks the loops.
 
@@ -143,18 +128,24 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
     """
     shape, d = mapping.shape, mapping.descriptor
 
-    def read(rows, beats, words):
-        # One beat a cycle from DRAM, one word a cycle into the buffer: the slower wins.
-        return dram_latency + rows * max(beats, words) + READ_OVERHEAD
+    bus_bits = 8 * spec.dram_bus_bytes
+
+    def read(rows, row_elems, elem_bits, word_elems):
+        # One beat a cycle from DRAM, one word a cycle into the buffer, through the gearbox.
+        beat_elems = bus_bits // elem_bits
+        beats = [beat_elems] * ((row_elems - 1) // beat_elems) \
+            + [row_elems - (row_elems - 1) // beat_elems * beat_elems]
+        return dram_latency + rows * gearbox_row_cycles(tuple(beats), word_elems) \
+            + READ_OVERHEAD
 
     streamer = (_OutputStationary if spec.dataflow == "os" else _WeightStationary)(spec, mapping)
     cycles = writer_free = 0     # writer_free: the first cycle the DMA writer is idle
     halves = d["y_half_words"] != 0
     if mapping.post.bias:
-        cycles += 1 + read(1, d["b_row_beats"], d["k_blocks"])
+        cycles += 1 + read(1, shape.k, DRAM_WORD_BITS, spec.cols)
     for tile in tiles(mapping):
         pixels = tile.rows * shape.q
-        cycles += 2 + read(tile.band_rows * shape.w, mapping.x_row_beats, d["c_blocks"])
+        cycles += 2 + read(tile.band_rows * shape.w, shape.c, spec.operand_bits, spec.rows)
         ready = None          # when a prefetched chunk's weights are in, if one was fetched
         for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):
             group = min(d["k_group_blocks"], d["k_blocks"] - first_kb)
@@ -173,11 +164,13 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
                     prefetch = read(*_weight_load(spec, mapping, *following)) \
                         if following else None
                     cycles, ready = streamer.chunk(cycles, pixels, chunk, prefetch)
-            beats = min(d["y_group_beats"], mapping.y_row_beats - first_kb // d["k_group_blocks"]
-                        * d["y_group_beats"])
+            last_group = first_kb + group == d["k_blocks"]
+            words = (d["y_word_elems"],) * (group - 1) \
+                + (d["y_last_elems"] if last_group else d["y_word_elems"],)
+            per_pixel = gearbox_row_cycles(words, bus_bits // spec.operand_bits)
             # The write-back starts once the writer is free and runs beside what follows.
             accepted = max(streamer.drained(cycles) + 1, writer_free)
-            writer_free = accepted + pixels * max(beats, group) + WRITE_OVERHEAD
+            writer_free = accepted + pixels * per_pixel + WRITE_OVERHEAD
             cycles = accepted + 2
     return writer_free + 1
 
@@ -254,16 +247,41 @@ class _OutputStationary:
 
 
 def _weight_load(spec, mapping, kb, chunk):
-    """(rows, beats per row, words per row) of the weight load of block `kb`, chunk `chunk`."""
+    """(rows, elements per row, element bits, elements per buffer word) of the weight load of
+    block `kb`, chunk `chunk`."""
     d, shape = mapping.descriptor, mapping.shape
+    channels = min(d["c_chunk_blocks"] * spec.rows, shape.c - chunk * d["c_chunk_blocks"]
+                   * spec.rows)
     if spec.dataflow == "os":
-        channels = min(d["c_chunk_blocks"] * spec.rows, shape.c - chunk * d["c_chunk_blocks"]
-                       * spec.rows)
-        return shape.r * shape.s * channels, mapping.w_row_beats, 1
+        return shape.r * shape.s * channels, spec.cols, spec.operand_bits, spec.cols
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
-    blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
-    beats = min(d["w_chunk_beats"], mapping.w_row_beats - chunk * d["w_chunk_beats"])
-    return active * shape.r * shape.s, beats, blocks
+    return active * shape.r * shape.s, channels, spec.operand_bits, spec.rows
+
+
+@functools.lru_cache(maxsize=None)
+def gearbox_row_cycles(chunks, out_elems):
+    """Cycles per row through pyhdl/gearbox.py's RowGearbox, one input chunk offered a cycle:
+    each row is the input chunks of `chunks` elements, repacked into `out_elems` a cycle.
+    Every row starts from an empty gearbox, so the cost of a row is that of the second of two
+    (the first also pays the one-cycle latency)."""
+    return _gearbox_cycles(chunks, 2, out_elems) - _gearbox_cycles(chunks, 1, out_elems)
+
+
+def _gearbox_cycles(chunks, rows, out_elems):
+    """Cycles until the gearbox has taken and emitted `rows` rows of input chunks of
+    `chunks` elements, mirroring its ready/valid rules."""
+    stream = chunks * rows
+    fill, row_end, taken, cycles = 0, False, 0, 0
+    while taken < len(stream) or fill or row_end:
+        emit = fill >= out_elems or (row_end and fill != 0)
+        after = (fill - out_elems if fill >= out_elems else 0) if emit else fill
+        if taken < len(stream) and (not row_end or after == 0) and after <= out_elems:
+            fill, row_end = after + stream[taken], (taken + 1) % len(chunks) == 0
+            taken += 1
+        else:
+            fill, row_end = after, row_end and after != 0
+        cycles += 1
+    return cycles
 
 
 def _following(d, kb, chunk):
