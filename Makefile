@@ -17,13 +17,11 @@ $(VENV)/installed: pyproject.toml
 
 setup: $(VENV)/installed
 
-# The main job: ResNet-18's conv3_x 3x3 layer (128 -> 128 channels, 28x28) on the default
-# 16x16 architecture's RTL, checked against the golden model, with the seven-metric report.
+# The main job: the quantized digits CNN on the default 16x16 architecture's RTL, all 360
+# held-out images batched through every layer and checked against the golden model, with
+# the float / int8 / RTL accuracies and the seven-metric report in $(OUT)/digits.
 sim: setup
-	$(BIN)/python examples/make_resnet_layer.py $(OUT)
-	$(BIN)/peforge layer --arch $(ARCH) --op conv --stride 1 --pad 1 \
-		--inputs $(OUT)/conv3_inputs.npy --weights $(OUT)/conv3_weights.npy \
-		--out $(OUT)/conv3_outputs.npy --report $(OUT)/report.json
+	$(BIN)/peforge run --arch $(ARCH) --workload digits --backend rtl --out $(OUT)/digits
 
 # The verification regression: Amaranth-simulator unit tests and Verilator RTL tests.
 test: setup

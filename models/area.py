@@ -177,25 +177,31 @@ class _Tally:
         return text + (f". {caveat}" if caveat else "")
 
 
+RF_CAVEATS = {
+    "ws": "The rf_depth:1 read multiplexer and the write decode are left out (hwcomponents' "
+          "NeuroSim mux does not run here).",
+    "os": "The accumulator's clear-on-capture multiplexer is left out.",
+}
+ARRAY_CAVEATS = {
+    "ws": "The last column's x token registers are counted, though nothing reads them "
+          "(synthesis removes them); the slot multiplexers of the gated count are left out.",
+    "os": "The last column's x element and the last row's weight registers are counted, though "
+          "nothing reads them (synthesis removes them); the serializers' shift multiplexers "
+          "are left out.",
+}
+
+
 def _bits(n):
     """Bits of an unsigned value up to n."""
     return max(int(n).bit_length(), 1)
 
 
-def _build(spec):
-    t = _Tally(spec.tech_nm)
+def _weight_stationary_array(t, spec):
+    """Register file and array of pyhdl/pe.py and pyhdl/array.py."""
     rows, cols, pes = spec.rows, spec.cols, spec.rows * spec.cols
     ob, ab, depth = spec.operand_bits, spec.acc_bits, spec.rf_depth
     slot_bits = max((depth - 1).bit_length(), 1)
     token_bits = 1 + slot_bits + ob  # pyhdl/pe.py token_layout: valid, slot, value
-
-    # MAC: as the energy model's "mac" action (models/energy.py): Aladdin's intmac and the
-    # zero detect (x == 0 | w == 0) that keeps a zero product out of the sum.
-    t.add("mac", "intmac", pes, "intmac", {"multiplier_width": ob, "adder_width": ab},
-          "one per PE: Aladdin multiplier + adder")
-    t.add("mac", "zero detect", 2 * pes, "comparator", {"width": ob},
-          "two per PE, input == 0 and weight == 0; an upper bound, a zero detect is an "
-          "OR tree")
 
     # Register file: rf_depth entries and the weight chain register per PE (pyhdl/pe.py).
     t.registers("rf", "weight entries", pes * depth, ob, f"{depth} per PE")
@@ -223,6 +229,47 @@ def _build(spec):
     t.add("array", "gated count", rows - 1, "adder", {"width": _bits(pes)},
           "adding the rows' counts")
 
+
+def _output_stationary_array(t, spec):
+    """Accumulators and array of pyhdl/os_array.py."""
+    rows, cols, pes = spec.rows, spec.cols, spec.rows * spec.cols
+    ob, ab = spec.operand_bits, spec.acc_bits
+    tag_bits = 2 + _bits(spec.output_words - 1)
+    # The PE's accumulator is its register file: one acc_bits sum per PE.
+    t.registers("rf", "accumulator", pes, ab, "one per PE, the output's sum")
+    t.registers("array", "x element", pes, ob + 2, f"one per PE: {ob}-bit value, valid, last")
+    t.registers("array", "weight", pes, ob + 1, f"one per PE: {ob}-bit value, active")
+    t.registers("array", "drain chain", pes, ab, "one per PE, finished sums climbing out")
+    t.registers("array", "row serializers", rows, rows * ob + 2 * _bits(rows) + 1 + tag_bits,
+                "per row: a word of rows operands, index, active count, last, tag")
+    t.registers("array", "weight skew", cols * (cols + 1) // 2, ob + 1,
+                "column c delayed c + 1 cycles")
+    t.registers("array", "tag chain", rows + cols - 1, tag_bits,
+                "beside column 0, then its deskew")
+    t.registers("array", "output deskew", cols * (cols - 1) // 2, ab,
+                "column c delayed cols-1-c cycles")
+    t.add("array", "gated count", pes, "adder", {"width": 1},
+          "a popcount of the rows x cols gated flags: about one full adder per PE")
+
+
+def _build(spec):
+    t = _Tally(spec.tech_nm)
+    rows, cols, pes = spec.rows, spec.cols, spec.rows * spec.cols
+    ob, ab = spec.operand_bits, spec.acc_bits
+
+    # MAC: as the energy model's "mac" action (models/energy.py): Aladdin's intmac and the
+    # zero detect (x == 0 | w == 0) that keeps a zero product out of the sum.
+    t.add("mac", "intmac", pes, "intmac", {"multiplier_width": ob, "adder_width": ab},
+          "one per PE: Aladdin multiplier + adder")
+    t.add("mac", "zero detect", 2 * pes, "comparator", {"width": ob},
+          "two per PE, input == 0 and weight == 0; an upper bound, a zero detect is an "
+          "OR tree")
+
+    if spec.dataflow == "os":
+        _output_stationary_array(t, spec)
+    else:
+        _weight_stationary_array(t, spec)
+
     # Global buffer: each partition is glb_banks SRAM banks (pyhdl/buffer.py), priced by CACTI
     # one bank at a time, as the energy model does.
     extrapolated = ("" if 22 <= spec.tech_nm <= 90 else
@@ -230,7 +277,7 @@ def _build(spec):
                     f"the 22 nm area linearly with the node.")
     glb_sources = {}
     for part, width, words in (("input", rows * ob, spec.input_words),
-                               ("weight", rows * ob, spec.weight_words),
+                               ("weight", spec.weight_lanes * ob, spec.weight_words),
                                ("output", cols * DRAM_WORD_BITS, spec.output_words)):
         bank_depth = words // spec.glb_banks
         t.add(f"glb_{part}", "banks", spec.glb_banks, "sram",
@@ -251,13 +298,9 @@ def _build(spec):
     components["total"] = total
     sources = {
         "mac": t.source("mac", "hwcomponents", "The psum bypass multiplexer is left out."),
-        "rf": t.source("rf", "hwcomponents (Aladdin registers)",
-                       "The rf_depth:1 read multiplexer and the write decode are left out "
-                       "(hwcomponents' NeuroSim mux does not run here)."),
+        "rf": t.source("rf", "hwcomponents (Aladdin registers)", RF_CAVEATS[spec.dataflow]),
         "array": t.source("array", "hwcomponents (Aladdin registers, comparators, adders)",
-                          "The last column's x token registers are counted, though nothing "
-                          "reads them (synthesis removes them); the slot multiplexers of "
-                          "the gated count are left out."),
+                          ARRAY_CAVEATS[spec.dataflow]),
         **glb_sources,
         "control": t.source("control", CONTROL_PREFACE, CONTROL_CAVEAT),
         "total": ("sum of the components: cell area only, no wiring, clock tree, placement "

@@ -276,29 +276,39 @@ def load_table(path):
 def action_bits(spec):
     """Bits moved by one action on `spec` (for per-bit table entries).
 
-    array_transfer counts operand hops (operand_bits: inputs moving right, weights
-    shifting in) and partial-sum hops (acc_bits: psums moving down) alike; while the
-    array computes there is one of each per PE per cycle, so a hop is priced at the mean
-    width.  Buffer words are those of pyhdl/top.py: rows x operand_bits for the input and
-    weight buffers, cols x 32 bits for the output buffer.
+    Weight-stationary: array_transfer counts operand hops (operand_bits: inputs moving
+    right, weights shifting in) and partial-sum hops (acc_bits: psums moving down) alike;
+    while the array computes there is one of each per PE per cycle, so a hop is priced at
+    the mean width, and a register-file access is one weight entry.  Output-stationary: the
+    hops are inputs moving right and weights moving down (operand_bits; the finished sums'
+    climb out is a small share), and the register file is the PE's accumulator (acc_bits).
+    Buffer words are those of pyhdl/top.py: rows x operand_bits for the input buffer, the
+    spec's weight lanes x operand_bits for the weight buffer, cols x 32 bits for the output
+    buffer.
     """
-    operand = spec.operand_bits
     in_word = spec.rows * spec.operand_bits
+    weight_word = spec.weight_lanes * spec.operand_bits
     out_word = spec.cols * DRAM_WORD_BITS
     return {
         "mac": None, "mac_gated": None, "control_cycle": None,
-        "rf_read": operand, "rf_write": operand,
+        "rf_read": _rf_bits(spec), "rf_write": _rf_bits(spec),
         "array_transfer": _hop_bits(spec),
         "glb_input_read": in_word, "glb_input_write": in_word,
-        "glb_weight_read": in_word, "glb_weight_write": in_word,
+        "glb_weight_read": weight_word, "glb_weight_write": weight_word,
         "glb_output_read": out_word, "glb_output_write": out_word,
         "dram_read_byte": 8, "dram_write_byte": 8,
     }
 
 
 def _hop_bits(spec):
+    if spec.dataflow == "os":
+        return spec.operand_bits
     bits = (spec.operand_bits + spec.acc_bits) / 2
     return int(bits) if bits == int(bits) else bits
+
+
+def _rf_bits(spec):
+    return spec.acc_bits if spec.dataflow == "os" else spec.operand_bits
 
 
 # --- pricing the counters ----------------------------------------------------------------
@@ -437,12 +447,14 @@ def _build_table(spec):
         f"load is priced by array_transfer)")
 
     # Register file: one operand_bits entry of Aladdin flip-flop registers per access (the
-    # rf_depth:1 read mux is not modelled; hwcomponents' NeuroSim mux does not initialize).
-    rf_attrs = {"tech_node": tech, "width": ob}
+    # rf_depth:1 read mux is not modelled; hwcomponents' NeuroSim mux does not initialize);
+    # output-stationary: the PE's acc_bits accumulator.
+    rf_attrs = {"tech_node": tech, "width": _rf_bits(spec)}
+    rf_what = "the PE's accumulator" if spec.dataflow == "os" else "one RF entry"
     for action, verb in (("rf_read", "read"), ("rf_write", "write")):
         use(action, q("register", rf_attrs, verb),
             f"hwcomponents {hwlib.describe('register', rf_attrs, verb)} "
-            f"(Aladdin register, one RF entry)")
+            f"(Aladdin register, {rf_what})")
 
     # One hop between neighbouring PEs: the receiving register's write plus a wire one PE
     # pitch long per bit, at the mean of operand and psum widths (see action_bits).  The
@@ -450,7 +462,10 @@ def _build_table(spec):
     # its registers (rf_depth entries, weight chain, input token, psum).
     hop_bits = _hop_bits(spec)
     slot_bits = max((spec.rf_depth - 1).bit_length(), 1)
-    pe_reg_bits = spec.rf_depth * ob + ob + (ob + 1 + slot_bits) + ab
+    if spec.dataflow == "os":   # accumulator, drain chain, input element, weight
+        pe_reg_bits = 2 * ab + (ob + 2) + (ob + 1)
+    else:                       # rf_depth entries, weight chain, input token, psum
+        pe_reg_bits = spec.rf_depth * ob + ob + (ob + 1 + slot_bits) + ab
     pe_area = (hwlib.area_um2("intmac", mac_attrs) + 2 * hwlib.area_um2("comparator", cmp_attrs)
                + hwlib.area_um2("register", {"tech_node": tech, "width": pe_reg_bits}))
     pitch_m = math.sqrt(pe_area) * 1e-6
@@ -463,7 +478,8 @@ def _build_table(spec):
         f"{hop_bits:g} x {hwlib.describe('wire', wire_attrs, 'read')} = {hop_wire:.4g} pJ "
         f"(one wire per bit, one PE pitch = sqrt({pe_area:.0f} um^2 PE area), "
         f"hwcomponents' default 0.2 fF/um at 0.7 V; "
-        f"{hop_bits:g} bits = mean of operand and psum widths)")
+        f"{hop_bits:g} bits = "
+        f"{'operand width' if spec.dataflow == 'os' else 'mean of operand and psum widths'})")
 
     # Global buffer: each partition is glb_banks single-port SRAM banks; an access reads or
     # writes one word in one bank, priced by CACTI for one bank of words/banks words.
@@ -472,7 +488,7 @@ def _build_table(spec):
                     f"; {spec.tech_nm} nm is outside CACTI's 22-90 nm, so hwcomponents "
                     f"extrapolates from 22 nm")
     for part, width, words in (("input", spec.rows * ob, spec.input_words),
-                               ("weight", spec.rows * ob, spec.weight_words),
+                               ("weight", spec.weight_lanes * ob, spec.weight_words),
                                ("output", spec.cols * DRAM_WORD_BITS, spec.output_words)):
         depth = words // spec.glb_banks
         attrs = {"tech_node": tech, "width": width, "depth": depth, "size": width * depth}

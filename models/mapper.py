@@ -1,8 +1,10 @@
 """The mapper: turns a layer and an architecture into a DRAM layout and a layer descriptor.
 
-Every layer runs as a convolution: X is NHWC with one padded DRAM row per pixel, W is KRSC
-with one padded row per (k, r, s), Y is NPQK with one padded row per output pixel
-(models/layout.py).  A fully-connected layer X[m, c] . W[k, c]^T is a 1x1 convolution over a
+Every layer runs as a convolution: X is NHWC with one padded DRAM row per pixel, Y is NPQK
+with one padded row per output pixel (models/layout.py).  W is laid out for the dataflow
+(`weight_rows`): KRSC with one padded row per (k, r, s) for weight-stationary, and for
+output-stationary one row of `cols` filters per (r, s, c), blocked by filter block and
+channel chunk in the order the controller loads them.  A fully-connected layer X[m, c] . W[k, c]^T is a 1x1 convolution over a
 one-image, m-row, one-column input, so the same hardware loops serve both.
 """
 
@@ -12,11 +14,15 @@ import numpy as np
 
 from .golden import conv_output_size, operand_range
 from .layout import row_beats
-from .perf import predict_counters
+from .perf import predict_counters, predict_cycles
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS
 
 COUNT_LIMIT = (1 << 16) - 1
 """Largest count the descriptor's 16-bit loop counters and DMA row counts hold."""
+TRAFFIC_SLACK = 1.2
+"""How much DRAM traffic above the least the mapper accepts for fewer cycles: splitting the
+output buffer into halves hides the write-back behind the next group's compute but halves
+the tiles, so each tile fetches the weights again."""
 
 
 class MappingError(ValueError):
@@ -145,15 +151,15 @@ class Mapping:
 
 def _chunk_blocks(spec, shape, c_blocks, words):
     """Channel blocks per weight-buffer load of `words` words: all of them if the weights of
-    `cols` filters fit, else the most that fit and start every chunk on a DRAM beat (each load
-    reads a slice of every weight row)."""
-    per_block = spec.cols * shape.r * shape.s
+    `cols` filters fit, else the most that fit (weight-stationary: and start every chunk on a
+    DRAM beat, as each load reads a slice of every weight row)."""
+    per_block = (spec.rows if spec.dataflow == "os" else spec.cols) * shape.r * shape.s
     fitting = words // per_block
     if fitting >= c_blocks:
         return c_blocks
     beat = 8 * spec.dram_bus_bytes
     for blocks in range(fitting, 0, -1):
-        if blocks * spec.rows * spec.operand_bits % beat == 0:
+        if spec.dataflow == "os" or blocks * spec.rows * spec.operand_bits % beat == 0:
             return blocks
     raise MappingError(
         f"the weights of {spec.cols} {shape.r}x{shape.s} filters need {per_block} "
@@ -173,6 +179,37 @@ def _weight_buffering(spec, shape, c_blocks, k_blocks):
         return _chunk_blocks(spec, shape, c_blocks, half), half
     except MappingError:
         return single, 0
+
+
+def weight_row_elems(spec, shape):
+    """Operands per DRAM row of W: the channels of one (k, r, s) for weight-stationary, one
+    filter block's `cols` filters (zero-padded) of one (r, s, c) for output-stationary."""
+    return spec.cols if spec.dataflow == "os" else shape.c
+
+
+def weight_beats(spec, shape):
+    """DRAM beats W takes in the dataflow's layout."""
+    rows = shape.r * shape.s * (_ceil_div(shape.k, spec.cols) * shape.c
+                                if spec.dataflow == "os" else shape.k)
+    return rows * row_beats(weight_row_elems(spec, shape), spec.operand_bits,
+                            spec.dram_bus_bytes)
+
+
+def weight_rows(spec, mapping, weights):
+    """W (K x C x R x S) as the matrix of DRAM rows the mapping reads, one row per line."""
+    if spec.dataflow != "os":
+        return weights.transpose(0, 2, 3, 1).reshape(-1, weights.shape[1])
+    d = mapping.descriptor
+    k, c, r, s = weights.shape
+    blocks = np.zeros((d["k_blocks"] * spec.cols, c, r, s), dtype=weights.dtype)
+    blocks[:k] = weights
+    rows = []
+    for kb in range(d["k_blocks"]):
+        block = blocks[kb * spec.cols:(kb + 1) * spec.cols]          # cols x C x R x S
+        for first in range(0, c, d["c_chunk_blocks"] * spec.rows):
+            chunk = block[:, first:first + d["c_chunk_blocks"] * spec.rows]
+            rows.append(chunk.transpose(2, 3, 1, 0).reshape(-1, spec.cols))
+    return np.concatenate(rows)
 
 
 def band_rows(shape, tile_p):
@@ -205,7 +242,9 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     c_blocks = _ceil_div(shape.c, spec.rows)
     k_blocks = _ceil_div(shape.k, spec.cols)
     c_chunk_blocks, w_half = _weight_buffering(spec, shape, c_blocks, k_blocks)
-    if spec.cols * shape.r * shape.s > COUNT_LIMIT:
+    transfer_rows = shape.r * shape.s * (c_chunk_blocks * spec.rows if spec.dataflow == "os"
+                                         else spec.cols)
+    if transfer_rows > COUNT_LIMIT:
         raise MappingError(f"a {shape.r}x{shape.s} kernel is too large for one weight transfer")
 
     out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
@@ -215,8 +254,8 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
         band_pixels = band_rows(shape, tile_p) * shape.w
         return band_pixels * c_blocks <= spec.input_words and band_pixels <= COUNT_LIMIT
 
-    def outputs_fit(tile_p, group):
-        return tile_p * q * group <= spec.output_words and tile_p * q <= COUNT_LIMIT
+    def outputs_fit(tile_p, group, halves=1):
+        return tile_p * q * group * halves <= spec.output_words and tile_p * q <= COUNT_LIMIT
 
     # Output-channel groups: all blocks, or fewer whose slice of a pixel starts on a beat.
     groups = [g for g in range(k_blocks, 0, -1)
@@ -229,35 +268,41 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
             f"glb_input_bytes={spec.glb_input_bytes} holds {spec.input_words}, "
             f"glb_output_bytes={spec.glb_output_bytes} holds {spec.output_words}")
 
-    def build(group):
+    def build(group, halves):
         tile_p = 1
-        while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group):
+        while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
         return _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group,
-                        c_chunk_blocks, w_half)
+                        c_chunk_blocks, w_half, spec.output_words // 2 if halves == 2 else 0)
 
-    # Fewer groups let the output rows of a tile grow, so fewer tiles fetch the weights
-    # again; pick the least DRAM traffic, then the fewest groups.
+    # Fewer groups and a whole output buffer let the output rows of a tile grow, so fewer
+    # tiles fetch the weights again; halves hide the write-back.  Among the mappings within
+    # TRAFFIC_SLACK of the least DRAM traffic, pick the fewest cycles, then the least traffic.
     def traffic(mapping):
         predicted = predict_counters(spec, mapping)
         return predicted["dram_bytes_read"] + predicted["dram_bytes_written"]
 
-    return min((build(group) for group in groups), key=traffic)
+    candidates = [(traffic(m), m) for m in (build(group, halves) for group in groups
+                                             for halves in (1, 2)
+                                             if outputs_fit(1, group, halves))]
+    least = min(bytes_moved for bytes_moved, _ in candidates)
+    return min(((predict_cycles(spec, m), bytes_moved, m) for bytes_moved, m in candidates
+                if bytes_moved <= TRAFFIC_SLACK * least), key=lambda c: c[:2])[2]
 
 
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
-             w_half):
+             w_half, y_half):
     """The DRAM layout and descriptor of one choice of tile rows and output groups."""
     p, q = shape.p, shape.q
     bus = spec.dram_bus_bytes
     x_row = row_beats(shape.c, spec.operand_bits, bus)
-    w_row = row_beats(shape.c, spec.operand_bits, bus)
+    w_row = row_beats(weight_row_elems(spec, shape), spec.operand_bits, bus)
     out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
     y_row = row_beats(shape.k, out_bits, bus)
     b_row = row_beats(shape.k, DRAM_WORD_BITS, bus)
     if placement is None:
         w_addr = shape.n * shape.h * shape.w * x_row
-        b_addr = w_addr + shape.k * shape.r * shape.s * w_row
+        b_addr = w_addr + weight_beats(spec, shape)
         placement = Placement(0, w_addr, b_addr, b_addr + (b_row if post.bias else 0))
     x_addr, w_addr, b_addr, y_addr = (placement.x_addr, placement.w_addr, placement.b_addr,
                                       placement.y_addr)
@@ -265,6 +310,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     y_pitch = placement.y_pitch or y_row
     per_value_elems = DRAM_WORD_BITS // spec.operand_bits if post.requant is None else 1
     mult, shift, zero_point = post.requant or (0, 0, 0)
+    os_flow = spec.dataflow == "os"     # output-stationary loads skip the WS-only fields
     descriptor = {
         "n": shape.n, "h": shape.h, "w": shape.w, "c": shape.c, "k": shape.k,
         "p": p, "q": q, "r": shape.r, "s": shape.s, "stride": shape.stride, "pad": shape.pad,
@@ -272,9 +318,9 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "k_group_blocks": group,
         "y_group_beats": group * spec.cols * out_bits // (8 * bus) if group < k_blocks else y_row,
         "c_chunk_blocks": c_chunk_blocks, "c_chunks": _ceil_div(c_blocks, c_chunk_blocks),
-        "w_half_words": w_half,
-        "w_chunk_beats": c_chunk_blocks * spec.rows * spec.operand_bits // (8 * bus)
-        if c_chunk_blocks < c_blocks else w_row,
+        "w_half_words": w_half, "y_half_words": y_half,
+        "w_chunk_beats": 0 if os_flow else c_chunk_blocks * spec.rows * spec.operand_bits
+        // (8 * bus) if c_chunk_blocks < c_blocks else w_row,
         "c_last": shape.c - (c_blocks - 1) * spec.rows,
         "k_last": shape.k - (k_blocks - 1) * spec.cols,
         "line_words": shape.w * c_blocks,
@@ -282,7 +328,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "x_row_beats": x_row, "w_row_beats": w_row, "y_row_beats": y_row,
         "x_pitch": x_pitch, "y_pitch": y_pitch,
         "x_line_beats": shape.w * x_pitch, "x_image_beats": shape.h * shape.w * x_pitch,
-        "w_block_beats": spec.cols * shape.r * shape.s * w_row,
+        "w_block_beats": 0 if os_flow else spec.cols * shape.r * shape.s * w_row,
         "post": post.flags, "b_addr": b_addr, "b_row_beats": b_row,
         "requant_mult": mult & 0xFFFFFFFF, "requant_shift": shift,
         "zero_point": zero_point & 0xFFFFFFFF,
@@ -349,12 +395,11 @@ def map_grouped_conv(spec, shape, groups, post=PostProcess()):
         runs.append((first * cg, first * kg, ConvShape(shape.n, count * cg, shape.h, shape.w,
                                                        count * kg, shape.r, shape.s,
                                                        shape.stride, shape.pad)))
-    weight_beats = [sub.k * sub.r * sub.s * row_beats(sub.c, spec.operand_bits, bus)
-                    for _, _, sub in runs]
-    b_addr = w_addr + sum(weight_beats)
+    run_beats = [weight_beats(spec, sub) for _, _, sub in runs]
+    b_addr = w_addr + sum(run_beats)
     y_addr = b_addr + b_beats
     parts = []
-    for (c0, k0, sub), beats in zip(runs, weight_beats):
+    for (c0, k0, sub), beats in zip(runs, run_beats):
         placement = Placement(
             x_addr=c0 * spec.operand_bits // (8 * bus), w_addr=w_addr,
             b_addr=b_addr + k0 * DRAM_WORD_BITS // (8 * bus),

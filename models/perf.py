@@ -5,7 +5,10 @@ as the controller's loops generate them; `predict_cycles` the cycles, phase by p
 tests hold both to the RTL's counters on every layer they simulate.
 """
 
+import functools
 from dataclasses import dataclass
+
+from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 
 
 @dataclass(frozen=True)
@@ -38,32 +41,67 @@ def predict_counters(spec, mapping):
     walk = list(tiles(mapping))
     band_pixels = sum(t.band_rows * shape.w for t in walk)
     out_pixels = shape.n * shape.p * shape.q
-    weight_rows = shape.k * shape.r * shape.s
-    vectors = out_pixels * d["k_blocks"] * mapping.red_blocks
-    commits = len(walk) * d["k_blocks"] * mapping.red_blocks
     pes = spec.rows * spec.cols
-    return {
+    counters = {
         "macs": shape.macs,
         "rf_reads": shape.macs,
+        "glb_input_writes": band_pixels * d["c_blocks"],
+        "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"]
+        * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
+        * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
+        "dram_bytes_read": (band_pixels * mapping.x_row_beats
+                            + len(walk) * weight_rows_per_tile(spec, mapping)
+                            * mapping.w_row_beats
+                            + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
+        "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
+    }
+    if spec.dataflow == "os":
+        # Every output pixel's word is written once per chunk and read back before every
+        # chunk but the first and once for the write-back.
+        groups = sum(_ceil_div(t.rows * shape.q, spec.rows) for t in walk)
+        loads = groups * d["k_blocks"] * mapping.red_blocks * spec.rows
+        weights = d["k_blocks"] * shape.r * shape.s * shape.c
+        drains = groups * d["k_blocks"] * d["c_chunks"]
+        outputs = out_pixels * d["k_blocks"] * d["c_chunks"]
+        counters.update({
+            "busy_cycles": loads,
+            "rf_writes": shape.macs,
+            # Inputs hop along rows and weights down columns every load cycle; each finished
+            # sum climbs its column to the top (rows x (rows + 1) / 2 hops a column).
+            "array_transfers": 2 * loads * pes
+            + drains * spec.cols * spec.rows * (spec.rows + 1) // 2,
+            "glb_weight_writes": len(walk) * weights,
+            "glb_weight_reads": groups * weights,
+            "glb_output_writes": outputs,
+            "glb_output_reads": outputs,
+        })
+        return counters
+    vectors = out_pixels * d["k_blocks"] * mapping.red_blocks
+    commits = len(walk) * d["k_blocks"] * mapping.red_blocks
+    counters.update({
         "busy_cycles": vectors,
         "rf_writes": commits * pes,
         # Each vector moves every PE's input and partial sum; each weight shift every chain.
         "array_transfers": 2 * vectors * pes + commits * spec.cols * pes,
-        "glb_input_writes": band_pixels * d["c_blocks"],
-        "glb_weight_writes": len(walk) * weight_rows * d["c_blocks"],
+        "glb_weight_writes": len(walk) * shape.k * shape.r * shape.s * d["c_blocks"],
         "glb_weight_reads": len(walk) * d["k_blocks"] * mapping.red_blocks * spec.cols,
         "glb_output_writes": vectors,
-        "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"]
-        * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
-        * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
         # Accumulating reads every block but the first; writing back reads each word once.
         "glb_output_reads": vectors,
-        "dram_bytes_read": (band_pixels * mapping.x_row_beats
-                            + len(walk) * weight_rows * mapping.w_row_beats
-                            + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
-        "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
-    }
+    })
+    return counters
 
+
+def weight_rows_per_tile(spec, mapping):
+    """DRAM rows of weights each tile reads (every weight once)."""
+    shape, d = mapping.shape, mapping.descriptor
+    if spec.dataflow == "os":
+        return d["k_blocks"] * shape.r * shape.s * shape.c
+    return shape.k * shape.r * shape.s
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
 
 
 def _inside(outputs, stride, offset, size):
@@ -76,9 +114,9 @@ DRAM_LATENCY = 20
 """Cycles from a read request to its first beat in the simulated DRAM, unless told otherwise."""
 READ_OVERHEAD = 3
 """Cycles a DMA read adds to its transfer: the request, the gearbox and the last write."""
-TILE_END_OVERHEAD = 7
-"""Cycles between a tile's last vector leaving the array and its write-back finishing, beyond
-the array latency and the beats: accumulator stages, drain check, writer FIFO and gearbox."""
+WRITE_OVERHEAD = 5
+"""Cycles from the writer taking a write-back job to its being idle again, beyond the beats:
+buffer read, FIFO, gearbox and the last beat's handshake."""
 
 
 def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
@@ -89,22 +127,25 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
     latency, and no random stalls.
     """
     shape, d = mapping.shape, mapping.descriptor
-    cols = spec.cols
-    latency = spec.rows + spec.cols - 1
-    depth = spec.rf_depth
 
-    def read(rows, beats, words):
-        # One beat a cycle from DRAM, one word a cycle into the buffer: the slower wins.
-        return dram_latency + rows * max(beats, words) + READ_OVERHEAD
+    bus_bits = 8 * spec.dram_bus_bytes
 
-    cycles = used = 0
-    freed = [0] * depth
+    def read(rows, row_elems, elem_bits, word_elems):
+        # One beat a cycle from DRAM, one word a cycle into the buffer, through the gearbox.
+        beat_elems = bus_bits // elem_bits
+        beats = [beat_elems] * ((row_elems - 1) // beat_elems) \
+            + [row_elems - (row_elems - 1) // beat_elems * beat_elems]
+        return dram_latency + rows * gearbox_row_cycles(tuple(beats), word_elems) \
+            + READ_OVERHEAD
+
+    streamer = (_OutputStationary if spec.dataflow == "os" else _WeightStationary)(spec, mapping)
+    cycles = writer_free = 0     # writer_free: the first cycle the DMA writer is idle
+    halves = d["y_half_words"] != 0
     if mapping.post.bias:
-        cycles += 1 + read(1, d["b_row_beats"], d["k_blocks"])
-    double = d["w_half_words"] != 0
+        cycles += 1 + read(1, shape.k, DRAM_WORD_BITS, spec.cols)
     for tile in tiles(mapping):
         pixels = tile.rows * shape.q
-        cycles += 2 + read(tile.band_rows * shape.w, mapping.x_row_beats, d["c_blocks"])
+        cycles += 2 + read(tile.band_rows * shape.w, shape.c, spec.operand_bits, spec.rows)
         ready = None          # when a prefetched chunk's weights are in, if one was fetched
         for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):
             group = min(d["k_group_blocks"], d["k_blocks"] - first_kb)
@@ -112,40 +153,135 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
                 cycles += 1  # the next group waits for the write-back to end
             for kb in range(first_kb, first_kb + group):
                 for chunk in range(d["c_chunks"]):
-                    blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
                     if ready is None:
                         cycles += 1 + read(*_weight_load(spec, mapping, kb, chunk))
                     else:
                         cycles = max(cycles, ready) + 1
-                    # Commit times of the chunk's reduction blocks: the next block's weights
-                    # shift in while the current one streams; a register-file slot frees
-                    # `latency` after its last use.  Slots keep alternating throughout.
-                    loaded = cycles + cols + 1
-                    ready = None
-                    for block in range(shape.r * shape.s * blocks):
-                        slot = used % depth
-                        commit = max(cycles, loaded, freed[slot])
-                        if block == 0 and double:
-                            following = _following(d, kb, chunk)
-                            if following:
-                                ready = commit + read(*_weight_load(spec, mapping, *following))
-                        freed[slot] = commit + pixels + 3 + latency
-                        loaded = commit + cols + 2
-                        cycles = commit + 1 + pixels
-                        used += 1
-            beats = min(d["y_group_beats"], mapping.y_row_beats - first_kb // d["k_group_blocks"]
-                        * d["y_group_beats"])
-            cycles += 1 + latency + pixels * max(beats, group) + TILE_END_OVERHEAD
-    return cycles
+                    if not halves:
+                        # One output buffer: streaming waits for the last write-back.
+                        cycles = max(cycles, writer_free + 2)
+                    following = _following(d, kb, chunk) if d["w_half_words"] else None
+                    prefetch = read(*_weight_load(spec, mapping, *following)) \
+                        if following else None
+                    cycles, ready = streamer.chunk(cycles, pixels, chunk, prefetch)
+            last_group = first_kb + group == d["k_blocks"]
+            words = (d["y_word_elems"],) * (group - 1) \
+                + (d["y_last_elems"] if last_group else d["y_word_elems"],)
+            per_pixel = gearbox_row_cycles(words, bus_bits // spec.operand_bits)
+            # The write-back starts once the writer is free and runs beside what follows.
+            accepted = max(streamer.drained(cycles) + 1, writer_free)
+            writer_free = accepted + pixels * per_pixel + WRITE_OVERHEAD
+            cycles = accepted + 2
+    return writer_free + 1
+
+
+class _WeightStationary:
+    """The weight-stationary inner loops: commit a block's weights, stream the tile's pixels.
+    The next block's weights shift in while the current one streams; a register-file slot
+    frees `latency` after its last use; slots keep alternating throughout the layer."""
+
+    def __init__(self, spec, mapping):
+        self.spec, self.mapping = spec, mapping
+        self.latency = spec.rows + spec.cols - 1
+        self.freed = [0] * spec.rf_depth
+        self.used = 0
+
+    def chunk(self, cycles, pixels, chunk, prefetch):
+        """Stream one chunk from `cycles`; return (end, when the prefetch is in or None)."""
+        spec, shape, d = self.spec, self.mapping.shape, self.mapping.descriptor
+        blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
+        loaded = cycles + spec.cols + 1
+        ready = None
+        for block in range(shape.r * shape.s * blocks):
+            slot = self.used % spec.rf_depth
+            commit = max(cycles, loaded, self.freed[slot])
+            if block == 0 and prefetch is not None:
+                ready = commit + prefetch
+            self.freed[slot] = commit + pixels + 3 + self.latency
+            loaded = commit + spec.cols + 2
+            cycles = commit + 1 + pixels
+            self.used += 1
+        return cycles, ready
+
+    def drained(self, cycles):
+        """The cycle before the drain of a group entering it at `cycles` ends (the write-back
+        job is offered the cycle after)."""
+        return cycles + 1 + self.latency
+
+
+class _OutputStationary:
+    """The output-stationary inner loops: groups of `rows` pixels, each streaming the
+    chunk's reduction blocks one pixel (array row) a cycle.  A group whose reduction is one
+    block may wait for the array's drain spacing after the group before it."""
+
+    def __init__(self, spec, mapping):
+        self.spec, self.mapping = spec, mapping
+        self.last_load = None
+        self.drain_end = 0
+
+    def chunk(self, cycles, pixels, chunk, prefetch):
+        spec, shape, d = self.spec, self.mapping.shape, self.mapping.descriptor
+        rows = spec.rows
+        blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
+        steps = shape.r * shape.s * blocks
+        ready = None
+        for first in range(0, pixels, rows):
+            start = cycles
+            if steps == 1 and self.last_load is not None:
+                while not os_drain_spacing_ok(rows + 1 + min(start - self.last_load - 1,
+                                                           2 * rows), rows):
+                    start += 1
+            if first == 0 and prefetch is not None:
+                ready = start + prefetch
+            self.last_load = start + steps * rows
+            cycles = self.last_load + 1
+            # The drain may end once the last valid row's output word (row r's leaves the
+            # array 2 r + cols + 2 cycles after the group's last load) is in the output buffer
+            # and the last row's serializer is empty.
+            last_row = min(rows, pixels - first) - 1
+            self.drain_end = self.last_load + max(2 * last_row + spec.cols + 4, rows + 2)
+        return cycles, ready
+
+    def drained(self, cycles):
+        return self.drain_end - 1
 
 
 def _weight_load(spec, mapping, kb, chunk):
-    """(rows, beats per row, words per row) of the weight load of block `kb`, chunk `chunk`."""
+    """(rows, elements per row, element bits, elements per buffer word) of the weight load of
+    block `kb`, chunk `chunk`."""
     d, shape = mapping.descriptor, mapping.shape
+    channels = min(d["c_chunk_blocks"] * spec.rows, shape.c - chunk * d["c_chunk_blocks"]
+                   * spec.rows)
+    if spec.dataflow == "os":
+        return shape.r * shape.s * channels, spec.cols, spec.operand_bits, spec.cols
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
-    blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
-    beats = min(d["w_chunk_beats"], mapping.w_row_beats - chunk * d["w_chunk_beats"])
-    return active * shape.r * shape.s, beats, blocks
+    return active * shape.r * shape.s, channels, spec.operand_bits, spec.rows
+
+
+@functools.lru_cache(maxsize=None)
+def gearbox_row_cycles(chunks, out_elems):
+    """Cycles per row through pyhdl/gearbox.py's RowGearbox, one input chunk offered a cycle:
+    each row is the input chunks of `chunks` elements, repacked into `out_elems` a cycle.
+    Every row starts from an empty gearbox, so the cost of a row is that of the second of two
+    (the first also pays the one-cycle latency)."""
+    return _gearbox_cycles(chunks, 2, out_elems) - _gearbox_cycles(chunks, 1, out_elems)
+
+
+def _gearbox_cycles(chunks, rows, out_elems):
+    """Cycles until the gearbox has taken and emitted `rows` rows of input chunks of
+    `chunks` elements, mirroring its ready/valid rules."""
+    stream = chunks * rows
+    fill, row_end, taken, cycles = 0, False, 0, 0
+    while taken < len(stream) or fill or row_end:
+        emit = fill >= out_elems or (row_end and fill != 0)
+        after = (fill - out_elems if fill >= out_elems else 0) if emit else fill
+        if taken < len(stream) and (not row_end or after == 0) and after <= out_elems:
+            fill, row_end = after + stream[taken], (taken + 1) % len(chunks) == 0
+            taken += 1
+        else:
+            fill, row_end = after, row_end and after != 0
+        cycles += 1
+    return cycles
 
 
 def _following(d, kb, chunk):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-DATAFLOWS = ("ws",)
+DATAFLOWS = ("ws", "os")
 OPERAND_BITS = (4, 8, 16)
 DRAM_KINDS = ("LPDDR4", "DDR3", "HBM2")
 DRAM_WORD_BITS = 32
@@ -33,10 +33,12 @@ class ArchSpec:
 
     Array
         rows, cols: PE array shape (rows feed the reduction dimension, cols the outputs).
-        dataflow: "ws" (weight-stationary).
+        dataflow: "ws" (weight-stationary: each PE holds weights, partial sums flow down the
+            columns) or "os" (output-stationary: each PE holds one output's sum while inputs
+            flow along the rows and weights down the columns).
         operand_bits: width of inputs and weights (signed), 4, 8 or 16.
         acc_bits: width of the PE accumulators (signed, wraps on overflow), up to 32.
-        rf_depth: entries in each PE's weight register file.
+        rf_depth: entries in each PE's weight register file (weight-stationary only).
     Buffers
         glb_input_bytes, glb_weight_bytes, glb_output_bytes: global-buffer partitions.
         glb_banks: banks per partition (power of two).
@@ -86,13 +88,14 @@ class ArchSpec:
                             f"not {self.dram_bus_bytes!r}")
         if not (_is_pow2(self.glb_banks) and self.glb_banks <= 16):
             raise SpecError(f"glb_banks: must be a power of two up to 16, not {self.glb_banks!r}")
-        for name, word in (("glb_input_bytes", self.input_word_bytes),
-                           ("glb_weight_bytes", self.input_word_bytes),
-                           ("glb_output_bytes", self.output_word_bytes)):
+        for name, word, per_bank in (("glb_input_bytes", self.input_word_bytes, "bank"),
+                                     ("glb_weight_bytes", self.weight_word_bytes, "bank"),
+                                     ("glb_output_bytes", self.output_word_bytes,
+                                      "bank of each half")):
             value = getattr(self, name)
-            minimum = word * self.glb_banks * 2
+            minimum = word * self.glb_banks * (4 if name == "glb_output_bytes" else 2)
             if value < minimum or value > 16 * 1024 * 1024:
-                raise SpecError(f"{name}: must be from {minimum} (two words per bank) "
+                raise SpecError(f"{name}: must be from {minimum} (two words per {per_bank}) "
                                 f"to 16 MiB, not {value!r}")
 
     def _check_range(self, name, low, high):
@@ -112,13 +115,25 @@ class ArchSpec:
         return -(-self.rows * self.operand_bits // 8)
 
     @property
+    def weight_lanes(self):
+        """Operands in one weight buffer word: one per array row (weight-stationary: a column
+        of the filter block shifted in) or per array column (output-stationary: one channel of
+        `cols` filters a cycle)."""
+        return self.cols if self.dataflow == "os" else self.rows
+
+    @property
+    def weight_word_bytes(self):
+        """Bytes of one weight buffer word."""
+        return -(-self.weight_lanes * self.operand_bits // 8)
+
+    @property
     def output_word_bytes(self):
         """Bytes of one output buffer word: one int32 accumulator per array column."""
         return self.cols * DRAM_WORD_BITS // 8
 
-    def _words(self, size_bytes, word_bytes):
+    def _words(self, size_bytes, word_bytes, multiple=1):
         words = size_bytes // word_bytes
-        return words - words % self.glb_banks
+        return words - words % (self.glb_banks * multiple)
 
     @property
     def input_words(self):
@@ -128,12 +143,13 @@ class ArchSpec:
     @property
     def weight_words(self):
         """Words in the weight buffer (whole words, a multiple of the bank count)."""
-        return self._words(self.glb_weight_bytes, self.input_word_bytes)
+        return self._words(self.glb_weight_bytes, self.weight_word_bytes)
 
     @property
     def output_words(self):
-        """Words in the output buffer (whole words, a multiple of the bank count)."""
-        return self._words(self.glb_output_bytes, self.output_word_bytes)
+        """Words in the output buffer (whole words, a multiple of twice the bank count: it
+        works as two halves of whole bank rows)."""
+        return self._words(self.glb_output_bytes, self.output_word_bytes, 2)
 
     @property
     def bias_words(self):
@@ -155,6 +171,14 @@ class ArchSpec:
         return asdict(self)
 
 
+def os_drain_spacing_ok(distance, rows):
+    """Whether two reductions of the output-stationary array whose last steps start
+    `distance` cycles apart drain without collision: a finished sum climbing a column one PE
+    a cycle would meet a PE capturing the next sum when the distance is even and shorter than
+    `2 * rows` (pyhdl/os_array.py)."""
+    return distance % 2 == 1 or distance >= 2 * rows
+
+
 def component_geometry(spec):
     """The fields that size the hardware's components (what energy and area depend on)."""
     return {
@@ -168,7 +192,9 @@ def component_geometry(spec):
         "input_words": spec.input_words,
         "weight_words": spec.weight_words,
         "output_words": spec.output_words,
+        "dataflow": spec.dataflow,
         "input_word_bits": spec.rows * spec.operand_bits,
+        "weight_word_bits": spec.weight_lanes * spec.operand_bits,
         "output_word_bits": spec.cols * DRAM_WORD_BITS,
     }
 

@@ -8,21 +8,22 @@ listed so a report can say so.  Shapes follow the torchvision models at 224x224.
 from dataclasses import dataclass, replace
 
 from .golden import conv_output_size
-from .mapper import ConvShape, fc_shape
+from .mapper import ConvShape, PostProcess, fc_shape
 
 ACCELERATOR_OPS = ("conv", "dwconv", "fc")
-HOST_OPS = ("maxpool", "avgpool", "add")
+HOST_OPS = ("maxpool", "avgpool", "add", "flatten", "reshape")
 
 
 @dataclass(frozen=True)
 class Layer:
-    """One layer: `op`, its convolution shape (accelerator ops) and groups; host ops have
-    no shape."""
+    """One layer: `op`, its convolution shape (accelerator ops), groups and the
+    post-processing fused into it (bias, requantization, ReLU); host ops have no shape."""
 
     name: str
     op: str
     shape: ConvShape | None = None
     groups: int = 1
+    post: PostProcess = PostProcess()
 
     @property
     def on_accelerator(self):
@@ -126,8 +127,15 @@ def vgg16():
         .fc("classifier.6", 1000).layers
 
 
+def digits():
+    """The quantized digits CNN of models/digits.py (it imports this module, so lazily)."""
+    from .digits import layers
+
+    return layers()
+
+
 WORKLOADS = {"resnet18": resnet18, "mobilenetv2": mobilenet_v2, "alexnet": alexnet,
-             "vgg16": vgg16}
+             "vgg16": vgg16, "digits": digits}
 
 
 def with_batch(layers, batch):

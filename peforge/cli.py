@@ -1,4 +1,5 @@
-"""The `peforge` command line: `layer` runs one layer on the RTL, `export` writes Verilog."""
+"""The `peforge` command line: `layer` runs one layer on the RTL, `run` a network, `sweep` a
+network over a grid of architectures, `export` writes Verilog, `lint` checks it."""
 
 import argparse
 import os
@@ -9,12 +10,15 @@ import numpy as np
 
 from models.energy import EnergyTableError, load_table, table_for
 from models.spec import SpecError, load_spec
+from models.workloads import WORKLOADS
 
+from .accuracy import run_digits
 from .area import architecture_area
 from .errors import MismatchError, UserError
-from .flow import run_layer_on_rtl
+from .flow import mismatch_error, run_layer_on_rtl
 from .network import BACKENDS, load_workload, run_network
-from .report import build_report, layer_entry, write_report
+from .report import ACCURACY_NAMES, build_report, layer_entry, write_report
+from .sweep import default_jobs, grid, parse_vary, run_sweep, write_sweep
 from .tensors import check_bias, check_operand, load_npy
 
 OPS = ("conv", "dwconv", "fc")
@@ -61,17 +65,22 @@ def _parser():
 
     run = commands.add_parser(
         "run", help="run a network on the RTL or the analytical model and report on it")
-    run.add_argument("--arch", required=True, type=Path, help="architecture YAML")
-    run.add_argument("--workload", required=True,
-                     help="resnet18, mobilenetv2, alexnet, vgg16, or a SCALE-Sim topology CSV")
-    run.add_argument("--backend", choices=BACKENDS, default="model",
-                     help="rtl: every layer simulated and checked against the golden model; "
-                          "model: the analytical model (seconds per network); default model")
-    run.add_argument("--batch", type=int, default=1, help="images per inference (default 1)")
+    _network_arguments(run, "architecture YAML", "minutes per network")
     run.add_argument("--out", required=True, type=Path, help="directory for the report")
-    run.add_argument("--energy-table", type=Path,
-                     help="per-action energy table (YAML) instead of hwcomponents' numbers")
     run.add_argument("--seed", type=int, default=0, help="seed of the RTL backend's data")
+    run.add_argument("--images", type=int,
+                     help="digits: only the first N held-out images (default all)")
+
+    sweep = commands.add_parser(
+        "sweep", help="run a workload over a grid of architectures and tabulate and plot it")
+    _network_arguments(sweep, "base architecture YAML", "one Verilator build per point")
+    sweep.add_argument("--vary", required=True, nargs="+", metavar="NAME=V1,V2,...",
+                       help="spec fields to vary (rows, cols, glb_kb = the whole global "
+                            "buffer in KiB, ...); the grid is every combination")
+    sweep.add_argument("--out", required=True, type=Path,
+                       help="directory for the table and plot")
+    sweep.add_argument("--jobs", type=int, default=default_jobs(),
+                       help="parallel processes (default: the cores available)")
 
     export = commands.add_parser("export", help="write the Verilog of an architecture")
     export.add_argument("--arch", required=True, type=Path, help="architecture YAML")
@@ -79,6 +88,25 @@ def _parser():
     lint = commands.add_parser("lint", help="lint the exported Verilog with Verilator -Wall")
     lint.add_argument("--arch", required=True, type=Path, help="architecture YAML")
     return parser
+
+
+def _network_arguments(parser, arch_help, rtl_note):
+    """The options `run` and `sweep` share: architecture, workload, backend and energy."""
+    parser.add_argument("--arch", required=True, type=Path, help=arch_help)
+    parser.add_argument("--workload", required=True,
+                        help=f"{', '.join(WORKLOADS)}, a SCALE-Sim topology CSV or an ONNX "
+                             f"file; digits runs the held-out images and reports accuracy")
+    parser.add_argument("--backend", choices=BACKENDS, default="model",
+                        help="rtl: every layer simulated and checked against the golden "
+                             f"model ({rtl_note}); model: the analytical model (seconds per "
+                             f"network); default model")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="images per inference (default 1)")
+    parser.add_argument("--energy-table", type=Path,
+                        help="per-action energy table (YAML) instead of hwcomponents' numbers")
+    parser.add_argument("--skip-unsupported", action="store_true",
+                        help="ONNX: skip operators that neither the accelerator nor the host "
+                             "runs")
 
 
 def load_arch(path):
@@ -117,9 +145,7 @@ def cmd_layer(args):
 
     run = run_layer_on_rtl(spec, args.op, x, w, args.stride, args.pad, post, log=log)
     if not run.matches:
-        first = tuple(int(i) for i in np.argwhere(run.output != run.expected)[0])
-        raise MismatchError(f"RTL output differs from the golden model at {first}: "
-                            f"{int(run.output[first])} != {int(run.expected[first])}")
+        raise mismatch_error("", run.output, run.expected)
     entry = layer_entry(spec, args.out.stem, run.op, run.counters, table, run.macs)
     tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
     np.save(tmp, run.output.astype(output_dtype(spec, args.requant)))
@@ -133,25 +159,69 @@ def cmd_layer(args):
     return 0
 
 
+def _check_out_dir(path):
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out: {str(path)!r} exists and is not a directory")
+
+
 def cmd_run(args):
     spec = load_arch(args.arch)
     if args.batch < 1:
         raise UserError(f"--batch must be at least 1, not {args.batch}")
+    _check_out_dir(args.out)
     table = energy_table(spec, args.energy_table)
-    layers = load_workload(args.workload, args.batch)
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"--out: {str(args.out)!r} exists and is not a directory")
-    entries, host_ops = run_network(spec, layers, args.backend, table, args.seed, log=log)
-    report = build_report(spec, entries, table, architecture_area(spec))
-    report.update(workload=args.workload, batch=args.batch, backend=args.backend,
-                  host_ops=host_ops)
+    accuracy, skipped, batch = None, [], args.batch
+    if args.workload == "digits" and args.batch != 1:
+        raise UserError(f"--batch {args.batch}: digits runs its held-out images as one batch "
+                        f"(choose how many with --images)")
+    if args.workload != "digits" and args.images is not None:
+        raise UserError(f"--images applies only to --workload digits, not "
+                        f"{args.workload!r}")
+    if args.workload == "digits":
+        entries, host_ops, accuracy, batch = run_digits(spec, args.backend, table,
+                                                         args.images, log=log)
+    else:
+        layers, skipped = load_workload(args.workload, args.batch, args.skip_unsupported)
+        entries, host_ops = run_network(spec, layers, args.backend, table, args.seed, log=log)
+    report = build_report(spec, entries, table, architecture_area(spec), accuracy, batch)
+    report.update(workload=args.workload, backend=args.backend, host_ops=host_ops,
+                  skipped_ops=skipped)
     args.out.mkdir(parents=True, exist_ok=True)
     write_report(report, args.out / "report.json")
     total = report["totals"]
+    if accuracy is not None:
+        log("accuracy on " + f"{batch} held-out images: " + ", ".join(
+            f"{ACCURACY_NAMES[key]} {100 * value:.2f} %" for key, value in accuracy.items()))
     log(f"{args.workload} on {spec.name} ({args.backend}): {total['macs'] / 1e9:.3g} G MACs in "
         f"{total['cycles']} cycles ({100 * total['utilization']:.1f}% of peak), "
-        f"{total['energy_pj']['total'] / 1e6:.4g} µJ; wrote {args.out}/report.json, .md and "
-        f"plots")
+        f"{total['energy_pj']['total'] / 1e6:.4g} µJ for {batch} image(s); wrote "
+        f"{args.out}/report.json, .md and plots")
+    return 0
+
+
+def cmd_sweep(args):
+    base = load_arch(args.arch)
+    if args.batch < 1:
+        raise UserError(f"--batch must be at least 1, not {args.batch}")
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be at least 1, not {args.jobs}")
+    _check_out_dir(args.out)
+    vary = parse_vary(args.vary)
+    points = grid(base, vary)
+    if args.energy_table is not None:
+        load_table(args.energy_table)
+    load_workload(args.workload, args.batch, args.skip_unsupported)
+    log(f"sweeping {len(points)} architectures on {args.workload} ({args.backend}) in "
+        f"{min(args.jobs, len(points))} processes")
+    rows = run_sweep(points, args.workload, args.batch, args.backend, args.energy_table,
+                     args.skip_unsupported, args.jobs, log=log)
+    if all("error" in row for row in rows):
+        raise UserError(f"{args.workload} fits none of the {len(rows)} architectures "
+                        f"(the first: {rows[0]['error']})")
+    title = f"{args.workload} on {base.name} with " + ", ".join(
+        f"{name} in {{{', '.join(map(str, values))}}}" for name, values in vary.items())
+    write_sweep(rows, list(vary), args.out, title)
+    log(f"wrote {args.out}/sweep.csv, sweep.md and sweep.png")
     return 0
 
 
@@ -171,8 +241,7 @@ def cmd_export(args):
     from pyhdl.export import export_verilog
 
     spec = load_arch(args.arch)
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"--out: {str(args.out)!r} exists and is not a directory")
+    _check_out_dir(args.out)
     path = export_verilog(spec, args.out)
     log(f"wrote {path}")
     return 0
@@ -201,7 +270,7 @@ def cmd_lint(args):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    command = {"layer": cmd_layer, "run": cmd_run, "export": cmd_export,
+    command = {"layer": cmd_layer, "run": cmd_run, "sweep": cmd_sweep, "export": cmd_export,
                "lint": cmd_lint}[args.command]
     try:
         return command(args)

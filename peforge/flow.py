@@ -4,11 +4,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from models.mapper import ConvShape, MappingError, PostProcess, map_grouped_conv
 from testbench.jobs import Job
 from testbench.runner import DEFAULT_BUILD_ROOT, SimulationError, SimulationModel
 
-from .errors import UserError
+from .errors import MismatchError, UserError
 
 
 @dataclass
@@ -64,14 +66,29 @@ def run_layer_on_rtl(spec, op, x, w, stride=1, pad=0, post=None, log=print):
         raise UserError(f"{op}: {error}") from None
     model = SimulationModel(spec)
     model.build(log=log)
+    log(f"simulating {op} {'x'.join(map(str, x.shape))} * {'x'.join(map(str, w.shape))} "
+        f"({shape.macs // groups} MACs) on {spec.rows}x{spec.cols}")
+    job = Job("layer", "fc" if op == "fc" else "conv", x, w, stride=stride, pad=pad,
+              groups=groups, **post)
+    result = simulate(model, job, op)
+    return LayerRun(op, shape.macs // groups, result.output, result.expected, result.counters)
+
+
+def simulate(model, job, what):
+    """Run one job on a built SimulationModel in a scratch directory under the build root;
+    return its JobResult, or raise a UserError naming `what` if the simulator fails."""
     DEFAULT_BUILD_ROOT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="layer-", dir=DEFAULT_BUILD_ROOT) as run_dir:
-        log(f"simulating {op} {'x'.join(map(str, x.shape))} * {'x'.join(map(str, w.shape))} "
-            f"({shape.macs // groups} MACs) on {spec.rows}x{spec.cols}")
+    with tempfile.TemporaryDirectory(prefix="run-", dir=DEFAULT_BUILD_ROOT) as run_dir:
         try:
-            job = Job("layer", "fc" if op == "fc" else "conv", x, w, stride=stride, pad=pad,
-                      groups=groups, **post)
             [result] = model.run([job], Path(run_dir))
         except SimulationError as error:
-            raise UserError(f"simulation failed: {error}") from None
-    return LayerRun(op, shape.macs // groups, result.output, result.expected, result.counters)
+            raise UserError(f"{what}: simulation failed: {error}") from None
+    return result
+
+
+def mismatch_error(prefix, output, expected):
+    """A MismatchError naming the first element where the RTL's output differs, its message
+    starting with `prefix`."""
+    first = tuple(int(i) for i in np.argwhere(output != expected)[0])
+    return MismatchError(f"{prefix}RTL output differs from the golden model at {first}: "
+                         f"{int(output[first])} != {int(expected[first])}")

@@ -1,105 +1,160 @@
 """`peforge run`: every layer of a network on the RTL or the analytical model, one report."""
 
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from models.golden import operand_range
 from models.mapper import MappingError, map_grouped_conv
 from models.perf import model_counters
 from models.workloads import WorkloadError, load_scalesim_csv, with_batch, workload
 from testbench.jobs import Job
-from testbench.runner import DEFAULT_BUILD_ROOT, SimulationError, SimulationModel
+from testbench.runner import SimulationModel
 
-from .errors import MismatchError, UserError
+from .errors import UserError
+from .flow import mismatch_error, simulate
 from .report import layer_entry
 
 BACKENDS = ("rtl", "model")
 
 
-def load_workload(name, batch):
-    """A built-in workload by name, or a SCALE-Sim topology CSV, for `batch` images."""
-    if name.endswith(".csv"):
-        try:
-            return with_batch(load_scalesim_csv(name), batch)
-        except WorkloadError as error:
-            raise UserError(str(error)) from None
+def load_workload(name, batch, skip_unsupported=False):
+    """(layers, skipped node names) of a built-in workload, a SCALE-Sim topology CSV or an
+    ONNX graph, for `batch` images."""
+    skipped = []
     try:
-        return workload(name, batch)
+        if name.endswith(".csv"):
+            layers = load_scalesim_csv(name)
+        elif name.endswith(".onnx"):
+            from models.onnx_import import load_onnx
+
+            layers, skipped = load_onnx(name, skip_unsupported)
+        else:
+            layers = workload(name)
+    except WorkloadError as error:
+        raise UserError(str(error)) from None
     except KeyError as error:
         raise UserError(f"--workload: {error.args[0]}") from None
+    return with_batch(layers, batch), skipped
 
 
-def _parts(spec, layer):
+def layer_parts(spec, layer):
+    """The hardware runs of an accelerator layer, or a UserError naming what does not fit."""
     try:
-        return map_grouped_conv(spec, layer.shape, layer.groups)
+        return map_grouped_conv(spec, layer.shape, layer.groups, layer.post)
     except MappingError as error:
         raise UserError(f"layer {layer.name}: {error}") from None
 
 
-def _predicted(spec, layer, parts):
+def predicted_counters(spec, layer):
+    """The analytical model's counters of a whole layer (every hardware run summed)."""
     runs = [model_counters(spec, part.mapping, layer.shape.c // layer.groups)
-            for part in parts]
+            for part in layer_parts(spec, layer)]
     return {name: sum(run[name] for run in runs) for name in runs[0]}
 
 
-def _random_job(layer, rng):
-    shape = layer.shape
+def _random_job(spec, layer, rng):
+    """The layer with random operands (and a random bias where it has one); its
+    requantization and ReLU are the layer's own."""
+    shape, post = layer.shape, layer.post
+    low, high = operand_range(spec.operand_bits)
+    bias = rng.integers(-(1 << 16), 1 << 16, shape.k) if post.bias else None
+    extra = {"bias": bias, "requant": post.requant, "relu": post.relu}
     if layer.op == "fc":
-        x = rng.integers(-128, 128, (shape.h, shape.c))
-        w = rng.integers(-128, 128, (shape.k, shape.c))
-        return Job(layer.name, "fc", x, w)
-    x = rng.integers(-128, 128, (shape.n, shape.c, shape.h, shape.w))
-    w = rng.integers(-128, 128, (shape.k, shape.c // layer.groups, shape.r, shape.s))
+        return Job(layer.name, "fc", rng.integers(low, high + 1, (shape.h, shape.c)),
+                   rng.integers(low, high + 1, (shape.k, shape.c)), **extra)
+    x = rng.integers(low, high + 1, (shape.n, shape.c, shape.h, shape.w))
+    w = rng.integers(low, high + 1, (shape.k, shape.c // layer.groups, shape.r, shape.s))
     return Job(layer.name, "conv", x, w, stride=shape.stride, pad=shape.pad,
-               groups=layer.groups)
+               groups=layer.groups, **extra)
+
+
+class Simulator:
+    """The RTL of one architecture, built once, running one checked layer at a time."""
+
+    def __init__(self, spec, log=print):
+        self.model = SimulationModel(spec)
+        self.model.build(log=log)
+
+    def run(self, job):
+        """The JobResult of `job`; MismatchError if the RTL differs from the golden model."""
+        result = simulate(self.model, job, f"layer {job.name}")
+        if not result.matches:
+            raise mismatch_error(f"layer {job.name}: ", result.output, result.expected)
+        return result
 
 
 class Progress:
-    """One line per layer on stderr: count, name, and the time left, estimated from the
-    analytical model's cycles and the simulation speed so far."""
+    """A progress bar on stderr: layers done, the current layer's name, time elapsed and the
+    time left.  The estimate weighs each layer by the analytical model's cycles plus a fixed
+    cost per simulation (start-up, data in and out, golden check) and scales by the speed
+    measured so far; before the first layer ends it assumes PRIOR_CYCLES_PER_S.  On a
+    terminal the bar redraws in place; in a log it prints one line per layer."""
 
-    def __init__(self, total_cycles, layers):
-        self.total, self.done, self.layers, self.count = total_cycles, 0, layers, 0
+    OVERHEAD_CYCLES = 75_000
+    PRIOR_CYCLES_PER_S = 45_000
+    WIDTH = 24
+
+    def __init__(self, names, cycles, stream=None):
+        self.names, self.weights = names, [c + self.OVERHEAD_CYCLES for c in cycles]
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.done, self.count = 0, 0
         self.started = time.monotonic()
 
-    def step(self, name, cycles, note=""):
-        self.done += cycles
+    def _left(self, elapsed, running=0):
+        remaining = sum(self.weights) - self.done - running
+        rate = self.done / elapsed if self.done and elapsed > 0 else self.PRIOR_CYCLES_PER_S
+        return remaining / rate
+
+    def _line(self, text):
+        filled = self.WIDTH * self.count // len(self.names)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        return f"peforge: [{bar}] {self.count}/{len(self.names)} {text}"
+
+    def _show(self, line, final):
+        if self.live:
+            self.stream.write(f"\r\033[K{line}" + ("\n" if final else ""))
+        elif final:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def start(self, index):
+        """Layer `index` begins (redraws the bar on a terminal)."""
+        elapsed = time.monotonic() - self.started
+        self._show(self._line(f"{self.names[index]} running; {elapsed:.0f} s elapsed, "
+                              f"ETA {self._left(elapsed):.0f} s"), final=False)
+
+    def finish(self, index, cycles, note=""):
+        """Layer `index` ended after `cycles` simulated (or predicted) cycles."""
+        self.done += self.weights[index]
         self.count += 1
         elapsed = time.monotonic() - self.started
-        left = elapsed * (self.total - self.done) / self.done if self.done else 0
-        print(f"peforge: [{self.count}/{self.layers}] {name}: {cycles} cycles{note}; "
-              f"{elapsed:.0f} s elapsed, about {left:.0f} s left", file=sys.stderr, flush=True)
+        last = self.count == len(self.names)
+        self._show(self._line(f"{self.names[index]}: {cycles} cycles{note}; "
+                              f"{elapsed:.0f} s elapsed"
+                              + ("" if last else f", ETA {self._left(elapsed):.0f} s")),
+                   final=last or not self.live)
 
 
 def run_network(spec, layers, backend, table, seed=0, log=print):
-    """Run every accelerator layer; return (report entries, host-op names)."""
-    accelerated = [(layer, _parts(spec, layer)) for layer in layers if layer.on_accelerator]
+    """Run every accelerator layer with random data; return (report entries, host-op
+    names)."""
+    accelerated = [layer for layer in layers if layer.on_accelerator]
     host_ops = [layer.name for layer in layers if not layer.on_accelerator]
-    predictions = [_predicted(spec, layer, parts) for layer, parts in accelerated]
-    progress = Progress(sum(p["cycles"] for p in predictions), len(accelerated))
-    entries = []
-    if backend == "rtl":
-        model = SimulationModel(spec)
-        model.build(log=log)
-        DEFAULT_BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+    predictions = [predicted_counters(spec, layer) for layer in accelerated]
+    if backend == "model":
+        return [layer_entry(spec, layer.name, layer.op, counters, table, layer.macs)
+                for layer, counters in zip(accelerated, predictions)], host_ops
+    simulator = Simulator(spec, log)
+    progress = Progress([layer.name for layer in accelerated],
+                        [p["cycles"] for p in predictions])
     rng = np.random.default_rng(seed)
-    for (layer, _), predicted in zip(accelerated, predictions):
-        if backend == "model":
-            counters = predicted
-        else:
-            with tempfile.TemporaryDirectory(prefix="run-", dir=DEFAULT_BUILD_ROOT) as run_dir:
-                try:
-                    [result] = model.run([_random_job(layer, rng)], Path(run_dir))
-                except SimulationError as error:
-                    raise UserError(f"layer {layer.name}: simulation failed: {error}") from None
-            if not result.matches:
-                raise MismatchError(f"layer {layer.name}: RTL output differs from the golden "
-                                    f"model")
-            counters = result.counters
+    entries = []
+    for index, layer in enumerate(accelerated):
+        progress.start(index)
+        counters = simulator.run(_random_job(spec, layer, rng)).counters
         entries.append(layer_entry(spec, layer.name, layer.op, counters, table, layer.macs))
-        progress.step(layer.name, counters["cycles"],
-                      "" if backend == "model" else ", matches the golden model")
+        progress.finish(index, counters["cycles"], ", matches the golden model")
     return entries, host_ops

@@ -71,3 +71,64 @@ def plot_area(report, path):
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
     plt.close(fig)
+
+
+SWEEP_PANELS = (
+    ("inferences_per_s", "throughput (inferences/s)", "ideal: proportional to PEs",
+     lambda base, scale: base["inferences_per_s"] * scale),
+    ("energy_per_inference_uj", "energy per inference (µJ)", "ideal: unchanged",
+     lambda base, scale: base["energy_per_inference_uj"]),
+    ("area_mm2", "area (mm²)", "ideal: PE array proportional to PEs, the rest unchanged",
+     lambda base, scale: base["area_mm2"] + base["array_area_mm2"] * (scale - 1)),
+)
+"""Each panel of the sweep plot: the figure, its axis title, and its ideal scaling from the
+smallest array (`base`, a table row) to one `scale` times as many PEs."""
+
+
+def _point_label(row, shown):
+    """A point's values of the parameters in `shown` ("RxC" for the array's shape)."""
+    parts = [f"{row['rows']}x{row['cols']}"] if {"rows", "cols"} <= set(shown) else []
+    return " ".join(parts + [f"{name}={row[name]}" for name in shown
+                             if name not in ("rows", "cols") or not parts])
+
+
+def plot_sweep(rows, varied, title, path):
+    """Throughput, energy per inference and area against the number of PEs (when the array
+    size varies, with the ideal-scaling line from the smallest array) or else against the
+    first varied parameter.  Points the workload does not fit are left out."""
+    from matplotlib.ticker import ScalarFormatter
+
+    rows = [row for row in rows if "error" not in row]
+    by_pes = "rows" in varied or "cols" in varied
+    key = "pes" if by_pes else varied[0]
+    xs = [row[key] for row in rows]
+    shown = [name for name in varied if len({row[name] for row in rows}) > 1]
+    smallest = [row for row in rows if row[key] == min(xs)]
+    base = max(smallest, key=lambda row: row["inferences_per_s"])
+    fig, axes = plt.subplots(1, len(SWEEP_PANELS), figsize=(15, 4.5))
+    for ax, (metric, label, ideal_label, ideal) in zip(axes, SWEEP_PANELS):
+        ys = [row[metric] for row in rows]
+        order = sorted(range(len(rows)), key=lambda i: xs[i])
+        ax.plot([xs[i] for i in order], [ys[i] for i in order],
+                "o" if len(varied) > 1 else "o-", color="#4c72b0", label="measured")
+        if len(rows) <= 24:
+            for x, y, row in zip(xs, ys, rows):
+                ax.annotate(_point_label(row, shown), (x, y), fontsize="x-small",
+                            xytext=(3, 3), textcoords="offset points")
+        if by_pes:
+            line = sorted(set(xs))
+            ax.plot(line, [ideal(base, x / base["pes"]) for x in line], "k--",
+                    label=ideal_label)
+        if min(xs) > 0 and max(xs) >= 4 * min(xs):
+            ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+        if min(ys) > 0 and max(ys) >= 4 * min(ys):
+            ax.set_yscale("log")
+        ax.set_xlabel("PEs (rows x cols)" if by_pes else key)
+        ax.set_ylabel(label)
+        ax.legend(fontsize="small")
+        ax.grid(True, which="major", alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    plt.close(fig)

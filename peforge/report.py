@@ -11,6 +11,11 @@ from pathlib import Path
 from models.energy import COMPONENTS, energy_breakdown
 
 
+ACCURACY_NAMES = {"float": "float", "int8_golden": "int8, golden model",
+                  "int8_rtl": "int8, RTL"}
+"""How report.md names the accuracies a run may measure."""
+
+
 def layer_entry(spec, name, op, counters, table, macs=None):
     """One layer's figures: throughput, latency, traffic and energy from its counters.
 
@@ -35,8 +40,8 @@ def layer_entry(spec, name, op, counters, table, macs=None):
     }
 
 
-def totals(spec, layers):
-    """Whole-run figures: the sums, and the rates they imply (one inference = the layers)."""
+def totals(spec, layers, batch=1):
+    """Whole-run figures: the sums, and the rates they imply for `batch` images per run."""
     macs = sum(layer["macs"] for layer in layers)
     cycles = sum(layer["cycles"] for layer in layers)
     seconds = sum(layer["latency_s"] for layer in layers)
@@ -50,7 +55,8 @@ def totals(spec, layers):
         "latency_s": seconds,
         "utilization": macs / (cycles * spec.peak_macs_per_cycle) if cycles else 0.0,
         "macs_per_cycle": macs / cycles if cycles else 0.0,
-        "inferences_per_s": 1 / seconds if seconds else 0.0,
+        "inferences_per_s": batch / seconds if seconds else 0.0,
+        "energy_per_inference_pj": energy.get("total", 0.0) / batch,
         "gops": ops / seconds / 1e9 if seconds else 0.0,
         "energy_pj": energy,
         "average_power_w": joules / seconds if seconds else 0.0,
@@ -61,23 +67,25 @@ def totals(spec, layers):
     }
 
 
-def build_report(spec, layers, table, area, accuracy=None):
-    """The report.json document."""
+def build_report(spec, layers, table, area, accuracy=None, batch=1):
+    """The report.json document of a run of `batch` images."""
     report = {
+        "batch": batch,
         "arch": spec.to_dict(),
         "energy_table": table.name,
         "peak_macs_per_cycle": spec.peak_macs_per_cycle,
         "onchip_bytes": spec.onchip_bytes,
         "area_um2": area,
         "layers": layers,
-        "totals": totals(spec, layers),
+        "totals": totals(spec, layers, batch),
     }
     if accuracy is not None:
         report["accuracy"] = accuracy
     return report
 
 
-def _atomic_write(path, write):
+def atomic_write(path, write):
+    """Call `write(tmp)` on a hidden file beside `path`, then rename it to `path`."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     write(tmp)
@@ -96,11 +104,11 @@ def write_report(report, json_path):
         "area": (plot_area, Path(f"{stem}-area.png")),
     }
     for plot, path in plots.values():
-        _atomic_write(path, lambda tmp, plot=plot: plot(report, tmp))
-    _atomic_write(json_path.with_suffix(".md"),
+        atomic_write(path, lambda tmp, plot=plot: plot(report, tmp))
+    atomic_write(json_path.with_suffix(".md"),
                   lambda tmp: tmp.write_text(markdown(report, {k: p.name for k, (_, p) in
                                                                plots.items()})))
-    _atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
+    atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
 
 
 def _si(value, unit):
@@ -139,14 +147,16 @@ def markdown(report, plot_files):
     ]
     if "accuracy" in report:
         for key, value in report["accuracy"].items():
-            lines.append(f"| accuracy ({key}) | {100 * value:.2f} % |")
+            lines.append(f"| accuracy ({ACCURACY_NAMES.get(key, key)}) | {100 * value:.2f} % "
+                         f"of {report['batch']} images |")
     lines += [
         f"| throughput | {total['inferences_per_s']:.4g} inferences/s, "
         f"{total['gops']:.3g} GOPS |",
-        f"| latency | {_si(total['latency_s'], 's')} ({total['cycles']} cycles) |",
+        f"| latency | {_si(total['latency_s'], 's')} ({total['cycles']} cycles)"
+        + (f" for the batch of {report['batch']} |" if report["batch"] > 1 else " |"),
         f"| PE utilization | {100 * total['utilization']:.1f} % of "
         f"{report['peak_macs_per_cycle']} MACs/cycle |",
-        f"| energy | {_si(energy['total'] * 1e-12, 'J')} per inference "
+        f"| energy | {_si(total['energy_per_inference_pj'] * 1e-12, 'J')} per inference "
         f"({100 * energy['dram'] / energy['total']:.1f} % DRAM) |",
         f"| average power | {_si(total['average_power_w'], 'W')}, "
         f"{total['gops_per_w']:.3g} GOPS/W |",
@@ -176,6 +186,11 @@ def markdown(report, plot_files):
     for key, value in report["area_um2"].items():
         if isinstance(value, (int, float)):
             lines.append(f"| {key} | {value / 1e6:.4f} mm² |")
+    for key, title in (("host_ops", "Host ops (run on the host between accelerator layers, "
+                                    "not counted)"),
+                       ("skipped_ops", "Skipped operators (--skip-unsupported)")):
+        if report.get(key):
+            lines += ["", f"{title}: {', '.join(report[key])}."]
     lines += [""]
     lines += [f"![{name}]({file})" for name, file in plot_files.items()]
     return "\n".join(lines) + "\n"

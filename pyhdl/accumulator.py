@@ -7,22 +7,20 @@ from amaranth.lib.wiring import In, Out
 
 from models.spec import DRAM_WORD_BITS
 
-
-def tag_layout(addr_bits):
-    """Where an input vector's partial sums go: output-buffer word `addr`; `first` overwrites."""
-    return data.StructLayout({"valid": 1, "addr": addr_bits, "first": 1})
+from .interfaces import tag_layout
 
 
 class Accumulator(wiring.Component):
     """Adds each output vector of the array into its output-buffer word.
 
     The tag of an input vector enters with the vector and waits `latency` cycles in a shift
-    register beside the array, so it meets the vector's partial sums.  The first c block of a
+    register beside the array, so it meets the vector's partial sums; with `latency` 0 the
+    array delivers the tag with its output (the output-stationary array does).  The first c block of a
     word overwrites it; later blocks read it, add (wrapping at acc_bits) and write it back.
     Buffer words hold `cols` int32 values, sign-extended from acc_bits.
 
     Ports:
-        tag: In(tag_layout), with the input vector entering the array.
+        tag: In(tag_layout), with the input vector entering the array (or with `y`).
         y: In, the array's output (valid and one partial sum per column).
         read, write: Out, the output buffer's read and write ports.
         busy: Out(1), some vector is still in the array or this pipeline.
@@ -52,11 +50,13 @@ class Accumulator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         layout = tag_layout(self.addr_bits)
-        pipe = [Signal(layout, name=f"tag_{i}") for i in range(self.latency)]
-        m.d.sync += pipe[0].eq(self.tag)
-        for previous, stage in zip(pipe, pipe[1:]):
-            m.d.sync += stage.eq(previous)
-        arriving = pipe[-1]
+        arriving = self.tag
+        pipe = []
+        for i in range(self.latency):
+            delayed = Signal(layout, name=f"tag_{i}")
+            m.d.sync += delayed.eq(arriving)
+            pipe.append(delayed.valid)
+            arriving = delayed
 
         stage = Signal(data.StructLayout({
             "tag": layout,
@@ -80,7 +80,7 @@ class Accumulator(wiring.Component):
             self.write.addr.eq(stage.tag.addr),
             self.write.data.eq(result),
         ]
-        m.d.comb += self.busy.eq(stage.tag.valid | Cat(p.valid for p in pipe).any())
+        m.d.comb += self.busy.eq(stage.tag.valid | Cat(*pipe).any())
         m.d.sync += [
             Assert(~(self.read.en & self.write.en & (self.read.addr == self.write.addr)),
                    "accumulator: read of the word being written (stale partial sum)"),

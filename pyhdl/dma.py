@@ -25,10 +25,11 @@ class ReadJob(data.Struct):
 
 
 class WriteJob(data.Struct):
-    """Copy `rows` rows of `row_words` consecutive buffer words from word 0 to DRAM rows of
+    """Copy `rows` rows of `row_words` consecutive buffer words from word `base` to DRAM rows of
     `row_beats` beats, the first at beat `addr` and each `pitch` beats after the last; a word
     holds `word_elems` elements, the last word of a row `last_elems`."""
 
+    base: COUNT_BITS
     addr: ADDR_BITS
     rows: COUNT_BITS
     row_words: COUNT_BITS
@@ -184,7 +185,7 @@ class DmaWriter(wiring.Component):
     beats leave than the job's rows hold.
     Ports:
         job: In(stream of WriteJob); accepted only when idle.
-        buffer: In(ReadPort.Signature), words read in order from word 0 (what comes back may
+        buffer: In(ReadPort.Signature), words read in order from `base` (what comes back may
             be transformed on the way, e.g. by the post-processor).
         row_word: Out, the index within its row of the word being read.
         dram_cmd: Out(stream of DramCommand), dram_data: Out(stream of bus words).
@@ -237,7 +238,7 @@ class DmaWriter(wiring.Component):
                 job.eq(self.job.payload),
                 read_rows.eq(self.job.payload.rows),
                 words_left.eq(self.job.payload.row_words),
-                read_addr.eq(0),
+                read_addr.eq(self.job.payload.base),
                 beats_left.eq(self.job.payload.rows * self.job.payload.row_beats),
             ]
 

@@ -1,4 +1,5 @@
-"""Signatures and layouts shared between blocks: the DRAM port and the host register bus."""
+"""Signatures and layouts shared between blocks: the DRAM port, the host register bus and the
+tag that says where an output vector accumulates."""
 
 from amaranth import unsigned
 from amaranth.lib import data, stream, wiring
@@ -6,6 +7,11 @@ from amaranth.lib.wiring import In, Out
 
 ADDR_BITS = 32
 BURST_BITS = 16
+
+
+def tag_layout(addr_bits):
+    """Where an output vector goes: output-buffer word `addr`; `first` overwrites it."""
+    return data.StructLayout({"valid": 1, "addr": addr_bits, "first": 1})
 
 
 class DramCommand(data.Struct):

@@ -1,6 +1,6 @@
 """The accelerator top: PE array, global buffer, DMA, controller, counters and registers."""
 
-from amaranth import Module, Mux
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,11 +14,13 @@ from .counters import ActivityCounters
 from .csr import REGISTER_ADDR_BITS, RegisterBlock
 from .dma import DmaReader, DmaWriter
 from .interfaces import DramPort, RegisterBus
+from .os_array import OutputStationaryArray
 from .postprocess import PostProcessor
 
 
 class Accelerator(wiring.Component):
-    """A `spec.rows` x `spec.cols` weight-stationary convolution / fully-connected accelerator.
+    """A `spec.rows` x `spec.cols` convolution / fully-connected accelerator with the spec's
+    dataflow (weight- or output-stationary array).
 
     The host writes a layer descriptor through `bus` (addresses in models.registers) and
     starts it; the accelerator loads the layer's bias (if any) into the bias buffer, moves X
@@ -45,21 +47,39 @@ class Accelerator(wiring.Component):
         spec = self.spec
         word = spec.rows * spec.operand_bits
         m.submodules.input_buffer = ibuf = GlobalBuffer(word, spec.input_words, spec.glb_banks)
-        m.submodules.weight_buffer = wbuf = GlobalBuffer(word, spec.weight_words,
-                                                         spec.glb_banks)
-        m.submodules.output_buffer = obuf = GlobalBuffer(DRAM_WORD_BITS * spec.cols,
-                                                         spec.output_words, spec.glb_banks)
-        m.submodules.array = array = SystolicArray(spec)
-        m.submodules.accumulator = acc = Accumulator(spec, array.latency,
-                                                     len(obuf.read.addr))
+        m.submodules.weight_buffer = wbuf = GlobalBuffer(
+            spec.weight_lanes * spec.operand_bits, spec.weight_words, spec.glb_banks)
+        # The output buffer is two halves with a read port each, so the writer can drain one
+        # while the accumulator works in the other.
+        half_words = spec.output_words // 2
+        out_halves = [GlobalBuffer(DRAM_WORD_BITS * spec.cols, half_words, spec.glb_banks)
+                      for _ in range(2)]
+        m.submodules.output_buffer_0, m.submodules.output_buffer_1 = out_halves
+        output_addr_bits = (spec.output_words - 1).bit_length()
+        output_stationary = spec.dataflow == "os"
+        if output_stationary:
+            m.submodules.array = array = OutputStationaryArray(spec, output_addr_bits)
+        else:
+            m.submodules.array = array = SystolicArray(spec)
+        # The output-stationary array delivers each output's tag with it.
+        m.submodules.accumulator = acc = Accumulator(
+            spec, 0 if output_stationary else array.latency, output_addr_bits)
         m.submodules.controller = ctrl = ConvController(
-            spec, array, len(ibuf.read.addr), len(wbuf.read.addr), len(obuf.read.addr))
-        load_addr_bits = max(len(ibuf.write.addr), len(wbuf.write.addr))
+            spec, array, len(ibuf.read.addr), len(wbuf.read.addr), output_addr_bits)
+        load_addr_bits = len(ibuf.write.addr)
+        if not output_stationary:
+            load_addr_bits = max(load_addr_bits, len(wbuf.write.addr))
         m.submodules.reader = reader = DmaReader(spec.dram_bus_bytes, spec.operand_bits,
                                                  spec.rows, load_addr_bits)
+        readers = [reader]
+        if output_stationary:
+            # Weights come in words of `cols` filters, through a reader of their own.
+            m.submodules.weight_reader = weight_reader = DmaReader(
+                spec.dram_bus_bytes, spec.operand_bits, spec.cols, len(wbuf.write.addr))
+            readers.append(weight_reader)
         m.submodules.writer = writer = DmaWriter(
             spec.dram_bus_bytes, spec.operand_bits,
-            spec.cols * DRAM_WORD_BITS // spec.operand_bits, len(obuf.read.addr))
+            spec.cols * DRAM_WORD_BITS // spec.operand_bits, output_addr_bits)
         m.submodules.bias_buffer = bias_buffer = GlobalBuffer(DRAM_WORD_BITS * spec.cols,
                                                               spec.bias_words, 1)
         m.submodules.bias_reader = bias_reader = DmaReader(
@@ -92,8 +112,19 @@ class Accelerator(wiring.Component):
         wiring.connect(m, bias_reader.buffer, bias_buffer.write)
         m.d.comb += [ctrl.reader_busy.eq(reader.busy), ctrl.writer_busy.eq(writer.busy),
                      ctrl.bias_busy.eq(bias_reader.busy)]
-        # The DRAM read port belongs to the bias reader while the controller loads the bias.
-        for owner, selected in ((reader, ~ctrl.loading_bias), (bias_reader, ctrl.loading_bias)):
+        # The DRAM read port belongs to the bias reader while the controller loads the bias,
+        # to the weight reader (output-stationary) while it is busy (the controller never
+        # runs it beside the input reader), and to the input reader otherwise.
+        owners = [(bias_reader, ctrl.loading_bias)]
+        if output_stationary:
+            wiring.connect(m, ctrl.weight_job, weight_reader.job)
+            wiring.connect(m, weight_reader.buffer, wbuf.write)
+            m.d.comb += ctrl.weight_reader_busy.eq(weight_reader.busy)
+            owners.append((weight_reader, ~ctrl.loading_bias & weight_reader.busy))
+            owners.append((reader, ~ctrl.loading_bias & ~weight_reader.busy))
+        else:
+            owners.append((reader, ~ctrl.loading_bias))
+        for owner, selected in owners:
             m.d.comb += [
                 owner.dram_cmd.ready.eq(self.dram.read_cmd.ready & selected),
                 owner.dram_data.valid.eq(self.dram.read_data.valid & selected),
@@ -106,42 +137,75 @@ class Accelerator(wiring.Component):
                     self.dram.read_data.ready.eq(owner.dram_data.ready),
                 ]
 
-        # The reader fills the input or the weight buffer, as the controller says.
-        for buffer, selected in ((ibuf, ~ctrl.load_weights), (wbuf, ctrl.load_weights)):
-            m.d.comb += [
-                buffer.write.addr.eq(reader.buffer.addr),
-                buffer.write.data.eq(reader.buffer.data),
-                buffer.write.en.eq(reader.buffer.en & selected),
-            ]
+        # The reader fills the input buffer, and (weight-stationary) the weight buffer when
+        # the controller says so.
+        if output_stationary:
+            wiring.connect(m, reader.buffer, ibuf.write)
+        else:
+            for buffer, selected in ((ibuf, ~ctrl.load_weights), (wbuf, ctrl.load_weights)):
+                m.d.comb += [
+                    buffer.write.addr.eq(reader.buffer.addr),
+                    buffer.write.data.eq(reader.buffer.data),
+                    buffer.write.en.eq(reader.buffer.en & selected),
+                ]
 
         # The array reads the input and weight buffers; results accumulate in the output one.
         wiring.connect(m, ctrl.input_read, ibuf.read)
         wiring.connect(m, ctrl.weight_read, wbuf.read)
         m.d.comb += [
             array.x.eq(ctrl.x),
-            array.w_data.eq(ctrl.w_data),
-            array.w_shift.eq(ctrl.w_shift),
-            array.w_commit.eq(ctrl.w_commit),
-            array.w_slot.eq(ctrl.w_slot),
             ctrl.gated.eq(array.gated),
-            acc.tag.eq(ctrl.tag),
             acc.y.eq(array.y),
             ctrl.accumulator_busy.eq(acc.busy),
         ]
-        wiring.connect(m, acc.write, obuf.write)
-        # The accumulator and the writer never read the output buffer in the same phase.
-        m.d.comb += [
-            obuf.read.en.eq(acc.read.en | writer.buffer.en),
-            obuf.read.addr.eq(Mux(acc.read.en, acc.read.addr, writer.buffer.addr)),
-            acc.read.data.eq(obuf.read.data),
-        ]
+        if output_stationary:
+            m.d.comb += [
+                array.w.eq(ctrl.w),
+                acc.tag.eq(array.y_tag),
+                ctrl.array_busy.eq(array.busy),
+            ]
+        else:
+            m.d.comb += [
+                array.w_data.eq(ctrl.w_data),
+                array.w_shift.eq(ctrl.w_shift),
+                array.w_commit.eq(ctrl.w_commit),
+                array.w_slot.eq(ctrl.w_slot),
+                acc.tag.eq(ctrl.tag),
+            ]
+        # The accumulator and the writer read the same half only when the controller keeps
+        # them apart in time (one-buffer mappings); then the accumulator's read wins.
+        def half(addr):
+            return addr >= half_words
+
+        def within(addr):
+            return Mux(half(addr), addr - half_words, addr)
+
+        acc_half = Signal()
+        writer_half = Signal()
+        with m.If(acc.read.en):
+            m.d.sync += acc_half.eq(half(acc.read.addr))
+        with m.If(writer.buffer.en):
+            m.d.sync += writer_half.eq(half(writer.buffer.addr))
+        for index, buffer in enumerate(out_halves):
+            acc_reads = acc.read.en & (half(acc.read.addr) == index)
+            m.d.comb += [
+                buffer.read.en.eq(acc_reads
+                                  | (writer.buffer.en & (half(writer.buffer.addr) == index))),
+                buffer.read.addr.eq(Mux(acc_reads, within(acc.read.addr),
+                                        within(writer.buffer.addr))),
+                buffer.write.en.eq(acc.write.en & (half(acc.write.addr) == index)),
+                buffer.write.addr.eq(within(acc.write.addr)),
+                buffer.write.data.eq(acc.write.data),
+            ]
+        lower, upper = out_halves
+        m.d.comb += acc.read.data.eq(Mux(acc_half, upper.read.data, lower.read.data))
 
         # On the way out, every output word passes the post-processor with its biases.
         d = regs.descriptor
         m.d.comb += [
             bias_buffer.read.en.eq(writer.buffer.en),
             bias_buffer.read.addr.eq(writer.row_word + ctrl.k_word_base),
-            post.acc.eq(obuf.read.data),
+            post.acc.eq(Mux(writer_half, upper.read.data, lower.read.data)),
             post.bias.eq(bias_buffer.read.data),
             post.config.bias.eq(d.post[0]),
             post.config.requant.eq(d.post[1]),
@@ -156,7 +220,8 @@ class Accelerator(wiring.Component):
         bus_bytes = spec.dram_bus_bytes
         m.d.comb += [
             e.busy_cycles.eq(ctrl.events.busy_cycles),
-            e.stall_cycles.eq(reader.stalled | bias_reader.stalled | writer.stalled),
+            e.stall_cycles.eq(Cat(r.stalled for r in readers).any() | bias_reader.stalled
+                              | writer.stalled),
             e.macs.eq(ctrl.events.macs),
             e.macs_gated.eq(ctrl.events.macs_gated),
             e.rf_reads.eq(ctrl.events.macs),
@@ -166,9 +231,10 @@ class Accelerator(wiring.Component):
             e.glb_input_writes.eq(ibuf.writes),
             e.glb_weight_reads.eq(wbuf.reads),
             e.glb_weight_writes.eq(wbuf.writes),
-            e.glb_output_reads.eq(obuf.reads),
-            e.glb_output_writes.eq(obuf.writes),
-            e.dram_bytes_read.eq((reader.beat | bias_reader.beat) * bus_bytes),
+            e.glb_output_reads.eq(lower.reads + upper.reads),
+            e.glb_output_writes.eq(lower.writes + upper.writes),
+            e.dram_bytes_read.eq((Cat(r.beat for r in readers).any() | bias_reader.beat)
+                                 * bus_bytes),
             e.dram_bytes_written.eq(writer.beat * bus_bytes),
         ]
         return m

@@ -19,7 +19,7 @@ import numpy as np
 from cocotb.triggers import RisingEdge, with_timeout
 
 from models.layout import pack_rows, row_beats, unpack_rows
-from models.mapper import Placement, map_conv
+from models.mapper import Placement, map_conv, weight_beats, weight_rows
 from models.registers import CONTROL, descriptor_address
 from models.spec import DRAM_WORD_BITS
 
@@ -39,8 +39,7 @@ def chain_mappings(spec, jobs):
     for job in jobs:
         shape, post = job.shape, job.post_process
         w_addr = addr
-        b_addr = w_addr + shape.k * shape.r * shape.s * row_beats(shape.c, spec.operand_bits,
-                                                                   bus)
+        b_addr = w_addr + weight_beats(spec, shape)
         y_addr = b_addr + (row_beats(shape.k, DRAM_WORD_BITS, bus) if post.bias else 0)
         mapping = map_conv(spec, shape, post, Placement(x_addr, w_addr, b_addr, y_addr,
                                                         x_pitch))
@@ -58,8 +57,7 @@ def dram_image(spec, jobs, mappings):
     for job, mapping in zip(jobs, mappings):
         shape = mapping.shape
         w = job.weights.reshape(shape.k, shape.c, shape.r, shape.s)
-        regions.append((mapping.w_addr, pack_rows(w.transpose(0, 2, 3, 1).reshape(-1, shape.c),
-                                                  bits, bus)))
+        regions.append((mapping.w_addr, pack_rows(weight_rows(spec, mapping, w), bits, bus)))
         if job.bias is not None:
             regions.append((mapping.b_addr, pack_rows(job.bias.reshape(1, -1), DRAM_WORD_BITS,
                                                       bus)))

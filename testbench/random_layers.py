@@ -10,7 +10,7 @@ from its two numbers.  Layers the mapper refuses are drawn again and counted; so
 whose predicted run time exceeds `MAX_CYCLES` (they would slow the regression, not test more).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -54,26 +54,22 @@ def random_arch(arch_seed):
     acc_bits = 32 if rng.random() < 0.6 else int(rng.integers(2 * bits, 33))
     banks = _pick(rng, (1, 2, 4, 8))
     large = rng.random() < 0.5
-    word_in = -(-rows * bits // 8)
-    word_out = cols * 4
+    # The spec knows its buffer words' sizes (they depend on the dataflow): ask a roomy one.
+    shape = ArchSpec(name=f"r{arch_seed}", rows=rows, cols=cols, dataflow=_pick(rng, DATAFLOWS),
+                     operand_bits=bits, acc_bits=acc_bits, rf_depth=int(rng.integers(1, 5)),
+                     glb_input_bytes=1 << 24, glb_weight_bytes=1 << 24,
+                     glb_output_bytes=1 << 24, glb_banks=banks,
+                     dram_bus_bytes=_pick(rng, (4, 8, 16, 32, 64)))
 
     def partition(word, small_words, large_words):
         low, high = large_words if large else small_words
-        words = int(rng.integers(low, high + 1))
-        return max(words * word, 2 * banks * word)
+        return max(int(rng.integers(low, high + 1)), 4 * banks) * word
 
-    return ArchSpec(
-        name=f"r{arch_seed}",
-        rows=rows, cols=cols,
-        dataflow=_pick(rng, DATAFLOWS),
-        operand_bits=bits, acc_bits=acc_bits,
-        rf_depth=int(rng.integers(1, 5)),
-        glb_input_bytes=partition(word_in, (48, 400), (2048, 16384)),
-        glb_weight_bytes=partition(word_in, (48, 400), (2048, 16384)),
-        glb_output_bytes=partition(word_out, (16, 160), (1024, 4096)),
-        glb_banks=banks,
-        dram_bus_bytes=_pick(rng, (4, 8, 16, 32, 64)),
-    )
+    return replace(
+        shape,
+        glb_input_bytes=partition(shape.input_word_bytes, (48, 400), (2048, 16384)),
+        glb_weight_bytes=partition(shape.weight_word_bytes, (48, 400), (2048, 16384)),
+        glb_output_bytes=partition(shape.output_word_bytes, (16, 160), (1024, 4096)))
 
 
 @dataclass

@@ -9,7 +9,8 @@ from cocotb.triggers import RisingEdge, with_timeout
 
 from models.counters import COUNTER_NAMES
 from models.layout import pack_rows, unpack_rows
-from models.mapper import ConvShape, PostProcess, block_diagonal_weights, map_grouped_conv
+from models.mapper import (ConvShape, PostProcess, block_diagonal_weights, map_grouped_conv,
+                           weight_rows)
 from models.perf import DRAM_LATENCY
 from models.spec import DRAM_WORD_BITS
 from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,
@@ -138,8 +139,7 @@ class AcceleratorTB:
         for part in parts:
             dense = block_diagonal_weights(w, groups, part) if groups > 1 else w
             regions.append((part.mapping.w_addr, pack_rows(
-                dense.transpose(0, 2, 3, 1).reshape(-1, part.mapping.shape.c),
-                spec.operand_bits, bus)))
+                weight_rows(spec, part.mapping, dense), spec.operand_bits, bus)))
         await self.load_dram(regions)
         totals = {}
         for part in parts:

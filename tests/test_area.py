@@ -61,6 +61,19 @@ def test_pe_area_is_proportional_to_the_pe_count(arch):
         4, rel=1e-12)
 
 
+def test_output_stationary_array_is_priced_from_its_own_registers(arch):
+    ws = arch("default")
+    ws_details = component_area(ws).details
+    os_details = component_area(dataclasses.replace(ws, dataflow="os")).details
+    assert set(os_details["rf"]) == {"accumulator"}
+    assert {"row serializers", "weight skew", "drain chain", "tag chain"} <= \
+        set(os_details["array"])
+    assert "input skew" not in os_details["array"]
+    # One acc_bits accumulator per PE against rf_depth operands and a chain register.
+    assert os_details["rf"]["accumulator"] > ws_details["rf"]["weight chain"]
+    assert os_details["mac"] == ws_details["mac"]
+
+
 def test_a_smaller_node_is_smaller(arch):
     spec = arch("default")
     estimates = [component_area(dataclasses.replace(spec, tech_nm=nm))

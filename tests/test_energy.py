@@ -12,7 +12,7 @@ import pytest
 from models import hwlib
 from models.counters import COUNTER_NAMES
 from models.energy import (ACTIONS, COMPONENTS, EnergyTable, EnergyTableError, Entry, Leak,
-                           energy_breakdown, load_table, table_for)
+                           action_bits, energy_breakdown, load_table, table_for)
 from models.spec import ArchSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,6 +180,19 @@ def test_table_entries_are_hwcomponents_answers(tables, nm):
     assert e["array_transfer"] > direct("register", {"tech_node": tech, "width": 20}, "write")
     assert all(entry.source for entry in table.actions.values())
     assert all(leak.source for leak in table.leakage.values())
+
+
+def test_output_stationary_table_prices_its_own_accesses():
+    """The output-stationary PE's register file is its accumulator, its hops move operands,
+    and its weight words are `cols` operands wide."""
+    spec = ArchSpec(dataflow="os", rows=8, cols=16)
+    e = {action: entry.pj for action, entry in table_for(spec).actions.items()}
+    for verb in ("read", "write"):
+        assert e[f"rf_{verb}"] == pytest.approx(
+            direct("register", {"tech_node": 45e-9, "width": 32}, verb), rel=1e-12)
+    assert action_bits(spec)["glb_weight_read"] == 16 * 8
+    assert action_bits(spec)["array_transfer"] == 8
+    assert action_bits(dataclasses.replace(spec, dataflow="ws"))["glb_weight_read"] == 8 * 8
 
 
 def test_smaller_node_costs_less(tables):

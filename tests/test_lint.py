@@ -16,6 +16,8 @@ SPECS = [
              dram_bus_bytes=4),
     ArchSpec(name="wide16", rows=2, cols=6, operand_bits=16, rf_depth=3, glb_input_bytes=1024,
              glb_weight_bytes=512, glb_output_bytes=4096, dram_bus_bytes=32),
+    ArchSpec(name="odd_os", rows=5, cols=3, dataflow="os", glb_input_bytes=1280,
+             glb_weight_bytes=768, glb_output_bytes=3072, glb_banks=2, dram_bus_bytes=8),
 ]
 
 

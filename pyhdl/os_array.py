@@ -1,0 +1,222 @@
+"""The output-stationary PE array: each PE keeps one output's sum while operands stream by."""
+
+from amaranth import Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .interfaces import tag_layout
+
+
+def element_layout(operand_bits):
+    """An input operand moving right along a row: `valid` adds its product, `last` ends the
+    output's reduction (the sum is captured and the PE starts again from zero)."""
+    return data.StructLayout({"valid": 1, "last": 1, "value": signed(operand_bits)})
+
+
+def weight_layout(operand_bits):
+    """A weight moving down a column; `active` for an output channel that exists."""
+    return data.StructLayout({"active": 1, "value": signed(operand_bits)})
+
+
+class OutputStationaryPE(wiring.Component):
+    """A MAC whose accumulator stays put; a zero operand gates the multiply.
+
+    Ports:
+        x_in/x_out: the input element, registered on to the right.
+        w_in/w_out: the weight, registered on downwards.
+        chain_in/chain_out: the drain chain; `chain_out` takes this PE's finished sum on a
+            `last` element and otherwise the value of `chain_in` (the PE below), so finished
+            sums climb one PE a cycle to the top of the column.
+        gated: Out(1), this cycle's valid product is skipped (an operand is zero).
+    Latency: one cycle from `x_in`/`w_in` to `x_out`/`w_out` and to `chain_out`.
+    """
+
+    def __init__(self, operand_bits, acc_bits):
+        self.acc_bits = acc_bits
+        super().__init__({
+            "x_in": In(element_layout(operand_bits)),
+            "x_out": Out(element_layout(operand_bits)),
+            "w_in": In(weight_layout(operand_bits)),
+            "w_out": Out(weight_layout(operand_bits)),
+            "chain_in": In(signed(acc_bits)),
+            "chain_out": Out(signed(acc_bits)),
+            "gated": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = Signal(signed(self.acc_bits))
+        x, w = self.x_in, self.w_in
+        useful = x.valid & w.active
+        m.d.comb += self.gated.eq(useful & ((x.value == 0) | (w.value == 0)))
+        total = Signal(signed(self.acc_bits))
+        with m.If(useful & ~self.gated):
+            m.d.comb += total.eq(acc + x.value * w.value)
+        with m.Else():
+            m.d.comb += total.eq(acc)
+        m.d.sync += [self.x_out.eq(x), self.w_out.eq(w)]
+        with m.If(x.last):
+            m.d.sync += [self.chain_out.eq(total), acc.eq(0)]
+        with m.Else():
+            m.d.sync += [self.chain_out.eq(self.chain_in), acc.eq(total)]
+        return m
+
+
+def load_layout(spec, addr_bits):
+    """One input-buffer word for one array row: the `rows` channels of one pixel at one
+    reduction step, serialized into the row over the next `rows` cycles."""
+    return data.StructLayout({
+        "valid": 1,
+        "row": range(spec.rows),
+        "zero": 1,                      # padding or no pixel: load zeros instead of values
+        "active": range(spec.rows + 1),  # elements that are real MACs (channels of the block)
+        "last": 1,                      # the reduction's last step: capture after it
+        "tag": tag_layout(addr_bits),   # where this row's output goes, on the last step
+        "values": data.ArrayLayout(signed(spec.operand_bits), spec.rows),
+    })
+
+
+class OutputStationaryArray(wiring.Component):
+    """`rows` x `cols` PEs: row r computes output pixel r, column c output channel c.
+
+    Every cycle one row loads an input-buffer word (a pixel's block of `rows` channels) into
+    its serializer, which feeds the row one channel a cycle for the next `rows` cycles, and
+    one weight word (channel u of `cols` filters) enters the columns.  Loading rows 0, 1, ...
+    on consecutive cycles, with the weight of channel u on the cycle row u loads, skews the
+    operands so that PE (r, c) sees matching pairs.  On a `last` step each PE hands its sum to
+    its column's drain chain, which carries finished sums up one PE a cycle; the top of the
+    columns is deskewed into one output word, of one pixel, every other cycle.
+
+    Two reductions must finish an odd number of cycles apart, or at least `2 * rows` apart
+    (models.spec.os_drain_spacing_ok), or a sum climbing the chain meets a PE capturing the next one.
+
+    Ports:
+        x: In(load_layout), the word loaded into row `x.row` (with its pixel's tag).
+        w: In, `cols` weights and how many columns are active (0: no weight this cycle).
+        y: Out, the output word of one pixel (`valid` and a sum per column) and `y_tag`, its
+           tag: both `latency` cycles after the row's last load plus twice its row index.
+        gated: Out, how many valid products are skipped this cycle because an operand is zero.
+        busy: Out(1), an element or a finished sum is still in the array.
+    """
+
+    def __init__(self, spec, addr_bits):
+        self.rows = spec.rows
+        self.cols = spec.cols
+        self.operand_bits = spec.operand_bits
+        self.acc_bits = spec.acc_bits
+        self.addr_bits = addr_bits
+        super().__init__({
+            "x": In(load_layout(spec, addr_bits)),
+            "w": In(data.StructLayout({
+                "cols": range(spec.cols + 1),
+                "values": data.ArrayLayout(signed(spec.operand_bits), spec.cols),
+            })),
+            "y": Out(data.StructLayout({
+                "valid": 1,
+                "values": data.ArrayLayout(signed(spec.acc_bits), spec.cols),
+            })),
+            "y_tag": Out(tag_layout(addr_bits)),
+            "gated": Out(range(spec.rows * spec.cols + 1)),
+            "busy": Out(1),
+        })
+
+    @property
+    def latency(self):
+        """Cycles from row 0's last load on `x` to row 0's output word on `y`; row r's output
+        word follows row 0's by `2 * r` cycles."""
+        return self.rows + self.cols
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols = self.rows, self.cols
+        pes = [[OutputStationaryPE(self.operand_bits, self.acc_bits) for _ in range(cols)]
+               for _ in range(rows)]
+        for r in range(rows):
+            for c in range(cols):
+                m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
+                if c > 0:
+                    m.d.comb += pe.x_in.eq(pes[r][c - 1].x_out)
+                if r > 0:
+                    m.d.comb += pe.w_in.eq(pes[r - 1][c].w_out)
+                m.d.comb += pe.chain_in.eq(pes[r + 1][c].chain_out if r + 1 < rows else 0)
+
+        busy = []
+        tags = self._serialize_rows(m, pes, busy)
+        self._skew_weights(m, pes)
+        self._drain(m, pes, tags, busy)
+        m.d.comb += [
+            self.gated.eq(sum((pe.gated for row in pes for pe in row), start=0)),
+            self.busy.eq(sum(busy, start=0) != 0),
+        ]
+        return m
+
+    def _serialize_rows(self, m, pes, busy):
+        """Per row: the loaded word, shifted out one element a cycle.  Returns each row's
+        tag register (it holds the tag until the row's next load)."""
+        rows, x = self.rows, self.x
+        tags = []
+        for r in range(rows):
+            values = Signal(data.ArrayLayout(signed(self.operand_bits), rows), name=f"ser_{r}")
+            index = Signal(range(rows + 1), init=rows, name=f"ser_index_{r}")
+            active = Signal(range(rows + 1), name=f"ser_active_{r}")
+            last = Signal(name=f"ser_last_{r}")
+            tag = Signal(tag_layout(self.addr_bits), name=f"ser_tag_{r}")
+            running = index != rows
+            with m.If(x.valid & (x.row == r)):
+                m.d.sync += [index.eq(0), active.eq(x.active), last.eq(x.last), tag.eq(x.tag)]
+                with m.If(~x.zero):
+                    m.d.sync += values.eq(x.values)
+                with m.Else():
+                    m.d.sync += values.eq(0)
+            with m.Elif(running):
+                m.d.sync += index.eq(index + 1)
+                for i in range(rows - 1):
+                    m.d.sync += values[i].eq(values[i + 1])
+            m.d.comb += [
+                pes[r][0].x_in.valid.eq(running & (index < active)),
+                pes[r][0].x_in.last.eq(running & last & (index == rows - 1)),
+                pes[r][0].x_in.value.eq(values[0]),
+            ]
+            busy.append(running)
+            tags.append(tag)
+        return tags
+
+    def _skew_weights(self, m, pes):
+        """Column c's weight waits c + 1 cycles, to meet row 0's element of the same channel."""
+        for c in range(self.cols):
+            stage = Signal(weight_layout(self.operand_bits), name=f"w_skew_{c}_0")
+            m.d.comb += [stage.active.eq(c < self.w.cols), stage.value.eq(self.w.values[c])]
+            for i in range(c + 1):
+                delayed = Signal(weight_layout(self.operand_bits), name=f"w_skew_{c}_{i + 1}")
+                m.d.sync += delayed.eq(stage)
+                stage = delayed
+            m.d.comb += pes[0][c].w_in.eq(stage)
+
+    def _drain(self, m, pes, tags, busy):
+        """The tags climb a chain beside column 0 exactly as column 0's sums do; the tops of
+        the columns are deskewed so one pixel's sums leave together with its tag."""
+        rows, cols = self.rows, self.cols
+        layout = tag_layout(self.addr_bits)
+        chain = [Signal(layout, name=f"tag_chain_{r}") for r in range(rows)]
+        for r in range(rows):
+            below = chain[r + 1] if r + 1 < rows else 0
+            with m.If(pes[r][0].x_in.last):
+                m.d.sync += chain[r].eq(tags[r])
+            with m.Else():
+                m.d.sync += chain[r].eq(below)
+        busy += [link.valid for link in chain]
+
+        tag = chain[0]
+        for i in range(cols - 1):
+            delayed = Signal(layout, name=f"tag_deskew_{i}")
+            m.d.sync += delayed.eq(tag)
+            busy.append(delayed.valid)
+            tag = delayed
+        m.d.comb += [self.y_tag.eq(tag), self.y.valid.eq(tag.valid)]
+        for c in range(cols):
+            value = pes[0][c].chain_out
+            for i in range(cols - 1 - c):
+                delayed = Signal(signed(self.acc_bits), name=f"deskew_{c}_{i}")
+                m.d.sync += delayed.eq(value)
+                value = delayed
+            m.d.comb += self.y.values[c].eq(value)

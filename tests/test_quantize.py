@@ -1,0 +1,40 @@
+"""Post-training quantization: the requantization multiplier and shift the hardware applies."""
+
+import numpy as np
+import pytest
+
+from models import golden
+from models.quantize import quantize, quantize_multiplier, requant, symmetric_scale
+
+
+@pytest.mark.parametrize("real", [1.0, 0.5, 0.75, 3e-3, 1.7e-6, 0.999999999, 12.5])
+def test_multiplier_and_shift_represent_the_scale(real):
+    mult, shift = quantize_multiplier(real)
+    assert (1 << 30) <= mult < (1 << 31) and 0 <= shift <= 63
+    assert mult / 2**shift == pytest.approx(real, rel=2**-30)
+
+
+def test_requantization_rounds_half_up_like_the_real_scale():
+    rng = np.random.default_rng(3)
+    acc = rng.integers(-(1 << 20), 1 << 20, 5000)
+    real = 0.00123
+    mult, shift, zero = requant(0.1, 0.0246, 2.0, zero_point=4)
+    out = golden.postprocess(acc.reshape(1, -1), requant=(mult, shift, zero))
+    expected = np.clip(np.floor(acc * real + 0.5) + 4, -128, 127)
+    assert np.abs(out.ravel() - expected).max() <= 1
+    assert np.mean(out.ravel() == expected) > 0.999
+
+
+@pytest.mark.parametrize("real", [0.0, -1.0, float("inf"), 2.0**40])
+def test_scales_the_hardware_cannot_hold_are_refused(real):
+    with pytest.raises(ValueError, match="requantization scale"):
+        quantize_multiplier(real)
+
+
+def test_symmetric_quantization_saturates_at_the_operand_range():
+    values = np.array([-2.0, -1.0, 0.0, 0.5, 1.0])
+    scale = symmetric_scale(values)
+    assert scale == pytest.approx(2 / 127)
+    q = quantize(values, scale)
+    assert q.tolist() == [-127, -64, 0, 32, 64]
+    assert quantize(np.array([5.0]), scale).tolist() == [127]
