@@ -237,9 +237,11 @@ class _OutputStationary:
             cycles = self.last_load + 1
             # The drain may end once the last valid row's output word (row r's leaves the
             # array 2 r + cols + 2 cycles after the group's last load) is in the output buffer
-            # and the last row's serializer is empty.
+            # and the last row's serializer is empty; a short group can end before the group
+            # ahead of it has drained.
             last_row = min(rows, pixels - first) - 1
-            self.drain_end = self.last_load + max(2 * last_row + spec.cols + 4, rows + 2)
+            self.drain_end = max(self.drain_end, self.last_load
+                                 + max(2 * last_row + spec.cols + 4, rows + 2))
         return cycles, ready
 
     def drained(self, cycles):

@@ -43,7 +43,7 @@ def make_jobs(spec, seed):
     return [
         conv_job(rng, spec, "3x3_pad1", 1, r + 1, 6, 5, c + 1, 3, 1, 1),
         conv_job(rng, spec, "1x1", 2, 2 * r + 1, 4, 3, 2 * c - 1, 1, 1, 0),
-        conv_job(rng, spec, "1x1_one_block", 1, max(r - 1, 1), 5, 7, c + 1, 1, 1, 0),
+        conv_job(rng, spec, "1x1_one_block", 1, max(r - 1, 1), 4, 7, c + 1, 1, 1, 0),
         conv_job(rng, spec, "5x5_stride2", 1, r - 1 or 1, 9, 8, c, 5, 2, 2),
         conv_job(rng, spec, "7x7_stride2_pad3", 1, 3, 11, 10, c + 2, 7, 2, 3),
         conv_job(rng, spec, "4x4_stride4", 2, r + 2, 8, 9, 3, 4, 4, 0),
