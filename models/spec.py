@@ -199,17 +199,38 @@ def component_geometry(spec):
     }
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice (it would keep the last silently)."""
+
+
+def _unique_mapping(loader, node):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise SpecError(f"field {key!r} given twice (line {key_node.start_mark.line + 1})")
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def load_spec(path):
-    """Read and validate an architecture YAML file; unknown keys are refused."""
+    """Read and validate an architecture YAML file; unknown or repeated keys are refused."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as error:
         raise SpecError(f"{path}: cannot read architecture file ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise SpecError(f"{path}: not a UTF-8 text file (byte {error.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         raise SpecError(f"{path}: not valid YAML ({error.problem or error})") from None
+    except SpecError as error:
+        raise SpecError(f"{path}: {error}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping of architecture fields, not {data!r}")
     known = {f.name for f in fields(ArchSpec)}

@@ -109,15 +109,6 @@ def _network_arguments(parser, arch_help, rtl_note):
                              "runs")
 
 
-def load_arch(path):
-    """`load_spec`, with a file that is not UTF-8 text refused like any other bad
-    architecture file (load_spec lets the UnicodeDecodeError through)."""
-    try:
-        return load_spec(path)
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path}: not a UTF-8 text file (byte {error.start})") from None
-
-
 def _check_writable(path, what):
     if path.is_dir():
         raise UserError(f"{what}: {str(path)!r} is a directory, not a file name")
@@ -129,7 +120,7 @@ def _check_writable(path, what):
 
 
 def cmd_layer(args):
-    spec = load_arch(args.arch)
+    spec = load_spec(args.arch)
     _check_writable(args.out, "--out")
     if args.report is not None:
         _check_writable(args.report, "--report")
@@ -165,7 +156,7 @@ def _check_out_dir(path):
 
 
 def cmd_run(args):
-    spec = load_arch(args.arch)
+    spec = load_spec(args.arch)
     if args.batch < 1:
         raise UserError(f"--batch must be at least 1, not {args.batch}")
     _check_out_dir(args.out)
@@ -200,7 +191,7 @@ def cmd_run(args):
 
 
 def cmd_sweep(args):
-    base = load_arch(args.arch)
+    base = load_spec(args.arch)
     if args.batch < 1:
         raise UserError(f"--batch must be at least 1, not {args.batch}")
     if args.jobs < 1:
@@ -240,7 +231,7 @@ def energy_table(spec, path):
 def cmd_export(args):
     from pyhdl.export import export_verilog
 
-    spec = load_arch(args.arch)
+    spec = load_spec(args.arch)
     _check_out_dir(args.out)
     path = export_verilog(spec, args.out)
     log(f"wrote {path}")
@@ -251,7 +242,7 @@ def cmd_lint(args):
     from .lint import WAIVERS, lint_spec, synth_check_spec
     from .synth import SynthesisError
 
-    spec = load_arch(args.arch)
+    spec = load_spec(args.arch)
     ok, messages = lint_spec(spec)
     if not ok:
         print(messages, file=sys.stderr)

@@ -57,3 +57,17 @@ def test_yaml_errors_name_the_file(tmp_path):
     path.write_text("rows: 3\ncols: 70\n")
     with pytest.raises(SpecError, match="a.yaml: cols: must be from 1 to 64, not 70"):
         load_spec(path)
+
+
+def test_a_field_given_twice_is_refused(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("rows: 4\ncols: 4\nrows: 8\n")
+    with pytest.raises(SpecError, match=r"twice.yaml: field 'rows' given twice \(line 3\)"):
+        load_spec(path)
+
+
+def test_a_file_that_is_not_text_is_refused(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SpecError, match="latin1.yaml: not a UTF-8 text file"):
+        load_spec(path)
