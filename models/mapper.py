@@ -14,7 +14,7 @@ import numpy as np
 
 from .golden import conv_output_size, operand_range
 from .layout import row_beats
-from .perf import predict_counters, predict_cycles
+from .perf import predict_counters, predict_cycles, weight_dram_rows
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS
 
 COUNT_LIMIT = (1 << 16) - 1
@@ -189,9 +189,7 @@ def weight_row_elems(spec, shape):
 
 def weight_beats(spec, shape):
     """DRAM beats W takes in the dataflow's layout."""
-    rows = shape.r * shape.s * (_ceil_div(shape.k, spec.cols) * shape.c
-                                if spec.dataflow == "os" else shape.k)
-    return rows * row_beats(weight_row_elems(spec, shape), spec.operand_bits,
+    return weight_dram_rows(spec, shape) * row_beats(weight_row_elems(spec, shape), spec.operand_bits,
                             spec.dram_bus_bytes)
 
 

@@ -50,7 +50,7 @@ def predict_counters(spec, mapping):
         * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
         * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
         "dram_bytes_read": (band_pixels * mapping.x_row_beats
-                            + len(walk) * weight_rows_per_tile(spec, mapping)
+                            + len(walk) * weight_dram_rows(spec, shape)
                             * mapping.w_row_beats
                             + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
         "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
@@ -60,7 +60,7 @@ def predict_counters(spec, mapping):
         # chunk but the first and once for the write-back.
         groups = sum(_ceil_div(t.rows * shape.q, spec.rows) for t in walk)
         loads = groups * d["k_blocks"] * mapping.red_blocks * spec.rows
-        weights = d["k_blocks"] * shape.r * shape.s * shape.c
+        weights = weight_dram_rows(spec, shape)     # one buffer word each
         drains = groups * d["k_blocks"] * d["c_chunks"]
         outputs = out_pixels * d["k_blocks"] * d["c_chunks"]
         counters.update({
@@ -92,11 +92,12 @@ def predict_counters(spec, mapping):
     return counters
 
 
-def weight_rows_per_tile(spec, mapping):
-    """DRAM rows of weights each tile reads (every weight once)."""
-    shape, d = mapping.shape, mapping.descriptor
+def weight_dram_rows(spec, shape):
+    """DRAM rows W takes in the dataflow's layout (models.mapper.weight_rows), which each
+    tile reads once: one per (k, r, s) for weight-stationary, one per (filter block, r, s, c)
+    for output-stationary."""
     if spec.dataflow == "os":
-        return d["k_blocks"] * shape.r * shape.s * shape.c
+        return _ceil_div(shape.k, spec.cols) * shape.r * shape.s * shape.c
     return shape.k * shape.r * shape.s
 
 

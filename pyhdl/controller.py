@@ -320,25 +320,6 @@ class ConvController(wiring.Component):
 
         here = (row_in, col_out, hh, ww, row_addr, addr, output_addr)
 
-        block_hh = Signal(COORD)
-        block_ww = Signal(COORD)
-        block_addr = Signal(signed(33))
-        m.d.comb += [
-            block_hh.eq(h_start + tap_r),
-            block_ww.eq(tap_s - d.pad[:8]),
-            block_addr.eq((block_hh - band_first) * d.line_words
-                          + block_ww * d.c_blocks[:16] + cb),
-        ]
-
-        def walk_from_tile_start():
-            """Put the walker on the tile's first pixel at the current block."""
-            m.d.sync += [
-                row_in.eq(0), col_out.eq(0),
-                hh.eq(block_hh), ww.eq(block_ww), ww_first.eq(block_ww),
-                row_addr.eq(block_addr), addr.eq(block_addr),
-                output_addr.eq(kb - group_first_kb + y_base),
-            ]
-
         feeding = Signal()
         m.d.sync += feeding.eq(0)
         e = self.events
@@ -382,6 +363,25 @@ class ConvController(wiring.Component):
                 m.d.sync += [reg.eq(start) for reg, start in zip(here, base)]
                 m.d.sync += ww_first.eq(-d.pad[:8])
         else:
+            block_hh = Signal(COORD)
+            block_ww = Signal(COORD)
+            block_addr = Signal(signed(33))
+            m.d.comb += [
+                block_hh.eq(h_start + tap_r),
+                block_ww.eq(tap_s - d.pad[:8]),
+                block_addr.eq((block_hh - band_first) * d.line_words
+                              + block_ww * d.c_blocks[:16] + cb),
+            ]
+
+            def walk_from_tile_start():
+                """Put the walker on the tile's first pixel at the current block."""
+                m.d.sync += [
+                    row_in.eq(0), col_out.eq(0),
+                    hh.eq(block_hh), ww.eq(block_ww), ww_first.eq(block_ww),
+                    row_addr.eq(block_addr), addr.eq(block_addr),
+                    output_addr.eq(kb - group_first_kb + y_base),
+                ]
+
             # --- weight-stationary: the weight loader shifts one reduction block into the
             # array's chain -------------------------------------------------------------------
             depth = spec.rf_depth
