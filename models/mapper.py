@@ -14,11 +14,10 @@ import numpy as np
 
 from .golden import conv_output_size, operand_range
 from .layout import row_beats
+from .hardware import COUNT_LIMIT, post_flags
 from .perf import predict_counters, predict_cycles, weight_dram_rows
+from .registers import DESCRIPTOR_FIELDS, register_value
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS
-
-COUNT_LIMIT = (1 << 16) - 1
-"""Largest count the descriptor's 16-bit loop counters and DMA row counts hold."""
 TRAFFIC_SLACK = 1.2
 """How much DRAM traffic above the least the mapper accepts for fewer cycles: splitting the
 output buffer into halves hides the write-back behind the next group's compute but halves
@@ -46,6 +45,8 @@ class ConvShape:
     s: int = 1
     stride: int = 1
     pad: int = 0
+    pad_value: int = 0
+    """The input value of padded positions: 0, or the input's zero point."""
 
     @property
     def p(self):
@@ -71,7 +72,7 @@ class PostProcess:
 
     @property
     def flags(self):
-        return int(self.bias) | int(self.requant is not None) << 1 | int(self.relu) << 2
+        return post_flags(self.bias, self.requant is not None, self.relu)
 
 
 def _check_post(spec, shape, post):
@@ -230,6 +231,9 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     if not 0 <= shape.pad < min(shape.r, shape.s):
         raise MappingError(f"pad must be from 0 to kernel size - 1 ({min(shape.r, shape.s) - 1}),"
                            f" not {shape.pad!r}")
+    low, high = operand_range(spec.operand_bits)
+    if not low <= shape.pad_value <= high:
+        raise MappingError(f"pad_value must be from {low} to {high}, not {shape.pad_value!r}")
     if shape.stride > 255 or shape.pad > 255:
         raise MappingError(f"stride and pad must be below 256, not {shape.stride}, {shape.pad}")
     p, q = shape.p, shape.q
@@ -288,6 +292,43 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
                 if bytes_moved <= TRAFFIC_SLACK * least), key=lambda c: c[:2])[2]
 
 
+def _weight_loads(spec, w_row, taps, d):
+    """The descriptor's weight-load fields: what one chunk's load reads (models.registers).
+
+    Weight-stationary: a chunk is a slice of every (k, r, s) row of a block of `cols`
+    filters (the last block has k_last of them), the slices of one row `w_chunk_beats`
+    apart.  Output-stationary: a chunk is whole rows of `cols` filters, one per (r, s, c)
+    of its channels, the chunks of a filter block one after the other.
+    """
+    rows, cols, k_last = spec.rows, spec.cols, d["k_last"]
+    last_chunk_blocks = d["c_blocks"] - (d["c_chunks"] - 1) * d["c_chunk_blocks"]
+    first_cols = cols - 1
+    if spec.dataflow == "os":
+        chunk_rows, last_rows = taps * d["chunk_elems"], taps * d["last_chunk_elems"]
+        return {
+            "w_block_beats": ((d["c_chunks"] - 1) * chunk_rows + last_rows) * w_row,
+            "w_chunk_step": chunk_rows * w_row,
+            "w_slice_beats": w_row, "w_last_slice_beats": w_row,
+            "w_row_elems": cols, "w_last_row_elems": cols,
+            "w_rows": chunk_rows, "w_rows_last_chunk": last_rows,
+            "w_rows_last_k": chunk_rows, "w_rows_last_both": last_rows,
+            "shift_first": 0, "last_shift_first": 0,
+        }
+    slice_beats = (d["c_chunk_blocks"] * rows * spec.operand_bits // (8 * spec.dram_bus_bytes)
+                   if d["c_chunks"] > 1 else w_row)
+    return {
+        "w_block_beats": cols * taps * w_row,
+        "w_chunk_step": slice_beats,
+        "w_slice_beats": slice_beats,
+        "w_last_slice_beats": w_row - (d["c_chunks"] - 1) * slice_beats,
+        "w_row_elems": d["chunk_elems"], "w_last_row_elems": d["last_chunk_elems"],
+        "w_rows": cols * taps, "w_rows_last_chunk": cols * taps,
+        "w_rows_last_k": k_last * taps, "w_rows_last_both": k_last * taps,
+        "shift_first": first_cols * taps * d["c_chunk_blocks"],
+        "last_shift_first": first_cols * taps * last_chunk_blocks,
+    }
+
+
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
              w_half, y_half):
     """The DRAM layout and descriptor of one choice of tile rows and output groups."""
@@ -306,33 +347,65 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
                                       placement.y_addr)
     x_pitch = placement.x_pitch or x_row
     y_pitch = placement.y_pitch or y_row
+    pad_value = shape.pad_value
     per_value_elems = DRAM_WORD_BITS // spec.operand_bits if post.requant is None else 1
     mult, shift, zero_point = post.requant or (0, 0, 0)
-    os_flow = spec.dataflow == "os"     # output-stationary loads skip the WS-only fields
+    rows, cols = spec.rows, spec.cols
+    tiles = _ceil_div(p, tile_p)
+    last_tile_p = p - (tiles - 1) * tile_p
+    taps = shape.r * shape.s
+    c_chunks = _ceil_div(c_blocks, c_chunk_blocks)
+    last_chunk_blocks = c_blocks - (c_chunks - 1) * c_chunk_blocks
+    chunk_elems = min(shape.c, c_chunk_blocks * rows)
+    last_chunk_elems = shape.c - (c_chunks - 1) * c_chunk_blocks * rows
+    c_last = shape.c - (c_blocks - 1) * rows
+    k_last = shape.k - (k_blocks - 1) * cols
+    line_words = shape.w * c_blocks
+    x_line_beats = shape.w * x_pitch
+
+    def band_span(rows_of_tile):
+        return ((rows_of_tile - 1) * shape.stride + shape.r) * shape.w
+
     descriptor = {
-        "n": shape.n, "h": shape.h, "w": shape.w, "c": shape.c, "k": shape.k,
-        "p": p, "q": q, "r": shape.r, "s": shape.s, "stride": shape.stride, "pad": shape.pad,
-        "tile_p": tile_p, "c_blocks": c_blocks, "k_blocks": k_blocks,
-        "k_group_blocks": group,
-        "y_group_beats": group * spec.cols * out_bits // (8 * bus) if group < k_blocks else y_row,
-        "c_chunk_blocks": c_chunk_blocks, "c_chunks": _ceil_div(c_blocks, c_chunk_blocks),
+        "n": shape.n, "h": shape.h, "w": shape.w, "c": shape.c, "k": shape.k, "q": q,
+        "s": shape.s, "stride": shape.stride, "pad": shape.pad, "pad_value": pad_value,
+        "tiles": tiles, "tile_p": tile_p, "last_tile_p": last_tile_p,
+        "tile_pixels": tile_p * q, "last_tile_pixels": last_tile_p * q,
+        "tile_h_step": tile_p * shape.stride,
+        "band_span_px": band_span(tile_p), "last_band_span_px": band_span(last_tile_p),
+        "image_px": shape.h * shape.w, "pad_px": shape.pad * shape.w,
+        "tile_px_step": tile_p * shape.stride * shape.w,
+        "taps": taps, "c_blocks": c_blocks, "c_last": c_last,
+        "c_chunk_blocks": c_chunk_blocks, "c_chunks": c_chunks,
+        "chunk_red": taps * c_chunk_blocks, "last_chunk_red": taps * last_chunk_blocks,
+        "chunk_elems": chunk_elems, "last_chunk_elems": last_chunk_elems,
+        "k_blocks": k_blocks, "k_last": k_last, "k_group_blocks": group,
+        "macs_k_last": rows * k_last, "macs_c_last": c_last * cols,
+        "macs_ck_last": c_last * k_last,
+        "line_words": line_words, "row_step": shape.stride * line_words,
+        "col_step": shape.stride * c_blocks, "pad_words": shape.pad * c_blocks,
+        "pad_line_words": shape.pad * line_words,
+        "tile_words": tile_p * shape.stride * line_words,
         "w_half_words": w_half, "y_half_words": y_half,
-        "w_chunk_beats": 0 if os_flow else c_chunk_blocks * spec.rows * spec.operand_bits
-        // (8 * bus) if c_chunk_blocks < c_blocks else w_row,
-        "c_last": shape.c - (c_blocks - 1) * spec.rows,
-        "k_last": shape.k - (k_blocks - 1) * spec.cols,
-        "line_words": shape.w * c_blocks,
-        "x_addr": x_addr, "w_addr": w_addr, "y_addr": y_addr,
-        "x_row_beats": x_row, "w_row_beats": w_row, "y_row_beats": y_row,
-        "x_pitch": x_pitch, "y_pitch": y_pitch,
-        "x_line_beats": shape.w * x_pitch, "x_image_beats": shape.h * shape.w * x_pitch,
-        "w_block_beats": 0 if os_flow else spec.cols * shape.r * shape.s * w_row,
+        "x_addr": x_addr, "x_row_beats": x_row, "x_pitch": x_pitch,
+        "x_line_beats": x_line_beats, "x_image_beats": shape.h * x_line_beats,
+        "pad_line_beats": shape.pad * x_line_beats,
+        "tile_x_beats": tile_p * shape.stride * x_line_beats,
+        "w_addr": w_addr, "w_row_beats": w_row,
+        "y_addr": y_addr, "y_row_beats": y_row, "y_pitch": y_pitch,
+        "y_group_beats": group * cols * out_bits // (8 * bus) if group < k_blocks else y_row,
+        "tile_y_beats": tile_p * q * y_pitch, "last_tile_y_beats": last_tile_p * q * y_pitch,
+        "y_word_elems": cols * per_value_elems, "y_last_elems": k_last * per_value_elems,
         "post": post.flags, "b_addr": b_addr, "b_row_beats": b_row,
-        "requant_mult": mult & 0xFFFFFFFF, "requant_shift": shift,
-        "zero_point": zero_point & 0xFFFFFFFF,
-        "y_word_elems": spec.cols * per_value_elems,
-        "y_last_elems": (shape.k - (k_blocks - 1) * spec.cols) * per_value_elems,
+        "requant_mult": mult, "requant_shift": shift, "zero_point": zero_point,
     }
+    descriptor.update(_weight_loads(spec, w_row, taps, descriptor))
+    for field in DESCRIPTOR_FIELDS:
+        value = descriptor[field.name]
+        if not field.low <= value <= field.high:
+            raise MappingError(f"{field.name}={value} does not fit the descriptor's "
+                               f"{field.bits}-bit field ({field.doc})")
+    descriptor = {name: register_value(name, value) for name, value in descriptor.items()}
     return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
                    y_pitch, tile_p, descriptor)
 
@@ -392,7 +465,8 @@ def map_grouped_conv(spec, shape, groups, post=PostProcess()):
         count = min(per_run, groups - first)
         runs.append((first * cg, first * kg, ConvShape(shape.n, count * cg, shape.h, shape.w,
                                                        count * kg, shape.r, shape.s,
-                                                       shape.stride, shape.pad)))
+                                                       shape.stride, shape.pad,
+                                                       shape.pad_value)))
     run_beats = [weight_beats(spec, sub) for _, _, sub in runs]
     b_addr = w_addr + sum(run_beats)
     y_addr = b_addr + b_beats

@@ -7,65 +7,155 @@ host (testbench, flows) both take their addresses from here.
     1  STATUS    bit 0 busy, bit 1 done (sticky until the next start)
     2… DESCRIPTOR_FIELDS, one register each, in order
     …  counters, two registers each (low word, then high word), in COUNTER_NAMES order
+
+Each descriptor field has the width the hardware keeps (the register block stores that many
+bits; a register reads back zero- or sign-extended).  The mapper computes every per-layer
+product (tap counts, row and tile steps, chunk sizes, pixel counts) into the descriptor, so
+the controller steps its addresses with adders and compares; `models.mapper` refuses a layer
+whose values do not fit their fields.
 """
 
+from dataclasses import dataclass
+
 from .counters import COUNTER_BITS, COUNTER_NAMES
+from .hardware import (ADDR_BITS, BURST_BITS, COUNT_BITS, EVENT_BITS, POST_FLAGS,
+                       SHIFT_BITS)
 
 CONTROL = 0
 STATUS = 1
 STATUS_BUSY = 1 << 0
 STATUS_DONE = 1 << 1
 
+WORDS_BITS = 24
+"""Global-buffer word counts and offsets in the descriptor (buffers up to 16 M words)."""
+SMALL_BITS = 8
+"""Kernel columns, stride, padding, and the channels of a last block (up to the array size)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One descriptor register: its name, the bits the hardware keeps, signedness, meaning."""
+
+    name: str
+    bits: int
+    signed: bool
+    doc: str
+
+    @property
+    def low(self):
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def high(self):
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+
+def _u(name, bits, doc):
+    return Field(name, bits, False, doc)
+
+
+def _s(name, bits, doc):
+    return Field(name, bits, True, doc)
+
+
+C, A, B, W = COUNT_BITS, ADDR_BITS, BURST_BITS, WORDS_BITS
 DESCRIPTOR_FIELDS = (
-    ("n", "images"),
-    ("h", "input rows"),
-    ("w", "input columns"),
-    ("c", "input channels (the reduction per kernel tap)"),
-    ("k", "output channels"),
-    ("p", "output rows"),
-    ("q", "output columns"),
-    ("r", "kernel rows"),
-    ("s", "kernel columns"),
-    ("stride", "convolution stride"),
-    ("pad", "zero padding on every side"),
-    ("tile_p", "output rows per tile (the input buffer holds their input band)"),
-    ("c_blocks", "ceil(c / array rows): input-buffer words per pixel"),
-    ("c_chunk_blocks", "channel blocks per weight-buffer load (every tap of `cols` filters)"),
-    ("c_chunks", "ceil(c_blocks / c_chunk_blocks): weight-buffer loads per block of filters"),
-    ("w_chunk_beats", "weight-stationary: DRAM beats of a weight row per chunk "
-                      "(c_chunk_blocks * rows channels); output-stationary: 0"),
-    ("w_half_words", "0, or the weight buffer's half: the next chunk is fetched into the other"),
-    ("y_half_words", "0, or the output buffer's half: a group of output channels accumulates in "
-                     "one half while the previous group is written back from the other"),
-    ("k_blocks", "ceil(k / array cols): blocks of output channels"),
-    ("k_group_blocks", "blocks of output channels per output-buffer group (words per pixel)"),
-    ("y_group_beats", "DRAM beats of an output row per group (its slice of each pixel)"),
-    ("c_last", "channels in the last c block (1..rows)"),
-    ("k_last", "output channels in the last k block (1..cols)"),
-    ("line_words", "w * c_blocks: input-buffer words per input row"),
-    ("x_addr", "DRAM beat address of X (NHWC, one padded row of beats per pixel)"),
-    ("w_addr", "DRAM beat address of W (models.mapper.weight_rows: KRSC rows per k, r, s "
-                "for weight-stationary, rows of cols filters per r, s, c for output-stationary)"),
-    ("y_addr", "DRAM beat address of Y (NPQK, one padded row of beats per pixel)"),
-    ("x_row_beats", "DRAM beats read per input pixel"),
-    ("x_pitch", "DRAM beats from one input pixel to the next (more when reading a channel slice)"),
-    ("w_row_beats", "DRAM beats per weight row"),
-    ("y_row_beats", "DRAM beats written per output pixel"),
-    ("y_pitch", "DRAM beats from one output pixel to the next"),
-    ("x_line_beats", "w * x_pitch: DRAM beats per input row"),
-    ("x_image_beats", "h * x_line_beats: DRAM beats per input image"),
-    ("w_block_beats", "weight-stationary: cols * r * s * w_row_beats, the DRAM distance "
-                      "between weight blocks; output-stationary: 0"),
-    ("post", "post-processing flags: bit 0 bias, bit 1 requantize, bit 2 ReLU"),
-    ("b_addr", "DRAM beat address of the bias (one padded row of k int32)"),
-    ("b_row_beats", "DRAM beats of the bias row"),
-    ("requant_mult", "requantization multiplier (signed 32-bit)"),
-    ("requant_shift", "requantization right shift (0..63), rounding half up"),
-    ("zero_point", "output zero point (signed, operand range)"),
-    ("y_word_elems", "output elements (of operand_bits) per full output-buffer word in DRAM"),
-    ("y_last_elems", "output elements (of operand_bits) in a row's last output-buffer word"),
+    # The layer's shape, as far as the loops compare against it.
+    _u("n", C, "images"),
+    _u("h", C, "input rows"),
+    _u("w", C, "input columns"),
+    _u("c", C, "input channels (elements of an input row in DRAM)"),
+    _u("k", C, "output channels (elements of the bias row)"),
+    _u("q", C, "output columns"),
+    _u("s", SMALL_BITS, "kernel columns"),
+    _u("stride", SMALL_BITS, "convolution stride"),
+    _u("pad", SMALL_BITS, "padding on every side"),
+    _s("pad_value", 16, "the input value of padded positions (0, or a zero point)"),
+    # Tiles of output rows: the input buffer holds each tile's input band.
+    _u("tiles", C, "tiles of output rows per image"),
+    _u("tile_p", C, "output rows of a tile (every tile but an image's last)"),
+    _u("last_tile_p", C, "output rows of an image's last tile"),
+    _u("tile_pixels", C, "tile_p * q: output pixels of a tile"),
+    _u("last_tile_pixels", C, "last_tile_p * q"),
+    _u("tile_h_step", C, "tile_p * stride: input rows from one tile's band to the next"),
+    _u("band_span_px", A, "((tile_p - 1) * stride + r) * w: input pixels a tile's windows span"),
+    _u("last_band_span_px", A, "the same for an image's last tile"),
+    _u("image_px", A, "h * w: input pixels of an image"),
+    _u("pad_px", A, "pad * w: input pixels above the first band's first window"),
+    _u("tile_px_step", A, "tile_p * stride * w"),
+    # The reduction: taps x channel blocks, in chunks whose weights fit the weight buffer.
+    _u("taps", C, "r * s: kernel taps"),
+    _u("c_blocks", C, "ceil(c / array rows): input-buffer words per pixel"),
+    _u("c_last", SMALL_BITS, "channels in the last channel block (1..rows)"),
+    _u("c_chunk_blocks", C, "channel blocks per weight-buffer load (every tap of a filter block)"),
+    _u("c_chunks", C, "ceil(c_blocks / c_chunk_blocks): weight-buffer loads per filter block"),
+    _u("chunk_red", C, "taps * c_chunk_blocks: reduction blocks of a chunk"),
+    _u("last_chunk_red", C, "reduction blocks of a filter block's last chunk"),
+    _u("chunk_elems", C, "channels of a chunk (c_chunk_blocks * rows, at most c)"),
+    _u("last_chunk_elems", C, "channels of a filter block's last chunk"),
+    # Output channels: blocks of `cols` filters, grouped by what the output buffer holds.
+    _u("k_blocks", C, "ceil(k / array cols): blocks of output channels"),
+    _u("k_last", SMALL_BITS, "output channels in the last block (1..cols)"),
+    _u("k_group_blocks", C, "filter blocks per output-buffer group (words per pixel)"),
+    _u("macs_k_last", EVENT_BITS, "rows * k_last: MACs of a vector in the last filter block"),
+    _u("macs_c_last", EVENT_BITS, "c_last * cols: MACs of a vector of the last channel block"),
+    _u("macs_ck_last", EVENT_BITS, "c_last * k_last: MACs of a vector of both"),
+    # Input-buffer word steps of the window walk.
+    _u("line_words", W, "w * c_blocks: input-buffer words per input row"),
+    _u("row_step", W, "stride * line_words: words between output rows' windows"),
+    _u("col_step", W, "stride * c_blocks: words between output columns' windows"),
+    _u("pad_words", W, "pad * c_blocks: words left of a row's first window"),
+    _u("pad_line_words", W, "pad * line_words: words above an image's first window"),
+    _u("tile_words", W, "tile_h_step * line_words: a tile's step in words"),
+    _u("w_half_words", W, "0, or the weight buffer's half: the next chunk is fetched into the "
+                          "other"),
+    _u("y_half_words", W, "0, or the output buffer's half: a group of output channels "
+                          "accumulates in one half while the previous one is written back"),
+    # Inputs in DRAM: NHWC, one padded row of beats per pixel.
+    _u("x_addr", A, "DRAM beat address of X"),
+    _u("x_row_beats", B, "DRAM beats read per input pixel"),
+    _u("x_pitch", B, "DRAM beats from one input pixel to the next (more for a channel slice)"),
+    _u("x_line_beats", A, "w * x_pitch: DRAM beats per input row"),
+    _u("x_image_beats", A, "h * x_line_beats: DRAM beats per input image"),
+    _u("pad_line_beats", A, "pad * x_line_beats"),
+    _u("tile_x_beats", A, "tile_h_step * x_line_beats"),
+    # Weights in DRAM (models.mapper.weight_rows): one load per chunk of a filter block,
+    # `rows` DRAM rows of `slice` beats each, `pitch` w_row_beats apart.
+    _u("w_addr", A, "DRAM beat address of W"),
+    _u("w_row_beats", B, "DRAM beats per weight row (the pitch of a load)"),
+    _u("w_block_beats", A, "DRAM beats from one filter block's weights to the next"),
+    _u("w_chunk_step", A, "DRAM beats from one chunk's first row (or row slice) to the next"),
+    _u("w_slice_beats", B, "DRAM beats read of each row in a chunk's load"),
+    _u("w_last_slice_beats", B, "the same for a filter block's last chunk"),
+    _u("w_row_elems", C, "operands per row of a chunk's load"),
+    _u("w_last_row_elems", C, "the same for a filter block's last chunk"),
+    _u("w_rows", C, "DRAM rows of a chunk's load"),
+    _u("w_rows_last_chunk", C, "... of a filter block's last chunk"),
+    _u("w_rows_last_k", C, "... of a chunk of the last filter block"),
+    _u("w_rows_last_both", C, "... of the last filter block's last chunk"),
+    _u("shift_first", C, "weight-stationary: (cols - 1) * chunk_red, the weight-buffer word "
+                         "of column cols-1's first reduction block"),
+    _u("last_shift_first", C, "weight-stationary: (cols - 1) * last_chunk_red"),
+    # Outputs in DRAM: NPQK, one padded row of beats per output pixel.
+    _u("y_addr", A, "DRAM beat address of Y"),
+    _u("y_row_beats", B, "DRAM beats written per output pixel"),
+    _u("y_pitch", B, "DRAM beats from one output pixel to the next"),
+    _u("y_group_beats", B, "DRAM beats of an output row per group (its slice of each pixel)"),
+    _u("tile_y_beats", A, "tile_pixels * y_pitch"),
+    _u("last_tile_y_beats", A, "last_tile_pixels * y_pitch"),
+    _u("y_word_elems", C, "output elements (of operand_bits) per full output-buffer word"),
+    _u("y_last_elems", C, "output elements (of operand_bits) in a row's last word"),
+    # Post-processing on the way out.
+    _u("post", len(POST_FLAGS), "flags, bit 0 first: " + ", ".join(POST_FLAGS)),
+    _u("b_addr", A, "DRAM beat address of the bias (one padded row of k int32)"),
+    _u("b_row_beats", B, "DRAM beats of the bias row"),
+    _s("requant_mult", 32, "requantization multiplier"),
+    _u("requant_shift", SHIFT_BITS, "requantization right shift, rounding half up"),
+    _s("zero_point", 16, "output zero point (operand range)"),
 )
-DESCRIPTOR_NAMES = tuple(name for name, _ in DESCRIPTOR_FIELDS)
+del C, A, B, W
+DESCRIPTOR_NAMES = tuple(field.name for field in DESCRIPTOR_FIELDS)
+DESCRIPTOR = {field.name: field for field in DESCRIPTOR_FIELDS}
 
 DESCRIPTOR_BASE = 2
 COUNTER_BASE = DESCRIPTOR_BASE + len(DESCRIPTOR_FIELDS)
@@ -75,6 +165,11 @@ REGISTER_COUNT = COUNTER_BASE + COUNTER_WORDS * len(COUNTER_NAMES)
 
 def descriptor_address(name):
     return DESCRIPTOR_BASE + DESCRIPTOR_NAMES.index(name)
+
+
+def register_value(name, value):
+    """The 32-bit register word the host writes for descriptor field `name` = `value`."""
+    return value & 0xFFFFFFFF
 
 
 def counter_address(name):

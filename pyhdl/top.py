@@ -9,13 +9,15 @@ from models.spec import DRAM_WORD_BITS
 from .accumulator import Accumulator
 from .array import SystolicArray
 from .buffer import GlobalBuffer
-from .controller import ConvController
 from .counters import ActivityCounters
 from .csr import REGISTER_ADDR_BITS, RegisterBlock
 from .dma import DmaReader, DmaWriter
 from .interfaces import DramPort, RegisterBus
 from .os_array import OutputStationaryArray
+from .os_loop import OutputStationaryLoop
 from .postprocess import PostProcessor
+from .sequencer import LayerSequencer
+from .ws_loop import WeightStationaryLoop
 
 
 class Accelerator(wiring.Component):
@@ -59,20 +61,23 @@ class Accelerator(wiring.Component):
         output_stationary = spec.dataflow == "os"
         if output_stationary:
             m.submodules.array = array = OutputStationaryArray(spec, output_addr_bits)
+            loop_class = OutputStationaryLoop
         else:
             m.submodules.array = array = SystolicArray(spec)
+            loop_class = WeightStationaryLoop
         # The output-stationary array delivers each output's tag with it.
         m.submodules.accumulator = acc = Accumulator(
             spec, 0 if output_stationary else array.latency, output_addr_bits)
-        m.submodules.controller = ctrl = ConvController(
+        m.submodules.sequencer = seq = LayerSequencer(output_addr_bits)
+        m.submodules.inner_loop = loop = loop_class(
             spec, array, len(ibuf.read.addr), len(wbuf.read.addr), output_addr_bits)
         load_addr_bits = len(ibuf.write.addr)
-        if not output_stationary:
+        if not loop.separate_weight_reader:
             load_addr_bits = max(load_addr_bits, len(wbuf.write.addr))
         m.submodules.reader = reader = DmaReader(spec.dram_bus_bytes, spec.operand_bits,
                                                  spec.rows, load_addr_bits)
         readers = [reader]
-        if output_stationary:
+        if loop.separate_weight_reader:
             # Weights come in words of `cols` filters, through a reader of their own.
             m.submodules.weight_reader = weight_reader = DmaReader(
                 spec.dram_bus_bytes, spec.operand_bits, spec.cols, len(wbuf.write.addr))
@@ -90,40 +95,57 @@ class Accelerator(wiring.Component):
 
         wiring.connect(m, wiring.flipped(self.bus), regs.bus)
         m.d.comb += [
-            ctrl.descriptor.eq(regs.descriptor),
-            ctrl.start.eq(regs.start),
-            regs.busy.eq(ctrl.busy),
-            regs.done.eq(ctrl.done),
+            seq.descriptor.eq(regs.descriptor),
+            loop.descriptor.eq(regs.descriptor),
+            seq.start.eq(regs.start),
+            regs.busy.eq(seq.busy),
+            regs.done.eq(seq.done),
             regs.counters.eq(counters.values),
             counters.clear.eq(regs.start),
-            counters.running.eq(ctrl.busy),
+            counters.running.eq(seq.busy),
+            self.done.eq(regs.done_flag),
         ]
-        with m.If(regs.start):
-            m.d.sync += self.done.eq(0)
-        with m.Elif(ctrl.done):
-            m.d.sync += self.done.eq(1)
 
-        # DMA engines on the DRAM port and their jobs from the controller.
-        wiring.connect(m, ctrl.read_job, reader.job)
-        wiring.connect(m, ctrl.bias_job, bias_reader.job)
-        wiring.connect(m, ctrl.write_job, writer.job)
+        # The sequencer hands each chunk to the dataflow's inner loop.
+        m.d.comb += [
+            loop.run.eq(seq.run),
+            loop.chunk.eq(seq.chunk),
+            seq.chunk_done.eq(loop.chunk_done),
+            seq.prefetch.eq(loop.prefetch),
+            seq.drained.eq(loop.idle & ~acc.busy),
+        ]
+
+        # DMA engines on the DRAM port and their jobs from the sequencer.
+        wiring.connect(m, seq.bias_job, bias_reader.job)
+        wiring.connect(m, seq.write_job, writer.job)
         wiring.connect(m, writer.dram_cmd, wiring.flipped(self.dram.write_cmd))
         wiring.connect(m, writer.dram_data, wiring.flipped(self.dram.write_data))
         wiring.connect(m, bias_reader.buffer, bias_buffer.write)
-        m.d.comb += [ctrl.reader_busy.eq(reader.busy), ctrl.writer_busy.eq(writer.busy),
-                     ctrl.bias_busy.eq(bias_reader.busy)]
-        # The DRAM read port belongs to the bias reader while the controller loads the bias,
-        # to the weight reader (output-stationary) while it is busy (the controller never
+        m.d.comb += [seq.writer_busy.eq(writer.busy), seq.bias_busy.eq(bias_reader.busy)]
+        # The DRAM read port belongs to the bias reader while the sequencer loads the bias,
+        # to the weight reader (when there is one) while it is busy (the sequencer never
         # runs it beside the input reader), and to the input reader otherwise.
-        owners = [(bias_reader, ctrl.loading_bias)]
-        if output_stationary:
-            wiring.connect(m, ctrl.weight_job, weight_reader.job)
+        owners = [(bias_reader, seq.loading_bias)]
+        if loop.separate_weight_reader:
+            wiring.connect(m, seq.input_job, reader.job)
+            wiring.connect(m, seq.weight_job, weight_reader.job)
             wiring.connect(m, weight_reader.buffer, wbuf.write)
-            m.d.comb += ctrl.weight_reader_busy.eq(weight_reader.busy)
-            owners.append((weight_reader, ~ctrl.loading_bias & weight_reader.busy))
-            owners.append((reader, ~ctrl.loading_bias & ~weight_reader.busy))
+            m.d.comb += seq.weight_busy.eq(weight_reader.busy | reader.busy)
+            owners.append((weight_reader, ~seq.loading_bias & weight_reader.busy))
+            owners.append((reader, ~seq.loading_bias & ~weight_reader.busy))
         else:
-            owners.append((reader, ~ctrl.loading_bias))
+            # One reader for both; the sequencer never offers the two jobs at once.
+            m.d.comb += [
+                reader.job.valid.eq(seq.input_job.valid | seq.weight_job.valid),
+                seq.input_job.ready.eq(reader.job.ready),
+                seq.weight_job.ready.eq(reader.job.ready),
+                seq.weight_busy.eq(reader.busy),
+            ]
+            with m.If(seq.weight_job.valid):
+                m.d.comb += reader.job.payload.eq(seq.weight_job.payload)
+            with m.Else():
+                m.d.comb += reader.job.payload.eq(seq.input_job.payload)
+            owners.append((reader, ~seq.loading_bias))
         for owner, selected in owners:
             m.d.comb += [
                 owner.dram_cmd.ready.eq(self.dram.read_cmd.ready & selected),
@@ -137,12 +159,12 @@ class Accelerator(wiring.Component):
                     self.dram.read_data.ready.eq(owner.dram_data.ready),
                 ]
 
-        # The reader fills the input buffer, and (weight-stationary) the weight buffer when
-        # the controller says so.
-        if output_stationary:
+        # The reader fills the input buffer, and (one reader for both) the weight buffer
+        # when the sequencer says so.
+        if loop.separate_weight_reader:
             wiring.connect(m, reader.buffer, ibuf.write)
         else:
-            for buffer, selected in ((ibuf, ~ctrl.load_weights), (wbuf, ctrl.load_weights)):
+            for buffer, selected in ((ibuf, ~seq.load_weights), (wbuf, seq.load_weights)):
                 m.d.comb += [
                     buffer.write.addr.eq(reader.buffer.addr),
                     buffer.write.data.eq(reader.buffer.data),
@@ -150,27 +172,26 @@ class Accelerator(wiring.Component):
                 ]
 
         # The array reads the input and weight buffers; results accumulate in the output one.
-        wiring.connect(m, ctrl.input_read, ibuf.read)
-        wiring.connect(m, ctrl.weight_read, wbuf.read)
+        wiring.connect(m, loop.input_read, ibuf.read)
+        wiring.connect(m, loop.weight_read, wbuf.read)
         m.d.comb += [
-            array.x.eq(ctrl.x),
-            ctrl.gated.eq(array.gated),
+            array.x.eq(loop.x),
+            loop.gated.eq(array.gated),
             acc.y.eq(array.y),
-            ctrl.accumulator_busy.eq(acc.busy),
         ]
         if output_stationary:
             m.d.comb += [
-                array.w.eq(ctrl.w),
+                array.w.eq(loop.w),
                 acc.tag.eq(array.y_tag),
-                ctrl.array_busy.eq(array.busy),
+                loop.array_busy.eq(array.busy),
             ]
         else:
             m.d.comb += [
-                array.w_data.eq(ctrl.w_data),
-                array.w_shift.eq(ctrl.w_shift),
-                array.w_commit.eq(ctrl.w_commit),
-                array.w_slot.eq(ctrl.w_slot),
-                acc.tag.eq(ctrl.tag),
+                array.w_data.eq(loop.w_data),
+                array.w_shift.eq(loop.w_shift),
+                array.w_commit.eq(loop.w_commit),
+                array.w_slot.eq(loop.w_slot),
+                acc.tag.eq(loop.tag),
             ]
         # The accumulator and the writer read the same half only when the controller keeps
         # them apart in time (one-buffer mappings); then the accumulator's read wins.
@@ -204,12 +225,12 @@ class Accelerator(wiring.Component):
         d = regs.descriptor
         m.d.comb += [
             bias_buffer.read.en.eq(writer.buffer.en),
-            bias_buffer.read.addr.eq(writer.row_word + ctrl.k_word_base),
+            bias_buffer.read.addr.eq(writer.row_word + seq.k_word_base),
             post.acc.eq(Mux(writer_half, upper.read.data, lower.read.data)),
             post.bias.eq(bias_buffer.read.data),
-            post.config.bias.eq(d.post[0]),
-            post.config.requant.eq(d.post[1]),
-            post.config.relu.eq(d.post[2]),
+            post.config.bias.eq(d.post.bias),
+            post.config.requant.eq(d.post.requant),
+            post.config.relu.eq(d.post.relu),
             post.config.mult.eq(d.requant_mult),
             post.config.shift.eq(d.requant_shift),
             post.config.zero_point.eq(d.zero_point),
@@ -219,14 +240,14 @@ class Accelerator(wiring.Component):
         e = counters.events
         bus_bytes = spec.dram_bus_bytes
         m.d.comb += [
-            e.busy_cycles.eq(ctrl.events.busy_cycles),
+            e.busy_cycles.eq(loop.events.busy_cycles),
             e.stall_cycles.eq(Cat(r.stalled for r in readers).any() | bias_reader.stalled
                               | writer.stalled),
-            e.macs.eq(ctrl.events.macs),
-            e.macs_gated.eq(ctrl.events.macs_gated),
-            e.rf_reads.eq(ctrl.events.macs),
-            e.rf_writes.eq(ctrl.events.rf_writes),
-            e.array_transfers.eq(ctrl.events.array_transfers),
+            e.macs.eq(loop.events.macs),
+            e.macs_gated.eq(loop.events.macs_gated),
+            e.rf_reads.eq(loop.events.macs),
+            e.rf_writes.eq(loop.events.rf_writes),
+            e.array_transfers.eq(loop.events.array_transfers),
             e.glb_input_reads.eq(ibuf.reads),
             e.glb_input_writes.eq(ibuf.writes),
             e.glb_weight_reads.eq(wbuf.reads),

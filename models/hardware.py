@@ -1,0 +1,36 @@
+"""Facts the generated hardware owns, in one place.
+
+The RTL (pyhdl/), the mapper, the cost models and the SystemVerilog testbench read these
+instead of writing the numbers again.  Pure Python: no Amaranth here.
+"""
+
+COUNT_BITS = 16
+"""Width of every loop and DMA count: images, rows, pixels, channel blocks, rows of a job."""
+COUNT_LIMIT = (1 << COUNT_BITS) - 1
+"""Largest value a count holds; the mapper refuses layers that need more."""
+
+ADDR_BITS = 32
+"""DRAM beat addresses (a burst's start, a tensor's base)."""
+BURST_BITS = 16
+"""Beats per DRAM burst (one tensor row) and the pitch from one row to the next."""
+DRAM_COMMAND_BITS = ADDR_BITS + BURST_BITS
+"""A DRAM command's payload: address, then length (pyhdl.interfaces.DramCommand; the
+SystemVerilog DRAM model takes it as a parameter)."""
+
+COORD_BITS = 18
+"""Signed pixel coordinates, padding included (inputs up to 65535 rows or columns)."""
+OFFSET_BITS = 33
+"""Signed input-buffer word offsets of a window (an address, or a negative pad offset)."""
+EVENT_BITS = 16
+"""Width of one cycle's increment of any counter (rows x cols x 2 fits for arrays to 64x64)."""
+
+SHIFT_BITS = 6
+"""Requantization right shift, 0 to 63."""
+POST_FLAGS = ("bias", "requant", "relu")
+"""The descriptor's `post` field, bit 0 first: add the bias, requantize, apply ReLU."""
+
+
+def post_flags(bias=False, requant=False, relu=False):
+    """The `post` field's value for these post-processing steps."""
+    chosen = {"bias": bias, "requant": requant, "relu": relu}
+    return sum(1 << bit for bit, name in enumerate(POST_FLAGS) if chosen[name])

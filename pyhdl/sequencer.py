@@ -1,0 +1,308 @@
+"""The layer sequencer: the loops of a layer that every dataflow shares, and their DMA jobs."""
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from models.hardware import ADDR_BITS, COORD_BITS, COUNT_BITS, OFFSET_BITS
+from models.registers import WORDS_BITS
+
+from .csr import descriptor_layout
+from .dma import ReadJob, WriteJob
+from .inner_loop import chunk_layout
+
+STEP = signed(ADDR_BITS + 2)
+"""Signed DRAM-beat and pixel positions of a tile's band (negative inside the top padding)."""
+
+
+def _min(a, b):
+    return Mux(a < b, a, b)
+
+
+def _max0(a):
+    return Mux(a < 0, 0, a)
+
+
+class LayerSequencer(wiring.Component):
+    """Walks a layer's outer loops and runs its DMA jobs; the inner loop does the rest.
+
+    Loop nest (outermost first), with the buffer each level fills:
+        once, if the layer adds a bias:  DMA the bias row to the bias buffer
+        for each image, each tile of output rows:
+                                  DMA the tile's input band (all channels) to the input buffer
+          for each group of filter blocks whose outputs fit the output buffer,
+           each block of `cols` filters in it,
+            each chunk of channels whose weights fit the weight buffer:
+                                  DMA its weights (descriptor `w_*` fields) to the weight
+                                  buffer, then `run` the inner loop on it
+           when the group is done:  DMA its outputs (a slice of every output pixel) to DRAM
+    With `w_half_words` set the weight buffer is two halves: when the inner loop says
+    (`prefetch`), the next chunk's weights are fetched into the other half.  With
+    `y_half_words` set the output buffer is two halves: a group accumulates in one while the
+    previous group is written back from the other; otherwise the next tile's band and weights
+    still load during a write-back, and only the inner loop waits for it.  Every address and
+    count steps by adders from descriptor fields (the mapper computes the products).
+
+    Ports:
+        descriptor: In, the layer.  start: In(1), a pulse.  busy: Out(1).
+        done: Out(1), a pulse in the layer's last cycle.
+        input_job, weight_job, bias_job, write_job: Out(stream), the DMA jobs; never more
+            than one of input_job and weight_job offered at once.
+        input_busy, weight_busy, bias_busy, writer_busy: In(1), their engines at work.
+        load_weights: Out(1), the reader of a shared read port fills the weight buffer.
+        loading_bias: Out(1), the DRAM read port is the bias reader's.
+        run: Out(1), chunk: Out(chunk_layout), chunk_done, prefetch, drained: In(1), the
+            inner loop (see pyhdl/inner_loop.py); `drained`: its results are all in the
+            output buffer.
+        k_word_base: Out, the first filter block of the group being written back.
+    Latency: `start` to the bias or band job: one cycle (two with a bias).
+    Counts nothing.
+    """
+
+    def __init__(self, output_addr_bits):
+        self.output_addr_bits = output_addr_bits
+        super().__init__({
+            "descriptor": In(descriptor_layout()),
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "input_job": Out(stream.Signature(ReadJob)),
+            "input_busy": In(1),
+            "weight_job": Out(stream.Signature(ReadJob)),
+            "weight_busy": In(1),
+            "load_weights": Out(1),
+            "bias_job": Out(stream.Signature(ReadJob)),
+            "bias_busy": In(1),
+            "loading_bias": Out(1),
+            "write_job": Out(stream.Signature(WriteJob)),
+            "writer_busy": In(1),
+            "run": Out(1),
+            "chunk": Out(chunk_layout(output_addr_bits)),
+            "chunk_done": In(1),
+            "prefetch": In(1),
+            "drained": In(1),
+            "k_word_base": Out(COUNT_BITS),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self.descriptor
+
+        # --- images and tiles of output rows ----------------------------------------------
+        image = Signal(COUNT_BITS)
+        tile = Signal(COUNT_BITS)
+        last_tile = tile == d.tiles - 1
+        h_start = Signal(signed(COORD_BITS))   # input row of the tile's first window
+        start_px = Signal(STEP)                # h_start * w
+        start_words = Signal(signed(OFFSET_BITS))   # h_start * line_words
+        start_beats = Signal(STEP)             # h_start * x_line_beats
+        x_image = Signal(ADDR_BITS)
+        y_addr = Signal(ADDR_BITS)
+        band_beats = Signal(ADDR_BITS)         # DRAM offset of the band in the image
+        band_px = Signal(COUNT_BITS)
+        window_base = Signal(signed(OFFSET_BITS))
+        tile_rows = Mux(last_tile, d.last_tile_p, d.tile_p)
+        tile_pixels = Mux(last_tile, d.last_tile_pixels, d.tile_pixels)
+
+        def first_tile():
+            m.d.sync += [tile.eq(0), h_start.eq(-d.pad), start_px.eq(-d.pad_px),
+                         start_words.eq(-d.pad_line_words), start_beats.eq(-d.pad_line_beats)]
+
+        def next_tile():
+            m.d.sync += [tile.eq(tile + 1), h_start.eq(h_start + d.tile_h_step),
+                         start_px.eq(start_px + d.tile_px_step),
+                         start_words.eq(start_words + d.tile_words),
+                         start_beats.eq(start_beats + d.tile_x_beats)]
+
+        # --- groups of filter blocks, blocks, chunks ---------------------------------------
+        kb = Signal(COUNT_BITS)
+        last_kb = kb == d.k_blocks - 1
+        group_first_kb = Signal(COUNT_BITS)
+        group_offset = Signal(COUNT_BITS)      # beats into an output row where it starts
+        last_group = group_first_kb + d.k_group_blocks >= d.k_blocks
+        group_blocks = Mux(last_group, d.k_blocks - group_first_kb, d.k_group_blocks)
+        last_kb_in_group = kb == group_first_kb + group_blocks - 1
+        y_half = Signal()
+        y_base = Mux(y_half, d.y_half_words, 0)
+        halves = d.y_half_words != 0
+        write_k_base = Signal(COUNT_BITS)
+
+        chunk = Signal(COUNT_BITS)
+        chunk_first_cb = Signal(COUNT_BITS)
+        chunk_offset = Signal(ADDR_BITS)       # DRAM beats from the block's weights
+        last_chunk = chunk == d.c_chunks - 1
+        w_addr = Signal(ADDR_BITS)             # the filter block's weights
+        w_half = Signal()                      # the weight-buffer half of this chunk
+        prefetched = Signal()                  # the next chunk is in (or on its way to) it
+        has_next = ~last_chunk | ~last_kb
+
+        c = self.chunk
+        m.d.comb += [
+            c.first.eq(chunk == 0),
+            c.first_cb.eq(chunk_first_cb),
+            c.last_cb.eq(Mux(last_chunk, d.c_blocks - 1,
+                             chunk_first_cb + d.c_chunk_blocks - 1)),
+            c.red.eq(Mux(last_chunk, d.last_chunk_red, d.chunk_red)),
+            c.last_k.eq(last_kb),
+            c.w_base.eq(Mux(w_half, d.w_half_words, 0)),
+            c.shift_first.eq(Mux(last_chunk, d.last_shift_first, d.shift_first)),
+            c.out_base.eq(kb - group_first_kb + y_base),
+            c.out_step.eq(group_blocks),
+            c.tile_rows.eq(tile_rows),
+            c.tile_pixels.eq(tile_pixels),
+            c.h_start.eq(h_start),
+            c.window_base.eq(window_base),
+            self.k_word_base.eq(write_k_base),
+        ]
+
+        def weight_load(job, addr, is_last_kb, is_last_chunk, half):
+            """Offer the weight load of a chunk at DRAM `addr` into weight-buffer `half`."""
+            p = job.payload
+            m.d.comb += [
+                job.valid.eq(1),
+                p.base.eq(Mux(half, d.w_half_words, 0)),
+                p.addr.eq(addr),
+                p.rows.eq(Mux(is_last_kb, Mux(is_last_chunk, d.w_rows_last_both, d.w_rows_last_k),
+                              Mux(is_last_chunk, d.w_rows_last_chunk, d.w_rows))),
+                p.row_beats.eq(Mux(is_last_chunk, d.w_last_slice_beats, d.w_slice_beats)),
+                p.pitch.eq(d.w_row_beats),
+                p.row_elems.eq(Mux(is_last_chunk, d.w_last_row_elems, d.w_row_elems)),
+            ]
+
+        def prefetch():
+            """Offer the next chunk's load; it is prefetched if the reader takes it."""
+            job = self.weight_job
+            weight_load(job,
+                        Mux(last_chunk, w_addr + d.w_block_beats,
+                            w_addr + chunk_offset + d.w_chunk_step),
+                        Mux(last_chunk, kb + 1 == d.k_blocks - 1, last_kb),
+                        Mux(last_chunk, d.c_chunks == 1, chunk + 2 == d.c_chunks),
+                        ~w_half)
+            m.d.sync += [prefetched.eq(job.ready), self.load_weights.eq(1)]
+
+        def next_chunk():
+            """The next chunk of this filter block, or the first of the next block."""
+            with m.If(~last_chunk):
+                m.d.sync += [chunk.eq(chunk + 1),
+                             chunk_first_cb.eq(chunk_first_cb + d.c_chunk_blocks),
+                             chunk_offset.eq(chunk_offset + d.w_chunk_step)]
+            with m.Else():
+                m.d.sync += [kb.eq(kb + 1), chunk.eq(0), chunk_first_cb.eq(0),
+                             chunk_offset.eq(0), w_addr.eq(w_addr + d.w_block_beats)]
+
+        def to_next_chunk():
+            """Go on to the next chunk: straight to its run if it was prefetched."""
+            with m.If(prefetched):
+                m.d.sync += [w_half.eq(~w_half), prefetched.eq(0)]
+                m.next = "WAIT_W"
+            with m.Else():
+                m.next = "LOAD_W"
+
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    first_tile()
+                    m.d.sync += [image.eq(0), x_image.eq(d.x_addr), y_addr.eq(d.y_addr),
+                                 y_half.eq(0)]
+                    with m.If(d.post.bias):
+                        m.next = "LOAD_BIAS"
+                    with m.Else():
+                        m.next = "BAND"
+            with m.State("LOAD_BIAS"):
+                p = self.bias_job.payload
+                m.d.comb += [
+                    self.loading_bias.eq(1),
+                    self.bias_job.valid.eq(1),
+                    p.base.eq(0), p.addr.eq(d.b_addr), p.rows.eq(1),
+                    p.row_beats.eq(d.b_row_beats), p.pitch.eq(d.b_row_beats),
+                    p.row_elems.eq(d.k),
+                ]
+                with m.If(self.bias_job.ready):
+                    m.next = "WAIT_BIAS"
+            with m.State("WAIT_BIAS"):
+                m.d.comb += self.loading_bias.eq(1)
+                with m.If(~self.bias_busy):
+                    m.next = "BAND"
+            with m.State("BAND"):
+                # The band: input rows max(h_start, 0) to min(h_start + span, h), in pixels.
+                span_px = Mux(last_tile, d.last_band_span_px, d.band_span_px)
+                m.d.sync += [
+                    band_beats.eq(_max0(start_beats)),
+                    band_px.eq(_min(start_px + span_px, d.image_px) - _max0(start_px)),
+                    window_base.eq(Mux(h_start < 0, start_words, 0) - d.pad_words),
+                ]
+                m.next = "LOAD_X"
+            with m.State("LOAD_X"):
+                p = self.input_job.payload
+                m.d.comb += [
+                    self.input_job.valid.eq(1),
+                    p.base.eq(0), p.addr.eq(x_image + band_beats), p.rows.eq(band_px),
+                    p.row_beats.eq(d.x_row_beats), p.pitch.eq(d.x_pitch), p.row_elems.eq(d.c),
+                ]
+                with m.If(self.input_job.ready):
+                    m.d.sync += [kb.eq(0), w_addr.eq(d.w_addr), chunk.eq(0),
+                                 chunk_first_cb.eq(0), chunk_offset.eq(0),
+                                 group_first_kb.eq(0), group_offset.eq(0), w_half.eq(0),
+                                 prefetched.eq(0), self.load_weights.eq(0)]
+                    m.next = "LOAD_W"
+            with m.State("LOAD_W"):
+                weight_load(self.weight_job, w_addr + chunk_offset, last_kb, last_chunk, w_half)
+                m.d.comb += self.weight_job.valid.eq(~self.weight_busy)
+                with m.If(self.weight_job.valid & self.weight_job.ready):
+                    m.d.sync += self.load_weights.eq(1)
+                    m.next = "WAIT_W"
+            with m.State("WAIT_W"):
+                with m.If(~self.weight_busy & (halves | ~self.writer_busy)):
+                    m.d.comb += self.run.eq(1)
+                    m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(self.prefetch & has_next & (d.w_half_words != 0)):
+                    prefetch()
+                with m.If(self.chunk_done):
+                    with m.If(~last_chunk | ~last_kb_in_group):
+                        next_chunk()
+                        to_next_chunk()
+                    with m.Else():
+                        m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(self.drained):
+                    m.next = "STORE_Y"
+            with m.State("STORE_Y"):
+                p = self.write_job.payload
+                m.d.comb += [
+                    self.write_job.valid.eq(1),
+                    p.base.eq(y_base),
+                    p.addr.eq(y_addr + group_offset),
+                    p.rows.eq(tile_pixels),
+                    p.row_words.eq(group_blocks),
+                    p.row_beats.eq(Mux(last_group, d.y_row_beats - group_offset,
+                                       d.y_group_beats)),
+                    p.pitch.eq(d.y_pitch),
+                    p.word_elems.eq(d.y_word_elems),
+                    p.last_elems.eq(Mux(last_group, d.y_last_elems, d.y_word_elems)),
+                ]
+                with m.If(self.write_job.ready):
+                    m.d.sync += [write_k_base.eq(group_first_kb), y_half.eq(y_half ^ halves)]
+                    m.next = "WAIT_Y"
+            with m.State("WAIT_Y"):
+                # The write-back runs on while the next group or tile starts; only the end
+                # of the layer waits for it.
+                with m.If(~last_group):
+                    m.d.sync += [group_first_kb.eq(group_first_kb + d.k_group_blocks),
+                                 group_offset.eq(group_offset + d.y_group_beats)]
+                    next_chunk()
+                    to_next_chunk()
+                with m.Elif(~(last_tile & (image == d.n - 1))):
+                    m.d.sync += y_addr.eq(y_addr + Mux(last_tile, d.last_tile_y_beats,
+                                                       d.tile_y_beats))
+                    with m.If(last_tile):
+                        first_tile()
+                        m.d.sync += [image.eq(image + 1), x_image.eq(x_image + d.x_image_beats)]
+                    with m.Else():
+                        next_tile()
+                    m.next = "BAND"
+                with m.Elif(~self.writer_busy):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        return m

@@ -1,0 +1,158 @@
+"""The weight-stationary inner loop: one reduction block's weights in the array at a time,
+every output pixel of the tile streamed past them."""
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import data
+from amaranth.lib.wiring import Out
+
+from models.hardware import EVENT_BITS
+
+from .inner_loop import InnerLoop, PixelWalk, ReductionWalk
+from .interfaces import tag_layout
+
+
+class WeightStationaryLoop(InnerLoop):
+    """Feeds a `SystolicArray` one chunk: for each reduction block (tap, block of `rows`
+    channels), commit its weights, then stream the input word of every output pixel of the
+    tile (the window's word at that tap, or `pad_value` where it hangs over the padding), one
+    a cycle, tagged with the output word its partial sums go to.
+
+    The next block's weights shift into the array's chain while the current block streams
+    (one word a cycle from the weight buffer, column cols-1's first); its commit waits for
+    the shift and for the register-file slot it takes to be free of vectors in flight.
+
+    Ports (besides InnerLoop's):
+        w_data, w_shift, w_commit, w_slot: Out, the array's weight load.
+        tag: Out, where the partial sums of the vector entering the array go.
+    Latency: `run` to the first vector: the first block's load (cols + 2 cycles) and its
+    commit; each block then takes one cycle per pixel, plus its commit when its load or its
+    slot is not ready.
+    Counts: busy cycles, MACs, gated MACs (the array's count less the inactive PEs),
+    register-file writes (every PE at a commit), inter-PE transfers (operands and partial
+    sums per vector, weights per shift).
+    """
+
+    def __init__(self, spec, array, input_addr_bits, weight_addr_bits, output_addr_bits):
+        super().__init__(spec, array, input_addr_bits, weight_addr_bits, output_addr_bits, {
+            "w_data": Out(data.ArrayLayout(signed(spec.operand_bits), spec.rows)),
+            "w_shift": Out(1),
+            "w_commit": Out(1),
+            "w_slot": Out(array.slot_bits),
+            "tag": Out(tag_layout(output_addr_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        spec, d, chunk = self.spec, self.descriptor, self.chunk
+        rows, cols = spec.rows, spec.cols
+        m.d.comb += [self.input_read.en.eq(0), self.weight_read.en.eq(0)]
+
+        walk = ReductionWalk(m, d, chunk, "red")
+        pixel = PixelWalk(m, d, chunk, self.output_addr_bits, "pixel")
+        block_hh = Signal.like(pixel.hh)
+        block_ww = Signal.like(pixel.ww)
+        m.d.comb += [block_hh.eq(chunk.h_start + walk.tap_r), block_ww.eq(walk.tap_s - d.pad)]
+        cols_active = Mux(chunk.last_k, d.k_last, cols)
+
+        # --- the weight loader: shifts one reduction block into the array's chain ---------
+        load_step = Signal(range(cols + 2))
+        loading = Signal()
+        loaded = Signal()             # the chain holds the next block, uncommitted
+        shift_addr = Signal.like(self.weight_read.addr)
+        shift_active = Signal()
+        start_load = Signal()
+        start_block = Signal.like(walk.block)
+        with m.If(start_load):
+            m.d.sync += [loading.eq(1), loaded.eq(0), load_step.eq(0),
+                         shift_addr.eq(chunk.w_base + chunk.shift_first + start_block)]
+        with m.Elif(loading):
+            # Step j reads the word of column cols-1-j; it is shifted in at step j+1.
+            m.d.comb += [
+                self.weight_read.en.eq(load_step < cols),
+                self.weight_read.addr.eq(shift_addr),
+                self.w_shift.eq(load_step != 0),
+                self.w_data.eq(Mux(shift_active, self.weight_read.data, 0)),
+            ]
+            m.d.sync += [
+                load_step.eq(load_step + 1),
+                shift_addr.eq(shift_addr - chunk.red),
+                shift_active.eq(cols - 1 - load_step < cols_active),
+            ]
+            with m.If(load_step == cols):
+                m.d.sync += [loading.eq(0), loaded.eq(1)]
+
+        # --- register-file slots: free once the last vector that read them left the array --
+        depth, latency = spec.rf_depth, self.array.latency
+        slot = Signal(self.array.slot_bits)
+        slot_free = Signal()
+        for s in range(depth):
+            timer = Signal(range(latency + 2), name=f"slot_timer_{s}")
+            with m.If(self.x.valid & (self.x.slot == s)):
+                m.d.sync += timer.eq(latency + 1)
+            with m.Elif(timer != 0):
+                m.d.sync += timer.eq(timer - 1)
+            with m.If(slot == s):
+                m.d.comb += slot_free.eq(timer == 0)
+        next_slot = Mux(slot == depth - 1, 0, slot + 1) if depth > 1 else slot
+
+        # --- feeding the array: the input buffer answers a cycle after the read -------------
+        inside = pixel.inside()
+        last_pixel = pixel.last_col & (pixel.row_in == chunk.tile_rows - 1)
+        feeding = Signal()
+        feed_slot = Signal.like(slot)
+        feed_pad = Signal()
+        feed_tag = Signal.like(self.tag)
+        active_macs = Signal(EVENT_BITS)
+        m.d.sync += [feeding.eq(0), feed_tag.valid.eq(0)]
+        e = self.events
+        m.d.comb += [
+            self.idle.eq(~feeding),
+            self.x.valid.eq(feeding),
+            self.x.slot.eq(feed_slot),
+            self.x.values.eq(Mux(feed_pad, self.pad_vector(), self.input_read.data)),
+            self.tag.eq(feed_tag),
+            e.busy_cycles.eq(feeding),
+            e.macs.eq(Mux(feeding, active_macs, 0)),
+            e.macs_gated.eq(Mux(feeding, self.gated - (rows * cols - active_macs), 0)),
+            e.rf_writes.eq(Mux(self.w_commit, rows * cols, 0)),
+            e.array_transfers.eq(Mux(feeding, 2 * rows * cols, 0)
+                                 + Mux(self.w_shift, rows * cols, 0)),
+        ]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.run):
+                    walk.restart()
+                    m.d.comb += [start_load.eq(1), start_block.eq(0)]
+                    m.next = "COMMIT"
+            with m.State("COMMIT"):
+                with m.If(loaded & slot_free):
+                    m.d.comb += [self.w_commit.eq(1), self.w_slot.eq(slot)]
+                    m.d.sync += [loaded.eq(0), active_macs.eq(self.vector_macs(walk.last_cb))]
+                    pixel.load(block_hh, block_ww, chunk.window_base + walk.offset,
+                               chunk.out_base)
+                    with m.If(~walk.last_block):
+                        m.d.comb += [start_load.eq(1), start_block.eq(walk.block + 1)]
+                    m.d.comb += self.prefetch.eq(walk.block == 0)
+                    m.next = "STREAM"
+            with m.State("STREAM"):
+                m.d.comb += [self.input_read.en.eq(inside),
+                             self.input_read.addr.eq(pixel.addr[:len(self.input_read.addr)])]
+                m.d.sync += [
+                    feeding.eq(1),
+                    feed_slot.eq(slot),
+                    feed_pad.eq(~inside),
+                    feed_tag.valid.eq(1),
+                    feed_tag.addr.eq(pixel.out),
+                    feed_tag.first.eq(chunk.first & (walk.block == 0)),
+                ]
+                pixel.next_to(pixel, block_ww)
+                with m.If(last_pixel):
+                    m.d.sync += slot.eq(next_slot)
+                    walk.step()
+                    with m.If(~walk.last_block):
+                        m.next = "COMMIT"
+                    with m.Else():
+                        m.d.comb += self.chunk_done.eq(1)
+                        m.next = "IDLE"
+        return m
