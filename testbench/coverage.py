@@ -137,7 +137,7 @@ def _raw_sums(job):
     if job.op == "fc":
         return job.inputs.astype(np.int64) @ job.weights.astype(np.int64).T
     return golden.conv2d(job.inputs, job.weights, job.stride, job.pad, job.groups,
-                         acc_bits=64).astype(np.int64)
+                         acc_bits=64, pad_value=job.pad_value).astype(np.int64)
 
 
 def _dram_bins(timing):

@@ -1,6 +1,8 @@
 """Convolutions on the Verilator-simulated RTL, bit for bit against the golden model, with
 the counters checked against the analytical model's exact predictions."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from models.golden import conv_output_size, operand_range
 from models.mapper import (ConvShape, PostProcess, block_diagonal_weights, map_conv,
                            map_grouped_conv)
 from models.perf import predict_counters, predict_cycles
-from testbench.jobs import Job
+from testbench.jobs import Job, expected_output
 from testbench.runner import SimulationModel
 from testbench.tb import DramTiming
 
@@ -18,7 +20,7 @@ ARCHS = ("micro", "tiny", "wide", "micro-os", "odd-os")
 
 
 def conv_job(rng, spec, name, n, c, h, w, k, r, stride, pad, zeros=0.0, timing=DramTiming(),
-             post=False, groups=1):
+             post=False, groups=1, pad_value=0):
     """A random layer; with `post`, a random bias, requantization and ReLU as well."""
     low, high = operand_range(spec.operand_bits)
 
@@ -27,7 +29,7 @@ def conv_job(rng, spec, name, n, c, h, w, k, r, stride, pad, zeros=0.0, timing=D
         return np.where(rng.random(shape) < zeros, 0, values)
 
     job = Job(name, "conv", rand((n, c, h, w)), rand((k, c // groups, r, r)), timing, stride,
-              pad, groups)
+              pad, groups, pad_value=pad_value)
     if post:
         scale = high * high * (c // groups) * r * r
         job.bias = rng.integers(-scale // 8, scale // 8, k)
@@ -60,6 +62,10 @@ def make_jobs(spec, seed):
         conv_job(rng, spec, "grouped_3", 1, 3 * r, 5, 4, 6 * c, 3, 1, 1, groups=3),
         conv_job(rng, spec, "weights_in_chunks", 1, r * (spec.weight_words // (9 * c) + 3), 4, 4,
                  c + 1, 3, 1, 1),
+        conv_job(rng, spec, "pad_value_5x5", 1, r + 1, 6, 7, c + 1, 5, 1, 2,
+                 pad_value=operand_range(spec.operand_bits)[0] // 3),
+        conv_job(rng, spec, "pad_value_depthwise", 2, c + 1, 5, 5, c + 1, 3, 2, 1,
+                 groups=c + 1, pad_value=operand_range(spec.operand_bits)[1] // 2),
         conv_job(rng, spec, "tall_image", 1, 2 * r + 1, 2 * spec.input_words // (3 * 6), 6,
                  c + 3, 3, 1, 1),
     ]
@@ -71,7 +77,7 @@ def post_of(job):
 
 def shape_of(job):
     (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
-    return ConvShape(n, c, h, w, k, r, s, job.stride, job.pad)
+    return ConvShape(n, c, h, w, k, r, s, job.stride, job.pad, job.pad_value)
 
 
 def parts_of(spec, job):
@@ -100,6 +106,17 @@ def test_requantized_outputs_are_not_trivial(conv_run):
     for job, result in zip(jobs, results):
         if job.requant is not None:
             assert len(np.unique(result.expected)) > 8, job.name
+
+
+def test_pad_value_reaches_the_border_outputs(conv_run):
+    """A non-zero pad value changes the border outputs (so the RTL really pads with it)."""
+    spec, jobs, results = conv_run
+    padded = [(job, result) for job, result in zip(jobs, results) if job.pad_value]
+    assert padded
+    for job, result in padded:
+        zero_padded = expected_output(spec, replace(job, pad_value=0))
+        assert not np.array_equal(result.expected, zero_padded), job.name
+        assert np.array_equal(result.output, result.expected), job.name
 
 
 def test_outputs_match_golden_bit_for_bit(conv_run):
@@ -142,11 +159,12 @@ def test_cycles_match_the_analytical_model(conv_run):
 
 def test_gated_macs_are_the_zero_operand_pairs(conv_run):
     """Every MAC the array performs (grouped layers: block-diagonal zeros included) whose
-    input (padding included) or weight is zero is gated."""
+    input (padding included, at its pad value) or weight is zero is gated."""
     spec, jobs, results = conv_run
     for job, result in zip(jobs, results):
         shape = shape_of(job)
-        x = np.pad(job.inputs, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)))
+        x = np.pad(job.inputs, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)),
+                   constant_values=job.pad_value)
         windows = np.lib.stride_tricks.sliding_window_view(x, (shape.r, shape.s), axis=(2, 3))
         windows = windows[:, :, ::job.stride, ::job.stride][:, :, :shape.p, :shape.q]
         nonzero_x = (windows != 0).astype(np.int64)        # n c p q r s
