@@ -27,7 +27,7 @@ BINS = {
     "array": ("square", "wide", "tall", "max_dim<=4", "max_dim<=16", "max_dim>16"),
     "kernel": ("1x1", "3x3", ">=5", "non_square"),
     "stride": ("1", ">1"),
-    "padding": ("0", ">0"),
+    "padding": ("0", ">0", "pad_value!=0"),
     "batch": ("N=1", "N>1"),
     "channels": ("C%rows!=0", "C%rows==0", "K%cols!=0", "K%cols==0", "C<rows", "K<cols"),
     "tiling": ("one_tile", "several_tiles", "output_groups", "weight_chunks",
@@ -75,6 +75,8 @@ def case_bins(spec, case):
         bins.add("kernel:non_square")
     bins.add("stride:" + ("1" if shape.stride == 1 else ">1"))
     bins.add("padding:" + ("0" if shape.pad == 0 else ">0"))
+    if shape.pad_value:
+        bins.add("padding:pad_value!=0")
     bins.add("batch:" + ("N=1" if shape.n == 1 else "N>1"))
     cg, kg = shape.c // job.groups, shape.k // job.groups
     bins.add("channels:C%rows" + ("!=0" if cg % spec.rows else "==0"))

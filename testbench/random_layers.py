@@ -111,13 +111,15 @@ def _shape(rng, spec, op):
     h, w = (int(rng.integers(max(1, k - 2), k + 10)) for k in (r, s))
     stride = _pick(rng, (1, 1, 2, 3, 4))
     pad = int(rng.integers(0, min(r, s))) if rng.random() < 0.6 else 0
+    low, high = operand_range(spec.operand_bits)
+    pad_value = int(rng.integers(low, high + 1)) if pad and rng.random() < 0.3 else 0
     if op == "dwconv":
         c = int(rng.integers(1, 2 * cols + 4))
-        return ConvShape(n, c, h, w, c, r, s, stride, pad), c
+        return ConvShape(n, c, h, w, c, r, s, stride, pad, pad_value), c
     groups = int(rng.integers(2, 5)) if op == "grouped" else 1
     c = groups * int(rng.integers(1, 2 * rows // groups + 3))
     k = groups * int(rng.integers(1, 2 * cols // groups + 3))
-    return ConvShape(n, c, h, w, k, r, s, stride, pad), groups
+    return ConvShape(n, c, h, w, k, r, s, stride, pad, pad_value), groups
 
 
 def _post(rng, spec, shape, groups):
@@ -186,5 +188,5 @@ def random_case(spec, arch_seed, index):
                   bias=bias, requant=requant, relu=relu, interrupt=interrupt)
     else:
         job = Job(name, "conv", x, w, timing, shape.stride, shape.pad, groups, bias, requant,
-                  relu, interrupt)
+                  relu, interrupt, shape.pad_value)
     return Case(job, distribution, refused, too_slow, cycles)
