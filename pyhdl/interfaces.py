@@ -5,8 +5,7 @@ from amaranth import unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-ADDR_BITS = 32
-BURST_BITS = 16
+from models.hardware import ADDR_BITS, BURST_BITS
 
 
 def tag_layout(addr_bits):

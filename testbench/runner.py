@@ -76,7 +76,7 @@ class OneEvalVerilator(Verilator):
 
 BUILD_INPUTS = (
     *(f"pyhdl/{path.name}" for path in sorted((PROJECT_ROOT / "pyhdl").glob("*.py"))),
-    "models/spec.py", "models/registers.py", "models/counters.py",
+    "models/spec.py", "models/registers.py", "models/counters.py", "models/hardware.py",
     "testbench/dram_model.sv", "testbench/sim_top.sv", "testbench/runner.py",
     "testbench/toolchain.py",
 )
