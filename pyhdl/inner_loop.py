@@ -80,8 +80,12 @@ class InnerLoop(wiring.Component):
 
     separate_weight_reader = False
 
-    def __init__(self, spec, array, input_addr_bits, weight_addr_bits, output_addr_bits,
-                 array_ports):
+    @staticmethod
+    def array_ports(spec, array, output_addr_bits):
+        """The ports, beyond the common ones, that drive this loop's array."""
+        raise NotImplementedError
+
+    def __init__(self, spec, array, input_addr_bits, weight_addr_bits, output_addr_bits):
         self.spec = spec
         self.array = array
         self.output_addr_bits = output_addr_bits
@@ -99,7 +103,7 @@ class InnerLoop(wiring.Component):
             "x": Out(array.x.shape()),
             "gated": In(array.gated.shape()),
             "events": Out(loop_events_layout()),
-            **array_ports,
+            **self.array_ports(spec, array, output_addr_bits),
         })
 
     def vector_macs(self, last_cb):

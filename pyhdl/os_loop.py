@@ -31,11 +31,9 @@ class OutputStationaryLoop(InnerLoop):
 
     separate_weight_reader = True
 
-    def __init__(self, spec, array, input_addr_bits, weight_addr_bits, output_addr_bits):
-        super().__init__(spec, array, input_addr_bits, weight_addr_bits, output_addr_bits, {
-            "w": Out(array.w.shape()),
-            "array_busy": In(1),
-        })
+    @staticmethod
+    def array_ports(spec, array, output_addr_bits):
+        return {"w": Out(array.w.shape()), "array_busy": In(1)}
 
     def elaborate(self, platform):
         m = Module()

@@ -32,14 +32,15 @@ class WeightStationaryLoop(InnerLoop):
     sums per vector, weights per shift).
     """
 
-    def __init__(self, spec, array, input_addr_bits, weight_addr_bits, output_addr_bits):
-        super().__init__(spec, array, input_addr_bits, weight_addr_bits, output_addr_bits, {
+    @staticmethod
+    def array_ports(spec, array, output_addr_bits):
+        return {
             "w_data": Out(data.ArrayLayout(signed(spec.operand_bits), spec.rows)),
             "w_shift": Out(1),
             "w_commit": Out(1),
             "w_slot": Out(array.slot_bits),
             "tag": Out(tag_layout(output_addr_bits)),
-        })
+        }
 
     def elaborate(self, platform):
         m = Module()
