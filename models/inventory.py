@@ -1,0 +1,454 @@
+"""What the generated hardware holds, block by block: the one inventory both cost models read.
+
+    for item in inventory(spec):         # Item(block, component, kind, role, count, bits, ...)
+        ...
+    block_totals(spec)                   # {block: {"flop_bits", "multipliers", "sram_bits"}}
+    geometry(spec)                       # buffer words, widths, banks and address widths
+
+Every item is one kind of hardware in one block of pyhdl/: `count` flip-flop registers of
+`bits` bits ("register"), multipliers of `bits` x `bits2` ("multiplier"), adders, comparators or
+shifters of `bits` bits, a PE's multiply-accumulate ("mac"), or SRAM banks of `depth` words of `bits` bits ("sram").  `block` names
+the RTL module(s) the item lies in (BLOCK_MODULES: tests/test_inventory.py holds the totals
+against Yosys on the exported Verilog); `component` is the cost-model component it is priced
+under (models/area.py, models/energy.py).  Pure Python from the spec: pyhdl/ cannot be
+imported here, so the facts of pyhdl/ the inventory needs are named below with their source.
+
+Counting rules, as the exported netlist has them:
+- Registers are counted where Amaranth keeps them: a register whose output nothing reads is
+  left out (the last column's input registers, the output-stationary last row's weights), as
+  Amaranth's netlist prunes it.  Assertion-only state that the design keeps is counted.
+- Each SRAM bank's synchronous read port holds its word in a register (`read_register_bits`);
+  in a compiled macro that latch is inside the macro, so the cost models price it with the
+  SRAM (CACTI), and only the Yosys check adds it to the block's flip-flops.
+- A small FIFO is registers (as a synthesized design builds it); Yosys keeps its storage as a
+  memory, which the check adds to the flip-flops.
+- The controller's figures are formulas with named sources and a tolerance in the check: the
+  controller is being rewritten (issue 10: its multipliers move into the descriptor).
+"""
+
+import functools
+from dataclasses import dataclass
+
+from .counters import COUNTER_BITS, COUNTER_NAMES
+from .registers import DESCRIPTOR_NAMES
+from .spec import DRAM_WORD_BITS
+
+# --- facts of pyhdl/ the inventory needs (models/ cannot import pyhdl) ---------------------
+DMA_ADDR_BITS = 32        # pyhdl/interfaces.py ADDR_BITS: DRAM beat address
+DMA_BURST_BITS = 16       # pyhdl/interfaces.py BURST_BITS: beats per burst, pitch
+DMA_COUNT_BITS = 16       # pyhdl/dma.py COUNT_BITS: row, element and word counts, base
+DMA_WRITE_FIFO_DEPTH = 4  # pyhdl/dma.py DmaWriter.FIFO_DEPTH
+REGISTER_BITS = 32        # pyhdl/csr.py: descriptor fields and read data are 32 bits
+POSTPROCESS_MULT_BITS = 32   # pyhdl/postprocess.py PostConfig.mult: signed(32)
+POSTPROCESS_WIDE_BITS = 64   # pyhdl/postprocess.py: `scaled` and the rounding `half`, 64 bits
+POSTPROCESS_STAGES = 0    # pyhdl/postprocess.py PostProcessor: "Latency: none (combinational)"
+TOP_FLAGS = 3             # pyhdl/top.py: done, and which output half the accumulator and the
+                          # writer read (acc_half, writer_half)
+# pyhdl/controller.py ConvController (commit 0a2bea1): its registers, as a formula.  Loop
+# counters and pixel coordinates are 16-18 bits, DRAM addresses 32-33 bits (see its Signal
+# declarations); the figure is held against Yosys within CONTROLLER_TOLERANCE.
+CONTROLLER_LOOP_REGISTERS = 26      # 16-bit loop counts, coordinates and offsets
+CONTROLLER_ADDRESS_REGISTERS = 5    # 32-bit DRAM addresses and pixel counts
+CONTROLLER_STATE_BITS = 8           # FSM state and single-bit flags (halves, prefetch)
+CONTROLLER_TOLERANCE = 0.5
+"""Relative tolerance of the controller's flip-flop count against Yosys (a formula, not a
+netlist: see above)."""
+
+KINDS = ("register", "mac", "multiplier", "adder", "comparator", "shifter", "sram")
+
+BLOCK_MODULES = {
+    # block: the exported modules it covers, as paths below the top ("*" any suffix)
+    "pe_array": ("array.pe_*",),
+    "array_edges": ("array",),
+    "accumulator": ("accumulator",),
+    "input_buffer": ("input_buffer",),
+    "weight_buffer": ("weight_buffer",),
+    "output_buffer": ("output_buffer_0", "output_buffer_1"),
+    "bias_buffer": ("bias_buffer",),
+    "dma": ("reader", "reader.*", "weight_reader", "weight_reader.*", "bias_reader",
+            "bias_reader.*", "writer", "writer.*"),
+    "postprocess": ("post",),
+    "controller": ("controller",),
+    "control": ("registers", "counters", "counters$*", ""),
+}
+"""Which RTL modules each block's items lie in ("" is the top module's own logic)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """`count` pieces of one kind of hardware in one block.
+
+    register: `bits` flip-flops each.  mac: a `bits` x `bits` multiplier and a `bits2`-bit
+    adder.  multiplier: `bits` x `bits2`.  adder, comparator, shifter: `bits` wide.  sram: a
+    bank of `depth` words of `bits` bits.
+    """
+
+    block: str
+    component: str
+    kind: str
+    role: str
+    count: int
+    bits: int
+    bits2: int = 0
+    depth: int = 0
+    source: str = ""
+
+    @property
+    def total_bits(self):
+        """Flip-flop bits (registers) or storage bits (SRAM) of all `count` of them."""
+        return self.count * self.bits * (self.depth if self.kind == "sram" else 1)
+
+
+def bits_for(n):
+    """Bits of an unsigned value up to n (at least 1)."""
+    return max(int(n).bit_length(), 1)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Widths and sizes of the generated hardware that more than one model needs."""
+
+    pes: int
+    slot_bits: int
+    token_bits: int         # weight-stationary x token: value, valid, slot
+    tag_bits: int           # an output vector's tag: valid, output word, first
+    input_word_bits: int
+    weight_word_bits: int
+    output_word_bits: int
+    bias_word_bits: int
+    input_addr_bits: int
+    weight_addr_bits: int
+    output_addr_bits: int
+    bias_addr_bits: int
+    output_half_words: int
+    array_latency: int      # weight-stationary: tag delay beside the array; os: 0
+
+    def as_dict(self):
+        return dict(self.__dict__)
+
+
+def geometry(spec):
+    """The geometry of `spec`'s hardware (pyhdl/top.py builds exactly these buffers)."""
+    ob = spec.operand_bits
+    slot_bits = bits_for(spec.rf_depth - 1)
+    output_addr_bits = bits_for(spec.output_words - 1)
+    return Geometry(
+        pes=spec.rows * spec.cols,
+        slot_bits=slot_bits,
+        token_bits=ob + 1 + slot_bits,
+        tag_bits=output_addr_bits + 2,
+        input_word_bits=spec.rows * ob,
+        weight_word_bits=spec.weight_lanes * ob,
+        output_word_bits=spec.cols * DRAM_WORD_BITS,
+        bias_word_bits=spec.cols * DRAM_WORD_BITS,
+        input_addr_bits=bits_for(spec.input_words - 1),
+        weight_addr_bits=bits_for(spec.weight_words - 1),
+        output_addr_bits=output_addr_bits,
+        bias_addr_bits=bits_for(spec.bias_words - 1),
+        output_half_words=spec.output_words // 2,
+        array_latency=0 if spec.dataflow == "os" else spec.rows + spec.cols - 1,
+    )
+
+
+class _Items(list):
+    def add(self, block, component, kind, role, count, bits, bits2=0, depth=0, source=""):
+        if count > 0 and bits > 0:
+            self.append(Item(block, component, kind, role, int(count), int(bits), int(bits2),
+                             int(depth), source))
+
+
+@functools.lru_cache(maxsize=64)
+def inventory(spec):
+    """Every item of `spec`'s generated hardware (a tuple of Item), block by block."""
+    g = geometry(spec)
+    items = _Items()
+    if spec.dataflow == "os":
+        _output_stationary_array(items, spec, g)
+    else:
+        _weight_stationary_array(items, spec, g)
+    _accumulator(items, spec, g)
+    _buffers(items, spec, g)
+    _dma(items, spec, g)
+    _postprocess(items, spec)
+    _controller(items, spec, g)
+    _control(items, spec)
+    return tuple(items)
+
+
+def _weight_stationary_array(items, spec, g):
+    """pyhdl/pe.py ProcessingElement and pyhdl/array.py SystolicArray."""
+    rows, cols, ob, ab = spec.rows, spec.cols, spec.operand_bits, spec.acc_bits
+    pes = g.pes
+    src = "pyhdl/pe.py"
+    items.add("pe_array", "rf", "register", "weight register file", pes * spec.rf_depth, ob,
+              source=f"{src}: rf_depth entries per PE")
+    items.add("pe_array", "rf", "register", "weight chain", pes, ob,
+              source=f"{src}: the weight shift chain register")
+    items.add("pe_array", "array", "register", "input token", rows * (cols - 1), g.token_bits,
+              source=f"{src}: x_out (value, valid, slot); the last column's is unread")
+    items.add("pe_array", "array", "register", "partial sum", pes, ab,
+              source=f"{src}: psum_out")
+    items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
+              source=f"{src}: psum_in + x * weight (the top row adds to zero, so synthesis "
+                     f"keeps no adder there)")
+    items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
+              source=f"{src}: x == 0, weight == 0")
+    src = "pyhdl/array.py"
+    items.add("array_edges", "array", "register", "input skew", rows * (rows - 1) // 2,
+              g.token_bits, source=f"{src}: row r delayed r cycles")
+    items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2, ab,
+              source=f"{src}: column c delayed cols-1-c cycles")
+    items.add("array_edges", "array", "register", "output deskew valid", 1, cols - 1,
+              source=f"{src}: column 0's valid bit")
+    count_bits = bits_for(cols)
+    items.add("array_edges", "array", "register", "zero-weight counts", rows * spec.rf_depth,
+              count_bits, source=f"{src} _count_gated: per row and register-file slot")
+    items.add("array_edges", "array", "adder", "gated count", rows * (cols - 1), count_bits,
+              source=f"{src} _count_gated: a row's zero-weight popcount")
+    items.add("array_edges", "array", "adder", "gated count", rows - 1, bits_for(g.pes),
+              source=f"{src} _count_gated: the rows' sum")
+
+
+def _output_stationary_array(items, spec, g):
+    """pyhdl/os_array.py OutputStationaryPE and OutputStationaryArray."""
+    rows, cols, ob, ab = spec.rows, spec.cols, spec.operand_bits, spec.acc_bits
+    pes = g.pes
+    src = "pyhdl/os_array.py OutputStationaryPE"
+    items.add("pe_array", "rf", "register", "accumulator", pes, ab,
+              source=f"{src}: the output's sum, stationary")
+    items.add("pe_array", "array", "register", "input element", rows * (cols - 1), ob + 2,
+              source=f"{src}: x_out (value, valid, last); the last column's is unread")
+    items.add("pe_array", "array", "register", "weight", (rows - 1) * cols, ob + 1,
+              source=f"{src}: w_out (value, active); the last row's is unread")
+    items.add("pe_array", "array", "register", "drain chain", pes, ab,
+              source=f"{src}: chain_out, finished sums climbing out")
+    items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
+              source=f"{src}: acc + x * w")
+    items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
+              source=f"{src}: x == 0, w == 0")
+    src = "pyhdl/os_array.py OutputStationaryArray"
+    row_bits = bits_for(rows)
+    items.add("array_edges", "array", "register", "row serializer", rows,
+              rows * ob + 2 * row_bits + 1 + g.tag_bits,
+              source=f"{src}._serialize_rows: word, index, active count, last, tag")
+    items.add("array_edges", "array", "register", "weight skew", cols * (cols + 1) // 2,
+              ob + 1, source=f"{src}._skew_weights: column c delayed c + 1 cycles")
+    items.add("array_edges", "array", "register", "tag chain", rows + cols - 1, g.tag_bits,
+              source=f"{src}._drain: beside column 0, then its deskew")
+    items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2, ab,
+              source=f"{src}._drain: column c delayed cols-1-c cycles")
+    items.add("array_edges", "array", "adder", "gated count", pes - 1, bits_for(pes),
+              source=f"{src}: the sum of the PEs' gated flags")
+
+
+def _accumulator(items, spec, g):
+    src = "pyhdl/accumulator.py"
+    items.add("accumulator", "accumulate", "register", "tag delay", g.array_latency,
+              g.tag_bits, source=f"{src}: the tag waits beside the array")
+    items.add("accumulator", "accumulate", "register", "stage", 1,
+              g.tag_bits + spec.cols * spec.acc_bits, source=f"{src}: tag and partial sums")
+    items.add("accumulator", "accumulate", "adder", "accumulate", spec.cols, spec.acc_bits,
+              source=f"{src}: old word + partial sums, one per column")
+
+
+def _buffer(items, block, component, width, words, banks, role):
+    """pyhdl/buffer.py GlobalBuffer: `banks` SRAM banks and the read port's bank select."""
+    items.add(block, component, "sram", role, banks, width, depth=words // banks,
+              source=f"pyhdl/buffer.py GlobalBuffer({width}, {words}, {banks})")
+    items.add(block, component, "register", "read bank select", 1, (banks - 1).bit_length(),
+              source="pyhdl/buffer.py: the bank a read came from")
+
+
+def _buffers(items, spec, g):
+    banks = spec.glb_banks
+    _buffer(items, "input_buffer", "glb_input", g.input_word_bits, spec.input_words, banks,
+            "input banks")
+    _buffer(items, "weight_buffer", "glb_weight", g.weight_word_bits, spec.weight_words,
+            banks, "weight banks")
+    for half in range(2):   # pyhdl/top.py: two halves with a read port each
+        _buffer(items, "output_buffer", "glb_output", g.output_word_bits, g.output_half_words,
+                banks, f"output half {half} banks")
+    _buffer(items, "bias_buffer", "glb_bias", g.bias_word_bits, spec.bias_words, 1,
+            "bias bank")
+
+
+def read_register_bits(item):
+    """Flip-flops Yosys shows for an SRAM item: each bank's read-data register."""
+    return item.count * item.bits if item.kind == "sram" else 0
+
+
+def _gearbox(items, name, elem_bits, in_elems, out_elems, output_stalls):
+    """pyhdl/gearbox.py RowGearbox: a buffer of in + out elements, its fill and row end."""
+    capacity = in_elems + out_elems
+    items.add("dma", "dma", "register", f"{name} gearbox buffer", 1, capacity * elem_bits,
+              source=f"pyhdl/gearbox.py RowGearbox({elem_bits}, {in_elems}, {out_elems})")
+    items.add("dma", "dma", "register", f"{name} gearbox fill", 1,
+              bits_for(capacity) + 1 + int(output_stalls),
+              source="pyhdl/gearbox.py: fill, row end, and (output that may stall) the "
+                     "assertion's `offered` flag")
+    items.add("dma", "dma", "shifter", f"{name} gearbox", 2, capacity * elem_bits,
+              source="pyhdl/gearbox.py: shift out, shift in at the fill")
+
+
+def _bursts(items, name):
+    bits = DMA_COUNT_BITS + DMA_ADDR_BITS + 2 * DMA_BURST_BITS
+    items.add("dma", "dma", "register", f"{name} burst issuer", 1, bits,
+              source="pyhdl/dma.py RowBursts: rows left, address, length, pitch")
+    items.add("dma", "dma", "adder", f"{name} burst address", 1, DMA_ADDR_BITS,
+              source="pyhdl/dma.py RowBursts: addr + pitch")
+    items.add("dma", "dma", "adder", f"{name} burst rows", 1, DMA_COUNT_BITS,
+              source="pyhdl/dma.py RowBursts: rows_left - 1")
+
+
+READ_JOB_BITS = 3 * DMA_COUNT_BITS + DMA_ADDR_BITS + 2 * DMA_BURST_BITS
+"""pyhdl/dma.py ReadJob: base, addr, rows, row_beats, pitch, row_elems."""
+WRITE_JOB_BITS = 5 * DMA_COUNT_BITS + DMA_ADDR_BITS + 2 * DMA_BURST_BITS
+"""pyhdl/dma.py WriteJob: base, addr, rows, row_words, row_beats, pitch, word_elems,
+last_elems."""
+
+
+def _reader(items, spec, name, elem_bits, word_elems, addr_bits):
+    """pyhdl/dma.py DmaReader: job, row/beat/element counts, buffer address, gearbox."""
+    bus_bits = 8 * spec.dram_bus_bytes
+    state = READ_JOB_BITS + DMA_COUNT_BITS + DMA_BURST_BITS + DMA_COUNT_BITS + addr_bits
+    items.add("dma", "dma", "register", f"{name} state", 1, state,
+              source="pyhdl/dma.py DmaReader: job, data_rows, beats_left, elems_left, "
+                     "write_addr")
+    items.add("dma", "dma", "adder", f"{name} counts", 3, DMA_COUNT_BITS,
+              source="pyhdl/dma.py DmaReader: rows, beats and elements left")
+    items.add("dma", "dma", "adder", f"{name} address", 1, addr_bits,
+              source="pyhdl/dma.py DmaReader: write_addr + 1")
+    _bursts(items, name)
+    _gearbox(items, name, elem_bits, bus_bits // elem_bits, word_elems, output_stalls=False)
+
+
+def _dma(items, spec, g):
+    ob = spec.operand_bits
+    load_addr = g.input_addr_bits if spec.dataflow == "os" else max(g.input_addr_bits,
+                                                                    g.weight_addr_bits)
+    _reader(items, spec, "reader", ob, spec.rows, load_addr)
+    if spec.dataflow == "os":
+        _reader(items, spec, "weight reader", ob, spec.cols, g.weight_addr_bits)
+    _reader(items, spec, "bias reader", DRAM_WORD_BITS, spec.cols, g.bias_addr_bits)
+
+    # pyhdl/dma.py DmaWriter: elements of operand_bits, `cols * 32 / operand_bits` a word.
+    word_elems = g.output_word_bits // ob
+    count_bits = bits_for(word_elems)
+    state = (WRITE_JOB_BITS + 2 * DMA_COUNT_BITS + g.output_addr_bits + DMA_ADDR_BITS + 1
+             + count_bits + 1)
+    items.add("dma", "dma", "register", "writer state", 1, state,
+              source="pyhdl/dma.py DmaWriter: job, read_rows, words_left, read_addr, "
+                     "beats_left, in_flight, the word's count and last")
+    items.add("dma", "dma", "adder", "writer counts", 3, DMA_COUNT_BITS,
+              source="pyhdl/dma.py DmaWriter: rows and words left, row_word")
+    items.add("dma", "dma", "adder", "writer beats", 1, DMA_ADDR_BITS,
+              source="pyhdl/dma.py DmaWriter: beats_left - 1")
+    items.add("dma", "dma", "multiplier", "writer beats", 1, DMA_COUNT_BITS, DMA_BURST_BITS,
+              source="pyhdl/dma.py DmaWriter: rows * row_beats")
+    chunk_bits = g.output_word_bits + count_bits + 1
+    depth = DMA_WRITE_FIFO_DEPTH
+    items.add("dma", "dma", "register", "writer FIFO", depth, chunk_bits,
+              source="pyhdl/dma.py DmaWriter.FIFO_DEPTH words with count and last "
+                     "(amaranth SyncFIFOBuffered: depth - 1 entries and an output register)")
+    items.add("dma", "dma", "register", "writer FIFO pointers", 1, 3 * bits_for(depth - 1) + 1,
+              source="amaranth SyncFIFOBuffered: read and write pointers, level, output "
+                     "valid")
+    _bursts(items, "writer")
+    _gearbox(items, "writer", ob, word_elems, 8 * spec.dram_bus_bytes // ob,
+             output_stalls=True)
+
+
+def _postprocess(items, spec):
+    """pyhdl/postprocess.py PostProcessor: per column, bias add, requantizing multiply, round,
+    shift, zero point and clamps."""
+    cols, src = spec.cols, "pyhdl/postprocess.py"
+    wide = POSTPROCESS_WIDE_BITS
+    items.add("postprocess", "postprocess", "multiplier", "requantize", cols,
+              DRAM_WORD_BITS, POSTPROCESS_MULT_BITS, source=f"{src}: value * mult")
+    items.add("postprocess", "postprocess", "adder", "bias", cols, DRAM_WORD_BITS,
+              source=f"{src}: acc + bias")
+    items.add("postprocess", "postprocess", "adder", "round and zero point", 2 * cols, wide,
+              source=f"{src}: + half, + zero_point")
+    items.add("postprocess", "postprocess", "shifter", "requantize shift", cols, wide,
+              source=f"{src}: >> shift")
+    items.add("postprocess", "postprocess", "comparator", "clamp", 2 * cols, wide,
+              source=f"{src}: below the floor, above the operand range")
+    items.add("postprocess", "postprocess", "comparator", "ReLU", cols, DRAM_WORD_BITS,
+              source=f"{src}: value < 0")
+    items.add("postprocess", "postprocess", "register", "pipeline", POSTPROCESS_STAGES * cols,
+              DRAM_WORD_BITS, source=f"{src}: POSTPROCESS_STAGES stages of cols values")
+
+
+def _controller(items, spec, g):
+    """pyhdl/controller.py ConvController, as a formula (see CONTROLLER_*)."""
+    src = "pyhdl/controller.py ConvController"
+    items.add("controller", "control", "register", "loop counters", CONTROLLER_LOOP_REGISTERS,
+              DMA_COUNT_BITS, source=f"{src}: loop counts, coordinates, offsets")
+    items.add("controller", "control", "register", "DRAM addresses",
+              CONTROLLER_ADDRESS_REGISTERS, DMA_ADDR_BITS,
+              source=f"{src}: X, W, Y addresses and pixel counts")
+    items.add("controller", "control", "register", "buffer addresses", 1,
+              g.input_addr_bits + g.weight_addr_bits + 2 * g.output_addr_bits,
+              source=f"{src}: input, weight and output-buffer addresses")
+    if spec.dataflow == "ws":
+        items.add("controller", "control", "register", "slot timers", spec.rf_depth,
+                  bits_for(g.array_latency + 1),
+                  source=f"{src}: when a register-file slot is free again")
+    items.add("controller", "control", "register", "state", 1, CONTROLLER_STATE_BITS,
+              source=f"{src}: FSM state and flags")
+    items.add("controller", "control", "adder", "loop steps", CONTROLLER_LOOP_REGISTERS,
+              DMA_COUNT_BITS, source=f"{src}: each loop register steps with an adder")
+    items.add("controller", "control", "adder", "address steps", CONTROLLER_ADDRESS_REGISTERS,
+              DMA_ADDR_BITS, source=f"{src}: each DRAM address steps with an adder")
+    items.add("controller", "control", "comparator", "loop ends", CONTROLLER_LOOP_REGISTERS,
+              DMA_COUNT_BITS, source=f"{src}: each loop ends on a comparison")
+
+
+def _control(items, spec):
+    """The activity counters, the host register block and the top's own flags."""
+    n = len(COUNTER_NAMES)
+    items.add("control", "control", "register", "activity counters", n, COUNTER_BITS,
+              source="pyhdl/counters.py: one per models/counters.py row")
+    items.add("control", "control", "adder", "activity counters", n, COUNTER_BITS,
+              source="pyhdl/counters.py: value + increment")
+    items.add("control", "control", "register", "descriptor", len(DESCRIPTOR_NAMES),
+              REGISTER_BITS, source="pyhdl/csr.py: one per models/registers.py field")
+    items.add("control", "control", "register", "read data and done", 1, REGISTER_BITS + 1,
+              source="pyhdl/csr.py: bus read data, sticky done")
+    items.add("control", "control", "register", "top flags", 1, TOP_FLAGS,
+              source="pyhdl/top.py: done, output halves being read")
+
+
+def block_totals(spec):
+    """{block: {"flop_bits", "multipliers", "sram_bits"}}: what the Yosys check compares.
+
+    flop_bits counts what Yosys shows as flip-flops: the registers, the SRAM banks' read-data
+    registers, and a FIFO's storage (which Yosys keeps as a memory: the check adds memory
+    bits of non-SRAM blocks to the flip-flops)."""
+    totals = {block: {"flop_bits": 0, "multipliers": 0, "sram_bits": 0}
+              for block in BLOCK_MODULES}
+    for item in inventory(spec):
+        t = totals[item.block]
+        if item.kind == "register":
+            t["flop_bits"] += item.total_bits
+        elif item.kind == "sram":
+            t["flop_bits"] += read_register_bits(item)
+            t["sram_bits"] += item.total_bits
+        elif item.kind in ("mac", "multiplier"):
+            t["multipliers"] += item.count
+    return totals
+
+
+def register_bits(spec, block=None, role=None):
+    """Flip-flop bits of the registers of `block` (and `role`), e.g. a PE's."""
+    return sum(item.total_bits for item in inventory(spec)
+               if item.kind == "register" and block in (None, item.block)
+               and role in (None, item.role))
+
+
+def item_bits(spec, role):
+    """Width of one register of `role` (e.g. "input token"); KeyError if there is none."""
+    for item in inventory(spec):
+        if item.kind == "register" and item.role == role:
+            return item.bits
+    raise KeyError(role)
