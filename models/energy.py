@@ -1,33 +1,49 @@
-"""The energy model: activity counters x per-action energies, plus leakage over the run time.
+"""The energy model: one price per physical action, the same in every dataflow.
 
     table = table_for(spec)                  # from hwcomponents, cached per configuration
     table = load_table("configs/energy/eyeriss.yaml")   # or a user table, every number sourced
     energy_breakdown(counters, table, spec)  # {"mac": pJ, "rf": ..., ..., "total": pJ}
+    energy_by_action(counters, table, spec)  # {"mac": pJ, "register_bit_write": ..., ...}
+    activity(counters, spec)                 # what happened: (component, what, action, count)
 
-An `EnergyTable` holds one energy per action (ACTIONS) and the leakage power of each
-component, every number with a `source` saying where it comes from.  `energy_breakdown`
-prices the activity counters of models/counters.py with it:
+An `EnergyTable` holds one energy per action class (ACTIONS) and the leakage power of each
+component, every number with a `source`.  `activity` turns the activity counters of
+models/counters.py into the physical actions behind them, with the widths of the registers,
+hops and adders taken from the hardware inventory (models/inventory.py); `energy_breakdown`
+prices them.  The pricing rules, applied to every dataflow alike:
 
-    action            counter(s)                      component
-    mac               macs - macs_gated               mac
-    mac_gated         macs_gated                      mac
-    rf_read/write     rf_reads / rf_writes            rf
-    array_transfer    array_transfers                 array
-    glb_<p>_read      glb_<p>_reads  (p = input,      glb
-    glb_<p>_write     glb_<p>_writes  weight, output)
-    dram_read_byte    dram_bytes_read                 dram
-    dram_write_byte   dram_bytes_written              dram
-    control_cycle     cycles                          control
-    (leakage, W)      cycles / clock                  leakage
+- A register (flip-flop) costs `register_bit_write` per bit each time it loads, at its own
+  width (an 8-bit weight, a 10-bit input token, a 32-bit partial sum).  Reading a flip-flop
+  costs nothing by itself: its output drives the logic that reads it (multiplier, adder,
+  wire), which is priced as that logic.  So a PE's accumulator or partial-sum register is a
+  write of acc_bits per load in both dataflows, and the register file's read is not charged.
+- A hop between neighbouring PEs is the receiving register's load (above) plus `hop_bit` per
+  bit of that register: a wire one PE pitch long per bit.  Inputs, weights and partial sums
+  hop at their own widths.
+- An adder costs `add_bit` per bit of its width per addition (acc_bits in the accumulator),
+  a comparator `compare_bit` per bit; the MAC is one `mac` (multiplier, acc_bits adder and
+  the zero detect), a gated MAC the zero detect alone.
+- A buffer access is one word of that buffer (`glb_<buffer>_<read|write>`), DRAM per byte.
 
-busy_cycles and stall_cycles are not priced: they are already inside `cycles`.
+    component    what it holds
+    mac          MACs and gated MACs
+    rf           registers that stay inside a PE: the weight register file (ws), the
+                 accumulator (os)
+    array        registers between PEs and at the array's edges, and the hops' wires
+    accumulate   the accumulator's stage and tag registers and its acc_bits adders
+    glb          input, weight, output and bias buffer accesses
+    dma          the DMA engines' gearbox, FIFO and count registers
+    dram         DRAM bytes
+    postprocess  the post-processor (cols 32x32 multipliers, adders, clamps) per output word
+    control      the activity counters and the controller's inner loop registers
+    leakage      leakage power of every block over the run time
 
-Entries of a user table may be given per bit (`pj_per_bit`) instead of per action (`pj`);
-the architecture then supplies the width of each action (`action_bits`), so one table
-serves every architecture.  Tables built by `table_for` are per action, for one
-architecture, and refuse to price another.
+Entries of a user table for buffer and DRAM actions may be given per bit (`pj_per_bit`)
+instead of per action (`pj`); the architecture supplies their widths (`action_bits`).  Tables
+built by `table_for` are for one architecture and refuse to price another.
 """
 
+import functools
 import json
 import math
 import numbers
@@ -41,41 +57,35 @@ import yaml
 
 from . import hwlib
 from .cache import cache_root, digest
-from .counters import COUNTER_NAMES, COUNTERS
+from .counters import COUNTER_BITS, COUNTER_NAMES
+from .inventory import (DMA_ADDR_BITS, DMA_COUNT_BITS, DMA_WRITE_FIFO_DEPTH,
+                        POSTPROCESS_MULT_BITS,
+                        POSTPROCESS_WIDE_BITS, bits_for, geometry, inventory)
 from .spec import DRAM_WORD_BITS, component_geometry
 
 ACTIONS = (
     "mac", "mac_gated",
-    "rf_read", "rf_write",
-    "array_transfer",
+    "register_bit_write",
+    "hop_bit",
+    "add_bit", "compare_bit",
+    "requantize_multiply",
     "glb_input_read", "glb_input_write",
     "glb_weight_read", "glb_weight_write",
     "glb_output_read", "glb_output_write",
+    "glb_bias_read", "glb_bias_write",
     "dram_read_byte", "dram_write_byte",
-    "control_cycle",
 )
-"""Every priced action; a table must give an energy (and a source) for each."""
+"""Every priced action class; a table must give an energy (and a source) for each."""
 
-COMPONENTS = ("mac", "rf", "array", "glb", "dram", "control", "leakage")
+COMPONENTS = ("mac", "rf", "array", "accumulate", "glb", "dma", "dram", "postprocess",
+              "control", "leakage")
 """The breakdown's components, in report order; `energy_breakdown` adds "total"."""
 
-COMPONENT_OF = {
-    "mac": "mac", "mac_gated": "mac",
-    "rf_read": "rf", "rf_write": "rf",
-    "array_transfer": "array",
-    "glb_input_read": "glb", "glb_input_write": "glb",
-    "glb_weight_read": "glb", "glb_weight_write": "glb",
-    "glb_output_read": "glb", "glb_output_write": "glb",
-    "dram_read_byte": "dram", "dram_write_byte": "dram",
-    "control_cycle": "control",
-}
-
-PER_ACTION_ONLY = ("mac", "mac_gated", "control_cycle")
-"""Actions that have no data width, so a table must give them per action (`pj`)."""
+WORD_ACTIONS = tuple(a for a in ACTIONS if a.startswith(("glb_", "dram_")))
+"""Actions with a data width: a user table may price them per bit (`pj_per_bit`)."""
 
 DRAM_COMPONENTS = {"LPDDR4": "lpddr4", "DDR3": "ddr3", "HBM2": "hbm2"}
 """hwcomponents' DRAM model for each spec.dram_kind."""
-
 
 
 class EnergyTableError(ValueError):
@@ -231,9 +241,9 @@ def _entry(value, where, action):
         raise EnergyTableError(f"{where}: give exactly one of pj (per action) or "
                                f"pj_per_bit (per bit of the action's width)")
     per_bit = given[0] == "pj_per_bit"
-    if per_bit and action in PER_ACTION_ONLY:
-        raise EnergyTableError(f"{where}: pj_per_bit: this action has no data width; "
-                               f"give pj")
+    if per_bit and action not in WORD_ACTIONS:
+        raise EnergyTableError(f"{where}: pj_per_bit: only buffer and DRAM actions have a "
+                               f"word width; this one is already per unit, give pj")
     pj = _number(value[given[0]], f"{where}: {given[0]}")
     return Entry(pj, _source(value, where), per_bit)
 
@@ -271,50 +281,35 @@ def load_table(path):
     return EnergyTable.from_dict(data, where=str(path))
 
 
-# --- widths of the actions ---------------------------------------------------------------
+# --- widths of the word actions ----------------------------------------------------------
 
 def action_bits(spec):
-    """Bits moved by one action on `spec` (for per-bit table entries).
-
-    Weight-stationary: array_transfer counts operand hops (operand_bits: inputs moving
-    right, weights shifting in) and partial-sum hops (acc_bits: psums moving down) alike;
-    while the array computes there is one of each per PE per cycle, so a hop is priced at
-    the mean width, and a register-file access is one weight entry.  Output-stationary: the
-    hops are inputs moving right and weights moving down (operand_bits; the finished sums'
-    climb out is a small share), and the register file is the PE's accumulator (acc_bits).
-    Buffer words are those of pyhdl/top.py: rows x operand_bits for the input buffer, the
-    spec's weight lanes x operand_bits for the weight buffer, cols x 32 bits for the output
-    buffer.
-    """
-    in_word = spec.rows * spec.operand_bits
-    weight_word = spec.weight_lanes * spec.operand_bits
-    out_word = spec.cols * DRAM_WORD_BITS
-    return {
-        "mac": None, "mac_gated": None, "control_cycle": None,
-        "rf_read": _rf_bits(spec), "rf_write": _rf_bits(spec),
-        "array_transfer": _hop_bits(spec),
-        "glb_input_read": in_word, "glb_input_write": in_word,
-        "glb_weight_read": weight_word, "glb_weight_write": weight_word,
-        "glb_output_read": out_word, "glb_output_write": out_word,
-        "dram_read_byte": 8, "dram_write_byte": 8,
-    }
+    """Bits of one access of each buffer and DRAM action on `spec` (for `pj_per_bit` entries):
+    a word of the buffer (models/inventory.py geometry), a byte of DRAM."""
+    g = geometry(spec)
+    words = {"input": g.input_word_bits, "weight": g.weight_word_bits,
+             "output": g.output_word_bits, "bias": g.bias_word_bits}
+    bits = {f"glb_{part}_{verb}": width for part, width in words.items()
+            for verb in ("read", "write")}
+    bits.update(dram_read_byte=8, dram_write_byte=8)
+    return bits
 
 
-def _hop_bits(spec):
-    if spec.dataflow == "os":
-        return spec.operand_bits
-    bits = (spec.operand_bits + spec.acc_bits) / 2
-    return int(bits) if bits == int(bits) else bits
+# --- what happened: the physical actions behind the counters -----------------------------
+
+@dataclass(frozen=True)
+class Use:
+    """`count` units of `action` (a register bit loaded, a bit hopping one PE pitch, an adder
+    bit, a buffer word, a DRAM byte, a MAC...) in `component`, for `what`."""
+
+    component: str
+    what: str
+    action: str
+    count: float
 
 
-def _rf_bits(spec):
-    return spec.acc_bits if spec.dataflow == "os" else spec.operand_bits
-
-
-# --- pricing the counters ----------------------------------------------------------------
-
-def action_counts(counters):
-    """{action: how many times it happened} from a full set of activity counters."""
+def checked_counters(counters):
+    """The counters as ints, every name of models/counters.py present and nothing else."""
     missing = [name for name in COUNTER_NAMES if name not in counters]
     if missing:
         raise ValueError(f"counters: {missing[0]!r} missing")
@@ -330,44 +325,180 @@ def action_counts(counters):
     if c["macs_gated"] > c["macs"]:
         raise ValueError(f"counters: macs_gated ({c['macs_gated']}) exceeds macs "
                          f"({c['macs']})")
-    return {
-        "mac": c["macs"] - c["macs_gated"],
-        "mac_gated": c["macs_gated"],
-        "rf_read": c["rf_reads"],
-        "rf_write": c["rf_writes"],
-        "array_transfer": c["array_transfers"],
-        "glb_input_read": c["glb_input_reads"],
-        "glb_input_write": c["glb_input_writes"],
-        "glb_weight_read": c["glb_weight_reads"],
-        "glb_weight_write": c["glb_weight_writes"],
-        "glb_output_read": c["glb_output_reads"],
-        "glb_output_write": c["glb_output_writes"],
-        "dram_read_byte": c["dram_bytes_read"],
-        "dram_write_byte": c["dram_bytes_written"],
-        "control_cycle": c["cycles"],
-    }
+    return c
+
+
+@functools.lru_cache(maxsize=64)
+def _register_bits(spec):
+    """{(block, role): flip-flop bits of all registers of that role} of `spec`."""
+    bits = {}
+    for item in inventory(spec):
+        if item.kind == "register":
+            key = (item.block, item.role)
+            bits[key] = bits.get(key, 0) + item.total_bits
+    return bits
+
+
+def postprocess_words(counters, spec):
+    """Output words through the post-processor (and bias-buffer reads), from the counters.
+
+    No counter counts them; the DMA writer writes each word's elements at operand_bits
+    (requantized) or 4 elements of operand_bits per int32 value, so
+    dram_bytes_written / (cols x operand_bits / 8) is exact for requantized layers whose
+    output rows fill whole bus beats and an upper bound otherwise (4x for int32 outputs).
+    """
+    word_bytes = spec.cols * spec.operand_bits / 8
+    return math.ceil(counters["dram_bytes_written"] / word_bytes)
+
+
+def activity(counters, spec):
+    """The physical actions behind `counters` on `spec`: a tuple of Use.
+
+    The counters' dataflow-specific meaning (models/counters.py, models/perf.py) is undone
+    here: weight-stationary array_transfers are 2 x busy_cycles x PEs input and partial-sum
+    hops plus the weight-chain shifts; output-stationary ones 2 x busy_cycles x PEs input and
+    weight hops plus the drain chain's partial-sum hops.  Widths come from the inventory.
+    """
+    c = checked_counters(counters)
+    g = geometry(spec)
+    regs = _register_bits(spec)
+    rows, cols, ob, ab, pes = spec.rows, spec.cols, spec.operand_bits, spec.acc_bits, g.pes
+    busy = c["busy_cycles"]
+    moved = c["array_transfers"] - 2 * busy * pes
+    if moved < 0:
+        raise ValueError(f"counters: array_transfers ({c['array_transfers']}) below "
+                         f"2 x busy_cycles x PEs ({2 * busy * pes}) of a {rows}x{cols} array")
+    uses = []
+
+    def use(component, what, action, count):
+        if count:
+            uses.append(Use(component, what, action, count))
+
+    use("mac", "MACs", "mac", c["macs"] - c["macs_gated"])
+    use("mac", "gated MACs", "mac_gated", c["macs_gated"])
+    if spec.dataflow == "os":
+        use("rf", "accumulator loads", "register_bit_write", c["rf_writes"] * ab)
+        inputs = regs[("pe_array", "input element")]
+        weights = regs[("pe_array", "weight")] + regs[("array_edges", "weight skew")]
+        use("array", "input element loads", "register_bit_write", busy * inputs)
+        use("array", "weight loads", "register_bit_write", busy * weights)
+        # Each load cycle one row serializer loads and the others shift rows - 1 operands.
+        serializer = regs[("array_edges", "row serializer")] // rows
+        use("array", "row serializer loads and shifts", "register_bit_write",
+            busy * (serializer + (rows - 1) * (rows - 1) * ob))
+        use("array", "drain chain loads", "register_bit_write", moved * ab)
+        edge = (regs[("array_edges", "output deskew")] + regs[("array_edges", "tag chain")])
+        use("array", "output deskew and tag loads", "register_bit_write",
+            c["glb_output_writes"] * edge)
+        use("array", "input hops", "hop_bit", busy * pes * (ob + 2))
+        use("array", "weight hops", "hop_bit", busy * pes * (ob + 1))
+        use("array", "partial-sum hops", "hop_bit", moved * ab)
+        use("array", "gated count", "add_bit", busy * pes)
+    else:
+        commits = c["rf_writes"] // pes
+        use("rf", "register-file loads", "register_bit_write", c["rf_writes"] * ob)
+        edges = sum(regs.get(("array_edges", role), 0)
+                    for role in ("input skew", "output deskew", "output deskew valid"))
+        use("array", "input token loads", "register_bit_write",
+            busy * regs[("pe_array", "input token")])
+        use("array", "partial-sum loads", "register_bit_write", busy * pes * ab)
+        use("array", "input skew and output deskew loads", "register_bit_write", busy * edges)
+        use("array", "weight chain loads", "register_bit_write", moved * ob)
+        use("array", "zero-weight count loads", "register_bit_write",
+            commits * rows * bits_for(cols))
+        use("array", "input hops", "hop_bit", busy * pes * g.token_bits)
+        use("array", "partial-sum hops", "hop_bit", busy * pes * ab)
+        use("array", "weight hops", "hop_bit", moved * ob)
+        use("array", "gated count", "add_bit",
+            busy * (rows - 1) * bits_for(pes) + commits * rows * (cols - 1) * bits_for(cols))
+
+    stage = g.tag_bits + cols * ab
+    use("accumulate", "tag delay loads", "register_bit_write",
+        busy * g.array_latency * g.tag_bits)
+    use("accumulate", "stage loads", "register_bit_write", c["glb_output_writes"] * stage)
+    use("accumulate", "accumulate adds", "add_bit", c["glb_output_writes"] * cols * ab)
+
+    words = postprocess_words(c, spec)
+    for part in ("input", "weight", "output"):
+        for verb in ("read", "write"):
+            use("glb", f"{part} buffer {verb}s", f"glb_{part}_{verb}", c[f"glb_{part}_{verb}s"])
+    use("glb", "bias buffer reads", "glb_bias_read", words)
+
+    bus = spec.dram_bus_bytes
+    beats_in, beats_out = c["dram_bytes_read"] // bus, c["dram_bytes_written"] // bus
+    stored = c["glb_input_writes"] + c["glb_weight_writes"]
+    reader = regs[("dma", "reader gearbox buffer")]
+    writer = regs[("dma", "writer gearbox buffer")]
+    fifo_word = regs[("dma", "writer FIFO")] // DMA_WRITE_FIFO_DEPTH
+    use("dma", "reader gearbox loads", "register_bit_write", (beats_in + stored) * reader)
+    use("dma", "reader counts", "register_bit_write",
+        beats_in * 2 * DMA_COUNT_BITS + stored * g.input_addr_bits)
+    use("dma", "reader counts", "add_bit",
+        beats_in * 2 * DMA_COUNT_BITS + stored * g.input_addr_bits)
+    use("dma", "writer FIFO loads", "register_bit_write", words * 2 * fifo_word)
+    use("dma", "writer gearbox loads", "register_bit_write", (words + beats_out) * writer)
+    use("dma", "writer counts", "register_bit_write",
+        beats_out * DMA_ADDR_BITS + words * (DMA_COUNT_BITS + g.output_addr_bits))
+    use("dma", "writer counts", "add_bit",
+        beats_out * DMA_ADDR_BITS + words * (DMA_COUNT_BITS + g.output_addr_bits))
+
+    use("dram", "DRAM bytes read", "dram_read_byte", c["dram_bytes_read"])
+    use("dram", "DRAM bytes written", "dram_write_byte", c["dram_bytes_written"])
+
+    values = words * cols
+    use("postprocess", "requantizing multiplies", "requantize_multiply", values)
+    use("postprocess", "bias, rounding and zero-point adds", "add_bit",
+        values * (DRAM_WORD_BITS + 2 * POSTPROCESS_WIDE_BITS))
+    use("postprocess", "clamps and ReLU", "compare_bit",
+        values * (2 * POSTPROCESS_WIDE_BITS + DRAM_WORD_BITS))
+
+    # Control: each activity counter loads (and adds) its COUNTER_BITS in every cycle its
+    # count changes, at most min(its value, cycles) times (an upper bound: an increment
+    # toggles few of the high bits); the controller's inner loop steps a loop count and an
+    # address on every vector it issues.
+    changes = sum(min(c[name], c["cycles"]) for name in COUNTER_NAMES)
+    use("control", "activity counters", "register_bit_write", changes * COUNTER_BITS)
+    use("control", "activity counters", "add_bit", changes * COUNTER_BITS)
+    loop = busy * (DMA_COUNT_BITS + DMA_ADDR_BITS)
+    use("control", "controller inner loop", "register_bit_write", loop)
+    use("control", "controller inner loop", "add_bit", loop)
+    return tuple(uses)
+
+
+def _check_table(table, spec):
+    if table.spec_key is not None and table.spec_key != spec_key(spec):
+        raise EnergyTableError(f"{table.name}: built for another architecture than "
+                               f"{spec.name!r}; use table_for(spec)")
 
 
 def energy_breakdown(counters, table, spec):
     """Energy of one run in pJ: {component: pJ for each of COMPONENTS, "total": pJ}.
 
-    Dynamic energy is the sum over actions of count x energy per action; leakage is the
+    Dynamic energy is the sum over `activity` of count x energy per action; leakage is the
     table's total leakage power times the run time, cycles / clock.  "total" is the sum of
     the components (in COMPONENTS order, so they add up to it exactly).
     """
-    if table.spec_key is not None and table.spec_key != spec_key(spec):
-        raise EnergyTableError(f"{table.name}: built for another architecture than "
-                               f"{spec.name!r}; use table_for(spec)")
-    counts = action_counts(counters)
+    _check_table(table, spec)
     pj = table.per_action(spec)
     parts = dict.fromkeys(COMPONENTS, 0.0)
-    for action in ACTIONS:
-        parts[COMPONENT_OF[action]] += counts[action] * pj[action]
+    for u in activity(counters, spec):
+        parts[u.component] += u.count * pj[u.action]
     parts["leakage"] = table.leakage_w * int(counters["cycles"]) * 1e6 / spec.clock_mhz
     total = 0.0
     for component in COMPONENTS:
         total += parts[component]
     parts["total"] = total
+    return parts
+
+
+def energy_by_action(counters, table, spec):
+    """Dynamic energy of one run in pJ per action class (ACTIONS order, zeros included):
+    the same classes in every dataflow."""
+    _check_table(table, spec)
+    pj = table.per_action(spec)
+    parts = dict.fromkeys(ACTIONS, 0.0)
+    for u in activity(counters, spec):
+        parts[u.action] += u.count * pj[u.action]
     return parts
 
 
@@ -377,7 +508,9 @@ def _inputs(spec):
     """Everything `table_for` derives its numbers from (and nothing else)."""
     return {
         **component_geometry(spec),
+        **geometry(spec).as_dict(),
         "dram_kind": spec.dram_kind,
+        "dram_bus_bytes": spec.dram_bus_bytes,
     }
 
 
@@ -395,7 +528,7 @@ def table_for(spec, use_cache=True):
 
     Cached as JSON in <cache_dir>/energy/, keyed by the spec fields that matter, the
     hwcomponents package versions and the source of this file and models/hwlib.py; a first
-    build takes about a second (CACTI), later ones read the file.
+    build takes a few seconds (CACTI), later ones read the file.
     """
     label = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.name)[:40]
     path = cache_root() / "energy" / f"{label}-{_cache_key(spec)}.json"
@@ -413,19 +546,27 @@ def table_for(spec, use_cache=True):
     return table
 
 
+def per_bit(name, attrs, action, width_key="width"):
+    """Energy per bit of width of an hwcomponents component whose energy is linear in its
+    width (Aladdin registers, adders, comparators), from the acc_bits-wide one."""
+    return hwlib.action_pj(name, attrs, action) / attrs[width_key]
+
+
 def _build_table(spec):
+    from .area import pe_area_um2
+
     q = hwlib.action_pj
     tech = spec.tech_nm * 1e-9
     ob, ab = spec.operand_bits, spec.acc_bits
-    actions, leakage = {}, {}
+    g = geometry(spec)
+    actions = {}
 
     def use(action, pj, source):
         actions[action] = Entry(pj, source)
 
-    # MAC: Aladdin's integer MAC (an operand_bits x operand_bits multiplier and an acc_bits
-    # adder) plus the PE's zero detect, which runs on every MAC (x == 0 | w == 0).  The
-    # zero detect is priced as two operand_bits-wide Aladdin comparators (an upper bound:
-    # a zero detect is only an OR tree).
+    # MAC: Aladdin's integer MAC (an operand_bits multiplier and an acc_bits adder) plus the
+    # PE's zero detect on every MAC, two operand_bits comparators (an upper bound: a zero
+    # detect is an OR tree).
     mac_attrs = {"tech_node": tech, "multiplier_width": ob, "adder_width": ab}
     cmp_attrs = {"tech_node": tech, "width": ob}
     mac = q("intmac", mac_attrs, "mac")
@@ -434,109 +575,91 @@ def _build_table(spec):
         f"hwcomponents {hwlib.describe('intmac', mac_attrs, 'mac')} = {mac:.4g} pJ "
         f"(Aladdin multiplier + adder) + zero detect 2 x "
         f"{hwlib.describe('comparator', cmp_attrs, 'compare')} = {zero_detect:.4g} pJ")
-    # Gated MAC: no hwcomponents model.  In pyhdl/pe.py a zero operand keeps the product
-    # out of the sum (psum_out <= psum_in).  Assuming operand isolation (the multiplier and
-    # adder inputs held while gated, as zero-gating designs such as Eyeriss do), they do
-    # not switch and what remains is the zero detect.  The psum register still loads
-    # psum_in, but that load is the psum hop priced by array_transfer for gated and ungated
-    # MACs alike.  Without operand isolation in the netlist a gated MAC would cost up to
-    # `mac`.
+    # Gated MAC: a zero operand keeps the product out of the sum (pyhdl/pe.py,
+    # os_array.py).  Assuming operand isolation (multiplier and adder inputs held, as
+    # zero-gating designs such as Eyeriss do) only the zero detect switches; the partial-sum
+    # register's load is priced as a register write in both dataflows.
     use("mac_gated", zero_detect,
         f"derived: zero detect only, 2 x {hwlib.describe('comparator', cmp_attrs, 'compare')}"
-        f" (assumes operand isolation: multiplier and adder inputs held; the psum register "
-        f"load is priced by array_transfer)")
+        f" (assumes operand isolation)")
 
-    # Register file: one operand_bits entry of Aladdin flip-flop registers per access (the
-    # rf_depth:1 read mux is not modelled; hwcomponents' NeuroSim mux does not initialize);
-    # output-stationary: the PE's acc_bits accumulator.
-    rf_attrs = {"tech_node": tech, "width": _rf_bits(spec)}
-    rf_what = "the PE's accumulator" if spec.dataflow == "os" else "one RF entry"
-    for action, verb in (("rf_read", "read"), ("rf_write", "write")):
-        use(action, q("register", rf_attrs, verb),
-            f"hwcomponents {hwlib.describe('register', rf_attrs, verb)} "
-            f"(Aladdin register, {rf_what})")
+    # One flip-flop bit loaded: Aladdin's register energy is linear in its width (checked at
+    # 1, 8, 32, 64 bits), so every register of every block is priced per bit.
+    reg_attrs = {"tech_node": tech, "width": ab}
+    use("register_bit_write", per_bit("register", reg_attrs, "write"),
+        f"hwcomponents {hwlib.describe('register', reg_attrs, 'write')} / {ab} bits "
+        f"(Aladdin register, linear in width); a flip-flop read is not charged (its reader "
+        f"is)")
 
-    # One hop between neighbouring PEs: the receiving register's write plus a wire one PE
-    # pitch long per bit, at the mean of operand and psum widths (see action_bits).  The
-    # pitch is the square root of the PE's area from hwcomponents: MAC, zero detect and
-    # its registers (rf_depth entries, weight chain, input token, psum).
-    hop_bits = _hop_bits(spec)
-    slot_bits = max((spec.rf_depth - 1).bit_length(), 1)
-    if spec.dataflow == "os":   # accumulator, drain chain, input element, weight
-        pe_reg_bits = 2 * ab + (ob + 2) + (ob + 1)
-    else:                       # rf_depth entries, weight chain, input token, psum
-        pe_reg_bits = spec.rf_depth * ob + ob + (ob + 1 + slot_bits) + ab
-    pe_area = (hwlib.area_um2("intmac", mac_attrs) + 2 * hwlib.area_um2("comparator", cmp_attrs)
-               + hwlib.area_um2("register", {"tech_node": tech, "width": pe_reg_bits}))
+    # One bit carried one PE pitch: the pitch is the square root of the PE's area (its
+    # inventory priced by models/area.py), hwcomponents' wire at 0.2 fF/um and 0.7 V.
+    pe_area = pe_area_um2(spec)
     pitch_m = math.sqrt(pe_area) * 1e-6
-    hop_attrs = {"tech_node": tech, "width": hop_bits}
     wire_attrs = {"tech_node": tech, "length": pitch_m}
-    hop_reg = q("register", hop_attrs, "write")
-    hop_wire = hop_bits * q("wire", wire_attrs, "read")
-    use("array_transfer", hop_reg + hop_wire,
-        f"derived: {hwlib.describe('register', hop_attrs, 'write')} = {hop_reg:.4g} pJ + "
-        f"{hop_bits:g} x {hwlib.describe('wire', wire_attrs, 'read')} = {hop_wire:.4g} pJ "
-        f"(one wire per bit, one PE pitch = sqrt({pe_area:.0f} um^2 PE area), "
-        f"hwcomponents' default 0.2 fF/um at 0.7 V; "
-        f"{hop_bits:g} bits = "
-        f"{'operand width' if spec.dataflow == 'os' else 'mean of operand and psum widths'})")
+    use("hop_bit", q("wire", wire_attrs, "read"),
+        f"hwcomponents {hwlib.describe('wire', wire_attrs, 'read')}: one bit, one PE pitch "
+        f"= sqrt({pe_area:.0f} um^2 PE area)")
 
-    # Global buffer: each partition is glb_banks single-port SRAM banks; an access reads or
-    # writes one word in one bank, priced by CACTI for one bank of words/banks words.
-    # CACTI has technology files for 22-90 nm; outside that hwcomponents extrapolates.
+    add_attrs = {"tech_node": tech, "width": ab}
+    use("add_bit", per_bit("adder", add_attrs, "add"),
+        f"hwcomponents {hwlib.describe('adder', add_attrs, 'add')} / {ab} bits (Aladdin "
+        f"adder, linear in width)")
+    cmp32 = {"tech_node": tech, "width": DRAM_WORD_BITS}
+    use("compare_bit", per_bit("comparator", cmp32, "compare"),
+        f"hwcomponents {hwlib.describe('comparator', cmp32, 'compare')} / "
+        f"{DRAM_WORD_BITS} bits (Aladdin comparator, linear in width)")
+    mul_attrs = {"tech_node": tech, "width": POSTPROCESS_MULT_BITS}
+    use("requantize_multiply", q("multiplier", mul_attrs, "multiply"),
+        f"hwcomponents {hwlib.describe('multiplier', mul_attrs, 'multiply')} (Aladdin "
+        f"multiplier; the post-processor's 64-bit shifter has no model and is left out)")
+
+    # Buffers: each access reads or writes one word in one bank, priced by CACTI for one
+    # bank (pyhdl/buffer.py; the output buffer is two halves of glb_banks banks each).
     extrapolated = ("" if 22 <= spec.tech_nm <= 90 else
                     f"; {spec.tech_nm} nm is outside CACTI's 22-90 nm, so hwcomponents "
                     f"extrapolates from 22 nm")
-    for part, width, words in (("input", spec.rows * ob, spec.input_words),
-                               ("weight", spec.weight_lanes * ob, spec.weight_words),
-                               ("output", spec.cols * DRAM_WORD_BITS, spec.output_words)):
-        depth = words // spec.glb_banks
-        attrs = {"tech_node": tech, "width": width, "depth": depth, "size": width * depth}
+    srams = {}
+    for item in inventory(spec):
+        if item.kind == "sram":
+            srams.setdefault(item.component.removeprefix("glb_"), item)
+    for part, item in srams.items():
+        attrs = {"tech_node": tech, "width": item.bits, "depth": item.depth,
+                 "size": item.bits * item.depth}
         for verb in ("read", "write"):
             use(f"glb_{part}_{verb}", q("sram", attrs, verb),
-                f"hwcomponents/CACTI {hwlib.describe('sram', attrs, verb)} "
-                f"(one of {spec.glb_banks} banks, {words} words of {width} bits in all"
-                f"{extrapolated})")
-        bank_leak = hwlib.leak_w("sram", attrs)
-        leakage[f"glb_{part}"] = Leak(
-            spec.glb_banks * bank_leak,
-            f"hwcomponents/CACTI {spec.glb_banks} x {hwlib.describe('sram', attrs)} "
-            f"leakage ({bank_leak:.4g} W per bank; CACTI itrs-lstp cells{extrapolated})")
+                f"hwcomponents/CACTI {hwlib.describe('sram', attrs, verb)} (one bank of "
+                f"{item.role}{extrapolated})")
 
-    # DRAM: hwcomponents' per-bit interface energy for the spec's DRAM kind, per byte.
     dram = DRAM_COMPONENTS[spec.dram_kind]
     for action, verb in (("dram_read_byte", "read"), ("dram_write_byte", "write")):
         use(action, q(dram, {}, verb, {"bits_per_action": 8}),
             f"hwcomponents {hwlib.describe(dram, {}, verb, {'bits_per_action': 8})} "
             f"({spec.dram_kind} energy per bit x 8)")
 
-    # Control: a lower bound.  By definition the 48-bit `cycles` activity counter counts
-    # every cycle; the controller FSM, the DMA address counters and the register block are
-    # not modelled (hwcomponents has no model for them).
-    counter_attrs = {"tech_node": tech, "width": 48}
-    use("control_cycle", q("counter", counter_attrs, "count"),
-        f"hwcomponents {hwlib.describe('counter', counter_attrs, 'count')} (the cycles "
-        f"counter; lower bound: controller FSM and DMA address logic not modelled)")
-
-    # Leakage of the logic: every PE's MAC, zero detect and registers; the counter bank.
-    pe_leak = (hwlib.leak_w("intmac", mac_attrs) + 2 * hwlib.leak_w("comparator", cmp_attrs)
-               + hwlib.leak_w("register", {"tech_node": tech, "width": pe_reg_bits}))
-    leakage["pe_array"] = Leak(
-        spec.rows * spec.cols * pe_leak,
-        f"hwcomponents {spec.rows * spec.cols} PEs x ({hwlib.describe('intmac', mac_attrs)} "
-        f"+ 2 x comparator(width={ob}) + register(width={pe_reg_bits})) leakage "
-        f"({pe_leak:.4g} W per PE)")
-    counter_leak = hwlib.leak_w("counter", counter_attrs)
-    leakage["counters"] = Leak(
-        len(COUNTERS) * counter_leak,
-        f"hwcomponents {len(COUNTERS)} x {hwlib.describe('counter', counter_attrs)} leakage")
-
     versions = ", ".join(f"{k} {v}" for k, v in hwlib.versions().items())
+    wire_per_um = q("wire", {"tech_node": tech, "length": 1e-6}, "read")
     return EnergyTable(
         name=f"hwcomponents {spec.tech_nm} nm",
         actions=actions,
-        leakage=leakage,
+        leakage=_leakage(spec),
         spec_key=spec_key(spec),
         notes={"spec": spec.name, "tech_nm": spec.tech_nm, "versions": versions,
-               "array_transfer_bits": hop_bits, "pe_area_um2": pe_area},
+               "pe_area_um2": pe_area, "pe_pitch_um": math.sqrt(pe_area),
+               "wire_pj_per_bit_um": wire_per_um, "token_bits": g.token_bits},
     )
+
+
+def _leakage(spec):
+    """Leakage power per area component: every item of the inventory that hwcomponents
+    prices (models/area.py item_leak_w)."""
+    from .area import item_leak_w
+
+    tech = spec.tech_nm * 1e-9
+    parts = {}
+    for item in inventory(spec):
+        watts = item_leak_w(item, tech)
+        if watts:
+            parts[item.component] = parts.get(item.component, 0.0) + watts
+    return {component: Leak(w, f"hwcomponents leakage of the {component} items of "
+                               f"models/inventory.py (CACTI itrs-lstp cells for SRAM)")
+            for component, w in parts.items()}

@@ -11,7 +11,7 @@ from models.area import component_area
 from .synth import synthesize_area
 
 ARRAY_COMPONENTS = ("mac", "rf", "array")
-SRAM_COMPONENTS = ("glb_input", "glb_weight", "glb_output")
+SRAM_COMPONENTS = ("glb_input", "glb_weight", "glb_output", "glb_bias")
 
 
 def architecture_area(spec, synthesize=True):

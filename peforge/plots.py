@@ -7,8 +7,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 COMPONENT_COLOURS = {
-    "mac": "#4c72b0", "rf": "#55a868", "array": "#8172b2", "glb": "#ccb974",
-    "dram": "#c44e52", "leakage": "#999999", "control": "#64b5cd",
+    "mac": "#4c72b0", "rf": "#55a868", "array": "#8172b2", "accumulate": "#937860",
+    "glb": "#ccb974", "dma": "#da8bc3", "dram": "#c44e52", "postprocess": "#8c8c8c",
+    "control": "#64b5cd", "leakage": "#999999",
 }
 
 

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from models.energy import COMPONENTS, energy_breakdown
+from models.energy import COMPONENTS, energy_breakdown, energy_by_action
 
 
 ACCURACY_NAMES = {"float": "float", "int8_golden": "int8, golden model",
@@ -33,6 +33,7 @@ def layer_entry(spec, name, op, counters, table, macs=None):
         "utilization": macs / (cycles * spec.peak_macs_per_cycle) if cycles else 0.0,
         "latency_s": seconds,
         "energy_pj": energy,
+        "energy_by_action_pj": energy_by_action(counters, table, spec),
         "dram_bytes": {"read": counters["dram_bytes_read"],
                        "write": counters["dram_bytes_written"]},
         "glb_accesses": sum(value for key, value in counters.items() if key.startswith("glb_")),
@@ -47,6 +48,8 @@ def totals(spec, layers, batch=1):
     seconds = sum(layer["latency_s"] for layer in layers)
     energy = {key: sum(layer["energy_pj"][key] for layer in layers)
               for key in layers[0]["energy_pj"]} if layers else {}
+    by_action = {key: sum(layer["energy_by_action_pj"][key] for layer in layers)
+                 for key in layers[0]["energy_by_action_pj"]} if layers else {}
     joules = energy.get("total", 0.0) * 1e-12
     ops = 2 * macs
     return {
@@ -59,6 +62,7 @@ def totals(spec, layers, batch=1):
         "energy_per_inference_pj": energy.get("total", 0.0) / batch,
         "gops": ops / seconds / 1e9 if seconds else 0.0,
         "energy_pj": energy,
+        "energy_by_action_pj": by_action,
         "average_power_w": joules / seconds if seconds else 0.0,
         "gops_per_w": ops / 1e9 / joules if joules else 0.0,
         "dram_bytes": {"read": sum(layer["dram_bytes"]["read"] for layer in layers),
@@ -182,6 +186,15 @@ def markdown(report, plot_files):
         if key in energy:
             lines.append(f"| {key} | {_si(energy[key] * 1e-12, 'J')} | "
                          f"{100 * energy[key] / energy['total']:.1f} % |")
+    by_action = total.get("energy_by_action_pj", {})
+    dynamic = sum(by_action.values())
+    if dynamic:
+        lines += ["", "## Dynamic energy by action class (the same classes in every dataflow)",
+                  "", "| action | energy | share |", "| --- | ---: | ---: |"]
+        for key, value in by_action.items():
+            if value:
+                lines.append(f"| {key} | {_si(value * 1e-12, 'J')} | "
+                             f"{100 * value / dynamic:.1f} % |")
     lines += ["", "## Area by component", "", "| component | area |", "| --- | ---: |"]
     for key, value in report["area_um2"].items():
         if isinstance(value, (int, float)):

@@ -34,7 +34,8 @@ def test_every_component_is_its_items_and_has_a_source(default):
         assert default.sources[component].strip(), component
     assert "intmac(" in default.sources["mac"]
     assert "CACTI" in default.sources["glb_input"] and "sram(" in default.sources["glb_input"]
-    assert "Left out" in default.sources["control"]
+    assert "left out" in default.sources["control"]
+    assert "multiplier(" in default.sources["postprocess"]
 
 
 def test_components_go_into_report_json_as_they_are(default):
@@ -57,7 +58,8 @@ def test_pe_area_is_proportional_to_the_pe_count(arch):
     large = component_area(spec)  # 16 x 16: four times the PEs
     for part in ("mac", "rf"):
         assert large.components[part] / small.components[part] == pytest.approx(4, rel=1e-12)
-    assert large.details["array"]["psum"] / small.details["array"]["psum"] == pytest.approx(
+    psum = "pe_array: partial sum"
+    assert large.details["array"][psum] / small.details["array"][psum] == pytest.approx(
         4, rel=1e-12)
 
 
@@ -65,12 +67,15 @@ def test_output_stationary_array_is_priced_from_its_own_registers(arch):
     ws = arch("default")
     ws_details = component_area(ws).details
     os_details = component_area(dataclasses.replace(ws, dataflow="os")).details
-    assert set(os_details["rf"]) == {"accumulator"}
-    assert {"row serializers", "weight skew", "drain chain", "tag chain"} <= \
-        set(os_details["array"])
-    assert "input skew" not in os_details["array"]
+    assert set(os_details["rf"]) == {"pe_array: accumulator"}
+    assert {"array_edges: row serializer", "array_edges: weight skew",
+            "pe_array: drain chain", "array_edges: tag chain"} <= set(os_details["array"])
+    assert "array_edges: input skew" not in os_details["array"]
     # One acc_bits accumulator per PE against rf_depth operands and a chain register.
-    assert os_details["rf"]["accumulator"] > ws_details["rf"]["weight chain"]
+    assert os_details["rf"]["pe_array: accumulator"] > ws_details["rf"]["pe_array: weight chain"]
+    # Its own second DMA reader, for the weights.
+    assert "dma: weight reader state" in os_details["dma"]
+    assert "dma: weight reader state" not in ws_details["dma"]
     assert os_details["mac"] == ws_details["mac"]
 
 
@@ -81,6 +86,18 @@ def test_a_smaller_node_is_smaller(arch):
     for larger, smaller in zip(estimates, estimates[1:]):
         for component in COMPONENTS + ("total",):
             assert smaller.components[component] < larger.components[component], component
+
+
+def test_post_processor_is_cols_32_bit_multipliers_and_its_adders(arch):
+    """Issue 10: the post-processor's `cols` 32x32 multipliers are priced, in both
+    dataflows, and so are the bias buffer and the controller."""
+    for spec in (arch("default"), dataclasses.replace(arch("default"), dataflow="os")):
+        details = component_area(spec).details
+        multiplier = hwlib.area_um2("multiplier", {"tech_node": 45e-9, "width": 32})
+        assert details["postprocess"]["postprocess: requantize"] == pytest.approx(
+            spec.cols * multiplier, rel=1e-12)
+        assert details["glb_bias"]["bias_buffer: bias bank"] > 0
+        assert details["control"]["controller: loop counters"] > 0
 
 
 def test_design_reference_numbers():
@@ -98,24 +115,28 @@ def test_the_estimate_reproduces_the_reference_numbers():
     spec = ArchSpec(rows=8, cols=1, acc_bits=24, glb_banks=1, glb_input_bytes=128 * 1024)
     assert spec.input_words == 16384 and spec.rows * spec.operand_bits == 64
     estimate = component_area(spec)
-    assert estimate.details["mac"]["intmac"] / 8 == pytest.approx(885, rel=0.02)
+    assert estimate.details["mac"]["pe_array: multiply-accumulate"] / 8 == pytest.approx(
+        885, rel=0.02)
     assert estimate.components["glb_input"] == pytest.approx(0.43e6, rel=0.03)
 
 
 def test_banks_are_priced_one_bank_at_a_time(arch):
+    """Four CACTI banks and the 2-bit register that remembers which one a read came from."""
     spec = arch("default")
     bank = {"tech_node": 45e-9, "width": 128, "depth": spec.input_words // 4,
             "size": 128 * spec.input_words // 4}
+    select = hwlib.area_um2("register", {"tech_node": 45e-9, "width": 2})
     assert component_area(spec).components["glb_input"] == pytest.approx(
-        4 * hwlib.area_um2("sram", bank), rel=1e-12)
+        4 * hwlib.area_um2("sram", bank) + select, rel=1e-12)
 
 
 def test_one_pe_array_has_no_skew():
     spec = ArchSpec(rows=1, cols=1, glb_input_bytes=64, glb_weight_bytes=64,
                     glb_output_bytes=64, glb_banks=1)
     details = component_area(spec).details["array"]
-    assert "input skew" not in details and "output deskew" not in details
-    assert details["psum"] > 0
+    assert "array_edges: input skew" not in details
+    assert "array_edges: output deskew" not in details
+    assert details["pe_array: partial sum"] > 0
 
 
 def test_estimate_is_cached_as_json(tmp_path, monkeypatch):

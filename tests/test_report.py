@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.counters import COUNTER_NAMES
-from models.energy import COMPONENTS, load_table, table_for
+from models.energy import ACTIONS, COMPONENTS, load_table, table_for
 from models.spec import ArchSpec
 from peforge.area import architecture_area
 from peforge.report import build_report, layer_entry, write_report
@@ -16,7 +16,7 @@ from testbench.runner import SimulationModel
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 LAYER_KEYS = {"name", "op", "macs", "cycles", "utilization", "latency_s", "energy_pj",
-              "dram_bytes", "glb_accesses", "counters"}
+              "energy_by_action_pj", "dram_bytes", "glb_accesses", "counters"}
 
 
 def fake_counters(scale=1):
@@ -39,6 +39,8 @@ def test_report_follows_the_contract(tmp_path):
     for layer in report["layers"]:
         assert set(layer) == LAYER_KEYS
         assert set(layer["energy_pj"]) == {*COMPONENTS, "total"}
+        assert layer["energy_pj"]["postprocess"] > 0 and layer["energy_pj"]["control"] > 0
+        assert set(layer["energy_by_action_pj"]) == set(ACTIONS)
         assert set(layer["dram_bytes"]) == {"read", "write"}
         assert layer["latency_s"] == layer["cycles"] / (spec.clock_mhz * 1e6)
     total = report["totals"]
@@ -48,6 +50,7 @@ def test_report_follows_the_contract(tmp_path):
     assert total["gops"] == pytest.approx(2 * total["macs"] / total["latency_s"] / 1e9)
     assert report["peak_macs_per_cycle"] == 16
     assert report["onchip_bytes"] == spec.onchip_bytes
+    assert report["area_um2"]["postprocess"] > 0 and report["area_um2"]["control"] > 0
     assert report["area_um2"]["total"] == pytest.approx(
         sum(v for k, v in report["area_um2"].items() if k != "total"))
 
