@@ -1,0 +1,62 @@
+"""benchmarks/crosscheck.py: peforge's side of the table (AccelForge is an optional extra,
+run by the benchmark itself) and its command line."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from models.mapper import map_conv
+from models.spec import ArchSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from crosscheck import LAYERS, POST, accelforge_yaml, peforge_rows  # noqa: E402
+from models.energy import table_for  # noqa: E402
+
+
+def _rows(spec, name):
+    mapping = map_conv(spec, LAYERS[name], POST)
+    return mapping, {(r.level, r.tensor, r.action): r
+                     for r in peforge_rows(spec, mapping, table_for(spec))}
+
+
+def test_conv2_x_partial_sums_make_36_trips_through_the_output_buffer():
+    """Issue 16's figure: weight-stationary, each output word is read and written once per
+    tap and channel block (9 x 4), 451,584 accesses of 512-bit words each way."""
+    spec = ArchSpec()
+    mapping, rows = _rows(spec, "conv2_x")
+    words = 56 * 56 * 64 // spec.cols
+    for action in ("read", "write"):
+        assert rows[("OutputBuffer", "O", action)].peforge_bits == 36 * words * 512
+    # Weights once per tile of output rows: 7 tiles of the 36,864-byte layer.
+    assert mapping.tiles == 7
+    assert rows[("DRAM", "W", "read")].peforge_bits == 8 * 7 * 36_864
+
+
+def test_output_stationary_accumulates_in_the_pes():
+    spec = ArchSpec(dataflow="os")
+    _, rows = _rows(spec, "conv2_x")
+    macs = LAYERS["conv2_x"].macs
+    assert rows[("PE", "O", "write")].peforge_bits == macs * spec.acc_bits
+    words = 56 * 56 * 64 // spec.cols
+    assert rows[("OutputBuffer", "O", "write")].peforge_bits == words * 512
+
+
+def test_the_accelforge_spec_holds_peforges_loop_nest():
+    spec = ArchSpec()
+    mapping = map_conv(spec, LAYERS["3x3/2"], POST)
+    text = accelforge_yaml(spec, mapping, table_for(spec))
+    assert "H: 2*p + r" in text
+    nest = text[text.index("mapping:"):]
+    assert f"tile_shape: {mapping.tile_p}" in nest
+    assert nest.index("component: InputBuffer") < nest.index("component: OutputBuffer") \
+        < nest.index("component: WeightBuffer") < nest.index("name: rows") \
+        < nest.index("component: PE")
+
+
+def test_unknown_layer_is_refused_in_one_line():
+    done = subprocess.run([sys.executable, "benchmarks/crosscheck.py", "--layer", "conv9"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == "crosscheck: unknown layer 'conv9' (known: conv2_x, 1x1, 3x3/2, fc)\n"
