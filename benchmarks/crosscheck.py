@@ -45,27 +45,50 @@ LAYERS = {
 POST = PostProcess(requant=(1 << 20, 24, 0), relu=True)
 """int8 outputs: requantized and clamped on the way out, as between network layers."""
 
-WHY = {
-    ("DRAM", "I"): "padding: AccelForge has none, its input is (P-1)*stride+R rows where "
-                   "peforge reads only the real ones; AccelForge prorates a partial last tile",
-    ("DRAM", "W"): "peforge fetches the weights once per tile, the partial last tile whole "
-                   "(ceil(P/tile_p) tiles); AccelForge prorates it (P/tile_p); k not a "
-                   "multiple of cols: peforge's last block of filters is padded to cols",
-    ("DRAM", "O"): "peforge writes int8 (requantized on the way out); AccelForge keeps the "
-                   "output at its 32-bit psum width up to DRAM",
-    ("InputBuffer", "I"): "peforge neither stores nor reads padding; k split into output-"
-                          "channel groups unevenly (fc: 62 + 1 blocks): AccelForge counts "
-                          "each group as a full one",
-    ("WeightBuffer", "W"): "as DRAM W (partial last tile, padded last block of filters); "
-                           "output-stationary: peforge groups rows pixels across output "
-                           "rows, AccelForge within one",
-    ("OutputBuffer", "O"): "k not a multiple of cols: peforge's last block of outputs is a "
-                           "whole word",
-    ("PE", "W"): "one 8-bit weight write per PE per committed block: as DRAM W",
-    ("PE", "O"): "one acc_bits accumulator load per MAC in both",
-    ("MAC", "-"): "both count the padding MACs (gated in peforge)",
+CAUSES = {
+    "padding": "padding: AccelForge has none (its input is (P-1)*stride+R rows); peforge "
+               "neither stores nor reads it",
+    "partial tile": "peforge fetches per tile, the partial last one whole ({tiles} tiles); "
+                    "AccelForge prorates it ({exact:.2f})",
+    "padded block": "k = {k} is not a multiple of cols: peforge's last block of filters and "
+                    "outputs is padded to cols",
+    "uneven groups": "output-channel groups of {group} blocks split {blocks} blocks unevenly: "
+                     "AccelForge counts every group as a full one",
+    "int8 out": "peforge writes int8 (requantized on the way out); AccelForge keeps the "
+                "output's 32-bit psum width up to DRAM",
+    "pixel groups": "output-stationary: peforge groups rows pixels across output rows, "
+                    "AccelForge (as written here) within one",
 }
-"""Why peforge's count of a level and tensor can differ from AccelForge's."""
+"""What can make peforge's count differ from AccelForge's for the same loop nest."""
+
+CAUSES_OF = {
+    ("DRAM", "I"): ("padding", "partial tile"),
+    ("DRAM", "W"): ("partial tile", "padded block"),
+    ("DRAM", "O"): ("int8 out",),
+    ("InputBuffer", "I"): ("padding", "partial tile", "uneven groups"),
+    ("WeightBuffer", "W"): ("partial tile", "padded block", "pixel groups"),
+    ("OutputBuffer", "O"): ("padded block",),
+    ("PE", "W"): ("partial tile", "padded block"),
+}
+"""The causes that can apply to each level and tensor."""
+
+
+def why(row, spec, mapping):
+    """The causes of a difference that apply to this row's layer and architecture."""
+    shape, d = mapping.shape, mapping.descriptor
+    applies = {
+        "padding": shape.pad > 0,
+        "partial tile": shape.p % mapping.tile_p != 0,
+        "padded block": shape.k % spec.cols != 0,
+        "uneven groups": d["k_blocks"] % d["k_group_blocks"] != 0,
+        "int8 out": True,
+        "pixel groups": spec.dataflow == "os",
+    }
+    values = {"tiles": mapping.tiles, "exact": shape.n * shape.p / mapping.tile_p,
+              "k": shape.k, "group": d["k_group_blocks"], "blocks": d["k_blocks"]}
+    return "; ".join(CAUSES[cause].format(**values)
+                     for cause in CAUSES_OF.get((row.level, row.tensor), ())
+                     if applies[cause]) or "not explained"
 
 
 @dataclass(frozen=True)
@@ -266,6 +289,7 @@ def _difference(row):
 
 
 def format_table(name, spec, mapping, rows, markdown):
+    """The rows as aligned text or a Markdown table, pJ per MAC of the layer."""
     shape = mapping.shape
     head = (f"{name} ({shape.c}->{shape.k}, {shape.h}x{shape.w}, {shape.r}x{shape.s}/"
             f"{shape.stride}) on {spec.rows}x{spec.cols} {spec.dataflow.upper()}, "
@@ -278,10 +302,9 @@ def format_table(name, spec, mapping, rows, markdown):
         af_bits = "-" if row.accelforge_bits is None else f"{row.accelforge_bits:,.0f}"
         af_pj = "-" if row.accelforge_pj is None else f"{row.accelforge_pj / macs:.4f}"
         same = row.accelforge_bits is not None and row.peforge_bits == row.accelforge_bits
-        why = "" if same or row.accelforge_bits is None else WHY.get(
-            (row.level, row.tensor), "")
+        because = "" if same or row.accelforge_bits is None else why(row, spec, mapping)
         lines.append((row.level, row.tensor, row.action, f"{row.peforge_bits:,.0f}", af_bits,
-                      _difference(row), f"{row.peforge_pj / macs:.4f}", af_pj, why))
+                      _difference(row), f"{row.peforge_pj / macs:.4f}", af_pj, because))
     if markdown:
         out = [f"**{head}**", "", "| " + " | ".join(columns) + " |",
                "|" + "---|" * len(columns)]
