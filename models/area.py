@@ -38,8 +38,7 @@ from pathlib import Path
 
 from . import cell_area, hwlib
 from .cache import cache_root, digest
-from .inventory import geometry, inventory
-from .spec import component_geometry
+from .inventory import fingerprint, geometry, inventory
 
 COMPONENTS = ("mac", "rf", "array", "accumulate", "glb_input", "glb_weight", "glb_output",
               "glb_bias", "dma", "postprocess", "control")
@@ -92,12 +91,7 @@ class AreaEstimate:
 
 def _inputs(spec):
     """Everything the estimate is derived from (and nothing else)."""
-    return {
-        **component_geometry(spec),
-        "dram_bus_bytes": spec.dram_bus_bytes,
-        "inventory": [[i.block, i.component, i.kind, i.role, i.count, i.bits, i.bits2,
-                       i.depth] for i in inventory(spec)],
-    }
+    return fingerprint(spec)
 
 
 def spec_key(spec):

@@ -59,9 +59,9 @@ from . import hwlib
 from .cache import cache_root, digest
 from .counters import COUNTER_BITS, COUNTER_NAMES
 from .inventory import (DMA_ADDR_BITS, DMA_COUNT_BITS, DMA_WRITE_FIFO_DEPTH,
-                        POSTPROCESS_MULT_BITS,
+                        POSTPROCESS_MULT_BITS, fingerprint,
                         POSTPROCESS_WIDE_BITS, bits_for, geometry, inventory)
-from .spec import DRAM_WORD_BITS, component_geometry
+from .spec import DRAM_WORD_BITS
 
 ACTIONS = (
     "mac", "mac_gated",
@@ -506,12 +506,8 @@ def energy_by_action(counters, table, spec):
 
 def _inputs(spec):
     """Everything `table_for` derives its numbers from (and nothing else)."""
-    return {
-        **component_geometry(spec),
-        **geometry(spec).as_dict(),
-        "dram_kind": spec.dram_kind,
-        "dram_bus_bytes": spec.dram_bus_bytes,
-    }
+    return {**fingerprint(spec), "dram_kind": spec.dram_kind,
+            "dram_bus_bytes": spec.dram_bus_bytes}
 
 
 def spec_key(spec):

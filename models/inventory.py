@@ -452,3 +452,14 @@ def item_bits(spec, role):
         if item.kind == "register" and item.role == role:
             return item.bits
     raise KeyError(role)
+
+
+def fingerprint(spec):
+    """Everything of `spec`'s hardware that its costs can depend on: the technology node, the
+    geometry and every inventory item (a cache key and the identity of a priced table)."""
+    return {
+        "tech_nm": spec.tech_nm,
+        "geometry": geometry(spec).as_dict(),
+        "items": [[i.block, i.component, i.kind, i.role, i.count, i.bits, i.bits2, i.depth]
+                  for i in inventory(spec)],
+    }

@@ -179,26 +179,6 @@ def os_drain_spacing_ok(distance, rows):
     return distance % 2 == 1 or distance >= 2 * rows
 
 
-def component_geometry(spec):
-    """The fields that size the hardware's components (what energy and area depend on)."""
-    return {
-        "tech_nm": spec.tech_nm,
-        "rows": spec.rows,
-        "cols": spec.cols,
-        "operand_bits": spec.operand_bits,
-        "acc_bits": spec.acc_bits,
-        "rf_depth": spec.rf_depth,
-        "glb_banks": spec.glb_banks,
-        "input_words": spec.input_words,
-        "weight_words": spec.weight_words,
-        "output_words": spec.output_words,
-        "dataflow": spec.dataflow,
-        "input_word_bits": spec.rows * spec.operand_bits,
-        "weight_word_bits": spec.weight_lanes * spec.operand_bits,
-        "output_word_bits": spec.cols * DRAM_WORD_BITS,
-    }
-
-
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key given twice (it would keep the last silently)."""
 
