@@ -339,25 +339,27 @@ def _register_bits(spec):
     return bits
 
 
-def postprocess_words(counters, spec):
+def postprocess_words(counters, spec, requantized=None):
     """Output words through the post-processor (and bias-buffer reads), from the counters.
 
-    No counter counts them; the DMA writer writes each word's elements at operand_bits
-    (requantized) or 4 elements of operand_bits per int32 value, so
-    dram_bytes_written / (cols x operand_bits / 8) is exact for requantized layers whose
-    output rows fill whole bus beats and an upper bound otherwise (4x for int32 outputs).
+    No counter counts them, but every word leaves through the DMA writer: `cols` values of
+    operand_bits when the layer is requantized, of 32 bits otherwise, so the count is
+    dram_bytes_written over a word's bytes (exact when output rows fill whole bus beats).
+    `requantized` None (not known): priced as requantized, an upper bound (4x for int32
+    outputs of an 8-bit array).
     """
-    word_bytes = spec.cols * spec.operand_bits / 8
-    return math.ceil(counters["dram_bytes_written"] / word_bytes)
+    value_bits = DRAM_WORD_BITS if requantized is False else spec.operand_bits
+    return math.ceil(8 * counters["dram_bytes_written"] / (spec.cols * value_bits))
 
 
-def activity(counters, spec):
+def activity(counters, spec, requantized=None):
     """The physical actions behind `counters` on `spec`: a tuple of Use.
 
     The counters' dataflow-specific meaning (models/counters.py, models/perf.py) is undone
     here: weight-stationary array_transfers are 2 x busy_cycles x PEs input and partial-sum
     hops plus the weight-chain shifts; output-stationary ones 2 x busy_cycles x PEs input and
-    weight hops plus the drain chain's partial-sum hops.  Widths come from the inventory.
+    weight hops plus the drain chain's partial-sum hops.  Widths come from the inventory;
+    `requantized` says whether the layer's outputs leave as operands (see postprocess_words).
     """
     c = checked_counters(counters)
     g = geometry(spec)
@@ -418,7 +420,7 @@ def activity(counters, spec):
     use("accumulate", "stage loads", "register_bit_write", c["glb_output_writes"] * stage)
     use("accumulate", "accumulate adds", "add_bit", c["glb_output_writes"] * cols * ab)
 
-    words = postprocess_words(c, spec)
+    words = postprocess_words(c, spec, requantized)
     for part in ("input", "weight", "output"):
         for verb in ("read", "write"):
             use("glb", f"{part} buffer {verb}s", f"glb_{part}_{verb}", c[f"glb_{part}_{verb}s"])
@@ -471,17 +473,18 @@ def _check_table(table, spec):
                                f"{spec.name!r}; use table_for(spec)")
 
 
-def energy_breakdown(counters, table, spec):
+def energy_breakdown(counters, table, spec, requantized=None):
     """Energy of one run in pJ: {component: pJ for each of COMPONENTS, "total": pJ}.
 
-    Dynamic energy is the sum over `activity` of count x energy per action; leakage is the
+    Dynamic energy is the sum over `activity` of count x energy per action (`requantized`:
+    see postprocess_words); leakage is the
     table's total leakage power times the run time, cycles / clock.  "total" is the sum of
     the components (in COMPONENTS order, so they add up to it exactly).
     """
     _check_table(table, spec)
     pj = table.per_action(spec)
     parts = dict.fromkeys(COMPONENTS, 0.0)
-    for u in activity(counters, spec):
+    for u in activity(counters, spec, requantized):
         parts[u.component] += u.count * pj[u.action]
     parts["leakage"] = table.leakage_w * int(counters["cycles"]) * 1e6 / spec.clock_mhz
     total = 0.0
@@ -491,13 +494,13 @@ def energy_breakdown(counters, table, spec):
     return parts
 
 
-def energy_by_action(counters, table, spec):
+def energy_by_action(counters, table, spec, requantized=None):
     """Dynamic energy of one run in pJ per action class (ACTIONS order, zeros included):
     the same classes in every dataflow."""
     _check_table(table, spec)
     pj = table.per_action(spec)
     parts = dict.fromkeys(ACTIONS, 0.0)
-    for u in activity(counters, spec):
+    for u in activity(counters, spec, requantized):
         parts[u.action] += u.count * pj[u.action]
     return parts
 

@@ -66,7 +66,8 @@ def run_digits(spec, backend, table, images=None, log=print):
         if not np.array_equal(rtl_logits, golden_logits):
             raise MismatchError("the RTL's logits differ from the golden model's")
         accuracy["int8_rtl"] = digits.accuracy(rtl_logits, labels)
-    entries = [layer_entry(spec, layer.name, layer.op, c, table, layer.macs)
+    entries = [layer_entry(spec, layer.name, layer.op, c, table, layer.macs,
+                           layer.post.requant is not None)
                for layer, c in zip(accelerated, counters)]
     host_ops = [layer.name for layer in layers if not layer.on_accelerator]
     return entries, host_ops, accuracy, count

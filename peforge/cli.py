@@ -137,7 +137,8 @@ def cmd_layer(args):
     run = run_layer_on_rtl(spec, args.op, x, w, args.stride, args.pad, post, log=log)
     if not run.matches:
         raise mismatch_error("", run.output, run.expected)
-    entry = layer_entry(spec, args.out.stem, run.op, run.counters, table, run.macs)
+    entry = layer_entry(spec, args.out.stem, run.op, run.counters, table, run.macs,
+                        args.requant is not None)
     tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
     np.save(tmp, run.output.astype(output_dtype(spec, args.requant)))
     os.replace(tmp, args.out)

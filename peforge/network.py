@@ -145,7 +145,8 @@ def run_network(spec, layers, backend, table, seed=0, log=print):
     host_ops = [layer.name for layer in layers if not layer.on_accelerator]
     predictions = [predicted_counters(spec, layer) for layer in accelerated]
     if backend == "model":
-        return [layer_entry(spec, layer.name, layer.op, counters, table, layer.macs)
+        return [layer_entry(spec, layer.name, layer.op, counters, table, layer.macs,
+                            layer.post.requant is not None)
                 for layer, counters in zip(accelerated, predictions)], host_ops
     simulator = Simulator(spec, log)
     progress = Progress([layer.name for layer in accelerated],
@@ -155,6 +156,7 @@ def run_network(spec, layers, backend, table, seed=0, log=print):
     for index, layer in enumerate(accelerated):
         progress.start(index)
         counters = simulator.run(_random_job(spec, layer, rng)).counters
-        entries.append(layer_entry(spec, layer.name, layer.op, counters, table, layer.macs))
+        entries.append(layer_entry(spec, layer.name, layer.op, counters, table, layer.macs,
+                                   layer.post.requant is not None))
         progress.finish(index, counters["cycles"], ", matches the golden model")
     return entries, host_ops

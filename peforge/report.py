@@ -16,15 +16,17 @@ ACCURACY_NAMES = {"float": "float", "int8_golden": "int8, golden model",
 """How report.md names the accuracies a run may measure."""
 
 
-def layer_entry(spec, name, op, counters, table, macs=None):
+def layer_entry(spec, name, op, counters, table, macs=None, requantized=None):
     """One layer's figures: throughput, latency, traffic and energy from its counters.
 
     `macs` is the layer's useful work; it defaults to the counted MACs, which for a grouped
-    layer also hold the structural zeros of its block-diagonal weights (all gated)."""
+    layer also hold the structural zeros of its block-diagonal weights (all gated).
+    `requantized`: the layer's outputs leave as operands, not int32 (None: not known; the
+    post-processing energy is then an upper bound, models.energy.postprocess_words)."""
     cycles = counters["cycles"]
     macs = counters["macs"] if macs is None else macs
     seconds = cycles / (spec.clock_mhz * 1e6)
-    energy = energy_breakdown(counters, table, spec)
+    energy = energy_breakdown(counters, table, spec, requantized)
     return {
         "name": name,
         "op": op,
@@ -33,7 +35,7 @@ def layer_entry(spec, name, op, counters, table, macs=None):
         "utilization": macs / (cycles * spec.peak_macs_per_cycle) if cycles else 0.0,
         "latency_s": seconds,
         "energy_pj": energy,
-        "energy_by_action_pj": energy_by_action(counters, table, spec),
+        "energy_by_action_pj": energy_by_action(counters, table, spec, requantized),
         "dram_bytes": {"read": counters["dram_bytes_read"],
                        "write": counters["dram_bytes_written"]},
         "glb_accesses": sum(value for key, value in counters.items() if key.startswith("glb_")),

@@ -13,7 +13,7 @@ from models import hwlib
 from models.counters import COUNTER_NAMES
 from models.energy import (ACTIONS, COMPONENTS, EnergyTable, EnergyTableError, Entry, Leak,
                            action_bits, activity, energy_breakdown, energy_by_action,
-                           load_table, table_for)
+                           load_table, postprocess_words, table_for)
 from models.spec import ArchSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,6 +78,16 @@ def test_hand_computed_components_are_exact():
     assert result["leakage"] == 500_000.0
     assert tuple(result) == COMPONENTS + ("total",)
     assert result["total"] == sum(result[c] for c in COMPONENTS)
+
+
+def test_int32_outputs_take_a_quarter_of_the_post_processing():
+    """Each output word leaves as `cols` int8 (requantized) or int32 values: 8 bytes
+    written are 4 words of 2 int8 or one word of 2 int32; unknown, the upper bound."""
+    assert postprocess_words(HAND, TWO, requantized=True) == 4
+    assert postprocess_words(HAND, TWO, requantized=False) == 1
+    assert postprocess_words(HAND, TWO) == 4
+    int32 = energy_breakdown(HAND, simple_table(), TWO, requantized=False)
+    assert int32["postprocess"] == 2 * (2.0 + 160 * 0.125 + 160 * 0.0625)
 
 
 def test_hops_are_priced_at_their_own_widths():

@@ -69,7 +69,6 @@ SPECS = {
 }
 
 
-@pytest.mark.xdist_group("yosys-inventory")
 @pytest.mark.parametrize("name", SPECS)
 def test_inventory_matches_the_exported_design(name, tmp_path):
     """Every block's flip-flop bits, SRAM bits and multipliers, exactly, against Yosys; the
