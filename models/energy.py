@@ -60,7 +60,7 @@ from .cache import cache_root, digest
 from .counters import COUNTER_BITS, COUNTER_NAMES
 from .inventory import (DMA_ADDR_BITS, DMA_COUNT_BITS, DMA_WRITE_FIFO_DEPTH,
                         POSTPROCESS_MULT_BITS, fingerprint,
-                        POSTPROCESS_WIDE_BITS, bits_for, geometry, inventory)
+                        POSTPROCESS_WIDE_BITS, bits_for, geometry, inventory, item_bits)
 from .spec import DRAM_WORD_BITS
 
 ACTIONS = (
@@ -392,8 +392,8 @@ def activity(counters, spec, requantized=None):
         edge = (regs[("array_edges", "output deskew")] + regs[("array_edges", "tag chain")])
         use("array", "output deskew and tag loads", "register_bit_write",
             c["glb_output_writes"] * edge)
-        use("array", "input hops", "hop_bit", busy * pes * (ob + 2))
-        use("array", "weight hops", "hop_bit", busy * pes * (ob + 1))
+        use("array", "input hops", "hop_bit", busy * pes * item_bits(spec, "input element"))
+        use("array", "weight hops", "hop_bit", busy * pes * item_bits(spec, "weight"))
         use("array", "partial-sum hops", "hop_bit", moved * ab)
         use("array", "gated count", "add_bit", busy * pes)
     else:

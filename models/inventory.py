@@ -152,6 +152,8 @@ def geometry(spec):
 
 class _Items(list):
     def add(self, block, component, kind, role, count, bits, bits2=0, depth=0, source=""):
+        if kind not in KINDS or block not in BLOCK_MODULES:
+            raise ValueError(f"inventory: unknown kind {kind!r} or block {block!r}")
         if count > 0 and bits > 0:
             self.append(Item(block, component, kind, role, int(count), int(bits), int(bits2),
                              int(depth), source))
@@ -437,13 +439,6 @@ def block_totals(spec):
         elif item.kind in ("mac", "multiplier"):
             t["multipliers"] += item.count
     return totals
-
-
-def register_bits(spec, block=None, role=None):
-    """Flip-flop bits of the registers of `block` (and `role`), e.g. a PE's."""
-    return sum(item.total_bits for item in inventory(spec)
-               if item.kind == "register" and block in (None, item.block)
-               and role in (None, item.role))
 
 
 def item_bits(spec, role):
