@@ -22,34 +22,39 @@ Counting rules, as the exported netlist has them:
   SRAM (CACTI), and only the Yosys check adds it to the block's flip-flops.
 - A small FIFO is registers (as a synthesized design builds it); Yosys keeps its storage as a
   memory, which the check adds to the flip-flops.
-- The controller's figures are formulas with named sources and a tolerance in the check: the
-  controller is being rewritten (issue 10: its multipliers move into the descriptor).
+- The controller's (sequencer's and inner loop's) registers are a formula with named sources
+  and a tolerance in the check; it has no multiplier (the mapper computes every per-layer
+  product into the descriptor), and the check holds it to none.
 """
 
 import functools
 from dataclasses import dataclass
 
 from .counters import COUNTER_BITS, COUNTER_NAMES
-from .registers import DESCRIPTOR_NAMES
+from .hardware import ADDR_BITS as DMA_ADDR_BITS
+from .hardware import BURST_BITS as DMA_BURST_BITS
+from .hardware import COORD_BITS, OFFSET_BITS
+from .hardware import COUNT_BITS as DMA_COUNT_BITS
+from .registers import DESCRIPTOR_FIELDS
 from .spec import DRAM_WORD_BITS
 
 # --- facts of pyhdl/ the inventory needs (models/ cannot import pyhdl) ---------------------
-DMA_ADDR_BITS = 32        # pyhdl/interfaces.py ADDR_BITS: DRAM beat address
-DMA_BURST_BITS = 16       # pyhdl/interfaces.py BURST_BITS: beats per burst, pitch
-DMA_COUNT_BITS = 16       # pyhdl/dma.py COUNT_BITS: row, element and word counts, base
 DMA_WRITE_FIFO_DEPTH = 4  # pyhdl/dma.py DmaWriter.FIFO_DEPTH
-REGISTER_BITS = 32        # pyhdl/csr.py: descriptor fields and read data are 32 bits
+REGISTER_BITS = 32        # pyhdl/csr.py: the bus's read data is 32 bits
 POSTPROCESS_MULT_BITS = 32   # pyhdl/postprocess.py PostConfig.mult: signed(32)
 POSTPROCESS_WIDE_BITS = 64   # pyhdl/postprocess.py: `scaled` and the rounding `half`, 64 bits
 POSTPROCESS_STAGES = 0    # pyhdl/postprocess.py PostProcessor: "Latency: none (combinational)"
-TOP_FLAGS = 3             # pyhdl/top.py: done, and which output half the accumulator and the
-                          # writer read (acc_half, writer_half)
-# pyhdl/controller.py ConvController (commit 0a2bea1): its registers, as a formula.  Loop
-# counters and pixel coordinates are 16-18 bits, DRAM addresses 32-33 bits (see its Signal
-# declarations); the figure is held against Yosys within CONTROLLER_TOLERANCE.
-CONTROLLER_LOOP_REGISTERS = 26      # 16-bit loop counts, coordinates and offsets
-CONTROLLER_ADDRESS_REGISTERS = 5    # 32-bit DRAM addresses and pixel counts
-CONTROLLER_STATE_BITS = 8           # FSM state and single-bit flags (halves, prefetch)
+TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and the writer
+                          # read (acc_half, writer_half)
+# pyhdl/sequencer.py LayerSequencer and the dataflow's inner loop (pyhdl/inner_loop.py,
+# ws_loop.py, os_loop.py): their registers, as a formula from their Signal declarations,
+# held against Yosys within CONTROLLER_TOLERANCE while they change.
+CONTROLLER_LOOP_REGISTERS = 20      # COUNT_BITS loop counts (image, tile, block, chunk, taps,
+                                    # channel block, output row and column, ...)
+CONTROLLER_ADDRESS_REGISTERS = 8    # ADDR_BITS DRAM addresses and offsets
+CONTROLLER_OFFSET_REGISTERS = 6     # OFFSET_BITS input-buffer word offsets of the window walk
+CONTROLLER_COORD_REGISTERS = 3      # COORD_BITS pixel coordinates
+CONTROLLER_STATE_BITS = 16          # FSM states and single-bit flags (halves, prefetch, ...)
 CONTROLLER_TOLERANCE = 0.5
 """Relative tolerance of the controller's flip-flop count against Yosys (a formula, not a
 netlist: see above)."""
@@ -68,7 +73,7 @@ BLOCK_MODULES = {
     "dma": ("reader", "reader.*", "weight_reader", "weight_reader.*", "bias_reader",
             "bias_reader.*", "writer", "writer.*"),
     "postprocess": ("post",),
-    "controller": ("controller",),
+    "controller": ("sequencer", "sequencer.*", "inner_loop", "inner_loop.*"),
     "control": ("registers", "counters", "counters$*", ""),
 }
 """Which RTL modules each block's items lie in ("" is the top module's own logic)."""
@@ -382,28 +387,35 @@ def _postprocess(items, spec):
 
 
 def _controller(items, spec, g):
-    """pyhdl/controller.py ConvController, as a formula (see CONTROLLER_*)."""
-    src = "pyhdl/controller.py ConvController"
+    """pyhdl/sequencer.py and the inner loop, as a formula (see CONTROLLER_*)."""
+    src = "pyhdl/sequencer.py, inner_loop.py, ws_loop.py, os_loop.py"
     items.add("controller", "control", "register", "loop counters", CONTROLLER_LOOP_REGISTERS,
-              DMA_COUNT_BITS, source=f"{src}: loop counts, coordinates, offsets")
+              DMA_COUNT_BITS, source=f"{src}: loop counts")
     items.add("controller", "control", "register", "DRAM addresses",
               CONTROLLER_ADDRESS_REGISTERS, DMA_ADDR_BITS,
-              source=f"{src}: X, W, Y addresses and pixel counts")
+              source=f"{src}: X, W, Y addresses and their offsets")
+    items.add("controller", "control", "register", "window offsets",
+              CONTROLLER_OFFSET_REGISTERS, OFFSET_BITS,
+              source=f"{src}: input-buffer word offsets stepped by adders")
+    items.add("controller", "control", "register", "pixel coordinates",
+              CONTROLLER_COORD_REGISTERS, COORD_BITS, source=f"{src}: signed coordinates")
     items.add("controller", "control", "register", "buffer addresses", 1,
               g.input_addr_bits + g.weight_addr_bits + 2 * g.output_addr_bits,
               source=f"{src}: input, weight and output-buffer addresses")
     if spec.dataflow == "ws":
         items.add("controller", "control", "register", "slot timers", spec.rf_depth,
                   bits_for(g.array_latency + 1),
-                  source=f"{src}: when a register-file slot is free again")
+                  source="pyhdl/ws_loop.py: when a register-file slot is free again")
     items.add("controller", "control", "register", "state", 1, CONTROLLER_STATE_BITS,
               source=f"{src}: FSM state and flags")
-    items.add("controller", "control", "adder", "loop steps", CONTROLLER_LOOP_REGISTERS,
-              DMA_COUNT_BITS, source=f"{src}: each loop register steps with an adder")
-    items.add("controller", "control", "adder", "address steps", CONTROLLER_ADDRESS_REGISTERS,
-              DMA_ADDR_BITS, source=f"{src}: each DRAM address steps with an adder")
-    items.add("controller", "control", "comparator", "loop ends", CONTROLLER_LOOP_REGISTERS,
-              DMA_COUNT_BITS, source=f"{src}: each loop ends on a comparison")
+    steps = CONTROLLER_LOOP_REGISTERS + CONTROLLER_COORD_REGISTERS
+    items.add("controller", "control", "adder", "loop steps", steps, DMA_COUNT_BITS,
+              source=f"{src}: each loop register steps with an adder")
+    items.add("controller", "control", "adder", "address steps",
+              CONTROLLER_ADDRESS_REGISTERS + CONTROLLER_OFFSET_REGISTERS, DMA_ADDR_BITS,
+              source=f"{src}: each address or offset steps with an adder")
+    items.add("controller", "control", "comparator", "loop ends", steps, DMA_COUNT_BITS,
+              source=f"{src}: each loop ends on a comparison")
 
 
 def _control(items, spec):
@@ -413,8 +425,9 @@ def _control(items, spec):
               source="pyhdl/counters.py: one per models/counters.py row")
     items.add("control", "control", "adder", "activity counters", n, COUNTER_BITS,
               source="pyhdl/counters.py: value + increment")
-    items.add("control", "control", "register", "descriptor", len(DESCRIPTOR_NAMES),
-              REGISTER_BITS, source="pyhdl/csr.py: one per models/registers.py field")
+    items.add("control", "control", "register", "descriptor", 1,
+              sum(field.bits for field in DESCRIPTOR_FIELDS),
+              source="pyhdl/csr.py: every models/registers.py field at its own width")
     items.add("control", "control", "register", "read data and done", 1, REGISTER_BITS + 1,
               source="pyhdl/csr.py: bus read data, sticky done")
     items.add("control", "control", "register", "top flags", 1, TOP_FLAGS,

@@ -72,8 +72,7 @@ SPECS = {
 @pytest.mark.parametrize("name", SPECS)
 def test_inventory_matches_the_exported_design(name, tmp_path):
     """Every block's flip-flop bits, SRAM bits and multipliers, exactly, against Yosys; the
-    controller's flip-flops (a formula while it is rewritten) within CONTROLLER_TOLERANCE,
-    its multipliers not compared (issue 10 moves them out of it)."""
+    controller's flip-flops (a formula while it changes) within CONTROLLER_TOLERANCE."""
     spec = SPECS[name]
     expected = block_totals(spec)
     found = _synthesized_totals(spec, tmp_path)
@@ -81,6 +80,7 @@ def test_inventory_matches_the_exported_design(name, tmp_path):
         if block == "controller":
             assert found[block]["flop_bits"] == pytest.approx(
                 expected[block]["flop_bits"], rel=CONTROLLER_TOLERANCE), block
+            assert found[block]["multipliers"] == expected[block]["multipliers"] == 0
             continue
         assert found[block] == expected[block], block
 
