@@ -58,9 +58,9 @@ import yaml
 from . import hwlib
 from .cache import cache_root, digest
 from .counters import COUNTER_BITS, COUNTER_NAMES
-from .inventory import (DMA_ADDR_BITS, DMA_COUNT_BITS, DMA_WRITE_FIFO_DEPTH,
-                        POSTPROCESS_MULT_BITS, fingerprint,
-                        POSTPROCESS_WIDE_BITS, bits_for, geometry, inventory, item_bits)
+from .hardware import ADDR_BITS, COUNT_BITS
+from .inventory import (DMA_WRITE_FIFO_DEPTH, POSTPROCESS_MULT_BITS, POSTPROCESS_WIDE_BITS,
+                        bits_for, fingerprint, geometry, inventory, item_bits)
 from .spec import DRAM_WORD_BITS
 
 ACTIONS = (
@@ -434,15 +434,15 @@ def activity(counters, spec, requantized=None):
     fifo_word = regs[("dma", "writer FIFO")] // DMA_WRITE_FIFO_DEPTH
     use("dma", "reader gearbox loads", "register_bit_write", (beats_in + stored) * reader)
     use("dma", "reader counts", "register_bit_write",
-        beats_in * 2 * DMA_COUNT_BITS + stored * g.input_addr_bits)
+        beats_in * 2 * COUNT_BITS + stored * g.input_addr_bits)
     use("dma", "reader counts", "add_bit",
-        beats_in * 2 * DMA_COUNT_BITS + stored * g.input_addr_bits)
+        beats_in * 2 * COUNT_BITS + stored * g.input_addr_bits)
     use("dma", "writer FIFO loads", "register_bit_write", words * 2 * fifo_word)
     use("dma", "writer gearbox loads", "register_bit_write", (words + beats_out) * writer)
     use("dma", "writer counts", "register_bit_write",
-        beats_out * DMA_ADDR_BITS + words * (DMA_COUNT_BITS + g.output_addr_bits))
+        beats_out * ADDR_BITS + words * (COUNT_BITS + g.output_addr_bits))
     use("dma", "writer counts", "add_bit",
-        beats_out * DMA_ADDR_BITS + words * (DMA_COUNT_BITS + g.output_addr_bits))
+        beats_out * ADDR_BITS + words * (COUNT_BITS + g.output_addr_bits))
 
     use("dram", "DRAM bytes read", "dram_read_byte", c["dram_bytes_read"])
     use("dram", "DRAM bytes written", "dram_write_byte", c["dram_bytes_written"])
@@ -461,7 +461,7 @@ def activity(counters, spec, requantized=None):
     changes = sum(min(c[name], c["cycles"]) for name in COUNTER_NAMES)
     use("control", "activity counters", "register_bit_write", changes * COUNTER_BITS)
     use("control", "activity counters", "add_bit", changes * COUNTER_BITS)
-    loop = busy * (DMA_COUNT_BITS + DMA_ADDR_BITS)
+    loop = busy * (COUNT_BITS + ADDR_BITS)
     use("control", "controller inner loop", "register_bit_write", loop)
     use("control", "controller inner loop", "add_bit", loop)
     return tuple(uses)

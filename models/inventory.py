@@ -6,8 +6,9 @@
     geometry(spec)                       # buffer words, widths, banks and address widths
 
 Every item is one kind of hardware in one block of pyhdl/: `count` flip-flop registers of
-`bits` bits ("register"), multipliers of `bits` x `bits2` ("multiplier"), adders, comparators or
-shifters of `bits` bits, a PE's multiply-accumulate ("mac"), or SRAM banks of `depth` words of `bits` bits ("sram").  `block` names
+`bits` bits ("register"), a PE's multiply-accumulate ("mac"), multipliers of `bits` x `bits2`
+("multiplier"), adders, comparators or shifters of `bits` bits, or SRAM banks of `depth`
+words of `bits` bits ("sram").  `block` names
 the RTL module(s) the item lies in (BLOCK_MODULES: tests/test_inventory.py holds the totals
 against Yosys on the exported Verilog); `component` is the cost-model component it is priced
 under (models/area.py, models/energy.py).  Pure Python from the spec: pyhdl/ cannot be
@@ -31,10 +32,7 @@ import functools
 from dataclasses import dataclass
 
 from .counters import COUNTER_BITS, COUNTER_NAMES
-from .hardware import ADDR_BITS as DMA_ADDR_BITS
-from .hardware import BURST_BITS as DMA_BURST_BITS
-from .hardware import COORD_BITS, OFFSET_BITS
-from .hardware import COUNT_BITS as DMA_COUNT_BITS
+from .hardware import ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, OFFSET_BITS
 from .registers import DESCRIPTOR_FIELDS
 from .spec import DRAM_WORD_BITS
 
@@ -298,18 +296,18 @@ def _gearbox(items, name, elem_bits, in_elems, out_elems, output_stalls):
 
 
 def _bursts(items, name):
-    bits = DMA_COUNT_BITS + DMA_ADDR_BITS + 2 * DMA_BURST_BITS
+    bits = COUNT_BITS + ADDR_BITS + 2 * BURST_BITS
     items.add("dma", "dma", "register", f"{name} burst issuer", 1, bits,
               source="pyhdl/dma.py RowBursts: rows left, address, length, pitch")
-    items.add("dma", "dma", "adder", f"{name} burst address", 1, DMA_ADDR_BITS,
+    items.add("dma", "dma", "adder", f"{name} burst address", 1, ADDR_BITS,
               source="pyhdl/dma.py RowBursts: addr + pitch")
-    items.add("dma", "dma", "adder", f"{name} burst rows", 1, DMA_COUNT_BITS,
+    items.add("dma", "dma", "adder", f"{name} burst rows", 1, COUNT_BITS,
               source="pyhdl/dma.py RowBursts: rows_left - 1")
 
 
-READ_JOB_BITS = 3 * DMA_COUNT_BITS + DMA_ADDR_BITS + 2 * DMA_BURST_BITS
+READ_JOB_BITS = 3 * COUNT_BITS + ADDR_BITS + 2 * BURST_BITS
 """pyhdl/dma.py ReadJob: base, addr, rows, row_beats, pitch, row_elems."""
-WRITE_JOB_BITS = 5 * DMA_COUNT_BITS + DMA_ADDR_BITS + 2 * DMA_BURST_BITS
+WRITE_JOB_BITS = 5 * COUNT_BITS + ADDR_BITS + 2 * BURST_BITS
 """pyhdl/dma.py WriteJob: base, addr, rows, row_words, row_beats, pitch, word_elems,
 last_elems."""
 
@@ -317,11 +315,11 @@ last_elems."""
 def _reader(items, spec, name, elem_bits, word_elems, addr_bits):
     """pyhdl/dma.py DmaReader: job, row/beat/element counts, buffer address, gearbox."""
     bus_bits = 8 * spec.dram_bus_bytes
-    state = READ_JOB_BITS + DMA_COUNT_BITS + DMA_BURST_BITS + DMA_COUNT_BITS + addr_bits
+    state = READ_JOB_BITS + COUNT_BITS + BURST_BITS + COUNT_BITS + addr_bits
     items.add("dma", "dma", "register", f"{name} state", 1, state,
               source="pyhdl/dma.py DmaReader: job, data_rows, beats_left, elems_left, "
                      "write_addr")
-    items.add("dma", "dma", "adder", f"{name} counts", 3, DMA_COUNT_BITS,
+    items.add("dma", "dma", "adder", f"{name} counts", 3, COUNT_BITS,
               source="pyhdl/dma.py DmaReader: rows, beats and elements left")
     items.add("dma", "dma", "adder", f"{name} address", 1, addr_bits,
               source="pyhdl/dma.py DmaReader: write_addr + 1")
@@ -341,16 +339,16 @@ def _dma(items, spec, g):
     # pyhdl/dma.py DmaWriter: elements of operand_bits, `cols * 32 / operand_bits` a word.
     word_elems = g.output_word_bits // ob
     count_bits = bits_for(word_elems)
-    state = (WRITE_JOB_BITS + 2 * DMA_COUNT_BITS + g.output_addr_bits + DMA_ADDR_BITS + 1
+    state = (WRITE_JOB_BITS + 2 * COUNT_BITS + g.output_addr_bits + ADDR_BITS + 1
              + count_bits + 1)
     items.add("dma", "dma", "register", "writer state", 1, state,
               source="pyhdl/dma.py DmaWriter: job, read_rows, words_left, read_addr, "
                      "beats_left, in_flight, the word's count and last")
-    items.add("dma", "dma", "adder", "writer counts", 3, DMA_COUNT_BITS,
+    items.add("dma", "dma", "adder", "writer counts", 3, COUNT_BITS,
               source="pyhdl/dma.py DmaWriter: rows and words left, row_word")
-    items.add("dma", "dma", "adder", "writer beats", 1, DMA_ADDR_BITS,
+    items.add("dma", "dma", "adder", "writer beats", 1, ADDR_BITS,
               source="pyhdl/dma.py DmaWriter: beats_left - 1")
-    items.add("dma", "dma", "multiplier", "writer beats", 1, DMA_COUNT_BITS, DMA_BURST_BITS,
+    items.add("dma", "dma", "multiplier", "writer beats", 1, COUNT_BITS, BURST_BITS,
               source="pyhdl/dma.py DmaWriter: rows * row_beats")
     chunk_bits = g.output_word_bits + count_bits + 1
     depth = DMA_WRITE_FIFO_DEPTH
@@ -390,9 +388,9 @@ def _controller(items, spec, g):
     """pyhdl/sequencer.py and the inner loop, as a formula (see CONTROLLER_*)."""
     src = "pyhdl/sequencer.py, inner_loop.py, ws_loop.py, os_loop.py"
     items.add("controller", "control", "register", "loop counters", CONTROLLER_LOOP_REGISTERS,
-              DMA_COUNT_BITS, source=f"{src}: loop counts")
+              COUNT_BITS, source=f"{src}: loop counts")
     items.add("controller", "control", "register", "DRAM addresses",
-              CONTROLLER_ADDRESS_REGISTERS, DMA_ADDR_BITS,
+              CONTROLLER_ADDRESS_REGISTERS, ADDR_BITS,
               source=f"{src}: X, W, Y addresses and their offsets")
     items.add("controller", "control", "register", "window offsets",
               CONTROLLER_OFFSET_REGISTERS, OFFSET_BITS,
@@ -409,12 +407,12 @@ def _controller(items, spec, g):
     items.add("controller", "control", "register", "state", 1, CONTROLLER_STATE_BITS,
               source=f"{src}: FSM state and flags")
     steps = CONTROLLER_LOOP_REGISTERS + CONTROLLER_COORD_REGISTERS
-    items.add("controller", "control", "adder", "loop steps", steps, DMA_COUNT_BITS,
+    items.add("controller", "control", "adder", "loop steps", steps, COUNT_BITS,
               source=f"{src}: each loop register steps with an adder")
     items.add("controller", "control", "adder", "address steps",
-              CONTROLLER_ADDRESS_REGISTERS + CONTROLLER_OFFSET_REGISTERS, DMA_ADDR_BITS,
+              CONTROLLER_ADDRESS_REGISTERS + CONTROLLER_OFFSET_REGISTERS, ADDR_BITS,
               source=f"{src}: each address or offset steps with an adder")
-    items.add("controller", "control", "comparator", "loop ends", steps, DMA_COUNT_BITS,
+    items.add("controller", "control", "comparator", "loop ends", steps, COUNT_BITS,
               source=f"{src}: each loop ends on a comparison")
 
 
