@@ -3,17 +3,10 @@
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from models.golden import operand_range, wrap
 from pyhdl.pe import ProcessingElement
-
-
-def simulate(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+from testbench.amaranth_sim import simulate
 
 
 def token(value, valid=1, slot=0):
