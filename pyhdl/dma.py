@@ -197,8 +197,11 @@ class DmaWriter(wiring.Component):
     """
 
     FIFO_SLACK = 3
-    """FIFO entries beyond the words in flight: one for the word the gearbox is taking, one
-    for the FIFO's output register, one for the cycle the room check looks ahead."""
+    """FIFO places beyond the words in flight.  A word holds its place from the cycle after
+    its read for `read_latency` cycles in flight and at least two more in the FIFO (its
+    write, then its output register until the gearbox takes it); reading a word every cycle
+    needs one place more than that (tests/test_dma.py: full rate at any read latency, not
+    with one place less)."""
 
     def __init__(self, bus_bytes, elem_bits, elems_per_word, buffer_addr_bits, read_latency=1):
         if read_latency < 1:
