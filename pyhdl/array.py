@@ -5,6 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pe import ProcessingElement, token_layout
+from .pipeline import delayed_token
 
 
 class SystolicArray(wiring.Component):
@@ -34,9 +35,9 @@ class SystolicArray(wiring.Component):
     in the cycle it enters).  The controller's first vector after a commit in its COMMIT
     state enters two cycles later (STREAM reads the input buffer in t + 1, the word arrives
     in t + 2), just in time.  Overwriting a slot is only later than before: the controller
-    frees a slot `latency` + 1 cycles after the last vector that reads it entered, and that
-    vector reads PE (rows-1, cols-1) `latency` - 1 cycles after entering, so the commit
-    still lands after every read.
+    frees a slot no sooner than `latency` + 1 cycles after the last vector that reads it
+    entered, and that vector reads PE (rows-1, cols-1) `latency` - 1 cycles after entering,
+    so the commit still lands after every read.
     """
 
     def __init__(self, spec):
@@ -76,6 +77,7 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.rows, self.cols
+        token = token_layout(self.operand_bits, self.slot_bits)
         pes = [[ProcessingElement(self.operand_bits, self.acc_bits, self.rf_depth)
                 for _ in range(cols)] for _ in range(rows)]
         loads = [self._fan_out_load(m, r) for r in range(rows)]
@@ -94,18 +96,16 @@ class SystolicArray(wiring.Component):
                     m.d.comb += pe.x_in.eq(pes[r][c - 1].x_out)
 
         # Input skew: row r enters r cycles late, so the diagonal wavefront meets the psums.
-        # Only the valid bits are reset.
         for r in range(rows):
-            valid, slot, value = self.x.valid, self.x.slot, self.x.values[r]
+            stage = Signal(token, name=f"skew_{r}_0")
+            m.d.comb += [
+                stage.valid.eq(self.x.valid),
+                stage.slot.eq(self.x.slot),
+                stage.value.eq(self.x.values[r]),
+            ]
             for i in range(r):
-                valid_d = Signal(name=f"skew_valid_{r}_{i + 1}")
-                slot_d = Signal(self.slot_bits, name=f"skew_slot_{r}_{i + 1}", reset_less=True)
-                value_d = Signal(signed(self.operand_bits), name=f"skew_{r}_{i + 1}",
-                                 reset_less=True)
-                m.d.sync += [valid_d.eq(valid), slot_d.eq(slot), value_d.eq(value)]
-                valid, slot, value = valid_d, slot_d, value_d
-            m.d.comb += [pes[r][0].x_in.valid.eq(valid), pes[r][0].x_in.slot.eq(slot),
-                         pes[r][0].x_in.value.eq(value)]
+                stage = delayed_token(m, stage, f"skew_{r}_{i + 1}")
+            m.d.comb += pes[r][0].x_in.eq(stage)
 
         # Output deskew: column c leaves the bottom c cycles after column 0; delay the rest.
         for c in range(cols):
