@@ -37,7 +37,7 @@ class Dram:
     def willing(self):
         return self.rng.random() < self.p
 
-    async def step_commands(self, ctx, cmd, on_command):
+    def step_commands(self, ctx, cmd, on_command):
         ready = self.willing()
         ctx.set(cmd.ready, ready)
         if ready and ctx.get(cmd.valid):
@@ -47,14 +47,14 @@ class Dram:
         due = self.cycle + self.latency
         self.returning += [(due, addr + i) for i in range(length)]
 
-    async def step_read_data(self, ctx, data):
+    def step_read_data(self, ctx, data):
         offer = bool(self.returning) and self.returning[0][0] <= self.cycle and self.willing()
         ctx.set(data.valid, offer)
         ctx.set(data.payload, self.beats[self.returning[0][1]] if offer else 0xdeadbeef)
         if offer and ctx.get(data.ready):
             self.returning.pop(0)
 
-    async def step_write_data(self, ctx, data):
+    def step_write_data(self, ctx, data):
         ready = bool(self.bursts) and self.willing()
         ctx.set(data.ready, ready)
         if ready and ctx.get(data.valid):
@@ -103,8 +103,8 @@ def run_reader(seed, elems_per_word, p_dram):
             ctx.set(dut.job.payload, job)
             ctx.set(dut.job.valid, 1)
             for _ in range(2000):
-                await dram.step_commands(ctx, dut.dram_cmd, dram.queue_read)
-                await dram.step_read_data(ctx, dut.dram_data)
+                dram.step_commands(ctx, dut.dram_cmd, dram.queue_read)
+                dram.step_read_data(ctx, dut.dram_data)
                 accepted = ctx.get(dut.job.ready)
                 if ctx.get(dut.buffer.en):
                     addr = ctx.get(dut.buffer.addr)
@@ -154,9 +154,9 @@ def run_writer(rng, dut, dram, job, buffer):
         ctx.set(dut.job.valid, 1)
         for cycle in range(3000):
             ctx.set(dut.buffer.data, answers.pop(0))
-            await dram.step_commands(ctx, dut.dram_cmd,
+            dram.step_commands(ctx, dut.dram_cmd,
                                      lambda addr, length: dram.bursts.append([addr, length]))
-            await dram.step_write_data(ctx, dut.dram_data)
+            dram.step_write_data(ctx, dut.dram_data)
             if ctx.get(dut.beat):
                 beat_cycles.append(cycle)
             accepted = ctx.get(dut.job.ready)
