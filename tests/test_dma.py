@@ -155,7 +155,7 @@ def run_writer(rng, dut, dram, job, buffer):
         for cycle in range(3000):
             ctx.set(dut.buffer.data, answers.pop(0))
             dram.step_commands(ctx, dut.dram_cmd,
-                                     lambda addr, length: dram.bursts.append([addr, length]))
+                               lambda addr, length: dram.bursts.append([addr, length]))
             dram.step_write_data(ctx, dut.dram_data)
             if ctx.get(dut.beat):
                 beat_cycles.append(cycle)
