@@ -115,9 +115,12 @@ DRAM_LATENCY = 20
 """Cycles from a read request to its first beat in the simulated DRAM, unless told otherwise."""
 READ_OVERHEAD = 3
 """Cycles a DMA read adds to its transfer: the request, the gearbox and the last write."""
-WRITE_OVERHEAD = 5
+POSTPROCESS_LATENCY = 5
+"""Cycles words spend in the post-processor's pipeline (pyhdl/postprocess.py
+PostProcessor.latency; tests/test_postprocess.py holds the two equal)."""
+WRITE_OVERHEAD = 5 + POSTPROCESS_LATENCY
 """Cycles from the writer taking a write-back job to its being idle again, beyond the beats:
-buffer read, FIFO, gearbox and the last beat's handshake."""
+buffer read, post-processor pipeline, FIFO, gearbox and the last beat's handshake."""
 
 
 def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):

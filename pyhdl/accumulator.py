@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 from models.spec import DRAM_WORD_BITS
 
 from .interfaces import tag_layout
+from .pipeline import delayed_token
 
 
 class Accumulator(wiring.Component):
@@ -24,7 +25,7 @@ class Accumulator(wiring.Component):
         y: In, the array's output (valid and one partial sum per column).
         read, write: Out, the output buffer's read and write ports.
         busy: Out(1), some vector is still in the array or this pipeline.
-    Latency: `latency` + 2 cycles from a tag to its buffer write.
+    Latency: `latency` + 2 cycles from a tag to its buffer write.  Only valid bits are reset.
     Assertions (checked in simulation): a partial sum never reads the word the previous one
     is writing in the same cycle (the buffer would return the stale word), and every tag
     meets a valid output vector of the array.
@@ -53,17 +54,17 @@ class Accumulator(wiring.Component):
         arriving = self.tag
         pipe = []
         for i in range(self.latency):
-            delayed = Signal(layout, name=f"tag_{i}")
-            m.d.sync += delayed.eq(arriving)
-            pipe.append(delayed.valid)
-            arriving = delayed
+            arriving = delayed_token(m, arriving, f"tag_{i}")
+            pipe.append(arriving.valid)
 
+        # The write stage: only its valid bit is reset.
+        stage_valid = Signal()
         stage = Signal(data.StructLayout({
             "tag": layout,
             "values": data.ArrayLayout(signed(self.acc_bits), self.cols),
-        }))
-        m.d.sync += [stage.tag.eq(arriving), stage.values.eq(self.y.values)]
-        m.d.sync += stage.tag.valid.eq(arriving.valid & self.y.valid)
+        }), reset_less=True)
+        m.d.sync += [stage.tag.eq(arriving), stage.values.eq(self.y.values),
+                     stage_valid.eq(arriving.valid & self.y.valid)]
         m.d.comb += [
             self.read.addr.eq(arriving.addr),
             self.read.en.eq(arriving.valid & ~arriving.first),
@@ -76,11 +77,11 @@ class Accumulator(wiring.Component):
             m.d.comb += total.eq(old[c][:self.acc_bits] + stage.values[c])
             m.d.comb += result[c].eq(Mux(stage.tag.first, stage.values[c], total))
         m.d.comb += [
-            self.write.en.eq(stage.tag.valid),
+            self.write.en.eq(stage_valid),
             self.write.addr.eq(stage.tag.addr),
             self.write.data.eq(result),
         ]
-        m.d.comb += self.busy.eq(stage.tag.valid | Cat(*pipe).any())
+        m.d.comb += self.busy.eq(stage_valid | Cat(*pipe).any())
         m.d.sync += [
             Assert(~(self.read.en & self.write.en & (self.read.addr == self.write.addr)),
                    "accumulator: read of the word being written (stale partial sum)"),

@@ -5,6 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pe import ProcessingElement, token_layout
+from .pipeline import delayed_token
 
 
 class SystolicArray(wiring.Component):
@@ -18,13 +19,25 @@ class SystolicArray(wiring.Component):
     Ports:
         x: In, an input vector (one operand per row), its slot and valid; accepted every cycle,
            there is no backpressure.
-        w_data, w_shift, w_commit, w_slot: In, the weight load.
+        w_data, w_shift, w_commit, w_slot: In, the weight load.  Each row registers its copy
+           once (`load_latency`, one cycle) before it fans out to the row's `cols` PEs, all four
+           together, so shifts and commits keep their order and spacing; only their effect
+           moves one cycle later.
         y: Out, one partial sum per column and valid, `latency` cycles after `x`.
         gated: Out, how many of the rows x cols multiplies of this cycle's `x` are skipped
            because the input or the stationary weight is zero (combinational; 0 when x is
            not valid).  Padding PEs hold zero weights or see zero inputs, so they count too.
 
     Latency: `rows + cols - 1` cycles (skew, rows x cols PE hops, deskew).
+
+    Weight-load timing.  A commit in cycle t writes the register files at the end of cycle
+    t + 1, so a vector using its slot may enter `x` from cycle t + 2 (PE (0, 0) reads it
+    in the cycle it enters).  The controller's first vector after a commit in its COMMIT
+    state enters two cycles later (STREAM reads the input buffer in t + 1, the word arrives
+    in t + 2), just in time.  Overwriting a slot is only later than before: the controller
+    frees a slot no sooner than `latency` + 1 cycles after the last vector that reads it
+    entered, and that vector reads PE (rows-1, cols-1) `latency` - 1 cycles after entering,
+    so the commit still lands after every read.
     """
 
     def __init__(self, spec):
@@ -56,20 +69,27 @@ class SystolicArray(wiring.Component):
         """Cycles from an input vector on `x` to its partial sums on `y`."""
         return self.rows + self.cols - 1
 
+    @property
+    def load_latency(self):
+        """Cycles the weight load waits in the per-row fan-out registers: 1."""
+        return 1
+
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.rows, self.cols
         token = token_layout(self.operand_bits, self.slot_bits)
         pes = [[ProcessingElement(self.operand_bits, self.acc_bits, self.rf_depth)
                 for _ in range(cols)] for _ in range(rows)]
+        loads = [self._fan_out_load(m, r) for r in range(rows)]
         for r in range(rows):
+            shift, commit, slot, w_data = loads[r]
             for c in range(cols):
                 m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
                 m.d.comb += [
-                    pe.w_shift.eq(self.w_shift),
-                    pe.w_commit.eq(self.w_commit),
-                    pe.w_slot.eq(self.w_slot),
-                    pe.w_in.eq(self.w_data[r] if c == 0 else pes[r][c - 1].w_out),
+                    pe.w_shift.eq(shift),
+                    pe.w_commit.eq(commit),
+                    pe.w_slot.eq(slot),
+                    pe.w_in.eq(w_data if c == 0 else pes[r][c - 1].w_out),
                     pe.psum_in.eq(0 if r == 0 else pes[r - 1][c].psum_out),
                 ]
                 if c > 0:
@@ -84,9 +104,7 @@ class SystolicArray(wiring.Component):
                 stage.value.eq(self.x.values[r]),
             ]
             for i in range(r):
-                delayed = Signal(token, name=f"skew_{r}_{i + 1}")
-                m.d.sync += delayed.eq(stage)
-                stage = delayed
+                stage = delayed_token(m, stage, f"skew_{r}_{i + 1}")
             m.d.comb += pes[r][0].x_in.eq(stage)
 
         # Output deskew: column c leaves the bottom c cycles after column 0; delay the rest.
@@ -94,7 +112,7 @@ class SystolicArray(wiring.Component):
             bottom = pes[rows - 1][c]
             value, valid = bottom.psum_out, bottom.x_out.valid
             for i in range(cols - 1 - c):
-                value_d = Signal(signed(self.acc_bits), name=f"deskew_{c}_{i}")
+                value_d = Signal(signed(self.acc_bits), name=f"deskew_{c}_{i}", reset_less=True)
                 valid_d = Signal(name=f"deskew_valid_{c}_{i}")
                 m.d.sync += [value_d.eq(value), valid_d.eq(valid)]
                 value, valid = value_d, valid_d
@@ -102,23 +120,35 @@ class SystolicArray(wiring.Component):
             if c == 0:
                 m.d.comb += self.y.valid.eq(valid)
 
-        self._count_gated(m, pes)
+        self._count_gated(m, pes, loads)
         return m
 
-    def _count_gated(self, m, pes):
+    def _fan_out_load(self, m, r):
+        """Row r's copy of the weight load, registered once before it fans out to the row's
+        PEs: (w_shift, w_commit, w_slot, w_data[r]) `load_latency` cycles late."""
+        shift = Signal(name=f"w_shift_{r}")
+        commit = Signal(name=f"w_commit_{r}")
+        slot = Signal(self.slot_bits, name=f"w_slot_{r}", reset_less=True)
+        w_data = Signal(signed(self.operand_bits), name=f"w_data_{r}", reset_less=True)
+        m.d.sync += [shift.eq(self.w_shift), commit.eq(self.w_commit), slot.eq(self.w_slot),
+                     w_data.eq(self.w_data[r])]
+        return shift, commit, slot, w_data
+
+    def _count_gated(self, m, pes, loads):
         """Zero-weight counts per row and slot are kept as weights commit, so the count of
         gated multiplies for an input vector needs only one small adder per row."""
         rows, cols = self.rows, self.cols
         count_shape = range(cols + 1)
-        # Register files reset to zero, so every weight of an uncommitted slot counts as zero.
+        # Register files start at zero, so every weight of an uncommitted slot counts as zero.
         zero_weights = [[Signal(count_shape, init=cols, name=f"zero_w_{r}_{s}")
                          for s in range(self.rf_depth)]
                         for r in range(rows)]
         per_row = []
         for r in range(rows):
+            _, commit, slot, _ = loads[r]
             chain_zeros = sum((pes[r][c].w_out == 0 for c in range(cols)), start=0)
             for s in range(self.rf_depth):
-                with m.If(self.w_commit & (self.w_slot == s)):
+                with m.If(commit & (slot == s)):
                     m.d.sync += zero_weights[r][s].eq(chain_zeros)
             slot_zeros = Signal(count_shape, name=f"slot_zeros_{r}")
             m.d.comb += slot_zeros.eq(zero_weights[r][0])

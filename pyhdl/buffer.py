@@ -17,12 +17,15 @@ class GlobalBuffer(wiring.Component):
         write: Out(WritePort.Signature): `addr`, `data`, `en` (written at the clock edge).
         reads, writes: Out(1), strobes for the activity counters (one per word accessed).
 
-    Latency: one cycle for reads.  A read of the address written in the same cycle returns
-    the old word.
+    Latency: READ_LATENCY (one) cycle for reads.  A read of the address written in the same
+    cycle returns the old word.
     Assertions (checked in simulation): every enabled read or write addresses a word below
     `depth` (an address past the end would alias into another bank row or be lost); with a
     power-of-two depth no address can pass the end, and there is nothing to check.
     """
+
+    READ_LATENCY = 1
+    """Cycles from `read.en` to `read.data`."""
 
     def __init__(self, width, depth, banks):
         if depth % banks:

@@ -1,6 +1,6 @@
 """The activity counters, one per row of models.counters.COUNTERS."""
 
-from amaranth import Module, unsigned
+from amaranth import Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,12 +18,17 @@ def event_layout():
 class ActivityCounters(wiring.Component):
     """A bank of COUNTER_BITS-bit counters, cleared at start and counting while running.
 
+    A cycle's `events` are registered before they reach the counters' adders, so whatever
+    computes them (popcounts, sums of strobes) and the wide adders sit in different cycles.
+
     Ports:
-        clear: In(1), zero every counter (takes priority over counting).
+        clear: In(1), zero every counter and drop the events registered in this cycle (takes
+            priority over counting).
         running: In(1), `cycles` counts every cycle it is high; other counters add `events`.
         events: In(event_layout()), this cycle's increment of each counter.
         values: Out, every counter, in COUNTER_NAMES order.
-    Latency: a cycle's events show in `values` one cycle later.  Counters wrap at 2**48.
+    Latency: `cycles` shows a running cycle in `values` one cycle later; an event shows
+    `event_latency` cycles later.  Counters wrap at 2**48.
     """
 
     values: Out(data.ArrayLayout(unsigned(COUNTER_BITS), len(COUNTER_NAMES)))
@@ -31,11 +36,21 @@ class ActivityCounters(wiring.Component):
     running: In(1)
     events: In(event_layout())
 
+    @property
+    def event_latency(self):
+        """Cycles from `events` to `values`: 2, the event register and the counter."""
+        return 2
+
     def elaborate(self, platform):
         m = Module()
+        registered = Signal(event_layout())
+        with m.If(self.clear):
+            m.d.sync += registered.eq(0)
+        with m.Else():
+            m.d.sync += registered.eq(self.events)
         for index, name in enumerate(COUNTER_NAMES):
             value = self.values[index]
-            increment = self.running if name == "cycles" else getattr(self.events, name)
+            increment = self.running if name == "cycles" else getattr(registered, name)
             with m.If(self.clear):
                 m.d.sync += value.eq(0)
             with m.Elif(self.running | (name != "cycles")):

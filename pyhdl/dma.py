@@ -180,25 +180,37 @@ class DmaReader(wiring.Component):
 class DmaWriter(wiring.Component):
     """Global buffer -> DRAM: buffer words repacked into beats, one burst per row.
 
-    A small FIFO absorbs the buffer's read latency so DRAM backpressure never loses a word.
+    What the buffer returns may pass a pipeline on the way (the post-processor), so a word
+    comes back `read_latency` cycles after its read.  A shift register of valid bits follows
+    the words in flight, and a word is read only when the FIFO will have room for it and for
+    every word ahead of it, so DRAM backpressure never loses a word; the FIFO is
+    `fifo_depth` deep, enough for a write-back at one word a cycle not to wait on it.
     Assertions (checked in simulation): a word is never pushed into a full FIFO, and no more
     beats leave than the job's rows hold.
     Ports:
-        job: In(stream of WriteJob); accepted only when idle.
-        buffer: In(ReadPort.Signature), words read in order from `base` (what comes back may
-            be transformed on the way, e.g. by the post-processor).
+        job: In(stream of WriteJob); accepted only when idle; a job of rows has beats in each.
+        buffer: In(ReadPort.Signature), words read in order from `base`; `data` is the word
+            read `read_latency` cycles earlier.
         row_word: Out, the index within its row of the word being read.
         dram_cmd: Out(stream of DramCommand), dram_data: Out(stream of bus words).
         busy: Out(1); stalled: Out(1), write data refused; beat: Out(1), a beat was taken.
     """
 
-    FIFO_DEPTH = 4
+    FIFO_SLACK = 3
+    """FIFO places beyond the words in flight.  A word holds its place from the cycle after
+    its read for `read_latency` cycles in flight and at least two more in the FIFO (its
+    write, then its output register until the gearbox takes it); reading a word every cycle
+    needs one place more than that (tests/test_dma.py: full rate at any read latency, not
+    with one place less)."""
 
-    def __init__(self, bus_bytes, elem_bits, elems_per_word, buffer_addr_bits):
+    def __init__(self, bus_bytes, elem_bits, elems_per_word, buffer_addr_bits, read_latency=1):
+        if read_latency < 1:
+            raise ValueError(f"DmaWriter read latency must be at least 1, not {read_latency!r}")
         self.bus_bytes = bus_bytes
         self.elem_bits = elem_bits
         self.elems_per_word = elems_per_word
         self.elems_per_beat = 8 * bus_bytes // elem_bits
+        self.read_latency = read_latency
         super().__init__({
             "job": In(stream.Signature(WriteJob)),
             "buffer": In(memory.ReadPort.Signature(addr_width=buffer_addr_bits,
@@ -211,26 +223,38 @@ class DmaWriter(wiring.Component):
             "beat": Out(1),
         })
 
+    @property
+    def fifo_depth(self):
+        """FIFO words: `read_latency` + FIFO_SLACK (the words in flight plus the slack)."""
+        return self.read_latency + self.FIFO_SLACK
+
     def elaborate(self, platform):
         m = Module()
         chunk = chunk_layout(self.elem_bits, self.elems_per_word)
         m.submodules.gearbox = gearbox = RowGearbox(self.elem_bits, self.elems_per_word,
                                                     self.elems_per_beat)
         m.submodules.fifo = queue = fifo.SyncFIFOBuffered(width=chunk.size,
-                                                          depth=self.FIFO_DEPTH)
+                                                          depth=self.fifo_depth)
         m.submodules.bursts = bursts = RowBursts()
         _start_bursts(m, bursts, self.job, self.dram_cmd)
         job = Signal(WriteJob)
         read_rows = Signal(COUNT_BITS)
         words_left = Signal(COUNT_BITS)
         read_addr = Signal.like(self.buffer.addr)
-        beats_left = Signal(ADDR_BITS)
-        in_flight = Signal()
+        beat_rows = Signal(COUNT_BITS)          # rows whose beats have not all left
+        row_beats_left = Signal(BURST_BITS)     # beats left of the current one
+
+        tag_shape = data.StructLayout({"count": chunk["count"].shape, "last": 1})
+        in_flight = Signal(self.read_latency)   # bit i: a word read i + 1 cycles ago
+        tags = [Signal(tag_shape, name=f"tag_{i}", reset_less=True)
+                for i in range(self.read_latency)]
+        in_flight_count = Signal(range(self.read_latency + 1))
+        m.d.comb += in_flight_count.eq(sum(in_flight, start=0))
 
         reading = read_rows != 0
         m.d.comb += [
-            self.busy.eq(bursts.busy | reading | in_flight | queue.r_rdy | ~gearbox.idle
-                         | (beats_left != 0)),
+            self.busy.eq(bursts.busy | reading | in_flight.any() | queue.r_rdy | ~gearbox.idle
+                         | (beat_rows != 0)),
             self.job.ready.eq(~self.busy),
         ]
         with m.If(self.job.valid & self.job.ready):
@@ -239,34 +263,34 @@ class DmaWriter(wiring.Component):
                 read_rows.eq(self.job.payload.rows),
                 words_left.eq(self.job.payload.row_words),
                 read_addr.eq(self.job.payload.base),
-                beats_left.eq(self.job.payload.rows * self.job.payload.row_beats),
+                beat_rows.eq(self.job.payload.rows),
+                row_beats_left.eq(self.job.payload.row_beats),
             ]
 
-        # Read a word only when the FIFO is sure to have room for it a cycle later.
-        room = queue.level + in_flight < self.FIFO_DEPTH
+        # Read a word only when the FIFO is sure to have room for it when it arrives.
+        room = queue.level + in_flight_count < self.fifo_depth
         read = reading & room
         last_word = words_left == 1
-        tag = Signal(data.StructLayout({"count": chunk["count"].shape, "last": 1}))
         m.d.comb += [self.buffer.en.eq(read), self.buffer.addr.eq(read_addr),
                      self.row_word.eq(job.row_words - words_left)]
-        m.d.sync += in_flight.eq(read)
+        m.d.sync += [in_flight.eq((in_flight << 1) | read),
+                     tags[0].count.eq(Mux(last_word, job.last_elems, job.word_elems)),
+                     tags[0].last.eq(last_word)]
+        m.d.sync += [later.eq(earlier) for earlier, later in zip(tags, tags[1:])]
         with m.If(read):
-            m.d.sync += [
-                read_addr.eq(read_addr + 1),
-                tag.count.eq(Mux(last_word, job.last_elems, job.word_elems)),
-                tag.last.eq(last_word),
-            ]
+            m.d.sync += read_addr.eq(read_addr + 1)
             with m.If(last_word):
                 m.d.sync += [read_rows.eq(read_rows - 1), words_left.eq(job.row_words)]
             with m.Else():
                 m.d.sync += words_left.eq(words_left - 1)
 
+        arriving = tags[-1]
         queued = Signal(chunk)
         m.d.comb += [
             queued.data.eq(self.buffer.data),
-            queued.count.eq(tag.count),
-            queued.last.eq(tag.last),
-            queue.w_en.eq(in_flight),
+            queued.count.eq(arriving.count),
+            queued.last.eq(arriving.last),
+            queue.w_en.eq(in_flight[-1]),
             queue.w_data.eq(queued),
             gearbox.i.valid.eq(queue.r_rdy),
             gearbox.i.payload.eq(queue.r_data),
@@ -279,9 +303,12 @@ class DmaWriter(wiring.Component):
             self.stalled.eq(self.dram_data.valid & ~self.dram_data.ready),
         ]
         with m.If(self.beat):
-            m.d.sync += beats_left.eq(beats_left - 1)
+            with m.If(row_beats_left == 1):
+                m.d.sync += [beat_rows.eq(beat_rows - 1), row_beats_left.eq(job.row_beats)]
+            with m.Else():
+                m.d.sync += row_beats_left.eq(row_beats_left - 1)
         m.d.sync += [
             Assert(~queue.w_en | queue.w_rdy, "DMA writer: FIFO overflow"),
-            Assert(~self.beat | (beats_left != 0), "DMA writer: more beats than the job"),
+            Assert(~self.beat | (beat_rows != 0), "DMA writer: more beats than the job"),
         ]
         return m

@@ -51,7 +51,9 @@ class RowGearbox(wiring.Component):
         m = Module()
         w, n_in, n_out = self.elem_bits, self.in_elems, self.out_elems
         capacity = n_in + n_out
-        buf = Signal(capacity * w)
+        # The buffer has no reset: bits at and above `fill` are zero once a chunk has entered
+        # an empty buffer (which drops whatever the buffer held), and nothing reads them before.
+        buf = Signal(capacity * w, reset_less=True)
         fill = Signal(range(capacity + 1))
         row_end = Signal()
 
@@ -86,7 +88,7 @@ class RowGearbox(wiring.Component):
         m.d.sync += [buf.eq(buf_after), fill.eq(fill_after)]
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [
-                buf.eq(buf_after | incoming),
+                buf.eq(Mux(fill_after == 0, 0, buf_after) | incoming),
                 fill.eq(fill_after + self.i.payload.count),
                 row_end.eq(self.i.payload.last),
             ]

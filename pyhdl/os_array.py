@@ -5,6 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .interfaces import tag_layout
+from .pipeline import delayed_token, token_register
 
 
 def element_layout(operand_bits):
@@ -29,6 +30,8 @@ class OutputStationaryPE(wiring.Component):
             sums climb one PE a cycle to the top of the column.
         gated: Out(1), this cycle's valid product is skipped (an operand is zero).
     Latency: one cycle from `x_in`/`w_in` to `x_out`/`w_out` and to `chain_out`.
+    The accumulator keeps its reset (a reduction starts from it); the operand values and the
+    drain chain have none.
     """
 
     def __init__(self, operand_bits, acc_bits):
@@ -54,11 +57,21 @@ class OutputStationaryPE(wiring.Component):
             m.d.comb += total.eq(acc + x.value * w.value)
         with m.Else():
             m.d.comb += total.eq(acc)
-        m.d.sync += [self.x_out.eq(x), self.w_out.eq(w)]
+        # Valid, last and active are reset; operand values and the drain chain are not.
+        x_out = Signal(element_layout(len(x.value)), reset_less=True)
+        w_out = Signal(weight_layout(len(w.value)), reset_less=True)
+        x_valid, x_last, w_active = Signal(), Signal(), Signal()
+        chain = Signal(signed(self.acc_bits), reset_less=True)
+        m.d.sync += [x_out.eq(x), w_out.eq(w), x_valid.eq(x.valid), x_last.eq(x.last),
+                     w_active.eq(w.active)]
+        m.d.comb += [
+            self.x_out.eq(x_out), self.x_out.valid.eq(x_valid), self.x_out.last.eq(x_last),
+            self.w_out.eq(w_out), self.w_out.active.eq(w_active), self.chain_out.eq(chain),
+        ]
         with m.If(x.last):
-            m.d.sync += [self.chain_out.eq(total), acc.eq(0)]
+            m.d.sync += [chain.eq(total), acc.eq(0)]
         with m.Else():
-            m.d.sync += [self.chain_out.eq(self.chain_in), acc.eq(total)]
+            m.d.sync += [chain.eq(self.chain_in), acc.eq(total)]
         return m
 
 
@@ -156,14 +169,16 @@ class OutputStationaryArray(wiring.Component):
         rows, x = self.rows, self.x
         tags = []
         for r in range(rows):
-            values = Signal(data.ArrayLayout(signed(self.operand_bits), rows), name=f"ser_{r}")
+            values = Signal(data.ArrayLayout(signed(self.operand_bits), rows), name=f"ser_{r}",
+                            reset_less=True)
             index = Signal(range(rows + 1), init=rows, name=f"ser_index_{r}")
             active = Signal(range(rows + 1), name=f"ser_active_{r}")
             last = Signal(name=f"ser_last_{r}")
-            tag = Signal(tag_layout(self.addr_bits), name=f"ser_tag_{r}")
+            tag, load_tag = token_register(m, tag_layout(self.addr_bits), f"ser_tag_{r}")
             running = index != rows
             with m.If(x.valid & (x.row == r)):
-                m.d.sync += [index.eq(0), active.eq(x.active), last.eq(x.last), tag.eq(x.tag)]
+                m.d.sync += [index.eq(0), active.eq(x.active), last.eq(x.last)]
+                m.d.sync += load_tag(x.tag)
                 with m.If(~x.zero):
                     m.d.sync += values.eq(x.values)
                 with m.Else():
@@ -187,9 +202,12 @@ class OutputStationaryArray(wiring.Component):
             stage = Signal(weight_layout(self.operand_bits), name=f"w_skew_{c}_0")
             m.d.comb += [stage.active.eq(c < self.w.cols), stage.value.eq(self.w.values[c])]
             for i in range(c + 1):
-                delayed = Signal(weight_layout(self.operand_bits), name=f"w_skew_{c}_{i + 1}")
-                m.d.sync += delayed.eq(stage)
-                stage = delayed
+                active = Signal(name=f"w_skew_active_{c}_{i + 1}")
+                value = Signal(signed(self.operand_bits), name=f"w_skew_{c}_{i + 1}",
+                               reset_less=True)
+                m.d.sync += [active.eq(stage.active), value.eq(stage.value)]
+                stage = Signal(weight_layout(self.operand_bits), name=f"w_skew_{c}_{i + 1}_out")
+                m.d.comb += [stage.active.eq(active), stage.value.eq(value)]
             m.d.comb += pes[0][c].w_in.eq(stage)
 
     def _drain(self, m, pes, tags, busy):
@@ -197,26 +215,25 @@ class OutputStationaryArray(wiring.Component):
         the columns are deskewed so one pixel's sums leave together with its tag."""
         rows, cols = self.rows, self.cols
         layout = tag_layout(self.addr_bits)
-        chain = [Signal(layout, name=f"tag_chain_{r}") for r in range(rows)]
-        for r in range(rows):
-            below = chain[r + 1] if r + 1 < rows else 0
+        links = [token_register(m, layout, f"tag_chain_{r}") for r in range(rows)]
+        chain = [link for link, _ in links]
+        for r, (_, load) in enumerate(links):
+            below = chain[r + 1] if r + 1 < rows else layout.const(None)
             with m.If(pes[r][0].x_in.last):
-                m.d.sync += chain[r].eq(tags[r])
+                m.d.sync += load(tags[r])
             with m.Else():
-                m.d.sync += chain[r].eq(below)
+                m.d.sync += load(below)
         busy += [link.valid for link in chain]
 
         tag = chain[0]
         for i in range(cols - 1):
-            delayed = Signal(layout, name=f"tag_deskew_{i}")
-            m.d.sync += delayed.eq(tag)
-            busy.append(delayed.valid)
-            tag = delayed
+            tag = delayed_token(m, tag, f"tag_deskew_{i}")
+            busy.append(tag.valid)
         m.d.comb += [self.y_tag.eq(tag), self.y.valid.eq(tag.valid)]
         for c in range(cols):
             value = pes[0][c].chain_out
             for i in range(cols - 1 - c):
-                delayed = Signal(signed(self.acc_bits), name=f"deskew_{c}_{i}")
+                delayed = Signal(signed(self.acc_bits), name=f"deskew_{c}_{i}", reset_less=True)
                 m.d.sync += delayed.eq(value)
                 value = delayed
             m.d.comb += self.y.values[c].eq(value)

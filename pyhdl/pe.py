@@ -24,6 +24,8 @@ class ProcessingElement(wiring.Component):
         w_commit/w_slot: copy the chain register into register-file entry `w_slot`.
 
     Latency: one cycle from `x_in`/`psum_in` to `x_out`/`psum_out`.
+    Only `x_out.valid` is reset; the weight registers, the token's slot and value and the
+    partial sum are reset-less (a register-file entry is always committed before it is read).
     Each valid token reads register-file entry `token.slot` and adds `value * weight` to the
     partial sum unless either is zero (then the multiplier is not used and the sum passes).
     Activity is counted at the array's edge (see `SystolicArray`), not per PE.
@@ -49,8 +51,8 @@ class ProcessingElement(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        chain = Signal(signed(self.operand_bits))
-        rf = Array(Signal(signed(self.operand_bits), name=f"rf{i}")
+        chain = Signal(signed(self.operand_bits), reset_less=True)
+        rf = Array(Signal(signed(self.operand_bits), name=f"rf{i}", reset_less=True)
                    for i in range(self.rf_depth))
 
         m.d.comb += self.w_out.eq(chain)
@@ -62,9 +64,18 @@ class ProcessingElement(wiring.Component):
         weight = rf[self.x_in.slot] if self.rf_depth > 1 else rf[0]
         x = self.x_in.value
         gated = (x == 0) | (weight == 0)
-        m.d.sync += self.x_out.eq(self.x_in)
+        # Only the token's valid bit is reset; its slot and value, and the partial sum, are
+        # data that a valid bit qualifies.
+        x_valid = Signal()
+        x_slot = Signal.like(self.x_in.slot, reset_less=True)
+        x_value = Signal.like(self.x_in.value, reset_less=True)
+        psum = Signal(signed(self.acc_bits), reset_less=True)
+        m.d.sync += [x_valid.eq(self.x_in.valid), x_slot.eq(self.x_in.slot),
+                     x_value.eq(self.x_in.value)]
+        m.d.comb += [self.x_out.valid.eq(x_valid), self.x_out.slot.eq(x_slot),
+                     self.x_out.value.eq(x_value), self.psum_out.eq(psum)]
         with m.If(self.x_in.valid & ~gated):
-            m.d.sync += self.psum_out.eq(self.psum_in + x * weight)
+            m.d.sync += psum.eq(self.psum_in + x * weight)
         with m.Else():
-            m.d.sync += self.psum_out.eq(self.psum_in)
+            m.d.sync += psum.eq(self.psum_in)
         return m

@@ -1,4 +1,5 @@
-"""Post-processing on the way out: bias, requantization and ReLU, one output word at a time."""
+"""Post-processing on the way out: bias, requantization and ReLU, one output word a cycle,
+pipelined."""
 
 from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
@@ -7,6 +8,10 @@ from amaranth.lib.wiring import In, Out
 from models.spec import DRAM_WORD_BITS
 
 SHIFT_BITS = 6
+MULT_BITS = 32
+MULT_SPLIT = 16
+"""The requantization multiply is two `DRAM_WORD_BITS` x 16-bit partial products (the low half
+of `mult` unsigned, the high half signed), summed in the next stage."""
 
 
 class PostConfig(data.Struct):
@@ -15,7 +20,7 @@ class PostConfig(data.Struct):
     bias: 1
     requant: 1
     relu: 1
-    mult: signed(32)
+    mult: signed(MULT_BITS)
     shift: unsigned(SHIFT_BITS)
     zero_point: signed(16)
 
@@ -30,11 +35,16 @@ class PostProcessor(wiring.Component):
 
     Ports:
         acc: In, `cols` int32 accumulators.  bias: In, their `cols` int32 biases.
-        config: In(PostConfig).
+        config: In(PostConfig), held while words are in the pipeline.
         out: Out(cols * 32 bits): int32 values, or with `requant` `cols` operand_bits values
             packed from bit 0 (the rest zero).
-    Latency: none (combinational).  Counts nothing.
+    Latency: `latency` cycles from `acc`/`bias` to `out`, one word accepted every cycle; there
+    is no valid bit (the DMA writer tracks the words in flight) and no backpressure.
+    The pipeline registers have no reset.  Counts nothing.
     """
+
+    STAGES = ("bias add", "partial products", "product sum and rounding", "shift",
+              "zero point and clamp")
 
     def __init__(self, spec):
         self.cols = spec.cols
@@ -47,26 +57,50 @@ class PostProcessor(wiring.Component):
             "out": Out(DRAM_WORD_BITS * spec.cols),
         })
 
+    @property
+    def latency(self):
+        """Cycles from `acc` to `out`: len(STAGES) = 5, one register after each of bias add,
+        the two 32x16 partial products, their sum plus the rounding half, the variable shift,
+        and the zero point with the clamp."""
+        return len(self.STAGES)
+
     def elaborate(self, platform):
         m = Module()
         cfg, bits = self.config, self.operand_bits
         low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-        wide = data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols)
-        narrow = data.ArrayLayout(signed(bits), self.cols)
-        as_int32 = Signal(wide)
-        as_operand = Signal(narrow)
+
+        def register(name, shape, value):
+            reg = Signal(shape, name=name, reset_less=True)
+            m.d.sync += reg.eq(value)
+            return reg
+
         half = Signal(64)
         m.d.comb += half.eq((1 << cfg.shift) >> 1)
+        floor = Mux(cfg.relu, Mux(cfg.zero_point > low, cfg.zero_point, low), low)
+        mult_low = cfg.mult[:MULT_SPLIT]
+        mult_high = cfg.mult[MULT_SPLIT:].as_signed()
+        as_int32 = Signal(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols))
+        as_operand = Signal(data.ArrayLayout(signed(bits), self.cols))
         for c in range(self.cols):
-            value = Signal(signed(DRAM_WORD_BITS), name=f"value_{c}")
-            m.d.comb += value.eq(self.acc[c] + Mux(cfg.bias, self.bias[c], 0))
-            m.d.comb += as_int32[c].eq(Mux(cfg.relu & (value < 0), 0, value))
-
-            scaled = Signal(signed(64), name=f"scaled_{c}")
-            m.d.comb += scaled.eq(((value * cfg.mult + half.as_signed()) >> cfg.shift)
-                                  + cfg.zero_point)
-            floor = Mux(cfg.relu, Mux(cfg.zero_point > low, cfg.zero_point, low), low)
+            value = register(f"value_{c}", signed(DRAM_WORD_BITS),
+                             self.acc[c] + Mux(cfg.bias, self.bias[c], 0))
+            partial_low = register(f"partial_low_{c}", signed(DRAM_WORD_BITS + MULT_SPLIT + 1),
+                                   value * mult_low)
+            partial_high = register(f"partial_high_{c}", signed(DRAM_WORD_BITS + MULT_SPLIT),
+                                    value * mult_high)
+            # Wrapping at 64 bits, as the golden model's int64 arithmetic does.
+            rounded = register(f"rounded_{c}", signed(64),
+                               (partial_high << MULT_SPLIT) + partial_low + half.as_signed())
+            shifted = register(f"shifted_{c}", signed(64), rounded >> cfg.shift)
+            scaled = shifted + cfg.zero_point
             m.d.comb += as_operand[c].eq(Mux(scaled < floor, floor,
                                              Mux(scaled > high, high, scaled)))
-        m.d.comb += self.out.eq(Mux(cfg.requant, as_operand.as_value(), as_int32.as_value()))
+            # The int32 result waits beside the requantization stages.
+            delayed = value
+            for stage in range(1, len(self.STAGES) - 1):
+                delayed = register(f"value_{c}_{stage}", signed(DRAM_WORD_BITS), delayed)
+            m.d.comb += as_int32[c].eq(Mux(cfg.relu & (delayed < 0), 0, delayed))
+        out = register("out", len(self.out),
+                       Mux(cfg.requant, as_operand.as_value(), as_int32.as_value()))
+        m.d.comb += self.out.eq(out)
         return m

@@ -82,14 +82,16 @@ class Accelerator(wiring.Component):
             m.submodules.weight_reader = weight_reader = DmaReader(
                 spec.dram_bus_bytes, spec.operand_bits, spec.cols, len(wbuf.write.addr))
             readers.append(weight_reader)
+        # Words the writer reads pass the post-processor's pipeline on their way back.
+        m.submodules.post = post = PostProcessor(spec)
         m.submodules.writer = writer = DmaWriter(
             spec.dram_bus_bytes, spec.operand_bits,
-            spec.cols * DRAM_WORD_BITS // spec.operand_bits, output_addr_bits)
+            spec.cols * DRAM_WORD_BITS // spec.operand_bits, output_addr_bits,
+            read_latency=GlobalBuffer.READ_LATENCY + post.latency)
         m.submodules.bias_buffer = bias_buffer = GlobalBuffer(DRAM_WORD_BITS * spec.cols,
                                                               spec.bias_words, 1)
         m.submodules.bias_reader = bias_reader = DmaReader(
             spec.dram_bus_bytes, DRAM_WORD_BITS, spec.cols, len(bias_buffer.write.addr))
-        m.submodules.post = post = PostProcessor(spec)
         m.submodules.registers = regs = RegisterBlock()
         m.submodules.counters = counters = ActivityCounters()
 

@@ -5,18 +5,11 @@ import zlib
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from models.golden import operand_range, wrap
 from models.spec import ArchSpec
 from pyhdl.array import SystolicArray
-
-
-def simulate(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+from testbench.amaranth_sim import simulate
 
 
 def random_operands(rng, bits, shape, zero_fraction=0.25):
@@ -28,7 +21,8 @@ def random_operands(rng, bits, shape, zero_fraction=0.25):
 
 
 async def load_weights(ctx, array, weights, slot):
-    """Shift a rows x cols weight matrix in (column cols-1 first), then commit it to `slot`."""
+    """Shift a rows x cols weight matrix in (column cols-1 first), then commit it to `slot`
+    and wait until the commit has landed."""
     rows, cols = weights.shape
     ctx.set(array.w_shift, 1)
     for c in reversed(range(cols)):
@@ -39,6 +33,8 @@ async def load_weights(ctx, array, weights, slot):
     ctx.set(array.w_slot, slot)
     await ctx.tick()
     ctx.set(array.w_commit, 0)
+    # The commit reaches the register files `load_latency` cycles later.
+    await ctx.tick().repeat(array.load_latency)
 
 
 def expected_gated(x_values, weights, valid):
@@ -178,7 +174,8 @@ def test_weight_reload_replaces_slot():
 
 
 def test_gated_for_never_committed_slot():
-    """After reset every register file holds zeros: all multiplies of slot 1 are gated."""
+    """Register files start at zero (they have no reset; zero is their initial value): all
+    multiplies of slot 1 are gated."""
     spec = ArchSpec(rows=3, cols=2, rf_depth=2)
     array = SystolicArray(spec)
     w0 = np.array([[1, 2], [3, 4], [5, 6]], dtype=np.int64)

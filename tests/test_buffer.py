@@ -4,18 +4,11 @@
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from pyhdl.buffer import GlobalBuffer
+from testbench.amaranth_sim import simulate
 
 WIDTH = 16
-
-
-def simulate(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
 
 
 async def write(ctx, buf, addr, data):

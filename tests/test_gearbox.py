@@ -3,16 +3,9 @@
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from pyhdl.gearbox import RowGearbox
-
-
-def simulate(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+from testbench.amaranth_sim import simulate
 
 
 def pack(elems, elem_bits):

@@ -3,17 +3,11 @@
 import random
 
 import pytest
-from amaranth.sim import Simulator
+from amaranth import ClockDomain, Module
 
 from models.golden import operand_range, wrap
 from pyhdl.pe import ProcessingElement
-
-
-def simulate(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+from testbench.amaranth_sim import simulate
 
 
 def token(value, valid=1, slot=0):
@@ -196,3 +190,36 @@ def test_x_out_is_x_in_delayed_one_cycle():
             previous = current
 
     simulate(pe, bench)
+
+
+def test_reset_clears_valid_bits_only():
+    """Under reset the token's valid bit clears; weights, operands and the partial sum are
+    data registers without a reset and load as they would without it."""
+    pe = ProcessingElement(operand_bits=8, acc_bits=32, rf_depth=2)
+    m = Module()
+    m.domains.sync = domain = ClockDomain()
+    m.submodules.pe = pe
+
+    async def bench(ctx):
+        await load_weight(ctx, pe, 7, slot=1)
+        ctx.set(pe.w_in, -3)
+        ctx.set(pe.w_shift, 1)                  # the chain now holds -3, slot 1 holds 7
+        await ctx.tick()
+        ctx.set(pe.w_shift, 0)
+        ctx.set(pe.x_in, token(5, slot=1))
+        ctx.set(pe.psum_in, 100)
+        await ctx.tick()
+        assert ctx.get(pe.psum_out) == 135 and ctx.get(pe.x_out.valid)
+        ctx.set(domain.rst, 1)                  # the same token again, under reset
+        await ctx.tick()
+        ctx.set(domain.rst, 0)
+        assert not ctx.get(pe.x_out.valid)
+        assert (ctx.get(pe.x_out.slot), ctx.get(pe.x_out.value)) == (1, 5)
+        assert ctx.get(pe.psum_out) == 135
+        assert ctx.get(pe.w_out) == -3
+        ctx.set(pe.x_in, token(2, slot=1))
+        ctx.set(pe.psum_in, 0)
+        await ctx.tick()
+        assert ctx.get(pe.psum_out) == 14       # slot 1 still holds 7
+
+    simulate(m, bench)
