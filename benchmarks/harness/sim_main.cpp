@@ -6,6 +6,7 @@
 //   cfg LATENCY GAP STALL SEED   set the DRAM model's timing inputs
 //   reset                        rst high for 3 cycles, then one cycle low (as testbench/tb.py)
 //   load                         one cycle of load_stb: $readmemh(+dram_load=FILE)
+//   guard FIRST LAST             from now on a DRAM write outside beats FIRST..LAST is fatal
 //   write ADDR VALUE             one register-bus write cycle
 //   start ADDR VALUE TIMEOUT     a register write, then clock until `done` (timed), at most
 //                                TIMEOUT cycles; prints compute_cycles and compute_seconds
@@ -53,6 +54,7 @@ struct Harness {
         top->dump_stb = 0;
         top->dump_first = 0;
         top->dump_last = 0;
+        top->guard_writes = 0;
         top->eval();
     }
 
@@ -129,6 +131,12 @@ int main(int argc, char** argv) {
             h.top->load_stb = 1;
             h.cycle();
             h.top->load_stb = 0;
+        } else if (op == "guard") {
+            uint64_t first, last;
+            if (!(in >> first >> last)) return fail("bad guard line");
+            h.top->write_first = first;
+            h.top->write_last = last;
+            h.top->guard_writes = 1;
         } else if (op == "write") {
             uint64_t addr, value;
             if (!(in >> addr >> value)) return fail("bad write line");
