@@ -90,11 +90,11 @@ def run_campaign(seed, archs, layers, scheduler=None, workers=None,
     """Run the regression of `archs` architectures drawn from `seed`, `layers` layers each,
     as Dask tasks on `scheduler` (default: a local cluster of `workers` processes)."""
     run_dir = Path(run_dir or REGRESS_ROOT / f"seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir.mkdir(parents=True, exist_ok=True)
     tasks = batches(seed, archs, layers, batch_layers)
     failures, coverage = [], Coverage()
     started = time.perf_counter()
     with dask_client(scheduler, workers) as client:
+        run_dir.mkdir(parents=True, exist_ok=True)
         log(f"{archs * layers} layers on {archs} architectures, {len(tasks)} tasks of up to "
             f"{batch_layers} layers, on {workers_of(client)} Dask workers "
             f"({scheduler or 'local cluster'}); run directory {run_dir}")
