@@ -9,6 +9,7 @@ exception, so the results of all the others are kept.
 """
 
 import contextlib
+import logging
 import os
 
 from distributed import Client, LocalCluster, as_completed
@@ -44,8 +45,10 @@ def dask_client(scheduler=None, workers=None):
         with client:
             yield client
         return
+    # Errors only: the nannies warn when they kill a worker still busy at shutdown.
     with LocalCluster(n_workers=workers or local_cores(), threads_per_worker=1,
-                      processes=True, dashboard_address=None) as cluster, \
+                      processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         yield client
 
