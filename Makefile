@@ -28,15 +28,18 @@ test: setup
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 # The random regression at any size: about N layers over ARCHS random architectures drawn
-# from SEED (layers per architecture: N / ARCHS, rounded up), two architectures at a time.
-# A failure prints its seeds, the command reproducing it alone and its waveform; the
-# coverage summary comes at the end.  `make test` runs it at its small default size.
-N     ?= 1000
-ARCHS ?= 20
-SEED  ?= 1
+# from SEED (layers per architecture: N / ARCHS, rounded up), as Dask tasks of a few layers of
+# one architecture each: on the scheduler at SCHEDULER (tcp://HOST:PORT) if given, else on a
+# local cluster of this machine's cores.  A failure prints its seeds, the command reproducing
+# it alone and its waveform; the merged coverage comes at the end.  `make test` runs the
+# regression at its small default size through pytest instead.
+N         ?= 1000
+ARCHS     ?= 20
+SEED      ?= 1
+SCHEDULER ?=
 regress: setup
-	$(BIN)/pytest tests/test_regression.py -n 2 --dist loadgroup --regress-seed $(SEED) \
-		--regress-archs $(ARCHS) --regress-layers $$(( ($(N) + $(ARCHS) - 1) / $(ARCHS) ))
+	$(BIN)/python -m testbench.campaign --seed $(SEED) --archs $(ARCHS) \
+		--layers $$(( ($(N) + $(ARCHS) - 1) / $(ARCHS) )) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 # Only the tests that need no Verilator build.
 test-fast: setup

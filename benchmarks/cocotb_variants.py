@@ -7,13 +7,13 @@ and prints the median time of the layer (the testbench's await on `done`) next t
 harness (benchmarks/harness/sim_main.cpp) built with the same Verilator flags, so each ratio
 compares one model driven two ways:
 
-  stock            cocotb's verilator.cpp main, --vpi --public-flat-rw (what the project uses)
+  stock            cocotb's verilator.cpp main, --vpi --public-flat-rw (cocotb's own build)
   inertial-first   cocotb's main with one change: inertial VPI writes made by timed callbacks
                    (cocotb's clock) are applied before the time step's first eval_step, instead of
                    after it, which made every clock edge evaluate the model twice
-  ports-public     stock main, --vpi but --public-flat-rw replaced by a control file making only
-                   sim_top's own signals public (all the testbench touches)
-  both             the two changes together
+  ports-public     stock main, --vpi without --public-flat-rw: only sim_top's ports public
+                   (testbench/sim_top.vlt, all the testbench touches)
+  both             the two changes together (what the project's runner builds)
 
 Nothing in testbench/ or pyhdl/ is changed; variants build under build/bench/variants.
 Usage: .venv/bin/python benchmarks/cocotb_variants.py [--m 256 --c 512 --k 256 --repeat 3]
@@ -72,6 +72,11 @@ class VariantVerilator(Verilator):
         return commands
 
 
+def harness_of(variant):
+    """The C++ harness build (sim_speed.HARNESS_BUILDS) with the variant's Verilator flags."""
+    return "cocotb" if VARIANTS[variant][1] else "public-flat-rw"
+
+
 def build_variant(spec, name, root, rtl):
     """The project's SimulationModel, rebuilt in `root` as variant `name` from `rtl`
     (sim_speed.export_rtl's (path, digest)), with its runner swapped for the variant's."""
@@ -96,9 +101,6 @@ def build_variant(spec, name, root, rtl):
         shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir(parents=True)
         sources = [rtl_path, *SIM_SOURCES]
-        if ports_public:
-            sources.append(build_dir / "ports_public.vlt")
-            sources[-1].write_text(sim_speed.PORTS_PUBLIC_VLT)
         print(f"building variant {name!r} in {build_dir} ...", flush=True)
         model.runner.build(sources=sources, hdl_toplevel="sim_top", build_dir=build_dir,
                            parameters=model.parameters, build_args=list(VERILATOR_ARGS),
@@ -126,8 +128,7 @@ def main(argv=None):
     root = sim_speed.BUILD_ROOT / "variants"
     rtl = sim_speed.export_rtl(spec)
     models = {name: build_variant(spec, name, root, rtl) for name in args.variants}
-    harness_builds = sorted({"ports-public" if VARIANTS[name][1] else "cocotb"
-                             for name in args.variants})
+    harness_builds = sorted({harness_of(name) for name in args.variants})
     harnesses = {build: sim_speed.build_harness(spec, SimulationModel(spec), build, rtl)[0]
                  for build in harness_builds}
     sim_speed.enable_probe()
@@ -161,7 +162,7 @@ def main(argv=None):
     print(f"{'cocotb variant':15s} {'wall s':>8s} {'cycles/s':>10s}   {'C++ same flags':16s} "
           f"{'wall s':>8s} {'cycles/s':>10s}  {'ratio':>6s}")
     for name in models:
-        build = "ports-public" if VARIANTS[name][1] else "cocotb"
+        build = harness_of(name)
         cpp = seconds[f"C++ {build}"]
         print(f"{name:15s} {seconds[name]:8.3f} {count / seconds[name]:10.4g}   "
               f"{build:16s} {cpp:8.3f} {count / cpp:10.4g}  {seconds[name] / cpp:5.2f}x")

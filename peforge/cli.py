@@ -80,7 +80,11 @@ def _parser():
     sweep.add_argument("--out", required=True, type=Path,
                        help="directory for the table and plot")
     sweep.add_argument("--jobs", type=int, default=default_jobs(),
-                       help="parallel processes (default: the cores available)")
+                       help="processes of the local Dask cluster (default: the cores "
+                            "available); ignored with --scheduler")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run the grid points as tasks on this Dask scheduler "
+                            "(tcp://HOST:PORT) instead of a local cluster")
 
     export = commands.add_parser("export", help="write the Verilog of an architecture")
     export.add_argument("--arch", required=True, type=Path, help="architecture YAML")
@@ -203,10 +207,10 @@ def cmd_sweep(args):
     if args.energy_table is not None:
         load_table(args.energy_table)
     load_workload(args.workload, args.batch, args.skip_unsupported)
-    log(f"sweeping {len(points)} architectures on {args.workload} ({args.backend}) in "
-        f"{min(args.jobs, len(points))} processes")
+    where = args.scheduler or f"a local cluster of {min(args.jobs, len(points))} processes"
+    log(f"sweeping {len(points)} architectures on {args.workload} ({args.backend}) on {where}")
     rows = run_sweep(points, args.workload, args.batch, args.backend, args.energy_table,
-                     args.skip_unsupported, args.jobs, log=log)
+                     args.skip_unsupported, args.jobs, args.scheduler, log=log)
     if all("error" in row for row in rows):
         raise UserError(f"{args.workload} fits none of the {len(rows)} architectures "
                         f"(the first: {rows[0]['error']})")

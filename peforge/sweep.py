@@ -1,6 +1,9 @@
-"""`peforge sweep`: one workload over a grid of architectures, in parallel processes.
+"""`peforge sweep`: one workload over a grid of architectures, as Dask tasks.
 
     peforge sweep --arch A.yaml --vary rows=4,8,16,32 cols=4,8,16,32 --workload resnet18 --out D
+
+Each grid point is one task, run on the Dask scheduler of `--scheduler` or on a local cluster
+of `--jobs` processes (testbench/cluster.py); a task whose worker dies is run again elsewhere.
 
 Any spec field can vary, and `glb_kb` sizes the whole global buffer in KiB, split as the
 default architecture splits it (half inputs, a quarter weights, a quarter outputs).  Every
@@ -11,12 +14,12 @@ value is checked, and every grid point built and validated, before anything runs
 import csv
 import io
 import itertools
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import uuid
 from dataclasses import fields
 
 from models.energy import load_table, table_for
 from models.spec import ArchSpec, SpecError
+from testbench.cluster import ClusterError, dask_client, local_cores, run_tasks
 
 from .area import ARRAY_COMPONENTS, architecture_area
 from .errors import UserError
@@ -119,22 +122,35 @@ def evaluate(spec, workload, batch, backend, energy_table, skip_unsupported):
 
 
 def run_sweep(points, workload, batch, backend, energy_table, skip_unsupported, jobs,
-              log=print):
-    """Rows (the point's values, then the figures) of every grid point, in grid order."""
+              scheduler=None, log=print):
+    """Rows (the point's values, then the figures) of every grid point, in grid order, each
+    point a Dask task on `scheduler` (default: a local cluster of up to `jobs` processes).
+    Raises UserError if the scheduler cannot be reached or a point failed on every try."""
     rows = [None] * len(points)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(evaluate, spec, workload, batch, backend, energy_table,
-                               skip_unsupported): index
-                   for index, (_, spec) in enumerate(points)}
-        for done, future in enumerate(as_completed(futures), start=1):
-            index = futures[future]
-            point = points[index][0]
-            row = rows[index] = {**point, **future.result()}
-            shown = " ".join(f"{name}={value}" for name, value in point.items())
-            log(f"[{done}/{len(points)}] {shown}: " + (
-                row["error"] if "error" in row else
-                f"{row['inferences_per_s']:.4g} inferences/s, "
-                f"{row['energy_per_inference_uj']:.4g} µJ/inference, {row['area_mm2']:.3f} mm²"))
+    tasks = [(evaluate, (spec, workload, batch, backend, energy_table, skip_unsupported))
+             for _, spec in points]
+    failed = []
+    try:
+        with dask_client(scheduler, min(jobs, len(points))) as client:
+            results = run_tasks(client, tasks, key_prefix=f"sweep-{uuid.uuid4().hex[:8]}")
+            for done, (index, result) in enumerate(results, start=1):
+                point = points[index][0]
+                shown = " ".join(f"{name}={value}" for name, value in point.items())
+                if isinstance(result, BaseException):
+                    failed.append(f"{shown} ({type(result).__name__}: {result})")
+                    log(f"[{done}/{len(points)}] {shown}: FAILED on every try")
+                    continue
+                row = rows[index] = {**point, **result}
+                log(f"[{done}/{len(points)}] {shown}: " + (
+                    row["error"] if "error" in row else
+                    f"{row['inferences_per_s']:.4g} inferences/s, "
+                    f"{row['energy_per_inference_uj']:.4g} µJ/inference, "
+                    f"{row['area_mm2']:.3f} mm²"))
+    except ClusterError as error:
+        raise UserError(f"--scheduler: {error}") from None
+    if failed:
+        raise UserError(f"{len(failed)} of {len(points)} grid points failed: "
+                        + "; ".join(failed))
     return rows
 
 
@@ -180,5 +196,4 @@ def write_sweep(rows, varied, out_dir, title):
 
 
 def default_jobs():
-    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1, 8))
+    return max(1, min(local_cores(), 8))

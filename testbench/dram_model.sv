@@ -12,6 +12,9 @@
 // The memory is filled and read back by the testbench through files, not per cycle:
 //   a cycle with load_stb high runs $readmemh(+dram_load=FILE) (sparse, with @address lines),
 //   a cycle with dump_stb high runs $writememh(+dram_dump=FILE) over [dump_first, dump_last].
+// Every write must land in the output region the testbench declares: with guard_writes high,
+// a write beat outside [write_first, write_last] (beats, inclusive) stops the simulation with
+// a fatal error naming the address, so a stray write anywhere in DRAM cannot go unnoticed.
 // Command payloads are the accelerator's DramCommand: {length[15:0], addr[31:0]} in beats.
 module dram_model #(
     parameter int BUS_BYTES = 16,
@@ -28,6 +31,9 @@ module dram_model #(
     input  logic                   dump_stb,
     input  logic [31:0]            dump_first,
     input  logic [31:0]            dump_last,
+    input  logic                   guard_writes,
+    input  logic [31:0]            write_first,
+    input  logic [31:0]            write_last,
     input  logic                   read_cmd_valid,
     output logic                   read_cmd_ready,
     input  logic [47:0]            read_cmd_payload,
@@ -134,6 +140,9 @@ module dram_model #(
             end
             wq_count <= wq_count + (w_push ? 1 : 0) - (w_pop ? 1 : 0);
             if (write_data_valid && write_data_ready) begin
+                if (guard_writes && (w_addr < write_first || w_addr > write_last))
+                    $fatal(1, "dram_model: write to beat %0d, outside the output region [%0d, %0d]",
+                           w_addr, write_first, write_last);
                 mem[w_addr] <= write_data_payload;
                 w_addr <= w_addr + 1;
                 w_left <= w_left - 1;

@@ -8,16 +8,20 @@ one simulation (a crash, such as an RTL assertion, ends that simulation: the lay
 crashing one run again in a fresh one).  Every case is checked for
 
 - its output, bit for bit against the golden model;
-- its activity counters, exactly against models.perf.predict_counters;
-- its cycles, exactly against models.perf.predict_cycles when the DRAM has default timing.
+- every activity counter: those of the loop nest exactly against
+  models.perf.predict_counters, macs_gated exactly against the zero operands of its data,
+  stall_cycles within its exact bounds (`check_counters` says which);
+- its cycles, exactly against models.perf.predict_cycles when the DRAM has default timing;
+- its writes: the DRAM model stops the simulation on any write outside the output region.
 
-A failing case is run again alone on a traced build, which leaves an FST waveform, and is
+A failing case is run again alone on a traced build, which leaves a VCD waveform, and is
 reported with its seeds and the one command that reproduces it:
 
     python -m testbench.regress --arch-seed A --layer I [--waves]
 
-pytest runs the regression (tests/test_regression.py, one test per architecture, in parallel
-with pytest-xdist); this module's command line reproduces one case or runs one architecture.
+pytest runs the regression at CI size (tests/test_regression.py, one test per architecture,
+in parallel with pytest-xdist); testbench/campaign.py runs it at any size as Dask tasks
+(`make regress`); this module's command line reproduces one case or runs one architecture.
 """
 
 import argparse
@@ -30,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.counters import COUNTER_NAMES
+from models.mapper import block_diagonal_weights
 from models.perf import predict_counters, predict_cycles
 
 from .coverage import Coverage
@@ -77,6 +83,65 @@ class Failure:
         return "\n".join(lines)
 
 
+def conv_operands(job):
+    """The job's operands as the convolution the hardware runs: X as NCHW, W as KCRS (an fc
+    layer is a 1x1 convolution over an M x 1 image, as AcceleratorTB.run_fc lays it out)."""
+    if job.op == "fc":
+        (m, c), k = job.inputs.shape, job.weights.shape[0]
+        return job.inputs.T.reshape(1, c, m, 1), job.weights.reshape(k, c, 1, 1)
+    return job.inputs, job.weights
+
+
+def expected_macs_gated(spec, job):
+    """The gated MACs of `job`: of the MACs its hardware runs perform, those with a zero
+    operand, an input (padding included) or a weight (a grouped layer's block-diagonal zeros
+    included); computed from the data, independently of the analytical model."""
+    x, w = conv_operands(job)
+    shape = job.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (shape.r, shape.s), axis=(2, 3))
+    nonzero_x = (windows[:, :, ::job.stride, ::job.stride][:, :, :shape.p, :shape.q] != 0)
+    performed = nonzero = 0
+    for part in job.parts(spec):
+        run = part.mapping.shape
+        dense = block_diagonal_weights(w, job.groups, part) if job.groups > 1 else w
+        nonzero += int(np.einsum("ncpqrs,kcrs->", nonzero_x[:, part.c0:part.c0 + run.c]
+                                 .astype(np.int64), (dense != 0).astype(np.int64)))
+        performed += run.macs
+    return performed - nonzero
+
+
+def check_counters(spec, job, counters):
+    """What is wrong with a case's counters, as (kind, message), or None.  Every counter is
+    checked: those of the loop nest exactly against models.perf.predict_counters, macs_gated
+    exactly against the data (expected_macs_gated), cycles exactly against predict_cycles with
+    the DRAM's default timing, and stall_cycles, which no model predicts, within what is exact
+    for every timing: the first read waits at least the DRAM's latency, and no counter of
+    cycles can exceed `cycles`."""
+    parts = job.parts(spec)
+    runs = [predict_counters(spec, part.mapping) for part in parts]
+    expected = {name: sum(run[name] for run in runs) for name in runs[0]}
+    expected["macs_gated"] = expected_macs_gated(spec, job)
+    unchecked = set(COUNTER_NAMES) - set(expected) - {"cycles", "stall_cycles"}
+    if unchecked:
+        raise AssertionError(f"the regression has no check for counters {sorted(unchecked)}")
+    differing = {name: (counters[name], value) for name, value in expected.items()
+                 if counters[name] != value}
+    if differing:
+        return "counters", "counters differ from the analytical model and the data: " + \
+            ", ".join(f"{name} {rtl} != {model}"
+                      for name, (rtl, model) in sorted(differing.items()))
+    stalls, cycles = counters["stall_cycles"], counters["cycles"]
+    if not job.timing.latency <= stalls <= cycles:
+        return "counters", (f"stall_cycles {stalls} outside [DRAM latency "
+                            f"{job.timing.latency}, cycles {cycles}]")
+    if job.timing == DramTiming():
+        predicted = sum(predict_cycles(spec, part.mapping) for part in parts)
+        if cycles != predicted:
+            return "cycles", f"{cycles} cycles, the analytical model says {predicted}"
+    return None
+
+
 def check_result(spec, job, result):
     """What is wrong with one simulated case, as (kind, message), or None."""
     if result.output.shape != result.expected.shape:
@@ -87,20 +152,7 @@ def check_result(spec, job, result):
         return "output", (f"{len(wrong)} of {result.output.size} outputs differ from the "
                           f"golden model, first at {first}: RTL {int(result.output[first])}, "
                           f"golden {int(result.expected[first])}")
-    parts = job.parts(spec)
-    runs = [predict_counters(spec, part.mapping) for part in parts]
-    predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
-    differing = {name: (result.counters[name], value) for name, value in predicted.items()
-                 if result.counters[name] != value}
-    if differing:
-        return "counters", "counters differ from the analytical model: " + ", ".join(
-            f"{name} {rtl} != {model}" for name, (rtl, model) in sorted(differing.items()))
-    if job.timing == DramTiming():
-        cycles = sum(predict_cycles(spec, part.mapping) for part in parts)
-        if result.counters["cycles"] != cycles:
-            return "cycles", (f"{result.counters['cycles']} cycles, the analytical model says "
-                              f"{cycles}")
-    return None
+    return check_counters(spec, job, result.counters)
 
 
 @dataclass
@@ -113,11 +165,11 @@ class ArchRun:
     coverage: Coverage
 
 
-def save_failures(run, path):
-    """Write an ArchRun's failures as JSON: its layer count and one report per failure."""
+def save_failures(cases, failures, path):
+    """Write failures as JSON: the layers checked and one report per failure."""
     path.write_text(json.dumps({
-        "cases": len(run.cases),
-        "failures": [{"kind": f.kind, "report": f.report()} for f in run.failures]}))
+        "cases": cases,
+        "failures": [{"kind": f.kind, "report": f.report()} for f in failures]}))
 
 
 def failure_summary(paths):

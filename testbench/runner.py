@@ -5,6 +5,7 @@ either rebuilds and nothing else does; a lock lets parallel test workers share o
 """
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -22,7 +23,9 @@ from .toolchain import AMARANTH_WAIVERS, use_verilator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TESTBENCH_DIR = Path(__file__).resolve().parent
-SIM_SOURCES = (TESTBENCH_DIR / "dram_model.sv", TESTBENCH_DIR / "sim_top.sv")
+SIM_SOURCES = (TESTBENCH_DIR / "dram_model.sv", TESTBENCH_DIR / "sim_top.sv",
+               TESTBENCH_DIR / "sim_top.vlt")
+"""The simulation top, its DRAM, and the control file making only sim_top's ports public."""
 DEFAULT_BUILD_ROOT = PROJECT_ROOT / "build" / "sim"
 DRAM_BYTES = 16 << 20
 """Size of the simulated DRAM."""
@@ -50,42 +53,67 @@ def one_eval_main(path):
     """Write cocotb's Verilator main loop to `path` with the clock applied before the first
     evaluation of each time step.  cocotb 2.1 applies its clock write only after a first,
     wasted evaluation; on this design that makes a simulation 1.7 times slower than the same
-    model driven from C++ (benchmarks/sim_speed.py measures it)."""
+    model driven from C++ (benchmarks/sim_speed.py measures it).  Raises SimulationError if
+    the pinned cocotb's main no longer has the step this patches."""
     text = COCOTB_MAIN.read_text()
-    if TIMED_CALLBACKS not in text:
-        raise SimulationError(f"{COCOTB_MAIN} no longer has the timed-callback step this "
-                              f"project patches; check the pinned cocotb version")
+    if text.count(TIMED_CALLBACKS) != 1:
+        raise SimulationError(f"{COCOTB_MAIN} does not have the timed-callback step this "
+                              f"project patches exactly once; check the pinned cocotb version")
     path.write_text(text.replace(TIMED_CALLBACKS, TIMED_CALLBACKS + APPLY_CLOCK))
     return path
 
 
-class OneEvalVerilator(Verilator):
-    """cocotb's Verilator runner, building with the main loop of `one_eval_main`.  It swaps
-    one argument of the pinned cocotb's build command (a private method)."""
+WHOLE_DESIGN_PUBLIC = "--public-flat-rw"
+"""The flag cocotb's runner adds to make every signal visible through VPI; ours drops it
+(sim_top.vlt makes the ports public instead)."""
+MAKE_ARGS = ("OPT_FAST=-O3", "OPT_GLOBAL=-O3")
+"""Arguments added to the make call that compiles the Verilated C++: the model's hot code and
+Verilator's run-time library (VPI included) at -O3 instead of verilated.mk's -Os, which
+simulates the 16x16 GEMM of benchmarks/sim_speed.py 1.5 times faster in the C++ harness."""
+
+
+def edit_build_command(verilate, main_cpp):
+    """cocotb's Verilator command `verilate` (a list of arguments) with its main loop swapped
+    for `main_cpp` and whole-design public access dropped.  Raises SimulationError if either
+    is not there exactly once, so a cocotb update cannot silently undo an edit."""
+    for expected in (str(COCOTB_MAIN), WHOLE_DESIGN_PUBLIC):
+        if verilate.count(expected) != 1:
+            raise SimulationError(f"cocotb's Verilator build command does not have "
+                                  f"{expected!r} exactly once; check the pinned cocotb version")
+    return [str(main_cpp) if arg == str(COCOTB_MAIN) else arg
+            for arg in verilate if arg != WHOLE_DESIGN_PUBLIC]
+
+
+class SimTopVerilator(Verilator):
+    """cocotb's Verilator runner building `sim_top` our way (`edit_build_command`, MAKE_ARGS);
+    it overrides a private method of the pinned cocotb."""
 
     def __init__(self, main_cpp):
         super().__init__()
         self.main_cpp = Path(main_cpp)
 
     def _build_command(self):
-        commands = super()._build_command()
-        commands[0] = [str(self.main_cpp) if arg == str(COCOTB_MAIN) else arg
-                       for arg in commands[0]]
-        return commands
+        verilate, make, *rest = super()._build_command()
+        return [edit_build_command(verilate, self.main_cpp), [*make, *MAKE_ARGS], *rest]
 
 
 BUILD_INPUTS = (
     *(f"pyhdl/{path.name}" for path in sorted((PROJECT_ROOT / "pyhdl").glob("*.py"))),
     "models/spec.py", "models/registers.py", "models/counters.py", "models/hardware.py",
-    "testbench/dram_model.sv", "testbench/sim_top.sv", "testbench/runner.py",
-    "testbench/toolchain.py",
+    *(str(path.relative_to(PROJECT_ROOT)) for path in SIM_SOURCES),
+    "testbench/runner.py", "testbench/toolchain.py",
 )
 """The files a Verilator model is made from: the hardware, the facts it imports, the
 simulation top and the build's options."""
+BUILD_TOOLS = ("cocotb", "verilator")
+"""The packages whose versions a Verilator model also depends on (the main loop, VPI library
+and Verilator itself)."""
 
 
 def _fingerprint(spec):
     digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode())
+    for package in BUILD_TOOLS:
+        digest.update(f"{package}=={importlib.metadata.version(package)}\n".encode())
     for name in BUILD_INPUTS:
         digest.update((PROJECT_ROOT / name).read_bytes())
     return digest.hexdigest()[:12]
@@ -111,7 +139,7 @@ class SimulationModel:
         variant = "-waves" if waves else ""
         self.build_dir = Path(build_root) / f"{spec.name}-{_fingerprint(spec)}{variant}"
         use_verilator()
-        self.runner = OneEvalVerilator(self.build_dir / "verilator_main.cpp")
+        self.runner = SimTopVerilator(self.build_dir / "verilator_main.cpp")
 
     @property
     def parameters(self):

@@ -1,5 +1,6 @@
 // Simulation top: the exported accelerator (peforge_top) on the behavioural DRAM.
-// The host side (register bus, DRAM configuration, load/dump strobes) is left as ports for
+// The host side (register bus, DRAM configuration, load/dump strobes, the output
+// region writes must stay in) is left as ports for
 // the testbench; the DRAM port is wired inside, so no testbench code runs per cycle.
 module sim_top #(
     parameter int BUS_BYTES = 16,
@@ -20,7 +21,10 @@ module sim_top #(
     input  logic                     load_stb,
     input  logic                     dump_stb,
     input  logic [31:0]              dump_first,
-    input  logic [31:0]              dump_last
+    input  logic [31:0]              dump_last,
+    input  logic                     guard_writes,
+    input  logic [31:0]              write_first,
+    input  logic [31:0]              write_last
 );
     logic                   rc_valid, rc_ready, rd_valid, rd_ready;
     logic                   wc_valid, wc_ready, wd_valid, wd_ready;
@@ -46,6 +50,7 @@ module sim_top #(
         .cfg_latency(cfg_latency), .cfg_gap(cfg_gap), .cfg_stall(cfg_stall),
         .cfg_seed(cfg_seed), .load_stb(load_stb), .dump_stb(dump_stb),
         .dump_first(dump_first), .dump_last(dump_last),
+        .guard_writes(guard_writes), .write_first(write_first), .write_last(write_last),
         .read_cmd_valid(rc_valid), .read_cmd_ready(rc_ready), .read_cmd_payload(rc_payload),
         .read_data_valid(rd_valid), .read_data_ready(rd_ready), .read_data_payload(rd_payload),
         .write_cmd_valid(wc_valid), .write_cmd_ready(wc_ready), .write_cmd_payload(wc_payload),

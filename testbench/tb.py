@@ -46,9 +46,18 @@ class AcceleratorTB:
         self.dump_path = self.work_dir / "dram_dump.hex"
 
     async def start(self, timing=DramTiming()):
-        """Start the clock and reset the design with the given DRAM timing."""
+        """Start the clock and reset the design with the given DRAM timing; DRAM writes are
+        unguarded until `guard_writes`."""
+        self.dut.guard_writes.value = 0
         Clock(self.dut.clk, CLOCK_NS, unit="ns").start()
         await self.reset(timing)
+
+    def guard_writes(self, first_beat, beats):
+        """From the next cycle on, a DRAM write outside beats [first_beat, first_beat + beats)
+        stops the simulation (dram_model.sv)."""
+        self.dut.write_first.value = first_beat
+        self.dut.write_last.value = first_beat + beats - 1
+        self.dut.guard_writes.value = 1
 
     def configure(self, timing):
         """Set the DRAM's timing; it applies from the next cycle (the seed at reset)."""
@@ -142,6 +151,7 @@ class AcceleratorTB:
             regions.append((part.mapping.w_addr, pack_rows(
                 weight_rows(spec, part.mapping, dense), spec.operand_bits, bus)))
         await self.load_dram(regions)
+        self.guard_writes(first.y_addr, y_beats)
         totals = {}
         for part in parts:
             counters = await self.run_descriptor(part.mapping.descriptor,

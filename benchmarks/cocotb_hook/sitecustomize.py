@@ -3,8 +3,9 @@
 benchmarks/sim_speed.py puts this folder on the simulator's PYTHONPATH and sets
 PEFORGE_BENCH_TIMING=1; Python then imports this module at start-up.  It changes no behaviour:
 it wraps cocotb's `with_timeout` as cocotb loads it, and for calls made from `testbench.tb`
-(where the testbench awaits `done`) notes the wall time and simulated time the await took,
-appending them to $PEFORGE_RUN_DIR/bench_timing.jsonl.  Without the variable it does nothing.
+(where the testbench awaits `done`) notes the wall time, the process's CPU time and the
+simulated time the await took, appending them to $PEFORGE_RUN_DIR/bench_timing.jsonl.
+Without the variable it does nothing.
 
 The wrap happens when `cocotb._extended_awaitables` (where `with_timeout` is defined) is
 imported, before `cocotb.triggers` re-exports it and before cocotb installs pytest's assertion
@@ -24,10 +25,10 @@ if os.environ.get("PEFORGE_BENCH_TIMING") == "1":
     DEFINING_MODULE = "cocotb._extended_awaitables"
     CALLER = "testbench.tb"
 
-    def _record(wall_s, sim_ns):
+    def _record(wall_s, cpu_s, sim_ns):
         out = Path(os.environ.get("PEFORGE_RUN_DIR", ".")) / "bench_timing.jsonl"
         with open(out, "a") as log:
-            log.write(json.dumps({"wall_s": wall_s, "sim_ns": sim_ns}) + "\n")
+            log.write(json.dumps({"wall_s": wall_s, "cpu_s": cpu_s, "sim_ns": sim_ns}) + "\n")
 
     def _instrument(module):
         original = getattr(module, "with_timeout", None)
@@ -37,9 +38,10 @@ if os.environ.get("PEFORGE_BENCH_TIMING") == "1":
         async def timed(awaitable):
             from cocotb.simtime import get_sim_time
 
-            sim0, wall0 = get_sim_time("ns"), time.perf_counter()
+            sim0, wall0, cpu0 = get_sim_time("ns"), time.perf_counter(), time.process_time()
             result = await awaitable
-            _record(time.perf_counter() - wall0, get_sim_time("ns") - sim0)
+            _record(time.perf_counter() - wall0, time.process_time() - cpu0,
+                    get_sim_time("ns") - sim0)
             return result
 
         @functools.wraps(original)

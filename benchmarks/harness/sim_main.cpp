@@ -6,9 +6,11 @@
 //   cfg LATENCY GAP STALL SEED   set the DRAM model's timing inputs
 //   reset                        rst high for 3 cycles, then one cycle low (as testbench/tb.py)
 //   load                         one cycle of load_stb: $readmemh(+dram_load=FILE)
+//   guard FIRST LAST             from now on a DRAM write outside beats FIRST..LAST is fatal
 //   write ADDR VALUE             one register-bus write cycle
 //   start ADDR VALUE TIMEOUT     a register write, then clock until `done` (timed), at most
-//                                TIMEOUT cycles; prints compute_cycles and compute_seconds
+//                                TIMEOUT cycles; prints compute_cycles, compute_seconds (wall)
+//                                and compute_cpu_seconds (this process's CPU time)
 //   read NAME ADDR WORDS         read WORDS consecutive registers (low word first) and print
 //                                "reg NAME VALUE"
 //   dump FIRST LAST              one cycle of dump_stb: $writememh(+dram_dump=FILE, FIRST..LAST)
@@ -24,6 +26,7 @@
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -53,6 +56,7 @@ struct Harness {
         top->dump_stb = 0;
         top->dump_first = 0;
         top->dump_last = 0;
+        top->guard_writes = 0;
         top->eval();
     }
 
@@ -129,6 +133,12 @@ int main(int argc, char** argv) {
             h.top->load_stb = 1;
             h.cycle();
             h.top->load_stb = 0;
+        } else if (op == "guard") {
+            uint64_t first, last;
+            if (!(in >> first >> last)) return fail("bad guard line");
+            h.top->write_first = first;
+            h.top->write_last = last;
+            h.top->guard_writes = 1;
         } else if (op == "write") {
             uint64_t addr, value;
             if (!(in >> addr >> value)) return fail("bad write line");
@@ -139,6 +149,7 @@ int main(int argc, char** argv) {
             h.write(addr, value);
             const uint64_t first = h.cycles;
             const auto t0 = std::chrono::steady_clock::now();
+            const std::clock_t cpu0 = std::clock();
             while (!h.top->done) {
                 if (h.cycles - first >= timeout) {
                     return fail("timeout: done not raised within " + std::to_string(timeout) +
@@ -147,8 +158,11 @@ int main(int argc, char** argv) {
                 h.cycle();
             }
             const auto t1 = std::chrono::steady_clock::now();
+            const std::clock_t cpu1 = std::clock();
             std::printf("compute_cycles %" PRIu64 "\n", h.cycles - first);
             std::printf("compute_seconds %.6f\n", std::chrono::duration<double>(t1 - t0).count());
+            std::printf("compute_cpu_seconds %.6f\n",
+                        static_cast<double>(cpu1 - cpu0) / CLOCKS_PER_SEC);
             h.cycle();  // as the testbench: one more edge before reading STATUS
         } else if (op == "read") {
             std::string name;

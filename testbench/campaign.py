@@ -1,0 +1,161 @@
+"""The random regression at any size, as Dask tasks (`make regress`):
+
+    python -m testbench.campaign --seed S --archs A --layers L [--scheduler ADDRESS]
+
+A task is a batch of layers of one architecture (testbench/regress.py's `run_arch` on them);
+a worker builds each architecture's Verilator model once into its build cache (fingerprinted
+as every build) and reuses it for every batch of that architecture it gets.  Without
+`--scheduler` the tasks run on a local cluster of this machine's cores.  A batch whose task
+fails for good (it raised on every try, or the workers running it kept dying) is reported as
+a crash of its first layer, with the command reproducing the batch; every other batch's
+results are kept.  The failures and the coverage of all batches merge into one report, also
+written to the run directory (failures.json, coverage.json).
+"""
+
+import argparse
+import shlex
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cluster import ClusterError, dask_client, run_tasks, workers_of
+from .coverage import Coverage
+from .random_layers import arch_seeds
+from .regress import REGRESS_ROOT, Failure, run_arch, save_failures
+
+BATCH_LAYERS = 10
+"""Layers per task: enough to amortise a simulation's start-up (about a second), few enough
+that a lost worker costs little and both cores stay busy to the end."""
+
+
+@dataclass
+class BatchResult:
+    """What a task hands back: its failures and the coverage of its layers."""
+
+    arch_seed: int
+    indices: list
+    failures: list
+    coverage: Coverage
+
+
+def run_batch(arch_seed, indices, work_root):
+    """The Dask task: run layers `indices` of architecture `arch_seed` and check them; its run
+    directory is new for every try, so a rerun never meets a lost try's files."""
+    work_dir = Path(work_root) / f"r{arch_seed}" / f"layers{indices[0]}-{uuid.uuid4().hex[:8]}"
+    run = run_arch(arch_seed, indices, work_dir)
+    run.coverage.archs = 0  # the campaign counts architectures, not batches
+    return BatchResult(arch_seed, indices, run.failures, run.coverage)
+
+
+def batches(seed, archs, layers, batch_layers=BATCH_LAYERS):
+    """(arch seed, layer indices) of every task of a campaign, architecture by architecture."""
+    return [(arch_seed, list(range(first, min(first + batch_layers, layers))))
+            for arch_seed in arch_seeds(seed, archs) for first in range(0, layers, batch_layers)]
+
+
+def batch_command(arch_seed, indices):
+    """The command that runs one batch alone (from the repository root)."""
+    layers = [word for index in indices for word in ("--layer", str(index))]
+    return shlex.join([".venv/bin/python", "-m", "testbench.regress", "--arch-seed",
+                       str(arch_seed), *layers])
+
+
+@dataclass
+class Campaign:
+    """A whole regression's result: layers checked, failures, merged coverage, wall time."""
+
+    seed: int
+    archs: int
+    layers: int
+    failures: list
+    coverage: Coverage
+    seconds: float
+    run_dir: Path
+
+    def summary(self):
+        kinds = {}
+        for failure in self.failures:
+            kinds[failure.kind] = kinds.get(failure.kind, 0) + 1
+        shown = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+        per_hour = self.coverage.cases / self.seconds * 3600 if self.seconds else 0
+        return (f"{self.coverage.cases} of {self.archs * self.layers} layers checked on "
+                f"{self.archs} architectures (seed {self.seed}) in {self.seconds:.0f} s "
+                f"({per_hour:,.0f} layers/hour); failures: {shown or 'none'}")
+
+
+def run_campaign(seed, archs, layers, scheduler=None, workers=None,
+                 batch_layers=BATCH_LAYERS, run_dir=None, log=print):
+    """Run the regression of `archs` architectures drawn from `seed`, `layers` layers each,
+    as Dask tasks on `scheduler` (default: a local cluster of `workers` processes)."""
+    run_dir = Path(run_dir or REGRESS_ROOT / f"seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    tasks = batches(seed, archs, layers, batch_layers)
+    failures, coverage = [], Coverage()
+    started = time.perf_counter()
+    with dask_client(scheduler, workers) as client:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log(f"{archs * layers} layers on {archs} architectures, {len(tasks)} tasks of up to "
+            f"{batch_layers} layers, on {workers_of(client)} Dask workers "
+            f"({scheduler or 'local cluster'}); run directory {run_dir}")
+        results = run_tasks(client, [(run_batch, (*task, str(run_dir))) for task in tasks],
+                            key_prefix=f"regress-{seed}-{uuid.uuid4().hex[:8]}")
+        for done, (index, result) in enumerate(results, start=1):
+            arch_seed, indices = tasks[index]
+            if isinstance(result, BaseException):
+                failures.append(Failure(arch_seed, indices[0], "crash", (
+                    f"the task of layers {indices[0]}-{indices[-1]} failed on every try "
+                    f"({type(result).__name__}: {result}); rerun the batch with: "
+                    f"{batch_command(arch_seed, indices)}")))
+                outcome = "task FAILED"
+            else:
+                failures += result.failures
+                coverage.merge(result.coverage)
+                outcome = f"{len(result.failures)} failures" if result.failures else "ok"
+            log(f"[{done}/{len(tasks)}] r{arch_seed} layers {indices[0]}-{indices[-1]}: "
+                f"{outcome} ({coverage.cases} layers checked, "
+                f"{time.perf_counter() - started:.0f} s)")
+    coverage.archs = archs
+    campaign = Campaign(seed, archs, layers, failures, coverage,
+                        time.perf_counter() - started, run_dir)
+    coverage.save(run_dir / "coverage.json")
+    save_failures(coverage.cases, failures, run_dir / "failures.json")
+    return campaign
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m testbench.campaign",
+        description="Run the random regression as Dask tasks (a local cluster by default).")
+    parser.add_argument("--seed", type=int, default=1, help="draws the architectures")
+    parser.add_argument("--archs", type=int, default=20, help="random architectures")
+    parser.add_argument("--layers", type=int, default=50, help="random layers per architecture")
+    parser.add_argument("--scheduler", help="a Dask scheduler's address (tcp://HOST:PORT); "
+                                            "default: a local cluster of this machine's cores")
+    parser.add_argument("--workers", type=int,
+                        help="processes of the local cluster (default: the cores available)")
+    parser.add_argument("--batch", type=int, default=BATCH_LAYERS,
+                        help=f"layers per task (default {BATCH_LAYERS})")
+    args = parser.parse_args(argv)
+    for name in ("archs", "layers", "workers", "batch"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            print(f"{parser.prog}: error: --{name} must be at least 1, not {value}",
+                  file=sys.stderr)
+            return 2
+    try:
+        campaign = run_campaign(args.seed, args.archs, args.layers, args.scheduler,
+                                args.workers, args.batch)
+    except ClusterError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    for failure in campaign.failures:
+        print(failure.report())
+    print(campaign.coverage.summary())
+    print(campaign.summary())
+    print(f"run directory: {campaign.run_dir}")
+    return 1 if campaign.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
