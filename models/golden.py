@@ -41,8 +41,9 @@ def conv_output_size(size, kernel, stride, pad):
     return (size + 2 * pad - kernel) // stride + 1
 
 
-def conv2d(x, w, stride=1, pad=0, groups=1, acc_bits=32):
-    """2-D convolution with zero padding: x is NCHW, w is K x (C/groups) x R x S.
+def conv2d(x, w, stride=1, pad=0, groups=1, acc_bits=32, pad_value=0):
+    """2-D convolution: x is NCHW, w is K x (C/groups) x R x S, the padding `pad_value` (0,
+    or the zero point of a quantized input, so that padding stands for a real 0).
 
     Y[n, k, p, q] = sum_{c in k's group, r, s} X[n, c, p*stride + r - pad, q*stride + s - pad]
     * W[k, c, r, s], wrapped to acc_bits; returns NKPQ int32.
@@ -60,7 +61,8 @@ def conv2d(x, w, stride=1, pad=0, groups=1, acc_bits=32):
     if p < 1 or q < 1:
         raise ValueError(f"conv2d: a {r}x{s} kernel with stride {stride} and pad {pad} "
                          f"leaves no output of a {h}x{width} input")
-    padded = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    padded = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)),
+                    constant_values=pad_value)
     windows = np.lib.stride_tricks.sliding_window_view(padded, (r, s), axis=(2, 3))
     windows = windows[:, :, ::stride, ::stride][:, :, :p, :q]
     kg = k // groups

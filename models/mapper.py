@@ -35,7 +35,8 @@ def _ceil_div(a, b):
 
 @dataclass(frozen=True)
 class ConvShape:
-    """A convolution layer's shape: N images of C x H x W, K filters of C x R x S."""
+    """A convolution layer's shape: N images of C x H x W, K filters of C x R x S; the input
+    is padded with `pad_value` (0, or a quantized input's zero point)."""
 
     n: int
     c: int
@@ -46,6 +47,7 @@ class ConvShape:
     s: int = 1
     stride: int = 1
     pad: int = 0
+    pad_value: int = 0
 
     @property
     def p(self):
@@ -232,6 +234,9 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
                            f" not {shape.pad!r}")
     if shape.stride > 255 or shape.pad > 255:
         raise MappingError(f"stride and pad must be below 256, not {shape.stride}, {shape.pad}")
+    low, high = operand_range(spec.operand_bits)
+    if not low <= shape.pad_value <= high:
+        raise MappingError(f"pad value must be from {low} to {high}, not {shape.pad_value!r}")
     p, q = shape.p, shape.q
     _check_post(spec, shape, post)
     if p < 1 or q < 1:
@@ -332,6 +337,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "zero_point": zero_point & 0xFFFFFFFF,
         "y_word_elems": spec.cols * per_value_elems,
         "y_last_elems": (shape.k - (k_blocks - 1) * spec.cols) * per_value_elems,
+        "pad_value": shape.pad_value & 0xFFFFFFFF,
     }
     return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
                    y_pitch, tile_p, descriptor)
@@ -392,7 +398,8 @@ def map_grouped_conv(spec, shape, groups, post=PostProcess()):
         count = min(per_run, groups - first)
         runs.append((first * cg, first * kg, ConvShape(shape.n, count * cg, shape.h, shape.w,
                                                        count * kg, shape.r, shape.s,
-                                                       shape.stride, shape.pad)))
+                                                       shape.stride, shape.pad,
+                                                       shape.pad_value)))
     run_beats = [weight_beats(spec, sub) for _, _, sub in runs]
     b_addr = w_addr + sum(run_beats)
     y_addr = b_addr + b_beats

@@ -64,6 +64,8 @@ DESCRIPTOR_FIELDS = (
     ("zero_point", "output zero point (signed, operand range)"),
     ("y_word_elems", "output elements (of operand_bits) per full output-buffer word in DRAM"),
     ("y_last_elems", "output elements (of operand_bits) in a row's last output-buffer word"),
+    ("pad_value", "the value of every padded input position (signed, operand range): 0, or "
+                  "the input's zero point"),
 )
 DESCRIPTOR_NAMES = tuple(name for name, _ in DESCRIPTOR_FIELDS)
 

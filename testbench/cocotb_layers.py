@@ -21,7 +21,7 @@ async def run_job(tb, job):
     if job.op == "fc":
         return await tb.run_fc(job.inputs, job.weights, **job.post)
     return await tb.run_conv(job.inputs, job.weights, job.stride, job.pad, job.groups,
-                             **job.post)
+                             pad_value=job.pad_value, **job.post)
 
 
 START_CYCLES = 1 + len(DESCRIPTOR_NAMES) + 1

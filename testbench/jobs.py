@@ -38,6 +38,7 @@ class Job:
     requant: tuple | None = None
     relu: bool = False
     interrupt: int | None = None
+    pad_value: int = 0
 
     @property
     def post(self):
@@ -51,7 +52,7 @@ class Job:
             (m, c), k = self.inputs.shape, self.weights.shape[0]
             return fc_shape(m, c, k)
         (n, c, h, w), (k, _, r, s) = self.inputs.shape, self.weights.shape
-        return ConvShape(n, c, h, w, k, r, s, self.stride, self.pad)
+        return ConvShape(n, c, h, w, k, r, s, self.stride, self.pad, self.pad_value)
 
     @property
     def post_process(self):
@@ -69,7 +70,7 @@ def expected_output(spec, job):
         acc = golden.fc(job.inputs, job.weights, spec.acc_bits)
     elif job.op == "conv":
         acc = golden.conv2d(job.inputs, job.weights, job.stride, job.pad, job.groups,
-                            acc_bits=spec.acc_bits)
+                            acc_bits=spec.acc_bits, pad_value=job.pad_value)
     else:
         raise ValueError(f"unknown op {job.op!r}")
     return golden.postprocess(acc, bits=spec.operand_bits, **job.post)
@@ -101,7 +102,7 @@ def write_jobs(run_dir, spec, jobs):
                         "stride": job.stride, "pad": job.pad, "groups": job.groups,
                         "bias": job.bias is not None,
                         "requant": job.requant, "relu": job.relu,
-                        "interrupt": job.interrupt})
+                        "interrupt": job.interrupt, "pad_value": job.pad_value})
     (run_dir / "results.json").unlink(missing_ok=True)
     (run_dir / "jobs.json").write_text(json.dumps({"arch": spec.to_dict(), "jobs": entries}))
 
@@ -115,7 +116,7 @@ def read_jobs(run_dir):
                 DramTiming(**entry["timing"]), entry["stride"], entry["pad"], entry["groups"],
                 np.load(run_dir / f"bias_{index}.npy") if entry["bias"] else None,
                 tuple(entry["requant"]) if entry["requant"] else None, entry["relu"],
-                entry["interrupt"])
+                entry["interrupt"], entry["pad_value"])
             for index, entry in enumerate(data["jobs"])]
     return ArchSpec(**data["arch"]), jobs
 

@@ -117,14 +117,15 @@ class AcceleratorTB:
         return await self.read_counters()
 
     async def run_conv(self, x, w, stride=1, pad=0, groups=1, bias=None, requant=None,
-                       relu=False):
-        """Run a convolution (x NCHW, w K x C/groups x R x S, optional int32 bias of K,
+                       relu=False, pad_value=0):
+        """Run a convolution (x NCHW, w K x C/groups x R x S, padded with `pad_value`,
+        optional int32 bias of K,
         requantization (mult, shift, zero point), ReLU) on the RTL; a grouped one runs as
         several hardware runs over channel slices.  Return (Y as NKPQ, summed counters)."""
         spec = self.spec
         (n, c, h, width), (k, _, r, s) = x.shape, w.shape
         post = PostProcess(bias is not None, requant, relu)
-        parts = map_grouped_conv(spec, ConvShape(n, c, h, width, k, r, s, stride, pad),
+        parts = map_grouped_conv(spec, ConvShape(n, c, h, width, k, r, s, stride, pad, pad_value),
                                  groups, post)
         first, bus = parts[0].mapping, spec.dram_bus_bytes
         p, q = first.shape.p, first.shape.q
