@@ -1,6 +1,6 @@
 """The layer controller: walks the tile loops of a convolution (fully connected is a 1x1 one)."""
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -117,6 +117,7 @@ class ConvController(wiring.Component):
         m = Module()
         spec, d = self.spec, self.descriptor
         rows, cols = spec.rows, spec.cols
+        pad_word = Cat(d.pad_value[:spec.operand_bits] for _ in range(rows))
         os_flow = self.output_stationary
         weight_job = self.weight_job if os_flow else self.read_job
         # Output-stationary: the two readers share the DRAM port, so a weight load waits for
@@ -349,9 +350,10 @@ class ConvController(wiring.Component):
 
             feed_macs = Signal(EVENT_BITS)
             feed_hops = Signal(EVENT_BITS)
+            feed_pad = Signal()           # a padded window position: the pad value, not data
             m.d.sync += [self.x.valid.eq(0), self.w.cols.eq(0)]
             m.d.comb += [
-                self.x.values.eq(self.input_read.data),
+                self.x.values.eq(Mux(feed_pad, pad_word, self.input_read.data)),
                 self.w.values.eq(self.weight_read.data),
                 e.macs.eq(Mux(feeding, feed_macs, 0)),
                 e.macs_gated.eq(self.gated),
@@ -439,7 +441,7 @@ class ConvController(wiring.Component):
             m.d.comb += [
                 self.x.valid.eq(feeding),
                 self.x.slot.eq(feed_slot),
-                self.x.values.eq(Mux(feed_zero, 0, self.input_read.data)),
+                self.x.values.eq(Mux(feed_zero, pad_word, self.input_read.data)),
                 self.tag.eq(feed_tag),
                 self.load_weights.eq(loading_weights),
                 e.macs.eq(Mux(feeding, active_macs, 0)),
@@ -547,7 +549,8 @@ class ConvController(wiring.Component):
                         since_load.eq(0),
                         self.x.valid.eq(1),
                         self.x.row.eq(lane),
-                        self.x.zero.eq(~(pixel_valid & inside)),
+                        self.x.zero.eq(~pixel_valid),
+                        feed_pad.eq(~inside),
                         self.x.active.eq(Mux(pixel_valid, rows_active, 0)),
                         self.x.last.eq(last_block),
                         self.x.tag.valid.eq(pixel_valid & last_block),
