@@ -36,9 +36,8 @@ ACCELERATOR_OPS = ("Conv", "QLinearConv", "Gemm", "MatMul", "QLinearMatMul")
 FUSED_OPS = ("Relu", "Clip")
 VALUE_OPS = ("QuantizeLinear", "DequantizeLinear", "Constant")
 """Nodes that only carry values: quantization scales and constants."""
-HOST_OPS = {"MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "avgpool",
-            "Add": "add", "Flatten": "flatten", "Reshape": "reshape",
-            **{op: op.lower() for op in GRAPH_HOST_OPS if op not in FUSED_OPS}}
+HOST_OPS = {**{op: op.lower() for op in GRAPH_HOST_OPS if op not in FUSED_OPS},
+            "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "avgpool"}
 """Host ops by ONNX name: every operator models.host_ops runs (Relu and Clip fuse into the
 layer before them where they can, and are host ops elsewhere)."""
 SUPPORTED_OPS = frozenset((*ACCELERATOR_OPS, *FUSED_OPS, *VALUE_OPS, *HOST_OPS))
@@ -250,16 +249,16 @@ class _Importer:
     # Fused and quantization nodes.
 
     def relu(self, node, name):
-        """Fuse a Relu (or a Clip from 0) into the accelerator layer whose output only it
-        reads; anything else is a host op."""
+        """Fuse a Relu (or a Clip from 0) into the layer whose output only it reads (a host
+        layer's too: a residual add and its ReLU are one host op); otherwise a host op."""
         index = self.producer.get(node.input[0])
         layer = None if index is None else self.layers[index]
         low = 0
         if node.op_type == "Clip":
             low = self.value(node.input[1]) if len(node.input) > 1 and node.input[1] \
                 else _attributes(node).get("min")
-        if layer is None or not layer.on_accelerator or self.readers.get(node.input[0], 0) > 1 \
-                or low is None or float(low) != 0:
+        if layer is None or self.readers.get(node.input[0], 0) > 1 or low is None \
+                or float(low) != 0:
             self.add_layer(node, Layer(name, node.op_type.lower()))
             return
         self.layers[index] = replace(layer, post=replace(layer.post, relu=True))

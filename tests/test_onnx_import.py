@@ -233,11 +233,12 @@ def test_quantized_onnx_layer_on_the_rtl_agrees_with_the_model(tmp_path):
 
 
 def test_host_ops_of_common_cnns_import_without_skipping(tmp_path):
-    """Dropout, LRN, Sigmoid, Softmax and a Relu after an Add are host ops, not refusals."""
+    """Dropout, LRN, Sigmoid, Softmax and a Relu read beside others are host ops."""
     nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="conv", kernel_shape=[1, 1]),
              helper.make_node("LRN", ["a"], ["b"], name="norm", size=3),
              helper.make_node("Add", ["a", "b"], ["c"], name="add"),
              helper.make_node("Relu", ["c"], ["d"], name="relu"),
+             helper.make_node("Relu", ["c"], ["d2"], name="relu_too"),
              helper.make_node("Sigmoid", ["d"], ["e"], name="gate"),
              helper.make_node("Dropout", ["e"], ["f"], name="drop"),
              helper.make_node("Flatten", ["f"], ["g"], name="flat"),
@@ -249,5 +250,6 @@ def test_host_ops_of_common_cnns_import_without_skipping(tmp_path):
     assert skipped == []
     assert [(layer.name, layer.op) for layer in layers] == [
         ("conv", "conv"), ("norm", "lrn"), ("add", "add"), ("relu", "relu"),
+        ("relu_too", "relu"),
         ("gate", "sigmoid"), ("drop", "dropout"), ("flat", "flatten"), ("fc", "fc"),
         ("softmax", "softmax")]
