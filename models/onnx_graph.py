@@ -237,10 +237,12 @@ def _conv_geometry(node, fail):
 class _Planner:
     """Finds each accelerator layer's operands and quantization in the graph."""
 
-    def __init__(self, graph, bits, tensor_quant=None, per_channel=True):
+    def __init__(self, graph, bits, tensor_quant=None, per_channel=True, ranges=None,
+                 acc_bits=32):
         self.graph, self.bits = graph, bits
         self.tensor_quant = tensor_quant      # float graphs: tensor -> ActivationQuant
         self.per_channel = per_channel
+        self.ranges, self.acc_bits = ranges, acc_bits   # float graphs: calibration ranges
         self.producer = {out: node for node in graph.nodes for out in node.outputs}
 
     def fail(self, node, message):
@@ -300,8 +302,10 @@ class _Planner:
             if weights is None:
                 self.fail(node, f"weights {w_name!r} are not a constant")
             in_quant = self.tensor_quant[x_name]
-            weights, w_scale = quantize_weights(self._kc(node, weights), self.bits,
-                                                self.per_channel)
+            peak = max(abs(v) for v in self.ranges[node.outputs[0]])
+            weights, w_scale = quantize_weights(
+                self._kc(node, weights), self.bits, self.per_channel,
+                min_scale=peak / in_quant.scale / 2 ** (self.acc_bits - 2))
             bias = None if b_name is None else self.const(b_name)
             out_quant = None if out in self.graph.output_names else self.tensor_quant[out]
         return self.build(node, x_name, out, skipped, weights, w_scale, bias, in_quant,
@@ -525,9 +529,11 @@ def calibrate(graph, inputs, batch=500):
     return ranges
 
 
-def plan_quantization(graph, calibration=None, bits=8, per_channel=True):
+def plan_quantization(graph, calibration=None, bits=8, per_channel=True, acc_bits=32):
     """{node name: AcceleratorStep}: the graph's own quantization, or (a float graph)
-    post-training quantization calibrated on `calibration` inputs."""
+    post-training quantization calibrated on `calibration` inputs, each layer's weight scale
+    large enough that its calibrated outputs fit the accumulator with a bit to spare (which
+    only 16-bit operands need)."""
     if graph.quantized:
         if bits != 8:
             raise GraphError(f"{graph.path}: the graph is quantized to 8 bits; the "
@@ -536,7 +542,7 @@ def plan_quantization(graph, calibration=None, bits=8, per_channel=True):
     ranges = calibrate(graph, calibration)
     ranges[graph.input_name] = (float(np.min(calibration)), float(np.max(calibration)))
     quant = {name: activation_quant(low, high, bits) for name, (low, high) in ranges.items()}
-    return _Planner(graph, bits, quant, per_channel).plan()
+    return _Planner(graph, bits, quant, per_channel, ranges, acc_bits).plan()
 
 
 def scheme(graph, steps, per_channel=True):

@@ -81,15 +81,16 @@ def activation_quant(low, high, bits=8):
     return ActivationQuant(scale, zero)
 
 
-def quantize_weights(weights, bits=8, per_channel=True):
+def quantize_weights(weights, bits=8, per_channel=True, min_scale=0.0):
     """(int64 weights, float64 scale per output channel (axis 0)): symmetric, per channel or
-    one scale for the tensor."""
+    one scale for the tensor, and no scale below `min_scale` (the accumulator's headroom)."""
     weights = np.asarray(weights, np.float64)
     k = len(weights)
     if per_channel:
         scales = np.array([symmetric_scale(weights[i], bits) for i in range(k)])
     else:
         scales = np.full(k, symmetric_scale(weights, bits))
+    scales = np.maximum(scales, min_scale)
     shape = (k,) + (1,) * (weights.ndim - 1)
     low, high = operand_range(bits)
     q = np.clip(np.round(weights / scales.reshape(shape)), low, high).astype(np.int64)
@@ -99,15 +100,16 @@ def quantize_weights(weights, bits=8, per_channel=True):
 def fold_input_zero_point(bias, weights, in_quant, weight_scales):
     """The int32 bias of a layer whose input has a zero point: the float `bias` (or None) at
     scale in_scale * weight_scale[k], minus zero * sum of filter k's weights, so that the
-    accumulator sums (x - zero) * w with the raw x (padding holds `zero`: it adds nothing)."""
+    accumulator sums (x - zero) * w with the raw x (padding holds `zero`: it adds nothing).
+    The term is wrapped to int32 like the post-processor's addition: with a 32-bit
+    accumulator the sum is exact modulo 2**32, so the result is exact whenever it fits."""
     k = len(weights)
     acc_scale = in_quant.scale * np.asarray(weight_scales, np.float64)
     b = np.zeros(k, np.int64) if bias is None else np.round(
         np.asarray(bias, np.float64).reshape(-1) / acc_scale).astype(np.int64)
-    folded = b - in_quant.zero * weights.reshape(k, -1).sum(axis=1)
-    if np.any(np.abs(folded) >= 1 << 31):
-        raise ValueError("the bias with the input zero point folded in does not fit int32")
-    return folded
+    if np.any(np.abs(b) >= 1 << 31):
+        raise ValueError("the bias does not fit int32 at the accumulator's scale")
+    return golden.wrap(b - in_quant.zero * weights.reshape(k, -1).sum(axis=1), 32)
 
 
 def requantize_per_channel(acc, multipliers, zero_point, relu=False, bits=8):

@@ -139,7 +139,7 @@ def run_graph(spec, graph, inputs, backend, table, labels=None, calibration=None
     bits = spec.operand_bits
     try:
         steps = plan_quantization(graph, inputs[:GOLDEN_CHUNK] if calibration is None
-                                  else calibration, bits, per_channel)
+                                  else calibration, bits, per_channel, spec.acc_bits)
     except GraphError as error:
         raise UserError(str(error)) from None
     fused = {name for step in steps.values() for name in step.skipped}
