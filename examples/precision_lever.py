@@ -8,7 +8,7 @@ For each operand width the default architecture (configs/default.yaml) is rebuil
 training images), and its top-1 accuracy on the test images is measured on the golden model
 (bit-exact to the RTL); energy per inference comes from the analytical model's counters and
 the energy table of that architecture, area from the component models.  Writes
-OUT_DIR/precision.md (the README's table) and OUT_DIR/precision.png (default docs/).
+OUT_DIR/precision.md (the README's table) and OUT_DIR/precision.png (default results/).
 """
 
 import argparse
@@ -54,7 +54,7 @@ def write(rows, count, out):
     for row in rows:
         lines.append(f"| int{row['bits']} | {100 * row['quantized']:.2f} % | "
                      f"{100 * (row['quantized'] - row['float']):+.2f} points | "
-                     f"{row['energy_nj']:.0f} nJ | {100 * row['dram_share']:.1f} % | "
+                     f"{row['energy_nj'] / 1e3:.1f} µJ | {100 * row['dram_share']:.1f} % | "
                      f"{row['area_mm2']:.3f} mm² |")
     lines.append(f"\nFloat: {100 * rows[0]['float']:.2f} %.")
     (out / "precision.md").write_text("\n".join(lines) + "\n")
@@ -76,7 +76,7 @@ def write(rows, count, out):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10000)
-    parser.add_argument("out", nargs="?", type=Path, default=ROOT / "docs")
+    parser.add_argument("out", nargs="?", type=Path, default=ROOT / "results")
     args = parser.parse_args(argv)
     graph = load_graph(fashion_mnist.MODEL_PATH)
     inputs = fashion_mnist.images("test")[:args.images]

@@ -1,4 +1,6 @@
-"""`peforge run --workload digits`: the quantized digits CNN on real held-out images.
+"""`peforge run` on real inputs: the quantized digits CNN on its held-out images
+(`run_digits`), and any ONNX graph with its own weights (`run_graph`: `--inputs`, and the
+Fashion-MNIST CNN).
 
 Every accelerator layer runs once for the whole batch of images.  On the RTL each layer takes
 the RTL's own output of the layer before (the host pools and flattens in between), and each
