@@ -26,7 +26,7 @@ requantizes each channel with the same integer arithmetic, because the post-proc
 one multiplier per layer (a per-channel multiplier table is a post-processor change).
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -129,12 +129,9 @@ def load_graph(path):
                          f"({', '.join(i.name for i in inputs)}); only graphs with one input run")
     nodes = []
     for index, node in enumerate(model.graph.node):
-        if node.domain not in ("", "ai.onnx"):
-            continue_name = f"{node.domain}.{node.op_type}"
-        else:
-            continue_name = node.op_type
-        nodes.append(Node(continue_name, node.name or f"{node.op_type}_{index}",
-                          list(node.input), list(node.output), _attributes(node)))
+        op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+        nodes.append(Node(op, node.name or f"{node.op_type}_{index}", list(node.input),
+                          list(node.output), _attributes(node)))
     unsupported = sorted({n.op for n in nodes if n.op not in HOST_OPS and n.op not in
                           (*ACCELERATOR_OPS, *QUANT_OPS, "Constant")})
     if unsupported:
@@ -197,7 +194,7 @@ class AcceleratorStep:
     pad: int = 0
     groups: int = 1
     requant: tuple | None = None  # in hardware (per-tensor weight scales)
-    host_requant: list | None = field(default=None)   # per channel: [(mult, shift)]
+    host_requant: list | None = None  # per channel on the host: [(mult, shift)]
 
     def layer(self, x_shape):
         """The Layer the hardware runs for an input of `x_shape`."""
