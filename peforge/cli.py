@@ -217,8 +217,10 @@ def cmd_run(args):
     write_report(report, args.out / "report.json")
     total = report["totals"]
     if accuracy is not None:
-        log("accuracy on " + f"{batch} images: " + ", ".join(
-            f"{ACCURACY_NAMES[key]} {100 * value:.2f} %" for key, value in accuracy.items()))
+        held_out = "held-out " if args.workload == "digits" else ""
+        log(f"accuracy on {batch} {held_out}images: " + ", ".join(
+            f"{ACCURACY_NAMES.get(key, key)} {100 * value:.2f} %"
+            for key, value in accuracy.items()))
     log(f"{args.workload} on {spec.name} ({args.backend}): {total['macs'] / 1e9:.3g} G MACs in "
         f"{total['cycles']} cycles ({100 * total['utilization']:.1f}% of peak), "
         f"{total['energy_pj']['total'] / 1e6:.4g} µJ for {batch} image(s); wrote "
