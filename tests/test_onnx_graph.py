@@ -257,3 +257,35 @@ def test_bad_run_input_is_one_line_and_writes_nothing(cli_files, case, capsys):
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("peforge: error: ") and message in line, line
     assert not out.exists()
+
+
+def test_qlinear_conv_graph_matches_onnxruntime_within_a_step(tmp_path):
+    """QuantizeLinear -> QLinearConv (uint8 input with a zero point, per-channel int8
+    weights, int32 bias) -> DequantizeLinear: the flow's outputs are ONNX Runtime's, up to
+    one quantization step where its float rounding and the hardware's fixed point differ."""
+    rng = np.random.default_rng(4)
+    w = rng.integers(-127, 128, (6, 3, 3, 3)).astype(np.int8)
+    consts = {"x_scale": np.float32(0.02), "x_zero": np.uint8(100),
+              "w": w, "w_scale": rng.uniform(0.001, 0.004, 6).astype(np.float32),
+              "w_zero": np.zeros(6, np.int8), "y_scale": np.float32(0.05),
+              "y_zero": np.uint8(90), "bias": rng.integers(-2000, 2000, 6).astype(np.int32)}
+    nodes = [helper.make_node("QuantizeLinear", ["image", "x_scale", "x_zero"], ["xq"],
+                              name="quantize"),
+             helper.make_node("QLinearConv", ["xq", "x_scale", "x_zero", "w", "w_scale",
+                                              "w_zero", "y_scale", "y_zero", "bias"], ["yq"],
+                              name="qconv", pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("DequantizeLinear", ["yq", "y_scale", "y_zero"], ["out"],
+                              name="dequantize")]
+    path = save(nodes, [image_input(("N", 3, 9, 8))],
+                [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 6, 5, 4])],
+                [numpy_helper.from_array(np.asarray(v), name) for name, v in consts.items()],
+                tmp_path / "qlinear.onnx")
+    x = rng.uniform(-2, 3, (4, 3, 9, 8)).astype(np.float32)
+    graph = load_graph(path)
+    steps = plan_quantization(graph)
+    [step] = steps.values()
+    assert step.in_quant.zero == 100 - 128 and step.pad == 1
+    ours = run_quantized(graph, steps, x, golden_step)[0]
+    theirs = ort_run(path, x)
+    assert np.abs(ours - theirs).max() <= 0.05 + 1e-6
+    assert np.mean(ours == theirs) >= 0.95
