@@ -5,8 +5,9 @@
 Conv (any group), Gemm, MatMul, QLinearConv and QLinearMatMul become accelerator layers, and so
 do Conv / Gemm / MatMul between QuantizeLinear-DequantizeLinear pairs (the QDQ form).  Relu, and
 Clip with a lower bound of 0 (its upper bound is left to the requantizer's saturation), fuse
-into the post-processing of the layer before them, as does a bias.  MaxPool, AveragePool,
-GlobalAveragePool, Add, Flatten and Reshape are host ops.  Constant nodes only hold values.
+into the post-processing of the layer before them, as does a bias; elsewhere they are host
+ops, like every operator of models/host_ops.py (pooling, Add, Softmax, Dropout, ...).
+Constant nodes only hold values.  models/onnx_graph.py runs a graph with its weights.
 Every other operator is refused in one message naming all of them, or skipped on request.
 
 Tensor shapes come from ONNX shape inference.  Weights are never needed: a graph without
@@ -26,6 +27,7 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 from onnx.external_data_helper import load_external_data_for_tensor
 
+from .host_ops import HOST_OPS as GRAPH_HOST_OPS
 from .mapper import ConvShape, PostProcess, fc_shape
 from .quantize import requant
 from .workloads import Layer, WorkloadError
@@ -34,8 +36,10 @@ ACCELERATOR_OPS = ("Conv", "QLinearConv", "Gemm", "MatMul", "QLinearMatMul")
 FUSED_OPS = ("Relu", "Clip")
 VALUE_OPS = ("QuantizeLinear", "DequantizeLinear", "Constant")
 """Nodes that only carry values: quantization scales and constants."""
-HOST_OPS = {"MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "avgpool",
-            "Add": "add", "Flatten": "flatten", "Reshape": "reshape"}
+HOST_OPS = {**{op: op.lower() for op in GRAPH_HOST_OPS if op not in FUSED_OPS},
+            "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "avgpool"}
+"""Host ops by ONNX name: every operator models.host_ops runs (Relu and Clip fuse into the
+layer before them where they can, and are host ops elsewhere)."""
 SUPPORTED_OPS = frozenset((*ACCELERATOR_OPS, *FUSED_OPS, *VALUE_OPS, *HOST_OPS))
 NEUTRAL_REQUANT = (1 << 30, 30, 0)
 """A scale of exactly 1: stands in where a quantized layer's own scales are unknown."""
@@ -119,7 +123,7 @@ class _Importer:
             elif node.op_type in ("Gemm", "MatMul", "QLinearMatMul"):
                 self.matmul(node, name)
             elif node.op_type in FUSED_OPS:
-                self.relu(node)
+                self.relu(node, name)
             elif node.op_type in HOST_OPS:
                 self.add_layer(node, Layer(name, HOST_OPS[node.op_type]))
             else:
@@ -244,20 +248,19 @@ class _Importer:
 
     # Fused and quantization nodes.
 
-    def relu(self, node):
+    def relu(self, node, name):
+        """Fuse a Relu (or a Clip from 0) into the layer whose output only it reads (a host
+        layer's too: a residual add and its ReLU are one host op); otherwise a host op."""
         index = self.producer.get(node.input[0])
-        if index is None:
-            self.fail(node, f"{node.op_type} reads {node.input[0]!r}, which no layer produces, "
-                            f"so it has nothing to fuse into")
-        if self.readers.get(node.input[0], 0) > 1:
-            self.fail(node, f"{node.op_type} reads {node.input[0]!r}, which other nodes read "
-                            f"too, so it cannot fuse into {self.layers[index].name}")
+        layer = None if index is None else self.layers[index]
+        low = 0
         if node.op_type == "Clip":
             low = self.value(node.input[1]) if len(node.input) > 1 and node.input[1] \
                 else _attributes(node).get("min")
-            if low is None or float(low) != 0:
-                self.fail(node, f"Clip with lower bound {low} does not fuse (only 0, a ReLU)")
-        layer = self.layers[index]
+        if layer is None or self.readers.get(node.input[0], 0) > 1 or low is None \
+                or float(low) != 0:
+            self.add_layer(node, Layer(name, node.op_type.lower()))
+            return
         self.layers[index] = replace(layer, post=replace(layer.post, relu=True))
         self.producer[node.output[0]] = index
 

@@ -12,7 +12,7 @@ from models.energy import EnergyTableError, load_table, table_for
 from models.spec import SpecError, load_spec
 from models.workloads import WORKLOADS
 
-from .accuracy import run_digits
+from .accuracy import check_inputs, check_labels, run_digits, run_graph
 from .area import architecture_area
 from .errors import MismatchError, UserError
 from .flow import mismatch_error, run_layer_on_rtl
@@ -22,6 +22,10 @@ from .sweep import default_jobs, grid, parse_vary, run_sweep, write_sweep
 from .tensors import check_bias, check_operand, load_npy
 
 OPS = ("conv", "dwconv", "fc")
+GRAPH_WORKLOAD = "fashion-mnist"
+"""The ResNet-style CNN of models/fashion_mnist.onnx on Fashion-MNIST's test images."""
+FASHION_CALIBRATION = 1000
+"""Fashion-MNIST's post-training calibration: the first training images."""
 
 
 def log(message):
@@ -69,7 +73,20 @@ def _parser():
     run.add_argument("--out", required=True, type=Path, help="directory for the report")
     run.add_argument("--seed", type=int, default=0, help="seed of the RTL backend's data")
     run.add_argument("--images", type=int,
-                     help="digits: only the first N held-out images (default all)")
+                     help="digits, fashion-mnist, an ONNX graph with --inputs: only the first "
+                          "N inputs (default all)")
+    run.add_argument("--inputs", type=Path,
+                     help="ONNX: X.npy in the graph's input layout and dtype; the graph runs "
+                          "with its own weights on them and DIR/outputs.npy gets its output")
+    run.add_argument("--labels", type=Path,
+                     help="with --inputs: y.npy, one integer class per input; the report gains "
+                          "top-1 accuracy")
+    run.add_argument("--calibrate", type=Path,
+                     help="a float graph: C.npy, the inputs that set the activation ranges of "
+                          "post-training quantization (default: the first inputs)")
+    run.add_argument("--per-tensor", action="store_true",
+                     help="a float graph: one weight scale per layer (requantized in hardware) "
+                          "instead of one per output channel")
 
     sweep = commands.add_parser(
         "sweep", help="run a workload over a grid of architectures and tabulate and plot it")
@@ -98,8 +115,9 @@ def _network_arguments(parser, arch_help, rtl_note):
     """The options `run` and `sweep` share: architecture, workload, backend and energy."""
     parser.add_argument("--arch", required=True, type=Path, help=arch_help)
     parser.add_argument("--workload", required=True,
-                        help=f"{', '.join(WORKLOADS)}, a SCALE-Sim topology CSV or an ONNX "
-                             f"file; digits runs the held-out images and reports accuracy")
+                        help=f"{', '.join(WORKLOADS)}, fashion-mnist, a SCALE-Sim topology CSV "
+                             f"or an ONNX file; digits and fashion-mnist run their test images "
+                             f"and report accuracy")
     parser.add_argument("--backend", choices=BACKENDS, default="model",
                         help="rtl: every layer simulated and checked against the golden "
                              f"model ({rtl_note}); model: the analytical model (seconds per "
@@ -167,13 +185,25 @@ def cmd_run(args):
     _check_out_dir(args.out)
     table = energy_table(spec, args.energy_table)
     accuracy, skipped, batch = None, [], args.batch
-    if args.workload == "digits" and args.batch != 1:
-        raise UserError(f"--batch {args.batch}: digits runs its held-out images as one batch "
+    real_data = args.workload in ("digits", GRAPH_WORKLOAD) or args.inputs is not None
+    if real_data and args.batch != 1:
+        raise UserError(f"--batch {args.batch}: {args.workload} runs its inputs as one batch "
                         f"(choose how many with --images)")
-    if args.workload != "digits" and args.images is not None:
-        raise UserError(f"--images applies only to --workload digits, not "
-                        f"{args.workload!r}")
-    if args.workload == "digits":
+    if not real_data and args.images is not None:
+        raise UserError(f"--images applies only to real inputs (digits, {GRAPH_WORKLOAD}, "
+                        f"an ONNX graph with --inputs), not {args.workload!r}")
+    if args.workload != GRAPH_WORKLOAD and args.inputs is None and (
+            args.labels or args.calibrate or args.per_tensor):
+        raise UserError("--labels, --calibrate and --per-tensor need --inputs (or "
+                        f"--workload {GRAPH_WORKLOAD})")
+    outputs, scheme = None, None
+    if args.workload == GRAPH_WORKLOAD or args.inputs is not None:
+        graph, inputs, labels, calibration = graph_workload(args)
+        entries, host_ops, accuracy, outputs, scheme = run_graph(
+            spec, graph, inputs, args.backend, table, labels, calibration,
+            not args.per_tensor, log=log)
+        batch = len(inputs)
+    elif args.workload == "digits":
         entries, host_ops, accuracy, batch = run_digits(spec, args.backend, table,
                                                          args.images, log=log)
     else:
@@ -182,17 +212,60 @@ def cmd_run(args):
     report = build_report(spec, entries, table, architecture_area(spec), accuracy, batch)
     report.update(workload=args.workload, backend=args.backend, host_ops=host_ops,
                   skipped_ops=skipped)
+    if scheme is not None:
+        report["quantization"] = scheme
     args.out.mkdir(parents=True, exist_ok=True)
+    if outputs is not None:
+        tmp = args.out / ".outputs.tmp.npy"
+        np.save(tmp, outputs)
+        os.replace(tmp, args.out / "outputs.npy")
     write_report(report, args.out / "report.json")
     total = report["totals"]
     if accuracy is not None:
-        log("accuracy on " + f"{batch} held-out images: " + ", ".join(
-            f"{ACCURACY_NAMES[key]} {100 * value:.2f} %" for key, value in accuracy.items()))
+        held_out = "held-out " if args.workload == "digits" else ""
+        log(f"accuracy on {batch} {held_out}images: " + ", ".join(
+            f"{ACCURACY_NAMES.get(key, key)} {100 * value:.2f} %"
+            for key, value in accuracy.items()))
     log(f"{args.workload} on {spec.name} ({args.backend}): {total['macs'] / 1e9:.3g} G MACs in "
         f"{total['cycles']} cycles ({100 * total['utilization']:.1f}% of peak), "
         f"{total['energy_pj']['total'] / 1e6:.4g} µJ for {batch} image(s); wrote "
         f"{args.out}/report.json, .md and plots")
     return 0
+
+
+def graph_workload(args):
+    """(graph, inputs, labels or None, calibration inputs or None) of `run` on real inputs:
+    the Fashion-MNIST CNN on its test images, or an ONNX graph on --inputs; every file and
+    shape checked before anything runs."""
+    from models import fashion_mnist
+    from models.onnx_graph import GraphError, load_graph
+
+    path = fashion_mnist.MODEL_PATH if args.workload == GRAPH_WORKLOAD else args.workload
+    if not str(path).endswith(".onnx"):
+        raise UserError(f"--inputs needs an ONNX graph as --workload, not {args.workload!r}")
+    try:
+        graph = load_graph(path)
+    except GraphError as error:
+        raise UserError(str(error)) from None
+    calibration = None
+    if args.workload == GRAPH_WORKLOAD and args.inputs is None:
+        try:
+            inputs, labels = fashion_mnist.images("test"), fashion_mnist.labels("test")
+            if args.calibrate is None:
+                calibration = fashion_mnist.images("train")[:FASHION_CALIBRATION]
+        except fashion_mnist.DatasetMissing as error:
+            raise UserError(str(error)) from None
+    else:
+        inputs = check_inputs(graph, load_npy(args.inputs, "--inputs"), "--inputs")
+        labels = None if args.labels is None else check_labels(
+            load_npy(args.labels, "--labels"), len(inputs))
+    if args.calibrate is not None:
+        calibration = check_inputs(graph, load_npy(args.calibrate, "--calibrate"),
+                                   "--calibrate")
+    count = len(inputs) if args.images is None else args.images
+    if not 1 <= count <= len(inputs):
+        raise UserError(f"--images must be from 1 to {len(inputs)}, not {count}")
+    return graph, inputs[:count], None if labels is None else labels[:count], calibration
 
 
 def cmd_sweep(args):

@@ -116,9 +116,10 @@ def test_run_digits_on_the_model_backend_reports_accuracy(tmp_path, split, param
 @pytest.mark.parametrize("options, message", [
     (("--workload", "digits", "--images", 0), "--images must be from 1 to 360, not 0"),
     (("--workload", "digits", "--images", 361), "--images must be from 1 to 360, not 361"),
-    (("--workload", "digits", "--batch", 4), "--batch 4: digits runs its held-out images as "
-                                             "one batch (choose how many with --images)"),
-    (("--workload", "alexnet", "--images", 5), "--images applies only to --workload digits, "
+    (("--workload", "digits", "--batch", 4), "--batch 4: digits runs its inputs as one batch "
+                                             "(choose how many with --images)"),
+    (("--workload", "alexnet", "--images", 5), "--images applies only to real inputs (digits, "
+                                               "fashion-mnist, an ONNX graph with --inputs), "
                                                "not 'alexnet'"),
 ])
 def test_bad_image_counts_are_refused(tmp_path, options, message):

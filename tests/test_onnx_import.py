@@ -164,9 +164,9 @@ def test_qdq_pairs_around_gemm_and_qlinearmatmul(tmp_path):
 
 def unsupported_graph(tmp_path):
     nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="conv", kernel_shape=[1, 1]),
-             helper.make_node("LRN", ["a"], ["b"], name="norm1", size=3),
-             helper.make_node("Sigmoid", ["b"], ["c"], name="gate"),
-             helper.make_node("LRN", ["c"], ["d"], name="norm2", size=3),
+             helper.make_node("Erf", ["a"], ["b"], name="norm1"),
+             helper.make_node("Sign", ["b"], ["c"], name="gate"),
+             helper.make_node("Erf", ["c"], ["d"], name="norm2"),
              helper.make_node("Flatten", ["d"], ["f"], name="flat"),
              helper.make_node("Gemm", ["f", "w2"], ["y"], name="fc", transB=1)]
     return save(tmp_path, nodes, [info("x", [1, 4, 6, 6]), info("w", [8, 4, 1, 1]),
@@ -179,7 +179,7 @@ def test_unsupported_operators_are_listed_in_one_line(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     [line] = done.stderr.strip().splitlines()
-    assert "unsupported operators: LRN (norm1, norm2); Sigmoid (gate)" in line
+    assert "unsupported operators: Erf (norm1, norm2); Sign (gate)" in line
     assert "--skip-unsupported" in line
     assert not (tmp_path / "out").exists()
 
@@ -230,3 +230,26 @@ def test_quantized_onnx_layer_on_the_rtl_agrees_with_the_model(tmp_path):
     for key in ("cycles", "dram_bytes", "glb_accesses", "macs"):
         assert layers["rtl"][key] == layers["model"][key], key
     assert layers["rtl"]["dram_bytes"]["write"] == 12 * 12 * 16      # int8 outputs
+
+
+def test_host_ops_of_common_cnns_import_without_skipping(tmp_path):
+    """Dropout, LRN, Sigmoid, Softmax and a Relu read beside others are host ops."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="conv", kernel_shape=[1, 1]),
+             helper.make_node("LRN", ["a"], ["b"], name="norm", size=3),
+             helper.make_node("Add", ["a", "b"], ["c"], name="add"),
+             helper.make_node("Relu", ["c"], ["d"], name="relu"),
+             helper.make_node("Relu", ["c"], ["d2"], name="relu_too"),
+             helper.make_node("Sigmoid", ["d"], ["e"], name="gate"),
+             helper.make_node("Dropout", ["e"], ["f"], name="drop"),
+             helper.make_node("Flatten", ["f"], ["g"], name="flat"),
+             helper.make_node("Gemm", ["g", "w2"], ["h"], name="fc", transB=1),
+             helper.make_node("Softmax", ["h"], ["y"], name="softmax")]
+    path = save(tmp_path, nodes, [info("x", [1, 4, 6, 6]), info("w", [8, 4, 1, 1]),
+                                  info("w2", [10, 288])], [info("y", [1, 10])])
+    layers, skipped = load_onnx(path)
+    assert skipped == []
+    assert [(layer.name, layer.op) for layer in layers] == [
+        ("conv", "conv"), ("norm", "lrn"), ("add", "add"), ("relu", "relu"),
+        ("relu_too", "relu"),
+        ("gate", "sigmoid"), ("drop", "dropout"), ("flat", "flatten"), ("fc", "fc"),
+        ("softmax", "softmax")]

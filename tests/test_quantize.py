@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from models import golden
+from models.golden import operand_range
 from models.quantize import quantize, quantize_multiplier, requant, symmetric_scale
 
 
@@ -38,3 +39,37 @@ def test_symmetric_quantization_saturates_at_the_operand_range():
     q = quantize(values, scale)
     assert q.tolist() == [-127, -64, 0, 32, 64]
     assert quantize(np.array([5.0]), scale).tolist() == [127]
+
+
+def test_activation_quant_keeps_zero_exact_and_uses_every_level():
+    from models.quantize import activation_quant
+
+    for bits in (4, 8, 16):
+        quant = activation_quant(0.0, 6.0, bits)
+        low, high = operand_range(bits)
+        assert quant.zero == low                       # a ReLU output: zero is the lowest level
+        assert quant.quantize(np.array([0.0, 6.0]), bits).tolist() == [low, high]
+        quant = activation_quant(-1.0, 3.0, bits)
+        assert quant.quantize(np.array([0.0]), bits)[0] == quant.zero
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_folded_zero_point_is_exact_through_the_wrapping_accumulator(bits):
+    """The hardware sums raw x * w (x holding the zero point's offset) at 32 bits, then adds
+    the folded bias: the result equals sum (x - zero) * w + bias whenever that fits."""
+    from models.golden import conv2d, postprocess
+    from models.quantize import ActivationQuant, fold_input_zero_point
+
+    rng = np.random.default_rng(bits)
+    low, high = operand_range(bits)
+    zero = low + 3
+    x = rng.integers(zero, zero + 200, (2, 4, 6, 6))       # small real values, a big offset
+    w = rng.integers(low, high + 1, (5, 4, 3, 3))
+    quant = ActivationQuant(0.01, zero)
+    float_bias = rng.normal(size=5)
+    bias = fold_input_zero_point(float_bias, w, quant, np.full(5, 0.02))
+    got = postprocess(conv2d(x, w, pad=1, pad_value=zero), bias)
+    exact = conv2d(x - zero, w, pad=1, acc_bits=64).astype(np.int64) + np.round(
+        float_bias / (0.01 * 0.02)).astype(np.int64).reshape(1, -1, 1, 1)
+    assert np.abs(exact).max() < 2 ** 31
+    assert np.array_equal(got, exact)
