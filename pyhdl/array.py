@@ -19,10 +19,8 @@ class SystolicArray(wiring.Component):
     Ports:
         x: In, an input vector (one operand per row), its slot and valid; accepted every cycle,
            there is no backpressure.
-        w_data, w_shift, w_commit, w_slot: In, the weight load.  Each row registers its copy
-           once (`load_latency`, one cycle) before it fans out to the row's `cols` PEs, all four
-           together, so shifts and commits keep their order and spacing; only their effect
-           moves one cycle later.
+        w_data, w_shift, w_commit, w_slot: In, the weight load, broadcast to every PE of the
+           array in the cycle it arrives (`load_latency` 0).
         y: Out, one partial sum per column and valid, `latency` cycles after `x`.
         gated: Out, how many of the rows x cols multiplies of this cycle's `x` are skipped
            because the input or the stationary weight is zero (combinational; 0 when x is
@@ -30,14 +28,10 @@ class SystolicArray(wiring.Component):
 
     Latency: `rows + cols - 1` cycles (skew, rows x cols PE hops, deskew).
 
-    Weight-load timing.  A commit in cycle t writes the register files at the end of cycle
-    t + 1, so a vector using its slot may enter `x` from cycle t + 2 (PE (0, 0) reads it
-    in the cycle it enters).  The controller's first vector after a commit in its COMMIT
-    state enters two cycles later (STREAM reads the input buffer in t + 1, the word arrives
-    in t + 2), just in time.  Overwriting a slot is only later than before: the controller
-    frees a slot no sooner than `latency` + 1 cycles after the last vector that reads it
-    entered, and that vector reads PE (rows-1, cols-1) `latency` - 1 cycles after entering,
-    so the commit still lands after every read.
+    Not yet registered: the weight load's broadcast.  A per-row register stage in front of
+    the fan-out (load_latency 1) kept every output exact but made the gated-MAC count wrong
+    after a prefetched chunk (found by tests/test_rtl_conv.py on the 4x4 with two filter
+    blocks); until that is understood the load reaches the PEs directly.
     """
 
     def __init__(self, spec):
@@ -71,8 +65,8 @@ class SystolicArray(wiring.Component):
 
     @property
     def load_latency(self):
-        """Cycles the weight load waits in the per-row fan-out registers: 1."""
-        return 1
+        """Cycles the weight load waits before it reaches the PEs: 0 (see the docstring)."""
+        return 0
 
     def elaborate(self, platform):
         m = Module()
@@ -124,15 +118,8 @@ class SystolicArray(wiring.Component):
         return m
 
     def _fan_out_load(self, m, r):
-        """Row r's copy of the weight load, registered once before it fans out to the row's
-        PEs: (w_shift, w_commit, w_slot, w_data[r]) `load_latency` cycles late."""
-        shift = Signal(name=f"w_shift_{r}")
-        commit = Signal(name=f"w_commit_{r}")
-        slot = Signal(self.slot_bits, name=f"w_slot_{r}", reset_less=True)
-        w_data = Signal(signed(self.operand_bits), name=f"w_data_{r}", reset_less=True)
-        m.d.sync += [shift.eq(self.w_shift), commit.eq(self.w_commit), slot.eq(self.w_slot),
-                     w_data.eq(self.w_data[r])]
-        return shift, commit, slot, w_data
+        """Row r's copy of the weight load: (w_shift, w_commit, w_slot, w_data[r])."""
+        return self.w_shift, self.w_commit, self.w_slot, self.w_data[r]
 
     def _count_gated(self, m, pes, loads):
         """Zero-weight counts per row and slot are kept as weights commit, so the count of

@@ -34,7 +34,8 @@ async def load_weights(ctx, array, weights, slot):
     await ctx.tick()
     ctx.set(array.w_commit, 0)
     # The commit reaches the register files `load_latency` cycles later.
-    await ctx.tick().repeat(array.load_latency)
+    for _ in range(array.load_latency):
+        await ctx.tick()
 
 
 def expected_gated(x_values, weights, valid):
