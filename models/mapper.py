@@ -233,7 +233,7 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
                            f" not {shape.pad!r}")
     low, high = operand_range(spec.operand_bits)
     if not low <= shape.pad_value <= high:
-        raise MappingError(f"pad_value must be from {low} to {high}, not {shape.pad_value!r}")
+        raise MappingError(f"pad value must be from {low} to {high}, not {shape.pad_value!r}")
     if shape.stride > 255 or shape.pad > 255:
         raise MappingError(f"stride and pad must be below 256, not {shape.stride}, {shape.pad}")
     p, q = shape.p, shape.q
