@@ -23,11 +23,11 @@ energy model reads too; each item goes to its `component`:
 
 Prices: registers are Aladdin registers (linear in width); multipliers, adders and
 comparators Aladdin's (a multiplier of unequal widths a x b as the square one of the wider,
-times the narrower over the wider); SRAM banks CACTI's (their read-data register is inside the macro);
-a barrel shifter of w bits is w x ceil(log2 w) two-input multiplexers of the NanGate45
-library (models/cell_area.py), scaled to the node as that file scales.  Cell area only:
-wiring, clock tree and placement density are left out, and so are multiplexers other than
-the shifters'; it is a lower bound on a placed design.  peforge/synth.py gives the
+times the narrower over the wider); SRAM banks CACTI's (their read-data register is inside
+the macro); a barrel shifter of w bits is w x ceil(log2 w) two-input multiplexers of the
+NanGate45 library (models/cell_area.py), scaled to the node as that file scales.  Cell area
+only: wiring, clock tree and placement density are left out, and so are multiplexers other
+than the shifters'; it is a lower bound on a placed design.  peforge/synth.py gives the
 synthesized area of the PE array (estimate b), which corresponds to mac + rf + array here.
 """
 
