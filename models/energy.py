@@ -453,10 +453,9 @@ def activity(counters, spec, requantized=None):
 
     values = words * cols
     use("postprocess", "requantizing multiplies", "requantize_multiply", values)
-    use("postprocess", "bias, product sum, rounding and zero-point adds", "add_bit",
-        values * (DRAM_WORD_BITS + 3 * POSTPROCESS_WIDE_BITS))
-    use("postprocess", "pipeline register loads", "register_bit_write",
-        words * sum(bits for (block, _), bits in regs.items() if block == "postprocess"))
+    # The partial products' sum is the split multiply's own final add, priced with it.
+    use("postprocess", "bias, rounding and zero-point adds", "add_bit",
+        values * (DRAM_WORD_BITS + 2 * POSTPROCESS_WIDE_BITS))
     use("postprocess", "clamps and ReLU", "compare_bit",
         values * (2 * POSTPROCESS_WIDE_BITS + DRAM_WORD_BITS))
 

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The hardware inventory (models/inventory.py) held against the generated design: Yosys
 (`proc; opt`, no flattening) on the exported Verilog, flip-flop bits, SRAM bits and multipliers
 counted per block of modules."""
