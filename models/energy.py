@@ -34,8 +34,10 @@ prices them.  The pricing rules, applied to every dataflow alike:
     glb          input, weight, output and bias buffer accesses
     dma          the DMA engines' gearbox, FIFO and count registers
     dram         DRAM bytes
-    postprocess  the post-processor (cols 32x32 multipliers, adders, clamps) per output word
-    control      the activity counters and the controller's inner loop registers
+    postprocess  the post-processor (cols 32-bit requantizing multiplies, each two 32x16
+                 partial products, adders, clamps) per output word
+    control      the activity counters, their event registers and the controller's inner
+                 loop registers
     leakage      leakage power of every block over the run time
 
 Entries of a user table for buffer and DRAM actions may be given per bit (`pj_per_bit`)
