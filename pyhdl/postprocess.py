@@ -72,8 +72,8 @@ class PostProcessor(wiring.Component):
         half = Signal(POSTPROCESS_WIDE_BITS)
         m.d.comb += half.eq((1 << cfg.shift) >> 1)
         floor = Mux(cfg.relu, Mux(cfg.zero_point > low, cfg.zero_point, low), low)
-        mult_low = cfg.mult[:POSTPROCESS_MULT_SPLIT]
-        mult_high = cfg.mult[POSTPROCESS_MULT_SPLIT:].as_signed()
+        mult_low = cfg.mult[:split]
+        mult_high = cfg.mult[split:].as_signed()
         as_int32 = Signal(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols))
         as_operand = Signal(data.ArrayLayout(signed(bits), self.cols))
         for c in range(self.cols):
