@@ -16,16 +16,18 @@ energy model reads too; each item goes to its `component`:
     accumulate   the accumulator's tag delay, stage register and acc_bits adders
     glb_<p>      CACTI SRAM banks of the input, weight, output (two halves) and bias buffers
     dma          the DMA readers and writer: state, burst issuers, gearboxes, write FIFO
-    postprocess  cols 32x32 multipliers, adders, shifters and clamps
+    postprocess  2 x cols 32x16 partial-product multipliers, adders, shifters, clamps and
+                 the registers of its pipeline stages
     control      the controller (a formula, models/inventory.py), the activity counters, the
                  register block and the top's flags
 
 Prices: registers are Aladdin registers (linear in width); multipliers, adders and
-comparators Aladdin's; SRAM banks CACTI's (their read-data register is inside the macro);
-a barrel shifter of w bits is w x ceil(log2 w) two-input multiplexers of the NanGate45
-library (models/cell_area.py), scaled to the node as that file scales.  Cell area only:
-wiring, clock tree and placement density are left out, and so are multiplexers other than
-the shifters'; it is a lower bound on a placed design.  peforge/synth.py gives the
+comparators Aladdin's (a multiplier of unequal widths a x b as the square one of the wider,
+times the narrower over the wider); SRAM banks CACTI's (their read-data register is inside
+the macro); a barrel shifter of w bits is w x ceil(log2 w) two-input multiplexers of the
+NanGate45 library (models/cell_area.py), scaled to the node as that file scales.  Cell area
+only: wiring, clock tree and placement density are left out, and so are multiplexers other
+than the shifters'; it is a lower bound on a placed design.  peforge/synth.py gives the
 synthesized area of the PE array (estimate b), which corresponds to mac + rf + array here.
 """
 
@@ -151,18 +153,27 @@ def _shifter_um2(bits, tech_nm):
     return bits * math.ceil(math.log2(bits)) * cell_area.cell_area_um2("$_MUX_", tech_nm)
 
 
+def _share(item):
+    """The part of its model's price one item takes: a bits x bits2 multiplier is priced as
+    the square one of the wider width, scaled by the narrower over the wider (an array
+    multiplier's partial-product cells are bits x bits2); every other item whole."""
+    if item.kind == "multiplier":
+        return min(item.bits, item.bits2) / max(item.bits, item.bits2)
+    return 1.0
+
+
 def item_area_um2(item, tech_nm):
     """Area of all `item.count` of one inventory item, in um^2."""
     if item.kind == "shifter":
         return item.count * _shifter_um2(item.bits, tech_nm)
     model = _model(item, tech_nm * 1e-9)
-    return 0.0 if model is None else item.count * hwlib.area_um2(*model)
+    return 0.0 if model is None else item.count * _share(item) * hwlib.area_um2(*model)
 
 
 def item_leak_w(item, tech):
     """Leakage power of all `item.count` of one inventory item, in W (0 without a model)."""
     model = _model(item, tech)
-    return 0.0 if model is None else item.count * hwlib.leak_w(*model)
+    return 0.0 if model is None else item.count * _share(item) * hwlib.leak_w(*model)
 
 
 def pe_area_um2(spec):

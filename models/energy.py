@@ -34,8 +34,10 @@ prices them.  The pricing rules, applied to every dataflow alike:
     glb          input, weight, output and bias buffer accesses
     dma          the DMA engines' gearbox, FIFO and count registers
     dram         DRAM bytes
-    postprocess  the post-processor (cols 32x32 multipliers, adders, clamps) per output word
-    control      the activity counters and the controller's inner loop registers
+    postprocess  the post-processor (cols 32-bit requantizing multiplies, each two 32x16
+                 partial products, adders, clamps) per output word
+    control      the activity counters, their event registers and the controller's inner
+                 loop registers
     leakage      leakage power of every block over the run time
 
 Entries of a user table for buffer and DRAM actions may be given per bit (`pj_per_bit`)
@@ -58,9 +60,9 @@ import yaml
 from . import hwlib
 from .cache import cache_root, digest
 from .counters import COUNTER_BITS, COUNTER_NAMES
-from .hardware import ADDR_BITS, COUNT_BITS
-from .inventory import (DMA_WRITE_FIFO_DEPTH, POSTPROCESS_MULT_BITS, POSTPROCESS_WIDE_BITS,
-                        bits_for, fingerprint, geometry, inventory, item_bits)
+from .hardware import (ADDR_BITS, BURST_BITS, COUNT_BITS, EVENT_BITS, POSTPROCESS_MULT_BITS,
+                       POSTPROCESS_WIDE_BITS)
+from .inventory import bits_for, fingerprint, geometry, inventory, item_bits
 from .spec import DRAM_WORD_BITS
 
 ACTIONS = (
@@ -392,20 +394,23 @@ def activity(counters, spec, requantized=None):
         edge = (regs[("array_edges", "output deskew")] + regs[("array_edges", "tag chain")])
         use("array", "output deskew and tag loads", "register_bit_write",
             c["glb_output_writes"] * edge)
-        use("array", "input hops", "hop_bit", busy * pes * item_bits(spec, "input element"))
-        use("array", "weight hops", "hop_bit", busy * pes * item_bits(spec, "weight"))
+        use("array", "input hops", "hop_bit", busy * pes * g.os_element_bits)
+        use("array", "weight hops", "hop_bit", busy * pes * g.os_weight_bits)
         use("array", "partial-sum hops", "hop_bit", moved * ab)
         use("array", "gated count", "add_bit", busy * pes)
     else:
         commits = c["rf_writes"] // pes
         use("rf", "register-file loads", "register_bit_write", c["rf_writes"] * ob)
         edges = sum(regs.get(("array_edges", role), 0)
-                    for role in ("input skew", "output deskew", "output deskew valid"))
+                    for role in ("input skew", "input skew valid", "output deskew",
+                                 "output deskew valid"))
         use("array", "input token loads", "register_bit_write",
             busy * regs[("pe_array", "input token")])
         use("array", "partial-sum loads", "register_bit_write", busy * pes * ab)
         use("array", "input skew and output deskew loads", "register_bit_write", busy * edges)
         use("array", "weight chain loads", "register_bit_write", moved * ob)
+        use("array", "weight load fan-out loads", "register_bit_write",
+            moved // pes * regs[("array_edges", "weight load")])
         use("array", "zero-weight count loads", "register_bit_write",
             commits * rows * bits_for(cols))
         use("array", "input hops", "hop_bit", busy * pes * g.token_bits)
@@ -414,10 +419,10 @@ def activity(counters, spec, requantized=None):
         use("array", "gated count", "add_bit",
             busy * (rows - 1) * bits_for(pes) + commits * rows * (cols - 1) * bits_for(cols))
 
-    stage = g.tag_bits + cols * ab
     use("accumulate", "tag delay loads", "register_bit_write",
-        busy * g.array_latency * g.tag_bits)
-    use("accumulate", "stage loads", "register_bit_write", c["glb_output_writes"] * stage)
+        busy * regs.get(("accumulator", "tag delay"), 0))
+    use("accumulate", "stage loads", "register_bit_write",
+        c["glb_output_writes"] * regs[("accumulator", "stage")])
     use("accumulate", "accumulate adds", "add_bit", c["glb_output_writes"] * cols * ab)
 
     words = postprocess_words(c, spec, requantized)
@@ -431,24 +436,26 @@ def activity(counters, spec, requantized=None):
     stored = c["glb_input_writes"] + c["glb_weight_writes"]
     reader = regs[("dma", "reader gearbox buffer")]
     writer = regs[("dma", "writer gearbox buffer")]
-    fifo_word = regs[("dma", "writer FIFO")] // DMA_WRITE_FIFO_DEPTH
+    fifo_word = item_bits(spec, "writer FIFO")
     use("dma", "reader gearbox loads", "register_bit_write", (beats_in + stored) * reader)
     use("dma", "reader counts", "register_bit_write",
         beats_in * 2 * COUNT_BITS + stored * g.input_addr_bits)
     use("dma", "reader counts", "add_bit",
         beats_in * 2 * COUNT_BITS + stored * g.input_addr_bits)
+    use("dma", "writer tag loads", "register_bit_write", words * regs[("dma", "writer tags")])
     use("dma", "writer FIFO loads", "register_bit_write", words * 2 * fifo_word)
     use("dma", "writer gearbox loads", "register_bit_write", (words + beats_out) * writer)
     use("dma", "writer counts", "register_bit_write",
-        beats_out * ADDR_BITS + words * (COUNT_BITS + g.output_addr_bits))
+        beats_out * BURST_BITS + words * (COUNT_BITS + g.output_addr_bits))
     use("dma", "writer counts", "add_bit",
-        beats_out * ADDR_BITS + words * (COUNT_BITS + g.output_addr_bits))
+        beats_out * BURST_BITS + words * (COUNT_BITS + g.output_addr_bits))
 
     use("dram", "DRAM bytes read", "dram_read_byte", c["dram_bytes_read"])
     use("dram", "DRAM bytes written", "dram_write_byte", c["dram_bytes_written"])
 
     values = words * cols
     use("postprocess", "requantizing multiplies", "requantize_multiply", values)
+    # The partial products' sum is the split multiply's own final add, priced with it.
     use("postprocess", "bias, rounding and zero-point adds", "add_bit",
         values * (DRAM_WORD_BITS + 2 * POSTPROCESS_WIDE_BITS))
     use("postprocess", "clamps and ReLU", "compare_bit",
@@ -461,6 +468,8 @@ def activity(counters, spec, requantized=None):
     changes = sum(min(c[name], c["cycles"]) for name in COUNTER_NAMES)
     use("control", "activity counters", "register_bit_write", changes * COUNTER_BITS)
     use("control", "activity counters", "add_bit", changes * COUNTER_BITS)
+    events = sum(min(c[name], c["cycles"]) for name in COUNTER_NAMES if name != "cycles")
+    use("control", "activity event loads", "register_bit_write", events * EVENT_BITS)
     loop = busy * (COUNT_BITS + ADDR_BITS)
     use("control", "controller inner loop", "register_bit_write", loop)
     use("control", "controller inner loop", "add_bit", loop)
@@ -610,7 +619,9 @@ def _build_table(spec):
     mul_attrs = {"tech_node": tech, "width": POSTPROCESS_MULT_BITS}
     use("requantize_multiply", q("multiplier", mul_attrs, "multiply"),
         f"hwcomponents {hwlib.describe('multiplier', mul_attrs, 'multiply')} (Aladdin "
-        f"multiplier; the post-processor's 64-bit shifter has no model and is left out)")
+        f"multiplier; the RTL's two {POSTPROCESS_MULT_BITS}x{POSTPROCESS_MULT_BITS // 2} "
+        f"partial products together are one {POSTPROCESS_MULT_BITS}-bit multiply; the "
+        f"post-processor's 64-bit shifter has no model and is left out)")
 
     # Buffers: each access reads or writes one word in one bank, priced by CACTI for one
     # bank (pyhdl/buffer.py; the output buffer is two halves of glb_banks banks each).

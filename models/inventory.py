@@ -21,6 +21,13 @@ Counting rules, as the exported netlist has them:
 - Each SRAM bank's synchronous read port holds its word in a register (`read_register_bits`);
   in a compiled macro that latch is inside the macro, so the cost models price it with the
   SRAM (CACTI), and only the Yosys check adds it to the block's flip-flops.
+- A pipeline register with a reset valid bit (pyhdl/pipeline.py token_register, and the
+  same split in the PEs and stages) keeps its whole payload, the payload's own copy of the
+  valid bit (and of `last`) included, beside the reset bits.
+- Registers that load the same value with the same reset are one register, as Yosys's
+  `opt_merge` (and any synthesis) merges them: the weight load's shift, commit and slot that
+  every row of the array registers are one copy, and so are the valid bits of the rows'
+  input skews (one chain of rows - 1).
 - A small FIFO is registers (as a synthesized design builds it); Yosys keeps its storage as a
   memory, which the check adds to the flip-flops.
 - The controller's (sequencer's and inner loop's) registers are a formula with named sources
@@ -32,16 +39,20 @@ import functools
 from dataclasses import dataclass
 
 from .counters import COUNTER_BITS, COUNTER_NAMES
-from .hardware import ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, OFFSET_BITS
+from .hardware import (ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, DMA_WRITE_FIFO_SLACK,
+                       EVENT_BITS, OFFSET_BITS, POSTPROCESS_LATENCY, POSTPROCESS_MULT_SPLIT,
+                       POSTPROCESS_WIDE_BITS)
 from .registers import DESCRIPTOR_FIELDS
 from .spec import DRAM_WORD_BITS
 
 # --- facts of pyhdl/ the inventory needs (models/ cannot import pyhdl) ---------------------
-DMA_WRITE_FIFO_DEPTH = 4  # pyhdl/dma.py DmaWriter.FIFO_DEPTH
+GLB_READ_LATENCY = 1      # pyhdl/buffer.py GlobalBuffer.READ_LATENCY
 REGISTER_BITS = 32        # pyhdl/csr.py: the bus's read data is 32 bits
-POSTPROCESS_MULT_BITS = 32   # pyhdl/postprocess.py PostConfig.mult: signed(32)
-POSTPROCESS_WIDE_BITS = 64   # pyhdl/postprocess.py: `scaled` and the rounding `half`, 64 bits
-POSTPROCESS_STAGES = 0    # pyhdl/postprocess.py PostProcessor: "Latency: none (combinational)"
+DMA_WRITE_READ_LATENCY = GLB_READ_LATENCY + POSTPROCESS_LATENCY
+"""pyhdl/top.py: the DMA writer's words come back through the buffer's read and the
+post-processor (DmaWriter read_latency)."""
+DMA_WRITE_FIFO_DEPTH = DMA_WRITE_READ_LATENCY + DMA_WRITE_FIFO_SLACK
+"""pyhdl/dma.py DmaWriter.fifo_depth: the words in flight and the slack."""
 TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and the writer
                           # read (acc_half, writer_half)
 # pyhdl/sequencer.py LayerSequencer and the dataflow's inner loop (pyhdl/inner_loop.py,
@@ -115,6 +126,8 @@ class Geometry:
     slot_bits: int
     token_bits: int         # weight-stationary x token: value, valid, slot
     tag_bits: int           # an output vector's tag: valid, output word, first
+    os_element_bits: int    # output-stationary x element: value, valid, last
+    os_weight_bits: int     # output-stationary weight: value, active
     input_word_bits: int
     weight_word_bits: int
     output_word_bits: int
@@ -140,6 +153,8 @@ def geometry(spec):
         slot_bits=slot_bits,
         token_bits=ob + 1 + slot_bits,
         tag_bits=output_addr_bits + 2,
+        os_element_bits=ob + 2,
+        os_weight_bits=ob + 1,
         input_word_bits=spec.rows * ob,
         weight_word_bits=spec.weight_lanes * ob,
         output_word_bits=spec.cols * DRAM_WORD_BITS,
@@ -200,7 +215,17 @@ def _weight_stationary_array(items, spec, g):
               source=f"{src}: x == 0, weight == 0")
     src = "pyhdl/array.py"
     items.add("array_edges", "array", "register", "input skew", rows * (rows - 1) // 2,
-              g.token_bits, source=f"{src}: row r delayed r cycles")
+              g.token_bits, source=f"{src}: row r delayed r cycles (pyhdl/pipeline.py "
+                                   f"delayed_token: the payload, its valid field included)")
+    items.add("array_edges", "array", "register", "input skew valid", 1, rows - 1,
+              source=f"{src}: the skew stages' reset valid bits, alike in every row, so one "
+                     f"chain of rows - 1")
+    items.add("array_edges", "array", "register", "weight load", rows, ob,
+              source=f"{src} _fan_out_load: each row's w_data, registered before its fan-out")
+    items.add("array_edges", "array", "register", "weight load control", 1,
+              2 + g.slot_bits,
+              source=f"{src} _fan_out_load: w_shift, w_commit, w_slot, alike in every row, "
+                     f"so one copy")
     items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2, ab,
               source=f"{src}: column c delayed cols-1-c cycles")
     items.add("array_edges", "array", "register", "output deskew valid", 1, cols - 1,
@@ -221,10 +246,14 @@ def _output_stationary_array(items, spec, g):
     src = "pyhdl/os_array.py OutputStationaryPE"
     items.add("pe_array", "rf", "register", "accumulator", pes, ab,
               source=f"{src}: the output's sum, stationary")
-    items.add("pe_array", "array", "register", "input element", rows * (cols - 1), ob + 2,
-              source=f"{src}: x_out (value, valid, last); the last column's is unread")
-    items.add("pe_array", "array", "register", "weight", (rows - 1) * cols, ob + 1,
-              source=f"{src}: w_out (value, active); the last row's is unread")
+    items.add("pe_array", "array", "register", "input element", rows * (cols - 1),
+              g.os_element_bits + 2,
+              source=f"{src}: x_out (value, valid, last) and the reset valid and last; the "
+                     f"last column's is unread")
+    items.add("pe_array", "array", "register", "weight", (rows - 1) * cols,
+              g.os_weight_bits + 1,
+              source=f"{src}: w_out (value, active) and the reset active; the last row's is "
+                     f"unread")
     items.add("pe_array", "array", "register", "drain chain", pes, ab,
               source=f"{src}: chain_out, finished sums climbing out")
     items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
@@ -234,12 +263,14 @@ def _output_stationary_array(items, spec, g):
     src = "pyhdl/os_array.py OutputStationaryArray"
     row_bits = bits_for(rows)
     items.add("array_edges", "array", "register", "row serializer", rows,
-              rows * ob + 2 * row_bits + 1 + g.tag_bits,
-              source=f"{src}._serialize_rows: word, index, active count, last, tag")
+              rows * ob + 2 * row_bits + 1 + g.tag_bits + 1,
+              source=f"{src}._serialize_rows: word, index, active count, last, tag (a "
+                     f"token_register: payload and reset valid)")
     items.add("array_edges", "array", "register", "weight skew", cols * (cols + 1) // 2,
               ob + 1, source=f"{src}._skew_weights: column c delayed c + 1 cycles")
-    items.add("array_edges", "array", "register", "tag chain", rows + cols - 1, g.tag_bits,
-              source=f"{src}._drain: beside column 0, then its deskew")
+    items.add("array_edges", "array", "register", "tag chain", rows + cols - 1,
+              g.tag_bits + 1, source=f"{src}._drain: beside column 0, then its deskew "
+                                     f"(token_registers: payload and reset valid)")
     items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2, ab,
               source=f"{src}._drain: column c delayed cols-1-c cycles")
     items.add("array_edges", "array", "adder", "gated count", pes - 1, bits_for(pes),
@@ -249,9 +280,11 @@ def _output_stationary_array(items, spec, g):
 def _accumulator(items, spec, g):
     src = "pyhdl/accumulator.py"
     items.add("accumulator", "accumulate", "register", "tag delay", g.array_latency,
-              g.tag_bits, source=f"{src}: the tag waits beside the array")
+              g.tag_bits + 1, source=f"{src}: the tag waits beside the array "
+                                     f"(delayed_token: payload and reset valid)")
     items.add("accumulator", "accumulate", "register", "stage", 1,
-              g.tag_bits + spec.cols * spec.acc_bits, source=f"{src}: tag and partial sums")
+              g.tag_bits + spec.cols * spec.acc_bits + 1,
+              source=f"{src}: tag and partial sums, and the reset stage_valid")
     items.add("accumulator", "accumulate", "adder", "accumulate", spec.cols, spec.acc_bits,
               source=f"{src}: old word + partial sums, one per column")
 
@@ -339,49 +372,73 @@ def _dma(items, spec, g):
     # pyhdl/dma.py DmaWriter: elements of operand_bits, `cols * 32 / operand_bits` a word.
     word_elems = g.output_word_bits // ob
     count_bits = bits_for(word_elems)
-    state = (WRITE_JOB_BITS + 2 * COUNT_BITS + g.output_addr_bits + ADDR_BITS + 1
-             + count_bits + 1)
+    latency = DMA_WRITE_READ_LATENCY
+    state = WRITE_JOB_BITS + 3 * COUNT_BITS + BURST_BITS + g.output_addr_bits + latency
     items.add("dma", "dma", "register", "writer state", 1, state,
               source="pyhdl/dma.py DmaWriter: job, read_rows, words_left, read_addr, "
-                     "beats_left, in_flight, the word's count and last")
-    items.add("dma", "dma", "adder", "writer counts", 3, COUNT_BITS,
-              source="pyhdl/dma.py DmaWriter: rows and words left, row_word")
-    items.add("dma", "dma", "adder", "writer beats", 1, ADDR_BITS,
-              source="pyhdl/dma.py DmaWriter: beats_left - 1")
-    items.add("dma", "dma", "multiplier", "writer beats", 1, COUNT_BITS, BURST_BITS,
-              source="pyhdl/dma.py DmaWriter: rows * row_beats")
+                     "beat_rows, row_beats_left, in_flight (one bit a cycle of read latency)")
+    items.add("dma", "dma", "register", "writer tags", latency, count_bits + 1,
+              source="pyhdl/dma.py DmaWriter: a word's count and last beside it in flight, "
+                     "one register a cycle of read latency")
+    items.add("dma", "dma", "adder", "writer counts", 4, COUNT_BITS,
+              source="pyhdl/dma.py DmaWriter: rows and words left, row_word, beat_rows")
+    items.add("dma", "dma", "adder", "writer beats", 1, BURST_BITS,
+              source="pyhdl/dma.py DmaWriter: row_beats_left - 1")
+    items.add("dma", "dma", "adder", "writer address", 1, g.output_addr_bits,
+              source="pyhdl/dma.py DmaWriter: read_addr + 1")
+    items.add("dma", "dma", "adder", "writer room", 1, bits_for(DMA_WRITE_FIFO_DEPTH),
+              source="pyhdl/dma.py DmaWriter: FIFO level + words in flight")
     chunk_bits = g.output_word_bits + count_bits + 1
     depth = DMA_WRITE_FIFO_DEPTH
     items.add("dma", "dma", "register", "writer FIFO", depth, chunk_bits,
-              source="pyhdl/dma.py DmaWriter.FIFO_DEPTH words with count and last "
+              source="pyhdl/dma.py DmaWriter.fifo_depth words with count and last "
                      "(amaranth SyncFIFOBuffered: depth - 1 entries and an output register)")
-    items.add("dma", "dma", "register", "writer FIFO pointers", 1, 3 * bits_for(depth - 1) + 1,
-              source="amaranth SyncFIFOBuffered: read and write pointers, level, output "
-                     "valid")
+    entries = depth - 1
+    items.add("dma", "dma", "register", "writer FIFO pointers", 1,
+              2 * bits_for(entries - 1) + bits_for(entries) + 1,
+              source="amaranth SyncFIFOBuffered: read and write pointers below depth - 1, "
+                     "level up to depth - 1, output valid")
     _bursts(items, "writer")
     _gearbox(items, "writer", ob, word_elems, 8 * spec.dram_bus_bytes // ob,
              output_stalls=True)
 
 
 def _postprocess(items, spec):
-    """pyhdl/postprocess.py PostProcessor: per column, bias add, requantizing multiply, round,
-    shift, zero point and clamps."""
+    """pyhdl/postprocess.py PostProcessor: per column, bias add, two requantizing partial
+    products, their sum with the rounding half, shift, zero point and clamps, a reset-less
+    register after each of the POSTPROCESS_STAGES."""
     cols, src = spec.cols, "pyhdl/postprocess.py"
-    wide = POSTPROCESS_WIDE_BITS
-    items.add("postprocess", "postprocess", "multiplier", "requantize", cols,
-              DRAM_WORD_BITS, POSTPROCESS_MULT_BITS, source=f"{src}: value * mult")
+    wide, split = POSTPROCESS_WIDE_BITS, POSTPROCESS_MULT_SPLIT
+    items.add("postprocess", "postprocess", "multiplier", "requantize", 2 * cols,
+              DRAM_WORD_BITS, split,
+              source=f"{src}: value * mult's low {split} bits (unsigned) and value * its high "
+                     f"bits (signed)")
     items.add("postprocess", "postprocess", "adder", "bias", cols, DRAM_WORD_BITS,
               source=f"{src}: acc + bias")
-    items.add("postprocess", "postprocess", "adder", "round and zero point", 2 * cols, wide,
-              source=f"{src}: + half, + zero_point")
+    items.add("postprocess", "postprocess", "adder", "product sum, round and zero point",
+              3 * cols, wide, source=f"{src}: the partial products' sum, + half, + zero_point")
     items.add("postprocess", "postprocess", "shifter", "requantize shift", cols, wide,
               source=f"{src}: >> shift")
     items.add("postprocess", "postprocess", "comparator", "clamp", 2 * cols, wide,
               source=f"{src}: below the floor, above the operand range")
     items.add("postprocess", "postprocess", "comparator", "ReLU", cols, DRAM_WORD_BITS,
               source=f"{src}: value < 0")
-    items.add("postprocess", "postprocess", "register", "pipeline", POSTPROCESS_STAGES * cols,
-              DRAM_WORD_BITS, source=f"{src}: POSTPROCESS_STAGES stages of cols values")
+    items.add("postprocess", "postprocess", "register", "bias add stage", cols, DRAM_WORD_BITS,
+              source=f"{src}: value_c, after the bias add")
+    items.add("postprocess", "postprocess", "register", "partial products stage", cols,
+              2 * (DRAM_WORD_BITS + split) + 1,
+              source=f"{src}: partial_low_c (unsigned low half, one bit more) and "
+                     f"partial_high_c")
+    items.add("postprocess", "postprocess", "register", "product sum and rounding stage",
+              cols, wide, source=f"{src}: rounded_c")
+    items.add("postprocess", "postprocess", "register", "shift stage", cols, wide,
+              source=f"{src}: shifted_c")
+    items.add("postprocess", "postprocess", "register", "int32 delay",
+              (POSTPROCESS_LATENCY - 2) * cols, DRAM_WORD_BITS,
+              source=f"{src}: value_c_1.. : the int32 result beside the requantization "
+                     f"stages, to the last")
+    items.add("postprocess", "postprocess", "register", "zero point and clamp stage", 1,
+              cols * DRAM_WORD_BITS, source=f"{src}: out, the word chosen after the clamps")
 
 
 def _controller(items, spec, g):
@@ -421,6 +478,9 @@ def _control(items, spec):
     n = len(COUNTER_NAMES)
     items.add("control", "control", "register", "activity counters", n, COUNTER_BITS,
               source="pyhdl/counters.py: one per models/counters.py row")
+    items.add("control", "control", "register", "activity events", n - 1, EVENT_BITS,
+              source="pyhdl/counters.py: each counter's events registered (`cycles` counts "
+                     "itself)")
     items.add("control", "control", "adder", "activity counters", n, COUNTER_BITS,
               source="pyhdl/counters.py: value + increment")
     items.add("control", "control", "register", "descriptor", 1,

@@ -8,6 +8,7 @@ tests hold both to the RTL's counters on every layer they simulate.
 import functools
 from dataclasses import dataclass
 
+from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 
 
@@ -115,9 +116,6 @@ DRAM_LATENCY = 20
 """Cycles from a read request to its first beat in the simulated DRAM, unless told otherwise."""
 READ_OVERHEAD = 3
 """Cycles a DMA read adds to its transfer: the request, the gearbox and the last write."""
-POSTPROCESS_LATENCY = 5
-"""Cycles words spend in the post-processor's pipeline (pyhdl/postprocess.py
-PostProcessor.latency; tests/test_postprocess.py holds the two equal)."""
 WRITE_OVERHEAD = 5 + POSTPROCESS_LATENCY
 """Cycles from the writer taking a write-back job to its being idle again, beyond the beats:
 buffer read, post-processor pipeline, FIFO, gearbox and the last beat's handshake."""

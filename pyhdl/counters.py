@@ -5,9 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.counters import COUNTER_BITS, COUNTER_NAMES
-
-EVENT_BITS = 16
-"""Width of one cycle's increment of any counter (rows x cols x 2 fits for arrays to 64x64)."""
+from models.hardware import COUNTER_EVENT_LATENCY, EVENT_BITS
 
 
 def event_layout():
@@ -38,8 +36,9 @@ class ActivityCounters(wiring.Component):
 
     @property
     def event_latency(self):
-        """Cycles from `events` to `values`: 2, the event register and the counter."""
-        return 2
+        """Cycles from `events` to `values`: the event register and the counter
+        (models.hardware.COUNTER_EVENT_LATENCY)."""
+        return COUNTER_EVENT_LATENCY
 
     def elaborate(self, platform):
         m = Module()

@@ -5,10 +5,10 @@ from amaranth.hdl import Assert
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from models.hardware import COUNT_BITS, DMA_WRITE_FIFO_SLACK
+
 from .gearbox import RowGearbox, chunk_layout
 from .interfaces import ADDR_BITS, BURST_BITS, DramCommand
-
-COUNT_BITS = 16
 
 
 class ReadJob(data.Struct):
@@ -196,7 +196,7 @@ class DmaWriter(wiring.Component):
         busy: Out(1); stalled: Out(1), write data refused; beat: Out(1), a beat was taken.
     """
 
-    FIFO_SLACK = 3
+    FIFO_SLACK = DMA_WRITE_FIFO_SLACK
     """FIFO places beyond the words in flight.  A word holds its place from the cycle after
     its read for `read_latency` cycles in flight and at least two more in the FIFO (its
     write, then its output register until the gearbox takes it); reading a word every cycle

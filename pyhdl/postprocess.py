@@ -5,13 +5,9 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from models.hardware import (POSTPROCESS_MULT_BITS, POSTPROCESS_MULT_SPLIT, POSTPROCESS_STAGES,
+                             POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from models.spec import DRAM_WORD_BITS
-
-SHIFT_BITS = 6
-MULT_BITS = 32
-MULT_SPLIT = 16
-"""The requantization multiply is two `DRAM_WORD_BITS` x 16-bit partial products (the low half
-of `mult` unsigned, the high half signed), summed in the next stage."""
 
 
 class PostConfig(data.Struct):
@@ -20,7 +16,7 @@ class PostConfig(data.Struct):
     bias: 1
     requant: 1
     relu: 1
-    mult: signed(MULT_BITS)
+    mult: signed(POSTPROCESS_MULT_BITS)
     shift: unsigned(SHIFT_BITS)
     zero_point: signed(16)
 
@@ -43,8 +39,7 @@ class PostProcessor(wiring.Component):
     The pipeline registers have no reset.  Counts nothing.
     """
 
-    STAGES = ("bias add", "partial products", "product sum and rounding", "shift",
-              "zero point and clamp")
+    STAGES = POSTPROCESS_STAGES
 
     def __init__(self, spec):
         self.cols = spec.cols
@@ -59,14 +54,14 @@ class PostProcessor(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from `acc` to `out`: len(STAGES) = 5, one register after each of bias add,
-        the two 32x16 partial products, their sum plus the rounding half, the variable shift,
-        and the zero point with the clamp."""
+        """Cycles from `acc` to `out`: len(STAGES), one register after each of bias add, the
+        two 32x16 partial products, their sum plus the rounding half, the variable shift, and
+        the zero point with the clamp (models.hardware.POSTPROCESS_LATENCY)."""
         return len(self.STAGES)
 
     def elaborate(self, platform):
         m = Module()
-        cfg, bits = self.config, self.operand_bits
+        cfg, bits, split = self.config, self.operand_bits, POSTPROCESS_MULT_SPLIT
         low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
         def register(name, shape, value):
@@ -74,24 +69,25 @@ class PostProcessor(wiring.Component):
             m.d.sync += reg.eq(value)
             return reg
 
-        half = Signal(64)
+        half = Signal(POSTPROCESS_WIDE_BITS)
         m.d.comb += half.eq((1 << cfg.shift) >> 1)
         floor = Mux(cfg.relu, Mux(cfg.zero_point > low, cfg.zero_point, low), low)
-        mult_low = cfg.mult[:MULT_SPLIT]
-        mult_high = cfg.mult[MULT_SPLIT:].as_signed()
+        mult_low = cfg.mult[:split]
+        mult_high = cfg.mult[split:].as_signed()
         as_int32 = Signal(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols))
         as_operand = Signal(data.ArrayLayout(signed(bits), self.cols))
         for c in range(self.cols):
             value = register(f"value_{c}", signed(DRAM_WORD_BITS),
                              self.acc[c] + Mux(cfg.bias, self.bias[c], 0))
-            partial_low = register(f"partial_low_{c}", signed(DRAM_WORD_BITS + MULT_SPLIT + 1),
+            partial_low = register(f"partial_low_{c}", signed(DRAM_WORD_BITS + split + 1),
                                    value * mult_low)
-            partial_high = register(f"partial_high_{c}", signed(DRAM_WORD_BITS + MULT_SPLIT),
+            partial_high = register(f"partial_high_{c}", signed(DRAM_WORD_BITS + split),
                                     value * mult_high)
             # Wrapping at 64 bits, as the golden model's int64 arithmetic does.
-            rounded = register(f"rounded_{c}", signed(64),
-                               (partial_high << MULT_SPLIT) + partial_low + half.as_signed())
-            shifted = register(f"shifted_{c}", signed(64), rounded >> cfg.shift)
+            rounded = register(f"rounded_{c}", signed(POSTPROCESS_WIDE_BITS),
+                               (partial_high << split) + partial_low + half.as_signed())
+            shifted = register(f"shifted_{c}", signed(POSTPROCESS_WIDE_BITS),
+                               rounded >> cfg.shift)
             scaled = shifted + cfg.zero_point
             m.d.comb += as_operand[c].eq(Mux(scaled < floor, floor,
                                              Mux(scaled > high, high, scaled)))

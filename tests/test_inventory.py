@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The hardware inventory (models/inventory.py) held against the generated design: Yosys
 (`proc; opt`, no flattening) on the exported Verilog, flip-flop bits, SRAM bits and multipliers
 counted per block of modules."""
@@ -9,11 +10,13 @@ import subprocess
 
 import pytest
 
-from models.inventory import (BLOCK_MODULES, CONTROLLER_TOLERANCE, block_totals, geometry,
-                              inventory)
+from models.inventory import (BLOCK_MODULES, CONTROLLER_TOLERANCE, DMA_WRITE_READ_LATENCY,
+                              GLB_READ_LATENCY, block_totals, geometry, inventory)
 from models.spec import ArchSpec
 from peforge.synth import yosys_command
+from pyhdl.buffer import GlobalBuffer
 from pyhdl.export import TOP_NAME, verilog_text
+from pyhdl.postprocess import PostProcessor
 
 FLIP_FLOPS = {"$dff", "$dffe", "$sdff", "$sdffe", "$sdffce", "$adff", "$adffe", "$aldff",
               "$aldffe", "$dffsr", "$dffsre"}
@@ -107,3 +110,10 @@ def test_dataflows_differ_where_the_hardware_does():
     assert "weight reader state" in roles["os"] and "weight reader state" not in roles["ws"]
     assert "weight register file" in roles["ws"] and "weight register file" not in roles["os"]
     assert "accumulator" in roles["os"]
+
+
+def test_the_facts_of_pyhdl_it_names_are_the_rtl_s():
+    """models/ cannot import pyhdl/: the inventory's copies of its facts are held here."""
+    assert GLB_READ_LATENCY == GlobalBuffer.READ_LATENCY
+    post = PostProcessor(ArchSpec())
+    assert DMA_WRITE_READ_LATENCY == GlobalBuffer.READ_LATENCY + post.latency

@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from models import golden
 from models.golden import operand_range
-from models.perf import POSTPROCESS_LATENCY
+from models.hardware import POSTPROCESS_LATENCY
 from models.spec import DRAM_WORD_BITS, ArchSpec
 from pyhdl.postprocess import PostProcessor
 
@@ -106,5 +106,5 @@ def test_gapped_words_leave_at_the_latency(spec):
 def test_latency_is_one_register_per_stage_and_the_models():
     dut = PostProcessor(SPECS[0])
     assert dut.latency == len(PostProcessor.STAGES) >= 3
-    # The analytical model's write-back timing uses the same number.
+    # The fact the analytical model's write-back timing and the inventory read.
     assert POSTPROCESS_LATENCY == dut.latency
