@@ -409,8 +409,6 @@ def activity(counters, spec, requantized=None):
         use("array", "partial-sum loads", "register_bit_write", busy * pes * ab)
         use("array", "input skew and output deskew loads", "register_bit_write", busy * edges)
         use("array", "weight chain loads", "register_bit_write", moved * ob)
-        use("array", "weight load fan-out loads", "register_bit_write",
-            moved // pes * regs[("array_edges", "weight load")])
         use("array", "zero-weight count loads", "register_bit_write",
             commits * rows * bits_for(cols))
         use("array", "input hops", "hop_bit", busy * pes * g.token_bits)

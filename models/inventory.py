@@ -220,12 +220,6 @@ def _weight_stationary_array(items, spec, g):
     items.add("array_edges", "array", "register", "input skew valid", 1, rows - 1,
               source=f"{src}: the skew stages' reset valid bits, alike in every row, so one "
                      f"chain of rows - 1")
-    items.add("array_edges", "array", "register", "weight load", rows, ob,
-              source=f"{src} _fan_out_load: each row's w_data, registered before its fan-out")
-    items.add("array_edges", "array", "register", "weight load control", 1,
-              2 + g.slot_bits,
-              source=f"{src} _fan_out_load: w_shift, w_commit, w_slot, alike in every row, "
-                     f"so one copy")
     items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2, ab,
               source=f"{src}: column c delayed cols-1-c cycles")
     items.add("array_edges", "array", "register", "output deskew valid", 1, cols - 1,
