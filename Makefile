@@ -48,6 +48,7 @@ test-fast: setup
 verilog: setup
 	$(BIN)/peforge export --arch $(ARCH) --out hdl
 
+# Verilator -Wall, a latch-free Yosys synthesis, and the critical path and fmax (synthesis/).
 lint: setup
 	$(BIN)/peforge lint --arch $(ARCH)
 

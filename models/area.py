@@ -27,7 +27,7 @@ times the narrower over the wider); SRAM banks CACTI's (their read-data register
 the macro); a barrel shifter of w bits is w x ceil(log2 w) two-input multiplexers of the
 NanGate45 library (models/cell_area.py), scaled to the node as that file scales.  Cell area
 only: wiring, clock tree and placement density are left out, and so are multiplexers other
-than the shifters'; it is a lower bound on a placed design.  peforge/synth.py gives the
+than the shifters'; it is a lower bound on a placed design.  synthesis/array_area.py gives the
 synthesized area of the PE array (estimate b), which corresponds to mac + rf + array here.
 """
 

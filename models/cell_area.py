@@ -1,4 +1,4 @@
-"""Standard-cell areas for the synthesized-area estimate (peforge/synth.py).
+"""Standard-cell areas for the synthesized-area estimate (synthesis/array_area.py).
 
 Yosys maps the PE array onto its own generic gate cells: `abc -g` with the gate set
 `ABC_GATES` below for the logic, and `dfflegalize` down to one plain rising-edge flip-flop,

@@ -3,12 +3,12 @@
 (a) component level: hwcomponents models of every MAC, register, pipeline register and SRAM
     bank (models/area.py);
 (b) synthesis: Yosys on the exported PE-array Verilog, cells priced by a cited library
-    (peforge/synth.py), plus the SRAM banks of (a), which synthesis does not build.
+    (synthesis/array_area.py), plus the SRAM banks of (a), which synthesis does not build.
 """
 
 from models.area import component_area
 
-from .synth import synthesize_area
+from synthesis.array_area import synthesize_area
 
 ARRAY_COMPONENTS = ("mac", "rf", "array")
 SRAM_COMPONENTS = ("glb_input", "glb_weight", "glb_output", "glb_bias")

@@ -17,7 +17,7 @@ from .area import architecture_area
 from .errors import MismatchError, UserError
 from .flow import mismatch_error, run_layer_on_rtl
 from .network import BACKENDS, load_workload, run_network
-from .report import ACCURACY_NAMES, build_report, layer_entry, write_report
+from .report import ACCURACY_NAMES, build_report, layer_entry, timing_warning, write_report
 from .sweep import default_jobs, grid, parse_vary, run_sweep, write_sweep
 from .tensors import check_bias, check_operand, load_npy
 
@@ -106,7 +106,9 @@ def _parser():
     export = commands.add_parser("export", help="write the Verilog of an architecture")
     export.add_argument("--arch", required=True, type=Path, help="architecture YAML")
     export.add_argument("--out", required=True, type=Path, help="output directory")
-    lint = commands.add_parser("lint", help="lint the exported Verilog with Verilator -Wall")
+    lint = commands.add_parser(
+        "lint", help="lint the exported Verilog with Verilator -Wall, check it synthesizes "
+                     "without latches and estimate its critical path and fmax")
     lint.add_argument("--arch", required=True, type=Path, help="architecture YAML")
     return parser
 
@@ -168,7 +170,9 @@ def cmd_layer(args):
         f"({100 * entry['utilization']:.1f}% of peak), "
         f"{entry['energy_pj']['total'] / 1e6:.3g} µJ; wrote {args.out}")
     if args.report is not None:
-        write_report(build_report(spec, [entry], table, architecture_area(spec)), args.report)
+        report = build_report(spec, [entry], table, architecture_area(spec),
+                              timing=architecture_timing(spec))
+        write_report(report, args.report)
         log(f"wrote {args.report} and its .md and plots")
     return 0
 
@@ -209,7 +213,8 @@ def cmd_run(args):
     else:
         layers, skipped = load_workload(args.workload, args.batch, args.skip_unsupported)
         entries, host_ops = run_network(spec, layers, args.backend, table, args.seed, log=log)
-    report = build_report(spec, entries, table, architecture_area(spec), accuracy, batch)
+    report = build_report(spec, entries, table, architecture_area(spec), accuracy, batch,
+                          architecture_timing(spec))
     report.update(workload=args.workload, backend=args.backend, host_ops=host_ops,
                   skipped_ops=skipped)
     if scheme is not None:
@@ -294,6 +299,23 @@ def cmd_sweep(args):
     return 0
 
 
+def synthesis_progress(what):
+    """A progress callback for a long Yosys run: one line on stderr every ~10 s."""
+    return lambda seconds, step: log(f"{what}: synthesizing, {seconds:.0f} s ({step})")
+
+
+def architecture_timing(spec):
+    """The critical path and fmax of `spec` (synthesis.timing; cached per architecture,
+    minutes the first time for a 16x16), with a warning if its clock is faster than fmax."""
+    from synthesis.timing import estimate_timing
+
+    timing = estimate_timing(spec, progress=synthesis_progress(f"timing {spec.name}"))
+    warning = timing_warning({"clock_mhz": spec.clock_mhz, "timing": timing})
+    if warning:
+        log(f"warning: {warning}")
+    return timing
+
+
 def output_dtype(spec, requant):
     """int32 accumulators, or requantized operands in the smallest integer type holding them."""
     if requant is None:
@@ -317,8 +339,9 @@ def cmd_export(args):
 
 
 def cmd_lint(args):
-    from .lint import WAIVERS, lint_spec, synth_check_spec
-    from .synth import SynthesisError
+    from synthesis.lint import WAIVERS, lint_spec, synth_check_spec
+    from synthesis.timing import summary
+    from synthesis.yosys import SynthesisError
 
     spec = load_spec(args.arch)
     ok, messages = lint_spec(spec)
@@ -328,12 +351,19 @@ def cmd_lint(args):
     log(f"{spec.name!r} is lint-clean under verilator -Wall "
         f"(waived by design: {', '.join(WAIVERS)})")
     try:
-        cells = synth_check_spec(spec)
+        cells = synth_check_spec(spec, progress=synthesis_progress(f"lint {spec.name}"))
     except SynthesisError as error:
         print(error, file=sys.stderr)
         raise UserError(f"Yosys synthesis of {spec.name!r} failed or inferred a latch") from None
     log(f"{spec.name!r} synthesizes in Yosys without latches or errors "
         f"({sum(cells.values())} coarse cells)")
+    try:
+        timing = architecture_timing(spec)
+    except SynthesisError as error:
+        print(error, file=sys.stderr)
+        raise UserError(f"the timing synthesis of {spec.name!r} failed") from None
+    for line in summary(timing).splitlines():
+        log(line)
     return 0
 
 

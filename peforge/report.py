@@ -73,11 +73,20 @@ def totals(spec, layers, batch=1):
     }
 
 
-def build_report(spec, layers, table, area, accuracy=None, batch=1):
-    """The report.json document of a run of `batch` images."""
+TIMING_FIELDS = ("critical_path_ns", "fmax_mhz", "method", "start", "end", "start_module",
+                 "end_module", "endpoint", "meets_clock", "units")
+"""What report.json keeps of synthesis.timing.estimate_timing under arch.timing."""
+
+
+def build_report(spec, layers, table, area, accuracy=None, batch=1, timing=None):
+    """The report.json document of a run of `batch` images; `timing` is the architecture's
+    synthesis.timing estimate, if it was made."""
+    arch = spec.to_dict()
+    if timing is not None:
+        arch["timing"] = {key: timing[key] for key in TIMING_FIELDS}
     report = {
         "batch": batch,
-        "arch": spec.to_dict(),
+        "arch": arch,
         "energy_table": table.name,
         "peak_macs_per_cycle": spec.peak_macs_per_cycle,
         "onchip_bytes": spec.onchip_bytes,
@@ -137,6 +146,27 @@ def _area_rows(area):
     return rows
 
 
+def _timing_rows(arch):
+    timing = arch.get("timing")
+    if not timing:
+        return []
+    return [f"| clock | {arch['clock_mhz']:g} MHz; critical path "
+            f"{timing['critical_path_ns']:.3f} ns, fmax {timing['fmax_mhz']:.0f} MHz "
+            f"(from {timing['start']} in {timing['start_module']} to {timing['end']} in "
+            f"{timing['end_module']}) |"]
+
+
+def timing_warning(arch):
+    """A sentence if the spec's clock exceeds the estimated fmax, else None."""
+    timing = arch.get("timing")
+    if not timing or timing["meets_clock"]:
+        return None
+    return (f"the clock ({arch['clock_mhz']:g} MHz) exceeds the estimated fmax "
+            f"({timing['fmax_mhz']:.0f} MHz, critical path {timing['critical_path_ns']:.3f} ns "
+            f"in {timing['end_module']}): the latency, throughput and power figures assume a "
+            f"clock this design may not reach")
+
+
 def markdown(report, plot_files):
     """report.md: the seven metrics in prose and tables, readable without the JSON."""
     arch, total = report["arch"], report["totals"]
@@ -148,6 +178,7 @@ def markdown(report, plot_files):
         "",
         f"Energy table: {report['energy_table']}.",
         "",
+        *([f"**Warning:** {timing_warning(arch)}.", ""] if timing_warning(arch) else []),
         "| metric | value |",
         "| --- | --- |",
     ]
@@ -167,6 +198,7 @@ def markdown(report, plot_files):
         f"| average power | {_si(total['average_power_w'], 'W')}, "
         f"{total['gops_per_w']:.3g} GOPS/W |",
         *_area_rows(report["area_um2"]),
+        *_timing_rows(arch),
         f"| on-chip storage | {report['onchip_bytes']} bytes |",
         f"| DRAM traffic | {total['dram_bytes']['read']} B read, "
         f"{total['dram_bytes']['write']} B written |",
@@ -206,6 +238,8 @@ def markdown(report, plot_files):
                        ("skipped_ops", "Skipped operators (--skip-unsupported)")):
         if report.get(key):
             lines += ["", f"{title}: {', '.join(report[key])}."]
+    if "timing" in arch:
+        lines += ["", f"Timing: {arch['timing']['method']}."]
     lines += [""]
     lines += [f"![{name}]({file})" for name, file in plot_files.items()]
     return "\n".join(lines) + "\n"

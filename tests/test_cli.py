@@ -95,3 +95,18 @@ def test_export_writes_verilog(tmp_path):
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "hdl" / "peforge_top.v").read_text()
     assert "module peforge_top(" in text
+
+
+@pytest.mark.xdist_group("tiny")
+def test_lint_prints_the_timing(arch):
+    from synthesis.timing import estimate_timing
+
+    done = peforge("lint", "--arch", TINY)
+    assert done.returncode == 0, done.stderr
+    timing = estimate_timing(arch("tiny"))  # the run above cached it
+    assert timing["cached"]
+    assert (f"critical path {timing['critical_path_ns']:.3f} ns, fmax "
+            f"{timing['fmax_mhz']:.0f} MHz at 45 nm") in done.stderr
+    assert f"from {timing['start']} ({timing['start_module']}) to {timing['end']}" \
+        in done.stderr
+    assert "lint-clean under verilator -Wall" in done.stderr

@@ -13,10 +13,10 @@ import pytest
 from models.inventory import (BLOCK_MODULES, CONTROLLER_TOLERANCE, DMA_WRITE_READ_LATENCY,
                               GLB_READ_LATENCY, block_totals, geometry, inventory)
 from models.spec import ArchSpec
-from peforge.synth import yosys_command
 from pyhdl.buffer import GlobalBuffer
 from pyhdl.export import TOP_NAME, verilog_text
 from pyhdl.postprocess import PostProcessor
+from synthesis.yosys import yosys_command
 
 FLIP_FLOPS = {"$dff", "$dffe", "$sdff", "$sdffe", "$sdffce", "$adff", "$adffe", "$aldff",
               "$aldffe", "$dffsr", "$dffsre"}

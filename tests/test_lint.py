@@ -5,8 +5,8 @@ construction, and the whole accelerator synthesizes in Yosys without a latch or 
 import pytest
 
 from models.spec import ArchSpec
-from peforge.lint import lint_spec, synth_check_spec
-from peforge.synth import LatchError, run_yosys
+from synthesis.lint import lint_spec, synth_check_spec
+from synthesis.yosys import LatchError, run_yosys
 
 SPECS = [
     ArchSpec(name="square", rows=4, cols=4, glb_input_bytes=2048, glb_weight_bytes=1024,
@@ -39,6 +39,6 @@ def test_synthesis_check_catches_a_latch():
     """The check is not vacuous: a combinational block that holds a value is refused."""
     latch = ("module top(input en, input d, output reg q);\n"
              "  always @* if (en) q = d;\nendmodule\n")
-    from peforge.lint import SYNTH_CHECK_SCRIPT
+    from synthesis.lint import SYNTH_CHECK_SCRIPT
     with pytest.raises(LatchError, match="latch"):
         run_yosys(latch, "top", SYNTH_CHECK_SCRIPT.replace("peforge_top", "top"))

@@ -1,4 +1,5 @@
-"""The synthesized-area estimate: Yosys on the PE array (peforge/synth.py, models/cell_area.py)."""
+"""The synthesized-area estimate: Yosys on the PE array (synthesis/array_area.py,
+models/cell_area.py)."""
 
 import time
 
@@ -8,7 +9,8 @@ from models.cache import CACHE_ENV
 
 from models import cell_area
 from models.spec import ArchSpec
-from peforge import synth
+from synthesis import array_area as synth
+from synthesis import yosys
 
 
 @pytest.fixture(scope="module")
@@ -150,10 +152,29 @@ module latchy(input en, input d, output reg q);
 endmodule
 """
     script = synth.SCRIPT.format(top="latchy", blackbox="")
-    with pytest.raises(synth.LatchError, match=r"latchy.*\$_DLATCH_P_"):
-        synth.run_yosys(latch, "latchy", script)
+    with pytest.raises(yosys.LatchError, match=r"latchy.*\$_DLATCH_P_"):
+        yosys.run_yosys(latch, "latchy", script)
 
 
 def test_unknown_parts_are_refused():
     with pytest.raises(ValueError, match="parts"):
         synth.synthesize_area(ArchSpec(), parts=("pe", "top"))
+
+
+def test_an_output_stationary_spec_synthesizes_its_own_array(cache_dir, small):
+    ws_spec, ws, _ = small
+    os_spec = ArchSpec(**{**ws_spec.to_dict(), "dataflow": "os", "name": "synth2x2os"})
+    assert "chain_out" in synth.unit_verilog("pe", os_spec)
+    assert "chain_out" not in synth.unit_verilog("pe", ws_spec)
+    assert "chain_in" in synth.unit_verilog("array", os_spec)
+    result = synth.synthesize_area(os_spec, parts=("pe", "array"))
+    pe, array = result["pe"], result["array"]
+    assert result["config"]["dataflow"] == "os"
+    # x relay (valid, last, 8-bit value), weight relay (active, value), the drain chain
+    # and the accumulator: no register file, unlike the weight-stationary PE.
+    assert pe["flip_flops"] == 10 + 9 + 32 + 32
+    assert pe["area_um2"] != pytest.approx(ws["pe"]["area_um2"], rel=0.02)
+    assert array["area_um2"] != pytest.approx(ws["array"]["area_um2"], rel=0.02)
+    assert {name: v["count"] for name, v in array["pe_variants"].items()} == {"pe": 4}
+    assert array["area_um2"] == pytest.approx(4 * pe["area_um2"]
+                                              + array["non_pe"]["area_um2"])

@@ -22,12 +22,12 @@ from pyhdl.export import TOP_NAME, export_verilog, verilog_text
 from testbench.toolchain import AMARANTH_WAIVERS as WAIVERS
 from testbench.toolchain import verilator_env
 
-from .synth import run_yosys
+from .yosys import run_yosys
 
 _LATCHES = " ".join(f"t:{pattern}" for pattern in LATCH_PATTERNS)
 
 SYNTH_CHECK_SCRIPT = f"""\
-# peforge RTL hygiene (peforge/lint.py): the whole accelerator, no latches, no errors.
+# peforge RTL hygiene (synthesis/lint.py): the whole accelerator, no latches, no errors.
 read_verilog -sv design.v
 hierarchy -check -top {TOP_NAME}
 proc
@@ -57,9 +57,9 @@ def lint_spec(spec, work_dir=None):
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 
-def synth_check_spec(spec):
+def synth_check_spec(spec, progress=None):
     """Synthesize the accelerator of `spec` with SYNTH_CHECK_SCRIPT; return its coarse cells
-    ({type: count}).  Raises peforge.synth.LatchError on a latch, SynthesisError on any
-    other Yosys error."""
-    cells, _ = run_yosys(verilog_text(spec), TOP_NAME, SYNTH_CHECK_SCRIPT)
+    ({type: count}).  Raises synthesis.yosys.LatchError on a latch, SynthesisError on any
+    other Yosys error.  `progress(seconds, step)` is called about every 10 s."""
+    cells, _ = run_yosys(verilog_text(spec), TOP_NAME, SYNTH_CHECK_SCRIPT, progress)
     return cells

