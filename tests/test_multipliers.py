@@ -22,8 +22,6 @@ def test_a_product_with_a_literal_is_not_a_multiplier():
     assert is_literal("32'd7") and is_literal("$signed(8'sh10)") and not is_literal("x")
 
 
-@pytest.mark.xfail(strict=True, reason="controller multipliers: lead's controller rewrite "
-                                       "(since it, the writer's rows x words product)")
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
 def test_only_pes_and_post_processor_multiply_signals(arch, dataflow):
     spec = ArchSpec(**{**arch("default").to_dict(), "dataflow": dataflow,
