@@ -366,8 +366,9 @@ def _synthesize(unit, spec, text, top, script, registered_inputs, progress):
     }
 
 
-def _record(unit, spec, progress):
-    """(record at 45 nm, cached) of `unit` of `spec`: from the cache, or synthesized now."""
+def _record(unit, spec, progress, cached_only):
+    """(record at 45 nm, cached) of `unit` of `spec`: from the cache, or synthesized now
+    (None if not cached and `cached_only`)."""
     directory = cache_root() / "timing"
     text, top, script, registered_inputs = _unit(unit, spec)
     key = _key(text, script, registered_inputs)
@@ -375,6 +376,8 @@ def _record(unit, spec, progress):
     record = read_json(path)
     if record and record.get("key") == key:
         return record, True
+    if cached_only:
+        return None, False
     with locked(directory / "locks" / f"{unit}-{key[:24]}.lock"):
         record = read_json(path)  # another process may have just made it
         if record and record.get("key") == key:
@@ -391,7 +394,7 @@ def _module(unit, name):
     return "array.pe_* (every PE)" if unit == "pe" else endpoint_module(name)
 
 
-def estimate_timing(spec, progress=None):
+def estimate_timing(spec, progress=None, cached_only=False):
     """Critical path and fmax of the accelerator of `spec` at `spec.tech_nm`.
 
     Two syntheses (UNITS): the accelerator with its PEs as black boxes, and one PE with
@@ -404,12 +407,15 @@ def estimate_timing(spec, progress=None):
     "flip_flops" (of the accelerator without its PEs), "synth_seconds", "cached"}.  The
     first call for an architecture synthesizes it (3 minutes for a 4x4, 11 for the default
     16x16 on a busy 2-core machine; `progress(seconds, step)` is called about every 10 s
-    meanwhile); later ones read the cache.
+    meanwhile); later ones read the cache.  With `cached_only`, None unless both units are
+    cached.
     """
     scale = spec.tech_nm / REFERENCE_NODE_NM
     records, cached = {}, True
     for unit in UNITS:
-        records[unit], hit = _record(unit, spec, progress)
+        records[unit], hit = _record(unit, spec, progress, cached_only)
+        if records[unit] is None:
+            return None
         cached &= hit
     units = {unit: {"critical_path_ns": r["critical_path_ns"] * scale,
                     "start": r["start"], "end": r["end"],

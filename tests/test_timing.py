@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from models.cache import CACHE_ENV
 from models.counters import COUNTER_NAMES
 from models.energy import table_for
 from models.spec import ArchSpec
@@ -182,6 +183,15 @@ def test_a_warm_call_and_another_node_need_no_synthesis(small):
     assert warm["critical_path_ns"] == first["critical_path_ns"]
     assert at_90["critical_path_ns"] == pytest.approx(2 * first["critical_path_ns"])
     assert "scaled x 2 to 90 nm" in at_90["method"]
+
+
+def test_cached_only_reads_the_cache_and_synthesizes_nothing(small, tmp_path, monkeypatch):
+    spec, first = small
+    assert timing.estimate_timing(spec, cached_only=True) == {**first, "cached": True}
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))  # an empty cache
+    start = time.perf_counter()
+    assert timing.estimate_timing(spec, cached_only=True) is None
+    assert time.perf_counter() - start < 5 and not (tmp_path / "timing").exists()
 
 
 def test_the_report_carries_the_timing_and_warns_on_a_fast_clock(small):
