@@ -304,13 +304,11 @@ def synthesis_progress(what):
     return lambda seconds, step: log(f"{what}: synthesizing, {seconds:.0f} s ({step})")
 
 
-REPORT_TIMING_ENV = "PEFORGE_REPORT_TIMING"
-"""Set to "cached", a report carries the timing estimate only if it is already cached (the
-test suite sets it: one architecture's synthesis is enough there); otherwise a report's
-architecture is synthesized the first time (minutes for a 16x16)."""
-
-
 def report_timing(spec):
+    """The timing a report carries: architecture_timing, from the cache only if
+    synthesis.timing.REPORT_TIMING_ENV says so."""
+    from synthesis.timing import REPORT_TIMING_ENV
+
     return architecture_timing(spec, cached_only=os.environ.get(REPORT_TIMING_ENV) == "cached")
 
 
@@ -324,7 +322,7 @@ def architecture_timing(spec, cached_only=False):
                              cached_only=cached_only)
     if timing is None:
         log(f"no timing estimate in the report: {spec.name!r} has none cached and "
-            f"{REPORT_TIMING_ENV}=cached (`peforge lint --arch` makes one)")
+            f"the environment asks for cached timing only (`peforge lint --arch` makes one)")
         return None
     warning = timing_warning({"clock_mhz": spec.clock_mhz, "timing": timing})
     if warning:

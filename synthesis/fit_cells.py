@@ -26,6 +26,7 @@ it).
 
 import re
 import sys
+from pprint import pformat
 
 from .liberty import groups, read_library
 
@@ -40,6 +41,8 @@ CELLS = ("INV_X1", "INV_X2", "INV_X4", "INV_X8", "BUF_X1", "BUF_X2", "BUF_X4", "
 NOMINAL_SLEW_NS = 0.03
 """The input transition every arc is fitted at: about that of a gate driving a few gates."""
 FIT_POINTS = 5
+WIDTH = 96
+"""The generated module's line length."""
 
 
 def fit_line(points):
@@ -58,33 +61,31 @@ def fit_arc(arc):
     return fit_line([(load, arc.delay(NOMINAL_SLEW_NS, load)) for load in loads])
 
 
+def _line(arc):
+    intrinsic, slope, deviation = fit_arc(arc)
+    return (round(intrinsic, 5), round(slope, 6)), deviation
+
+
 def cell_entry(cell, raw_functions, deviations):
-    """The Python literal of one cell's numbers."""
-    inputs = {p.name: round(p.capacitance, 4) for p in cell.inputs()}
-    lines = [f"    {cell.name!r}: {{", f"        \"area\": {cell.area},",
-             f"        \"inputs\": {inputs},"]
+    """{area, inputs, and output, function and arcs or a flip-flop's pins, clock-to-Q and
+    setup} of one cell; each fit's deviation appended to `deviations`."""
+    entry = {"area": cell.area, "inputs": {p.name: round(p.capacitance, 4)
+                                           for p in cell.inputs()}}
     if cell.sequential:
-        q = cell.pins["Q"]
-        [clock_to_q] = [a for a in q.arcs if a.timing_type == "rising_edge"]
-        intrinsic, slope, deviation = fit_arc(clock_to_q)
-        deviations.append((cell.name, "CK->Q", deviation))
+        [clock_to_q] = [a for a in cell.pins["Q"].arcs if a.timing_type == "rising_edge"]
+        line, deviation = _line(clock_to_q)
+        deviations.append((cell.name, f"{clock_to_q.related_pin}->Q", deviation))
         setup = max(a.constraint(NOMINAL_SLEW_NS, NOMINAL_SLEW_NS)
                     for a in cell.pins["D"].arcs if a.timing_type == "setup_rising")
-        lines += [f"        \"flip_flop\": {{\"data\": \"D\", \"clock\": \"{clock_to_q.related_pin}"
-                  f"\", \"output\": \"Q\"}},",
-                  f"        \"clock_to_q\": ({intrinsic:.5f}, {slope:.6f}),",
-                  f"        \"setup\": {setup:.5f},"]
-    else:
-        [out] = cell.outputs()
-        arcs = {}
-        for arc in out.arcs:
-            intrinsic, slope, deviation = fit_arc(arc)
-            deviations.append((cell.name, f"{arc.related_pin}->{out.name}", deviation))
-            arcs[arc.related_pin] = f"({intrinsic:.5f}, {slope:.6f})"
-        lines += [f"        \"output\": ({out.name!r}, {raw_functions[cell.name]!r}),",
-                  "        \"arcs\": {" + ", ".join(f"{pin!r}: {line}"
-                                                    for pin, line in arcs.items()) + "},"]
-    return "\n".join(lines + ["    },"])
+        return {**entry, "flip_flop": {"data": "D", "clock": clock_to_q.related_pin,
+                                       "output": "Q"},
+                "clock_to_q": line, "setup": round(setup, 5)}
+    [out] = cell.outputs()
+    arcs = {}
+    for arc in out.arcs:
+        arcs[arc.related_pin], deviation = _line(arc)
+        deviations.append((cell.name, f"{arc.related_pin}->{out.name}", deviation))
+    return {**entry, "output": (out.name, raw_functions[cell.name]), "arcs": arcs}
 
 
 def functions(text, cells):
@@ -107,29 +108,33 @@ def module_text(path):
         raise SystemExit(f"not in {path}: {', '.join(missing)}")
     raw = functions(text, CELLS)
     deviations = []
-    entries = [cell_entry(library.cells[c], raw, deviations) for c in CELLS]
+    cells = {c: cell_entry(library.cells[c], raw, deviations) for c in CELLS}
     wire = library.wire_load
+    wire_load = {"name": wire.name, "capacitance_ff": wire.capacitance, "slope": wire.slope,
+                 "fanout_length": dict(wire.fanout_length)}
     worst = max(deviations, key=lambda d: d[2])
     print(f"largest deviation of a table point from its line: {1e3 * worst[2]:.2f} ps "
           f"({worst[0]} {worst[1]})", file=sys.stderr)
+    source = pformat(SOURCE, width=WIDTH - len("SOURCE = "))
     return "\n".join([
         '"""NanGate45 cells for the timing estimate: areas, input capacitances, functions and',
-        "linear delays (delay ns = intrinsic + slope * load fF, the worse of rise and fall), fitted",
-        "by synthesis/fit_cells.py (which documents how) from the source below; do not edit by",
+        "linear delays (delay ns = intrinsic + slope * load fF, the worse of rise and fall),",
+        "fitted by synthesis/fit_cells.py (which documents how) from SOURCE; do not edit by",
         'hand."""',
         "",
-        f"SOURCE = {SOURCE!r}",
+        "SOURCE = " + source.replace("\n", "\n" + " " * len("SOURCE = ")),
         f"NOMINAL_SLEW_NS = {NOMINAL_SLEW_NS}",
         '"""The input transition every delay was fitted at."""',
         f"DEFAULT_INPUT_PIN_CAP_FF = {library.default_input_pin_cap}",
-        f"WIRE_LOAD = {{\"name\": {wire.name!r}, \"capacitance_ff\": {wire.capacitance}, "
-        f"\"slope\": {wire.slope},",
-        f"             \"fanout_length\": {dict(wire.fanout_length)}}}",
+        "WIRE_LOAD = " + pformat(wire_load, width=WIDTH - len("WIRE_LOAD = "),
+                                 sort_dicts=False).replace("\n", "\n" + " " * 12),
         '"""The default wire-load model: net capacitance = capacitance_ff x length(fanout)."""',
         "",
-        "CELLS = {",
-        *entries,
-        "}",
+        "CELLS = " + pformat(cells, width=WIDTH - len("CELLS = "), sort_dicts=False)
+        .replace("\n", "\n" + " " * len("CELLS = ")),
+        '"""{cell: {"area" (um^2), "inputs" ({pin: capacitance fF}), and "output" (pin, Liberty',
+        'function) with "arcs" ({input pin: (intrinsic ns, slope ns/fF)}), or a flip-flop\'s',
+        '"flip_flop" pins, "clock_to_q" (intrinsic, slope) and "setup" (ns)}."""',
         "",
     ])
 

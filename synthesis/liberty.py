@@ -1,8 +1,8 @@
-"""A reader for the subset of Liberty that synthesis/fit_cells.py fits the timing model from:
-cell areas, pin directions and capacitances, the delay and setup tables of each
-timing arc, and the library's default wire-load model.  Non-linear delay model (NLDM) tables are looked up
-by bilinear interpolation, extrapolated linearly beyond their last index, as static timing
-tools do.
+"""A reader for the subset of Liberty synthesis/fit_cells.py fits the timing model from
+(and the tests read synthesis/cells.py's Liberty back with): cell areas, pin directions and
+capacitances, the delay and setup tables of each timing arc, and the library's default
+wire-load model.  Non-linear delay model (NLDM) tables are looked up by bilinear
+interpolation, extrapolated linearly beyond their last index, as static timing tools do.
 """
 
 import bisect

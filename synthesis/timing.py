@@ -61,6 +61,11 @@ TREE_FANOUT = 10
 """The most sinks a net drives directly: ABC's `buffer` default, the largest fanout in the
 nets it returns."""
 TREE_BUFFER = "BUF_X4"
+REPORT_TIMING_ENV = "PEFORGE_REPORT_TIMING"
+"""Set to "cached", a report (peforge run, peforge layer --report) carries the timing
+estimate only if it is already cached (the test suite sets it: one architecture's
+synthesis, tiny's, is enough there); otherwise a report's architecture is synthesized the
+first time (minutes for a 16x16)."""
 NON_HARDWARE_FIELDS = ("name", "dram_kind", "clock_mhz", "tech_nm")
 """Spec fields that leave the generated Verilog unchanged."""
 
@@ -95,8 +100,8 @@ UNITS = ("accelerator", "pe")
 METHOD = ("{yosys} + ABC delay-aware mapping (abc -D {period_ps}) onto NanGate45 "
           "(typical corner, 5K wire-load model), static timing of the mapped netlist "
           "(linear cell delays fitted at a {slew_ps:g} ps input transition, ideal clock, "
-          "SRAMs as ideal registered macros, nets of fanout > 10 through BUF_X4 trees), the accelerator with its PEs as black boxes and one PE "
-          "apart; {scaling}")
+          "SRAMs as ideal registered macros, nets of fanout > 10 through BUF_X4 trees), the "
+          "accelerator with its PEs as black boxes and one PE apart; {scaling}")
 
 
 # --- static timing analysis of a mapped netlist ------------------------------------------
@@ -403,11 +408,12 @@ def estimate_timing(spec, progress=None, cached_only=False):
     critical path leaves and reaches), "start_module", "end_module", "endpoint", "path"
     ([cell type, net, arrival ns at 45 nm] along it), "units" ({unit: its critical path ns
     and where; the accelerator's also its "worst_by_module": the worst path ending in each
-    submodule, slowest first}), "tech_nm", "clock_mhz", "meets_clock" (spec.clock_mhz <= fmax), "cells",
-    "flip_flops" (of the accelerator without its PEs), "synth_seconds", "cached"}.  The
-    first call for an architecture synthesizes it (3 minutes for a 4x4, 11 for the default
-    16x16 on a busy 2-core machine; `progress(seconds, step)` is called about every 10 s
-    meanwhile); later ones read the cache.  With `cached_only`, None unless both units are
+    submodule, slowest first}), "tech_nm", "clock_mhz", "meets_clock" (spec.clock_mhz <=
+    fmax), "cells", "flip_flops" (of the accelerator without its PEs), "synth_seconds",
+    "cached"}.  The first call for an architecture synthesizes it (80 s for
+    configs/tiny.yaml, 4 minutes for the default 16x16 on a busy 2-core machine;
+    `progress(seconds, step)` is called about every 10 s meanwhile); later ones read the
+    cache.  With `cached_only`, None unless both units are
     cached.
     """
     scale = spec.tech_nm / REFERENCE_NODE_NM

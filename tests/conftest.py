@@ -1,17 +1,23 @@
 """Shared fixtures: one Verilator build per architecture, reused by every test that needs it;
 the random regression's options, its run directory and its coverage summary."""
 
+import os
 import time
 from pathlib import Path
 
 import pytest
 
 from models.spec import load_spec
+from synthesis.timing import REPORT_TIMING_ENV
 from testbench.coverage import Coverage
 from testbench.regress import REGRESS_ROOT, failure_summary
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 REGRESS_DIR_KEY = "peforge_regress_dir"
+os.environ.setdefault(REPORT_TIMING_ENV, "cached")
+"""A report's timing from the cache only: tests/test_timing.py and `peforge lint` in
+tests/test_cli.py synthesize tiny.yaml; no test pays a 16x16's minutes for a figure it does
+not check."""
 
 
 @pytest.fixture(scope="session")
