@@ -36,20 +36,22 @@ dimensions", IEEE JSSC 9(5), 1974: gate delay scales with the feature size).  Be
 Results are cached under <cache root>/timing/ (models/cache.py), keyed by the digest of the
 unit's exported Verilog (not the spec's clock or node: both are applied on reading), the
 cell numbers, the code that synthesizes and times, and the Yosys version: an edit that
-leaves the Verilog unchanged needs no new synthesis.
+leaves the Verilog unchanged needs no new synthesis.  The Verilog's digest is itself
+indexed by what the Verilog is made from (the configuration, pyhdl/ and its models/
+facts), so a warm call exports nothing.
 """
 
 import inspect
 import json
+import re
 import time
 from collections import defaultdict
-from pathlib import Path
 
 from models.cache import cache_root, locked
 
 from . import cells as cell_library
 from . import nangate45_cells
-from .yosys import (SynthesisError, digest, package_version, read_json,
+from .yosys import (PROJECT_ROOT, SynthesisError, digest, package_version, read_json,
                     run_script, short_version, write_json, yosys_version)
 
 REFERENCE_NODE_NM = 45
@@ -320,29 +322,53 @@ def hardware_config(spec):
     return {k: v for k, v in spec.to_dict().items() if k not in NON_HARDWARE_FIELDS}
 
 
-def _key(text, script, registered_inputs):
-    """The cache key of a timing unit: its Verilog and Yosys script, the cell numbers, the
-    code a record comes from (the synthesis and the analysis, not how results are
-    presented) and the Yosys version."""
+def _key(verilog_sha256, script, registered_inputs):
+    """The cache key of a timing record: the digest of the unit's Verilog, its Yosys script,
+    the cell numbers, the code a record comes from (the synthesis and the analysis, not how
+    results are presented) and the Yosys version."""
     code = [inspect.getsource(m) for m in (cell_library, nangate45_cells)]
     code += [inspect.getsource(f) for f in (_synthesize, analyze)]
     constants = json.dumps([TREE_FANOUT, TREE_BUFFER, registered_inputs])
-    return digest(text, script, *code, constants, yosys_version())
+    return digest(verilog_sha256, script, *code, constants, yosys_version())
 
 
-def _unit(unit, spec):
-    """(Verilog, top module, Yosys script, registered inputs) of one timing unit."""
-    from pyhdl.export import TOP_NAME, verilog_text
+def _sources_key(unit, spec):
+    """What a unit's Verilog is made from: its hardware configuration, Amaranth's version,
+    pyhdl/ and the models/ modules it imports, and the PE's export.  Only a shortcut to the
+    Verilog's digest (the export of a 16x16 takes half a minute): an edit here costs an
+    export, not a synthesis, when the Verilog comes out the same."""
+    from . import array_area
 
-    from .array_area import PE_TOP, unit_verilog
+    paths = sorted((PROJECT_ROOT / "pyhdl").glob("*.py"))
+    facts = {name for path in paths
+             for name in re.findall(r"^from models\.(\w+) import", path.read_text(), re.M)}
+    paths += [PROJECT_ROOT / "models" / f"{name}.py" for name in sorted(facts)]
+    return digest(unit, json.dumps(hardware_config(spec), sort_keys=True),
+                  str(package_version("amaranth")), *(p.read_bytes() for p in paths),
+                  inspect.getsource(array_area.unit_verilog),
+                  inspect.getsource(array_area._convert))
+
+
+def _flow(unit):
+    """(top module, Yosys script, registered inputs) of one timing unit."""
+    from pyhdl.export import TOP_NAME
+
+    from .array_area import PE_TOP
 
     if unit == "pe":
-        return (unit_verilog("pe", spec), PE_TOP,
-                TIMING_SCRIPT.format(top=PE_TOP, blackbox="", period_ps=DELAY_TARGET_PS), True)
+        return PE_TOP, TIMING_SCRIPT.format(top=PE_TOP, blackbox="",
+                                            period_ps=DELAY_TARGET_PS), True
     blackbox = f"# The PEs are timed on their own (unit pe).\nblackbox {TOP_NAME}.array.pe_*"
-    return (verilog_text(spec), TOP_NAME,
-            TIMING_SCRIPT.format(top=TOP_NAME, blackbox=blackbox, period_ps=DELAY_TARGET_PS),
-            False)
+    return TOP_NAME, TIMING_SCRIPT.format(top=TOP_NAME, blackbox=blackbox,
+                                          period_ps=DELAY_TARGET_PS), False
+
+
+def _verilog(unit, spec):
+    from pyhdl.export import verilog_text
+
+    from .array_area import unit_verilog
+
+    return unit_verilog("pe", spec) if unit == "pe" else verilog_text(spec)
 
 
 def _synthesize(unit, spec, text, top, script, registered_inputs, progress):
@@ -373,10 +399,21 @@ def _synthesize(unit, spec, text, top, script, registered_inputs, progress):
 
 def _record(unit, spec, progress, cached_only):
     """(record at 45 nm, cached) of `unit` of `spec`: from the cache, or synthesized now
-    (None if not cached and `cached_only`)."""
+    (None if not cached and `cached_only`).  The Verilog's digest comes from an index by
+    _sources_key, or from an export."""
     directory = cache_root() / "timing"
-    text, top, script, registered_inputs = _unit(unit, spec)
-    key = _key(text, script, registered_inputs)
+    top, script, registered_inputs = _flow(unit)
+    sources_key = _sources_key(unit, spec)
+    index_path = directory / "verilog" / f"{unit}-{sources_key[:24]}.json"
+    index = read_json(index_path)
+    text = None
+    if index and index.get("sources_key") == sources_key:
+        verilog_sha256 = index["verilog_sha256"]
+    else:
+        text = _verilog(unit, spec)
+        verilog_sha256 = digest(text)
+        write_json(index_path, {"sources_key": sources_key, "verilog_sha256": verilog_sha256})
+    key = _key(verilog_sha256, script, registered_inputs)
     path = directory / f"{unit}-{key[:24]}.json"
     record = read_json(path)
     if record and record.get("key") == key:
@@ -387,6 +424,7 @@ def _record(unit, spec, progress, cached_only):
         record = read_json(path)  # another process may have just made it
         if record and record.get("key") == key:
             return record, True
+        text = text or _verilog(unit, spec)
         record = {"key": key, **_synthesize(unit, spec, text, top, script, registered_inputs,
                                             progress)}
         write_json(path, record)

@@ -3,11 +3,13 @@ numbers and the Liberty file written from them, the static timing of hand-built 
 against sums of the cells' own lines, and configs/tiny.yaml synthesized, cached and
 rescaled."""
 
+import json
+import shutil
 import time
 
 import pytest
 
-from models.cache import CACHE_ENV
+from models.cache import CACHE_ENV, cache_root
 from models.counters import COUNTER_NAMES
 from models.energy import table_for
 from models.spec import ArchSpec
@@ -187,11 +189,28 @@ def test_a_warm_call_and_another_node_need_no_synthesis(small):
 
 def test_cached_only_reads_the_cache_and_synthesizes_nothing(small, tmp_path, monkeypatch):
     spec, first = small
-    assert timing.estimate_timing(spec, cached_only=True) == {**first, "cached": True}
+    as_read = json.loads(json.dumps({**first, "cached": True}))  # the cache's JSON: lists
+    assert timing.estimate_timing(spec, cached_only=True) == as_read
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))  # an empty cache
     start = time.perf_counter()
     assert timing.estimate_timing(spec, cached_only=True) is None
-    assert time.perf_counter() - start < 5 and not (tmp_path / "timing").exists()
+    assert time.perf_counter() - start < 30  # an export, no synthesis
+    assert not list((tmp_path / "timing").glob("*.json"))  # no record made
+
+
+def test_a_source_edit_that_keeps_the_verilog_needs_no_synthesis(small, tmp_path,
+                                                                  monkeypatch):
+    """The records without the index from sources to the Verilog's digest (as after an edit
+    to pyhdl/): the Verilog is exported again, its digest finds the records."""
+    spec, first = small
+    for record in (cache_root() / "timing").glob("*.json"):
+        if json.loads(record.read_text()).get("verilog_sha256"):
+            (tmp_path / "timing").mkdir(exist_ok=True)
+            shutil.copy(record, tmp_path / "timing")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    estimate = timing.estimate_timing(spec, cached_only=True)
+    assert estimate == json.loads(json.dumps({**first, "cached": True}))
+    assert len(list((tmp_path / "timing" / "verilog").glob("*.json"))) == len(timing.UNITS)
 
 
 def test_the_report_carries_the_timing_and_warns_on_a_fast_clock(small):
