@@ -94,11 +94,12 @@ def conv_operands(job):
 
 def expected_macs_gated(spec, job):
     """The gated MACs of `job`: of the MACs its hardware runs perform, those with a zero
-    operand, an input (padding included) or a weight (a grouped layer's block-diagonal zeros
+    operand, an input (padding included, at its pad value) or a weight (a grouped layer's block-diagonal zeros
     included); computed from the data, independently of the analytical model."""
     x, w = conv_operands(job)
     shape = job.shape
-    padded = np.pad(x, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)))
+    padded = np.pad(x, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)),
+                    constant_values=job.pad_value)
     windows = np.lib.stride_tricks.sliding_window_view(padded, (shape.r, shape.s), axis=(2, 3))
     nonzero_x = (windows[:, :, ::job.stride, ::job.stride][:, :, :shape.p, :shape.q] != 0)
     performed = nonzero = 0
