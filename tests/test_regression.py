@@ -89,14 +89,16 @@ def test_every_counter_is_checked():
 
 
 def test_gated_macs_from_dense_data_are_the_padding_and_block_diagonal_zeros():
-    """On data without zeros, the checker's count from the data agrees with the analytical
-    model's structural one (models.perf.model_counters)."""
+    """On data without zeros and with zero padding, the checker's count from the data agrees
+    with the analytical model's structural one (models.perf.model_counters)."""
     spec = random_arch(SMALL_ARCH_SEED)
     checked = 0
     for index in range(60):
         job = random_case(spec, SMALL_ARCH_SEED, index).job
+        # Zero padding: the analytical model counts every padded position as gated.
         dense = dataclasses.replace(job, inputs=np.where(job.inputs == 0, 1, job.inputs),
-                                    weights=np.where(job.weights == 0, 1, job.weights))
+                                    weights=np.where(job.weights == 0, 1, job.weights),
+                                    pad_value=0)
         structural = sum(model_counters(spec, part.mapping, job.shape.c // job.groups)
                          ["macs_gated"] for part in job.parts(spec))
         assert expected_macs_gated(spec, dense) == structural, job.name
