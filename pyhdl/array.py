@@ -74,16 +74,14 @@ class SystolicArray(wiring.Component):
         token = token_layout(self.operand_bits, self.slot_bits)
         pes = [[ProcessingElement(self.operand_bits, self.acc_bits, self.rf_depth)
                 for _ in range(cols)] for _ in range(rows)]
-        loads = [self._fan_out_load(m, r) for r in range(rows)]
         for r in range(rows):
-            shift, commit, slot, w_data = loads[r]
             for c in range(cols):
                 m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
                 m.d.comb += [
-                    pe.w_shift.eq(shift),
-                    pe.w_commit.eq(commit),
-                    pe.w_slot.eq(slot),
-                    pe.w_in.eq(w_data if c == 0 else pes[r][c - 1].w_out),
+                    pe.w_shift.eq(self.w_shift),
+                    pe.w_commit.eq(self.w_commit),
+                    pe.w_slot.eq(self.w_slot),
+                    pe.w_in.eq(self.w_data[r] if c == 0 else pes[r][c - 1].w_out),
                     pe.psum_in.eq(0 if r == 0 else pes[r - 1][c].psum_out),
                 ]
                 if c > 0:
@@ -114,14 +112,10 @@ class SystolicArray(wiring.Component):
             if c == 0:
                 m.d.comb += self.y.valid.eq(valid)
 
-        self._count_gated(m, pes, loads)
+        self._count_gated(m, pes)
         return m
 
-    def _fan_out_load(self, m, r):
-        """Row r's copy of the weight load: (w_shift, w_commit, w_slot, w_data[r])."""
-        return self.w_shift, self.w_commit, self.w_slot, self.w_data[r]
-
-    def _count_gated(self, m, pes, loads):
+    def _count_gated(self, m, pes):
         """Zero-weight counts per row and slot are kept as weights commit, so the count of
         gated multiplies for an input vector needs only one small adder per row."""
         rows, cols = self.rows, self.cols
@@ -132,10 +126,9 @@ class SystolicArray(wiring.Component):
                         for r in range(rows)]
         per_row = []
         for r in range(rows):
-            _, commit, slot, _ = loads[r]
             chain_zeros = sum((pes[r][c].w_out == 0 for c in range(cols)), start=0)
             for s in range(self.rf_depth):
-                with m.If(commit & (slot == s)):
+                with m.If(self.w_commit & (self.w_slot == s)):
                     m.d.sync += zero_weights[r][s].eq(chain_zeros)
             slot_zeros = Signal(count_shape, name=f"slot_zeros_{r}")
             m.d.comb += slot_zeros.eq(zero_weights[r][0])
