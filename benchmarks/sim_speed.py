@@ -13,8 +13,8 @@ reports medians:
   C++      benchmarks/harness/sim_main.cpp on the same Verilated `sim_top` (same Verilog and
            control file, same Verilator options as the project's runner: --vpi with only
            sim_top's ports public, same -G parameters and make flags), driven from a plan file:
-           reset, $readmemh, the write guard, register writes, CONTROL=1, clock until `done`
-           (timed), counters, $writememh.  Its output is
+           reset, the DRAM load, the write guard, register writes, CONTROL=1, clock until `done`
+           (timed), counters, the DRAM dump.  Its output is
            checked against models.golden.fc; the script exits non-zero if it (or cocotb's) is
            wrong.
 
@@ -52,11 +52,12 @@ from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,  # no
                               counter_address, descriptor_address)
 from models.spec import load_spec  # noqa: E402
 from pyhdl.export import export_verilog  # noqa: E402
-from testbench.dram_image import read_hex, write_hex  # noqa: E402
+from testbench.dram_image import HEADER, read_image, write_image  # noqa: E402
 from testbench.jobs import Job  # noqa: E402
 from testbench.runner import (MAKE_ARGS, SIM_SOURCES, VERILATOR_ARGS,  # noqa: E402
                               SimulationModel)
-from testbench.tb import POISON, DramTiming, timeout_cycles  # noqa: E402
+from testbench.tb import (DUMP_FILE, LOAD_FILE, POISON, DramTiming,  # noqa: E402
+                          timeout_cycles)
 from testbench.toolchain import verilator_env  # noqa: E402
 
 BUILD_ROOT = ROOT / "build" / "bench"
@@ -151,15 +152,16 @@ def unpack_int32_rows(data, rows, cols, row_beats, bus_bytes):
     return data[:, :cols * 4].copy().view("<i4").reshape(rows, cols).astype(np.int32)
 
 
-def load_image(path):
-    """A sparse $readmemh file as {beat address: word text}, whatever the order of regions."""
-    image, address = {}, 0
-    for line in Path(path).read_text().split():
-        if line.startswith("@"):
-            address = int(line[1:], 16)
-        else:
-            image[address] = line.lower()
-            address += 1
+def load_image(path, bus_bytes):
+    """A DRAM load image (testbench/dram_image.py) as {beat address: beat bytes}, whatever
+    the order of its regions."""
+    data, image, offset = Path(path).read_bytes(), {}, 0
+    while offset < len(data):
+        first, beats = np.frombuffer(data, HEADER, 2, offset)
+        offset += 2 * HEADER.itemsize
+        for beat in range(int(beats)):
+            image[int(first) + beat] = data[offset:offset + bus_bytes]
+            offset += bus_bytes
     return image
 
 
@@ -184,8 +186,8 @@ def run_harness(exe, spec, x, w, timing, run_dir, extra_args=()):
     # The layout of testbench/tb.py's run_fc: rows of X, rows of W, then Y (poisoned first).
     mapping = map_fc(spec, m, c, k)
     bus = spec.dram_bus_bytes
-    load, dump, plan = run_dir / "dram_load.hex", run_dir / "dram_dump.hex", run_dir / "plan.txt"
-    write_hex(load, [
+    load, dump, plan = run_dir / LOAD_FILE, run_dir / DUMP_FILE, run_dir / "plan.txt"
+    write_image(load, [
         (mapping.x_addr, pack_rows(x, spec.operand_bits, bus)),
         (mapping.w_addr, pack_rows(w, spec.operand_bits, bus)),
         (mapping.y_addr, np.full(mapping.y_beats * bus, POISON, dtype=np.uint8)),
@@ -207,7 +209,7 @@ def run_harness(exe, spec, x, w, timing, run_dir, extra_args=()):
             registers[words[1]] = int(words[2])
         elif len(words) == 2:
             values[words[0]] = float(words[1])
-    output = unpack_int32_rows(read_hex(dump, bus), m, k, mapping.y_beats // m, bus)
+    output = unpack_int32_rows(read_image(dump), m, k, mapping.y_beats // m, bus)
     return {"compute_s": values["compute_seconds"], "compute_cpu_s": values["compute_cpu_seconds"],
             "compute_cycles": int(values["compute_cycles"]),
             "process_s": process_s, "registers": registers, "output": output}
@@ -358,8 +360,8 @@ def main(argv=None):
             out["cycles"] = out["registers"].get("cycles", out["compute_cycles"])
             cpp_runs[label].append(out)
             if label == "C++" and rep == 0:
-                same_image = load_image(work / "C++-0" / "dram_load.hex") == \
-                    load_image(work / "cocotb-0" / "dram_load.hex")
+                same_image = load_image(work / "C++-0" / LOAD_FILE, spec.dram_bus_bytes) == \
+                    load_image(work / "cocotb-0" / LOAD_FILE, spec.dram_bus_bytes)
             log(f"  {label:9s} #{rep}: process {out['process_s']:.2f} s, compute loop "
                 f"{out['compute_s']:.2f} s, {out['cycles']} cycles (loop "
                 f"{out['compute_cycles']})")
@@ -397,7 +399,7 @@ def main(argv=None):
                      run_s - median([r["run_s"] for r in tiny_runs]),
                      "fixed start-up subtracted"))
     rows.append(("C++:    whole process", cpp_process_s,
-                 "incl. model init, $readmemh, $writememh"))
+                 "incl. model init, DRAM load and dump"))
 
     macs = cocotb_runs[0]["macs"]
     print()

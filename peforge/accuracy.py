@@ -66,7 +66,8 @@ def run_digits(spec, backend, table, images=None, log=print):
             progress.finish(index, result.counters["cycles"], ", matches the golden model")
             return result.output
 
-        rtl_logits = digits.run_int8(network, pixels, on_rtl)
+        with simulator:
+            rtl_logits = digits.run_int8(network, pixels, on_rtl)
         if not np.array_equal(rtl_logits, golden_logits):
             raise MismatchError("the RTL's logits differ from the golden model's")
         accuracy["int8_rtl"] = digits.accuracy(rtl_logits, labels)
@@ -195,16 +196,18 @@ def _run_rtl(spec, graph, steps, inputs, golden, counted, bits, log):
     simulator = Simulator(spec, log)
     progress = Progress(names, [0] * len(names))
     outputs = []
-    for first, last in chunks:
-        def on_rtl(step, x):
-            index = progress.count
-            progress.start(index)
-            result = simulator.run(_job_of_step(step, x))
-            counted.add(step.layer(x.shape), result.counters)
-            progress.finish(index, result.counters["cycles"], ", matches the golden model")
-            return result.output
 
-        outputs.append(run_quantized(graph, steps, inputs[first:last], on_rtl, bits)[0])
+    def on_rtl(step, x):
+        index = progress.count
+        progress.start(index)
+        result = simulator.run(_job_of_step(step, x))
+        counted.add(step.layer(x.shape), result.counters)
+        progress.finish(index, result.counters["cycles"], ", matches the golden model")
+        return result.output
+
+    with simulator:
+        for first, last in chunks:
+            outputs.append(run_quantized(graph, steps, inputs[first:last], on_rtl, bits)[0])
     return np.concatenate(outputs)
 
 

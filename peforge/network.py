@@ -10,10 +10,11 @@ from models.mapper import MappingError, map_grouped_conv
 from models.perf import model_counters
 from models.workloads import WorkloadError, load_scalesim_csv, with_batch, workload
 from testbench.jobs import Job
-from testbench.runner import SimulationModel
+from testbench.runner import SimulationError, SimulationModel
+from testbench.session import SimulationSession
 
 from .errors import UserError
-from .flow import mismatch_error, simulate
+from .flow import mismatch_error
 from .report import layer_entry
 
 BACKENDS = ("rtl", "model")
@@ -71,15 +72,33 @@ def _random_job(spec, layer, rng):
 
 
 class Simulator:
-    """The RTL of one architecture, built once, running one checked layer at a time."""
+    """The RTL of one architecture, built once, running checked layers one after another in
+    one simulation (testbench.session): use it as a context manager around the layers."""
 
     def __init__(self, spec, log=print):
         self.model = SimulationModel(spec)
         self.model.build(log=log)
+        self.session = SimulationSession(self.model)
+
+    def __enter__(self):
+        try:
+            self.session.__enter__()
+        except SimulationError as error:
+            raise UserError(f"simulation failed: {error}") from None
+        return self
+
+    def __exit__(self, *stop):
+        try:
+            self.session.__exit__(*stop)
+        except SimulationError as error:
+            raise UserError(f"simulation failed: {error}") from None
 
     def run(self, job):
         """The JobResult of `job`; MismatchError if the RTL differs from the golden model."""
-        result = simulate(self.model, job, f"layer {job.name}")
+        try:
+            result = self.session.run(job)
+        except SimulationError as error:
+            raise UserError(f"layer {job.name}: simulation failed: {error}") from None
         if not result.matches:
             raise mismatch_error(f"layer {job.name}: ", result.output, result.expected)
         return result
@@ -153,10 +172,11 @@ def run_network(spec, layers, backend, table, seed=0, log=print):
                         [p["cycles"] for p in predictions])
     rng = np.random.default_rng(seed)
     entries = []
-    for index, layer in enumerate(accelerated):
-        progress.start(index)
-        counters = simulator.run(_random_job(spec, layer, rng)).counters
-        entries.append(layer_entry(spec, layer.name, layer.op, counters, table, layer.macs,
-                                   layer.post.requant is not None))
-        progress.finish(index, counters["cycles"], ", matches the golden model")
+    with simulator:
+        for index, layer in enumerate(accelerated):
+            progress.start(index)
+            counters = simulator.run(_random_job(spec, layer, rng)).counters
+            entries.append(layer_entry(spec, layer.name, layer.op, counters, table, layer.macs,
+                                       layer.post.requant is not None))
+            progress.finish(index, counters["cycles"], ", matches the golden model")
     return entries, host_ops

@@ -15,7 +15,6 @@ so each layer's result is compared with what the golden model makes of the golde
 import os
 
 import cocotb
-import numpy as np
 from cocotb.triggers import RisingEdge, with_timeout
 
 from models.layout import pack_rows, row_beats, unpack_rows
@@ -24,7 +23,8 @@ from models.registers import CONTROL, descriptor_address
 from models.spec import DRAM_WORD_BITS
 
 from .jobs import JobResult, expected_output, read_jobs, write_results
-from .tb import CLOCK_NS, POISON, AcceleratorTB, timeout_cycles
+from .tb import (CLOCK_NS, AcceleratorTB, bias_region, input_region, poison_region,
+                 timeout_cycles)
 
 
 def chain_mappings(spec, jobs):
@@ -50,18 +50,17 @@ def chain_mappings(spec, jobs):
 
 def dram_image(spec, jobs, mappings):
     """The one DRAM load of a chain: X of the first layer, weights, biases, poisoned outputs."""
-    bits, bus = spec.operand_bits, spec.dram_bus_bytes
     first = jobs[0].shape
     x = jobs[0].inputs if jobs[0].op != "fc" else jobs[0].inputs.T.reshape(first.c, -1, 1)[None]
-    regions = [(0, pack_rows(x.transpose(0, 2, 3, 1).reshape(-1, first.c), bits, bus))]
+    regions = [input_region(spec, x)]
     for job, mapping in zip(jobs, mappings):
         shape = mapping.shape
         w = job.weights.reshape(shape.k, shape.c, shape.r, shape.s)
-        regions.append((mapping.w_addr, pack_rows(weight_rows(spec, mapping, w), bits, bus)))
+        regions.append((mapping.w_addr, pack_rows(weight_rows(spec, mapping, w),
+                                                  spec.operand_bits, spec.dram_bus_bytes)))
         if job.bias is not None:
-            regions.append((mapping.b_addr, pack_rows(job.bias.reshape(1, -1), DRAM_WORD_BITS,
-                                                      bus)))
-        regions.append((mapping.y_addr, np.full(mapping.y_beats * bus, POISON, np.uint8)))
+            regions.append(bias_region(spec, mapping.b_addr, job.bias))
+        regions.append(poison_region(spec, mapping.y_addr, mapping.y_beats))
     return regions
 
 

@@ -1,28 +1,34 @@
-"""DRAM images as the simulated DRAM reads and writes them: $readmemh / $writememh text."""
+"""DRAM images as the simulated DRAM reads and writes them: binary files (dram_model.sv).
+
+A load image is a sequence of regions, each a header of two big-endian 32-bit words (its
+first beat, its number of beats) followed by its beats, most significant byte first, as
+$fread fills a memory.  A dump is the beats of one range, least significant byte first, as
+$fwrite's %u writes them: the DRAM's own byte order, so it reads back without reordering.
+"""
 
 import numpy as np
 
+HEADER = np.dtype(">u4")
 
-def write_hex(path, regions, bus_bytes):
-    """Write `regions` [(first_beat, bytes)] as a sparse $readmemh file, one beat a line."""
-    with open(path, "w") as out:
+
+def region_beats(payload, bus_bytes):
+    """`payload` (bytes) as beats of `bus_bytes`, the last one padded with zeros."""
+    payload = np.asarray(payload, dtype=np.uint8).reshape(-1)
+    pad = -len(payload) % bus_bytes
+    if pad:
+        payload = np.concatenate([payload, np.zeros(pad, dtype=np.uint8)])
+    return payload.reshape(-1, bus_bytes)
+
+
+def write_image(path, regions, bus_bytes):
+    """Write `regions` [(first_beat, bytes)] as a load image."""
+    with open(path, "wb") as out:
         for first_beat, payload in regions:
-            payload = np.asarray(payload, dtype=np.uint8)
-            pad = -len(payload) % bus_bytes
-            if pad:
-                payload = np.concatenate([payload, np.zeros(pad, dtype=np.uint8)])
-            beats = payload.reshape(-1, bus_bytes)[:, ::-1]
-            text = beats.tobytes().hex()
-            width = 2 * bus_bytes
-            out.write(f"@{first_beat:x}\n")
-            out.write("\n".join(text[i:i + width] for i in range(0, len(text), width)))
-            out.write("\n")
+            beats = region_beats(payload, bus_bytes)
+            out.write(np.array([first_beat, len(beats)], dtype=HEADER).tobytes())
+            out.write(beats[:, ::-1].tobytes())
 
 
-def read_hex(path, bus_bytes):
-    """Read a $writememh file back into bytes (little-endian beats, in file order)."""
-    lines = [line.strip() for line in open(path)]
-    words = [line for line in lines if line and not line.startswith(("//", "@"))]
-    text = "".join(word.rjust(2 * bus_bytes, "0") for word in words)
-    return np.frombuffer(bytes.fromhex(text), dtype=np.uint8).reshape(-1, bus_bytes)[:, ::-1] \
-        .reshape(-1).copy()
+def read_image(path):
+    """A dump's bytes (little-endian beats, in address order)."""
+    return np.fromfile(path, dtype=np.uint8)

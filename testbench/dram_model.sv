@@ -9,9 +9,13 @@
 //   cfg_stall      per-cycle probability, in 1/256ths, that a beat is withheld (reads) or
 //                  refused (writes): random backpressure from a 32-bit LFSR
 //   cfg_seed       LFSR seed, loaded while rst is high
-// The memory is filled and read back by the testbench through files, not per cycle:
-//   a cycle with load_stb high runs $readmemh(+dram_load=FILE) (sparse, with @address lines),
-//   a cycle with dump_stb high runs $writememh(+dram_dump=FILE) over [dump_first, dump_last].
+// The memory is filled and read back by the testbench through binary files, not per cycle
+// (testbench/dram_image.py writes and reads them):
+//   a cycle with load_stb high reads +dram_load=FILE: regions, each a header of two
+//   big-endian 32-bit words (first beat, number of beats) and then its beats, most
+//   significant byte first ($fread);
+//   a cycle with dump_stb high writes beats [dump_first, dump_last] to +dram_dump=FILE,
+//   least significant byte first ($fwrite's %u).
 // Every write must land in the output region the testbench declares: with guard_writes high,
 // a write beat outside [write_first, write_last] (beats, inclusive) stops the simulation with
 // a fatal error naming the address, so a stray write anywhere in DRAM cannot go unnoticed.
@@ -52,12 +56,36 @@ module dram_model #(
     logic [8*BUS_BYTES-1:0] mem [0:DEPTH-1];
     string load_path, dump_path;
     initial begin
-        if (!$value$plusargs("dram_load=%s", load_path)) load_path = "dram_load.hex";
-        if (!$value$plusargs("dram_dump=%s", dump_path)) dump_path = "dram_dump.hex";
+        if (!$value$plusargs("dram_load=%s", load_path)) load_path = "dram_load.bin";
+        if (!$value$plusargs("dram_dump=%s", dump_path)) dump_path = "dram_dump.bin";
     end
+
+    task automatic load_image();
+        integer fd, got;
+        logic [63:0] header;
+        fd = $fopen(load_path, "rb");
+        if (fd == 0) $fatal(1, "dram_model: cannot open %s", load_path);
+        while ($fread(header, fd) == 8) begin
+            got = $fread(mem, fd, header[63:32], header[31:0]);
+            if (got != header[31:0] * BUS_BYTES)
+                $fatal(1, "dram_model: %s ends inside the region at beat %0d", load_path,
+                       header[63:32]);
+        end
+        $fclose(fd);
+    endtask
+
+    task automatic dump_image();
+        integer fd;
+        fd = $fopen(dump_path, "wb");
+        if (fd == 0) $fatal(1, "dram_model: cannot open %s", dump_path);
+        for (logic [31:0] beat = dump_first; beat <= dump_last; beat++)
+            $fwrite(fd, "%u", mem[beat]);
+        $fclose(fd);
+    endtask
+
     always @(posedge clk) begin
-        if (load_stb) $readmemh(load_path, mem);
-        if (dump_stb) $writememh(dump_path, mem, dump_first, dump_last);
+        if (load_stb) load_image();
+        if (dump_stb) dump_image();
     end
 
     logic [31:0] now, lfsr;

@@ -19,6 +19,7 @@ from pyhdl.csr import REGISTER_ADDR_BITS
 from pyhdl.export import export_verilog
 
 from .jobs import read_results, write_jobs
+from .tb import DUMP_FILE, LOAD_FILE
 from .toolchain import AMARANTH_WAIVERS, use_verilator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -171,33 +172,40 @@ class SimulationModel:
             )
             stamp.write_text(self.spec.name)
 
+    def run_test(self, test_module, run_dir, extra_env=None):
+        """Run the cocotb `test_module` on this model in `run_dir` (which it reaches as
+        PEFORGE_RUN_DIR), with `extra_env` added to its environment.  Raises what cocotb's
+        runner raises: SystemExit when the test fails, RuntimeError when the simulator dies
+        (an RTL assertion aborts it)."""
+        env = {
+            "PEFORGE_RUN_DIR": str(run_dir),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
+                                                        os.environ.get("PYTHONPATH")])),
+            **(extra_env or {}),
+        }
+        self.runner.test(
+            test_module=test_module,
+            hdl_toplevel="sim_top",
+            hdl_toplevel_lang="verilog",
+            build_dir=self.build_dir,
+            test_dir=run_dir,
+            extra_env=env,
+            plusargs=[f"+dram_load={run_dir / LOAD_FILE}", f"+dram_dump={run_dir / DUMP_FILE}"],
+            results_xml=str(run_dir / "results.xml"),
+            log_file=run_dir / "sim.log",
+            waves=self.waves,
+            # Flushed every time step, so a run an RTL assertion aborts keeps its waves.
+            test_args=["--trace-flush"] if self.waves else [],
+        )
+
     def run(self, jobs, run_dir, test_module="testbench.cocotb_layers"):
         """Run `jobs` in one simulation with the cocotb `test_module` (by default one layer
         after another, each loaded, run and read back); return their JobResults."""
         self.build()
         run_dir = Path(run_dir).resolve()
         write_jobs(run_dir, self.spec, jobs)
-        env = {
-            "PEFORGE_RUN_DIR": str(run_dir),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
-                                                        os.environ.get("PYTHONPATH")])),
-        }
         try:
-            self.runner.test(
-                test_module=test_module,
-                hdl_toplevel="sim_top",
-                hdl_toplevel_lang="verilog",
-                build_dir=self.build_dir,
-                test_dir=run_dir,
-                extra_env=env,
-                plusargs=[f"+dram_load={run_dir / 'dram_load.hex'}",
-                          f"+dram_dump={run_dir / 'dram_dump.hex'}"],
-                results_xml=str(run_dir / "results.xml"),
-                log_file=run_dir / "sim.log",
-                waves=self.waves,
-                # Flushed every time step, so a run an RTL assertion aborts keeps its waves.
-                test_args=["--trace-flush"] if self.waves else [],
-            )
+            self.run_test(test_module, run_dir)
         except (SystemExit, RuntimeError) as stop:
             # cocotb's runner exits when a test fails, and raises RuntimeError when the
             # simulator itself dies (an RTL assertion aborts it).

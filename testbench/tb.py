@@ -16,11 +16,13 @@ from models.spec import DRAM_WORD_BITS
 from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,
                               counter_address, descriptor_address)
 
-from .dram_image import read_hex, write_hex
+from .dram_image import read_image, write_image
 
 CLOCK_NS = 2
 POISON = 0xA5
 """Byte written over the output region before a layer, so a missing write cannot pass."""
+LOAD_FILE, DUMP_FILE = "dram_load.bin", "dram_dump.bin"
+"""The DRAM images a run directory holds (+dram_load= and +dram_dump= of dram_model.sv)."""
 
 
 @dataclass(frozen=True)
@@ -35,15 +37,16 @@ class DramTiming:
 
 
 class AcceleratorTB:
-    """Drives one `sim_top`: every layer is loaded into DRAM as a file, started through the
-    registers, awaited on `done` and read back, so Python does no work per clock cycle."""
+    """Drives one `sim_top`: every layer is loaded into DRAM from a binary file, started
+    through the registers, awaited on `done` and read back, so Python does no work per clock
+    cycle."""
 
     def __init__(self, dut, spec, work_dir):
         self.dut = dut
         self.spec = spec
         self.work_dir = Path(work_dir)
-        self.load_path = self.work_dir / "dram_load.hex"
-        self.dump_path = self.work_dir / "dram_dump.hex"
+        self.load_path = self.work_dir / LOAD_FILE
+        self.dump_path = self.work_dir / DUMP_FILE
 
     async def start(self, timing=DramTiming()):
         """Start the clock and reset the design with the given DRAM timing; DRAM writes are
@@ -99,19 +102,21 @@ class AcceleratorTB:
         return counters
 
     async def load_dram(self, regions):
-        write_hex(self.load_path, regions, self.spec.dram_bus_bytes)
+        """Write `regions` [(first_beat, bytes)] into DRAM (one cycle)."""
+        write_image(self.load_path, regions, self.spec.dram_bus_bytes)
         self.dut.load_stb.value = 1
         await RisingEdge(self.dut.clk)
         self.dut.load_stb.value = 0
 
     async def dump_dram(self, first_beat, beats):
+        """The bytes of DRAM beats [first_beat, first_beat + beats) (two cycles)."""
         self.dut.dump_first.value = first_beat
         self.dut.dump_last.value = first_beat + beats - 1
         self.dut.dump_stb.value = 1
         await RisingEdge(self.dut.clk)
         self.dut.dump_stb.value = 0
         await RisingEdge(self.dut.clk)
-        return read_hex(self.dump_path, self.spec.dram_bus_bytes)
+        return read_image(self.dump_path)
 
     async def run_descriptor(self, descriptor, timeout_cycles):
         """Write the descriptor, start, and wait for done; return the counters."""
@@ -136,20 +141,14 @@ class AcceleratorTB:
         post = PostProcess(bias is not None, requant, relu)
         parts = map_grouped_conv(spec, ConvShape(n, c, h, width, k, r, s, stride, pad,
                                                  pad_value), groups, post)
-        first, bus = parts[0].mapping, spec.dram_bus_bytes
+        first = parts[0].mapping
         p, q = first.shape.p, first.shape.q
         y_beats = n * p * q * first.y_pitch
         bits = spec.operand_bits if requant is not None else DRAM_WORD_BITS
-        regions = [
-            (0, pack_rows(x.transpose(0, 2, 3, 1).reshape(-1, c), spec.operand_bits, bus)),
-            (first.y_addr, np.full(y_beats * bus, POISON, dtype=np.uint8)),
-        ]
+        regions = [input_region(spec, x), poison_region(spec, first.y_addr, y_beats)]
         if bias is not None:
-            regions.append((first.b_addr, pack_rows(bias.reshape(1, k), DRAM_WORD_BITS, bus)))
-        for part in parts:
-            dense = block_diagonal_weights(w, groups, part) if groups > 1 else w
-            regions.append((part.mapping.w_addr, pack_rows(
-                weight_rows(spec, part.mapping, dense), spec.operand_bits, bus)))
+            regions.append(bias_region(spec, first.b_addr, bias))
+        regions += weight_regions(spec, w, groups, parts)
         await self.load_dram(regions)
         self.guard_writes(first.y_addr, y_beats)
         totals = {}
@@ -158,7 +157,7 @@ class AcceleratorTB:
                                                  timeout_cycles(spec, part.mapping))
             totals = {name: totals.get(name, 0) + value for name, value in counters.items()}
         image = await self.dump_dram(first.y_addr, y_beats)
-        y = unpack_rows(image, n * p * q, k, bits, bus).reshape(n, p, q, k)
+        y = unpack_rows(image, n * p * q, k, bits, spec.dram_bus_bytes).reshape(n, p, q, k)
         return y.transpose(0, 3, 1, 2), totals
 
     async def run_fc(self, x, w, **post):
@@ -167,6 +166,32 @@ class AcceleratorTB:
         y, counters = await self.run_conv(x.T.reshape(1, c, m, 1), w.reshape(k, c, 1, 1),
                                           **post)
         return y.reshape(k, m).T, counters
+
+
+def input_region(spec, x, first_beat=0):
+    """The DRAM region of NCHW inputs `x`: one row of operands per pixel (NHWC)."""
+    rows = x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+    return first_beat, pack_rows(rows, spec.operand_bits, spec.dram_bus_bytes)
+
+
+def weight_regions(spec, w, groups, parts):
+    """The DRAM regions of weights `w` (K x C/groups x R x S), one per hardware run."""
+    regions = []
+    for part in parts:
+        dense = block_diagonal_weights(w, groups, part) if groups > 1 else w
+        regions.append((part.mapping.w_addr, pack_rows(
+            weight_rows(spec, part.mapping, dense), spec.operand_bits, spec.dram_bus_bytes)))
+    return regions
+
+
+def bias_region(spec, first_beat, bias):
+    """The DRAM region of an int32 bias of K."""
+    return first_beat, pack_rows(bias.reshape(1, -1), DRAM_WORD_BITS, spec.dram_bus_bytes)
+
+
+def poison_region(spec, first_beat, beats):
+    """POISON over an output region, so a beat the layer fails to write cannot pass."""
+    return first_beat, np.full(beats * spec.dram_bus_bytes, POISON, dtype=np.uint8)
 
 
 def timeout_cycles(spec, mapping):

@@ -5,7 +5,7 @@
 //
 //   cfg LATENCY GAP STALL SEED   set the DRAM model's timing inputs
 //   reset                        rst high for 3 cycles, then one cycle low (as testbench/tb.py)
-//   load                         one cycle of load_stb: $readmemh(+dram_load=FILE)
+//   load                         one cycle of load_stb: the DRAM reads +dram_load=FILE
 //   guard FIRST LAST             from now on a DRAM write outside beats FIRST..LAST is fatal
 //   write ADDR VALUE             one register-bus write cycle
 //   start ADDR VALUE TIMEOUT     a register write, then clock until `done` (timed), at most
@@ -13,7 +13,8 @@
 //                                and compute_cpu_seconds (this process's CPU time)
 //   read NAME ADDR WORDS         read WORDS consecutive registers (low word first) and print
 //                                "reg NAME VALUE"
-//   dump FIRST LAST              one cycle of dump_stb: $writememh(+dram_dump=FILE, FIRST..LAST)
+//   dump FIRST LAST              one cycle of dump_stb: the DRAM writes beats FIRST..LAST to
+//                                +dram_dump=FILE
 //
 // Plusargs (+dram_load=, +dram_dump=) reach the DRAM model through Verilated::commandArgs.
 // Usage: sim_top_harness PLAN_FILE [--stale-eval] +dram_load=FILE +dram_dump=FILE
