@@ -23,7 +23,7 @@ from pathlib import Path
 from .cluster import ClusterError, dask_client, run_tasks, workers_of
 from .coverage import Coverage
 from .random_layers import arch_seeds
-from .regress import REGRESS_ROOT, Failure, run_arch, save_failures
+from .regress import PHASES, REGRESS_ROOT, Failure, run_arch, save_failures
 
 BATCH_LAYERS = 10
 """Layers per task: enough to amortise a simulation's start-up (about a second), few enough
@@ -32,12 +32,14 @@ that a lost worker costs little and both cores stay busy to the end."""
 
 @dataclass
 class BatchResult:
-    """What a task hands back: its failures and the coverage of its layers."""
+    """What a task hands back: its failures, the coverage of its layers and the seconds of
+    each of its phases (testbench.regress.PHASES)."""
 
     arch_seed: int
     indices: list
     failures: list
     coverage: Coverage
+    seconds: dict
 
 
 def run_batch(arch_seed, indices, work_root):
@@ -46,7 +48,7 @@ def run_batch(arch_seed, indices, work_root):
     work_dir = Path(work_root) / f"r{arch_seed}" / f"layers{indices[0]}-{uuid.uuid4().hex[:8]}"
     run = run_arch(arch_seed, indices, work_dir)
     run.coverage.archs = 0  # the campaign counts architectures, not batches
-    return BatchResult(arch_seed, indices, run.failures, run.coverage)
+    return BatchResult(arch_seed, indices, run.failures, run.coverage, run.seconds)
 
 
 def batches(seed, archs, layers, batch_layers=BATCH_LAYERS):
@@ -64,7 +66,8 @@ def batch_command(arch_seed, indices):
 
 @dataclass
 class Campaign:
-    """A whole regression's result: layers checked, failures, merged coverage, wall time."""
+    """A whole regression's result: layers checked, failures, merged coverage, wall time,
+    and the tasks' seconds by phase, summed over the workers."""
 
     seed: int
     archs: int
@@ -73,6 +76,7 @@ class Campaign:
     coverage: Coverage
     seconds: float
     run_dir: Path
+    phases: dict
 
     def summary(self):
         kinds = {}
@@ -84,6 +88,12 @@ class Campaign:
                 f"{self.archs} architectures (seed {self.seed}) in {self.seconds:.0f} s "
                 f"({per_hour:,.0f} layers/hour); failures: {shown or 'none'}")
 
+    def time_summary(self):
+        """Where the workers' time went, phase by phase."""
+        total = sum(self.phases.values()) or 1
+        return "task time by phase (summed over the workers): " + ", ".join(
+            f"{name} {value:.0f} s ({value / total:.0%})" for name, value in self.phases.items())
+
 
 def run_campaign(seed, archs, layers, scheduler=None, workers=None,
                  batch_layers=BATCH_LAYERS, run_dir=None, log=print):
@@ -91,7 +101,7 @@ def run_campaign(seed, archs, layers, scheduler=None, workers=None,
     as Dask tasks on `scheduler` (default: a local cluster of `workers` processes)."""
     run_dir = Path(run_dir or REGRESS_ROOT / f"seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     tasks = batches(seed, archs, layers, batch_layers)
-    failures, coverage = [], Coverage()
+    failures, coverage, phases = [], Coverage(), dict.fromkeys(PHASES, 0.0)
     started = time.perf_counter()
     with dask_client(scheduler, workers) as client:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -111,13 +121,15 @@ def run_campaign(seed, archs, layers, scheduler=None, workers=None,
             else:
                 failures += result.failures
                 coverage.merge(result.coverage)
+                for name, value in result.seconds.items():
+                    phases[name] += value
                 outcome = f"{len(result.failures)} failures" if result.failures else "ok"
             log(f"[{done}/{len(tasks)}] r{arch_seed} layers {indices[0]}-{indices[-1]}: "
                 f"{outcome} ({coverage.cases} layers checked, "
                 f"{time.perf_counter() - started:.0f} s)")
     coverage.archs = archs
     campaign = Campaign(seed, archs, layers, failures, coverage,
-                        time.perf_counter() - started, run_dir)
+                        time.perf_counter() - started, run_dir, phases)
     coverage.save(run_dir / "coverage.json")
     save_failures(coverage.cases, failures, run_dir / "failures.json")
     return campaign
@@ -152,6 +164,7 @@ def main(argv=None):
     for failure in campaign.failures:
         print(failure.report())
     print(campaign.coverage.summary())
+    print(campaign.time_summary())
     print(campaign.summary())
     print(f"run directory: {campaign.run_dir}")
     return 1 if campaign.failures else 0

@@ -29,6 +29,7 @@ import json
 import re
 import shlex
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,14 +157,22 @@ def check_result(spec, job, result):
     return check_counters(spec, job, result.counters)
 
 
+PHASES = ("draw", "build", "simulate", "check")
+"""Where a regression task's time goes (ArchRun.seconds): drawing the architecture and its
+layers (the mapper's refusals included), building (or finding) the Verilator model, the
+simulations (start-up, DRAM images, the layers, the golden model) and the checks."""
+
+
 @dataclass
 class ArchRun:
-    """One architecture's part of a regression: its spec, cases, failures and coverage."""
+    """One architecture's part of a regression: its spec, cases, failures, coverage, and the
+    wall seconds of each of PHASES."""
 
     spec: object
     cases: list
     failures: list
     coverage: Coverage
+    seconds: dict
 
 
 def save_failures(cases, failures, path):
@@ -206,16 +215,28 @@ def _crash_reason(run_dir):
 def run_arch(arch_seed, indices, work_dir, waves_on_failure=True, log=print):
     """Draw the architecture of `arch_seed` and its layers `indices`, simulate them, check
     every result; failing cases are traced again alone when `waves_on_failure`."""
+    seconds = dict.fromkeys(PHASES, 0.0)
+    clock = time.perf_counter()
+
+    def phase(name):
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] += now - clock
+        clock = now
+
     spec = random_arch(arch_seed)
     cases = [random_case(spec, arch_seed, index) for index in indices]
+    phase("draw")
     model = SimulationModel(spec)
     model.build(log=log)
+    phase("build")
     failures = []
     pending = list(zip(indices, cases))
     attempt = 0
     while pending:
         run_dir = Path(work_dir) / f"run{attempt}"
         results, crash = _simulate(model, [case for _, case in pending], run_dir)
+        phase("simulate")
         for (index, case), result in zip(pending, results):
             problem = check_result(spec, case.job, result)
             if problem:
@@ -225,12 +246,13 @@ def run_arch(arch_seed, indices, work_dir, waves_on_failure=True, log=print):
                                     f"the simulation stopped in this case: {crash}"))
         pending = pending[len(results) + 1:]
         attempt += 1
+        phase("check")
     if waves_on_failure:
         for failure in failures[:MAX_TRACED]:
             failure.waves = trace_case(spec, arch_seed, failure.index, work_dir, log)
     coverage = Coverage()
     coverage.add_arch(spec, cases)
-    return ArchRun(spec, cases, failures, coverage)
+    return ArchRun(spec, cases, failures, coverage, seconds)
 
 
 def trace_case(spec, arch_seed, index, work_dir, log=print):
