@@ -107,7 +107,7 @@ class Simulator:
 class Progress:
     """A progress bar on stderr: layers done, the current layer's name, time elapsed and the
     time left.  The estimate weighs each layer by the analytical model's cycles plus a fixed
-    cost per simulation (start-up, data in and out, golden check) and scales by the speed
+    cost per layer (its DRAM image in and out, the golden check) and scales by the speed
     measured so far; before the first layer ends it assumes PRIOR_CYCLES_PER_S.  On a
     terminal the bar redraws in place; in a log it prints one line per layer."""
 

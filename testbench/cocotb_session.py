@@ -29,6 +29,7 @@ async def serve_jobs(dut):
             else:
                 await tb.start(job.timing)
                 started = True
+            dut._log.info("%s: running", job.name)
             if job.interrupt is not None:
                 await cut_by_reset(tb, job)
             host.send(await run_job(tb, job))

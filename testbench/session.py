@@ -5,7 +5,8 @@ ops computed in this process between layers, costs one simulator start-up.
 test of testbench/cocotb_session.py, which connects back to this process over a Unix socket;
 `run(job)` sends a Job and returns its JobResult, the golden model's output computed here
 while the simulator runs the layer.  Use it as a context manager: leaving it ends the
-simulation; the run directory (sim.log, the DRAM images) is removed unless something failed.
+simulation; the run directory (sim.log, the DRAM images) is removed unless the simulation
+failed.
 """
 
 import shutil
@@ -24,16 +25,14 @@ CONNECT_POLL_S = 0.5
 
 
 class SimulationSession:
+    """One simulation of `model` serving jobs (see the module's docstring); its run
+    directory is a new one under `build_root`."""
+
     def __init__(self, model, build_root=DEFAULT_BUILD_ROOT):
         self.model = model
-        Path(build_root).mkdir(parents=True, exist_ok=True)
-        self.run_dir = Path(tempfile.mkdtemp(prefix="session-", dir=build_root))
-        # A Unix socket path must be short (about 100 bytes), so it lives in /tmp.
-        self.socket_dir = Path(tempfile.mkdtemp(prefix="peforge-"))
-        self.address = str(self.socket_dir / "session")
-        self.stopped = None
+        self.build_root = Path(build_root)
+        self.run_dir = self.socket_dir = self.address = self.connection = self.stopped = None
         self.failed = False
-        self.connection = None
         self.thread = threading.Thread(target=self._simulate, daemon=True)
 
     def _simulate(self):
@@ -57,6 +56,11 @@ class SimulationSession:
 
     def __enter__(self):
         self.model.build()
+        self.build_root.mkdir(parents=True, exist_ok=True)
+        self.run_dir = Path(tempfile.mkdtemp(prefix="session-", dir=self.build_root))
+        # A Unix socket's path must be short (about 100 bytes), so it lives in /tmp.
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="peforge-"))
+        self.address = str(self.socket_dir / "session")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
             server.bind(self.address)
             server.listen(1)
@@ -65,6 +69,7 @@ class SimulationSession:
                 self.connection = self._accept(server)
             except SimulationError:
                 self.failed = True
+                shutil.rmtree(self.socket_dir, ignore_errors=True)
                 raise
         self.connection.send(self.model.spec)
         return self
@@ -88,12 +93,12 @@ class SimulationSession:
             except OSError:
                 self.failed = True
             self.connection.close()
-        if self.thread.is_alive() or self.thread.ident is not None:
+        if self.thread.ident is not None:    # started
             self.thread.join()
         shutil.rmtree(self.socket_dir, ignore_errors=True)
-        if kind is None and self.stopped is not None and not self.failed:
+        if self.stopped is None and not self.failed:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        elif kind is None and not self.failed:
             self.failed = True
             raise SimulationError(f"the simulation ended with an error ({self.stopped}); see "
                                   f"{self.run_dir / 'sim.log'}")
-        if kind is None and not self.failed:
-            shutil.rmtree(self.run_dir, ignore_errors=True)

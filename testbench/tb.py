@@ -1,5 +1,6 @@
 """The testbench for `sim_top`: clock, reset, registers, DRAM image in and out, counters."""
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from .dram_image import read_image, write_image
 CLOCK_NS = 2
 POISON = 0xA5
 """Byte written over the output region before a layer, so a missing write cannot pass."""
+MAIN_CLOCK_ENV = "PEFORGE_MAIN_CLOCK"
+"""Set when the simulator's main loop clocks sim_top itself (testbench/runner.py's
+clocked_main); without it the testbench clocks it with a cocotb Clock."""
 LOAD_FILE, DUMP_FILE = "dram_load.bin", "dram_dump.bin"
 """The DRAM images a run directory holds (+dram_load= and +dram_dump= of dram_model.sv)."""
 
@@ -49,10 +53,11 @@ class AcceleratorTB:
         self.dump_path = self.work_dir / DUMP_FILE
 
     async def start(self, timing=DramTiming()):
-        """Start the clock and reset the design with the given DRAM timing; DRAM writes are
-        unguarded until `guard_writes`."""
+        """Start the clock (unless the simulator's main loop drives it) and reset the design
+        with the given DRAM timing; DRAM writes are unguarded until `guard_writes`."""
         self.dut.guard_writes.value = 0
-        Clock(self.dut.clk, CLOCK_NS, unit="ns").start()
+        if not os.environ.get(MAIN_CLOCK_ENV):
+            Clock(self.dut.clk, CLOCK_NS, unit="ns").start()
         await self.reset(timing)
 
     def guard_writes(self, first_beat, beats):

@@ -126,8 +126,13 @@ def test_the_runner_fails_loudly_if_cocotb_changes(monkeypatch, tmp_path):
     for missing in (main, runner.WHOLE_DESIGN_PUBLIC):
         with pytest.raises(SimulationError, match="check the pinned cocotb version"):
             runner.edit_build_command([arg for arg in command if arg != missing], tmp_path)
+    stock = runner.COCOTB_MAIN.read_text()
+    patched = runner.clocked_main(tmp_path / "patched.cpp", 1).read_text()
+    assert all(insert.replace("PEFORGE_HALF_PERIOD_NS", "1") + anchor in patched
+               for anchor, insert in runner.MAIN_PATCHES)
     changed = tmp_path / "verilator.cpp"
-    changed.write_text(runner.COCOTB_MAIN.read_text().replace(runner.TIMED_CALLBACKS, ""))
     monkeypatch.setattr(runner, "COCOTB_MAIN", changed)
-    with pytest.raises(SimulationError, match="check the pinned cocotb version"):
-        runner.one_eval_main(tmp_path / "patched.cpp")
+    for anchor, _ in runner.MAIN_PATCHES:
+        changed.write_text(stock.replace(anchor, ""))
+        with pytest.raises(SimulationError, match="check the pinned cocotb version"):
+            runner.clocked_main(tmp_path / "patched.cpp", 1)

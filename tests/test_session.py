@@ -2,6 +2,8 @@
 simulator process, as `peforge run --backend rtl` runs a network, each checked against the
 golden model; a simulation that stops mid-session is reported, naming the layer."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -64,7 +66,9 @@ def test_a_simulation_that_stops_names_the_layer_and_keeps_its_log(arch):
                             rng.integers(-9, 9, (2, 5))))
             session.run(Job("stuck", "fc", rng.integers(-9, 9, (3, 5)),
                             rng.integers(-9, 9, (2, 5)), never_ready))
-    assert (session.run_dir / "sim.log").exists()
+    log = (session.run_dir / "sim.log").read_text()
+    assert "stuck: running" in log and "SimTimeoutError" in log
+    shutil.rmtree(session.run_dir)
 
 
 def test_a_mismatch_names_the_layer_and_the_first_differing_output(arch, monkeypatch):
