@@ -52,9 +52,11 @@ def run_batch(arch_seed, indices, work_root):
 
 
 def batches(seed, archs, layers, batch_layers=BATCH_LAYERS):
-    """(arch seed, layer indices) of every task of a campaign, architecture by architecture."""
+    """(arch seed, layer indices) of every task of a campaign, taking the architectures in
+    turn (each one's first batch, then each one's second, ...), so that the workers start by
+    building different architectures rather than waiting for one build."""
     return [(arch_seed, list(range(first, min(first + batch_layers, layers))))
-            for arch_seed in arch_seeds(seed, archs) for first in range(0, layers, batch_layers)]
+            for first in range(0, layers, batch_layers) for arch_seed in arch_seeds(seed, archs)]
 
 
 def batch_command(arch_seed, indices):
