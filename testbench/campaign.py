@@ -25,9 +25,10 @@ from .coverage import Coverage
 from .random_layers import arch_seeds
 from .regress import PHASES, REGRESS_ROOT, Failure, run_arch, save_failures
 
-BATCH_LAYERS = 10
-"""Layers per task: enough to amortise a simulation's start-up (about a second), few enough
-that a lost worker costs little and both cores stay busy to the end."""
+BATCH_LAYERS = 25
+"""Layers per task: enough to amortise a simulation's start-up (one to several seconds on a
+shared machine), few enough that a lost worker costs little and both cores stay busy to the
+end."""
 
 
 @dataclass
