@@ -67,8 +67,11 @@ def run_tasks(client, tasks, key_prefix):
                for index, (function, args) in enumerate(tasks)}
     for future in as_completed(futures):
         index = futures[future]
-        if future.status == "finished":
-            yield index, future.result()
-        else:
-            yield index, future.exception()
+        try:
+            # Waits if the result was lost with its worker after the future completed (the
+            # scheduler computes it again); the exception() of such a future is None.
+            result = future.result()
+        except Exception as error:  # the task's own, after its retries, or KilledWorker
+            result = error
+        yield index, result
         future.release()
