@@ -28,7 +28,7 @@ def test_every_layer_maps_on_the_default_architecture(name):
     spec = load_spec(ROOT / "configs" / "default.yaml")
     for layer in workload(name):
         if layer.on_accelerator:
-            assert map_grouped_conv(spec, layer.shape, layer.groups), layer.name
+            assert map_grouped_conv(spec, layer.shape, layer.groups, layer.post), layer.name
 
 
 def test_resnet18_shapes():
