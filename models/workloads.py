@@ -15,7 +15,6 @@ layer's requantization is calibrated to that data from its reduction size.
 import math
 from dataclasses import dataclass, replace
 
-
 from .golden import conv_output_size, operand_range
 from .mapper import ConvShape, PostProcess, fc_shape
 from .quantize import quantize_multiplier
@@ -44,11 +43,16 @@ class Layer:
         """Useful multiply-accumulates (a grouped layer's structural zeros left out)."""
         return self.shape.macs // self.groups if self.shape else 0
 
+    @property
+    def reduction(self):
+        """Products summed into each output: C/groups x R x S."""
+        return self.shape.c // self.groups * self.shape.r * self.shape.s
+
 
 OUTPUT_SPREAD = 4
 """Standard deviations of a generated layer's accumulators (bias included) that requantize
-to the largest operand: outputs spread over the operand range and saturate rarely (about
-one in 10^4 beyond 4 standard deviations)."""
+to the largest operand: outputs spread over the operand range and saturate rarely (a normal
+variable passes 4 standard deviations about 6 times in 10^5)."""
 
 
 def operand_variance(bits):
@@ -74,12 +78,11 @@ def generated_requant(reduction, bits):
 def generated_operands(layer, bits, rng):
     """Random (inputs, weights, bias or None) of accelerator `layer` with `bits`-bit
     operands: uniform over the operand range, the bias uniform within one accumulator_std
-    (so generated_requant keeps the requantized outputs in range).  fc: X is M x C and W
-    K x C; conv: X is NCHW and W K x C/groups x R x S."""
+    (so generated_requant keeps the requantized outputs in range) and int32.  fc: X is
+    M x C and W K x C; conv: X is NCHW and W K x C/groups x R x S."""
     shape = layer.shape
     low, high = operand_range(bits)
-    reduction = shape.c // layer.groups * shape.r * shape.s
-    bound = int(accumulator_std(reduction, bits))
+    bound = min(int(accumulator_std(layer.reduction, bits)), (1 << 31) - 1)   # an int32 bias
     bias = rng.integers(-bound, bound + 1, shape.k) if layer.post.bias else None
     if layer.op == "fc":
         return (rng.integers(low, high + 1, (shape.h, shape.c)),
@@ -89,10 +92,11 @@ def generated_operands(layer, bits, rng):
             bias)
 
 
-def integer_post(reduction, bits, relu):
-    """The post-processing of a generated network's layer: bias, requantization to
-    operands (generated_requant), ReLU if the network has one."""
-    return PostProcess(bias=True, requant=generated_requant(reduction, bits), relu=relu)
+def with_integer_post(layer, bits, relu):
+    """A generated network's `layer` with its post-processing: bias, requantization to
+    `bits`-bit operands (generated_requant), ReLU if the network has one."""
+    post = PostProcess(bias=True, requant=generated_requant(layer.reduction, bits), relu=relu)
+    return replace(layer, post=post)
 
 
 class _Builder:
@@ -106,8 +110,7 @@ class _Builder:
         pad = r // 2 if pad is None else pad
         shape = ConvShape(1, self.c, self.size, self.size, k, r, r, stride, pad)
         op = "dwconv" if groups > 1 and groups == self.c == k else "conv"
-        post = integer_post(self.c // groups * r * r, self.bits, relu)
-        self.layers.append(Layer(name, op, shape, groups, post))
+        self.layers.append(with_integer_post(Layer(name, op, shape, groups), self.bits, relu))
         self.c, self.size = k, conv_output_size(self.size, r, stride, pad)
         return self
 
@@ -121,9 +124,8 @@ class _Builder:
         return self
 
     def fc(self, name, k, c=None, relu=False):
-        c = c or self.c
-        self.layers.append(Layer(name, "fc", fc_shape(1, c, k),
-                                 post=integer_post(c, self.bits, relu)))
+        self.layers.append(with_integer_post(Layer(name, "fc", fc_shape(1, c or self.c, k)),
+                                             self.bits, relu))
         self.c, self.size = k, 1
         return self
 
