@@ -79,7 +79,9 @@ def generated_operands(layer, bits, rng):
     """Random (inputs, weights, bias or None) of accelerator `layer` with `bits`-bit
     operands: uniform over the operand range, the bias uniform within one accumulator_std
     (so generated_requant keeps the requantized outputs in range) and int32.  fc: X is
-    M x C and W K x C; conv: X is NCHW and W K x C/groups x R x S."""
+    M x C and W K x C; conv: X is NCHW and W K x C/groups x R x S.  (16-bit operands' sums
+    overflow a 32-bit accumulator and wrap, as the hardware's do: in range only for 4 and 8
+    bits.)"""
     shape = layer.shape
     low, high = operand_range(bits)
     bound = min(int(accumulator_std(layer.reduction, bits)), (1 << 31) - 1)   # an int32 bias
