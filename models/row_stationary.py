@@ -3,7 +3,7 @@
 Design statement (issue 14, first building blocks).
 
 Mapping. A 2-D convolution plane (one image, one filter, one channel) is a logical PE set of
-R filter rows x E output rows: PE (i, j) runs the 1-D convolution of filter row i with padded
+R filter rows x E output rows (E, F are `ConvShape.p`, `.q`): PE (i, j) runs the 1-D convolution of filter row i with padded
 input row j*U + i (U the stride) and produces F partial sums of output row j. Filter row i is
 multicast along PE row i (the horizontal filter bus), input row y to every PE on the diagonal
 i + j*U = y (the diagonal input bus), and the partial sums of column j are added up the
@@ -40,7 +40,8 @@ from math import ceil
 
 import numpy as np
 
-from models.golden import conv_output_size, wrap
+from models.golden import wrap
+from models.mapper import ConvShape
 
 EYERISS_DEPTHS = {"filter_depth": 224, "input_depth": 12, "psum_depth": 24}
 """Eyeriss v1's per-PE register files (entries): filter scratchpad, input window, psums."""
@@ -71,33 +72,10 @@ class RowStationaryArray:
                                  f"not {value!r}")
 
 
-@dataclass(frozen=True)
-class ConvShape:
-    """A convolution: N images of C x H x W, K filters of C x R x S, stride U, padding."""
-    n: int
-    c: int
-    h: int
-    w: int
-    k: int
-    r: int
-    s: int
-    stride: int = 1
-    pad: int = 0
-
-    @property
-    def e(self):
-        """Output rows."""
-        return conv_output_size(self.h, self.r, self.stride, self.pad)
-
-    @property
-    def f(self):
-        """Output columns."""
-        return conv_output_size(self.w, self.s, self.stride, self.pad)
-
-    @property
-    def window_words(self):
-        """Input words one PE receives per channel for one row: S, then min(U, S) per output."""
-        return self.s + (self.f - 1) * min(self.stride, self.s)
+def window_words(shape):
+    """Input words one PE receives per channel for one input row: S, then min(U, S) per
+    further output."""
+    return shape.s + (shape.q - 1) * min(shape.stride, shape.s)
 
 
 @dataclass(frozen=True)
@@ -135,7 +113,7 @@ class RowStationaryMapping:
             for k0 in range(0, sh.k, self.filter_tile):
                 for c0 in range(0, sh.c, self.channel_tile):
                     for r0 in range(0, sh.r, self.fold_rows):
-                        for e0 in range(0, sh.e, self.strip_cols):
+                        for e0 in range(0, sh.p, self.strip_cols):
                             yield n, k0, c0, r0, e0
 
 
@@ -150,7 +128,7 @@ def map_conv(shape, array):
     filters = min(shape.k, array.psum_depth, array.filter_depth // (channels * shape.s))
     return RowStationaryMapping(shape, array, channels, filters,
                                 fold_rows=min(shape.r, array.rows),
-                                strip_cols=min(shape.e, array.cols))
+                                strip_cols=min(shape.p, array.cols))
 
 
 def pe_conv1d(filters, rows, stride, outputs, psum_in):
@@ -201,25 +179,25 @@ def run_conv(x, w, array, stride=1, pad=0, acc_bits=32, mapping=None):
     mapping = mapping or map_conv(shape, array)
     sh, q, p = shape, mapping.channels, mapping.filters
     padded = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    out = np.zeros((sh.n, sh.k, sh.e, sh.f), dtype=np.int64)
+    out = np.zeros((sh.n, sh.k, sh.p, sh.q), dtype=np.int64)
     counts = Counter({name: 0 for name in PE_EVENTS + ARRAY_EVENTS})
     for n, k0, c0, r0, e0 in mapping.passes():
         counts["passes"] += 1
         fold = range(r0, min(r0 + mapping.fold_rows, sh.r))
-        strip = range(e0, min(e0 + mapping.strip_cols, sh.e))
+        strip = range(e0, min(e0 + mapping.strip_cols, sh.p))
         channel_sets = [range(c, min(c + q, sh.c))
                         for c in range(c0, min(c0 + mapping.channel_tile, sh.c), q)]
         filter_sets = [range(k, min(k + p, sh.k))
                        for k in range(k0, min(k0 + mapping.filter_tile, sh.k), p)]
         for cs in channel_sets:
             diagonals = {e * stride + r for e in strip for r in fold}
-            counts["input_bus_sends"] += len(diagonals) * len(cs) * sh.window_words
+            counts["input_bus_sends"] += len(diagonals) * len(cs) * window_words(sh)
             for ks in filter_sets:
                 counts["glb_filter_reads"] += len(fold) * len(ks) * len(cs) * sh.s
                 counts["filter_bus_deliveries"] += (len(fold) * len(strip)
                                                     * len(ks) * len(cs) * sh.s)
                 counts["input_bus_deliveries"] += (len(fold) * len(strip)
-                                                   * len(cs) * sh.window_words)
+                                                   * len(cs) * window_words(sh))
         first = c0 == 0 and r0 == 0
         for ks in filter_sets:
             for e in strip:
@@ -231,7 +209,7 @@ def run_conv(x, w, array, stride=1, pad=0, acc_bits=32, mapping=None):
                     for r in fold:
                         psum, pe_counts = pe_conv1d(
                             w[ks.start:ks.stop, cs.start:cs.stop, r],
-                            padded[n, cs.start:cs.stop, e * stride + r], stride, sh.f, psum)
+                            padded[n, cs.start:cs.stop, e * stride + r], stride, sh.q, psum)
                         counts.update(pe_counts)
                         chain += 1
                 counts["psum_hops"] += (chain - 1) * psum.size
@@ -261,7 +239,7 @@ def expected_counts(mapping):
     gated_macs depends on the data and is not here.
     """
     m, sh = mapping, mapping.shape
-    n, k, c, r, s, e, f, u = sh.n, sh.k, sh.c, sh.r, sh.s, sh.e, sh.f, sh.stride
+    n, k, c, r, s, e, f, u = sh.n, sh.k, sh.c, sh.r, sh.s, sh.p, sh.q, sh.stride
     macs = n * k * c * r * s * e * f
     gk, gc = ceil(k / m.filters), ceil(c / m.channels)
     nt, ct = ceil(k / m.filter_tile), ceil(c / m.channel_tile)
@@ -273,11 +251,11 @@ def expected_counts(mapping):
     return Counter(
         macs=macs, filter_rf_reads=macs, psum_rf_reads=macs, psum_rf_writes=macs,
         filter_rf_writes=n * k * c * r * s * e, filter_bus_deliveries=n * k * c * r * s * e,
-        input_rf_writes=n * gk * c * r * e * sh.window_words,
-        input_bus_deliveries=n * gk * c * r * e * sh.window_words,
+        input_rf_writes=n * gk * c * r * e * window_words(sh),
+        input_bus_deliveries=n * gk * c * r * e * window_words(sh),
         input_rf_reads=n * gk * c * r * e * s * f,
         psum_drains=drains, glb_psum_writes=psum_writes,
         glb_psum_reads=psum_writes - n * k * e * f, psum_hops=drains - psum_writes,
         glb_filter_reads=n * k * c * r * s * ne,
-        input_bus_sends=n * nt * c * sh.window_words * diagonals,
+        input_bus_sends=n * nt * c * window_words(sh) * diagonals,
         passes=n * nt * ct * nr * ne)
