@@ -3,8 +3,9 @@
 Design statement (issue 14, first building blocks).
 
 Mapping. A 2-D convolution plane (one image, one filter, one channel) is a logical PE set of
-R filter rows x E output rows (E, F are `ConvShape.p`, `.q`): PE (i, j) runs the 1-D convolution of filter row i with padded
-input row j*U + i (U the stride) and produces F partial sums of output row j. Filter row i is
+R filter rows x E output rows (E, F are `ConvShape.p`, `.q`): PE (i, j) runs the 1-D
+convolution of filter row i with padded input row j*U + i (U the stride) and produces F
+partial sums of output row j. Filter row i is
 multicast along PE row i (the horizontal filter bus), input row y to every PE on the diagonal
 i + j*U = y (the diagonal input bus), and the partial sums of column j are added up the
 column (PE to PE, bottom to top; the top PE hands the column's sum to the global buffer).
@@ -50,8 +51,9 @@ PE_EVENTS = ("macs", "gated_macs", "filter_rf_reads", "filter_rf_writes", "input
              "input_rf_writes", "psum_rf_reads", "psum_rf_writes", "psum_drains")
 """What one PE counts (see `pe_conv1d`), summed over the PEs in the array's totals."""
 
-ARRAY_EVENTS = ("passes", "glb_filter_reads", "filter_bus_deliveries", "input_bus_sends",
-                "input_bus_deliveries", "glb_psum_reads", "glb_psum_writes", "psum_hops")
+ARRAY_EVENTS = ("passes", "pe_jobs", "glb_filter_reads", "filter_bus_deliveries",
+                "input_bus_sends", "input_bus_deliveries", "glb_psum_reads", "glb_psum_writes",
+                "psum_hops")
 """What the array counts beyond its PEs (see `run_conv`)."""
 
 
@@ -207,6 +209,7 @@ def run_conv(x, w, array, stride=1, pad=0, acc_bits=32, mapping=None):
                 chain = 0
                 for cs in channel_sets:
                     for r in fold:
+                        counts["pe_jobs"] += 1
                         psum, pe_counts = pe_conv1d(
                             w[ks.start:ks.stop, cs.start:cs.stop, r],
                             padded[n, cs.start:cs.stop, e * stride + r], stride, sh.q, psum)
@@ -235,7 +238,7 @@ def expected_counts(mapping):
     - glb_filter_reads = N K C R S ne (each fold's rows read once per strip);
     - input_bus_sends = N nt C W sum over folds and strips of the distinct diagonals
       D(r, e) = (e - 1) min(U, r) + r, i.e. (E - ne) sum_folds min(U, r) + ne R;
-    - passes = N nt ct nr ne.
+    - passes = N nt ct nr ne; pe_jobs (one PE's `pe_conv1d`) = N Gk Gc R E.
     gated_macs depends on the data and is not here.
     """
     m, sh = mapping, mapping.shape
@@ -258,4 +261,4 @@ def expected_counts(mapping):
         glb_psum_reads=psum_writes - n * k * e * f, psum_hops=drains - psum_writes,
         glb_filter_reads=n * k * c * r * s * ne,
         input_bus_sends=n * nt * c * window_words(sh) * diagonals,
-        passes=n * nt * ct * nr * ne)
+        passes=n * nt * ct * nr * ne, pe_jobs=n * gk * gc * r * e)

@@ -3,10 +3,13 @@
 against the model's per-PE counts (models.row_stationary.pe_conv1d), its cycles, its stalls."""
 
 import random
+import re
 from collections import Counter
 
 import numpy as np
 import pytest
+
+from amaranth.back import rtlil
 
 from models.golden import operand_range, wrap
 from models.row_stationary import EYERISS_DEPTHS, PE_EVENTS, pe_conv1d
@@ -115,6 +118,11 @@ def test_stalled_buses_and_psum_streams_change_nothing_but_time():
     np.testing.assert_array_equal(psum_out, wrap(expected, ACC_BITS))
     assert events == +counts
     assert busy > RowStationaryPE.job_cycles(2, 3, 3, 2, 4)
+
+
+def test_the_mac_is_the_only_multiplier():
+    design = rtlil.convert(RowStationaryPE(16, ACC_BITS, **EYERISS_DEPTHS))
+    assert len(re.findall(r"cell \$mul ", design)) == 1
 
 
 def test_bad_depth_is_refused():
