@@ -43,12 +43,13 @@ def bus_words(weights, rows, stride, outputs):
     return weights.transpose(1, 2, 0).reshape(-1).tolist(), inputs
 
 
-def run_pe(weights, rows, stride, psum_in, pause=None):
-    """Run one job on a PE with Eyeriss's depths; `pause(stream)` says whether a driver holds
-    back a word this cycle (None: never). Returns (psum_out p x F, events Counter, busy cycles)."""
+def run_pe(weights, rows, stride, psum_in, pause=None, depths=EYERISS_DEPTHS):
+    """Run one job on a PE with register files of `depths`; `pause(stream)` says whether a
+    driver holds back a word this cycle (None: never). Returns (psum_out p x F, events
+    Counter, busy cycles)."""
     filters, channels, taps = weights.shape
     outputs = psum_in.shape[1]
-    pe = RowStationaryPE(8, ACC_BITS, **EYERISS_DEPTHS)
+    pe = RowStationaryPE(8, ACC_BITS, **depths)
     filter_words, input_words = bus_words(weights, rows, stride, outputs)
     queues = {"filter_in": filter_words, "input_in": input_words,
               "psum_in": psum_in.T.reshape(-1).tolist()}
@@ -106,6 +107,21 @@ def test_conv1d_equals_numpy_and_counts_equal_model(taps, stride):
     assert events == +counts
     assert busy == RowStationaryPE.job_cycles(*weights.shape[:2], taps, min(stride, taps),
                                               psum_in.shape[1])
+
+
+@pytest.mark.parametrize("taps,stride", [(1, 2), (3, 1), (5, 2)])
+def test_full_register_files(taps, stride):
+    """Every register file filled to the brim: q*S = input depth, p = psum depth, p*q*S =
+    filter depth (odd depths where the taps allow)."""
+    channels, filters = {1: 5, 3: 2, 5: 1}[taps], 3
+    depths = {"filter_depth": filters * channels * taps, "input_depth": channels * taps,
+              "psum_depth": filters}
+    rng = np.random.default_rng([taps, stride, 7])
+    weights, rows, psum_in = random_job(rng, taps, stride, filters, channels, outputs=3)
+    psum_out, events, _ = run_pe(weights, rows, stride, psum_in, depths=depths)
+    expected, counts = pe_conv1d(weights, rows, stride, 3, psum_in)
+    np.testing.assert_array_equal(psum_out, wrap(expected, ACC_BITS))
+    assert events == +counts
 
 
 def test_stalled_buses_and_psum_streams_change_nothing_but_time():
