@@ -9,9 +9,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from amaranth import Module
 from amaranth.back import rtlil
+from amaranth.lib import wiring
 
-from models.golden import operand_range, wrap
+from models.golden import conv2d, operand_range, wrap
 from models.row_stationary import EYERISS_DEPTHS, PE_EVENTS, pe_conv1d
 from pyhdl.rs_pe import RS_PE_EVENTS, RowStationaryPE
 from testbench.amaranth_sim import simulate
@@ -43,49 +45,65 @@ def bus_words(weights, rows, stride, outputs):
     return weights.transpose(1, 2, 0).reshape(-1).tolist(), inputs
 
 
-def run_pe(weights, rows, stride, psum_in, pause=None, depths=EYERISS_DEPTHS):
-    """Run one job on a PE with register files of `depths`; `pause(stream)` says whether a
-    driver holds back a word this cycle (None: never). Returns (psum_out p x F, events
-    Counter, busy cycles)."""
-    filters, channels, taps = weights.shape
+def run_column(jobs, stride, psum_in, pause=None, depths=EYERISS_DEPTHS):
+    """Run a column of PEs, one per (weights, rows) job in `jobs` (bottom first), each PE's
+    psum_out feeding the psum_in of the PE above; `psum_in` enters the bottom PE. `pause(port)`
+    says whether a driver holds back a word this cycle (None: never). Returns (the top PE's
+    psum_out p x F, events summed over the PEs, cycles while any PE is busy)."""
+    filters, channels, taps = jobs[0][0].shape
     outputs = psum_in.shape[1]
-    pe = RowStationaryPE(8, ACC_BITS, **depths)
-    filter_words, input_words = bus_words(weights, rows, stride, outputs)
-    queues = {"filter_in": filter_words, "input_in": input_words,
-              "psum_in": psum_in.T.reshape(-1).tolist()}
+    column = Module()
+    pes = [RowStationaryPE(8, ACC_BITS, **depths) for _ in jobs]
+    for i, pe in enumerate(pes):
+        column.submodules[f"pe{i}"] = pe
+    for below, above in zip(pes, pes[1:]):
+        wiring.connect(column, below.psum_out, above.psum_in)
+    queues = []
+    for pe, (weights, rows) in zip(pes, jobs):
+        filter_words, input_words = bus_words(weights, rows, stride, outputs)
+        queues.append({pe.filter_in: filter_words, pe.input_in: input_words})
+    queues[0][pes[0].psum_in] = psum_in.T.reshape(-1).tolist()
+    top = pes[-1].psum_out
     result = {"out": [], "events": Counter(), "busy": 0}
 
     async def bench(ctx):
-        ctx.set(pe.job, {"filters": filters, "channels": channels, "taps": taps,
-                         "step": min(stride, taps), "outputs": outputs})
-        ctx.set(pe.start, 1)
+        for pe in pes:
+            ctx.set(pe.job, {"filters": filters, "channels": channels, "taps": taps,
+                             "step": min(stride, taps), "outputs": outputs})
+            ctx.set(pe.start, 1)
         await ctx.tick()
-        ctx.set(pe.start, 0)
-        while ctx.get(pe.busy):
+        for pe in pes:
+            ctx.set(pe.start, 0)
+        while any(ctx.get(pe.busy) for pe in pes):
             result["busy"] += 1
-            held = {}
-            for name, words in queues.items():
-                port = getattr(pe, name)
-                offer = bool(words) and not (pause and pause(name))
-                ctx.set(port.valid, offer)
+            offered = {}
+            for port, words in (item for q in queues for item in q.items()):
+                offered[port] = bool(words) and not (pause and pause(port))
+                ctx.set(port.valid, offered[port])
                 ctx.set(port.payload, words[0] if words else 0)
-                held[name] = offer
-            ready_out = not (pause and pause("psum_out"))
-            ctx.set(pe.psum_out.ready, ready_out)
-            moved = {name: held[name] and ctx.get(getattr(pe, name).ready) for name in queues}
-            if ctx.get(pe.psum_out.valid) and ready_out:
-                result["out"].append(ctx.get(pe.psum_out.payload))
-            events = ctx.get(pe.events)
-            result["events"].update({name: getattr(events, name) for name in RS_PE_EVENTS})
+            ready_out = not (pause and pause(top))
+            ctx.set(top.ready, ready_out)
+            moved = [port for port, offer in offered.items() if offer and ctx.get(port.ready)]
+            if ctx.get(top.valid) and ready_out:
+                result["out"].append(ctx.get(top.payload))
+            for pe in pes:
+                events = ctx.get(pe.events)
+                result["events"].update({name: getattr(events, name) for name in RS_PE_EVENTS})
             await ctx.tick()
-            for name, took in moved.items():
-                if took:
-                    queues[name].pop(0)
-        assert not any(queues.values()), "the PE left bus words unread"
+            for q in queues:
+                for port in moved:
+                    if port in q:
+                        q[port].pop(0)
+        assert not any(words for q in queues for words in q.values()), "bus words left unread"
 
-    simulate(pe, bench)
+    simulate(column, bench)
     psum_out = np.array(result["out"], dtype=np.int64).reshape(outputs, filters).T
     return psum_out, +result["events"], result["busy"]
+
+
+def run_pe(weights, rows, stride, psum_in, pause=None, depths=EYERISS_DEPTHS):
+    """One PE alone: `run_column` of one job."""
+    return run_column([(weights, rows)], stride, psum_in, pause, depths)
 
 
 def test_events_are_the_models_per_pe_counts():
@@ -134,6 +152,28 @@ def test_stalled_buses_and_psum_streams_change_nothing_but_time():
     np.testing.assert_array_equal(psum_out, wrap(expected, ACC_BITS))
     assert events == +counts
     assert busy > RowStationaryPE.job_cycles(2, 3, 3, 2, 4)
+
+
+@pytest.mark.parametrize("kernel,stride", [(3, 1), (5, 2)])
+def test_column_computes_an_output_row_of_a_2d_conv(kernel, stride):
+    """R PEs stacked (an RS column): PE i convolves filter row i with input row e*U + i, the
+    sums climb the column through the psum streams; the top equals golden's output row e,
+    with random stalls on every bus and at the top."""
+    rng = np.random.default_rng([kernel, stride, 9])
+    lo, hi = operand_range(8)
+    x = rng.integers(lo, hi + 1, size=(1, 2, kernel + 2 * stride + 1, 9))
+    w = rng.integers(lo, hi + 1, size=(3, 2, kernel, kernel))
+    e = 2
+    jobs = [(w[:, :, i], x[0, :, e * stride + i]) for i in range(kernel)]
+    golden_row = conv2d(x, w, stride)[0, :, e]
+    zeros = np.zeros_like(golden_row, dtype=np.int64)
+    stalls = random.Random(kernel)
+    psum_out, events, _ = run_column(jobs, stride, zeros,
+                                     pause=lambda port: stalls.random() < 0.25)
+    np.testing.assert_array_equal(psum_out, golden_row)
+    expected = sum((pe_conv1d(*job, stride, zeros.shape[1], zeros)[1] for job in jobs),
+                   Counter())
+    assert events == +expected
 
 
 def test_the_mac_is_the_only_multiplier():
