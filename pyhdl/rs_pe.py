@@ -65,8 +65,8 @@ class RowStationaryPE(wiring.Component):
 
     Per output: for each channel, each tap, one window read, then p MACs (one per filter) each
     reading one weight; a zero input gates the multiplier (its product register keeps its value,
-    zero is added; the MAC and gated_macs are counted). The first MAC of each filter writes its psum entry without
-    reading it; each drained sum reads its entry once.
+    zero is added; the MAC and gated_macs are counted). The first MAC of each filter writes its
+    psum entry without reading it; each drained sum reads its entry once.
 
     Latency: the MAC is pipelined in three stages (operands and scratchpad read, product,
     psum update); with buses and psum streams that never stall, `busy` lasts p*q*S cycles to
