@@ -114,6 +114,7 @@ def drive(array, dut, the_pass, before, pause):
         if the_pass.accumulate and sums is not None:
             sources[dut.psum_in[b]] = sums
     outputs = {b: [] for b in range(array.cols)}
+    sums_per_column = [len(the_pass.column_sums(before, b) or []) for b in range(array.cols)]
     counts = {}
 
     async def bench(ctx):
@@ -138,6 +139,7 @@ def drive(array, dut, the_pass, before, pause):
                          if take and ctx.get(dut.psum_out[b].valid)]
             for b in delivered:
                 outputs[b].append(ctx.get(dut.psum_out[b].payload))
+                assert len(outputs[b]) <= sums_per_column[b], f"column {b}: too many sums"
             idle = 0 if moved or delivered else idle + 1
             await ctx.tick()
             for port in moved:
