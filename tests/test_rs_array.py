@@ -165,29 +165,26 @@ def test_events_are_the_models():
     assert RS_ARRAY_EVENTS == ARRAY_EVENTS
 
 
-@pytest.mark.parametrize("array_name", ARRAYS)
-@pytest.mark.parametrize("kernel,stride,pad", LAYERS)
-def test_one_pass_equals_the_executor(array_name, kernel, stride, pad):
-    """The last pass (partial tiles, fold and strip; reducing into earlier passes' sums when
-    there are channel tiles or folds before it) of a random conv on a random mapping: the columns' sums equal the executor's after that pass,
-    bit for bit, and the array's counts equal the executor's for that pass; random stalls on
-    every stream."""
-    array = ARRAYS[array_name]
-    rng = np.random.default_rng([kernel, stride, pad, array.rows])
+def random_conv(rng, c, k, kernel):
+    """Input 1 x c x H x W (a fifth zeros) and weights k x c x kernel x kernel."""
     lo, hi = operand_range(8)
-    c, k = int(rng.integers(2, 5)), int(rng.integers(2, 6))
     h, width = (int(v) for v in rng.integers(kernel + 1, kernel + 5, size=2))
     x = rng.integers(lo, hi + 1, size=(1, c, h, width))
     x[rng.random(x.shape) < 0.2] = 0
-    w = rng.integers(lo, hi + 1, size=(k, c, kernel, kernel))
-    mapping = random_mapping(rng, ConvShape(1, c, h, width, k, kernel, kernel, stride, pad),
-                             array)
+    return x, rng.integers(lo, hi + 1, size=(k, c, kernel, kernel))
+
+
+def check_last_pass(x, w, stride, pad, mapping):
+    """Run `mapping`'s last pass on the RTL array with random stalls on every stream: the
+    columns' sums equal the executor's after that pass bit for bit (the columns read its sums
+    before the pass when the pass reduces into them), the counts equal the executor's for
+    that pass."""
+    array = mapping.array
     index = len(list(mapping.passes())) - 1
     before_out, before_counts, _ = run_conv(x, w, array, stride, pad,
-                                            mapping=FirstPasses(**asdict_shallow(mapping),
-                                                                count=index))
+                                            mapping=FirstPasses(**fields(mapping), count=index))
     after_out, after_counts, _ = run_conv(x, w, array, stride, pad,
-                                          mapping=FirstPasses(**asdict_shallow(mapping),
+                                          mapping=FirstPasses(**fields(mapping),
                                                               count=index + 1))
     padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     the_pass = Pass(mapping, index, padded, w)
@@ -204,6 +201,30 @@ def test_one_pass_equals_the_executor(array_name, kernel, stride, pad):
     assert counts["macs"] > 0
 
 
+@pytest.mark.parametrize("array_name", ARRAYS)
+@pytest.mark.parametrize("kernel,stride,pad", LAYERS)
+def test_last_pass_of_a_random_conv_equals_the_executor(array_name, kernel, stride, pad):
+    """The last pass (partial tiles, fold and strip; reducing into earlier passes' sums when
+    channel tiles or folds come before it) of a random conv on a random mapping."""
+    array = ARRAYS[array_name]
+    rng = np.random.default_rng([kernel, stride, pad, array.rows])
+    c, k = int(rng.integers(2, 5)), int(rng.integers(2, 6))
+    x, w = random_conv(rng, c, k, kernel)
+    shape = ConvShape(1, c, x.shape[2], x.shape[3], k, kernel, kernel, stride, pad)
+    check_last_pass(x, w, stride, pad, random_mapping(rng, shape, array))
+
+
+def test_idle_rows_between_vertical_sets_are_bypassed():
+    """5 rows, sets of 2 filter rows, last fold of 1 row: rows 0 and 2 work, the psum of
+    row 0 climbs past idle row 1 into row 2, past rows 3 and 4 to the top."""
+    array = ARRAYS["odd_5x2"]
+    x, w = random_conv(np.random.default_rng(3), c=4, k=3, kernel=3)
+    shape = ConvShape(1, 4, x.shape[2], x.shape[3], 3, 3, 3, 1, 1)
+    mapping = RowStationaryMapping(shape, array, channels=1, filters=2, fold_rows=2,
+                                   strip_cols=2)
+    check_last_pass(x, w, 1, 1, mapping)
+
+
 def random_mapping(rng, shape, array):
     """Channels, filters, fold and strip drawn within the register files and the array."""
     channels = int(rng.integers(1, min(shape.c, array.input_depth // shape.s) + 1))
@@ -214,7 +235,7 @@ def random_mapping(rng, shape, array):
                                 strip_cols=int(rng.integers(1, min(shape.p, array.cols) + 1)))
 
 
-def asdict_shallow(mapping):
+def fields(mapping):
     """The mapping's fields, not recursed into (the shape and array stay dataclasses)."""
     return {name: getattr(mapping, name) for name in
             ("shape", "array", "channels", "filters", "fold_rows", "strip_cols")}
