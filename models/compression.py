@@ -1,0 +1,141 @@
+"""Bitmask-compressed int8 activations in DRAM: the format, and what it costs, from the data.
+
+An activation tensor keeps its dense layout (models/layout.py: one DRAM row of beats per
+pixel, rows `pitch` beats apart), and each row's slot keeps its dense size, so every address
+stays what it was.  What changes is how much of each slot is written and read:
+
+    a row of R dense beats of B bytes is encoded beat by beat: for each dense beat, a mask of
+    B bits (B/8 bytes, bit i set when byte i is not zero) followed by its non-zero bytes, in
+    order.  The row's encoding is those pieces back to back, packed little-endian into beats,
+    the last beat padded with zeros: L = ceil(sum over beats of (B/8 + non-zeros) / B) beats.
+    When L < R the row is stored compressed (its first L beats); otherwise it is stored dense
+    (all R beats), so no row ever takes more than its dense size.
+
+A length table says how each row was stored: one byte per row, the row's stored beats (R
+means dense), the entry of the tensor's row i at byte i of the table (which starts on a beat
+after the tensor).  The hardware writer fills it as it writes the rows; the host places
+compressed inputs the same way (`compress_rows`).
+
+The hardware (pyhdl/compress.py) encodes one dense beat a cycle, so the row decision needs the
+whole row: the writer holds up to two rows of COMPRESSED_ROW_BYTES (models/spec.py).
+"""
+
+import numpy as np
+
+from .hardware import COUNT_LIMIT
+from .spec import COMPRESSED_ROW_BYTES
+
+TABLE_ENTRY_LIMIT = 255
+"""Largest stored length a table entry (one byte) holds: rows of up to 255 beats."""
+
+
+def mask_bytes(bus_bytes):
+    """Bytes of one dense beat's mask: one bit per byte of the beat."""
+    return bus_bytes // 8
+
+
+def encoded_beat_bytes(beats):
+    """Bytes of the encoding of each dense beat: its mask and its non-zero bytes.
+    `beats` is ... x B uint8 (any leading shape); the result has the leading shape."""
+    beats = np.asarray(beats, dtype=np.uint8)
+    return mask_bytes(beats.shape[-1]) + np.count_nonzero(beats, axis=-1)
+
+
+def stored_beats(rows, bus_bytes):
+    """Beats each dense row of `rows` (rows x (R * B) uint8) takes in DRAM, and whether it is
+    stored compressed: (beats, compressed), two arrays of one entry per row."""
+    rows = np.asarray(rows, dtype=np.uint8)
+    dense = rows.shape[1] // bus_bytes
+    encoded = encoded_beat_bytes(rows.reshape(len(rows), dense, bus_bytes)).sum(axis=1)
+    compressed_beats = -(-encoded // bus_bytes)
+    compressed = compressed_beats < dense
+    return np.where(compressed, compressed_beats, dense), compressed
+
+
+def encode_beat(beat):
+    """One dense beat (B uint8) -> its encoding: mask bytes, then the non-zero bytes."""
+    beat = np.asarray(beat, dtype=np.uint8)
+    bits = (beat != 0).astype(np.uint8)
+    mask = np.packbits(bits, bitorder="little")
+    return np.concatenate([mask, beat[beat != 0]])
+
+
+def encode_row(row, bus_bytes):
+    """A dense row (R * B uint8) -> the bytes stored for it (L or R beats' worth)."""
+    row = np.asarray(row, dtype=np.uint8)
+    dense = len(row) // bus_bytes
+    pieces = [encode_beat(row[j * bus_bytes:(j + 1) * bus_bytes]) for j in range(dense)]
+    encoded = np.concatenate(pieces)
+    beats = -(-len(encoded) // bus_bytes)
+    if beats >= dense:
+        return row.copy()
+    out = np.zeros(beats * bus_bytes, dtype=np.uint8)
+    out[:len(encoded)] = encoded
+    return out
+
+
+def decode_row(stored, dense_beats, bus_bytes):
+    """The bytes stored for a row (`len(stored)` a whole number of beats) -> the dense row."""
+    stored = np.asarray(stored, dtype=np.uint8)
+    if len(stored) == dense_beats * bus_bytes:
+        return stored.copy()
+    mask_len = mask_bytes(bus_bytes)
+    out = np.zeros(dense_beats * bus_bytes, dtype=np.uint8)
+    at = 0
+    for j in range(dense_beats):
+        bits = np.unpackbits(stored[at:at + mask_len], bitorder="little").astype(bool)
+        at += mask_len
+        nonzero = int(bits.sum())
+        beat = np.zeros(bus_bytes, dtype=np.uint8)
+        beat[bits] = stored[at:at + nonzero]
+        at += nonzero
+        out[j * bus_bytes:(j + 1) * bus_bytes] = beat
+    return out
+
+
+def table_beats(rows, bus_bytes):
+    """Beats of the length table of a tensor of `rows` rows."""
+    return -(-rows // bus_bytes)
+
+
+def compress_rows(rows, bus_bytes, pitch_beats):
+    """The DRAM image of a compressed tensor: rows x (R * B) dense bytes -> (slots, table).
+
+    `slots` is rows * pitch_beats beats of bytes, each row's stored bytes at the start of its
+    slot and zeros after them; `table` is `table_beats` beats, one length byte per row."""
+    rows = np.asarray(rows, dtype=np.uint8)
+    count = len(rows)
+    slot = pitch_beats * bus_bytes
+    slots = np.zeros(count * slot, dtype=np.uint8)
+    table = np.zeros(table_beats(count, bus_bytes) * bus_bytes, dtype=np.uint8)
+    for i, row in enumerate(rows):
+        stored = encode_row(row, bus_bytes)
+        slots[i * slot:i * slot + len(stored)] = stored
+        table[i] = len(stored) // bus_bytes
+    return slots, table
+
+
+def decompress_rows(slots, table, count, dense_beats, bus_bytes, pitch_beats):
+    """Read `count` rows of `dense_beats` back from a compressed DRAM image (what
+    `compress_rows` wrote, or the hardware): count x (dense_beats * B) dense bytes.  A table
+    entry out of range (0, or above the dense length) raises ValueError naming the row."""
+    slots = np.asarray(slots, dtype=np.uint8)
+    slot = pitch_beats * bus_bytes
+    out = np.zeros((count, dense_beats * bus_bytes), dtype=np.uint8)
+    for i in range(count):
+        beats = int(table[i])
+        if not 1 <= beats <= dense_beats:
+            raise ValueError(f"length table: row {i} stored in {beats} beats, "
+                             f"not 1 to {dense_beats}")
+        out[i] = decode_row(slots[i * slot:i * slot + beats * bus_bytes], dense_beats,
+                            bus_bytes)
+    return out
+
+
+def compressible(spec, row_beats, rows):
+    """Whether a tensor of `rows` rows of `row_beats` dense beats can be written compressed on
+    `spec`: the architecture compresses, a row fits the writer's buffer and a table entry, and
+    the row count fits the writer's row counter."""
+    return (spec.activation_compression != "none"
+            and row_beats * spec.dram_bus_bytes <= COMPRESSED_ROW_BYTES
+            and row_beats <= TABLE_ENTRY_LIMIT and rows <= COUNT_LIMIT)

@@ -1,0 +1,191 @@
+# amaranth: UnusedElaboratable=no
+"""The bitmask (de)compressor of pyhdl/compress.py in Amaranth's simulator, held to the format
+of models/compression.py: beats encoded and decoded byte for byte, and rows written to DRAM
+(encoded or dense, and the length table) exactly as the model's image, under random stalls."""
+
+import random
+
+import numpy as np
+import pytest
+
+from models.compression import (compress_rows, decode_row, encode_beat, encode_row,
+                                stored_beats)
+from amaranth.sim import Simulator
+
+from pyhdl.compress import BitmaskDecoder, BitmaskEncoder, RowCompressor
+from testbench.amaranth_sim import simulate
+
+
+def settle(dut, bench):
+    """Run `bench(ctx)` against a combinational `dut` (no clock)."""
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def sparse_bytes(rng, count, zeros):
+    """`count` random bytes, each zero with probability `zeros` (and never zero otherwise)."""
+    values = rng.integers(1, 256, count)
+    return np.where(rng.random(count) < zeros, 0, values).astype(np.uint8)
+
+
+def as_int(values):
+    return int.from_bytes(np.asarray(values, dtype=np.uint8).tobytes(), "little")
+
+
+def as_bytes(value, count):
+    return np.frombuffer(int(value).to_bytes(count, "little"), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("bus_bytes", [8, 16])
+def test_encoder_matches_the_format(bus_bytes):
+    rng = np.random.default_rng(bus_bytes)
+    dut = BitmaskEncoder(bus_bytes)
+    width = bus_bytes + bus_bytes // 8
+    beats = [sparse_bytes(rng, bus_bytes, zeros) for zeros in np.linspace(0, 1, 40)]
+
+    async def bench(ctx):
+        for beat in beats:
+            ctx.set(dut.dense, as_int(beat))
+            expected = encode_beat(beat)
+            count = ctx.get(dut.count)
+            assert count == len(expected)
+            assert ctx.get(dut.nonzero) == np.count_nonzero(beat)
+            chunk = as_bytes(ctx.get(dut.chunk), width)
+            np.testing.assert_array_equal(chunk[:count], expected)
+            assert not chunk[count:].any()
+
+    settle(dut, bench)
+
+
+@pytest.mark.parametrize("bus_bytes", [8, 16])
+def test_decoder_inverts_the_encoder(bus_bytes):
+    rng = np.random.default_rng(bus_bytes + 1)
+    dut = BitmaskDecoder(bus_bytes)
+    width = bus_bytes + bus_bytes // 8
+    beats = [sparse_bytes(rng, bus_bytes, zeros) for zeros in np.linspace(0, 1, 40)]
+
+    async def bench(ctx):
+        for beat in beats:
+            encoded = encode_beat(beat)
+            # What follows the beat's encoding in the window is another beat's: garbage here.
+            window = np.concatenate([encoded, rng.integers(0, 256, width - len(encoded))])
+            ctx.set(dut.window, as_int(window))
+            assert ctx.get(dut.used) == len(encoded)
+            np.testing.assert_array_equal(as_bytes(ctx.get(dut.dense), bus_bytes), beat)
+
+    settle(dut, bench)
+
+
+def test_row_codec_round_trips_and_never_grows():
+    """The model's own contract: decode(encode(row)) == row, and a stored row is never longer
+    than the dense one (all-zero, no-zero and every sparsity between)."""
+    rng = np.random.default_rng(3)
+    for bus_bytes in (8, 16, 32):
+        for beats in (1, 2, 5):
+            for zeros in (0.0, 0.3, 0.6, 0.95, 1.0):
+                row = sparse_bytes(rng, beats * bus_bytes, zeros)
+                stored = encode_row(row, bus_bytes)
+                assert len(stored) % bus_bytes == 0 and len(stored) <= len(row)
+                np.testing.assert_array_equal(decode_row(stored, beats, bus_bytes), row)
+    no_zero = sparse_bytes(rng, 32, 0.0)
+    assert len(encode_row(no_zero, 16)) == 32       # longer encoded: stored dense
+    assert len(encode_row(np.zeros(32, np.uint8), 16)) == 16
+
+
+class WriteDram:
+    """Write bursts by command, every write of a beat kept in order; ready at random
+    (probability `p`)."""
+
+    def __init__(self, rng, p):
+        self.rng, self.p = rng, p
+        self.beats, self.bursts = {}, []
+
+    def step(self, ctx, dut):
+        ready = self.rng.random() < self.p
+        ctx.set(dut.dram_cmd.ready, ready)
+        if ready and ctx.get(dut.dram_cmd.valid):
+            self.bursts.append([ctx.get(dut.dram_cmd.payload.addr),
+                                ctx.get(dut.dram_cmd.payload.length)])
+        ready = bool(self.bursts) and self.rng.random() < self.p
+        ctx.set(dut.dram_data.ready, ready)
+        if ready and ctx.get(dut.dram_data.valid):
+            burst = self.bursts[0]
+            self.beats.setdefault(burst[0], []).append(ctx.get(dut.dram_data.payload))
+            burst[0] += 1
+            burst[1] -= 1
+            if burst[1] == 0:
+                self.bursts.pop(0)
+
+
+def run_compressor(seed, bus_bytes, p_in, p_dram):
+    """Two jobs of one layer, rows of every sparsity: the DRAM image equals the model's."""
+    rng = random.Random(seed)
+    nprng = np.random.default_rng(seed)
+    row_beats, pitch, table_addr = rng.randint(1, 3), 4, 200
+    dut = RowCompressor(bus_bytes, 2 * 4)
+    dram = WriteDram(rng, p_dram)
+    row_bytes = row_beats * bus_bytes
+    zeros = [1.0, 0.0] + [nprng.random() for _ in range(bus_bytes + 5)]
+    rows = np.stack([sparse_bytes(nprng, row_bytes, z) for z in zeros])
+    jobs = [(0, 3), (3, len(rows) - 3)]          # (first row, rows)
+    encoded = []
+
+    async def bench(ctx):
+        ctx.set(dut.table_addr, table_addr)
+        ctx.set(dut.layer_start, 1)
+        await ctx.tick()
+        ctx.set(dut.layer_start, 0)
+        for first, count in jobs:
+            ctx.set(dut.start, 1)
+            ctx.set(dut.addr, first * pitch)
+            ctx.set(dut.pitch, pitch)
+            ctx.set(dut.rows, count)
+            ctx.set(dut.row_beats, row_beats)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            pending = [(rows[r][b * bus_bytes:(b + 1) * bus_bytes], b == row_beats - 1)
+                       for r in range(first, first + count) for b in range(row_beats)]
+            for _ in range(3000):
+                offer = bool(pending) and rng.random() < p_in
+                ctx.set(dut.i.valid, offer)
+                if offer:
+                    ctx.set(dut.i.payload.data, as_int(pending[0][0]))
+                    ctx.set(dut.i.payload.last, pending[0][1])
+                dram.step(ctx, dut)
+                if offer and ctx.get(dut.i.ready):
+                    pending.pop(0)
+                encoded.append(ctx.get(dut.encoded))
+                await ctx.tick()
+                if not pending and not ctx.get(dut.busy):
+                    break
+            else:
+                raise AssertionError("compressor never went idle")
+            assert not dram.bursts
+
+    simulate(dut, bench)
+    slots, table = compress_rows(rows, bus_bytes, pitch)
+    beats, _ = stored_beats(rows, bus_bytes)
+    written = dict(dram.beats)
+    # Every row beat is written once, and only the stored ones; table beats may be rewritten
+    # (a job's last one), the last write whole.
+    for r, count in enumerate(beats):
+        for b in range(pitch):
+            addr = r * pitch + b
+            if b < count:
+                [value] = written.pop(addr)
+                chunk = slots[addr * bus_bytes:(addr + 1) * bus_bytes]
+                assert value == as_int(chunk), (r, b)
+            else:
+                assert addr not in written, (r, b)
+    table_written = {addr - table_addr: values[-1] for addr, values in written.items()}
+    assert set(table_written) == set(range(len(table) // bus_bytes))
+    for beat, value in table_written.items():
+        assert value == as_int(table[beat * bus_bytes:(beat + 1) * bus_bytes])
+    assert sum(encoded) == len(rows) * row_beats
+
+
+@pytest.mark.parametrize("bus_bytes", [8, 16])
+@pytest.mark.parametrize("p_in,p_dram", [(1.0, 1.0), (0.5, 0.4)])
+def test_compressor_writes_the_model_image(bus_bytes, p_in, p_dram):
+    run_compressor(bus_bytes * 7 + int(10 * p_in + p_dram), bus_bytes, p_in, p_dram)
