@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .compression import compressible, table_beats
 from .golden import conv_output_size, operand_range
 from .layout import row_beats
 from .hardware import COUNT_LIMIT, post_flags
@@ -128,6 +129,8 @@ class Mapping:
     y_pitch: int
     tile_p: int
     descriptor: dict
+    y_table_beats: int = 0
+    """Beats of Y's length table, right after Y (0: Y is written dense)."""
 
     @property
     def tiles(self):
@@ -147,7 +150,7 @@ class Mapping:
     @property
     def dram_beats(self):
         """Beats of DRAM the layer's tensors occupy, from beat 0."""
-        return self.y_addr + self.y_beats
+        return self.y_addr + self.y_beats + self.y_table_beats
 
 
 def _chunk_blocks(spec, shape, c_blocks, words):
@@ -263,6 +266,12 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     groups = [g for g in range(k_blocks, 0, -1)
               if g == k_blocks or g * spec.cols * out_bits % beat == 0]
     groups = [g for g in groups if outputs_fit(1, g)]
+    # Compressed outputs: whole pixel rows at a time, so one group of all filter blocks.
+    compress = (post.requant is not None and placement is None and k_blocks in groups
+                and compressible(spec, row_beats(shape.k, out_bits, spec.dram_bus_bytes),
+                                 shape.n * p * q))
+    if compress:
+        groups = [k_blocks]
     if not band_fits(1) or not groups:
         raise MappingError(
             f"one output row needs {band_rows(shape, 1) * shape.w * c_blocks} input-buffer "
@@ -275,7 +284,8 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
         while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
         return _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group,
-                        c_chunk_blocks, w_half, spec.output_words // 2 if halves == 2 else 0)
+                        c_chunk_blocks, w_half, spec.output_words // 2 if halves == 2 else 0,
+                        compress)
 
     # Fewer groups and a whole output buffer let the output rows of a tile grow, so fewer
     # tiles fetch the weights again; halves hide the write-back.  Among the mappings within
@@ -330,7 +340,7 @@ def _weight_loads(spec, w_row, taps, d):
 
 
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
-             w_half, y_half):
+             w_half, y_half, compress=False):
     """The DRAM layout and descriptor of one choice of tile rows and output groups."""
     p, q = shape.p, shape.q
     bus = spec.dram_bus_bytes
@@ -362,6 +372,8 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     k_last = shape.k - (k_blocks - 1) * cols
     line_words = shape.w * c_blocks
     x_line_beats = shape.w * x_pitch
+    out_pixels = shape.n * p * q
+    y_table = table_beats(out_pixels, bus) if compress else 0
 
     def band_span(rows_of_tile):
         return ((rows_of_tile - 1) * shape.stride + shape.r) * shape.w
@@ -396,6 +408,8 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "y_group_beats": group * cols * out_bits // (8 * bus) if group < k_blocks else y_row,
         "tile_y_beats": tile_p * q * y_pitch, "last_tile_y_beats": last_tile_p * q * y_pitch,
         "y_word_elems": cols * per_value_elems, "y_last_elems": k_last * per_value_elems,
+        "y_compressed": int(compress),
+        "y_table_addr": y_addr + (out_pixels - 1) * y_pitch + y_row if compress else 0,
         "post": post.flags, "b_addr": b_addr, "b_row_beats": b_row,
         "requant_mult": mult, "requant_shift": shift, "zero_point": zero_point,
     }
@@ -407,7 +421,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
                                f"{field.bits}-bit field ({field.doc})")
     descriptor = {name: register_value(name, value) for name, value in descriptor.items()}
     return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
-                   y_pitch, tile_p, descriptor)
+                   y_pitch, tile_p, descriptor, y_table)
 
 
 def map_fc(spec, m, c, k, post=PostProcess()):
