@@ -23,6 +23,7 @@ whole row: the writer holds up to two rows of COMPRESSED_ROW_BYTES (models/spec.
 import numpy as np
 
 from .hardware import COUNT_LIMIT
+from .layout import pack_rows
 from .spec import COMPRESSED_ROW_BYTES
 
 TABLE_ENTRY_LIMIT = 255
@@ -139,3 +140,52 @@ def compressible(spec, row_beats, rows):
     return (spec.activation_compression != "none"
             and row_beats * spec.dram_bus_bytes <= COMPRESSED_ROW_BYTES
             and row_beats <= TABLE_ENTRY_LIMIT and rows <= COUNT_LIMIT)
+
+
+def _table_beats_written(mapping, bus_bytes):
+    """Table beats the writer writes: every beat a tile's rows touch, once per tile (a
+    beat shared by two tiles is written again, whole, by the second)."""
+    shape = mapping.shape
+    written = 0
+    for image in range(shape.n):
+        for p0 in range(0, shape.p, mapping.tile_p):
+            first = (image * shape.p + p0) * shape.q
+            last = first + min(mapping.tile_p, shape.p - p0) * shape.q - 1
+            written += last // bus_bytes - first // bus_bytes + 1
+    return written
+
+
+def compressed_writes(spec, mapping, outputs=None):
+    """The write-back counters of a layer whose outputs are compressed (zeros otherwise):
+    compressor_beats, compressed_bytes_written and dram_bytes_written, exact from the layer's
+    int8 `outputs` (N x K x P x Q), or without them the most it can write (every row dense)."""
+    d = mapping.descriptor
+    if not d["y_compressed"]:
+        return {"compressor_beats": 0, "compressed_bytes_written": 0}
+    shape, bus = mapping.shape, spec.dram_bus_bytes
+    pixels = shape.n * shape.p * shape.q
+    if outputs is None:
+        beats = pixels * mapping.y_row_beats
+    else:
+        rows = pack_rows(np.asarray(outputs).transpose(0, 2, 3, 1).reshape(pixels, shape.k),
+                         8, bus).reshape(pixels, -1)
+        beats = int(stored_beats(rows, bus)[0].sum())
+    written = (beats + _table_beats_written(mapping, bus)) * bus
+    return {"compressor_beats": pixels * mapping.y_row_beats,
+            "compressed_bytes_written": written, "dram_bytes_written": written}
+
+
+def dense_image(image, mapping, bus_bytes):
+    """The DRAM image of a layer's Y as if written dense, from what the hardware wrote: Y's
+    slots and, when Y is compressed, its length table after them (`mapping.y_table_beats`)."""
+    image = np.asarray(image, dtype=np.uint8)
+    if not mapping.y_table_beats:
+        return image
+    shape = mapping.shape
+    count = shape.n * shape.p * shape.q
+    slots, table = np.split(image, [mapping.y_beats * bus_bytes])
+    rows = decompress_rows(slots, table, count, mapping.y_row_beats, bus_bytes,
+                           mapping.y_pitch)
+    out = np.zeros((count, mapping.y_pitch * bus_bytes), dtype=np.uint8)
+    out[:, :rows.shape[1]] = rows
+    return out.reshape(-1)[:mapping.y_beats * bus_bytes]

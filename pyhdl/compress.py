@@ -23,9 +23,9 @@ def _bytes(value, count):
 
 def _prefix_counts(m, bits, name):
     """Signals pos[i] = how many of bits[:i] are set (a chain of adders)."""
-    counts = []
-    running = Const(0, 1)
-    for i, bit in enumerate(bits):
+    counts = [Const(0, 1)]
+    running = bits[0]
+    for i, bit in enumerate(bits[1:], start=1):
         pos = Signal(range(i + 1), name=f"{name}_{i}")
         m.d.comb += pos.eq(running)
         counts.append(pos)
