@@ -23,6 +23,7 @@ whole row: the writer holds up to two rows of COMPRESSED_ROW_BYTES (models/spec.
 import numpy as np
 
 from .hardware import COUNT_LIMIT
+from .inventory import COMPRESSOR_DECISIONS
 from .layout import pack_rows
 from .spec import COMPRESSED_ROW_BYTES
 
@@ -189,3 +190,174 @@ def dense_image(image, mapping, bus_bytes):
     out = np.zeros((count, mapping.y_pitch * bus_bytes), dtype=np.uint8)
     out[:, :rows.shape[1]] = rows
     return out.reshape(-1)[:mapping.y_beats * bus_bytes]
+
+
+# --- cycles: the compressing writer, cycle by cycle ----------------------------------------
+# The compressor's timing depends on the data (each row's stored length, each beat's
+# encoded length), so the model steps a mirror of pyhdl/compress.py RowCompressor, of the
+# gearbox it shares with the DMA writer (pyhdl/gearbox.py RowGearbox), of amaranth's
+# SyncFIFOBuffered and of the simulated DRAM's write queue (testbench/dram_model.sv, no stalls).
+
+DRAM_WRITE_QUEUE = 32
+"""Write commands the simulated DRAM queues (testbench/dram_model.sv QUEUE)."""
+
+
+class _Gearbox:
+    """pyhdl/gearbox.py RowGearbox, one cycle at a time: `out` elements leave a cycle."""
+
+    def __init__(self, out):
+        self.out, self.fill, self.row_end = out, 0, False
+
+    @property
+    def valid(self):
+        return self.fill >= self.out or (self.row_end and self.fill != 0)
+
+    @property
+    def idle(self):
+        return self.fill == 0 and not self.row_end
+
+    def step(self, ready, chunk):
+        """One cycle with output `ready` and input `chunk` ((count, last) or None); returns
+        (emitted, input ready)."""
+        emit = self.valid and ready
+        after = (self.fill - self.out if self.fill >= self.out else 0) if emit else self.fill
+        in_ready = (not self.row_end or after == 0) and after <= self.out
+        if chunk is not None and in_ready:
+            self.fill, self.row_end = after + chunk[0], chunk[1]
+        else:
+            self.fill = after
+            self.row_end = self.row_end and after != 0
+        return emit, in_ready
+
+
+class _Fifo:
+    """amaranth SyncFIFOBuffered (depth >= 2): `depth - 1` entries and an output register;
+    a write is readable two cycles later."""
+
+    def __init__(self, depth):
+        self.inner_depth, self.inner, self.head = depth - 1, [], None
+
+    @property
+    def w_rdy(self):
+        return len(self.inner) != self.inner_depth
+
+    def step(self, write, read):
+        """One cycle: push `write` (None: nothing; the caller checked w_rdy) and, with `read`
+        (r_en), take the head."""
+        if self.inner and (self.head is None or read):
+            self.head = self.inner.pop(0)
+        elif read:
+            self.head = None
+        if write is not None:
+            self.inner.append(write)
+
+
+def dense_beat_cycles(word_counts, rows, bus_elems):
+    """Cycles (from the first word offered) in which the DMA writer's gearbox passes each
+    dense beat of `rows` rows of words of `word_counts` elements, one word offered a cycle
+    and every beat taken at once."""
+    gearbox = _Gearbox(bus_elems)
+    stream = [(count, i == len(word_counts) - 1) for i, count in enumerate(word_counts)] * rows
+    cycles, cycle, taken = [], 0, 0
+    while taken < len(stream) or not gearbox.idle:
+        offered = taken < len(stream)
+        emit, ready = gearbox.step(True, stream[taken] if offered else None)
+        taken += offered and ready
+        if emit:
+            cycles.append(cycle)
+        cycle += 1
+    return cycles
+
+
+def _row_encodings(spec, mapping, outputs, tile):
+    """Per row of a tile's outputs: (stored beats, encoded, encoded bytes of each dense beat)."""
+    shape, bus = mapping.shape, spec.dram_bus_bytes
+    block = np.asarray(outputs)[tile.image, :, tile.p0:tile.p0 + tile.rows, :]
+    pixels = tile.rows * shape.q
+    rows = pack_rows(block.transpose(1, 2, 0).reshape(pixels, shape.k), 8, bus)
+    rows = rows.reshape(pixels, -1)
+    beats, compressed = stored_beats(rows, bus)
+    per_beat = encoded_beat_bytes(rows.reshape(pixels, -1, bus))
+    return list(zip(beats.tolist(), compressed.tolist(), per_beat.tolist()))
+
+
+def compressed_write_end(spec, mapping, outputs, tile, word_counts, accepted, dense_free):
+    """The first cycle the DMA writer is idle after the write-back of `tile` it accepted in
+    cycle `accepted`, given `dense_free`, when it would be idle writing the tile dense
+    (models/perf.py).  Unchanged for a layer written dense, or when `outputs` (the layer's
+    int8 outputs, N x K x P x Q) are not given."""
+    if outputs is None or not mapping.descriptor["y_compressed"]:
+        return dense_free
+    bus, mask = spec.dram_bus_bytes, mask_bytes(spec.dram_bus_bytes)
+    shape, dense = mapping.shape, mapping.y_row_beats
+    rows = _row_encodings(spec, mapping, outputs, tile)
+    nominal = dense_beat_cycles(tuple(word_counts), len(rows), bus)
+    first = dense_free - nominal[-1] - 1        # the cycle the first word is offered
+    beats = [(row, j) for row in range(len(rows)) for j in range(dense)]
+    index = (tile.image * shape.p + tile.p0) * shape.q
+
+    def due(row_index, rows_left):
+        return row_index % bus == bus - 1 or rows_left == 1
+
+    buffer = _Fifo(2 * COMPRESSED_ROW_BYTES // bus)
+    decisions = {side: _Fifo(COMPRESSOR_DECISIONS) for side in ("cmd", "data")}
+    gearbox = _Gearbox(bus)
+    cmd_rows = data_rows = len(rows)
+    cmd_index = data_index = index
+    table_cmd = table_beat = False
+    queue, w_left = [], 0          # the DRAM's write commands (lengths) and the current one
+    taken, delay = 0, 0
+    cycle = accepted + 1
+    while True:
+        busy = (cmd_rows or data_rows or table_cmd or table_beat
+                or buffer.head is not None or not gearbox.idle)
+        if not busy and taken == len(beats):
+            return cycle
+        # In: the next dense beat, late by as much as the one before it was held.
+        write = None
+        if taken < len(beats) and first + nominal[taken] + delay <= cycle:
+            row, j = beats[taken]
+            last = j == dense - 1
+            if buffer.w_rdy and (not last or all(q.w_rdy for q in decisions.values())):
+                write = (row, j)
+                delay = cycle - first - nominal[taken]
+                taken += 1
+        # Commands: a table beat's, else the next row's (the queue's r_en is DRAM's ready).
+        cmd_ready = len(queue) != DRAM_WRITE_QUEUE
+        cmd_read = not table_cmd and cmd_ready
+        pushed = None
+        if table_cmd:
+            if cmd_ready:
+                table_cmd, pushed = False, 1
+        elif decisions["cmd"].head is not None and cmd_ready:
+            pushed = rows[decisions["cmd"].head][0]
+            table_cmd = due(cmd_index, cmd_rows)
+            cmd_index, cmd_rows = cmd_index + 1, cmd_rows - 1
+        # Data: a table beat, else the head row's next beat, through the gearbox to DRAM.
+        data_head, beat = decisions["data"].head, buffer.head
+        chunk = None
+        if table_beat:
+            chunk = (bus, True)
+        elif data_head is not None and beat is not None:
+            _, encoded, per_beat = rows[beat[0]]
+            chunk = (per_beat[beat[1]] if encoded else bus, beat[1] == dense - 1)
+        emitted, ready = gearbox.step(w_left != 0, chunk)
+        buffer_read = not table_beat and data_head is not None and ready
+        row_done = buffer_read and chunk is not None and chunk[1]
+        if table_beat:
+            table_beat = not ready
+        elif row_done:
+            table_beat = due(data_index, data_rows)
+            data_index, data_rows = data_index + 1, data_rows - 1
+        # The DRAM: the head command's beats, then the next command.
+        if (w_left == 0 or (emitted and w_left == 1)) and queue:
+            w_left = queue.pop(0)
+        elif emitted:
+            w_left -= 1
+        if pushed is not None:
+            queue.append(pushed)
+        decided = write[0] if write is not None and write[1] == dense - 1 else None
+        buffer.step(write, buffer_read)
+        decisions["cmd"].step(decided, cmd_read)
+        decisions["data"].step(decided, row_done)
+        cycle += 1

@@ -283,7 +283,8 @@ class RowCompressor(wiring.Component):
                 p.count.eq(Mux(row.compressed, encoder.count, bus)),
                 p.last.eq(beat.last),
                 buffer.r_en.eq(data_queue.r_rdy & gearbox.i.ready),
-                data_queue.r_en.eq(buffer.r_rdy & gearbox.i.ready & beat.last),
+                data_queue.r_en.eq(data_queue.r_rdy & buffer.r_rdy & gearbox.i.ready
+                                   & beat.last),
             ]
             with m.If(data_queue.r_en):
                 slot = data_index[:shift]

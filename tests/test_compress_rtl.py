@@ -135,4 +135,6 @@ def test_cycles_match_the_model(compressed_run):
     for job, result in zip(jobs, results):
         if job.timing == DramTiming():
             mapping = mapping_of(spec, job)
-            assert result.counters["cycles"] == predict_cycles(spec, mapping), job.name
+            outputs = result.expected if job.requant is not None else None
+            assert result.counters["cycles"] == predict_cycles(spec, mapping,
+                                                               outputs=outputs), job.name
