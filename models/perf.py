@@ -8,7 +8,7 @@ tests hold both to the RTL's counters on every layer they simulate.
 import functools
 from dataclasses import dataclass
 
-from .compression import compressed_writes
+from .compression import compressed_write_end, compressed_writes
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 
@@ -123,8 +123,10 @@ WRITE_OVERHEAD = 5 + POSTPROCESS_LATENCY
 buffer read, post-processor pipeline, FIFO, gearbox and the last beat's handshake."""
 
 
-def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
-    """Cycles from start to done, phase by phase as the controller walks the loops.
+def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
+    """Cycles from start to done, phase by phase as the controller walks the loops; for a
+    layer whose outputs are written compressed, exact only given its int8 `outputs`
+    (models/compression.py).
 
     Assumes the DRAM of testbench/dram_model.sv: `dram_latency` cycles to a read burst's
     first beat, then one beat a cycle, with enough requests in flight (32) to cover the
@@ -174,7 +176,8 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
             per_pixel = gearbox_row_cycles(words, bus_bits // spec.operand_bits)
             # The write-back starts once the writer is free and runs beside what follows.
             accepted = max(streamer.drained(cycles) + 1, writer_free)
-            writer_free = accepted + pixels * per_pixel + WRITE_OVERHEAD
+            writer_free = compressed_write_end(spec, mapping, outputs, tile, words, accepted,
+                                               accepted + pixels * per_pixel + WRITE_OVERHEAD)
             cycles = accepted + 2
     return writer_free + 1
 
