@@ -65,11 +65,25 @@ def random_arch(arch_seed):
         low, high = large_words if large else small_words
         return max(int(rng.integers(low, high + 1)), 4 * banks) * word
 
-    return replace(
+    return _with_compression(arch_seed, replace(
         shape,
         glb_input_bytes=partition(shape.input_word_bytes, (48, 400), (2048, 16384)),
         glb_weight_bytes=partition(shape.weight_word_bytes, (48, 400), (2048, 16384)),
-        glb_output_bytes=partition(shape.output_word_bytes, (16, 160), (1024, 4096)))
+        glb_output_bytes=partition(shape.output_word_bytes, (16, 160), (1024, 4096))))
+
+
+COMPRESSION_SHARE = 0.5
+"""Share of the architectures that can compress (int8, 8-byte bus or wider) drawn with
+`activation_compression: bitmask`."""
+
+
+def _with_compression(arch_seed, spec):
+    """`spec`, compressing activations one time in two when it can, drawn from a stream of
+    its own so the other fields' draws stay what they were."""
+    rng = np.random.default_rng((arch_seed, 0, 1))
+    if spec.operand_bits == 8 and spec.dram_bus_bytes >= 8 and rng.random() < COMPRESSION_SHARE:
+        return replace(spec, activation_compression="bitmask")
+    return spec
 
 
 @dataclass
@@ -149,6 +163,16 @@ def _timing(rng):
                       seed=int(rng.integers(1, 1 << 31)))
 
 
+def _sparse_relu(spec, arch_seed, index, requant, relu):
+    """(requant, relu): on a compressing architecture, one requantized layer in two gets ReLU
+    at zero point 0, so about half its outputs are zeros to compress (drawn from a stream of
+    its own, so the other draws stay what they were)."""
+    rng = np.random.default_rng((arch_seed, index, 1))
+    if spec.activation_compression != "none" and requant is not None and rng.random() < 0.5:
+        return requant[:2] + (0,), True
+    return requant, relu
+
+
 def case_name(arch_seed, index):
     return f"r{arch_seed}-{index}"
 
@@ -174,6 +198,7 @@ def random_case(spec, arch_seed, index):
         break
     else:
         raise GeneratorError(f"no layer for {spec.name} case {index} in {MAX_DRAWS} draws")
+    requant, relu = _sparse_relu(spec, arch_seed, index, requant, relu)
     distribution = _pick(rng, DISTRIBUTIONS, (5, 2, 1, 1.5, 0.5))
     x_dist, w_dist = distribution, distribution
     if distribution == "all_zero":
