@@ -301,3 +301,86 @@ class RowCompressor(wiring.Component):
         m.d.comb += self.busy.eq((cmd_rows != 0) | (data_rows != 0) | table_cmd | table_beat
                                  | buffer.r_rdy | ~gearbox.idle)
         return m
+
+
+class RowDecompressor(wiring.Component):
+    """Turns the stored beats of pixel rows back into dense beats (models/compression.py).
+
+    For each row, `length` gives its stored beats: fewer than `row_beats` means encoded (the
+    row's beats pass a byte window and a BitmaskDecoder, one dense beat a cycle), otherwise
+    dense (its beats pass through).  Either way `row_beats` dense beats leave on `o`, the last
+    with `last`; an encoded row's padding after its last beat's encoding is dropped.
+
+    Ports:
+        length: In(stream of the row's stored beats), one per row; taken at the row's end.
+        row_beats: In(BURST_BITS), the rows' dense beats, held while rows pass.
+        i: In(stream of dense_beat_layout): the stored beats, `last` on a row's last.
+        o: Out(stream of dense_beat_layout); `valid` does not wait for `ready`.
+        decoded: Out(1), a dense beat of an encoded row left (the decompressor's action).
+    Latency: a dense row's beat passes combinationally; an encoded row's first dense beat
+    leaves the cycle after the beat holding its encoding is taken.
+    Assertions (checked in simulation): an encoded row never asks for more than its beats.
+    """
+
+    def __init__(self, bus_bytes, max_row_beats):
+        self.bus_bytes = bus_bytes
+        self.mask_bytes = bus_bytes // 8
+        self.max_row_beats = max_row_beats
+        super().__init__({
+            "length": In(stream.Signature(range(max_row_beats + 1))),
+            "row_beats": In(BURST_BITS),
+            "i": In(stream.Signature(dense_beat_layout(bus_bytes))),
+            "o": Out(stream.Signature(dense_beat_layout(bus_bytes))),
+            "decoded": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, mask = self.bus_bytes, self.mask_bytes
+        capacity = 2 * bus + mask
+        m.submodules.decoder = decoder = BitmaskDecoder(bus)
+        window = Signal(8 * capacity)
+        fill = Signal(range(capacity + 1))
+        produced = Signal(BURST_BITS)          # dense beats of the encoded row so far
+        taken = Signal(BURST_BITS)             # its stored beats taken so far
+        encoded = self.length.valid & (self.length.payload < self.row_beats)
+        last_dense = produced == self.row_beats - 1
+
+        m.d.comb += decoder.window.eq(window[:8 * (bus + mask)])
+        with m.If(~encoded):
+            # A dense row (or no row yet): its beats pass through.
+            m.d.comb += [
+                self.o.valid.eq(self.length.valid & self.i.valid),
+                self.o.payload.eq(self.i.payload),
+                self.i.ready.eq(self.length.valid & self.o.ready),
+                self.length.ready.eq(self.i.valid & self.o.ready & self.i.payload.last),
+            ]
+        with m.Else():
+            enough = (fill >= mask) & (fill >= decoder.used)
+            emit = Signal()
+            m.d.comb += [
+                self.o.valid.eq(enough),
+                self.o.payload.data.eq(decoder.dense),
+                self.o.payload.last.eq(last_dense),
+                emit.eq(self.o.valid & self.o.ready),
+                self.decoded.eq(emit),
+                self.length.ready.eq(emit & last_dense),
+            ]
+            used = Signal.like(decoder.used)
+            kept = Signal.like(fill)
+            m.d.comb += [used.eq(Mux(emit, decoder.used, 0)), kept.eq(fill - used)]
+            more = taken != self.length.payload
+            m.d.comb += self.i.ready.eq(more & (kept + bus <= capacity) & ~(emit & last_dense))
+            shifted = window >> (used * 8)
+            with m.If(emit & last_dense):
+                m.d.sync += [window.eq(0), fill.eq(0), produced.eq(0), taken.eq(0)]
+            with m.Elif(self.i.valid & self.i.ready):
+                m.d.sync += [window.eq(shifted | (self.i.payload.data << (kept * 8))),
+                             fill.eq(kept + bus), taken.eq(taken + 1)]
+                with m.If(emit):
+                    m.d.sync += produced.eq(produced + 1)
+            with m.Elif(emit):
+                m.d.sync += [window.eq(shifted), fill.eq(kept), produced.eq(produced + 1)]
+            m.d.sync += Assert(~(self.i.valid & self.i.ready) | (taken < self.length.payload),
+                               "row decompressor: more beats than the row's length")
+        return m

@@ -8,11 +8,13 @@ import random
 import numpy as np
 import pytest
 
-from models.compression import (compress_rows, decode_row, encode_beat, encode_row,
-                                stored_beats)
+from models.compression import (compress_rows, compressed_writes, decode_row, encode_beat,
+                                encode_row, stored_beats)
+from models.counters import COUNTER_NAMES
+from models.perf import predict_counters
 from amaranth.sim import Simulator
 
-from pyhdl.compress import BitmaskDecoder, BitmaskEncoder, RowCompressor
+from pyhdl.compress import BitmaskDecoder, BitmaskEncoder, RowCompressor, RowDecompressor
 from testbench.amaranth_sim import simulate
 
 
@@ -189,3 +191,95 @@ def run_compressor(seed, bus_bytes, p_in, p_dram):
 @pytest.mark.parametrize("p_in,p_dram", [(1.0, 1.0), (0.5, 0.4)])
 def test_compressor_writes_the_model_image(bus_bytes, p_in, p_dram):
     run_compressor(bus_bytes * 7 + int(10 * p_in + p_dram), bus_bytes, p_in, p_dram)
+
+
+def run_decompressor(seed, bus_bytes, p_in, p_out):
+    """Rows of every sparsity (all-zero, no-zero), stored as the model stores them, come
+    back dense and in order under random stalls on both sides."""
+    rng = random.Random(seed)
+    nprng = np.random.default_rng(seed)
+    row_beats = rng.randint(1, 4)
+    dut = RowDecompressor(bus_bytes, 4)
+    zeros = [1.0, 0.0] + [nprng.random() for _ in range(12)]
+    rows = np.stack([sparse_bytes(nprng, row_beats * bus_bytes, z) for z in zeros])
+    stored = [encode_row(row, bus_bytes) for row in rows]
+    lengths = [len(s) // bus_bytes for s in stored]
+    beats = [(s[j * bus_bytes:(j + 1) * bus_bytes], j == len(s) // bus_bytes - 1)
+             for s in stored for j in range(len(s) // bus_bytes)]
+    out, decoded = [], []
+
+    async def bench(ctx):
+        ctx.set(dut.row_beats, row_beats)
+        pending_lengths, pending_beats = list(lengths), list(beats)
+        for _ in range(3000):
+            offer_length = bool(pending_lengths) and rng.random() < p_in
+            ctx.set(dut.length.valid, offer_length)
+            if offer_length:
+                ctx.set(dut.length.payload, pending_lengths[0])
+            offer_beat = bool(pending_beats) and rng.random() < p_in
+            ctx.set(dut.i.valid, offer_beat)
+            if offer_beat:
+                ctx.set(dut.i.payload.data, as_int(pending_beats[0][0]))
+                ctx.set(dut.i.payload.last, pending_beats[0][1])
+            ready = rng.random() < p_out
+            ctx.set(dut.o.ready, ready)
+            if ready and ctx.get(dut.o.valid):
+                out.append((ctx.get(dut.o.payload.data), ctx.get(dut.o.payload.last)))
+            if offer_length and ctx.get(dut.length.ready):
+                pending_lengths.pop(0)
+            if offer_beat and ctx.get(dut.i.ready):
+                pending_beats.pop(0)
+            decoded.append(ctx.get(dut.decoded))
+            await ctx.tick()
+            if not pending_beats and not pending_lengths:
+                break
+        else:
+            raise AssertionError("decompressor never took every row")
+
+    simulate(dut, bench)
+    expected = [(as_int(row[j * bus_bytes:(j + 1) * bus_bytes]), j == row_beats - 1)
+                for row in rows for j in range(row_beats)]
+    assert out == expected
+    assert sum(decoded) == row_beats * sum(length < row_beats for length in lengths)
+
+
+@pytest.mark.parametrize("bus_bytes", [8, 16])
+@pytest.mark.parametrize("p_in,p_out", [(1.0, 1.0), (0.5, 0.6)])
+def test_decompressor_restores_the_rows(bus_bytes, p_in, p_out):
+    run_decompressor(bus_bytes * 5 + int(10 * p_in + p_out), bus_bytes, p_in, p_out)
+
+
+def test_energy_prices_the_compressor_and_keeps_the_post_processor_dense():
+    """The same layer's write-back, compressed: DRAM bytes written fall, the compressor's
+    actions appear (one entry beat, two encoders, a gearbox load a beat in and out), and the
+    post-processor still works on every dense word."""
+    from dataclasses import replace as with_fields
+
+    from models.energy import activity, postprocess_words
+    from models.inventory import item_bits
+    from models.mapper import ConvShape, PostProcess, map_conv
+    from models.spec import ArchSpec
+
+    spec = ArchSpec(name="e", rows=4, cols=4, glb_input_bytes=4096, glb_weight_bytes=2048,
+                    glb_output_bytes=4096, glb_banks=2, dram_bus_bytes=8,
+                    activation_compression="bitmask")
+    dense_spec = with_fields(spec, activation_compression="none")
+    shape, post = ConvShape(1, 4, 6, 6, 16, 3, 3, 1, 1), PostProcess(requant=(1, 0, 0),
+                                                                      relu=True)
+    mapping = map_conv(spec, shape, post)
+    outputs = np.zeros((1, 16, 6, 6), dtype=np.int64)
+    outputs[:, :3] = 5                        # 3 of 16 bytes a row not zero: 1 beat of 2
+    counters = dict.fromkeys(COUNTER_NAMES, 0)
+    counters.update(predict_counters(spec, mapping), cycles=1000)
+    counters.update(compressed_writes(spec, mapping, outputs))
+    dense = dict.fromkeys(COUNTER_NAMES, 0)
+    dense.update(predict_counters(dense_spec, map_conv(dense_spec, shape, post)), cycles=1000)
+    assert counters["dram_bytes_written"] < dense["dram_bytes_written"]
+    assert postprocess_words(counters, spec, True) == postprocess_words(dense, dense_spec, True)
+    uses = {u.what: u.count for u in activity(counters, spec, True)}
+    beats = counters["compressor_beats"]
+    assert beats == 36 * 2
+    assert uses["compressor row buffer loads"] == beats * item_bits(spec, "compressor row buffer")
+    assert uses["bitmask zero detects"] == beats * 2 * 8 * 8
+    assert not any(what.startswith(("compressor", "bitmask"))
+                   for what in (u.what for u in activity(dense, dense_spec, True)))
