@@ -283,3 +283,38 @@ def test_energy_prices_the_compressor_and_keeps_the_post_processor_dense():
     assert uses["bitmask zero detects"] == beats * 2 * 8 * 8
     assert not any(what.startswith(("compressor", "bitmask"))
                    for what in (u.what for u in activity(dense, dense_spec, True)))
+
+
+def test_spec_refuses_what_it_cannot_build():
+    from models.spec import ArchSpec, SpecError
+
+    with pytest.raises(SpecError, match=r"^activation_compression: must be one of none, "
+                                        r"bitmask, not 'rle'$"):
+        ArchSpec(activation_compression="rle")
+    with pytest.raises(SpecError, match=r"^activation_compression: 'bitmask' needs "
+                                        r"operand_bits 8 and dram_bus_bytes 8 or more, not "
+                                        r"16 and 16$"):
+        ArchSpec(activation_compression="bitmask", operand_bits=16, acc_bits=32)
+
+
+def test_mapper_compresses_only_whole_requantized_rows():
+    """Requantized outputs are written compressed; int32 outputs, the channel slices of a
+    grouped layer and rows longer than the writer holds are written dense."""
+    from models.mapper import ConvShape, PostProcess, map_conv, map_grouped_conv
+    from models.spec import COMPRESSED_ROW_BYTES, ArchSpec
+
+    spec = ArchSpec(name="m", activation_compression="bitmask")
+    requant = PostProcess(requant=(1, 0, 0), relu=True)
+    shape = ConvShape(1, 32, 8, 8, 64, 3, 3, 1, 1)
+    compressed = map_conv(spec, shape, requant)
+    assert compressed.descriptor["y_compressed"] == 1
+    assert compressed.descriptor["k_group_blocks"] == compressed.descriptor["k_blocks"]
+    assert compressed.descriptor["y_table_addr"] == compressed.y_addr + compressed.y_beats
+    assert compressed.y_table_beats == -(-64 // spec.dram_bus_bytes)
+    assert compressed.dram_beats == (compressed.y_addr + compressed.y_beats
+                                     + compressed.y_table_beats)
+    assert map_conv(spec, shape).descriptor["y_compressed"] == 0
+    long_rows = ConvShape(1, 32, 4, 4, COMPRESSED_ROW_BYTES + 1, 1, 1)
+    assert map_conv(spec, long_rows, requant).descriptor["y_compressed"] == 0
+    for part in map_grouped_conv(spec, ConvShape(1, 64, 6, 6, 64, 3, 3, 1, 1), 64, requant):
+        assert part.mapping.descriptor["y_compressed"] == 0
