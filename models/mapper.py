@@ -130,7 +130,8 @@ class Mapping:
     tile_p: int
     descriptor: dict
     y_table_beats: int = 0
-    """Beats of Y's length table, right after Y (0: Y is written dense)."""
+    """Beats of Y's length tables (one per output group), right after Y (0: Y is written
+    dense)."""
 
     @property
     def tiles(self):
@@ -266,12 +267,6 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     groups = [g for g in range(k_blocks, 0, -1)
               if g == k_blocks or g * spec.cols * out_bits % beat == 0]
     groups = [g for g in groups if outputs_fit(1, g)]
-    # Compressed outputs: whole pixel rows at a time, so one group of all filter blocks.
-    compress = (post.requant is not None and placement is None and k_blocks in groups
-                and compressible(spec, row_beats(shape.k, out_bits, spec.dram_bus_bytes),
-                                 shape.n * p * q))
-    if compress:
-        groups = [k_blocks]
     if not band_fits(1) or not groups:
         raise MappingError(
             f"one output row needs {band_rows(shape, 1) * shape.w * c_blocks} input-buffer "
@@ -283,13 +278,16 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
         tile_p = 1
         while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
-        return _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group,
-                        c_chunk_blocks, w_half, spec.output_words // 2 if halves == 2 else 0,
-                        compress)
+        compressed_p = _compressed_tile_rows(spec, shape, post, placement, group, tile_p)
+        return _mapping(spec, shape, post, placement, compressed_p or tile_p, c_blocks,
+                        k_blocks, group, c_chunk_blocks, w_half,
+                        spec.output_words // 2 if halves == 2 else 0, compressed_p is not None)
 
     # Fewer groups and a whole output buffer let the output rows of a tile grow, so fewer
     # tiles fetch the weights again; halves hide the write-back.  Among the mappings within
-    # TRAFFIC_SLACK of the least DRAM traffic, pick the fewest cycles, then the least traffic.
+    # TRAFFIC_SLACK of the least DRAM traffic, pick one that writes its outputs compressed if
+    # any (its traffic counted with every row dense, the most it can write), then the fewest
+    # cycles, then the least traffic.
     def traffic(mapping):
         predicted = predict_counters(spec, mapping)
         return predicted["dram_bytes_read"] + predicted["dram_bytes_written"]
@@ -298,8 +296,30 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
                                              for halves in (1, 2)
                                              if outputs_fit(1, group, halves))]
     least = min(bytes_moved for bytes_moved, _ in candidates)
-    return min(((predict_cycles(spec, m), bytes_moved, m) for bytes_moved, m in candidates
-                if bytes_moved <= TRAFFIC_SLACK * least), key=lambda c: c[:2])[2]
+    return min(((not m.descriptor["y_compressed"], predict_cycles(spec, m), bytes_moved, m)
+                for bytes_moved, m in candidates if bytes_moved <= TRAFFIC_SLACK * least),
+               key=lambda c: c[:3])[3]
+
+
+def _compressed_tile_rows(spec, shape, post, placement, group, tile_p):
+    """The output rows of a tile when the outputs can be written compressed with `group`
+    filter blocks a group (models/compression.py), at most `tile_p`; else None.
+
+    Requantized outputs of a layer writing whole pixels (not a grouped layer's channel slice)
+    compress when each group's slice of a pixel is more than one beat (a beat cannot get
+    shorter) and fits the writer's buffer, and every tile but the layer's last starts a beat
+    of length-table entries (one byte per pixel)."""
+    bus = spec.dram_bus_bytes
+    p, q = shape.p, shape.q
+    slice_beats = row_beats(min(group * spec.cols, shape.k), spec.operand_bits, bus)
+    if (post.requant is None or placement is not None or slice_beats < 2
+            or not compressible(spec, slice_beats, shape.n * p * q)
+            or (shape.n > 1 and p * q % bus)):
+        return None
+    for rows in range(tile_p, 0, -1):
+        if rows == p or rows * q % bus == 0:
+            return rows
+    return None
 
 
 def _weight_loads(spec, w_row, taps, d):
@@ -373,7 +393,8 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     line_words = shape.w * c_blocks
     x_line_beats = shape.w * x_pitch
     out_pixels = shape.n * p * q
-    y_table = table_beats(out_pixels, bus) if compress else 0
+    y_groups = _ceil_div(k_blocks, group)
+    group_table = table_beats(out_pixels, bus) if compress else 0
 
     def band_span(rows_of_tile):
         return ((rows_of_tile - 1) * shape.stride + shape.r) * shape.w
@@ -410,6 +431,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "y_word_elems": cols * per_value_elems, "y_last_elems": k_last * per_value_elems,
         "y_compressed": int(compress),
         "y_table_addr": y_addr + (out_pixels - 1) * y_pitch + y_row if compress else 0,
+        "y_groups": y_groups, "y_group_table_beats": group_table,
         "post": post.flags, "b_addr": b_addr, "b_row_beats": b_row,
         "requant_mult": mult, "requant_shift": shift, "zero_point": zero_point,
     }
@@ -421,7 +443,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
                                f"{field.bits}-bit field ({field.doc})")
     descriptor = {name: register_value(name, value) for name, value in descriptor.items()}
     return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
-                   y_pitch, tile_p, descriptor, y_table)
+                   y_pitch, tile_p, descriptor, y_groups * group_table)
 
 
 def map_fc(spec, m, c, k, post=PostProcess()):
