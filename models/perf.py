@@ -176,7 +176,8 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
             per_pixel = gearbox_row_cycles(words, bus_bits // spec.operand_bits)
             # The write-back starts once the writer is free and runs beside what follows.
             accepted = max(streamer.drained(cycles) + 1, writer_free)
-            writer_free = compressed_write_end(spec, mapping, outputs, tile, words, accepted,
+            writer_free = compressed_write_end(spec, mapping, outputs, tile, first_kb, words,
+                                               accepted,
                                                accepted + pixels * per_pixel + WRITE_OVERHEAD)
             cycles = accepted + 2
     return writer_free + 1
