@@ -159,7 +159,7 @@ class AcceleratorTB:
             counters = await self.run_descriptor(part.mapping.descriptor,
                                                  timeout_cycles(spec, part.mapping))
             totals = {name: totals.get(name, 0) + value for name, value in counters.items()}
-        image = dense_image(await self.dump_dram(first.y_addr, y_beats), first, bus)
+        image = dense_image(await self.dump_dram(first.y_addr, y_beats), first, spec)
         y = unpack_rows(image, n * p * q, k, bits, bus).reshape(n, p, q, k)
         return y.transpose(0, 3, 1, 2), totals
 
