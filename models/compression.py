@@ -143,23 +143,39 @@ def compressible(spec, row_beats, rows):
             and row_beats <= TABLE_ENTRY_LIMIT and rows <= COUNT_LIMIT)
 
 
-def _table_beats_written(mapping, bus_bytes):
-    """Table beats the writer writes: every beat a tile's rows touch, once per tile (a
-    beat shared by two tiles is written again, whole, by the second)."""
+def activation_rows(outputs, bus_bytes):
+    """int8 activations N x K x P x Q as their DRAM rows: one row of bytes per pixel."""
+    outputs = np.asarray(outputs)
+    pixels = outputs.size // outputs.shape[1]
+    rows = pack_rows(outputs.transpose(0, 2, 3, 1).reshape(pixels, outputs.shape[1]), 8,
+                     bus_bytes)
+    return rows.reshape(pixels, -1)
+
+
+def output_slices(spec, mapping):
+    """The output groups of a compressed layer as (first channel, channels, first beat in a
+    pixel's slot, dense beats): each group writes its slice of every pixel as a row of its own
+    (models/mapper.py, pyhdl/sequencer.py)."""
+    d, k = mapping.descriptor, mapping.shape.k
+    step = d["k_group_blocks"] * spec.cols
+    return [(first, min(step, k - first), g * d["y_group_beats"],
+             d["y_group_beats"] if first + step < k else mapping.y_row_beats
+             - g * d["y_group_beats"])
+            for g, first in enumerate(range(0, k, step))]
+
+
+def _tile_pixels(mapping):
+    """The output pixels of each tile, in the order the writer writes them."""
     shape = mapping.shape
-    written = 0
-    for image in range(shape.n):
-        for p0 in range(0, shape.p, mapping.tile_p):
-            first = (image * shape.p + p0) * shape.q
-            last = first + min(mapping.tile_p, shape.p - p0) * shape.q - 1
-            written += last // bus_bytes - first // bus_bytes + 1
-    return written
+    return [min(mapping.tile_p, shape.p - p0) * shape.q
+            for _ in range(shape.n) for p0 in range(0, shape.p, mapping.tile_p)]
 
 
 def compressed_writes(spec, mapping, outputs=None):
     """The write-back counters of a layer whose outputs are compressed (zeros otherwise):
     compressor_beats, compressed_bytes_written and dram_bytes_written, exact from the layer's
-    int8 `outputs` (N x K x P x Q), or without them the most it can write (every row dense)."""
+    int8 `outputs` (N x K x P x Q), or without them the most it can write (every row dense).
+    Each tile writes the table beats of its entries in every group's table."""
     d = mapping.descriptor
     if not d["y_compressed"]:
         return {"compressor_beats": 0, "compressed_bytes_written": 0}
@@ -168,28 +184,32 @@ def compressed_writes(spec, mapping, outputs=None):
     if outputs is None:
         beats = pixels * mapping.y_row_beats
     else:
-        rows = pack_rows(np.asarray(outputs).transpose(0, 2, 3, 1).reshape(pixels, shape.k),
-                         8, bus).reshape(pixels, -1)
-        beats = int(stored_beats(rows, bus)[0].sum())
-    written = (beats + _table_beats_written(mapping, bus)) * bus
+        outputs = np.asarray(outputs)
+        beats = sum(int(stored_beats(activation_rows(outputs[:, first:first + count], bus),
+                                     bus)[0].sum())
+                    for first, count, _, _ in output_slices(spec, mapping))
+    tables = d["y_groups"] * sum(table_beats(count, bus) for count in _tile_pixels(mapping))
+    written = (beats + tables) * bus
     return {"compressor_beats": pixels * mapping.y_row_beats,
             "compressed_bytes_written": written, "dram_bytes_written": written}
 
 
-def dense_image(image, mapping, bus_bytes):
+def dense_image(image, mapping, spec):
     """The DRAM image of a layer's Y as if written dense, from what the hardware wrote: Y's
-    slots and, when Y is compressed, its length table after them (`mapping.y_table_beats`)."""
+    slots and, when Y is compressed, its length tables after them (`mapping.y_table_beats`)."""
     image = np.asarray(image, dtype=np.uint8)
     if not mapping.y_table_beats:
         return image
-    shape = mapping.shape
+    bus, shape = spec.dram_bus_bytes, mapping.shape
     count = shape.n * shape.p * shape.q
-    slots, table = np.split(image, [mapping.y_beats * bus_bytes])
-    rows = decompress_rows(slots, table, count, mapping.y_row_beats, bus_bytes,
-                           mapping.y_pitch)
-    out = np.zeros((count, mapping.y_pitch * bus_bytes), dtype=np.uint8)
-    out[:, :rows.shape[1]] = rows
-    return out.reshape(-1)[:mapping.y_beats * bus_bytes]
+    slots, tables = np.split(image, [mapping.y_beats * bus])
+    out = np.zeros((count, mapping.y_pitch * bus), dtype=np.uint8)
+    table_bytes = mapping.descriptor["y_group_table_beats"] * bus
+    for g, (_, _, offset, beats) in enumerate(output_slices(spec, mapping)):
+        out[:, offset * bus:(offset + beats) * bus] = decompress_rows(
+            slots[offset * bus:], tables[g * table_bytes:], count, beats, bus,
+            mapping.y_pitch)
+    return out.reshape(-1)[:mapping.y_beats * bus]
 
 
 # --- cycles: the compressing writer, cycle by cycle ----------------------------------------
@@ -269,32 +289,36 @@ def dense_beat_cycles(word_counts, rows, bus_elems):
     return cycles
 
 
-def _row_encodings(spec, mapping, outputs, tile):
-    """Per row of a tile's outputs: (stored beats, encoded, encoded bytes of each dense beat)."""
-    shape, bus = mapping.shape, spec.dram_bus_bytes
-    block = np.asarray(outputs)[tile.image, :, tile.p0:tile.p0 + tile.rows, :]
-    pixels = tile.rows * shape.q
-    rows = pack_rows(block.transpose(1, 2, 0).reshape(pixels, shape.k), 8, bus)
-    rows = rows.reshape(pixels, -1)
+def _row_encodings(spec, mapping, outputs, tile, first_kb):
+    """Per row of a tile's slice for the group from filter block `first_kb`: (stored beats,
+    encoded, encoded bytes of each dense beat)."""
+    bus = spec.dram_bus_bytes
+    [(first, count, _, _)] = [s for s in output_slices(spec, mapping)
+                              if s[0] == first_kb * spec.cols]
+    block = np.asarray(outputs)[tile.image:tile.image + 1, first:first + count,
+                                tile.p0:tile.p0 + tile.rows]
+    rows = activation_rows(block, bus)
     beats, compressed = stored_beats(rows, bus)
-    per_beat = encoded_beat_bytes(rows.reshape(pixels, -1, bus))
+    per_beat = encoded_beat_bytes(rows.reshape(len(rows), -1, bus))
     return list(zip(beats.tolist(), compressed.tolist(), per_beat.tolist()))
 
 
-def compressed_write_end(spec, mapping, outputs, tile, word_counts, accepted, dense_free):
-    """The first cycle the DMA writer is idle after the write-back of `tile` it accepted in
-    cycle `accepted`, given `dense_free`, when it would be idle writing the tile dense
-    (models/perf.py).  Unchanged for a layer written dense, or when `outputs` (the layer's
-    int8 outputs, N x K x P x Q) are not given."""
+def compressed_write_end(spec, mapping, outputs, tile, first_kb, word_counts, accepted,
+                         dense_free):
+    """The first cycle the DMA writer is idle after the write-back it accepted in cycle
+    `accepted` (the slice of `tile`'s pixels of the group from filter block `first_kb`), given
+    `dense_free`, when it would be idle writing it dense (models/perf.py).  Unchanged for a
+    layer written dense, or when `outputs` (the layer's int8 outputs, N x K x P x Q) are not
+    given."""
     if outputs is None or not mapping.descriptor["y_compressed"]:
         return dense_free
-    bus, mask = spec.dram_bus_bytes, mask_bytes(spec.dram_bus_bytes)
-    shape, dense = mapping.shape, mapping.y_row_beats
-    rows = _row_encodings(spec, mapping, outputs, tile)
+    bus = spec.dram_bus_bytes
+    rows = _row_encodings(spec, mapping, outputs, tile, first_kb)
+    dense = len(rows[0][2])
     nominal = dense_beat_cycles(tuple(word_counts), len(rows), bus)
     first = dense_free - nominal[-1] - 1        # the cycle the first word is offered
     beats = [(row, j) for row in range(len(rows)) for j in range(dense)]
-    index = (tile.image * shape.p + tile.p0) * shape.q
+    index = 0
 
     def due(row_index, rows_left):
         return row_index % bus == bus - 1 or rows_left == 1

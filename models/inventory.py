@@ -426,17 +426,20 @@ def _compressor(items, spec):
               bits_for(longest) + 1,
               "pyhdl/compress.py RowCompressor: each row's stored beats and encoded flag")
     state = (BURST_BITS + bits_for(longest * (bus + mask)) + bits_for(longest)
+             + COUNT_BITS + 3 * ADDR_BITS
              + 2 * COUNT_BITS + 2 * ADDR_BITS + BURST_BITS + 1
              + 2 * COUNT_BITS + 8 * bus + 2)
     items.add("dma", "dma", "register", "compressor state", 1, state,
               source="pyhdl/compress.py RowCompressor: row_beats, row_bytes, row_in_beats; "
+                     "group, group_table, tile_table, job_table; "
                      "cmd_rows, cmd_index, cmd_addr, table_cmd_addr, pitch, table_cmd; "
                      "data_rows, data_index, entries (a table beat), table_beat, table_full")
-    items.add("dma", "dma", "adder", "compressor counts", 6, COUNT_BITS,
+    items.add("dma", "dma", "adder", "compressor counts", 7, COUNT_BITS,
               source="pyhdl/compress.py RowCompressor: rows and indices of both sides, "
-                     "row bytes and beats")
-    items.add("dma", "dma", "adder", "compressor addresses", 2, ADDR_BITS,
-              source="pyhdl/compress.py RowCompressor: cmd_addr + pitch, the table's beat")
+                     "row bytes and beats, the group")
+    items.add("dma", "dma", "adder", "compressor addresses", 6, ADDR_BITS,
+              source="pyhdl/compress.py RowCompressor: cmd_addr + pitch, the table beat, "
+                     "the job's table (two adds), the group's and the tile's table steps")
     items.add("dma", "dma", "adder", "bitmask prefix counts", 2 * bus, bits_for(bus),
               source="pyhdl/compress.py BitmaskEncoder: pos[i], one adder a byte, two encoders")
     items.add("dma", "dma", "comparator", "bitmask zero detects", 2 * bus, 8,

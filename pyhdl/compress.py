@@ -132,17 +132,21 @@ class RowCompressor(wiring.Component):
     beats (two rows of the longest) while its encoded length is summed; at its last beat the
     row's stored length is decided (encoded beats if fewer than `row_beats`, else
     `row_beats`, models/compression.py) and the row leaves, encoded or as it came, through a
-    gearbox to `dram_data`, after its write command.  Each row's stored length goes into the
-    length table at byte `index` from beat `table_addr` (`index` counts rows from
-    `layer_start`); a table beat is written when its last entry is in, and at the end of a job
-    the beat holding its last entries, so the table is whole at the end of the layer.
+    gearbox to `dram_data`, after its write command.
+
+    A layer's jobs come tile by tile, each tile as `groups` jobs (one per group of output
+    channels, each writing its slice of every pixel).  Each group has a length table of
+    `group_table_beats` beats, one after the other from `table_addr`; row j of a job has its
+    entry at byte j of the job's part of its group's table, which starts on a beat (the
+    mapper makes every tile but the layer's last a whole number of beats of entries).  A table
+    beat is written when its last entry is in, and at the end of the job.
 
     Ports:
         i: In(stream of dense_beat_layout); stalled while the buffer or the decision queues
             are full.
         start: In(1), latch `addr`, `pitch`, `rows`, `row_beats` (when not busy).
-        layer_start: In(1), the table's first entry is row 0 again; clears the entries.
-        table_addr: In(ADDR_BITS), held during a layer.
+        layer_start: In(1), the next job is the first tile's first group.
+        table_addr, groups, group_table_beats: In, the tables (held during a layer).
         dram_cmd: Out(stream of DramCommand), one per row, and one per table beat written;
             issued as soon as the row's length is known (ahead of its data).
         dram_data: Out(stream of 8 * B bits); DRAM may stall it.
@@ -168,6 +172,8 @@ class RowCompressor(wiring.Component):
             "row_beats": In(BURST_BITS),
             "layer_start": In(1),
             "table_addr": In(ADDR_BITS),
+            "groups": In(COUNT_BITS),
+            "group_table_beats": In(ADDR_BITS),
             "dram_cmd": Out(stream.Signature(DramCommand)),
             "dram_data": Out(stream.Signature(8 * bus_bytes)),
             "busy": Out(1),
@@ -193,6 +199,22 @@ class RowCompressor(wiring.Component):
         row_beats = Signal(BURST_BITS)
         with m.If(self.start):
             m.d.sync += row_beats.eq(self.row_beats)
+
+        # --- where each job's table entries go: its group's table, from its tile's beat ----
+        group = Signal(COUNT_BITS)
+        group_table = Signal(ADDR_BITS)        # group * group_table_beats
+        tile_table = Signal(ADDR_BITS)         # beats of each table before this tile's
+        job_table = Signal(ADDR_BITS)
+        with m.If(self.layer_start):
+            m.d.sync += [group.eq(0), group_table.eq(0), tile_table.eq(0)]
+        with m.Elif(self.start):
+            m.d.sync += job_table.eq(self.table_addr + group_table + tile_table)
+            with m.If(group + 1 == self.groups):
+                m.d.sync += [group.eq(0), group_table.eq(0),
+                             tile_table.eq(tile_table + ((self.rows + bus - 1) >> shift))]
+            with m.Else():
+                m.d.sync += [group.eq(group + 1),
+                             group_table.eq(group_table + self.group_table_beats)]
 
         # --- in: buffer the row, sum its encoded bytes, decide at its last beat ------------
         row_bytes = Signal(range(max_row_beats * (bus + self.mask_bytes) + 1))
@@ -238,7 +260,8 @@ class RowCompressor(wiring.Component):
         head = Signal(decision)
         m.d.comb += head.eq(cmd_queue.r_data)
         with m.If(self.start):
-            m.d.sync += [cmd_rows.eq(self.rows), cmd_addr.eq(self.addr), pitch.eq(self.pitch)]
+            m.d.sync += [cmd_rows.eq(self.rows), cmd_addr.eq(self.addr), pitch.eq(self.pitch),
+                         cmd_index.eq(0)]
         with m.If(table_cmd):
             m.d.comb += [self.dram_cmd.valid.eq(1),
                          self.dram_cmd.payload.addr.eq(table_cmd_addr),
@@ -254,7 +277,7 @@ class RowCompressor(wiring.Component):
                 m.d.sync += [cmd_addr.eq(cmd_addr + pitch), cmd_rows.eq(cmd_rows - 1),
                              cmd_index.eq(cmd_index + 1),
                              table_cmd.eq(table_due(cmd_index, cmd_rows)),
-                             table_cmd_addr.eq(self.table_addr + (cmd_index >> shift))]
+                             table_cmd_addr.eq(job_table + (cmd_index >> shift))]
 
         # --- data: the rows, encoded or dense, then table beats, through the gearbox -------
         data_rows = Signal(COUNT_BITS)
@@ -267,7 +290,7 @@ class RowCompressor(wiring.Component):
         m.d.comb += [row.eq(data_queue.r_data), beat.eq(buffer.r_data),
                      encoder.dense.eq(beat.data)]
         with m.If(self.start):
-            m.d.sync += data_rows.eq(self.rows)
+            m.d.sync += [data_rows.eq(self.rows), data_index.eq(0), entries.eq(0)]
         with m.If(table_beat):
             m.d.comb += [gearbox.i.valid.eq(1), gearbox.i.payload.data.eq(entries),
                          gearbox.i.payload.count.eq(bus), gearbox.i.payload.last.eq(1)]
@@ -294,8 +317,6 @@ class RowCompressor(wiring.Component):
                     table_beat.eq(table_due(data_index, data_rows)),
                     table_full.eq(slot == bus - 1),
                 ]
-        with m.If(self.layer_start):
-            m.d.sync += [cmd_index.eq(0), data_index.eq(0), entries.eq(0)]
         wiring.connect(m, gearbox.o, wiring.flipped(self.dram_data))
 
         m.d.comb += self.busy.eq((cmd_rows != 0) | (data_rows != 0) | table_cmd | table_beat

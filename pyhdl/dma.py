@@ -200,7 +200,8 @@ class DmaWriter(wiring.Component):
     With `compress_buffer_beats` (an architecture with activation compression), the rows'
     beats pass a RowCompressor (pyhdl/compress.py) while `compress` is high:
         compress: In(1), the layer's output is written compressed (held during a layer).
-        layer_start: In(1), table_addr: In(ADDR_BITS), the compressor's length table.
+        layer_start: In(1); table_addr, groups, group_table_beats: In, the compressor's
+            length tables (pyhdl/compress.py RowCompressor).
         encoded: Out(1), a dense beat entered the compressor.
     """
 
@@ -222,6 +223,7 @@ class DmaWriter(wiring.Component):
         self.read_latency = read_latency
         self.compress_buffer_beats = compress_buffer_beats
         compression = {"compress": In(1), "layer_start": In(1), "table_addr": In(ADDR_BITS),
+                       "groups": In(COUNT_BITS), "group_table_beats": In(ADDR_BITS),
                        "encoded": Out(1)} if compress_buffer_beats else {}
         super().__init__({
             **compression,
@@ -352,6 +354,8 @@ class DmaWriter(wiring.Component):
             compressor.row_beats.eq(job.payload.row_beats),
             compressor.layer_start.eq(self.layer_start),
             compressor.table_addr.eq(self.table_addr),
+            compressor.groups.eq(self.groups),
+            compressor.group_table_beats.eq(self.group_table_beats),
             compressor.i.valid.eq(dense.valid & on),
             compressor.i.payload.data.eq(dense.payload),
             compressor.i.payload.last.eq(row_end),

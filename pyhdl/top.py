@@ -269,6 +269,8 @@ class Accelerator(wiring.Component):
                 writer.compress.eq(d.y_compressed),
                 writer.layer_start.eq(regs.start),
                 writer.table_addr.eq(d.y_table_addr),
+                writer.groups.eq(d.y_groups),
+                writer.group_table_beats.eq(d.y_group_table_beats),
                 e.compressor_beats.eq(writer.encoded),
                 e.compressed_bytes_written.eq((writer.beat & d.y_compressed) * bus_bytes),
             ]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.compression import (compress_rows, compressed_writes, decode_row, encode_beat,
-                                encode_row, stored_beats)
+                                encode_row, output_slices, stored_beats)
 from models.counters import COUNTER_NAMES
 from models.perf import predict_counters
 from amaranth.sim import Simulator
@@ -121,70 +121,78 @@ class WriteDram:
 
 
 def run_compressor(seed, bus_bytes, p_in, p_dram):
-    """Two jobs of one layer, rows of every sparsity: the DRAM image equals the model's."""
+    """A layer of two tiles and two output groups (each group a slice of every pixel's slot,
+    with a table of its own), rows of every sparsity: the DRAM image equals the model's."""
     rng = random.Random(seed)
     nprng = np.random.default_rng(seed)
-    row_beats, pitch, table_addr = rng.randint(1, 3), 4, 200
+    row_beats, table_addr, group_table_beats = rng.randint(1, 3), 200, 3
+    pitch = 2 * row_beats
     dut = RowCompressor(bus_bytes, 2 * 4)
     dram = WriteDram(rng, p_dram)
     row_bytes = row_beats * bus_bytes
-    zeros = [1.0, 0.0] + [nprng.random() for _ in range(bus_bytes + 5)]
-    rows = np.stack([sparse_bytes(nprng, row_bytes, z) for z in zeros])
-    jobs = [(0, 3), (3, len(rows) - 3)]          # (first row, rows)
+    count = bus_bytes + 5
+    zeros = [1.0, 0.0] + [nprng.random() for _ in range(count - 2)]
+    groups = [np.stack([sparse_bytes(nprng, row_bytes, z) for z in nprng.permutation(zeros)])
+              for _ in range(2)]
+    tiles = [(0, bus_bytes), (bus_bytes, count - bus_bytes)]    # (first row, rows)
     encoded = []
 
     async def bench(ctx):
         ctx.set(dut.table_addr, table_addr)
+        ctx.set(dut.groups, 2)
+        ctx.set(dut.group_table_beats, group_table_beats)
         ctx.set(dut.layer_start, 1)
         await ctx.tick()
         ctx.set(dut.layer_start, 0)
-        for first, count in jobs:
-            ctx.set(dut.start, 1)
-            ctx.set(dut.addr, first * pitch)
-            ctx.set(dut.pitch, pitch)
-            ctx.set(dut.rows, count)
-            ctx.set(dut.row_beats, row_beats)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            pending = [(rows[r][b * bus_bytes:(b + 1) * bus_bytes], b == row_beats - 1)
-                       for r in range(first, first + count) for b in range(row_beats)]
-            for _ in range(3000):
-                offer = bool(pending) and rng.random() < p_in
-                ctx.set(dut.i.valid, offer)
-                if offer:
-                    ctx.set(dut.i.payload.data, as_int(pending[0][0]))
-                    ctx.set(dut.i.payload.last, pending[0][1])
-                dram.step(ctx, dut)
-                if offer and ctx.get(dut.i.ready):
-                    pending.pop(0)
-                encoded.append(ctx.get(dut.encoded))
+        for first, rows in tiles:
+            for g, data in enumerate(groups):
+                ctx.set(dut.start, 1)
+                ctx.set(dut.addr, first * pitch + g * row_beats)
+                ctx.set(dut.pitch, pitch)
+                ctx.set(dut.rows, rows)
+                ctx.set(dut.row_beats, row_beats)
                 await ctx.tick()
-                if not pending and not ctx.get(dut.busy):
-                    break
-            else:
-                raise AssertionError("compressor never went idle")
-            assert not dram.bursts
+                ctx.set(dut.start, 0)
+                pending = [(data[r][b * bus_bytes:(b + 1) * bus_bytes], b == row_beats - 1)
+                           for r in range(first, first + rows) for b in range(row_beats)]
+                for _ in range(3000):
+                    offer = bool(pending) and rng.random() < p_in
+                    ctx.set(dut.i.valid, offer)
+                    if offer:
+                        ctx.set(dut.i.payload.data, as_int(pending[0][0]))
+                        ctx.set(dut.i.payload.last, pending[0][1])
+                    dram.step(ctx, dut)
+                    if offer and ctx.get(dut.i.ready):
+                        pending.pop(0)
+                    encoded.append(ctx.get(dut.encoded))
+                    await ctx.tick()
+                    if not pending and not ctx.get(dut.busy):
+                        break
+                else:
+                    raise AssertionError("compressor never went idle")
+                assert not dram.bursts
 
     simulate(dut, bench)
-    slots, table = compress_rows(rows, bus_bytes, pitch)
-    beats, _ = stored_beats(rows, bus_bytes)
     written = dict(dram.beats)
-    # Every row beat is written once, and only the stored ones; table beats may be rewritten
-    # (a job's last one), the last write whole.
-    for r, count in enumerate(beats):
-        for b in range(pitch):
-            addr = r * pitch + b
-            if b < count:
-                [value] = written.pop(addr)
-                chunk = slots[addr * bus_bytes:(addr + 1) * bus_bytes]
-                assert value == as_int(chunk), (r, b)
-            else:
-                assert addr not in written, (r, b)
-    table_written = {addr - table_addr: values[-1] for addr, values in written.items()}
-    assert set(table_written) == set(range(len(table) // bus_bytes))
-    for beat, value in table_written.items():
-        assert value == as_int(table[beat * bus_bytes:(beat + 1) * bus_bytes])
-    assert sum(encoded) == len(rows) * row_beats
+    for g, data in enumerate(groups):
+        slots, table = compress_rows(data, bus_bytes, pitch)
+        beats, _ = stored_beats(data, bus_bytes)
+        # Every row beat is written once, and only the stored ones.
+        for r, stored in enumerate(beats):
+            for b in range(row_beats):
+                addr = r * pitch + g * row_beats + b
+                if b < stored:
+                    [value] = written.pop(addr)
+                    chunk = slots[(r * pitch + b) * bus_bytes:(r * pitch + b + 1) * bus_bytes]
+                    assert value == as_int(chunk), (g, r, b)
+                else:
+                    assert addr not in written, (g, r, b)
+        # Each table beat once (the tiles start on a beat), the group's own table.
+        for beat in range(len(table) // bus_bytes):
+            [value] = written.pop(table_addr + g * group_table_beats + beat)
+            assert value == as_int(table[beat * bus_bytes:(beat + 1) * bus_bytes]), (g, beat)
+    assert not written
+    assert sum(encoded) == 2 * count * row_beats
 
 
 @pytest.mark.parametrize("bus_bytes", [8, 16])
@@ -260,14 +268,15 @@ def test_energy_prices_the_compressor_and_keeps_the_post_processor_dense():
     from models.mapper import ConvShape, PostProcess, map_conv
     from models.spec import ArchSpec
 
-    spec = ArchSpec(name="e", rows=4, cols=4, glb_input_bytes=4096, glb_weight_bytes=2048,
+    spec = ArchSpec(name="e", rows=4, cols=16, glb_input_bytes=4096, glb_weight_bytes=2048,
                     glb_output_bytes=4096, glb_banks=2, dram_bus_bytes=8,
                     activation_compression="bitmask")
     dense_spec = with_fields(spec, activation_compression="none")
-    shape, post = ConvShape(1, 4, 6, 6, 16, 3, 3, 1, 1), PostProcess(requant=(1, 0, 0),
+    shape, post = ConvShape(1, 4, 8, 8, 16, 3, 3, 1, 1), PostProcess(requant=(1, 0, 0),
                                                                       relu=True)
     mapping = map_conv(spec, shape, post)
-    outputs = np.zeros((1, 16, 6, 6), dtype=np.int64)
+    assert mapping.descriptor["y_compressed"]
+    outputs = np.zeros((1, 16, 8, 8), dtype=np.int64)
     outputs[:, :3] = 5                        # 3 of 16 bytes a row not zero: 1 beat of 2
     counters = dict.fromkeys(COUNTER_NAMES, 0)
     counters.update(predict_counters(spec, mapping), cycles=1000)
@@ -278,7 +287,7 @@ def test_energy_prices_the_compressor_and_keeps_the_post_processor_dense():
     assert postprocess_words(counters, spec, True) == postprocess_words(dense, dense_spec, True)
     uses = {u.what: u.count for u in activity(counters, spec, True)}
     beats = counters["compressor_beats"]
-    assert beats == 36 * 2
+    assert beats == 64 * 2
     assert uses["compressor row buffer loads"] == beats * item_bits(spec, "compressor row buffer")
     assert uses["bitmask zero detects"] == beats * 2 * 8 * 8
     assert not any(what.startswith(("compressor", "bitmask"))
@@ -298,8 +307,9 @@ def test_spec_refuses_what_it_cannot_build():
 
 
 def test_mapper_compresses_only_whole_requantized_rows():
-    """Requantized outputs are written compressed; int32 outputs, the channel slices of a
-    grouped layer and rows longer than the writer holds are written dense."""
+    """Requantized outputs are written compressed, each output group's slice of a pixel a row
+    of its own; int32 outputs, the channel slices of a grouped layer and rows of one beat are
+    written dense."""
     from models.mapper import ConvShape, PostProcess, map_conv, map_grouped_conv
     from models.spec import COMPRESSED_ROW_BYTES, ArchSpec
 
@@ -307,14 +317,22 @@ def test_mapper_compresses_only_whole_requantized_rows():
     requant = PostProcess(requant=(1, 0, 0), relu=True)
     shape = ConvShape(1, 32, 8, 8, 64, 3, 3, 1, 1)
     compressed = map_conv(spec, shape, requant)
-    assert compressed.descriptor["y_compressed"] == 1
-    assert compressed.descriptor["k_group_blocks"] == compressed.descriptor["k_blocks"]
-    assert compressed.descriptor["y_table_addr"] == compressed.y_addr + compressed.y_beats
-    assert compressed.y_table_beats == -(-64 // spec.dram_bus_bytes)
+    d = compressed.descriptor
+    assert d["y_compressed"] == 1
+    assert d["y_groups"] == -(-d["k_blocks"] // d["k_group_blocks"])
+    assert d["y_table_addr"] == compressed.y_addr + compressed.y_beats
+    assert compressed.y_table_beats == d["y_groups"] * -(-64 // spec.dram_bus_bytes)
+    assert compressed.tile_p * 8 % spec.dram_bus_bytes == 0 or compressed.tile_p == 8
     assert compressed.dram_beats == (compressed.y_addr + compressed.y_beats
                                      + compressed.y_table_beats)
     assert map_conv(spec, shape).descriptor["y_compressed"] == 0
-    long_rows = ConvShape(1, 32, 4, 4, COMPRESSED_ROW_BYTES + 1, 1, 1)
-    assert map_conv(spec, long_rows, requant).descriptor["y_compressed"] == 0
+    one_beat_rows = ConvShape(1, 32, 4, 4, spec.dram_bus_bytes, 1, 1)
+    assert map_conv(spec, one_beat_rows, requant).descriptor["y_compressed"] == 0
+    for part in map_grouped_conv(spec, shape, 1, requant):
+        assert part.mapping.descriptor["y_compressed"] == 1
+    slices = output_slices(spec, compressed)
+    assert 2 <= slices[0][3] <= COMPRESSED_ROW_BYTES // spec.dram_bus_bytes
+    assert all(beats <= slices[0][3] for _, _, _, beats in slices)
+    assert sum(beats for _, _, _, beats in slices) == compressed.y_row_beats
     for part in map_grouped_conv(spec, ConvShape(1, 64, 6, 6, 64, 3, 3, 1, 1), 64, requant):
         assert part.mapping.descriptor["y_compressed"] == 0

@@ -48,17 +48,18 @@ def make_jobs(spec, seed):
     rng = np.random.default_rng(seed)
     r, c = spec.rows, spec.cols
     beat = spec.dram_bus_bytes
-    jobs = [relu_layer(rng, spec, f"3x3_zeros{int(100 * z)}", z, 1, r + 1, 6, 5, 2 * beat + 3,
-                       3, 1, 1)
+    # Output rows of `beat` pixels: every tile starts a beat of length-table entries.
+    jobs = [relu_layer(rng, spec, f"3x3_zeros{int(100 * z)}", z, 1, r + 1, 6, beat,
+                       2 * beat + 3, 3, 1, 1)
             for z in (0.0, 0.3, 0.6, 0.8, 0.95, 1.0)]
     jobs += [
         relu_layer(rng, spec, "1x1_one_beat_rows", 0.5, 2, 2 * r, 4, 3, beat, 1),
         relu_layer(rng, spec, "1x1_odd_channels", 0.7, 1, r, 5, 4, c + 1, 1),
-        relu_layer(rng, spec, "5x5_stride2_three_beats", 0.6, 1, r - 1 or 1, 9, 8,
+        relu_layer(rng, spec, "5x5_stride2_three_beats", 0.6, 1, r - 1 or 1, 9, 2 * beat - 1,
                    3 * beat - 1, 5, 2, 2),
-        relu_layer(rng, spec, "tall_image_tiles", 0.6, 1, 2 * r + 1,
-                   2 * spec.input_words // (3 * 6), 6, beat + 2, 3, 1, 1),
-        relu_layer(rng, spec, "stalling_dram", 0.5, 1, r, 7, 4, 2 * beat, 3, 2, 1,
+        relu_layer(rng, spec, "tall_image_tiles", 0.6, 1, r + 1, 30, beat, 3 * c, 3, 1, 1),
+        relu_layer(rng, spec, "output_groups", 0.6, 1, r + 1, 8, beat, 5 * beat + 3, 3, 1, 1),
+        relu_layer(rng, spec, "stalling_dram", 0.5, 1, r, 7, 2 * beat, 2 * beat, 3, 2, 1,
                    timing=DramTiming(latency=60, gap=1, stall=100, seed=3)),
     ]
     # On the same hardware, a layer whose int32 outputs are written dense.
@@ -89,13 +90,21 @@ def test_outputs_match_golden_bit_for_bit(compressed_run):
         np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
 
 
+WRITTEN_DENSE = ("1x1_one_beat_rows", "1x1_odd_channels", "int32_outputs_dense")
+"""The jobs whose outputs are written dense: rows of one beat (a beat cannot get shorter),
+int32 outputs."""
+
+
 def test_requantized_outputs_are_written_compressed(compressed_run):
-    """Every requantized job is mapped compressed and the int32 one dense; the outputs span
-    the sparsities asked for (all-zero and no-zero included)."""
+    """Every requantized job with rows of more than a beat is mapped compressed, the others
+    dense; the layers have several output groups and tiles; the outputs span the sparsities
+    asked for (all-zero and no-zero included)."""
     spec, jobs, results = compressed_run
-    for job, result in zip(jobs, results):
-        compressed = mapping_of(spec, job).descriptor["y_compressed"]
-        assert compressed == (job.requant is not None), job.name
+    mappings = {job.name: mapping_of(spec, job) for job in jobs}
+    for name, mapping in mappings.items():
+        assert mapping.descriptor["y_compressed"] == (name not in WRITTEN_DENSE), name
+    assert mappings["tall_image_tiles"].tiles > 1
+    assert mappings["output_groups"].descriptor["y_groups"] > 1
     zeros = {job.name: np.mean(result.expected == 0) for job, result in zip(jobs, results)}
     assert zeros["3x3_zeros0"] == 0 and zeros["3x3_zeros100"] == 1
     assert 0.85 <= zeros["3x3_zeros95"] < 1 and 0.2 <= zeros["3x3_zeros30"] <= 0.5
