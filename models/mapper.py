@@ -25,6 +25,12 @@ output buffer into halves hides the write-back behind the next group's compute b
 the tiles, so each tile fetches the weights again."""
 
 
+COMPRESSED_SLACK = 1.05
+"""How much DRAM traffic above the least the mapper accepts, counting every row dense, for a
+mapping whose outputs it can write compressed (models/compression.py): about the length
+tables and the rounding of tile rows to whole table beats, not a worse tiling."""
+
+
 class MappingError(ValueError):
     """The layer cannot run on this architecture (it does not fit a buffer or a counter)."""
 
@@ -275,28 +281,34 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
             f"glb_output_bytes={spec.glb_output_bytes} holds {spec.output_words}")
 
     def build(group, halves):
+        """The mapping with the tallest tiles, and the one writing compressed outputs (its
+        tiles a whole number of table beats) when there is one."""
         tile_p = 1
         while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
         compressed_p = _compressed_tile_rows(spec, shape, post, placement, group, tile_p)
-        return _mapping(spec, shape, post, placement, compressed_p or tile_p, c_blocks,
-                        k_blocks, group, c_chunk_blocks, w_half,
-                        spec.output_words // 2 if halves == 2 else 0, compressed_p is not None)
+        y_half = spec.output_words // 2 if halves == 2 else 0
+        return [_mapping(spec, shape, post, placement, rows, c_blocks, k_blocks, group,
+                         c_chunk_blocks, w_half, y_half, compress)
+                for rows, compress in ((tile_p, False), (compressed_p, True)) if rows]
 
     # Fewer groups and a whole output buffer let the output rows of a tile grow, so fewer
     # tiles fetch the weights again; halves hide the write-back.  Among the mappings within
-    # TRAFFIC_SLACK of the least DRAM traffic, pick one that writes its outputs compressed if
-    # any (its traffic counted with every row dense, the most it can write), then the fewest
-    # cycles, then the least traffic.
+    # TRAFFIC_SLACK of the least DRAM traffic, pick the fewest cycles, then the least traffic;
+    # but first one that writes its outputs compressed, if one moves at most COMPRESSED_SLACK
+    # of the least traffic with every row written dense (the most it can write).
     def traffic(mapping):
         predicted = predict_counters(spec, mapping)
         return predicted["dram_bytes_read"] + predicted["dram_bytes_written"]
 
-    candidates = [(traffic(m), m) for m in (build(group, halves) for group in groups
-                                             for halves in (1, 2)
-                                             if outputs_fit(1, group, halves))]
+    candidates = [(traffic(m), m) for group in groups for halves in (1, 2)
+                  if outputs_fit(1, group, halves) for m in build(group, halves)]
     least = min(bytes_moved for bytes_moved, _ in candidates)
-    return min(((not m.descriptor["y_compressed"], predict_cycles(spec, m), bytes_moved, m)
+    def dense_first(bytes_moved, mapping):
+        return not (mapping.descriptor["y_compressed"]
+                    and bytes_moved <= COMPRESSED_SLACK * least)
+
+    return min(((dense_first(bytes_moved, m), predict_cycles(spec, m), bytes_moved, m)
                 for bytes_moved, m in candidates if bytes_moved <= TRAFFIC_SLACK * least),
                key=lambda c: c[:3])[3]
 
