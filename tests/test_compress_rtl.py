@@ -57,7 +57,7 @@ def make_jobs(spec, seed):
         relu_layer(rng, spec, "1x1_odd_channels", 0.7, 1, r, 5, 4, c + 1, 1),
         relu_layer(rng, spec, "5x5_stride2_three_beats", 0.6, 1, r - 1 or 1, 9, 2 * beat - 1,
                    3 * beat - 1, 5, 2, 2),
-        relu_layer(rng, spec, "tall_image_tiles", 0.6, 1, r + 1, 30, beat, 3 * c, 3, 1, 1),
+        relu_layer(rng, spec, "tall_image_tiles", 0.6, 1, r + 1, 20, beat, 12, 3, 1, 1),
         relu_layer(rng, spec, "output_groups", 0.6, 1, r + 1, 8, beat, 5 * beat + 3, 3, 1, 1),
         relu_layer(rng, spec, "stalling_dram", 0.5, 1, r, 7, 2 * beat, 2 * beat, 3, 2, 1,
                    timing=DramTiming(latency=60, gap=1, stall=100, seed=3)),
