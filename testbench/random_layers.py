@@ -163,14 +163,24 @@ def _timing(rng):
                       seed=int(rng.integers(1, 1 << 31)))
 
 
-def _sparse_relu(spec, arch_seed, index, requant, relu):
-    """(requant, relu): on a compressing architecture, one requantized layer in two gets ReLU
-    at zero point 0, so about half its outputs are zeros to compress (drawn from a stream of
-    its own, so the other draws stay what they were)."""
+def _compressing(spec, arch_seed, index, shape, groups, post):
+    """(shape, (bias, requant, relu)): on a compressing architecture, one ungrouped layer in
+    two is drawn to write compressed outputs (models/mapper.py says when): output columns a
+    multiple of the bus bytes (every tile then starts a beat of length-table entries), at
+    least two beats of output channels, requantized with ReLU at zero point 0 (about half the
+    outputs zero).  Drawn from a stream of its own, so the other draws stay what they were."""
     rng = np.random.default_rng((arch_seed, index, 1))
-    if spec.activation_compression != "none" and requant is not None and rng.random() < 0.5:
-        return requant[:2] + (0,), True
-    return requant, relu
+    if spec.activation_compression == "none" or groups > 1 or rng.random() < 0.5:
+        return shape, post
+    bus = spec.dram_bus_bytes
+    if shape.w > 1:        # a convolution (fc is one column: any tile rows will do)
+        columns = bus * int(rng.integers(1, 3))
+        shape = replace(shape, w=(columns - 1) * shape.stride + shape.s - 2 * shape.pad)
+    shape = replace(shape, k=max(shape.k, 2 * bus + int(rng.integers(0, bus))))
+    requant = None
+    while requant is None:
+        bias, requant, _ = _post(rng, spec, shape, groups)
+    return shape, (bias, requant[:2] + (0,), True)
 
 
 def case_name(arch_seed, index):
@@ -185,6 +195,8 @@ def random_case(spec, arch_seed, index):
         op = _pick(rng, OPS, (3, 4, 2, 1))
         shape, groups = _shape(rng, spec, op)
         bias, requant, relu = _post(rng, spec, shape, groups)
+        shape, (bias, requant, relu) = _compressing(spec, arch_seed, index, shape, groups,
+                                                    (bias, requant, relu))
         try:
             parts = map_grouped_conv(spec, shape, groups,
                                      PostProcess(bias is not None, requant, relu))
@@ -198,7 +210,6 @@ def random_case(spec, arch_seed, index):
         break
     else:
         raise GeneratorError(f"no layer for {spec.name} case {index} in {MAX_DRAWS} draws")
-    requant, relu = _sparse_relu(spec, arch_seed, index, requant, relu)
     distribution = _pick(rng, DISTRIBUTIONS, (5, 2, 1, 1.5, 0.5))
     x_dist, w_dist = distribution, distribution
     if distribution == "all_zero":
