@@ -14,7 +14,9 @@ stays what it was.  What changes is how much of each slot is written and read:
 A length table says how each row was stored: one byte per row, the row's stored beats (R
 means dense), the entry of the tensor's row i at byte i of the table (which starts on a beat
 after the tensor).  The hardware writer fills it as it writes the rows; the host places
-compressed inputs the same way (`compress_rows`).
+compressed inputs the same way (`compress_rows`).  A layer whose output channels the mapper
+splits into groups writes each group's slice of every pixel as a row of its own, with a table
+of its own (`output_slices`; the tables follow one another).
 
 The hardware (pyhdl/compress.py) encodes one dense beat a cycle, so the row decision needs the
 whole row: the writer holds up to two rows of COMPRESSED_ROW_BYTES (models/spec.py).

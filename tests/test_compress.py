@@ -1,19 +1,24 @@
 # amaranth: UnusedElaboratable=no
 """The bitmask (de)compressor of pyhdl/compress.py in Amaranth's simulator, held to the format
 of models/compression.py: beats encoded and decoded byte for byte, and rows written to DRAM
-(encoded or dense, and the length table) exactly as the model's image, under random stalls."""
+(encoded or dense, and the length tables) exactly as the model's image, and stored rows back
+dense, under random stalls; the spec, mapper and energy model around them."""
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 
 from models.compression import (compress_rows, compressed_writes, decode_row, encode_beat,
                                 encode_row, output_slices, stored_beats)
 from models.counters import COUNTER_NAMES
+from models.energy import activity, postprocess_words
+from models.inventory import item_bits
+from models.mapper import ConvShape, PostProcess, map_conv, map_grouped_conv
 from models.perf import predict_counters
-from amaranth.sim import Simulator
-
+from models.spec import COMPRESSED_ROW_BYTES, ArchSpec, SpecError
 from pyhdl.compress import BitmaskDecoder, BitmaskEncoder, RowCompressor, RowDecompressor
 from testbench.amaranth_sim import simulate
 
@@ -261,17 +266,10 @@ def test_energy_prices_the_compressor_and_keeps_the_post_processor_dense():
     """The same layer's write-back, compressed: DRAM bytes written fall, the compressor's
     actions appear (one entry beat, two encoders, a gearbox load a beat in and out), and the
     post-processor still works on every dense word."""
-    from dataclasses import replace as with_fields
-
-    from models.energy import activity, postprocess_words
-    from models.inventory import item_bits
-    from models.mapper import ConvShape, PostProcess, map_conv
-    from models.spec import ArchSpec
-
     spec = ArchSpec(name="e", rows=4, cols=16, glb_input_bytes=4096, glb_weight_bytes=2048,
                     glb_output_bytes=4096, glb_banks=2, dram_bus_bytes=8,
                     activation_compression="bitmask")
-    dense_spec = with_fields(spec, activation_compression="none")
+    dense_spec = replace(spec, activation_compression="none")
     shape, post = ConvShape(1, 4, 8, 8, 16, 3, 3, 1, 1), PostProcess(requant=(1, 0, 0),
                                                                       relu=True)
     mapping = map_conv(spec, shape, post)
@@ -295,8 +293,6 @@ def test_energy_prices_the_compressor_and_keeps_the_post_processor_dense():
 
 
 def test_spec_refuses_what_it_cannot_build():
-    from models.spec import ArchSpec, SpecError
-
     with pytest.raises(SpecError, match=r"^activation_compression: must be one of none, "
                                         r"bitmask, not 'rle'$"):
         ArchSpec(activation_compression="rle")
@@ -310,9 +306,6 @@ def test_mapper_compresses_only_whole_requantized_rows():
     """Requantized outputs are written compressed, each output group's slice of a pixel a row
     of its own; int32 outputs, the channel slices of a grouped layer and rows of one beat are
     written dense."""
-    from models.mapper import ConvShape, PostProcess, map_conv, map_grouped_conv
-    from models.spec import COMPRESSED_ROW_BYTES, ArchSpec
-
     spec = ArchSpec(name="m", activation_compression="bitmask")
     requant = PostProcess(requant=(1, 0, 0), relu=True)
     shape = ConvShape(1, 32, 8, 8, 64, 3, 3, 1, 1)
