@@ -156,8 +156,9 @@ class RowStationaryPEArray(wiring.Component):
         wanted = [[active[a][b] & (rows.set[a] == self.input_in.payload.vset)
                    & (diagonal[a][b] == self.input_in.payload.diagonal)
                    for b in range(self.cols)] for a in range(self.rows)]
-        input_deliveries = self._multicast(m, self.input_in, [pe for row in pes for pe in row],
-                                           [w for row in wanted for w in row], "input_in", "input_bus")
+        input_deliveries = self._multicast(
+            m, self.input_in, [pe for row in pes for pe in row],
+            [w for row in wanted for w in row], "input_in", "input_bus")
         below_active = [Signal(name=f"row{a}_below_active") for a in range(self.rows)]
         for a in range(1, self.rows):
             m.d.comb += below_active[a].eq(below_active[a - 1] | rows.active[a - 1])
