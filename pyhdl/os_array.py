@@ -5,6 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .interfaces import tag_layout
+from .pe import multiply_accumulate
 from .pipeline import delayed_token, token_register
 
 
@@ -54,7 +55,7 @@ class OutputStationaryPE(wiring.Component):
         m.d.comb += self.gated.eq(useful & ((x.value == 0) | (w.value == 0)))
         total = Signal(signed(self.acc_bits))
         with m.If(useful & ~self.gated):
-            m.d.comb += total.eq(acc + x.value * w.value)
+            m.d.comb += total.eq(multiply_accumulate(acc, x.value, w.value))
         with m.Else():
             m.d.comb += total.eq(acc)
         # Valid, last and active are reset; operand values and the drain chain are not.
