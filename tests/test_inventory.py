@@ -10,11 +10,13 @@ import subprocess
 
 import pytest
 
-from models.inventory import (BLOCK_MODULES, CONTROLLER_TOLERANCE, DMA_WRITE_READ_LATENCY,
-                              GLB_READ_LATENCY, block_totals, geometry, inventory)
+from models.inventory import (BLOCK_MODULES, BOUND_BITS, CONTROLLER_TOLERANCE,
+                              DMA_WRITE_READ_LATENCY, GLB_READ_LATENCY, block_totals, geometry,
+                              inventory)
 from models.spec import ArchSpec
 from pyhdl.buffer import GlobalBuffer
 from pyhdl.export import TOP_NAME, verilog_text
+from pyhdl import postprocess
 from pyhdl.postprocess import PostProcessor
 from synthesis.yosys import yosys_command
 
@@ -117,3 +119,4 @@ def test_the_facts_of_pyhdl_it_names_are_the_rtl_s():
     assert GLB_READ_LATENCY == GlobalBuffer.READ_LATENCY
     post = PostProcessor(ArchSpec())
     assert DMA_WRITE_READ_LATENCY == GlobalBuffer.READ_LATENCY + post.latency
+    assert BOUND_BITS == postprocess.BOUND_BITS
