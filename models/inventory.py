@@ -232,6 +232,9 @@ def _weight_stationary_array(items, spec, g):
     count_bits = bits_for(cols)
     items.add("array_edges", "array", "register", "zero-weight counts", rows * spec.rf_depth,
               count_bits, source=f"{src} _count_gated: per row and register-file slot")
+    items.add("array_edges", "array", "register", "row gated counts", rows, count_bits,
+              source=f"{src} _count_gated: each row's count of an input vector, registered "
+                     f"before the rows' sum")
     items.add("array_edges", "array", "adder", "gated count", rows * (cols - 1), count_bits,
               source=f"{src} _count_gated: a row's zero-weight popcount")
     items.add("array_edges", "array", "adder", "gated count", rows - 1, bits_for(g.pes),

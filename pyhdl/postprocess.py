@@ -9,6 +9,8 @@ from models.hardware import (POSTPROCESS_MULT_BITS,
                              POSTPROCESS_STAGES, POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from models.spec import DRAM_WORD_BITS
 
+from .arith import carry_select_add
+
 DIGITS = POSTPROCESS_MULT_BITS // 2
 """Radix-4 Booth digits of the requantization multiplier."""
 ROW_BITS = DRAM_WORD_BITS + 2
@@ -99,7 +101,8 @@ class PostProcessor(wiring.Component):
         as_operand = Signal(data.ArrayLayout(signed(bits), self.cols))
         for c in range(self.cols):
             value = register(f"value_{c}", signed(DRAM_WORD_BITS),
-                             self.acc[c] + Mux(cfg["bias"], self.bias[c], 0))
+                             carry_select_add(self.acc[c].as_unsigned(),
+                                              Mux(cfg["bias"], self.bias[c], 0).as_unsigned()))
             # The product plus the rounding half, wrapping at 64 bits as the golden model's
             # int64 arithmetic does, in carry-save form.
             rows = [self._partial_product(value, digit) << 2 * i

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from models.hardware import ADDR_BITS, COORD_BITS, COUNT_BITS, OFFSET_BITS
 from models.registers import WORDS_BITS
 
+from .arith import carry_select_add
 from .csr import descriptor_layout
 from .dma import ReadJob, WriteJob
 from .inner_loop import chunk_layout
@@ -339,8 +340,8 @@ class LayerSequencer(wiring.Component):
                     m.d.sync += kb_in_group.eq(0)
                     to_next_chunk()
                 with m.Elif(~(last_tile & (image == n_m1))):
-                    m.d.sync += y_addr.eq(y_addr + Mux(last_tile, d.last_tile_y_beats,
-                                                       d.tile_y_beats))
+                    m.d.sync += y_addr.eq(carry_select_add(
+                        y_addr, Mux(last_tile, d.last_tile_y_beats, d.tile_y_beats)))
                     with m.If(last_tile):
                         first_tile()
                         m.d.sync += [image.eq(image + 1), x_image.eq(x_image + d.x_image_beats)]
