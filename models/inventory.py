@@ -264,6 +264,10 @@ def _output_stationary_array(items, spec, g):
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
               source=f"{src}: x == 0, w == 0")
     src = "pyhdl/os_array.py OutputStationaryArray"
+    items.add("array_edges", "array", "register", "row gated counts", rows, bits_for(cols),
+              source=f"{src}: each row's count of skipped products, registered before the "
+                     f"rows' sum")
+    src = "pyhdl/os_array.py OutputStationaryArray"
     row_bits = bits_for(rows)
     items.add("array_edges", "array", "register", "row serializer", rows,
               rows * ob + 2 * row_bits + 1 + g.tag_bits + 1,

@@ -109,7 +109,8 @@ class OutputStationaryArray(wiring.Component):
         w: In, `cols` weights and how many columns are active (0: no weight this cycle).
         y: Out, the output word of one pixel (`valid` and a sum per column) and `y_tag`, its
            tag: both `latency` cycles after the row's last load plus twice its row index.
-        gated: Out, how many valid products are skipped this cycle because an operand is zero.
+        gated: Out, how many valid products were skipped because an operand is zero, one
+           cycle after they were (each row's count is registered before the rows' sum).
         busy: Out(1), an element or a finished sum is still in the array.
     """
 
@@ -158,8 +159,13 @@ class OutputStationaryArray(wiring.Component):
         tags = self._serialize_rows(m, pes, busy)
         self._skew_weights(m, pes)
         self._drain(m, pes, tags, busy)
+        row_gated = []
+        for r, row in enumerate(pes):
+            count = Signal(range(cols + 1), name=f"row_gated_{r}")
+            m.d.sync += count.eq(sum((pe.gated for pe in row), start=0))
+            row_gated.append(count)
         m.d.comb += [
-            self.gated.eq(sum((pe.gated for row in pes for pe in row), start=0)),
+            self.gated.eq(sum(row_gated, start=0)),
             self.busy.eq(sum(busy, start=0) != 0),
         ]
         return m
