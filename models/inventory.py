@@ -300,8 +300,8 @@ def _buffer(items, block, component, width, words, banks, role):
     """pyhdl/buffer.py GlobalBuffer: `banks` SRAM banks and the read port's bank select."""
     items.add(block, component, "sram", role, banks, width, depth=words // banks,
               source=f"pyhdl/buffer.py GlobalBuffer({width}, {words}, {banks})")
-    items.add(block, component, "register", "read bank select", 1, (banks - 1).bit_length(),
-              source="pyhdl/buffer.py: the bank a read came from")
+    items.add(block, component, "register", "read bank select", 1, banks if banks > 1 else 0,
+              source="pyhdl/buffer.py: the bank a read came from, one-hot")
 
 
 def _buffers(items, spec, g):
