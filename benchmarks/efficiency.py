@@ -1,20 +1,32 @@
-"""Efficiency of the mapping on ResNet-18's convolutions: PE utilization and DRAM traffic.
+"""Efficiency of the mapping: PE utilization, DRAM traffic and energy, from the analytical model.
 
-For every convolution of ResNet-18 (224x224, batch 1, with its real padding) on a 16x16 array
-with 128 KB of global buffer and a 16-byte DRAM bus (configs/resnet.yaml: the default array
-with its buffer split 56/16/56 KB), in both dataflows
-(weight- and output-stationary), prints
+The analytical model's cycles and counters are what the test suite holds equal to the RTL's on
+every layer it simulates.  Two measurements:
+
+ResNet-18's convolutions (default): every convolution of ResNet-18 (224x224, batch 1, with
+its real padding, bias, int8 requantization and ReLUs) on a 16x16 array with 128 KB of global
+buffer and a 16-byte DRAM bus (configs/resnet.yaml: the default array with its buffer split
+56/16/56 KB), in both dataflows (weight- and output-stationary), per layer and for the network:
 
   utilization   MACs / (cycles x rows x cols): 100 % is the MACs/(rows·cols) bound
-  DRAM x        DRAM bytes read and written / compulsory bytes (inputs + weights + int32
-                outputs, each once)
+  DRAM x        DRAM bytes read and written / compulsory bytes (inputs + weights + outputs
+                at the width they leave the chip, each once)
 
-per layer and for the network, with the cycles of the analytical model, which the test suite
-holds equal to the RTL's cycles on every layer it simulates (run with --rtl to simulate the
-3x3 layers here too and print both).  Targets (issue 3), for the better dataflow: >= 90 %
-utilization on the 3x3 layers, <= 1.2x compulsory DRAM traffic over the network.
+(--rtl simulates the 3x3 layers too, on generated data, and prints the RTL's cycles).
+Targets (issue 3), for the better dataflow: >= 90 % utilization on the 3x3 layers, <= 1.2x
+compulsory DRAM traffic over the network.
 
-Usage: .venv/bin/python benchmarks/efficiency.py [--arch configs/resnet.yaml] [--rtl]
+--networks: ResNet-18, MobileNetV2, AlexNet and VGG-16 (batch 1) and the digits CNN (its 360
+held-out images) on the default 16x16 array (configs/default.yaml), both dataflows, per
+network: utilization (AlexNet also over its convolutions alone), energy per MAC
+(hwcomponents' per-action table for the architecture), DRAM's share of that energy, and
+DRAM traffic / compulsory bytes.  --int32 runs the four built-in networks as they ran before
+they were int8 networks: int32 outputs between layers, no bias, requantization or ReLU in
+hardware.  AlexNet's and VGG-16's large fully-connected layers give the mapper 512 tilings
+each to weigh, so --networks takes minutes (about 10 on a busy 2-core machine).
+
+Usage: .venv/bin/python benchmarks/efficiency.py [--arch A.yaml] [--rtl]
+       .venv/bin/python benchmarks/efficiency.py --networks [--int32] [--arch A.yaml]
 """
 
 import argparse
@@ -28,28 +40,35 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from models.mapper import map_grouped_conv  # noqa: E402
-from models.perf import model_counters  # noqa: E402
+from models.energy import energy_breakdown, table_for  # noqa: E402
+from models.mapper import PostProcess  # noqa: E402
 from models.spec import DATAFLOWS, DRAM_WORD_BITS, load_spec  # noqa: E402
-from models.workloads import workload  # noqa: E402
+from models.workloads import GENERATED_NETWORKS, generated_operands, workload  # noqa: E402
+from peforge.network import predicted_counters  # noqa: E402
+
+DIGITS_IMAGES = 360
+"""The digits CNN's held-out images, one batch (the main job of the README)."""
 
 
-def compulsory_bytes(spec, shape):
+def compulsory_bytes(spec, layer):
+    """Inputs, weights and outputs (operands if requantized, else int32) each once."""
+    shape = layer.shape
     operand = spec.operand_bits / 8
+    out_bits = spec.operand_bits if layer.post.requant is not None else DRAM_WORD_BITS
     return (shape.n * shape.c * shape.h * shape.w * operand
-            + shape.k * shape.c * shape.r * shape.s * operand
-            + shape.n * shape.k * shape.p * shape.q * DRAM_WORD_BITS / 8)
+            + shape.k * shape.c // layer.groups * shape.r * shape.s * operand
+            + shape.n * shape.k * shape.p * shape.q * out_bits / 8)
 
 
 def simulate(spec, layer):
+    """The RTL's cycles for `layer` on generated data, checked against the golden model."""
     from testbench.jobs import Job
     from testbench.runner import DEFAULT_BUILD_ROOT, SimulationModel
 
-    shape = layer.shape
-    rng = np.random.default_rng(0)
-    job = Job(layer.name, "conv", rng.integers(-128, 128, (shape.n, shape.c, shape.h, shape.w)),
-              rng.integers(-128, 128, (shape.k, shape.c, shape.r, shape.s)),
-              stride=shape.stride, pad=shape.pad)
+    shape, post = layer.shape, layer.post
+    x, w, bias = generated_operands(layer, spec.operand_bits, np.random.default_rng(0))
+    job = Job(layer.name, "conv", x, w, stride=shape.stride, pad=shape.pad,
+              groups=layer.groups, bias=bias, requant=post.requant, relu=post.relu)
     [result] = SimulationModel(spec).run([job], DEFAULT_BUILD_ROOT / "efficiency")
     if not result.matches:
         raise SystemExit(f"{layer.name}: RTL differs from the golden model")
@@ -58,33 +77,31 @@ def simulate(spec, layer):
 
 def evaluate(spec, layer):
     """(cycles, DRAM bytes) of one layer on `spec`, from the analytical model."""
-    runs = [model_counters(spec, part.mapping)
-            for part in map_grouped_conv(spec, layer.shape, layer.groups)]
-    return (sum(run["cycles"] for run in runs),
-            sum(run["dram_bytes_read"] + run["dram_bytes_written"] for run in runs))
+    counters = predicted_counters(spec, layer)
+    return counters["cycles"], counters["dram_bytes_read"] + counters["dram_bytes_written"]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default=ROOT / "configs" / "resnet.yaml", type=Path)
-    parser.add_argument("--rtl", action="store_true", help="simulate the 3x3 layers as well")
-    args = parser.parse_args()
-    base = load_spec(args.arch)
-    specs = [replace(base, dataflow=flow, name=f"{base.name}-{flow}") for flow in DATAFLOWS]
+def dataflow_specs(base):
+    return [replace(base, dataflow=flow, name=f"{base.name}-{flow}") for flow in DATAFLOWS]
+
+
+def resnet_layers(base, rtl):
+    """The per-layer table of ResNet-18's convolutions."""
+    specs = dataflow_specs(base)
     peak = base.peak_macs_per_cycle
     print(f"{base.name}: {base.rows}x{base.cols}, "
           f"{(base.glb_input_bytes + base.glb_weight_bytes + base.glb_output_bytes) // 1024} KB "
           f"global buffer, {base.dram_bus_bytes} B/cycle DRAM bus; both dataflows")
     print(f"{'layer':22} {'MACs':>11}" + "".join(
         f" {flow + ' cycles':>10} {'util.':>6} {'DRAM x':>6}" for flow in DATAFLOWS)
-        + ("  RTL cycles" if args.rtl else ""))
+        + ("  RTL cycles" if rtl else ""))
     totals = {flow: [0, 0] for flow in DATAFLOWS}
     three_by_three = {flow: [] for flow in DATAFLOWS}
     total_macs = total_compulsory = 0
-    for layer in workload("resnet18"):
+    for layer in workload("resnet18", bits=base.operand_bits):
         if layer.op != "conv":
             continue
-        compulsory = compulsory_bytes(base, layer.shape)
+        compulsory = compulsory_bytes(base, layer)
         line = f"{layer.name:22} {layer.macs:11d}"
         for spec in specs:
             cycles, traffic = evaluate(spec, layer)
@@ -94,7 +111,7 @@ def main():
             totals[spec.dataflow][1] += traffic
             if layer.shape.r == 3:
                 three_by_three[spec.dataflow].append(utilization)
-        if args.rtl and layer.shape.r == 3:
+        if rtl and layer.shape.r == 3:
             line += "  " + " ".join(f"{simulate(spec, layer):d}" for spec in specs)
         print(line, flush=True)
         total_macs += layer.macs
@@ -110,6 +127,81 @@ def main():
         print(f"{flow}: 3x3 layers at {100 * min(utils):.1f}% to {100 * max(utils):.1f}% "
               f"utilization (median {100 * np.median(utils):.1f}%); network DRAM traffic "
               f"{totals[flow][1] / total_compulsory:.3f}x compulsory")
+
+
+def network_figures(spec, table, layers):
+    """Utilization (all layers, convolutions alone), pJ per MAC, DRAM share of the energy
+    and DRAM traffic / compulsory of the accelerator layers of one network on `spec`."""
+    sums = dict.fromkeys(("macs", "cycles", "conv_macs", "conv_cycles", "energy", "dram",
+                          "traffic", "compulsory"), 0.0)
+    for layer in layers:
+        counters = predicted_counters(spec, layer)
+        energy = energy_breakdown(counters, table, spec, layer.post.requant is not None)
+        conv = layer.op != "fc"
+        sums["macs"] += layer.macs
+        sums["cycles"] += counters["cycles"]
+        sums["conv_macs"] += layer.macs * conv
+        sums["conv_cycles"] += counters["cycles"] * conv
+        sums["energy"] += energy["total"]
+        sums["dram"] += energy["dram"]
+        sums["traffic"] += counters["dram_bytes_read"] + counters["dram_bytes_written"]
+        sums["compulsory"] += compulsory_bytes(spec, layer)
+    peak = spec.peak_macs_per_cycle
+    return {"utilization": sums["macs"] / (sums["cycles"] * peak),
+            "conv_utilization": sums["conv_macs"] / (sums["conv_cycles"] * peak),
+            "pj_per_mac": sums["energy"] / sums["macs"],
+            "dram_share": sums["dram"] / sums["energy"],
+            "traffic": sums["traffic"] / sums["compulsory"]}
+
+
+def network_layers(name, bits, int32):
+    """The accelerator layers of workload `name`; with `int32` the built-in networks'
+    layers write int32 outputs with no post-processing (as before they were int8)."""
+    batch = DIGITS_IMAGES if name == "digits" else 1
+    layers = [layer for layer in workload(name, batch, bits) if layer.on_accelerator]
+    if int32 and name in GENERATED_NETWORKS:
+        layers = [replace(layer, post=PostProcess()) for layer in layers]
+    return layers
+
+
+def networks(base, int32):
+    """The per-network table of the built-in networks and digits."""
+    outputs = "int32 outputs between layers" if int32 else "int8 networks"
+    print(f"{base.name}: {base.rows}x{base.cols}, {base.tech_nm} nm, {outputs}; analytical "
+          f"model, hwcomponents energy")
+    print(f"{'network':12} {'flow':4} {'util.':>6} {'conv util.':>10} {'pJ/MAC':>7} "
+          f"{'DRAM share':>10} {'DRAM x':>7}")
+    for spec in dataflow_specs(base):
+        table = table_for(spec)
+        for name in (*GENERATED_NETWORKS, "digits"):
+            figures = network_figures(spec, table,
+                                      network_layers(name, spec.operand_bits, int32))
+            print(f"{name:12} {spec.dataflow:4} {100 * figures['utilization']:5.1f}% "
+                  f"{100 * figures['conv_utilization']:9.1f}% {figures['pj_per_mac']:7.2f} "
+                  f"{100 * figures['dram_share']:9.1f}% {figures['traffic']:6.2f}x",
+                  flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", type=Path, help="the architecture (default: "
+                        "configs/resnet.yaml, with --networks configs/default.yaml)")
+    parser.add_argument("--rtl", action="store_true", help="simulate the 3x3 layers as well")
+    parser.add_argument("--networks", action="store_true",
+                        help="the per-network table of the built-in networks and digits")
+    parser.add_argument("--int32", action="store_true",
+                        help="with --networks: int32 outputs between layers (as before)")
+    args = parser.parse_args()
+    if args.int32 and not args.networks:
+        parser.error("--int32 applies to --networks only")
+    if args.rtl and args.networks:
+        parser.error("--rtl applies to ResNet-18's layer table only, not --networks")
+    default = "default.yaml" if args.networks else "resnet.yaml"
+    base = load_spec(args.arch or ROOT / "configs" / default)
+    if args.networks:
+        networks(base, args.int32)
+    else:
+        resnet_layers(base, args.rtl)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ COUNTERS = (
     ("glb_output_writes", "output-buffer word writes (accumulate)"),
     ("dram_bytes_read", "bytes read from DRAM"),
     ("dram_bytes_written", "bytes written to DRAM"),
+    ("compressor_beats", "dense DRAM beats of activation rows through the bitmask compressor"),
+    ("compressed_bytes_written", "of dram_bytes_written, the bytes of compressed activations: "
+                                 "their rows (encoded, or dense where not shorter) and length "
+                                 "table"),
 )
 
 COUNTER_NAMES = tuple(name for name, _ in COUNTERS)

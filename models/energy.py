@@ -351,7 +351,14 @@ def postprocess_words(counters, spec, requantized=None):
     outputs of an 8-bit array).
     """
     value_bits = DRAM_WORD_BITS if requantized is False else spec.operand_bits
-    return math.ceil(8 * counters["dram_bytes_written"] / (spec.cols * value_bits))
+    return math.ceil(8 * dense_bytes_written(counters, spec) / (spec.cols * value_bits))
+
+
+def dense_bytes_written(counters, spec):
+    """Bytes the DMA writer's rows take dense: what it wrote, with the compressor's output
+    (rows and length tables) replaced by the dense beats that went into it."""
+    return (counters["dram_bytes_written"] - counters["compressed_bytes_written"]
+            + counters["compressor_beats"] * spec.dram_bus_bytes)
 
 
 def activity(counters, spec, requantized=None):
@@ -430,7 +437,7 @@ def activity(counters, spec, requantized=None):
     use("glb", "bias buffer reads", "glb_bias_read", words)
 
     bus = spec.dram_bus_bytes
-    beats_in, beats_out = c["dram_bytes_read"] // bus, c["dram_bytes_written"] // bus
+    beats_in, beats_out = c["dram_bytes_read"] // bus, dense_bytes_written(c, spec) // bus
     stored = c["glb_input_writes"] + c["glb_weight_writes"]
     reader = regs[("dma", "reader gearbox buffer")]
     writer = regs[("dma", "writer gearbox buffer")]
@@ -447,6 +454,8 @@ def activity(counters, spec, requantized=None):
         beats_out * BURST_BITS + words * (COUNT_BITS + g.output_addr_bits))
     use("dma", "writer counts", "add_bit",
         beats_out * BURST_BITS + words * (COUNT_BITS + g.output_addr_bits))
+
+    _compressor_activity(use, c, spec, regs)
 
     use("dram", "DRAM bytes read", "dram_read_byte", c["dram_bytes_read"])
     use("dram", "DRAM bytes written", "dram_write_byte", c["dram_bytes_written"])
@@ -472,6 +481,25 @@ def activity(counters, spec, requantized=None):
     use("control", "controller inner loop", "register_bit_write", loop)
     use("control", "controller inner loop", "add_bit", loop)
     return tuple(uses)
+
+
+def _compressor_activity(use, c, spec, regs):
+    """The DMA writer's RowCompressor (pyhdl/compress.py), per dense beat in (compressor_beats):
+    its row-buffer entry loads, the zero detects, prefix counts and compaction selects of its
+    two BitmaskEncoders; per chunk in and beat out, its gearbox's loads."""
+    beats = c["compressor_beats"]
+    if not beats:
+        return
+    bus = spec.dram_bus_bytes
+    out = c["compressed_bytes_written"] // bus
+    use("dma", "compressor row buffer loads", "register_bit_write",
+        beats * item_bits(spec, "compressor row buffer"))
+    use("dma", "bitmask zero detects", "compare_bit", beats * 2 * bus * 8)
+    use("dma", "bitmask prefix counts", "add_bit", beats * 2 * bus * bits_for(bus))
+    use("dma", "bitmask compaction selects", "compare_bit",
+        beats * bus * (bus + 1) // 2 * bits_for(bus))
+    use("dma", "compressor gearbox loads", "register_bit_write",
+        (beats + out) * regs[("dma", "compressor gearbox buffer")])
 
 
 def _check_table(table, spec):

@@ -43,7 +43,7 @@ from .hardware import (ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, DMA_WRITE_
                        EVENT_BITS, OFFSET_BITS, POSTPROCESS_LATENCY, POSTPROCESS_MULT_BITS,
                        POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from .registers import DESCRIPTOR_FIELDS
-from .spec import DRAM_WORD_BITS
+from .spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS
 
 # --- facts of pyhdl/ the inventory needs (models/ cannot import pyhdl) ---------------------
 GLB_READ_LATENCY = 1      # pyhdl/buffer.py GlobalBuffer.READ_LATENCY
@@ -54,6 +54,7 @@ post-processor (DmaWriter read_latency)."""
 DMA_WRITE_FIFO_DEPTH = DMA_WRITE_READ_LATENCY + DMA_WRITE_FIFO_SLACK
 """pyhdl/dma.py DmaWriter.fifo_depth: the words in flight and the slack."""
 BOUND_BITS = 18           # pyhdl/postprocess.py BOUND_BITS: the clamp's compares
+COMPRESSOR_DECISIONS = 4    # pyhdl/compress.py RowCompressor.DECISIONS
 TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and the writer
                           # read (acc_half, writer_half)
 # pyhdl/sequencer.py LayerSequencer and the dataflow's inner loop (pyhdl/inner_loop.py,
@@ -408,6 +409,58 @@ def _dma(items, spec, g):
     _bursts(items, "writer")
     _gearbox(items, "writer", ob, word_elems, 8 * spec.dram_bus_bytes // ob,
              output_stalls=True)
+    if spec.activation_compression != "none":
+        _compressor(items, spec)
+
+
+def _fifo(items, role, depth, width, source):
+    """amaranth SyncFIFOBuffered(width, depth): depth - 1 entries and an output register,
+    read and write pointers below depth - 1, its level and the output's valid."""
+    items.add("dma", "dma", "register", role, depth, width, source=source)
+    entries = depth - 1
+    items.add("dma", "dma", "register", f"{role} pointers", 1,
+              2 * bits_for(entries - 1) + bits_for(entries) + 1,
+              source="amaranth SyncFIFOBuffered: read and write pointers, level, output valid")
+
+
+def _compressor(items, spec):
+    """pyhdl/compress.py RowCompressor in the DMA writer: the row buffer (two of the longest
+    rows), the decision queues, the command and data sides' counts, the length-table beat, the
+    output gearbox, and two BitmaskEncoders (the row's length at entry, the encoding at
+    exit)."""
+    bus = spec.dram_bus_bytes
+    mask = bus // 8
+    depth = 2 * COMPRESSED_ROW_BYTES // bus
+    longest = depth // 2
+    _fifo(items, "compressor row buffer", depth, 8 * bus + 1,
+          "pyhdl/compress.py RowCompressor: dense beats and their row end")
+    for side in ("command", "data"):
+        _fifo(items, f"compressor {side} decisions", COMPRESSOR_DECISIONS,
+              bits_for(longest) + 1,
+              "pyhdl/compress.py RowCompressor: each row's stored beats and encoded flag")
+    state = (BURST_BITS + bits_for(longest * (bus + mask)) + bits_for(longest)
+             + COUNT_BITS + 3 * ADDR_BITS
+             + 2 * COUNT_BITS + 2 * ADDR_BITS + BURST_BITS + 1
+             + 2 * COUNT_BITS + 8 * bus + 2)
+    items.add("dma", "dma", "register", "compressor state", 1, state,
+              source="pyhdl/compress.py RowCompressor: row_beats, row_bytes, row_in_beats; "
+                     "group, group_table, tile_table, job_table; "
+                     "cmd_rows, cmd_index, cmd_addr, table_cmd_addr, pitch, table_cmd; "
+                     "data_rows, data_index, entries (a table beat), table_beat, table_full")
+    items.add("dma", "dma", "adder", "compressor counts", 7, COUNT_BITS,
+              source="pyhdl/compress.py RowCompressor: rows and indices of both sides, "
+                     "row bytes and beats, the group")
+    items.add("dma", "dma", "adder", "compressor addresses", 6, ADDR_BITS,
+              source="pyhdl/compress.py RowCompressor: cmd_addr + pitch, the table beat, "
+                     "the job's table (two adds), the group's and the tile's table steps")
+    items.add("dma", "dma", "adder", "bitmask prefix counts", 2 * bus, bits_for(bus),
+              source="pyhdl/compress.py BitmaskEncoder: pos[i], one adder a byte, two encoders")
+    items.add("dma", "dma", "comparator", "bitmask zero detects", 2 * bus, 8,
+              source="pyhdl/compress.py BitmaskEncoder: a byte's mask bit, two encoders")
+    items.add("dma", "dma", "comparator", "bitmask compaction selects", bus * (bus + 1) // 2,
+              bits_for(bus),
+              source="pyhdl/compress.py BitmaskEncoder: pos[i] == k for output byte k <= i")
+    _gearbox(items, "compressor", 8, bus + mask, bus, output_stalls=True)
 
 
 def _postprocess(items, spec):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .compression import compressible, table_beats
 from .golden import conv_output_size, operand_range
 from .layout import row_beats
 from .hardware import COUNT_LIMIT, post_flags
@@ -22,6 +23,12 @@ TRAFFIC_SLACK = 1.2
 """How much DRAM traffic above the least the mapper accepts for fewer cycles: splitting the
 output buffer into halves hides the write-back behind the next group's compute but halves
 the tiles, so each tile fetches the weights again."""
+
+
+COMPRESSED_SLACK = 1.05
+"""How much DRAM traffic above the least the mapper accepts, counting every row dense, for a
+mapping whose outputs it can write compressed (models/compression.py): about the length
+tables and the rounding of tile rows to whole table beats, not a worse tiling."""
 
 
 class MappingError(ValueError):
@@ -128,6 +135,9 @@ class Mapping:
     y_pitch: int
     tile_p: int
     descriptor: dict
+    y_table_beats: int = 0
+    """Beats of Y's length tables (one per output group), right after Y (0: Y is written
+    dense)."""
 
     @property
     def tiles(self):
@@ -147,7 +157,7 @@ class Mapping:
     @property
     def dram_beats(self):
         """Beats of DRAM the layer's tensors occupy, from beat 0."""
-        return self.y_addr + self.y_beats
+        return self.y_addr + self.y_beats + self.y_table_beats
 
 
 def _chunk_blocks(spec, shape, c_blocks, words):
@@ -271,25 +281,57 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
             f"glb_output_bytes={spec.glb_output_bytes} holds {spec.output_words}")
 
     def build(group, halves):
+        """The mapping with the tallest tiles, and the one writing compressed outputs (its
+        tiles a whole number of table beats) when there is one."""
         tile_p = 1
         while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
-        return _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group,
-                        c_chunk_blocks, w_half, spec.output_words // 2 if halves == 2 else 0)
+        compressed_p = _compressed_tile_rows(spec, shape, post, placement, group, tile_p)
+        y_half = spec.output_words // 2 if halves == 2 else 0
+        return [_mapping(spec, shape, post, placement, rows, c_blocks, k_blocks, group,
+                         c_chunk_blocks, w_half, y_half, compress)
+                for rows, compress in ((tile_p, False), (compressed_p, True)) if rows]
 
     # Fewer groups and a whole output buffer let the output rows of a tile grow, so fewer
     # tiles fetch the weights again; halves hide the write-back.  Among the mappings within
-    # TRAFFIC_SLACK of the least DRAM traffic, pick the fewest cycles, then the least traffic.
+    # TRAFFIC_SLACK of the least DRAM traffic, pick the fewest cycles, then the least traffic;
+    # but first one that writes its outputs compressed, if one moves at most COMPRESSED_SLACK
+    # of the least traffic with every row written dense (the most it can write).
     def traffic(mapping):
         predicted = predict_counters(spec, mapping)
         return predicted["dram_bytes_read"] + predicted["dram_bytes_written"]
 
-    candidates = [(traffic(m), m) for m in (build(group, halves) for group in groups
-                                             for halves in (1, 2)
-                                             if outputs_fit(1, group, halves))]
+    candidates = [(traffic(m), m) for group in groups for halves in (1, 2)
+                  if outputs_fit(1, group, halves) for m in build(group, halves)]
     least = min(bytes_moved for bytes_moved, _ in candidates)
-    return min(((predict_cycles(spec, m), bytes_moved, m) for bytes_moved, m in candidates
-                if bytes_moved <= TRAFFIC_SLACK * least), key=lambda c: c[:2])[2]
+    def dense_first(bytes_moved, mapping):
+        return not (mapping.descriptor["y_compressed"]
+                    and bytes_moved <= COMPRESSED_SLACK * least)
+
+    return min(((dense_first(bytes_moved, m), predict_cycles(spec, m), bytes_moved, m)
+                for bytes_moved, m in candidates if bytes_moved <= TRAFFIC_SLACK * least),
+               key=lambda c: c[:3])[3]
+
+
+def _compressed_tile_rows(spec, shape, post, placement, group, tile_p):
+    """The output rows of a tile when the outputs can be written compressed with `group`
+    filter blocks a group (models/compression.py), at most `tile_p`; else None.
+
+    Requantized outputs of a layer writing whole pixels (not a grouped layer's channel slice)
+    compress when each group's slice of a pixel is more than one beat (a beat cannot get
+    shorter) and fits the writer's buffer, and every tile but the layer's last starts a beat
+    of length-table entries (one byte per pixel)."""
+    bus = spec.dram_bus_bytes
+    p, q = shape.p, shape.q
+    slice_beats = row_beats(min(group * spec.cols, shape.k), spec.operand_bits, bus)
+    if (post.requant is None or placement is not None or slice_beats < 2
+            or not compressible(spec, slice_beats, shape.n * p * q)
+            or (shape.n > 1 and p * q % bus)):
+        return None
+    for rows in range(tile_p, 0, -1):
+        if rows == p or rows * q % bus == 0:
+            return rows
+    return None
 
 
 def _weight_loads(spec, w_row, taps, d):
@@ -330,7 +372,7 @@ def _weight_loads(spec, w_row, taps, d):
 
 
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
-             w_half, y_half):
+             w_half, y_half, compress=False):
     """The DRAM layout and descriptor of one choice of tile rows and output groups."""
     p, q = shape.p, shape.q
     bus = spec.dram_bus_bytes
@@ -362,6 +404,9 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     k_last = shape.k - (k_blocks - 1) * cols
     line_words = shape.w * c_blocks
     x_line_beats = shape.w * x_pitch
+    out_pixels = shape.n * p * q
+    y_groups = _ceil_div(k_blocks, group)
+    group_table = table_beats(out_pixels, bus) if compress else 0
 
     def band_span(rows_of_tile):
         return ((rows_of_tile - 1) * shape.stride + shape.r) * shape.w
@@ -396,6 +441,9 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "y_group_beats": group * cols * out_bits // (8 * bus) if group < k_blocks else y_row,
         "tile_y_beats": tile_p * q * y_pitch, "last_tile_y_beats": last_tile_p * q * y_pitch,
         "y_word_elems": cols * per_value_elems, "y_last_elems": k_last * per_value_elems,
+        "y_compressed": int(compress),
+        "y_table_addr": y_addr + (out_pixels - 1) * y_pitch + y_row if compress else 0,
+        "y_groups": y_groups, "y_group_table_beats": group_table,
         "post": post.flags, "b_addr": b_addr, "b_row_beats": b_row,
         "requant_mult": mult, "requant_shift": shift, "zero_point": zero_point,
     }
@@ -407,7 +455,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
                                f"{field.bits}-bit field ({field.doc})")
     descriptor = {name: register_value(name, value) for name, value in descriptor.items()}
     return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
-                   y_pitch, tile_p, descriptor)
+                   y_pitch, tile_p, descriptor, y_groups * group_table)
 
 
 def map_fc(spec, m, c, k, post=PostProcess()):

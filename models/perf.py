@@ -8,6 +8,7 @@ tests hold both to the RTL's counters on every layer they simulate.
 import functools
 from dataclasses import dataclass
 
+from .compression import compressed_write_end, compressed_writes
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 
@@ -56,6 +57,7 @@ def predict_counters(spec, mapping):
                             + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
         "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
     }
+    counters.update(compressed_writes(spec, mapping))
     if spec.dataflow == "os":
         # Every output pixel's word is written once per chunk and read back before every
         # chunk but the first and once for the write-back.
@@ -121,8 +123,10 @@ WRITE_OVERHEAD = 5 + POSTPROCESS_LATENCY
 buffer read, post-processor pipeline, FIFO, gearbox and the last beat's handshake."""
 
 
-def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
-    """Cycles from start to done, phase by phase as the controller walks the loops.
+def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
+    """Cycles from start to done, phase by phase as the controller walks the loops; for a
+    layer whose outputs are written compressed, exact only given its int8 `outputs`
+    (models/compression.py).
 
     Assumes the DRAM of testbench/dram_model.sv: `dram_latency` cycles to a read burst's
     first beat, then one beat a cycle, with enough requests in flight (32) to cover the
@@ -172,7 +176,9 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
             per_pixel = gearbox_row_cycles(words, bus_bits // spec.operand_bits)
             # The write-back starts once the writer is free and runs beside what follows.
             accepted = max(streamer.drained(cycles) + 1, writer_free)
-            writer_free = accepted + pixels * per_pixel + WRITE_OVERHEAD
+            writer_free = compressed_write_end(spec, mapping, outputs, tile, first_kb, words,
+                                               accepted,
+                                               accepted + pixels * per_pixel + WRITE_OVERHEAD)
             cycles = accepted + 2
     return writer_free + 1
 

@@ -145,6 +145,12 @@ DESCRIPTOR_FIELDS = (
     _u("last_tile_y_beats", A, "last_tile_pixels * y_pitch"),
     _u("y_word_elems", C, "output elements (of operand_bits) per full output-buffer word"),
     _u("y_last_elems", C, "output elements (of operand_bits) in a row's last word"),
+    _u("y_compressed", 1, "Y written bitmask-compressed, with a length table "
+                          "(models/compression.py)"),
+    _u("y_table_addr", A, "DRAM beat address of Y's length tables (one per output group, "
+                          "one byte per output pixel)"),
+    _u("y_groups", C, "ceil(k_blocks / k_group_blocks): output groups (write jobs) of a tile"),
+    _u("y_group_table_beats", A, "beats of each output group's length table"),
     # Post-processing on the way out.
     _u("post", len(POST_FLAGS), "flags, bit 0 first: " + ", ".join(POST_FLAGS)),
     _u("b_addr", A, "DRAM beat address of the bias (one padded row of k int32)"),

@@ -17,6 +17,11 @@ DRAM_WORD_BITS = 32
 """Width of one output element in DRAM: accumulators are sign-extended to int32 there."""
 MAX_BIAS_CHANNELS = 4096
 """Output channels the bias buffer holds (one int32 each)."""
+ACTIVATION_COMPRESSION = ("none", "bitmask")
+"""Formats of int8 activations in DRAM (models/compression.py, docs/sparsity.md)."""
+COMPRESSED_ROW_BYTES = 256
+"""Longest activation row (one pixel's channels, in DRAM bytes) the compressing writer holds
+while it decides how to store it; a layer with longer rows is written dense."""
 
 
 class SpecError(ValueError):
@@ -47,6 +52,10 @@ class ArchSpec:
         dram_kind: interface type for the energy model.
     Cost-model inputs
         clock_mhz, tech_nm.
+    Sparsity
+        activation_compression: "none", or "bitmask": int8 activations (requantized layer
+            outputs) are written to DRAM with a bitmask of their non-zero bytes
+            (models/compression.py); needs operand_bits 8 and dram_bus_bytes of 8 or more.
     """
 
     name: str = "default"
@@ -64,6 +73,7 @@ class ArchSpec:
     dram_kind: str = "LPDDR4"
     clock_mhz: float = 500.0
     tech_nm: int = 45
+    activation_compression: str = "none"
 
     def __post_init__(self):
         for f in fields(self):
@@ -83,9 +93,15 @@ class ArchSpec:
         self._check_choice("dram_kind", DRAM_KINDS)
         self._check_range("clock_mhz", 1, 10_000)
         self._check_range("tech_nm", 5, 180)
+        self._check_choice("activation_compression", ACTIVATION_COMPRESSION)
         if not (_is_pow2(self.dram_bus_bytes) and 4 <= self.dram_bus_bytes <= 64):
             raise SpecError(f"dram_bus_bytes: must be a power of two from 4 to 64, "
                             f"not {self.dram_bus_bytes!r}")
+        if self.activation_compression != "none" and (self.operand_bits != 8
+                                                       or self.dram_bus_bytes < 8):
+            raise SpecError(f"activation_compression: {self.activation_compression!r} needs "
+                            f"operand_bits 8 and dram_bus_bytes 8 or more, not "
+                            f"{self.operand_bits} and {self.dram_bus_bytes}")
         if not (_is_pow2(self.glb_banks) and self.glb_banks <= 16):
             raise SpecError(f"glb_banks: must be a power of two up to 16, not {self.glb_banks!r}")
         for name, word, per_bank in (("glb_input_bytes", self.input_word_bytes, "bank"),

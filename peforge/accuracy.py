@@ -18,7 +18,7 @@ from testbench.jobs import Job
 
 from .errors import MismatchError, UserError
 from .network import Progress, Simulator, predicted_counters
-from .report import layer_entry
+from .report import layer_entry, layer_mode
 
 
 def _job(step, x):
@@ -71,7 +71,7 @@ def run_digits(spec, backend, table, images=None, log=print):
             raise MismatchError("the RTL's logits differ from the golden model's")
         accuracy["int8_rtl"] = digits.accuracy(rtl_logits, labels)
     entries = [layer_entry(spec, layer.name, layer.op, c, table, layer.macs,
-                           layer.post.requant is not None)
+                           layer.post.requant is not None, layer_mode(spec, layer))
                for layer, c in zip(accelerated, counters)]
     host_ops = [layer.name for layer in layers if not layer.on_accelerator]
     return entries, host_ops, accuracy, count
@@ -128,7 +128,8 @@ class _LayerCounters:
 
     def entries(self, spec, table):
         return [layer_entry(spec, name, self.layers[name].op, self.counters[name], table,
-                            self.macs[name]) for name in self.layers]
+                            self.macs[name], mode=layer_mode(spec, self.layers[name]))
+                for name in self.layers]
 
 
 def run_graph(spec, graph, inputs, backend, table, labels=None, calibration=None,

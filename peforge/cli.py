@@ -10,14 +10,16 @@ import numpy as np
 
 from models.energy import EnergyTableError, load_table, table_for
 from models.spec import SpecError, load_spec
-from models.workloads import WORKLOADS
+from models.mapper import PostProcess
+from models.workloads import WORKLOADS, Layer
 
 from .accuracy import check_inputs, check_labels, run_digits, run_graph
 from .area import architecture_area
 from .errors import MismatchError, UserError
-from .flow import mismatch_error, run_layer_on_rtl
+from .flow import layer_shape, mismatch_error, run_layer_on_rtl
 from .network import BACKENDS, load_workload, run_network
-from .report import ACCURACY_NAMES, build_report, layer_entry, timing_warning, write_report
+from .report import (ACCURACY_NAMES, build_report, layer_entry, layer_mode, timing_warning,
+                     write_report)
 from .sweep import default_jobs, grid, parse_vary, run_sweep, write_sweep
 from .tensors import check_bias, check_operand, load_npy
 
@@ -161,8 +163,11 @@ def cmd_layer(args):
     run = run_layer_on_rtl(spec, args.op, x, w, args.stride, args.pad, post, log=log)
     if not run.matches:
         raise mismatch_error("", run.output, run.expected)
+    shape, groups = layer_shape(args.op, x, w, args.stride, args.pad)
+    layer = Layer(args.out.stem, args.op, shape, groups,
+                  PostProcess(bias is not None, post["requant"], args.relu))
     entry = layer_entry(spec, args.out.stem, run.op, run.counters, table, run.macs,
-                        args.requant is not None)
+                        args.requant is not None, layer_mode(spec, layer))
     tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
     np.save(tmp, run.output.astype(output_dtype(spec, args.requant)))
     os.replace(tmp, args.out)
@@ -211,7 +216,8 @@ def cmd_run(args):
         entries, host_ops, accuracy, batch = run_digits(spec, args.backend, table,
                                                          args.images, log=log)
     else:
-        layers, skipped = load_workload(args.workload, args.batch, args.skip_unsupported)
+        layers, skipped = load_workload(args.workload, args.batch, args.skip_unsupported,
+                                        spec.operand_bits)
         entries, host_ops = run_network(spec, layers, args.backend, table, args.seed, log=log)
     report = build_report(spec, entries, table, architecture_area(spec), accuracy, batch,
                           report_timing(spec))

@@ -5,23 +5,23 @@ import time
 
 import numpy as np
 
-from models.golden import operand_range
 from models.mapper import MappingError, map_grouped_conv
 from models.perf import model_counters
-from models.workloads import WorkloadError, load_scalesim_csv, with_batch, workload
+from models.workloads import (WorkloadError, generated_operands, load_scalesim_csv, with_batch,
+                              workload)
 from testbench.jobs import Job
 from testbench.runner import SimulationModel
 
 from .errors import UserError
 from .flow import mismatch_error, simulate
-from .report import layer_entry
+from .report import layer_entry, layer_mode
 
 BACKENDS = ("rtl", "model")
 
 
-def load_workload(name, batch, skip_unsupported=False):
-    """(layers, skipped node names) of a built-in workload, a SCALE-Sim topology CSV or an
-    ONNX graph, for `batch` images."""
+def load_workload(name, batch, skip_unsupported=False, bits=8):
+    """(layers, skipped node names) of a built-in workload (requantizing to `bits`-bit
+    operands), a SCALE-Sim topology CSV or an ONNX graph, for `batch` images."""
     skipped = []
     try:
         if name.endswith(".csv"):
@@ -31,7 +31,7 @@ def load_workload(name, batch, skip_unsupported=False):
 
             layers, skipped = load_onnx(name, skip_unsupported)
         else:
-            layers = workload(name)
+            layers = workload(name, bits=bits)
     except WorkloadError as error:
         raise UserError(str(error)) from None
     except KeyError as error:
@@ -55,17 +55,13 @@ def predicted_counters(spec, layer):
 
 
 def _random_job(spec, layer, rng):
-    """The layer with random operands (and a random bias where it has one); its
+    """The layer with generated operands and bias (models.workloads.generated_operands); its
     requantization and ReLU are the layer's own."""
     shape, post = layer.shape, layer.post
-    low, high = operand_range(spec.operand_bits)
-    bias = rng.integers(-(1 << 16), 1 << 16, shape.k) if post.bias else None
+    x, w, bias = generated_operands(layer, spec.operand_bits, rng)
     extra = {"bias": bias, "requant": post.requant, "relu": post.relu}
     if layer.op == "fc":
-        return Job(layer.name, "fc", rng.integers(low, high + 1, (shape.h, shape.c)),
-                   rng.integers(low, high + 1, (shape.k, shape.c)), **extra)
-    x = rng.integers(low, high + 1, (shape.n, shape.c, shape.h, shape.w))
-    w = rng.integers(low, high + 1, (shape.k, shape.c // layer.groups, shape.r, shape.s))
+        return Job(layer.name, "fc", x, w, **extra)
     return Job(layer.name, "conv", x, w, stride=shape.stride, pad=shape.pad,
                groups=layer.groups, **extra)
 
@@ -146,7 +142,7 @@ def run_network(spec, layers, backend, table, seed=0, log=print):
     predictions = [predicted_counters(spec, layer) for layer in accelerated]
     if backend == "model":
         return [layer_entry(spec, layer.name, layer.op, counters, table, layer.macs,
-                            layer.post.requant is not None)
+                            layer.post.requant is not None, layer_mode(spec, layer))
                 for layer, counters in zip(accelerated, predictions)], host_ops
     simulator = Simulator(spec, log)
     progress = Progress([layer.name for layer in accelerated],
@@ -157,6 +153,6 @@ def run_network(spec, layers, backend, table, seed=0, log=print):
         progress.start(index)
         counters = simulator.run(_random_job(spec, layer, rng)).counters
         entries.append(layer_entry(spec, layer.name, layer.op, counters, table, layer.macs,
-                                   layer.post.requant is not None))
+                                   layer.post.requant is not None, layer_mode(spec, layer)))
         progress.finish(index, counters["cycles"], ", matches the golden model")
     return entries, host_ops

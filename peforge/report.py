@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from models.energy import COMPONENTS, energy_breakdown, energy_by_action
+from models.mapper import group_slice
 
 
 ACCURACY_NAMES = {"float": "float", "int8_golden": "int8, golden model",
@@ -16,13 +17,32 @@ ACCURACY_NAMES = {"float": "float", "int8_golden": "int8, golden model",
 """How report.md names the accuracies a run may measure."""
 
 
-def layer_entry(spec, name, op, counters, table, macs=None, requantized=None):
+def layer_mode(spec, layer):
+    """How the hardware runs accelerator `layer` (a models.workloads.Layer), as the report
+    names it: "dense" (one convolution), "fc as 1x1 conv over M rows" (a fully-connected
+    layer's M input rows are the pixels of a 1x1 convolution, sharing each weight load), or
+    "depthwise" / "grouped (G groups)" "as P block-diagonal dense parts of C channels" (each
+    part a convolution over an aligned channel slice whose weights are zero across groups,
+    models.mapper.map_grouped_conv)."""
+    shape, groups = layer.shape, layer.groups
+    if layer.op == "fc":
+        return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}"
+    if groups == 1:
+        return "dense"
+    per_part = group_slice(spec, shape, groups, layer.post)
+    kind = "depthwise" if groups == shape.c == shape.k else f"grouped ({groups} groups)"
+    return (f"{kind} as {-(-groups // per_part)} block-diagonal dense parts of "
+            f"{per_part * shape.c // groups} channels")
+
+
+def layer_entry(spec, name, op, counters, table, macs=None, requantized=None, mode=None):
     """One layer's figures: throughput, latency, traffic and energy from its counters.
 
     `macs` is the layer's useful work; it defaults to the counted MACs, which for a grouped
     layer also hold the structural zeros of its block-diagonal weights (all gated).
     `requantized`: the layer's outputs leave as operands, not int32 (None: not known; the
-    post-processing energy is then an upper bound, models.energy.postprocess_words)."""
+    post-processing energy is then an upper bound, models.energy.postprocess_words).
+    `mode`: how the hardware runs it (layer_mode; None: not known)."""
     cycles = counters["cycles"]
     macs = counters["macs"] if macs is None else macs
     seconds = cycles / (spec.clock_mhz * 1e6)
@@ -30,6 +50,7 @@ def layer_entry(spec, name, op, counters, table, macs=None, requantized=None):
     return {
         "name": name,
         "op": op,
+        "mode": mode,
         "macs": macs,
         "cycles": cycles,
         "utilization": macs / (cycles * spec.peak_macs_per_cycle) if cycles else 0.0,
@@ -205,13 +226,14 @@ def markdown(report, plot_files):
         "",
         "## Layers",
         "",
-        "| layer | op | MACs | cycles | util. | energy | DRAM share |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| layer | op | mode | MACs | cycles | util. | energy | DRAM share |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for layer in report["layers"]:
         e = layer["energy_pj"]
         lines.append(
-            f"| {layer['name']} | {layer['op']} | {layer['macs']} | {layer['cycles']} | "
+            f"| {layer['name']} | {layer['op']} | {layer['mode'] or 'not known'} | "
+            f"{layer['macs']} | {layer['cycles']} | "
             f"{100 * layer['utilization']:.1f} % | {_si(e['total'] * 1e-12, 'J')} | "
             f"{100 * e['dram'] / e['total']:.1f} % |")
     lines += ["", "## Energy by component", "", "| component | energy | share |",

@@ -98,7 +98,7 @@ def evaluate(spec, workload, batch, backend, energy_table, skip_unsupported):
     """The sweep table's figures for one architecture (runs in a worker process), or its
     `error` when the workload does not map onto it (a layer does not fit a buffer)."""
     table = table_for(spec) if energy_table is None else load_table(energy_table)
-    layers, _ = load_workload(workload, batch, skip_unsupported)
+    layers, _ = load_workload(workload, batch, skip_unsupported, spec.operand_bits)
     try:
         entries, _ = run_network(spec, layers, backend, table, log=lambda message: None)
     except UserError as error:

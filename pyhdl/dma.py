@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from models.hardware import COUNT_BITS, DMA_WRITE_FIFO_SLACK
 
+from .compress import RowCompressor
 from .gearbox import RowGearbox, chunk_layout
 from .interfaces import ADDR_BITS, BURST_BITS, DramCommand
 
@@ -77,16 +78,18 @@ class RowBursts(wiring.Component):
         return m
 
 
-def _start_bursts(m, bursts, job, dram_cmd):
-    """Wire a RowBursts to a job stream's payload and to the DRAM command stream."""
+def _start_bursts(m, bursts, job, dram_cmd=None, enable=1):
+    """Wire a RowBursts to a job stream's payload (taking the jobs accepted while `enable`)
+    and, if given, to the DRAM command stream."""
     m.d.comb += [
-        bursts.start.eq(job.valid & job.ready),
+        bursts.start.eq(job.valid & job.ready & enable),
         bursts.addr.eq(job.payload.addr),
         bursts.rows.eq(job.payload.rows),
         bursts.row_beats.eq(job.payload.row_beats),
         bursts.pitch.eq(job.payload.pitch),
     ]
-    wiring.connect(m, bursts.cmd, wiring.flipped(dram_cmd))
+    if dram_cmd is not None:
+        wiring.connect(m, bursts.cmd, wiring.flipped(dram_cmd))
 
 
 class DmaReader(wiring.Component):
@@ -194,6 +197,12 @@ class DmaWriter(wiring.Component):
         row_word: Out, the index within its row of the word being read.
         dram_cmd: Out(stream of DramCommand), dram_data: Out(stream of bus words).
         busy: Out(1); stalled: Out(1), write data refused; beat: Out(1), a beat was taken.
+    With `compress_buffer_beats` (an architecture with activation compression), the rows'
+    beats pass a RowCompressor (pyhdl/compress.py) while `compress` is high:
+        compress: In(1), the layer's output is written compressed (held during a layer).
+        layer_start: In(1); table_addr, groups, group_table_beats: In, the compressor's
+            length tables (pyhdl/compress.py RowCompressor).
+        encoded: Out(1), a dense beat entered the compressor.
     """
 
     FIFO_SLACK = DMA_WRITE_FIFO_SLACK
@@ -203,7 +212,8 @@ class DmaWriter(wiring.Component):
     needs one place more than that (tests/test_dma.py: full rate at any read latency, not
     with one place less)."""
 
-    def __init__(self, bus_bytes, elem_bits, elems_per_word, buffer_addr_bits, read_latency=1):
+    def __init__(self, bus_bytes, elem_bits, elems_per_word, buffer_addr_bits, read_latency=1,
+                 compress_buffer_beats=0):
         if read_latency < 1:
             raise ValueError(f"DmaWriter read latency must be at least 1, not {read_latency!r}")
         self.bus_bytes = bus_bytes
@@ -211,7 +221,12 @@ class DmaWriter(wiring.Component):
         self.elems_per_word = elems_per_word
         self.elems_per_beat = 8 * bus_bytes // elem_bits
         self.read_latency = read_latency
+        self.compress_buffer_beats = compress_buffer_beats
+        compression = {"compress": In(1), "layer_start": In(1), "table_addr": In(ADDR_BITS),
+                       "groups": In(COUNT_BITS), "group_table_beats": In(ADDR_BITS),
+                       "encoded": Out(1)} if compress_buffer_beats else {}
         super().__init__({
+            **compression,
             "job": In(stream.Signature(WriteJob)),
             "buffer": In(memory.ReadPort.Signature(addr_width=buffer_addr_bits,
                                                     shape=elem_bits * elems_per_word)),
@@ -236,7 +251,6 @@ class DmaWriter(wiring.Component):
         m.submodules.fifo = queue = fifo.SyncFIFOBuffered(width=chunk.size,
                                                           depth=self.fifo_depth)
         m.submodules.bursts = bursts = RowBursts()
-        _start_bursts(m, bursts, self.job, self.dram_cmd)
         job = Signal(WriteJob)
         read_rows = Signal(COUNT_BITS)
         words_left = Signal(COUNT_BITS)
@@ -251,10 +265,21 @@ class DmaWriter(wiring.Component):
         in_flight_count = Signal(range(self.read_latency + 1))
         m.d.comb += in_flight_count.eq(sum(in_flight, start=0))
 
+        # The rows' dense beats leave the gearbox; with compression they may pass the
+        # compressor on their way to DRAM.
+        dense = gearbox.o
+        dense_beat = dense.valid & dense.ready
+        if self.compress_buffer_beats:
+            compressor_busy = self._compress(m, bursts, dense, row_beats_left == 1)
+        else:
+            _start_bursts(m, bursts, self.job, self.dram_cmd)
+            wiring.connect(m, wiring.flipped(self.dram_data), dense)
+            compressor_busy = 0
+
         reading = read_rows != 0
         m.d.comb += [
             self.busy.eq(bursts.busy | reading | in_flight.any() | queue.r_rdy | ~gearbox.idle
-                         | (beat_rows != 0)),
+                         | (beat_rows != 0) | compressor_busy),
             self.job.ready.eq(~self.busy),
         ]
         with m.If(self.job.valid & self.job.ready):
@@ -297,18 +322,50 @@ class DmaWriter(wiring.Component):
             queue.r_en.eq(gearbox.i.ready),
         ]
 
-        wiring.connect(m, wiring.flipped(self.dram_data), gearbox.o)
         m.d.comb += [
             self.beat.eq(self.dram_data.valid & self.dram_data.ready),
             self.stalled.eq(self.dram_data.valid & ~self.dram_data.ready),
         ]
-        with m.If(self.beat):
+        with m.If(dense_beat):
             with m.If(row_beats_left == 1):
                 m.d.sync += [beat_rows.eq(beat_rows - 1), row_beats_left.eq(job.row_beats)]
             with m.Else():
                 m.d.sync += row_beats_left.eq(row_beats_left - 1)
         m.d.sync += [
             Assert(~queue.w_en | queue.w_rdy, "DMA writer: FIFO overflow"),
-            Assert(~self.beat | (beat_rows != 0), "DMA writer: more beats than the job"),
+            Assert(~dense_beat | (beat_rows != 0), "DMA writer: more beats than the job"),
         ]
         return m
+
+    def _compress(self, m, bursts, dense, row_end):
+        """Route the rows' beats (`dense`, `row_end` on a row's last) through a RowCompressor
+        while `compress` is high, else straight to DRAM after RowBursts' commands; return
+        the compressor's busy."""
+        m.submodules.compressor = compressor = RowCompressor(self.bus_bytes,
+                                                             self.compress_buffer_beats)
+        on = self.compress
+        job = self.job
+        _start_bursts(m, bursts, job, enable=~on)
+        m.d.comb += [
+            compressor.start.eq(job.valid & job.ready & on),
+            compressor.addr.eq(job.payload.addr),
+            compressor.pitch.eq(job.payload.pitch),
+            compressor.rows.eq(job.payload.rows),
+            compressor.row_beats.eq(job.payload.row_beats),
+            compressor.layer_start.eq(self.layer_start),
+            compressor.table_addr.eq(self.table_addr),
+            compressor.groups.eq(self.groups),
+            compressor.group_table_beats.eq(self.group_table_beats),
+            compressor.i.valid.eq(dense.valid & on),
+            compressor.i.payload.data.eq(dense.payload),
+            compressor.i.payload.last.eq(row_end),
+            self.encoded.eq(compressor.encoded),
+        ]
+        with m.If(on):
+            wiring.connect(m, compressor.dram_cmd, wiring.flipped(self.dram_cmd))
+            wiring.connect(m, compressor.dram_data, wiring.flipped(self.dram_data))
+            m.d.comb += dense.ready.eq(compressor.i.ready)
+        with m.Else():
+            wiring.connect(m, bursts.cmd, wiring.flipped(self.dram_cmd))
+            wiring.connect(m, dense, wiring.flipped(self.dram_data))
+        return compressor.busy

@@ -4,7 +4,7 @@ from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models.spec import DRAM_WORD_BITS
+from models.spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS
 
 from .accumulator import Accumulator
 from .array import SystolicArray
@@ -84,10 +84,14 @@ class Accelerator(wiring.Component):
             readers.append(weight_reader)
         # Words the writer reads pass the post-processor's pipeline on their way back.
         m.submodules.post = post = PostProcessor(spec)
+        # With activation compression, the writer holds two of the longest rows it compresses.
+        compressing = spec.activation_compression != "none"
         m.submodules.writer = writer = DmaWriter(
             spec.dram_bus_bytes, spec.operand_bits,
             spec.cols * DRAM_WORD_BITS // spec.operand_bits, output_addr_bits,
-            read_latency=GlobalBuffer.READ_LATENCY + post.latency)
+            read_latency=GlobalBuffer.READ_LATENCY + post.latency,
+            compress_buffer_beats=2 * COMPRESSED_ROW_BYTES // spec.dram_bus_bytes
+            if compressing else 0)
         m.submodules.bias_buffer = bias_buffer = GlobalBuffer(DRAM_WORD_BITS * spec.cols,
                                                               spec.bias_words, 1)
         m.submodules.bias_reader = bias_reader = DmaReader(
@@ -260,4 +264,14 @@ class Accelerator(wiring.Component):
                                  * bus_bytes),
             e.dram_bytes_written.eq(writer.beat * bus_bytes),
         ]
+        if compressing:
+            m.d.comb += [
+                writer.compress.eq(d.y_compressed),
+                writer.layer_start.eq(regs.start),
+                writer.table_addr.eq(d.y_table_addr),
+                writer.groups.eq(d.y_groups),
+                writer.group_table_beats.eq(d.y_group_table_beats),
+                e.compressor_beats.eq(writer.encoded),
+                e.compressed_bytes_written.eq((writer.beat & d.y_compressed) * bus_bytes),
+            ]
         return m

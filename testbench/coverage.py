@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from models import golden
+from models.compression import activation_rows, stored_beats
 from models.golden import operand_range
 from models.spec import DATAFLOWS, OPERAND_BITS
 
-from .jobs import expected_output
+from .jobs import expected_activations, expected_output
 from .tb import DramTiming
 
 BINS = {
@@ -39,6 +40,7 @@ BINS = {
     "dram_bus": ("4", "8", "16", "32", "64"),
     "dram": ("default", "latency", "bandwidth_gap", "backpressure"),
     "fault": ("reset_mid_layer",),
+    "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense"),
 }
 """Every bin, by group: a bin with no case is a hole."""
 LARGE_BUFFER_BYTES = 8192
@@ -92,7 +94,21 @@ def case_bins(spec, case):
     bins |= _dram_bins(job.timing)
     if job.interrupt is not None:
         bins.add("fault:reset_mid_layer")
+    bins |= _compression_bins(spec, job, parts)
     return sorted(bins)
+
+
+def _compression_bins(spec, job, parts):
+    """Whether the outputs were written compressed, and how their rows were stored."""
+    if spec.activation_compression == "none":
+        return {"compression:none"}
+    if not any(part.mapping.descriptor["y_compressed"] for part in parts):
+        return {"compression:bitmask_dense_layer"}
+    rows = activation_rows(expected_activations(spec, job), spec.dram_bus_bytes)
+    _, encoded = stored_beats(rows, spec.dram_bus_bytes)
+    return {f"compression:{name}" for name, hit in (("rows_encoded", encoded.any()),
+                                                    ("rows_stored_dense", not encoded.all()))
+            if hit}
 
 
 def _tiling_bins(parts):

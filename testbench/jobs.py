@@ -89,6 +89,15 @@ class JobResult:
             np.array_equal(self.output, self.expected))
 
 
+def expected_activations(spec, job):
+    """The golden outputs as the hardware lays them out, N x K x P x Q (fc: K x M x 1 of one
+    image)."""
+    expected = expected_output(spec, job)
+    if job.op == "fc":
+        return expected.T[np.newaxis, :, :, np.newaxis]
+    return expected
+
+
 def write_jobs(run_dir, spec, jobs):
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -65,11 +65,25 @@ def random_arch(arch_seed):
         low, high = large_words if large else small_words
         return max(int(rng.integers(low, high + 1)), 4 * banks) * word
 
-    return replace(
+    return _with_compression(arch_seed, replace(
         shape,
         glb_input_bytes=partition(shape.input_word_bytes, (48, 400), (2048, 16384)),
         glb_weight_bytes=partition(shape.weight_word_bytes, (48, 400), (2048, 16384)),
-        glb_output_bytes=partition(shape.output_word_bytes, (16, 160), (1024, 4096)))
+        glb_output_bytes=partition(shape.output_word_bytes, (16, 160), (1024, 4096))))
+
+
+COMPRESSION_SHARE = 0.5
+"""Share of the architectures that can compress (int8, 8-byte bus or wider) drawn with
+`activation_compression: bitmask`."""
+
+
+def _with_compression(arch_seed, spec):
+    """`spec`, compressing activations one time in two when it can, drawn from a stream of
+    its own so the other fields' draws stay what they were."""
+    rng = np.random.default_rng((arch_seed, 0, 1))
+    if spec.operand_bits == 8 and spec.dram_bus_bytes >= 8 and rng.random() < COMPRESSION_SHARE:
+        return replace(spec, activation_compression="bitmask")
+    return spec
 
 
 @dataclass
@@ -149,6 +163,26 @@ def _timing(rng):
                       seed=int(rng.integers(1, 1 << 31)))
 
 
+def _compressing(spec, arch_seed, index, shape, groups, post):
+    """(shape, (bias, requant, relu)): on a compressing architecture, one ungrouped layer in
+    two is drawn to write compressed outputs (models/mapper.py says when): output columns a
+    multiple of the bus bytes (every tile then starts a beat of length-table entries), at
+    least two beats of output channels, requantized with ReLU at zero point 0 (about half the
+    outputs zero).  Drawn from a stream of its own, so the other draws stay what they were."""
+    rng = np.random.default_rng((arch_seed, index, 1))
+    if spec.activation_compression == "none" or groups > 1 or rng.random() < 0.5:
+        return shape, post
+    bus = spec.dram_bus_bytes
+    if shape.w > 1:        # a convolution (fc is one column: any tile rows will do)
+        columns = bus * int(rng.integers(1, 3))
+        shape = replace(shape, w=(columns - 1) * shape.stride + shape.s - 2 * shape.pad)
+    shape = replace(shape, k=max(shape.k, 2 * bus + int(rng.integers(0, bus))))
+    requant = None
+    while requant is None:
+        bias, requant, _ = _post(rng, spec, shape, groups)
+    return shape, (bias, requant[:2] + (0,), True)
+
+
 def case_name(arch_seed, index):
     return f"r{arch_seed}-{index}"
 
@@ -161,6 +195,8 @@ def random_case(spec, arch_seed, index):
         op = _pick(rng, OPS, (3, 4, 2, 1))
         shape, groups = _shape(rng, spec, op)
         bias, requant, relu = _post(rng, spec, shape, groups)
+        shape, (bias, requant, relu) = _compressing(spec, arch_seed, index, shape, groups,
+                                                    (bias, requant, relu))
         try:
             parts = map_grouped_conv(spec, shape, groups,
                                      PostProcess(bias is not None, requant, relu))

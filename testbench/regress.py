@@ -34,12 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
+from models.compression import compressed_writes
 from models.counters import COUNTER_NAMES
 from models.mapper import block_diagonal_weights
 from models.perf import predict_counters, predict_cycles
 
 from .coverage import Coverage
-from .jobs import read_results
+from .jobs import expected_activations, read_results
 from .random_layers import random_arch, random_case
 from .runner import PROJECT_ROOT, WAVES_FILE, SimulationError, SimulationModel
 from .tb import DramTiming
@@ -112,6 +113,14 @@ def expected_macs_gated(spec, job):
     return performed - nonzero
 
 
+def _compressed_outputs(spec, job, parts):
+    """The golden outputs when the hardware writes them compressed (the model predicts the
+    bytes and cycles from their zeros), else None."""
+    if any(part.mapping.descriptor["y_compressed"] for part in parts):
+        return expected_activations(spec, job)
+    return None
+
+
 def check_counters(spec, job, counters):
     """What is wrong with a case's counters, as (kind, message), or None.  Every counter is
     checked: those of the loop nest exactly against models.perf.predict_counters, macs_gated
@@ -120,7 +129,10 @@ def check_counters(spec, job, counters):
     for every timing: the first read waits at least the DRAM's latency, and no counter of
     cycles can exceed `cycles`."""
     parts = job.parts(spec)
+    outputs = _compressed_outputs(spec, job, parts)
     runs = [predict_counters(spec, part.mapping) for part in parts]
+    for part, run in zip(parts, runs):
+        run.update(compressed_writes(spec, part.mapping, outputs))
     expected = {name: sum(run[name] for run in runs) for name in runs[0]}
     expected["macs_gated"] = expected_macs_gated(spec, job)
     unchecked = set(COUNTER_NAMES) - set(expected) - {"cycles", "stall_cycles"}
@@ -137,7 +149,7 @@ def check_counters(spec, job, counters):
         return "counters", (f"stall_cycles {stalls} outside [DRAM latency "
                             f"{job.timing.latency}, cycles {cycles}]")
     if job.timing == DramTiming():
-        predicted = sum(predict_cycles(spec, part.mapping) for part in parts)
+        predicted = sum(predict_cycles(spec, part.mapping, outputs=outputs) for part in parts)
         if cycles != predicted:
             return "cycles", f"{cycles} cycles, the analytical model says {predicted}"
     return None

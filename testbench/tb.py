@@ -7,6 +7,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, with_timeout
 
+from models.compression import dense_image
 from models.counters import COUNTER_NAMES
 from models.layout import pack_rows, unpack_rows
 from models.mapper import (ConvShape, PostProcess, block_diagonal_weights, map_grouped_conv,
@@ -138,7 +139,8 @@ class AcceleratorTB:
                                                  pad_value), groups, post)
         first, bus = parts[0].mapping, spec.dram_bus_bytes
         p, q = first.shape.p, first.shape.q
-        y_beats = n * p * q * first.y_pitch
+        # Y's slots, and its length table when the hardware writes Y compressed.
+        y_beats = n * p * q * first.y_pitch + first.y_table_beats
         bits = spec.operand_bits if requant is not None else DRAM_WORD_BITS
         regions = [
             (0, pack_rows(x.transpose(0, 2, 3, 1).reshape(-1, c), spec.operand_bits, bus)),
@@ -157,7 +159,7 @@ class AcceleratorTB:
             counters = await self.run_descriptor(part.mapping.descriptor,
                                                  timeout_cycles(spec, part.mapping))
             totals = {name: totals.get(name, 0) + value for name, value in counters.items()}
-        image = await self.dump_dram(first.y_addr, y_beats)
+        image = dense_image(await self.dump_dram(first.y_addr, y_beats), first, spec)
         y = unpack_rows(image, n * p * q, k, bits, bus).reshape(n, p, q, k)
         return y.transpose(0, 3, 1, 2), totals
 

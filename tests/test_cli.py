@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from models import golden
+from models.layout import row_beats
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "tiny.yaml"
@@ -44,6 +45,9 @@ def test_fc_layer_runs_on_rtl_and_writes_golden_output(layer_files):
     report = json.loads((tmp / "report.json").read_text())
     [layer] = report["layers"]
     assert layer["macs"] == 9 * 13 * 6
+    assert layer["mode"] == "fc as 1x1 conv over 9 rows"
+    # Without --requant the outputs leave as int32: 6 of them, 24 B, 3 beats a row.
+    assert layer["dram_bytes"]["write"] == 9 * row_beats(6, 32, 8) * 8
     assert 0 < layer["utilization"] <= 1
     assert layer["latency_s"] == pytest.approx(layer["cycles"] / 500e6)
     assert report["peak_macs_per_cycle"] == 16

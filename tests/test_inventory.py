@@ -10,13 +10,14 @@ import subprocess
 
 import pytest
 
-from models.inventory import (BLOCK_MODULES, BOUND_BITS, CONTROLLER_TOLERANCE,
-                              DMA_WRITE_READ_LATENCY, GLB_READ_LATENCY, block_totals, geometry,
-                              inventory)
+from models.inventory import (BLOCK_MODULES, BOUND_BITS, COMPRESSOR_DECISIONS,
+                              CONTROLLER_TOLERANCE, DMA_WRITE_READ_LATENCY, GLB_READ_LATENCY,
+                              block_totals, geometry, inventory)
 from models.spec import ArchSpec
-from pyhdl.buffer import GlobalBuffer
-from pyhdl.export import TOP_NAME, verilog_text
 from pyhdl import postprocess
+from pyhdl.buffer import GlobalBuffer
+from pyhdl.compress import RowCompressor
+from pyhdl.export import TOP_NAME, verilog_text
 from pyhdl.postprocess import PostProcessor
 from synthesis.yosys import yosys_command
 
@@ -71,6 +72,10 @@ SPECS = {
     "os-5x3": ArchSpec(name="os-5x3", rows=5, cols=3, dataflow="os", glb_banks=2,
                        glb_input_bytes=4096, glb_weight_bytes=1024, glb_output_bytes=2048,
                        dram_bus_bytes=8),
+    "os-5x3-bitmask": ArchSpec(name="os-5x3-bitmask", rows=5, cols=3, dataflow="os",
+                               glb_banks=2, glb_input_bytes=4096, glb_weight_bytes=1024,
+                               glb_output_bytes=2048, dram_bus_bytes=8,
+                               activation_compression="bitmask"),
 }
 
 
@@ -117,6 +122,7 @@ def test_dataflows_differ_where_the_hardware_does():
 def test_the_facts_of_pyhdl_it_names_are_the_rtl_s():
     """models/ cannot import pyhdl/: the inventory's copies of its facts are held here."""
     assert GLB_READ_LATENCY == GlobalBuffer.READ_LATENCY
+    assert COMPRESSOR_DECISIONS == RowCompressor.DECISIONS
     post = PostProcessor(ArchSpec())
     assert DMA_WRITE_READ_LATENCY == GlobalBuffer.READ_LATENCY + post.latency
     assert BOUND_BITS == postprocess.BOUND_BITS

@@ -15,7 +15,7 @@ from testbench.jobs import Job
 from testbench.runner import SimulationModel
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-LAYER_KEYS = {"name", "op", "macs", "cycles", "utilization", "latency_s", "energy_pj",
+LAYER_KEYS = {"name", "op", "mode", "macs", "cycles", "utilization", "latency_s", "energy_pj",
               "energy_by_action_pj", "dram_bytes", "glb_accesses", "counters"}
 
 

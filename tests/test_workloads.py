@@ -28,7 +28,7 @@ def test_every_layer_maps_on_the_default_architecture(name):
     spec = load_spec(ROOT / "configs" / "default.yaml")
     for layer in workload(name):
         if layer.on_accelerator:
-            assert map_grouped_conv(spec, layer.shape, layer.groups), layer.name
+            assert map_grouped_conv(spec, layer.shape, layer.groups, layer.post), layer.name
 
 
 def test_resnet18_shapes():
@@ -85,7 +85,10 @@ def test_run_resnet18_on_the_model_backend(tmp_path):
     assert report["totals"]["macs"] / 1e9 == pytest.approx(1.81, rel=0.01)
     assert len(report["layers"]) == 21
     assert "layer1.0.add" in report["host_ops"]
-    assert (tmp_path / "report.md").exists() and (tmp_path / "report-energy.png").exists()
+    assert {layer["mode"] for layer in report["layers"]} == {"dense",
+                                                             "fc as 1x1 conv over 1 row"}
+    assert "| layer | op | mode |" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "report-energy.png").exists()
 
 
 @pytest.mark.rtl

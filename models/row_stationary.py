@@ -1,0 +1,264 @@
+"""Row-stationary (Eyeriss) mapping of a convolution, executed step by step in NumPy.
+
+Design statement (issue 14, first building blocks).
+
+Mapping. A 2-D convolution plane (one image, one filter, one channel) is a logical PE set of
+R filter rows x E output rows (E, F are `ConvShape.p`, `.q`): PE (i, j) runs the 1-D
+convolution of filter row i with padded input row j*U + i (U the stride) and produces F
+partial sums of output row j. Filter row i is
+multicast along PE row i (the horizontal filter bus), input row y to every PE on the diagonal
+i + j*U = y (the diagonal input bus), and the partial sums of column j are added up the
+column (PE to PE, bottom to top; the top PE hands the column's sum to the global buffer).
+
+Each PE handles `channels` (q) input channels and `filters` (p) filters at once: its filter
+register file holds p*q*S weights, its input window q*S inputs, its psum file p sums, so the
+register-file depths of the spec bound p and q (`RowStationaryArray`, Eyeriss 224 / 12 / 24).
+Inside a PE, for each output f: for each channel, for each tap s, one input-window read feeds
+p MACs (one per filter, filters innermost); then the p sums drain up the column, each added to
+the sum arriving from below.
+
+Folding and replication onto a rows x cols array: the set is cut into folds of at most `rows`
+filter rows and strips of at most `cols` output rows; when the set (or its fold) is smaller
+than the array it is replicated: `rows // fold_rows` copies stacked vertically take different
+channel groups (their sums add up the same column), `cols // strip_cols` copies side by side
+take different filter groups (they share the diagonal input bus). A pass is one (image,
+filter tile, channel tile, fold, strip); the global buffer keeps the partial sums between the
+passes that reduce into the same outputs (channel tiles and folds).
+
+What the integration (next session) needs: spec fields `dataflow: rs` with the three depths;
+an RS array in pyhdl/ built from `pyhdl/rs_pe.py` with the two multicast buses and the psum
+columns, and an inner loop that walks `RowStationaryMapping.passes()`; the mapper choosing
+(channels, filters, fold, strip) by least DRAM traffic then cycles (today `map_conv` takes the
+largest p, q the register files allow); the perf model built on `expected_counts` plus cycles;
+padding words are produced at the global buffer's port (counted as input bus sends, see
+`expected_counts`); energy entries for the three register files and the two multicast buses.
+Depthwise, grouped and fully connected layers are not mapped yet.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from math import ceil
+
+import numpy as np
+
+from models.golden import wrap
+from models.mapper import ConvShape
+
+EYERISS_DEPTHS = {"filter_depth": 224, "input_depth": 12, "psum_depth": 24}
+"""Eyeriss v1's per-PE register files (entries): filter scratchpad, input window, psums."""
+
+PE_EVENTS = ("macs", "gated_macs", "filter_rf_reads", "filter_rf_writes", "input_rf_reads",
+             "input_rf_writes", "psum_rf_reads", "psum_rf_writes", "psum_drains")
+"""What one PE counts (see `pe_conv1d`), summed over the PEs in the array's totals."""
+
+ARRAY_EVENTS = ("passes", "pe_jobs", "glb_filter_reads", "filter_bus_deliveries",
+                "input_bus_sends", "input_bus_deliveries", "glb_psum_reads", "glb_psum_writes",
+                "psum_hops")
+"""What the array counts beyond its PEs (see `run_conv`)."""
+
+
+@dataclass(frozen=True)
+class RowStationaryArray:
+    """A physical RS array: rows x cols PEs and each PE's register-file depths (entries)."""
+    rows: int
+    cols: int
+    filter_depth: int
+    input_depth: int
+    psum_depth: int
+
+    def __post_init__(self):
+        for name in ("rows", "cols", "filter_depth", "input_depth", "psum_depth"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"RowStationaryArray: {name} must be a positive integer, "
+                                 f"not {value!r}")
+
+
+def window_words(shape):
+    """Input words one PE receives per channel for one input row: S, then min(U, S) per
+    further output."""
+    return shape.s + (shape.q - 1) * min(shape.stride, shape.s)
+
+
+@dataclass(frozen=True)
+class RowStationaryMapping:
+    """How a conv runs on an array: per-PE channels q and filters p, fold rows, strip columns,
+    and the vertical / horizontal replication they leave room for."""
+    shape: ConvShape
+    array: RowStationaryArray
+    channels: int
+    filters: int
+    fold_rows: int
+    strip_cols: int
+
+    @property
+    def vertical_sets(self):
+        return self.array.rows // self.fold_rows
+
+    @property
+    def horizontal_sets(self):
+        return self.array.cols // self.strip_cols
+
+    @property
+    def channel_tile(self):
+        return self.vertical_sets * self.channels
+
+    @property
+    def filter_tile(self):
+        return self.horizontal_sets * self.filters
+
+    def passes(self):
+        """Every pass in execution order: (image, first filter, first channel, first filter
+        row, first output row)."""
+        sh = self.shape
+        for n in range(sh.n):
+            for k0 in range(0, sh.k, self.filter_tile):
+                for c0 in range(0, sh.c, self.channel_tile):
+                    for r0 in range(0, sh.r, self.fold_rows):
+                        for e0 in range(0, sh.p, self.strip_cols):
+                            yield n, k0, c0, r0, e0
+
+
+def map_conv(shape, array):
+    """The mapping with the most channels per PE the input window allows, then the most
+    filters the filter and psum files allow; folds and strips as large as the array."""
+    if shape.s > array.input_depth or shape.s > array.filter_depth:
+        raise ValueError(f"row-stationary: a filter row of {shape.s} taps does not fit the "
+                         f"register files ({array.input_depth} inputs, "
+                         f"{array.filter_depth} weights)")
+    channels = min(shape.c, array.input_depth // shape.s, array.filter_depth // shape.s)
+    filters = min(shape.k, array.psum_depth, array.filter_depth // (channels * shape.s))
+    return RowStationaryMapping(shape, array, channels, filters,
+                                fold_rows=min(shape.r, array.rows),
+                                strip_cols=min(shape.p, array.cols))
+
+
+def pe_conv1d(filters, rows, stride, outputs, psum_in):
+    """One PE's job: the 1-D convolutions of p filter rows over q input rows, added to the
+    sums from below. filters is p x q x S, rows q x (padded width), psum_in p x F (int64).
+
+    Returns (psum_out p x F, Counter of PE_EVENTS). Events, in the PE's order (for each
+    output f: channels, taps, filters innermost; then drain):
+    - filter_rf_writes p*q*S (loaded once); input_rf_writes q*(S + (F-1)*min(U, S)) (the
+      first window, then the new words of each step);
+    - per output: q*S input reads, p*q*S MACs and filter reads; a MAC whose input is zero
+      is gated (counted in gated_macs, still a MAC); p*q*S psum writes and p*(q*S - 1) psum
+      reads (each filter's first MAC writes without reading) plus p drains, each one psum
+      read, so psum reads equal MACs.
+    """
+    p, q, s = filters.shape
+    counts = Counter(filter_rf_writes=p * q * s,
+                     input_rf_writes=q * (s + (outputs - 1) * min(stride, s)))
+    psum_out = np.empty((p, outputs), dtype=np.int64)
+    for f in range(outputs):
+        window = rows[:, f * stride:f * stride + s].astype(np.int64)
+        macs = p * q * s
+        counts.update(input_rf_reads=q * s, macs=macs, filter_rf_reads=macs,
+                      gated_macs=p * int(np.count_nonzero(window == 0)),
+                      psum_rf_writes=macs, psum_rf_reads=macs, psum_drains=p)
+        local = np.einsum("pqs,qs->p", filters.astype(np.int64), window)
+        psum_out[:, f] = psum_in[:, f] + local
+    return psum_out, counts
+
+
+def run_conv(x, w, array, stride=1, pad=0, acc_bits=32, mapping=None):
+    """Run conv2d(x, w) (NCHW, KCRS, zero padding) pass by pass on the RS array.
+
+    Returns (NKEF int32 output, Counter of PE_EVENTS and ARRAY_EVENTS, mapping). Per pass:
+    - every PE row of every vertical set reads its p*q*S weights once from the global
+      buffer and multicasts them along the row to the strip's columns;
+    - every distinct input row of a vertical set (PEs on one diagonal share it) is sent once
+      on the input bus (window_words per channel) and delivered to every PE on its diagonal
+      in every horizontal set;
+    - each column's psum chain starts from the global buffer's partial sum (read unless this
+      is the first pass reducing into those outputs), climbs the PEs (a hop per PE but the
+      top one) and the top PE's sums are written back.
+    """
+    x = np.asarray(x)
+    w = np.asarray(w)
+    (n, c, h, width), (k, _, r, s) = x.shape, w.shape
+    shape = ConvShape(n, c, h, width, k, r, s, stride, pad)
+    mapping = mapping or map_conv(shape, array)
+    sh, q, p = shape, mapping.channels, mapping.filters
+    padded = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((sh.n, sh.k, sh.p, sh.q), dtype=np.int64)
+    counts = Counter({name: 0 for name in PE_EVENTS + ARRAY_EVENTS})
+    for n, k0, c0, r0, e0 in mapping.passes():
+        counts["passes"] += 1
+        fold = range(r0, min(r0 + mapping.fold_rows, sh.r))
+        strip = range(e0, min(e0 + mapping.strip_cols, sh.p))
+        channel_sets = [range(c, min(c + q, sh.c))
+                        for c in range(c0, min(c0 + mapping.channel_tile, sh.c), q)]
+        filter_sets = [range(k, min(k + p, sh.k))
+                       for k in range(k0, min(k0 + mapping.filter_tile, sh.k), p)]
+        for cs in channel_sets:
+            diagonals = {e * stride + r for e in strip for r in fold}
+            counts["input_bus_sends"] += len(diagonals) * len(cs) * window_words(sh)
+            for ks in filter_sets:
+                counts["glb_filter_reads"] += len(fold) * len(ks) * len(cs) * sh.s
+                counts["filter_bus_deliveries"] += (len(fold) * len(strip)
+                                                    * len(ks) * len(cs) * sh.s)
+                counts["input_bus_deliveries"] += (len(fold) * len(strip)
+                                                   * len(cs) * window_words(sh))
+        first = c0 == 0 and r0 == 0
+        for ks in filter_sets:
+            for e in strip:
+                psum = out[n, ks.start:ks.stop, e]
+                if not first:
+                    counts["glb_psum_reads"] += psum.size
+                chain = 0
+                for cs in channel_sets:
+                    for r in fold:
+                        counts["pe_jobs"] += 1
+                        psum, pe_counts = pe_conv1d(
+                            w[ks.start:ks.stop, cs.start:cs.stop, r],
+                            padded[n, cs.start:cs.stop, e * stride + r], stride, sh.q, psum)
+                        counts.update(pe_counts)
+                        chain += 1
+                counts["psum_hops"] += (chain - 1) * psum.size
+                counts["glb_psum_writes"] += psum.size
+                out[n, ks.start:ks.stop, e] = psum
+    return wrap(out, acc_bits).astype(np.int32), counts, mapping
+
+
+def expected_counts(mapping):
+    """Closed forms of every count `run_conv` makes, derived from the mapping alone.
+
+    Sums over passes factorize: over the filter tiles and horizontal sets the active filters
+    add up to K, the active filter groups to Gk = ceil(K/p); likewise channels to C and channel
+    groups to Gc = ceil(C/q); folds x rows to R; strips x columns to E. With MACs = N K C R S E F,
+    the tiles nt = ceil(K / (p * horizontal sets)), ct = ceil(C / (q * vertical sets)), folds
+    nr = ceil(R / fold_rows), strips ne = ceil(E / strip_cols), W = S + (F-1) min(U, S):
+    - macs, filter_rf_reads, psum_rf_reads, psum_rf_writes = MACs;
+    - filter_rf_writes = filter_bus_deliveries = N K C R S E (every PE loads its p q S weights);
+    - input_rf_writes = input_bus_deliveries = N Gk C R E W; input_rf_reads = N Gk C R E S F;
+    - psum_drains = N K Gc R E F; glb_psum_writes = N K E F ct nr (one per column output and
+      reducing pass), glb_psum_reads = that minus N K E F (the first pass reads nothing);
+      psum_hops = drains - glb_psum_writes (every drain but the top PE's is a hop);
+    - glb_filter_reads = N K C R S ne (each fold's rows read once per strip);
+    - input_bus_sends = N nt C W sum over folds and strips of the distinct diagonals
+      D(r, e) = (e - 1) min(U, r) + r, i.e. (E - ne) sum_folds min(U, r) + ne R;
+    - passes = N nt ct nr ne; pe_jobs (one PE's `pe_conv1d`) = N Gk Gc R E.
+    gated_macs depends on the data and is not here.
+    """
+    m, sh = mapping, mapping.shape
+    n, k, c, r, s, e, f, u = sh.n, sh.k, sh.c, sh.r, sh.s, sh.p, sh.q, sh.stride
+    macs = n * k * c * r * s * e * f
+    gk, gc = ceil(k / m.filters), ceil(c / m.channels)
+    nt, ct = ceil(k / m.filter_tile), ceil(c / m.channel_tile)
+    nr, ne = ceil(r / m.fold_rows), ceil(e / m.strip_cols)
+    fold_sizes = [m.fold_rows] * (nr - 1) + [r - (nr - 1) * m.fold_rows]
+    diagonals = (e - ne) * sum(min(u, size) for size in fold_sizes) + ne * r
+    drains = n * k * gc * r * e * f
+    psum_writes = n * k * e * f * ct * nr
+    return Counter(
+        macs=macs, filter_rf_reads=macs, psum_rf_reads=macs, psum_rf_writes=macs,
+        filter_rf_writes=n * k * c * r * s * e, filter_bus_deliveries=n * k * c * r * s * e,
+        input_rf_writes=n * gk * c * r * e * window_words(sh),
+        input_bus_deliveries=n * gk * c * r * e * window_words(sh),
+        input_rf_reads=n * gk * c * r * e * s * f,
+        psum_drains=drains, glb_psum_writes=psum_writes,
+        glb_psum_reads=psum_writes - n * k * e * f, psum_hops=drains - psum_writes,
+        glb_filter_reads=n * k * c * r * s * ne,
+        input_bus_sends=n * nt * c * window_words(sh) * diagonals,
+        passes=n * nt * ct * nr * ne, pe_jobs=n * gk * gc * r * e)

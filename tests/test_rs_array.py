@@ -1,0 +1,252 @@
+# amaranth: UnusedElaboratable=no
+"""The RS PE array in Amaranth's simulator: one pass of a random conv, driven from
+RowStationaryMapping, against the NumPy executor's partial sums and counts for that pass."""
+
+import itertools
+import random
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from amaranth.back import rtlil
+
+from models.golden import operand_range
+from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, ConvShape, RowStationaryArray,
+                                   RowStationaryMapping, run_conv)
+from pyhdl.rs_array import RS_ARRAY_EVENTS, RowStationaryPEArray
+from pyhdl.rs_pe import RS_PE_EVENTS
+from testbench.amaranth_sim import simulate
+
+ACC_BITS = 32
+DEADLOCK_CYCLES = 1000  # far beyond a PE's compute between two stream words (p*q*S + 3)
+
+
+@dataclass(frozen=True)
+class FirstPasses(RowStationaryMapping):
+    """The mapping cut after its first `count` passes: run_conv of it is the executor's state
+    after those passes."""
+    count: int = 0
+
+    def passes(self):
+        return itertools.islice(super().passes(), self.count)
+
+
+class Pass:
+    """One pass of `mapping`, as the host sees it: which filters, channels, filter rows and
+    output rows, and every stream word the array takes and gives."""
+
+    def __init__(self, mapping, index, padded, w):
+        self.mapping = mapping
+        sh = mapping.shape
+        self.n, k0, c0, self.r0, self.e0 = next(itertools.islice(mapping.passes(), index, None))
+        self.fold = range(self.r0, min(self.r0 + mapping.fold_rows, sh.r))
+        self.strip = range(self.e0, min(self.e0 + mapping.strip_cols, sh.p))
+        q, p = mapping.channels, mapping.filters
+        self.channel_sets = [range(c, min(c + q, sh.c))
+                             for c in range(c0, min(c0 + mapping.channel_tile, sh.c), q)]
+        self.filter_sets = [range(k, min(k + p, sh.k))
+                            for k in range(k0, min(k0 + mapping.filter_tile, sh.k), p)]
+        self.accumulate = not (c0 == 0 and self.r0 == 0)
+        self.padded, self.w = padded, w
+
+    def config(self, array):
+        sh, m = self.mapping.shape, self.mapping
+        channels = [len(cs) for cs in self.channel_sets]
+        filters = [len(ks) for ks in self.filter_sets]
+        return {"fold_rows": m.fold_rows, "fold_len": len(self.fold),
+                "vertical_sets": len(self.channel_sets), "strip_cols": m.strip_cols,
+                "strip_len": len(self.strip), "horizontal_sets": len(self.filter_sets),
+                "channels": channels + [1] * (array.rows - len(channels)),
+                "filters": filters + [1] * (array.cols - len(filters)),
+                "taps": sh.s, "step": min(sh.stride, sh.s), "outputs": sh.q,
+                "stride": sh.stride, "accumulate": int(self.accumulate)}
+
+    def filter_words(self, fold_row, cs):
+        """Row `fold_row` of the fold, per horizontal set h: filter set h's weights of the
+        channels cs, in (channel, tap, filter) order, tagged h."""
+        return [{"hset": h, "data": int(v)} for h, ks in enumerate(self.filter_sets)
+                for v in self.w[ks.start:ks.stop, cs.start:cs.stop, fold_row]
+                .transpose(1, 2, 0).reshape(-1)]
+
+    def input_words(self):
+        """Per output, per vertical set, per distinct diagonal y, per channel: the window's
+        new words of padded input row e0*U + r0 + y, tagged (set, y)."""
+        sh = self.mapping.shape
+        u, s = sh.stride, sh.s
+        diagonals = sorted({j * u + i for j in range(len(self.strip))
+                            for i in range(len(self.fold))})
+        words = []
+        for f in range(sh.q):
+            new = s if f == 0 else min(u, s)
+            for v, cs in enumerate(self.channel_sets):
+                for y in diagonals:
+                    row = self.e0 * u + self.r0 + y
+                    for c in cs:
+                        words += [{"vset": v, "diagonal": y, "data": int(x)} for x in
+                                  self.padded[self.n, c, row, f * u + s - new:f * u + s]]
+        return words
+
+    def column_sums(self, out, column):
+        """`out`'s sums of the column's output row and filter set, in (output, filter) order;
+        None for a column the pass leaves idle."""
+        h, j = divmod(column, self.mapping.strip_cols)
+        if h >= len(self.filter_sets) or j >= len(self.strip):
+            return None
+        ks = self.filter_sets[h]
+        return out[self.n, ks.start:ks.stop, self.e0 + j].T.reshape(-1).tolist()
+
+
+def drive(array, dut, the_pass, before, pause):
+    """Run one pass on `dut`: feed the buses and the columns' psum_in (`before`'s sums),
+    `pause(port)` holding a word back or stalling an output this cycle. Returns (the words out
+    of each column, the array's counts)."""
+    sources = {}
+    for a in range(array.rows):
+        v, i = divmod(a, the_pass.mapping.fold_rows)
+        if v < len(the_pass.channel_sets) and i < len(the_pass.fold):
+            sources[dut.filter_in[a]] = the_pass.filter_words(the_pass.fold[i],
+                                                              the_pass.channel_sets[v])
+    sources[dut.input_in] = the_pass.input_words()
+    for b in range(array.cols):
+        sums = the_pass.column_sums(before, b)
+        if the_pass.accumulate and sums is not None:
+            sources[dut.psum_in[b]] = sums
+    outputs = {b: [] for b in range(array.cols)}
+    sums_per_column = [len(the_pass.column_sums(before, b) or []) for b in range(array.cols)]
+    counts = {}
+
+    async def bench(ctx):
+        ctx.set(dut.config, the_pass.config(array))
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        idle = 0
+        while ctx.get(dut.busy):
+            assert idle < DEADLOCK_CYCLES, f"no stream moved for {idle} cycles"
+            offered = {}
+            for port, words in sources.items():
+                offered[port] = bool(words) and not pause(port)
+                ctx.set(port.valid, offered[port])
+                if words:
+                    ctx.set(port.payload, words[0])
+            taking = {b: not pause(dut.psum_out[b]) for b in range(array.cols)}
+            for b, take in taking.items():
+                ctx.set(dut.psum_out[b].ready, take)
+            moved = [port for port, offer in offered.items() if offer and ctx.get(port.ready)]
+            delivered = [b for b, take in taking.items()
+                         if take and ctx.get(dut.psum_out[b].valid)]
+            for b in delivered:
+                outputs[b].append(ctx.get(dut.psum_out[b].payload))
+                assert len(outputs[b]) <= sums_per_column[b], f"column {b}: too many sums"
+            idle = 0 if moved or delivered else idle + 1
+            await ctx.tick()
+            for port in moved:
+                sources[port].pop(0)
+        assert not any(sources.values()), "stream words left unread"
+        totals = ctx.get(dut.counts)
+        counts.update({name: getattr(totals, name) for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})
+
+    simulate(dut, bench)
+    return outputs, counts
+
+
+ARRAYS = {
+    "nonsquare_3x4": RowStationaryArray(3, 4, filter_depth=24, input_depth=6, psum_depth=2),
+    "odd_5x2": RowStationaryArray(5, 2, filter_depth=12, input_depth=6, psum_depth=3),
+}
+
+LAYERS = [(3, 1, 1), (2, 2, 0), (1, 1, 0), (4, 1, 0), (1, 2, 0)]  # (kernel, stride, pad)
+
+
+def test_events_are_the_models():
+    assert RS_PE_EVENTS == PE_EVENTS
+    assert RS_ARRAY_EVENTS == ARRAY_EVENTS
+
+
+def random_conv(rng, c, k, kernel):
+    """Input 1 x c x H x W (a fifth zeros) and weights k x c x kernel x kernel."""
+    lo, hi = operand_range(8)
+    h, width = (int(v) for v in rng.integers(kernel + 1, kernel + 5, size=2))
+    x = rng.integers(lo, hi + 1, size=(1, c, h, width))
+    x[rng.random(x.shape) < 0.2] = 0
+    return x, rng.integers(lo, hi + 1, size=(k, c, kernel, kernel))
+
+
+def check_last_pass(x, w, stride, pad, mapping):
+    """Run `mapping`'s last pass on the RTL array with random stalls on every stream: the
+    columns' sums equal the executor's after that pass bit for bit (the columns read its sums
+    before the pass when the pass reduces into them), the counts equal the executor's for
+    that pass."""
+    array = mapping.array
+    index = len(list(mapping.passes())) - 1
+    before_out, before_counts, _ = run_conv(x, w, array, stride, pad,
+                                            mapping=FirstPasses(**fields(mapping), count=index))
+    after_out, after_counts, _ = run_conv(x, w, array, stride, pad,
+                                          mapping=FirstPasses(**fields(mapping),
+                                                              count=index + 1))
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    the_pass = Pass(mapping, index, padded, w)
+    dut = RowStationaryPEArray(array.rows, array.cols, 8, ACC_BITS, array.filter_depth,
+                               array.input_depth, array.psum_depth)
+    stalls = random.Random(index)
+    outputs, counts = drive(array, dut, the_pass, before_out,
+                            pause=lambda port: stalls.random() < 0.25)
+    for b in range(array.cols):
+        expected = the_pass.column_sums(after_out, b)
+        assert outputs[b] == (expected or []), f"column {b}"
+    pass_counts = {name: after_counts[name] - before_counts[name] for name in counts}
+    assert counts == pass_counts
+    assert counts["macs"] > 0
+
+
+@pytest.mark.parametrize("array_name", ARRAYS)
+@pytest.mark.parametrize("kernel,stride,pad", LAYERS)
+def test_last_pass_of_a_random_conv_equals_the_executor(array_name, kernel, stride, pad):
+    """The last pass (partial tiles, fold and strip; reducing into earlier passes' sums when
+    channel tiles or folds come before it) of a random conv on a random mapping."""
+    array = ARRAYS[array_name]
+    rng = np.random.default_rng([kernel, stride, pad, array.rows])
+    c, k = int(rng.integers(2, 5)), int(rng.integers(2, 6))
+    x, w = random_conv(rng, c, k, kernel)
+    shape = ConvShape(1, c, x.shape[2], x.shape[3], k, kernel, kernel, stride, pad)
+    check_last_pass(x, w, stride, pad, random_mapping(rng, shape, array))
+
+
+def test_idle_rows_between_vertical_sets_are_bypassed():
+    """5 rows, sets of 2 filter rows, last fold of 1 row: rows 0 and 2 work, the psum of
+    row 0 climbs past idle row 1 into row 2, past rows 3 and 4 to the top."""
+    array = ARRAYS["odd_5x2"]
+    x, w = random_conv(np.random.default_rng(3), c=4, k=3, kernel=3)
+    shape = ConvShape(1, 4, x.shape[2], x.shape[3], 3, 3, 3, 1, 1)
+    mapping = RowStationaryMapping(shape, array, channels=1, filters=2, fold_rows=2,
+                                   strip_cols=2)
+    check_last_pass(x, w, 1, 1, mapping)
+
+
+def random_mapping(rng, shape, array):
+    """Channels, filters, fold and strip drawn within the register files and the array."""
+    channels = int(rng.integers(1, min(shape.c, array.input_depth // shape.s) + 1))
+    filters = int(rng.integers(1, min(shape.k, array.psum_depth,
+                                      array.filter_depth // (channels * shape.s)) + 1))
+    return RowStationaryMapping(shape, array, channels, filters,
+                                fold_rows=int(rng.integers(1, min(shape.r, array.rows) + 1)),
+                                strip_cols=int(rng.integers(1, min(shape.p, array.cols) + 1)))
+
+
+def fields(mapping):
+    """The mapping's fields, not recursed into (the shape and array stay dataclasses)."""
+    return {name: getattr(mapping, name) for name in
+            ("shape", "array", "channels", "filters", "fold_rows", "strip_cols")}
+
+
+def test_the_only_multipliers_are_the_pes_macs():
+    dut = RowStationaryPEArray(3, 4, 16, ACC_BITS, filter_depth=24, input_depth=6,
+                               psum_depth=2)
+    assert len(re.findall(r"cell \$mul ", rtlil.convert(dut))) == 3 * 4
+
+
+def test_bad_shape_is_refused():
+    with pytest.raises(ValueError, match="cols must be a positive integer, not 0"):
+        RowStationaryPEArray(3, 0, 8, ACC_BITS, 24, 6, 2)
