@@ -488,8 +488,11 @@ def _postprocess(items, spec):
                      f"{BOUND_BITS}-bit compares)")
     items.add("postprocess", "postprocess", "comparator", "ReLU", cols, DRAM_WORD_BITS,
               source=f"{src}: value < 0")
-    items.add("postprocess", "postprocess", "register", "bias add stage", cols, DRAM_WORD_BITS,
-              source=f"{src}: value_c, after the bias add")
+    items.add("postprocess", "postprocess", "register", "bias add stage", cols,
+              3 * (DRAM_WORD_BITS // 2) + 1,
+              source=f"{src}: value_lower_c (with its carry), value_upper_c and "
+                     f"value_upper_carry_c: the bias add but for its last carry-select "
+                     f"multiplexer")
     items.add("postprocess", "postprocess", "register", "carry-save stage", cols, 2 * wide - 1,
               source=f"{src}: sum_c and carries_c (whose bit 0 is always 0)")
     items.add("postprocess", "postprocess", "register", "carry-propagate stage", cols,

@@ -9,7 +9,6 @@ from models.hardware import (POSTPROCESS_MULT_BITS,
                              POSTPROCESS_STAGES, POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from models.spec import DRAM_WORD_BITS
 
-from .arith import carry_select_add
 
 DIGITS = POSTPROCESS_MULT_BITS // 2
 """Radix-4 Booth digits of the requantization multiplier."""
@@ -100,9 +99,18 @@ class PostProcessor(wiring.Component):
         as_int32 = Signal(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols))
         as_operand = Signal(data.ArrayLayout(signed(bits), self.cols))
         for c in range(self.cols):
-            value = register(f"value_{c}", signed(DRAM_WORD_BITS),
-                             carry_select_add(self.acc[c].as_unsigned(),
-                                              Mux(cfg["bias"], self.bias[c], 0).as_unsigned()))
+            # The bias add as a carry-select adder whose last multiplexer (the upper half
+            # with or without the lower half's carry) is in the next stage.
+            acc, bias = self.acc[c].as_unsigned(), Mux(cfg["bias"], self.bias[c], 0).as_unsigned()
+            half_word = DRAM_WORD_BITS // 2
+            lower_sum = register(f"value_lower_{c}", half_word + 1,
+                                 acc[:half_word] + bias[:half_word])
+            upper_sum = register(f"value_upper_{c}", half_word,
+                                 acc[half_word:] + bias[half_word:])
+            upper_carry = register(f"value_upper_carry_{c}", half_word,
+                                   acc[half_word:] + bias[half_word:] + 1)
+            value = Cat(lower_sum[:half_word],
+                        Mux(lower_sum[half_word], upper_carry, upper_sum)).as_signed()
             # The product plus the rounding half, wrapping at 64 bits as the golden model's
             # int64 arithmetic does, in carry-save form.
             rows = [self._partial_product(value, digit) << 2 * i
