@@ -35,17 +35,14 @@ def post_flags(bias=False, requant=False, relu=False):
     chosen = {"bias": bias, "requant": requant, "relu": relu}
     return sum(1 << bit for bit, name in enumerate(POST_FLAGS) if chosen[name])
 
-POSTPROCESS_STAGES = ("bias add", "partial products", "product sum and rounding", "shift",
-                      "zero point and clamp")
+POSTPROCESS_STAGES = ("bias add", "partial products, carry-save", "carry-propagate halves",
+                      "shift", "zero point and clamp")
 """The post-processor's pipeline (pyhdl/postprocess.py PostProcessor): one register after
 each stage, no reset, one word a cycle."""
 POSTPROCESS_LATENCY = len(POSTPROCESS_STAGES)
 """Cycles from a word entering the post-processor to its result (PostProcessor.latency)."""
 POSTPROCESS_MULT_BITS = 32
 """The requantization multiplier `mult`, signed."""
-POSTPROCESS_MULT_SPLIT = 16
-"""The requantizing multiply is two partial products, of the low POSTPROCESS_MULT_SPLIT bits
-of `mult` (unsigned) and of the rest (signed), summed in the next stage."""
 POSTPROCESS_WIDE_BITS = 64
 """Width of the rounded and shifted product (wrapping as the golden model's int64 does)."""
 

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 
 from .counters import COUNTER_BITS, COUNTER_NAMES
 from .hardware import (ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, DMA_WRITE_FIFO_SLACK,
-                       EVENT_BITS, OFFSET_BITS, POSTPROCESS_LATENCY, POSTPROCESS_MULT_SPLIT,
-                       POSTPROCESS_WIDE_BITS)
+                       EVENT_BITS, OFFSET_BITS, POSTPROCESS_LATENCY, POSTPROCESS_MULT_BITS,
+                       POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from .registers import DESCRIPTOR_FIELDS
 from .spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS
 
@@ -53,6 +53,7 @@ DMA_WRITE_READ_LATENCY = GLB_READ_LATENCY + POSTPROCESS_LATENCY
 post-processor (DmaWriter read_latency)."""
 DMA_WRITE_FIFO_DEPTH = DMA_WRITE_READ_LATENCY + DMA_WRITE_FIFO_SLACK
 """pyhdl/dma.py DmaWriter.fifo_depth: the words in flight and the slack."""
+BOUND_BITS = 18           # pyhdl/postprocess.py BOUND_BITS: the clamp's compares
 COMPRESSOR_DECISIONS = 4    # pyhdl/compress.py RowCompressor.DECISIONS
 TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and the writer
                           # read (acc_half, writer_half)
@@ -95,7 +96,9 @@ class Item:
 
     register: `bits` flip-flops each.  mac: a `bits` x `bits` multiplier and a `bits2`-bit
     adder.  multiplier: `bits` x `bits2`.  adder, comparator, shifter: `bits` wide.  sram: a
-    bank of `depth` words of `bits` bits.
+    bank of `depth` words of `bits` bits.  `operator`: a mac or multiplier the RTL writes as
+    a `*` (Yosys shows a $mul); False where it is written out as its partial products
+    (pyhdl/pe.py multiply_accumulate, the post-processor's Booth rows).
     """
 
     block: str
@@ -107,6 +110,7 @@ class Item:
     bits2: int = 0
     depth: int = 0
     source: str = ""
+    operator: bool = True
 
     @property
     def total_bits(self):
@@ -170,12 +174,13 @@ def geometry(spec):
 
 
 class _Items(list):
-    def add(self, block, component, kind, role, count, bits, bits2=0, depth=0, source=""):
+    def add(self, block, component, kind, role, count, bits, bits2=0, depth=0, source="",
+            operator=True):
         if kind not in KINDS or block not in BLOCK_MODULES:
             raise ValueError(f"inventory: unknown kind {kind!r} or block {block!r}")
         if count > 0 and bits > 0:
             self.append(Item(block, component, kind, role, int(count), int(bits), int(bits2),
-                             int(depth), source))
+                             int(depth), source, operator))
 
 
 @functools.lru_cache(maxsize=64)
@@ -210,8 +215,8 @@ def _weight_stationary_array(items, spec, g):
     items.add("pe_array", "array", "register", "partial sum", pes, ab,
               source=f"{src}: psum_out")
     items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
-              source=f"{src}: psum_in + x * weight (the top row adds to zero, so synthesis "
-                     f"keeps no adder there)")
+              source=f"{src}: psum_in + x * weight, written out as partial products "
+                     f"(multiply_accumulate; the top row adds to zero)", operator=False)
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
               source=f"{src}: x == 0, weight == 0")
     src = "pyhdl/array.py"
@@ -228,6 +233,9 @@ def _weight_stationary_array(items, spec, g):
     count_bits = bits_for(cols)
     items.add("array_edges", "array", "register", "zero-weight counts", rows * spec.rf_depth,
               count_bits, source=f"{src} _count_gated: per row and register-file slot")
+    items.add("array_edges", "array", "register", "row gated counts", rows, count_bits,
+              source=f"{src} _count_gated: each row's count of an input vector, registered "
+                     f"before the rows' sum")
     items.add("array_edges", "array", "adder", "gated count", rows * (cols - 1), count_bits,
               source=f"{src} _count_gated: a row's zero-weight popcount")
     items.add("array_edges", "array", "adder", "gated count", rows - 1, bits_for(g.pes),
@@ -252,9 +260,14 @@ def _output_stationary_array(items, spec, g):
     items.add("pe_array", "array", "register", "drain chain", pes, ab,
               source=f"{src}: chain_out, finished sums climbing out")
     items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
-              source=f"{src}: acc + x * w")
+              source=f"{src}: acc + x * w, written out as partial products "
+                     f"(pyhdl/pe.py multiply_accumulate)", operator=False)
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
               source=f"{src}: x == 0, w == 0")
+    src = "pyhdl/os_array.py OutputStationaryArray"
+    items.add("array_edges", "array", "register", "row gated counts", rows, bits_for(cols),
+              source=f"{src}: each row's count of skipped products, registered before the "
+                     f"rows' sum")
     src = "pyhdl/os_array.py OutputStationaryArray"
     row_bits = bits_for(rows)
     items.add("array_edges", "array", "register", "row serializer", rows,
@@ -288,8 +301,8 @@ def _buffer(items, block, component, width, words, banks, role):
     """pyhdl/buffer.py GlobalBuffer: `banks` SRAM banks and the read port's bank select."""
     items.add(block, component, "sram", role, banks, width, depth=words // banks,
               source=f"pyhdl/buffer.py GlobalBuffer({width}, {words}, {banks})")
-    items.add(block, component, "register", "read bank select", 1, (banks - 1).bit_length(),
-              source="pyhdl/buffer.py: the bank a read came from")
+    items.add(block, component, "register", "read bank select", 1, banks if banks > 1 else 0,
+              source="pyhdl/buffer.py: the bank a read came from, one-hot")
 
 
 def _buffers(items, spec, g):
@@ -451,33 +464,39 @@ def _compressor(items, spec):
 
 
 def _postprocess(items, spec):
-    """pyhdl/postprocess.py PostProcessor: per column, bias add, two requantizing partial
-    products, their sum with the rounding half, shift, zero point and clamps, a reset-less
-    register after each of the POSTPROCESS_STAGES."""
+    """pyhdl/postprocess.py PostProcessor: per column, bias add, a radix-4 Booth requantizing
+    multiply reduced carry-save, its carry-propagate add in halves, shift, zero point and
+    clamps, a reset-less register after each of the POSTPROCESS_STAGES; and the layer's
+    constants it derives from its configuration, registered once."""
     cols, src = spec.cols, "pyhdl/postprocess.py"
-    wide, split = POSTPROCESS_WIDE_BITS, POSTPROCESS_MULT_SPLIT
-    items.add("postprocess", "postprocess", "multiplier", "requantize", 2 * cols,
-              DRAM_WORD_BITS, split,
-              source=f"{src}: value * mult's low {split} bits (unsigned) and value * its high "
-                     f"bits (signed)")
+    wide, half, ob = POSTPROCESS_WIDE_BITS, POSTPROCESS_WIDE_BITS // 2, spec.operand_bits
+    digits = POSTPROCESS_MULT_BITS // 2
+    items.add("postprocess", "postprocess", "multiplier", "requantize", cols,
+              DRAM_WORD_BITS, POSTPROCESS_MULT_BITS,
+              source=f"{src}: value * mult, {digits} Booth partial products reduced to a sum "
+                     f"and a carry row", operator=False)
     items.add("postprocess", "postprocess", "adder", "bias", cols, DRAM_WORD_BITS,
               source=f"{src}: acc + bias")
-    items.add("postprocess", "postprocess", "adder", "product sum, round and zero point",
-              3 * cols, wide, source=f"{src}: the partial products' sum, + half, + zero_point")
+    items.add("postprocess", "postprocess", "adder", "product halves", 3 * cols, half,
+              source=f"{src}: the lower half, the upper half with and without its carry")
+    items.add("postprocess", "postprocess", "adder", "zero point", cols, ob,
+              source=f"{src}: + zero_point (its low operand_bits)")
     items.add("postprocess", "postprocess", "shifter", "requantize shift", cols, wide,
               source=f"{src}: >> shift")
-    items.add("postprocess", "postprocess", "comparator", "clamp", 2 * cols, wide,
-              source=f"{src}: below the floor, above the operand range")
+    items.add("postprocess", "postprocess", "comparator", "clamp", 2 * cols, BOUND_BITS,
+              source=f"{src}: below the floor, above the operand range (_less: "
+                     f"{BOUND_BITS}-bit compares)")
     items.add("postprocess", "postprocess", "comparator", "ReLU", cols, DRAM_WORD_BITS,
               source=f"{src}: value < 0")
-    items.add("postprocess", "postprocess", "register", "bias add stage", cols, DRAM_WORD_BITS,
-              source=f"{src}: value_c, after the bias add")
-    items.add("postprocess", "postprocess", "register", "partial products stage", cols,
-              2 * (DRAM_WORD_BITS + split) + 1,
-              source=f"{src}: partial_low_c (unsigned low half, one bit more) and "
-                     f"partial_high_c")
-    items.add("postprocess", "postprocess", "register", "product sum and rounding stage",
-              cols, wide, source=f"{src}: rounded_c")
+    items.add("postprocess", "postprocess", "register", "bias add stage", cols,
+              3 * (DRAM_WORD_BITS // 2) + 1,
+              source=f"{src}: value_lower_c (with its carry), value_upper_c and "
+                     f"value_upper_carry_c: the bias add but for its last carry-select "
+                     f"multiplexer")
+    items.add("postprocess", "postprocess", "register", "carry-save stage", cols, 2 * wide - 1,
+              source=f"{src}: sum_c and carries_c (whose bit 0 is always 0)")
+    items.add("postprocess", "postprocess", "register", "carry-propagate stage", cols,
+              3 * half + 1, source=f"{src}: lower_c (with its carry), upper_c, upper_carry_c")
     items.add("postprocess", "postprocess", "register", "shift stage", cols, wide,
               source=f"{src}: shifted_c")
     items.add("postprocess", "postprocess", "register", "int32 delay",
@@ -486,6 +505,22 @@ def _postprocess(items, spec):
                      f"stages, to the last")
     items.add("postprocess", "postprocess", "register", "zero point and clamp stage", 1,
               cols * DRAM_WORD_BITS, source=f"{src}: out, the word chosen after the clamps")
+    items.add("postprocess", "postprocess", "register", "layer constants", 1,
+              3 + SHIFT_BITS + 3 * digits + digits + _constant_ones(digits) + wide - 1
+              + 2 * ob + 2 * BOUND_BITS,
+              source=f"{src} _layer_constants: flags, shift, Booth digits, the constant row "
+                     f"(its negation bits and its constant ones: a flip-flop that loads a "
+                     f"constant 1 keeps its 0 reset value until then), the rounding half (its "
+                     f"top bit is never set), zero point, floor and the clamp bounds")
+
+
+def _constant_ones(digits):
+    """One bits of the post-processor's constant row that do not depend on the layer: minus
+    every partial product's flipped sign bit, 2**(ROW_BITS - 1) at weight 4**i, modulo
+    2**64 (pyhdl/postprocess.py: ROW_BITS = DRAM_WORD_BITS + 2)."""
+    row_bits = DRAM_WORD_BITS + 2
+    flips = -sum(1 << (row_bits - 1 + 2 * i) for i in range(digits))
+    return bin(flips % (1 << POSTPROCESS_WIDE_BITS)).count("1")
 
 
 def _controller(items, spec, g):
@@ -554,7 +589,7 @@ def block_totals(spec):
         elif item.kind == "sram":
             t["flop_bits"] += read_register_bits(item)
             t["sram_bits"] += item.total_bits
-        elif item.kind in ("mac", "multiplier"):
+        elif item.kind in ("mac", "multiplier") and item.operator:
             t["multipliers"] += item.count
     return totals
 

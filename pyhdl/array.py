@@ -22,9 +22,10 @@ class SystolicArray(wiring.Component):
         w_data, w_shift, w_commit, w_slot: In, the weight load, broadcast to every PE of the
            array in the cycle it arrives (`load_latency` 0).
         y: Out, one partial sum per column and valid, `latency` cycles after `x`.
-        gated: Out, how many of the rows x cols multiplies of this cycle's `x` are skipped
-           because the input or the stationary weight is zero (combinational; 0 when x is
-           not valid).  Padding PEs hold zero weights or see zero inputs, so they count too.
+        gated: Out, how many of the rows x cols multiplies of an `x` are skipped because the
+           input or the stationary weight is zero, `gated_latency` cycles after that `x` (0
+           for an `x` that is not valid).  Padding PEs hold zero weights or see zero inputs,
+           so they count too.
 
     Latency: `rows + cols - 1` cycles (skew, rows x cols PE hops, deskew).
 
@@ -62,6 +63,12 @@ class SystolicArray(wiring.Component):
     def latency(self):
         """Cycles from an input vector on `x` to its partial sums on `y`."""
         return self.rows + self.cols - 1
+
+    @property
+    def gated_latency(self):
+        """Cycles from an input vector on `x` to its count on `gated`: the rows' counts are
+        registered before their sum."""
+        return 1
 
     @property
     def load_latency(self):
@@ -135,6 +142,8 @@ class SystolicArray(wiring.Component):
             for s in range(1, self.rf_depth):
                 with m.If(self.x.slot == s):
                     m.d.comb += slot_zeros.eq(zero_weights[r][s])
-            per_row.append(Mux(self.x.values[r] == 0, cols, slot_zeros))
-        with m.If(self.x.valid):
-            m.d.comb += self.gated.eq(sum(per_row, start=0))
+            row_gated = Signal(count_shape, name=f"row_gated_{r}")
+            m.d.sync += row_gated.eq(Mux(self.x.valid,
+                                         Mux(self.x.values[r] == 0, cols, slot_zeros), 0))
+            per_row.append(row_gated)
+        m.d.comb += self.gated.eq(sum(per_row, start=0))

@@ -1,6 +1,9 @@
 """A banked global-buffer partition: SRAM banks from `amaranth.lib.memory`."""
 
-from amaranth import Module, Signal
+import operator
+from functools import reduce
+
+from amaranth import Module, Mux, Signal
 from amaranth.hdl import Assert
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import Out
@@ -46,14 +49,15 @@ class GlobalBuffer(wiring.Component):
         m = Module()
         bank_bits = (self.banks - 1).bit_length()
         rows = self.depth // self.banks
-        if bank_bits:
-            read_bank = Signal(bank_bits)
-            with m.If(self.read.en):
-                m.d.sync += read_bank.eq(self.read.addr[:bank_bits])
+        # The bank that answers a read, one flip-flop per bank (one-hot): each selects its
+        # bank's word without a decoder between the register and the wide data multiplexer.
+        read_banks = [Signal(name=f"read_bank_{b}") for b in range(self.banks if bank_bits else 0)]
+        reads = []
         for b in range(self.banks):
             bank = memory.Memory(shape=self.width, depth=rows, init=[])
             m.submodules[f"bank{b}"] = bank
             rd = bank.read_port()
+            reads.append(rd)
             wr = bank.write_port()
             selected_r = (self.read.addr[:bank_bits] == b) if bank_bits else 1
             selected_w = (self.write.addr[:bank_bits] == b) if bank_bits else 1
@@ -65,10 +69,11 @@ class GlobalBuffer(wiring.Component):
                 wr.en.eq(self.write.en & selected_w),
             ]
             if bank_bits:
-                with m.If(read_bank == b):
-                    m.d.comb += self.read.data.eq(rd.data)
-            else:
-                m.d.comb += self.read.data.eq(rd.data)
+                with m.If(self.read.en):
+                    m.d.sync += read_banks[b].eq(selected_r)
+        words = [Mux(read_banks[b], read.data, 0) if bank_bits else read.data
+                 for b, read in enumerate(reads)]
+        m.d.comb += self.read.data.eq(reduce(operator.or_, words))
         m.d.comb += [self.reads.eq(self.read.en), self.writes.eq(self.write.en)]
         if self.depth < 1 << len(self.read.addr):
             m.d.sync += [

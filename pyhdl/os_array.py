@@ -5,6 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .interfaces import tag_layout
+from .pe import multiply_accumulate
 from .pipeline import delayed_token, token_register
 
 
@@ -54,7 +55,7 @@ class OutputStationaryPE(wiring.Component):
         m.d.comb += self.gated.eq(useful & ((x.value == 0) | (w.value == 0)))
         total = Signal(signed(self.acc_bits))
         with m.If(useful & ~self.gated):
-            m.d.comb += total.eq(acc + x.value * w.value)
+            m.d.comb += total.eq(multiply_accumulate(acc, x.value, w.value))
         with m.Else():
             m.d.comb += total.eq(acc)
         # Valid, last and active are reset; operand values and the drain chain are not.
@@ -108,7 +109,8 @@ class OutputStationaryArray(wiring.Component):
         w: In, `cols` weights and how many columns are active (0: no weight this cycle).
         y: Out, the output word of one pixel (`valid` and a sum per column) and `y_tag`, its
            tag: both `latency` cycles after the row's last load plus twice its row index.
-        gated: Out, how many valid products are skipped this cycle because an operand is zero.
+        gated: Out, how many valid products were skipped because an operand is zero, one
+           cycle after they were (each row's count is registered before the rows' sum).
         busy: Out(1), an element or a finished sum is still in the array.
     """
 
@@ -157,8 +159,13 @@ class OutputStationaryArray(wiring.Component):
         tags = self._serialize_rows(m, pes, busy)
         self._skew_weights(m, pes)
         self._drain(m, pes, tags, busy)
+        row_gated = []
+        for r, row in enumerate(pes):
+            count = Signal(range(cols + 1), name=f"row_gated_{r}")
+            m.d.sync += count.eq(sum((pe.gated for pe in row), start=0))
+            row_gated.append(count)
         m.d.comb += [
-            self.gated.eq(sum((pe.gated for row in pes for pe in row), start=0)),
+            self.gated.eq(sum(row_gated, start=0)),
             self.busy.eq(sum(busy, start=0) != 0),
         ]
         return m

@@ -84,10 +84,12 @@ class OutputStationaryLoop(InnerLoop):
 
         with m.FSM():
             with m.State("IDLE"):
+                # The walks restart in every idle cycle (from a stable chunk in the `run`
+                # one), so `run` drives only the state.
+                walk.restart()
+                m.d.sync += group_pixel.eq(0)
+                group.load(chunk.h_start, -d.pad, chunk.window_base, chunk.out_base)
                 with m.If(self.run):
-                    walk.restart()
-                    m.d.sync += group_pixel.eq(0)
-                    group.load(chunk.h_start, -d.pad, chunk.window_base, chunk.out_base)
                     m.next = "GROUP"
             with m.State("GROUP"):
                 with m.If(spacing_ok):

@@ -1,8 +1,28 @@
 """One processing element of the weight-stationary array."""
 
-from amaranth import Array, Module, Signal, signed
+from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+
+def multiply_accumulate(addend, x, w):
+    """`addend + x * w` modulo 2**len(addend) (x and w signed), written as one sum: the
+    product's partial products (x where w has a one, shifted; the sign bit's row negated)
+    and the addend.  Synthesis reduces them in one carry-save tree ending in one fast
+    carry-propagate adder, where a multiplier then an adder would chain two.  Each row's
+    sign extension is folded into one constant (a row v of `bits` bits is its unsigned
+    value with the sign bit flipped, less 2**(bits-1)), so the upper bits add only the
+    addend and that constant."""
+    bits, width = len(x), len(addend)
+    sign = 1 << (bits - 1)
+    rows = [Mux(w[j], x, 0) for j in range(len(w) - 1)]
+    rows.append(~Mux(w[-1], x, 0))       # -v = ~v + 1: the sign bit weighs -2**(len(w)-1)
+    constant = 1 << (len(w) - 1)         # the + 1 of that negation, shifted
+    total = addend
+    for j, row in enumerate(rows):
+        total = total + ((row.as_unsigned() ^ sign) << j)
+        constant -= sign << j
+    return total + constant % (1 << width)
 
 
 def token_layout(operand_bits, slot_bits):
@@ -75,7 +95,7 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [self.x_out.valid.eq(x_valid), self.x_out.slot.eq(x_slot),
                      self.x_out.value.eq(x_value), self.psum_out.eq(psum)]
         with m.If(self.x_in.valid & ~gated):
-            m.d.sync += psum.eq(self.psum_in + x * weight)
+            m.d.sync += psum.eq(multiply_accumulate(self.psum_in, x, weight))
         with m.Else():
             m.d.sync += psum.eq(self.psum_in)
         return m

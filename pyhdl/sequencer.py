@@ -7,16 +7,13 @@ from amaranth.lib.wiring import In, Out
 from models.hardware import ADDR_BITS, COORD_BITS, COUNT_BITS, OFFSET_BITS
 from models.registers import WORDS_BITS
 
+from .arith import carry_select_add
 from .csr import descriptor_layout
 from .dma import ReadJob, WriteJob
 from .inner_loop import chunk_layout
 
 STEP = signed(ADDR_BITS + 2)
 """Signed DRAM-beat and pixel positions of a tile's band (negative inside the top padding)."""
-
-
-def _min(a, b):
-    return Mux(a < b, a, b)
 
 
 def _max0(a):
@@ -88,40 +85,67 @@ class LayerSequencer(wiring.Component):
         m = Module()
         d = self.descriptor
 
+        def layer_constant(name, shape, value):
+            """A value of the descriptor alone, registered (read from the cycle after
+            `start` on: the descriptor is written before it)."""
+            reg = Signal(shape, name=name, reset_less=True)
+            m.d.sync += reg.eq(value)
+            return reg
+
+        tiles_m1 = layer_constant("tiles_m1", COUNT_BITS, d.tiles - 1)
+        n_m1 = layer_constant("n_m1", COUNT_BITS, d.n - 1)
+        k_blocks_m1 = layer_constant("k_blocks_m1", COUNT_BITS, d.k_blocks - 1)
+        k_blocks_m2 = layer_constant("k_blocks_m2", COUNT_BITS, d.k_blocks - 2)
+        c_chunks_m1 = layer_constant("c_chunks_m1", COUNT_BITS, d.c_chunks - 1)
+        c_chunks_m2 = layer_constant("c_chunks_m2", COUNT_BITS, d.c_chunks - 2)
+        c_blocks_m1 = layer_constant("c_blocks_m1", COUNT_BITS, d.c_blocks - 1)
+
         # --- images and tiles of output rows ----------------------------------------------
         image = Signal(COUNT_BITS)
         tile = Signal(COUNT_BITS)
-        last_tile = tile == d.tiles - 1
+        last_tile = Signal()                   # tile == tiles - 1
         h_start = Signal(signed(COORD_BITS))   # input row of the tile's first window
         start_px = Signal(STEP)                # h_start * w
+        end_px = Signal(STEP)                  # start_px + band_span_px
+        last_end_px = Signal(STEP)             # start_px + last_band_span_px
         start_words = Signal(signed(OFFSET_BITS))   # h_start * line_words
         start_beats = Signal(STEP)             # h_start * x_line_beats
         x_image = Signal(ADDR_BITS)
         y_addr = Signal(ADDR_BITS)
-        band_beats = Signal(ADDR_BITS)         # DRAM offset of the band in the image
-        band_px = Signal(COUNT_BITS)
+        band_addr = Signal(ADDR_BITS)          # DRAM beat of the band
+        band_end = Signal(COUNT_BITS)          # the band's end pixel, low bits
+        band_beyond = Signal()                 # the band's span ends past the image
+        band_first = Signal(COUNT_BITS)        # the band's first pixel, low bits
         window_base = Signal(signed(OFFSET_BITS))
-        tile_rows = Mux(last_tile, d.last_tile_p, d.tile_p)
-        tile_pixels = Mux(last_tile, d.last_tile_pixels, d.tile_pixels)
+        tile_rows = Signal(COUNT_BITS)
+        tile_pixels = Signal(COUNT_BITS)
 
         def first_tile():
-            m.d.sync += [tile.eq(0), h_start.eq(-d.pad), start_px.eq(-d.pad_px),
+            m.d.sync += [tile.eq(0), last_tile.eq(d.tiles == 1), h_start.eq(-d.pad),
+                         start_px.eq(-d.pad_px), end_px.eq(d.band_span_px - d.pad_px),
+                         last_end_px.eq(d.last_band_span_px - d.pad_px),
                          start_words.eq(-d.pad_line_words), start_beats.eq(-d.pad_line_beats)]
 
         def next_tile():
-            m.d.sync += [tile.eq(tile + 1), h_start.eq(h_start + d.tile_h_step),
+            m.d.sync += [tile.eq(tile + 1), last_tile.eq(tile + 1 == tiles_m1),
+                         h_start.eq(h_start + d.tile_h_step),
                          start_px.eq(start_px + d.tile_px_step),
+                         end_px.eq(end_px + d.tile_px_step),
+                         last_end_px.eq(last_end_px + d.tile_px_step),
                          start_words.eq(start_words + d.tile_words),
                          start_beats.eq(start_beats + d.tile_x_beats)]
 
         # --- groups of filter blocks, blocks, chunks ---------------------------------------
         kb = Signal(COUNT_BITS)
-        last_kb = kb == d.k_blocks - 1
+        last_kb = kb == k_blocks_m1
+        kb_in_group = Signal(COUNT_BITS)       # kb - group_first_kb
         group_first_kb = Signal(COUNT_BITS)
+        group_end_kb = Signal(COUNT_BITS)      # group_first_kb + k_group_blocks - 1
+        blocks_left = Signal(COUNT_BITS)       # k_blocks - group_first_kb
+        last_group = Signal()                  # blocks_left <= k_group_blocks
         group_offset = Signal(COUNT_BITS)      # beats into an output row where it starts
-        last_group = group_first_kb + d.k_group_blocks >= d.k_blocks
-        group_blocks = Mux(last_group, d.k_blocks - group_first_kb, d.k_group_blocks)
-        last_kb_in_group = kb == group_first_kb + group_blocks - 1
+        group_blocks = Mux(last_group, blocks_left, d.k_group_blocks)
+        last_kb_in_group = kb == Mux(last_group, k_blocks_m1, group_end_kb)
         y_half = Signal()
         y_base = Mux(y_half, d.y_half_words, 0)
         halves = d.y_half_words != 0
@@ -129,9 +153,11 @@ class LayerSequencer(wiring.Component):
 
         chunk = Signal(COUNT_BITS)
         chunk_first_cb = Signal(COUNT_BITS)
-        chunk_offset = Signal(ADDR_BITS)       # DRAM beats from the block's weights
-        last_chunk = chunk == d.c_chunks - 1
-        w_addr = Signal(ADDR_BITS)             # the filter block's weights
+        chunk_last_cb = Signal(COUNT_BITS)     # chunk_first_cb + c_chunk_blocks - 1
+        last_chunk = chunk == c_chunks_m1
+        chunk_addr = Signal(ADDR_BITS)         # DRAM beat of this chunk's weights
+        next_chunk_addr = Signal(ADDR_BITS)    # ... of the next chunk of this block
+        next_block_addr = Signal(ADDR_BITS)    # ... of the next block's first chunk
         w_half = Signal()                      # the weight-buffer half of this chunk
         prefetched = Signal()                  # the next chunk is in (or on its way to) it
         has_next = ~last_chunk | ~last_kb
@@ -140,13 +166,12 @@ class LayerSequencer(wiring.Component):
         m.d.comb += [
             c.first.eq(chunk == 0),
             c.first_cb.eq(chunk_first_cb),
-            c.last_cb.eq(Mux(last_chunk, d.c_blocks - 1,
-                             chunk_first_cb + d.c_chunk_blocks - 1)),
+            c.last_cb.eq(Mux(last_chunk, c_blocks_m1, chunk_last_cb)),
             c.red.eq(Mux(last_chunk, d.last_chunk_red, d.chunk_red)),
             c.last_k.eq(last_kb),
             c.w_base.eq(Mux(w_half, d.w_half_words, 0)),
             c.shift_first.eq(Mux(last_chunk, d.last_shift_first, d.shift_first)),
-            c.out_base.eq(kb - group_first_kb + y_base),
+            c.out_base.eq(kb_in_group + y_base),
             c.out_step.eq(group_blocks),
             c.tile_rows.eq(tile_rows),
             c.tile_pixels.eq(tile_pixels),
@@ -173,22 +198,30 @@ class LayerSequencer(wiring.Component):
             """Offer the next chunk's load; it is prefetched if the reader takes it."""
             job = self.weight_job
             weight_load(job,
-                        Mux(last_chunk, w_addr + d.w_block_beats,
-                            w_addr + chunk_offset + d.w_chunk_step),
-                        Mux(last_chunk, kb + 1 == d.k_blocks - 1, last_kb),
-                        Mux(last_chunk, d.c_chunks == 1, chunk + 2 == d.c_chunks),
+                        Mux(last_chunk, next_block_addr, next_chunk_addr),
+                        Mux(last_chunk, kb == k_blocks_m2, last_kb),
+                        Mux(last_chunk, c_chunks_m1 == 0, chunk == c_chunks_m2),
                         ~w_half)
             m.d.sync += [prefetched.eq(job.ready), self.load_weights.eq(1)]
+
+        def first_chunk(addr):
+            """The first chunk of the filter block whose weights start at DRAM `addr`."""
+            m.d.sync += [chunk.eq(0), chunk_first_cb.eq(0),
+                         chunk_last_cb.eq(d.c_chunk_blocks - 1), chunk_addr.eq(addr),
+                         next_chunk_addr.eq(addr + d.w_chunk_step),
+                         next_block_addr.eq(addr + d.w_block_beats)]
 
         def next_chunk():
             """The next chunk of this filter block, or the first of the next block."""
             with m.If(~last_chunk):
                 m.d.sync += [chunk.eq(chunk + 1),
                              chunk_first_cb.eq(chunk_first_cb + d.c_chunk_blocks),
-                             chunk_offset.eq(chunk_offset + d.w_chunk_step)]
+                             chunk_last_cb.eq(chunk_last_cb + d.c_chunk_blocks),
+                             chunk_addr.eq(next_chunk_addr),
+                             next_chunk_addr.eq(next_chunk_addr + d.w_chunk_step)]
             with m.Else():
-                m.d.sync += [kb.eq(kb + 1), chunk.eq(0), chunk_first_cb.eq(0),
-                             chunk_offset.eq(0), w_addr.eq(w_addr + d.w_block_beats)]
+                m.d.sync += [kb.eq(kb + 1), kb_in_group.eq(kb_in_group + 1)]
+                first_chunk(next_block_addr)
 
         def to_next_chunk():
             """Go on to the next chunk: straight to its run if it was prefetched."""
@@ -224,29 +257,38 @@ class LayerSequencer(wiring.Component):
                 with m.If(~self.bias_busy):
                     m.next = "BAND"
             with m.State("BAND"):
-                # The band: input rows max(h_start, 0) to min(h_start + span, h), in pixels.
-                span_px = Mux(last_tile, d.last_band_span_px, d.band_span_px)
+                # The band: input rows max(h_start, 0) to min(h_start + span, h), in pixels
+                # (its pixel count is their difference, taken in LOAD_X).
+                end = Mux(last_tile, last_end_px, end_px)
                 m.d.sync += [
-                    band_beats.eq(_max0(start_beats)),
-                    band_px.eq(_min(start_px + span_px, d.image_px) - _max0(start_px)),
+                    band_addr.eq(x_image + _max0(start_beats)),
+                    band_end.eq(end[:COUNT_BITS]),
+                    band_beyond.eq(end > d.image_px),
+                    band_first.eq(Mux(start_px < 0, 0, start_px[:COUNT_BITS])),
                     window_base.eq(Mux(h_start < 0, start_words, 0) - d.pad_words),
+                    tile_rows.eq(Mux(last_tile, d.last_tile_p, d.tile_p)),
+                    tile_pixels.eq(Mux(last_tile, d.last_tile_pixels, d.tile_pixels)),
                 ]
                 m.next = "LOAD_X"
             with m.State("LOAD_X"):
                 p = self.input_job.payload
                 m.d.comb += [
                     self.input_job.valid.eq(1),
-                    p.base.eq(0), p.addr.eq(x_image + band_beats), p.rows.eq(band_px),
+                    p.base.eq(0), p.addr.eq(band_addr),
+                    p.rows.eq(Mux(band_beyond, d.image_px[:COUNT_BITS], band_end) - band_first),
                     p.row_beats.eq(d.x_row_beats), p.pitch.eq(d.x_pitch), p.row_elems.eq(d.c),
                 ]
                 with m.If(self.input_job.ready):
-                    m.d.sync += [kb.eq(0), w_addr.eq(d.w_addr), chunk.eq(0),
-                                 chunk_first_cb.eq(0), chunk_offset.eq(0),
-                                 group_first_kb.eq(0), group_offset.eq(0), w_half.eq(0),
+                    m.d.sync += [kb.eq(0), kb_in_group.eq(0), group_first_kb.eq(0),
+                                 group_end_kb.eq(d.k_group_blocks - 1),
+                                 blocks_left.eq(d.k_blocks),
+                                 last_group.eq(d.k_blocks <= d.k_group_blocks),
+                                 group_offset.eq(0), w_half.eq(0),
                                  prefetched.eq(0), self.load_weights.eq(0)]
+                    first_chunk(d.w_addr)
                     m.next = "LOAD_W"
             with m.State("LOAD_W"):
-                weight_load(self.weight_job, w_addr + chunk_offset, last_kb, last_chunk, w_half)
+                weight_load(self.weight_job, chunk_addr, last_kb, last_chunk, w_half)
                 m.d.comb += self.weight_job.valid.eq(~self.weight_busy)
                 with m.If(self.weight_job.valid & self.weight_job.ready):
                     m.d.sync += self.load_weights.eq(1)
@@ -289,12 +331,17 @@ class LayerSequencer(wiring.Component):
                 # of the layer waits for it.
                 with m.If(~last_group):
                     m.d.sync += [group_first_kb.eq(group_first_kb + d.k_group_blocks),
+                                 group_end_kb.eq(group_end_kb + d.k_group_blocks),
+                                 blocks_left.eq(blocks_left - d.k_group_blocks),
+                                 last_group.eq(blocks_left - d.k_group_blocks
+                                               <= d.k_group_blocks),
                                  group_offset.eq(group_offset + d.y_group_beats)]
                     next_chunk()
+                    m.d.sync += kb_in_group.eq(0)
                     to_next_chunk()
-                with m.Elif(~(last_tile & (image == d.n - 1))):
-                    m.d.sync += y_addr.eq(y_addr + Mux(last_tile, d.last_tile_y_beats,
-                                                       d.tile_y_beats))
+                with m.Elif(~(last_tile & (image == n_m1))):
+                    m.d.sync += y_addr.eq(carry_select_add(
+                        y_addr, Mux(last_tile, d.last_tile_y_beats, d.tile_y_beats)))
                     with m.If(last_tile):
                         first_tile()
                         m.d.sync += [image.eq(image + 1), x_image.eq(x_image + d.x_image_beats)]

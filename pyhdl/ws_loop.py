@@ -62,10 +62,11 @@ class WeightStationaryLoop(InnerLoop):
         shift_addr = Signal.like(self.weight_read.addr)
         shift_active = Signal()
         start_load = Signal()
-        start_block = Signal.like(walk.block)
+        start_addr = Signal.like(shift_addr)   # the word of the block to load, column cols-1
+        shift_base = Signal.like(shift_addr, reset_less=True)   # block 0's, from `run` on
+        m.d.sync += shift_base.eq(chunk.w_base + chunk.shift_first)
         with m.If(start_load):
-            m.d.sync += [loading.eq(1), loaded.eq(0), load_step.eq(0),
-                         shift_addr.eq(chunk.w_base + chunk.shift_first + start_block)]
+            m.d.sync += [loading.eq(1), loaded.eq(0), load_step.eq(0), shift_addr.eq(start_addr)]
         with m.Elif(loading):
             # Step j reads the word of column cols-1-j; it is shifted in at step j+1.
             m.d.comb += [
@@ -104,6 +105,13 @@ class WeightStationaryLoop(InnerLoop):
         feed_pad = Signal()
         feed_tag = Signal.like(self.tag)
         active_macs = Signal(EVENT_BITS)
+        # The array counts a vector's gated products `gated_latency` cycles after it.
+        counted, counted_inactive = feeding, rows * cols - active_macs
+        for i in range(self.array.gated_latency):
+            later = Signal(name=f"counted_{i}")
+            later_inactive = Signal(EVENT_BITS, name=f"counted_inactive_{i}")
+            m.d.sync += [later.eq(counted), later_inactive.eq(counted_inactive)]
+            counted, counted_inactive = later, later_inactive
         m.d.sync += [feeding.eq(0), feed_tag.valid.eq(0)]
         e = self.events
         m.d.comb += [
@@ -114,7 +122,7 @@ class WeightStationaryLoop(InnerLoop):
             self.tag.eq(feed_tag),
             e.busy_cycles.eq(feeding),
             e.macs.eq(Mux(feeding, active_macs, 0)),
-            e.macs_gated.eq(Mux(feeding, self.gated - (rows * cols - active_macs), 0)),
+            e.macs_gated.eq(Mux(counted, self.gated - counted_inactive, 0)),
             e.rf_writes.eq(Mux(self.w_commit, rows * cols, 0)),
             e.array_transfers.eq(Mux(feeding, 2 * rows * cols, 0)
                                  + Mux(self.w_shift, rows * cols, 0)),
@@ -122,9 +130,12 @@ class WeightStationaryLoop(InnerLoop):
 
         with m.FSM():
             with m.State("IDLE"):
+                # The walk restarts in every idle cycle (from a stable chunk in the `run` one),
+                # so `run` drives only the loader and the state.
+                walk.restart()
                 with m.If(self.run):
-                    walk.restart()
-                    m.d.comb += [start_load.eq(1), start_block.eq(0)]
+                    m.d.comb += [start_load.eq(1),
+                                 start_addr.eq(chunk.w_base + chunk.shift_first)]
                     m.next = "COMMIT"
             with m.State("COMMIT"):
                 with m.If(loaded & slot_free):
@@ -133,7 +144,8 @@ class WeightStationaryLoop(InnerLoop):
                     pixel.load(block_hh, block_ww, chunk.window_base + walk.offset,
                                chunk.out_base)
                     with m.If(~walk.last_block):
-                        m.d.comb += [start_load.eq(1), start_block.eq(walk.block + 1)]
+                        m.d.comb += [start_load.eq(1),
+                                     start_addr.eq(shift_base + walk.block + 1)]
                     m.d.comb += self.prefetch.eq(walk.block == 0)
                     m.next = "STREAM"
             with m.State("STREAM"):

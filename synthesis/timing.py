@@ -63,6 +63,9 @@ TREE_FANOUT = 10
 """The most sinks a net drives directly: ABC's `buffer` default, the largest fanout in the
 nets it returns."""
 TREE_BUFFER = "BUF_X4"
+SLOWEST_ENDPOINTS = 30
+"""How many distinct endpoints (registers, macro inputs, outputs; a bus counts once) a timing
+record lists, slowest first: the paths to fix, beyond the worst."""
 REPORT_TIMING_ENV = "PEFORGE_REPORT_TIMING"
 """Set to "cached", a report (peforge run, peforge layer --report) carries the timing
 estimate only if it is already cached (the test suite sets it: one architecture's
@@ -145,7 +148,9 @@ def analyze(netlist, top, library, registered_inputs=False):
     Returns {"critical_path_ns", "start", "end", "path": [(cell type, net, arrival ns)],
     "endpoint": "flip-flop" / "macro input" / "output", "worst_by_module": {submodule the
     path ends in: its worst path's critical_path_ns, start, end, endpoint}, slowest
-    first}."""
+    first, "slowest_endpoints": [the worst path's critical_path_ns, start, end, endpoint
+    into each of the SLOWEST_ENDPOINTS slowest distinct endpoints (the bits of a bus are
+    one), slowest first]}."""
     modules = netlist["modules"]
     module = modules[top]
     names = _bit_names(module)
@@ -299,10 +304,22 @@ def analyze(netlist, top, library, registered_inputs=False):
         where = endpoint_module(endpoint[2])
         if where not in by_module or endpoint[0] > by_module[where][0]:
             by_module[where] = endpoint
+    by_bus = {}
+    for endpoint in endpoints:
+        bus = re.sub(r"\[\d+\]$", "", endpoint[2])
+        if bus not in by_bus or endpoint[0] > by_bus[bus][0]:
+            by_bus[bus] = endpoint
+
+    def summary(endpoint):
+        return {k: v for k, v in trace(endpoint).items() if k != "path"}
+
     worst = trace(max(endpoints, key=lambda endpoint: endpoint[0]))
     worst["worst_by_module"] = {
-        where: {k: v for k, v in trace(endpoint).items() if k != "path"}
+        where: summary(endpoint)
         for where, endpoint in sorted(by_module.items(), key=lambda item: -item[1][0])}
+    worst["slowest_endpoints"] = [
+        summary(endpoint) for endpoint in sorted(by_bus.values(),
+                                                 key=lambda e: -e[0])[:SLOWEST_ENDPOINTS]]
     return worst
 
 
@@ -328,7 +345,7 @@ def _key(verilog_sha256, script, registered_inputs):
     results are presented) and the Yosys version."""
     code = [inspect.getsource(m) for m in (cell_library, nangate45_cells)]
     code += [inspect.getsource(f) for f in (_synthesize, analyze)]
-    constants = json.dumps([TREE_FANOUT, TREE_BUFFER, registered_inputs])
+    constants = json.dumps([TREE_FANOUT, TREE_BUFFER, SLOWEST_ENDPOINTS, registered_inputs])
     return digest(verilog_sha256, script, *code, constants, yosys_version())
 
 
@@ -466,6 +483,10 @@ def estimate_timing(spec, progress=None, cached_only=False):
                     "start_module": _module(unit, r["start"]),
                     "end_module": _module(unit, r["end"]), "endpoint": r["endpoint"]}
              for unit, r in records.items()}
+    for unit, r in records.items():
+        units[unit]["slowest_endpoints"] = [
+            {**path, "critical_path_ns": path["critical_path_ns"] * scale}
+            for path in r["slowest_endpoints"]]
     by_module = records["accelerator"]["worst_by_module"]  # the cache's JSON sorts keys
     units["accelerator"]["worst_by_module"] = {
         where: {**path, "critical_path_ns": path["critical_path_ns"] * scale}
@@ -500,9 +521,10 @@ def estimate_timing(spec, progress=None, cached_only=False):
     }
 
 
-def summary(timing):
-    """A few lines for a human: the figure, where the critical path lies, and the worst
-    path ending in each of the accelerator's submodules."""
+def summary(timing, top=0):
+    """A few lines for a human: the figure, where the critical path lies, the worst path
+    ending in each of the accelerator's submodules, and with `top` the `top` slowest
+    distinct endpoints of each unit."""
     verdict = ("meets" if timing["meets_clock"] else "EXCEEDS fmax:")
     lines = [f"critical path {timing['critical_path_ns']:.3f} ns, fmax "
              f"{timing['fmax_mhz']:.0f} MHz at {timing['tech_nm']} nm ({timing['clock_mhz']:g} "
@@ -515,6 +537,11 @@ def summary(timing):
     for where, path in sorted(paths.items(), key=lambda item: -item[1]["critical_path_ns"]):
         lines.append(f"    {where:<24} {path['critical_path_ns']:6.3f} ns  {path['start']} -> "
                      f"{path['end']}")
+    for unit in UNITS if top else ():
+        lines.append(f"  slowest endpoints of unit {unit}:")
+        for path in timing["units"][unit]["slowest_endpoints"][:top]:
+            lines.append(f"    {path['critical_path_ns']:6.3f} ns  {path['start']} -> "
+                         f"{path['end']} ({path['endpoint']})")
     return "\n".join(lines)
 
 
@@ -525,10 +552,13 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("arch", help="architecture YAML (e.g. configs/default.yaml)")
+    parser.add_argument("--top", type=int, default=0, choices=range(SLOWEST_ENDPOINTS + 1),
+                        metavar=f"0..{SLOWEST_ENDPOINTS}",
+                        help="also list the N slowest distinct endpoints of each unit")
     args = parser.parse_args(argv)
     spec = load_spec(args.arch)
     print(summary(estimate_timing(spec, progress=lambda seconds, step: print(
-        f"synthesizing {spec.name}: {seconds:.0f} s ({step})", flush=True))))
+        f"synthesizing {spec.name}: {seconds:.0f} s ({step})", flush=True)), args.top))
 
 
 if __name__ == "__main__":

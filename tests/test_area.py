@@ -121,11 +121,12 @@ def test_the_estimate_reproduces_the_reference_numbers():
 
 
 def test_banks_are_priced_one_bank_at_a_time(arch):
-    """Four CACTI banks and the 2-bit register that remembers which one a read came from."""
+    """Four CACTI banks and the one-hot register (a flip-flop per bank) that remembers which
+    one a read came from."""
     spec = arch("default")
     bank = {"tech_node": 45e-9, "width": 128, "depth": spec.input_words // 4,
             "size": 128 * spec.input_words // 4}
-    select = hwlib.area_um2("register", {"tech_node": 45e-9, "width": 2})
+    select = hwlib.area_um2("register", {"tech_node": 45e-9, "width": 4})
     assert component_area(spec).components["glb_input"] == pytest.approx(
         4 * hwlib.area_um2("sram", bank) + select, rel=1e-12)
 

@@ -56,10 +56,12 @@ async def stream(ctx, array, inputs, weights_by_slot, check_gated=True):
     compared = 0
     for t, (valid, slot, x_values) in enumerate(schedule):
         ctx.set(array.x, {"valid": valid, "slot": slot, "values": [int(v) for v in x_values]})
-        if check_gated:
+        counted = t - array.gated_latency   # `gated` shows the count of input t - latency
+        if check_gated and counted >= 0:
+            c_valid, c_slot, c_values = schedule[counted]
             got = ctx.get(array.gated)
-            want = expected_gated(x_values, weights_by_slot[slot], valid)
-            assert got == want, f"gated at t={t}: x={x_values} slot={slot} valid={valid}"
+            want = expected_gated(c_values, weights_by_slot[c_slot], c_valid)
+            assert got == want, f"gated at t={t}: x={c_values} slot={c_slot} valid={c_valid}"
         # y is combinational off the deskew registers: it shows the result of input t-latency.
         y = ctx.get(array.y)
         source = t - latency

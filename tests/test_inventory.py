@@ -10,10 +10,11 @@ import subprocess
 
 import pytest
 
-from models.inventory import (BLOCK_MODULES, COMPRESSOR_DECISIONS, CONTROLLER_TOLERANCE,
-                              DMA_WRITE_READ_LATENCY, GLB_READ_LATENCY, block_totals, geometry,
-                              inventory)
+from models.inventory import (BLOCK_MODULES, BOUND_BITS, COMPRESSOR_DECISIONS,
+                              CONTROLLER_TOLERANCE, DMA_WRITE_READ_LATENCY, GLB_READ_LATENCY,
+                              block_totals, geometry, inventory)
 from models.spec import ArchSpec
+from pyhdl import postprocess
 from pyhdl.buffer import GlobalBuffer
 from pyhdl.compress import RowCompressor
 from pyhdl.export import TOP_NAME, verilog_text
@@ -124,3 +125,4 @@ def test_the_facts_of_pyhdl_it_names_are_the_rtl_s():
     assert COMPRESSOR_DECISIONS == RowCompressor.DECISIONS
     post = PostProcessor(ArchSpec())
     assert DMA_WRITE_READ_LATENCY == GlobalBuffer.READ_LATENCY + post.latency
+    assert BOUND_BITS == postprocess.BOUND_BITS

@@ -55,6 +55,7 @@ def run(spec, config, words, biases, offered):
 
     async def bench(ctx):
         ctx.set(dut.config, config)
+        await ctx.tick()  # the configuration is registered before the first word
         sent = []           # per cycle: the index of the word offered, or None
         index = 0
         for cycle in range(len(offered) + dut.latency):
