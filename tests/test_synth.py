@@ -117,12 +117,18 @@ def test_wider_operands_give_a_larger_pe(cache_dir, small):
     assert [areas[b]["flip_flops"] for b in (4, 8, 16)] == [50, 66, 98]
 
 
-def test_a_warm_call_reads_the_cache(cache_dir, small):
+def no_yosys(monkeypatch):
+    """Make any Yosys run fail the test: a warm or rescaled call must not synthesize."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("Yosys ran on a call the cache should answer")
+    monkeypatch.setattr(synth, "run_yosys", refuse)
+
+
+def test_a_warm_call_reads_the_cache(cache_dir, small, monkeypatch):
     spec, cold, _ = small
     assert not cold["pe"]["cached"] and not cold["array"]["cached"]
-    start = time.perf_counter()
+    no_yosys(monkeypatch)
     warm = synth.synthesize_area(spec, parts=("pe", "array", "array_flat"))
-    assert time.perf_counter() - start < 0.5
     assert warm["pe"]["cached"] and warm["array"]["cached"] and warm["array_flat"]["cached"]
 
     def without_cached(entry):
@@ -135,11 +141,11 @@ def test_a_warm_call_reads_the_cache(cache_dir, small):
     assert list((cache_dir / "synth").glob("array-*.json"))
 
 
-def test_another_node_rescales_without_synthesis(small):
+def test_another_node_rescales_without_synthesis(small, monkeypatch):
     spec, cold, _ = small
-    start = time.perf_counter()
+    no_yosys(monkeypatch)
     at_90 = synth.synthesize_area(ArchSpec(**{**spec.to_dict(), "tech_nm": 90}))
-    assert time.perf_counter() - start < 0.5 and at_90["pe"]["cached"]
+    assert at_90["pe"]["cached"]
     assert at_90["pe"]["cells"] == cold["pe"]["cells"]
     assert at_90["pe"]["area_um2"] == pytest.approx(4 * cold["pe"]["area_um2"])
     assert at_90["array"]["area_um2"] == pytest.approx(4 * cold["array"]["area_um2"])

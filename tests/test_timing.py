@@ -5,7 +5,6 @@ rescaled."""
 
 import json
 import shutil
-import time
 
 import pytest
 
@@ -175,12 +174,18 @@ def test_small_accelerator_has_a_located_critical_path(small, library):
     assert "abc -D 2000" in result["method"] and "NanGate45" in result["method"]
 
 
-def test_a_warm_call_and_another_node_need_no_synthesis(small):
+def no_synthesis(monkeypatch):
+    """Make any Yosys run fail the test: these calls must be answered from the cache."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("Yosys ran on a call the cache should answer")
+    monkeypatch.setattr(timing, "run_script", refuse)
+
+
+def test_a_warm_call_and_another_node_need_no_synthesis(small, monkeypatch):
     spec, first = small
-    start = time.perf_counter()
+    no_synthesis(monkeypatch)
     warm = timing.estimate_timing(spec)
     at_90 = timing.estimate_timing(ArchSpec(**{**spec.to_dict(), "tech_nm": 90}))
-    assert time.perf_counter() - start < 5
     assert warm["cached"] and at_90["cached"]
     assert warm["critical_path_ns"] == first["critical_path_ns"]
     assert at_90["critical_path_ns"] == pytest.approx(2 * first["critical_path_ns"])
@@ -192,9 +197,8 @@ def test_cached_only_reads_the_cache_and_synthesizes_nothing(small, tmp_path, mo
     as_read = json.loads(json.dumps({**first, "cached": True}))  # the cache's JSON: lists
     assert timing.estimate_timing(spec, cached_only=True) == as_read
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))  # an empty cache
-    start = time.perf_counter()
+    no_synthesis(monkeypatch)
     assert timing.estimate_timing(spec, cached_only=True) is None
-    assert time.perf_counter() - start < 30  # an export, no synthesis
     assert not list((tmp_path / "timing").glob("*.json"))  # no record made
 
 
