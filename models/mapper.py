@@ -8,6 +8,7 @@ channel chunk in the order the controller loads them.  A fully-connected layer X
 one-image, m-row, one-column input, so the same hardware loops serve both.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -235,6 +236,7 @@ def band_rows(shape, tile_p):
     return min(shape.h, (tile_p - 1) * shape.stride + shape.r)
 
 
+@functools.lru_cache(maxsize=4096)
 def map_conv(spec, shape, post=PostProcess(), placement=None):
     """Tile `shape` for `spec`, or raise MappingError naming what does not fit.
 
