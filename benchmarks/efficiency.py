@@ -22,8 +22,9 @@ network: utilization (AlexNet also over its convolutions alone), energy per MAC
 (hwcomponents' per-action table for the architecture), DRAM's share of that energy, DRAM
 traffic / compulsory bytes, and its MACs, cycles and energy.  --int32 runs the four built-in
 networks as they ran before they were int8 networks: int32 outputs between layers, no bias,
-requantization or ReLU in hardware.  AlexNet's and VGG-16's large fully-connected layers give the mapper 512 tilings
-each to weigh, so --networks takes minutes (about 10 on a busy 2-core machine).
+requantization or ReLU in hardware.  AlexNet's and VGG-16's large fully-connected layers
+give the mapper 512 tilings each to weigh, so --networks takes minutes (about 10 on a busy
+2-core machine).
 
 Usage: .venv/bin/python benchmarks/efficiency.py [--arch A.yaml] [--rtl]
        .venv/bin/python benchmarks/efficiency.py --networks [--int32] [--arch A.yaml]
