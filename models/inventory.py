@@ -59,14 +59,21 @@ TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and 
                           # read (acc_half, writer_half)
 # pyhdl/sequencer.py LayerSequencer and the dataflow's inner loop (pyhdl/inner_loop.py,
 # ws_loop.py, os_loop.py): their registers, as a formula from their Signal declarations,
-# held against Yosys within CONTROLLER_TOLERANCE while they change.
-CONTROLLER_LOOP_REGISTERS = 20      # COUNT_BITS loop counts (image, tile, block, chunk, taps,
-                                    # channel block, output row and column, ...)
-CONTROLLER_ADDRESS_REGISTERS = 8    # ADDR_BITS DRAM addresses and offsets
-CONTROLLER_OFFSET_REGISTERS = 6     # OFFSET_BITS input-buffer word offsets of the window walk
-CONTROLLER_COORD_REGISTERS = 3      # COORD_BITS pixel coordinates
+# held against Yosys within CONTROLLER_TOLERANCE while they change.  The sequencer's and each
+# inner loop's registers of one kind, by dataflow (counted from the declarations of the
+# sequencer with resident weights and images spanning tiles).
+CONTROLLER_LOOP_REGISTERS = {"ws": 23 + 9, "os": 23 + 12}
+"""COUNT_BITS loop counts: the sequencer's 23 (image, tile, block, chunk, group, and the
+registered layer constants), the inner loop's (taps, channel block, output row, column and
+image row of each pixel walk, activity counts)."""
+CONTROLLER_ADDRESS_REGISTERS = 13   # ADDR_BITS DRAM addresses, band and pixel spans, and the
+                                    # resident weight block's base
+CONTROLLER_OFFSET_REGISTERS = {"ws": 5, "os": 7}
+"""OFFSET_BITS input-buffer word offsets of the reduction walk and the pixel walks."""
+CONTROLLER_COORD_REGISTERS = {"ws": 3, "os": 5}
+"""COORD_BITS pixel coordinates: each pixel walk's two and the tile's first input row."""
 CONTROLLER_STATE_BITS = 16          # FSM states and single-bit flags (halves, prefetch, ...)
-CONTROLLER_TOLERANCE = 0.5
+CONTROLLER_TOLERANCE = 0.15
 """Relative tolerance of the controller's flip-flop count against Yosys (a formula, not a
 netlist: see above)."""
 
@@ -526,16 +533,19 @@ def _constant_ones(digits):
 def _controller(items, spec, g):
     """pyhdl/sequencer.py and the inner loop, as a formula (see CONTROLLER_*)."""
     src = "pyhdl/sequencer.py, inner_loop.py, ws_loop.py, os_loop.py"
-    items.add("controller", "control", "register", "loop counters", CONTROLLER_LOOP_REGISTERS,
+    loops = CONTROLLER_LOOP_REGISTERS[spec.dataflow]
+    offsets = CONTROLLER_OFFSET_REGISTERS[spec.dataflow]
+    coords = CONTROLLER_COORD_REGISTERS[spec.dataflow]
+    items.add("controller", "control", "register", "loop counters", loops,
               COUNT_BITS, source=f"{src}: loop counts")
     items.add("controller", "control", "register", "DRAM addresses",
               CONTROLLER_ADDRESS_REGISTERS, ADDR_BITS,
               source=f"{src}: X, W, Y addresses and their offsets")
     items.add("controller", "control", "register", "window offsets",
-              CONTROLLER_OFFSET_REGISTERS, OFFSET_BITS,
+              offsets, OFFSET_BITS,
               source=f"{src}: input-buffer word offsets stepped by adders")
     items.add("controller", "control", "register", "pixel coordinates",
-              CONTROLLER_COORD_REGISTERS, COORD_BITS, source=f"{src}: signed coordinates")
+              coords, COORD_BITS, source=f"{src}: signed coordinates")
     items.add("controller", "control", "register", "buffer addresses", 1,
               g.input_addr_bits + g.weight_addr_bits + 2 * g.output_addr_bits,
               source=f"{src}: input, weight and output-buffer addresses")
@@ -545,11 +555,11 @@ def _controller(items, spec, g):
                   source="pyhdl/ws_loop.py: when a register-file slot is free again")
     items.add("controller", "control", "register", "state", 1, CONTROLLER_STATE_BITS,
               source=f"{src}: FSM state and flags")
-    steps = CONTROLLER_LOOP_REGISTERS + CONTROLLER_COORD_REGISTERS
+    steps = loops + coords
     items.add("controller", "control", "adder", "loop steps", steps, COUNT_BITS,
               source=f"{src}: each loop register steps with an adder")
     items.add("controller", "control", "adder", "address steps",
-              CONTROLLER_ADDRESS_REGISTERS + CONTROLLER_OFFSET_REGISTERS, ADDR_BITS,
+              CONTROLLER_ADDRESS_REGISTERS + offsets, ADDR_BITS,
               source=f"{src}: each address or offset steps with an adder")
     items.add("controller", "control", "comparator", "loop ends", steps, COUNT_BITS,
               source=f"{src}: each loop ends on a comparison")
