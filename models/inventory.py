@@ -104,8 +104,7 @@ class Item:
     register: `bits` flip-flops each.  mac: a `bits` x `bits` multiplier and a `bits2`-bit
     adder.  multiplier: `bits` x `bits2`.  adder, comparator, shifter: `bits` wide.  sram: a
     bank of `depth` words of `bits` bits.  `operator`: a mac or multiplier the RTL writes as
-    a `*` (Yosys shows a $mul); False where it is written out as its partial products
-    (pyhdl/pe.py multiply_accumulate, the post-processor's Booth rows).
+    a `*` (Yosys shows a $mul); False where it is written out as its partial products.
     """
 
     block: str
@@ -222,8 +221,7 @@ def _weight_stationary_array(items, spec, g):
     items.add("pe_array", "array", "register", "partial sum", pes, ab,
               source=f"{src}: psum_out")
     items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
-              source=f"{src}: psum_in + x * weight, written out as partial products "
-                     f"(multiply_accumulate; the top row adds to zero)", operator=False)
+              source=f"{src}: psum_in + x * weight (multiply_accumulate)")
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
               source=f"{src}: x == 0, weight == 0")
     src = "pyhdl/array.py"
@@ -267,8 +265,7 @@ def _output_stationary_array(items, spec, g):
     items.add("pe_array", "array", "register", "drain chain", pes, ab,
               source=f"{src}: chain_out, finished sums climbing out")
     items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
-              source=f"{src}: acc + x * w, written out as partial products "
-                     f"(pyhdl/pe.py multiply_accumulate)", operator=False)
+              source=f"{src}: acc + x * w (pyhdl/pe.py multiply_accumulate)")
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
               source=f"{src}: x == 0, w == 0")
     src = "pyhdl/os_array.py OutputStationaryArray"
@@ -471,21 +468,23 @@ def _compressor(items, spec):
 
 
 def _postprocess(items, spec):
-    """pyhdl/postprocess.py PostProcessor: per column, bias add, a radix-4 Booth requantizing
-    multiply reduced carry-save, its carry-propagate add in halves, shift, zero point and
-    clamps, a reset-less register after each of the POSTPROCESS_STAGES; and the layer's
-    constants it derives from its configuration, registered once."""
+    """pyhdl/postprocess.py PostProcessor: per column, bias add, the requantizing multiply as
+    two partial products (value times each half of `mult`), their sum with the rounding
+    half, shift, zero point and clamps, a reset-less register after each of the
+    POSTPROCESS_STAGES; and the layer's constants it derives from its configuration,
+    registered once."""
     cols, src = spec.cols, "pyhdl/postprocess.py"
-    wide, half, ob = POSTPROCESS_WIDE_BITS, POSTPROCESS_WIDE_BITS // 2, spec.operand_bits
-    digits = POSTPROCESS_MULT_BITS // 2
-    items.add("postprocess", "postprocess", "multiplier", "requantize", cols,
-              DRAM_WORD_BITS, POSTPROCESS_MULT_BITS,
-              source=f"{src}: value * mult, {digits} Booth partial products reduced to a sum "
-                     f"and a carry row", operator=False)
+    wide, ob = POSTPROCESS_WIDE_BITS, spec.operand_bits
+    mult_half = POSTPROCESS_MULT_BITS // 2
+    items.add("postprocess", "postprocess", "multiplier", "requantize", 2 * cols,
+              DRAM_WORD_BITS, mult_half,
+              source=f"{src}: value * mult as two partial products, value * each "
+                     f"{mult_half}-bit half of mult")
     items.add("postprocess", "postprocess", "adder", "bias", cols, DRAM_WORD_BITS,
               source=f"{src}: acc + bias")
-    items.add("postprocess", "postprocess", "adder", "product halves", 3 * cols, half,
-              source=f"{src}: the lower half, the upper half with and without its carry")
+    items.add("postprocess", "postprocess", "adder", "product sum", 2 * cols, wide,
+              source=f"{src}: the partial products plus the rounding half (a carry-save row "
+                     f"and a carry-propagate adder)")
     items.add("postprocess", "postprocess", "adder", "zero point", cols, ob,
               source=f"{src}: + zero_point (its low operand_bits)")
     items.add("postprocess", "postprocess", "shifter", "requantize shift", cols, wide,
@@ -495,15 +494,14 @@ def _postprocess(items, spec):
                      f"{BOUND_BITS}-bit compares)")
     items.add("postprocess", "postprocess", "comparator", "ReLU", cols, DRAM_WORD_BITS,
               source=f"{src}: value < 0")
-    items.add("postprocess", "postprocess", "register", "bias add stage", cols,
-              3 * (DRAM_WORD_BITS // 2) + 1,
-              source=f"{src}: value_lower_c (with its carry), value_upper_c and "
-                     f"value_upper_carry_c: the bias add but for its last carry-select "
-                     f"multiplexer")
-    items.add("postprocess", "postprocess", "register", "carry-save stage", cols, 2 * wide - 1,
-              source=f"{src}: sum_c and carries_c (whose bit 0 is always 0)")
-    items.add("postprocess", "postprocess", "register", "carry-propagate stage", cols,
-              3 * half + 1, source=f"{src}: lower_c (with its carry), upper_c, upper_carry_c")
+    items.add("postprocess", "postprocess", "register", "bias add stage", cols, DRAM_WORD_BITS,
+              source=f"{src}: value_c")
+    items.add("postprocess", "postprocess", "register", "partial product stage", cols,
+              2 * DRAM_WORD_BITS + POSTPROCESS_MULT_BITS + 1,
+              source=f"{src}: product_low_c (value times mult's unsigned low half) and "
+                     f"product_high_c")
+    items.add("postprocess", "postprocess", "register", "product sum stage", cols, wide,
+              source=f"{src}: rounded_c")
     items.add("postprocess", "postprocess", "register", "shift stage", cols, wide,
               source=f"{src}: shifted_c")
     items.add("postprocess", "postprocess", "register", "int32 delay",
@@ -513,21 +511,9 @@ def _postprocess(items, spec):
     items.add("postprocess", "postprocess", "register", "zero point and clamp stage", 1,
               cols * DRAM_WORD_BITS, source=f"{src}: out, the word chosen after the clamps")
     items.add("postprocess", "postprocess", "register", "layer constants", 1,
-              3 + SHIFT_BITS + 3 * digits + digits + _constant_ones(digits) + wide - 1
-              + 2 * ob + 2 * BOUND_BITS,
-              source=f"{src} _layer_constants: flags, shift, Booth digits, the constant row "
-                     f"(its negation bits and its constant ones: a flip-flop that loads a "
-                     f"constant 1 keeps its 0 reset value until then), the rounding half (its "
+              3 + SHIFT_BITS + POSTPROCESS_MULT_BITS + wide - 1 + 2 * ob + 2 * BOUND_BITS,
+              source=f"{src} _layer_constants: flags, shift, mult, the rounding half (its "
                      f"top bit is never set), zero point, floor and the clamp bounds")
-
-
-def _constant_ones(digits):
-    """One bits of the post-processor's constant row that do not depend on the layer: minus
-    every partial product's flipped sign bit, 2**(ROW_BITS - 1) at weight 4**i, modulo
-    2**64 (pyhdl/postprocess.py: ROW_BITS = DRAM_WORD_BITS + 2)."""
-    row_bits = DRAM_WORD_BITS + 2
-    flips = -sum(1 << (row_bits - 1 + 2 * i) for i in range(digits))
-    return bin(flips % (1 << POSTPROCESS_WIDE_BITS)).count("1")
 
 
 def _controller(items, spec, g):
