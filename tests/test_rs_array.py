@@ -34,21 +34,17 @@ class FirstPasses(RowStationaryMapping):
 
 
 class Pass:
-    """One pass of `mapping`, as the host sees it: which filters, channels, filter rows and
-    output rows, and every stream word the array takes and gives."""
+    """One pass of `mapping` (models.row_stationary.Pass) as the host drives it: the array's
+    configuration and every stream word the array takes and gives."""
 
     def __init__(self, mapping, index, padded, w):
         self.mapping = mapping
-        sh = mapping.shape
-        self.n, k0, c0, self.r0, self.e0 = next(itertools.islice(mapping.passes(), index, None))
-        self.fold = range(self.r0, min(self.r0 + mapping.fold_rows, sh.r))
-        self.strip = range(self.e0, min(self.e0 + mapping.strip_cols, sh.p))
-        q, p = mapping.channels, mapping.filters
-        self.channel_sets = [range(c, min(c + q, sh.c))
-                             for c in range(c0, min(c0 + mapping.channel_tile, sh.c), q)]
-        self.filter_sets = [range(k, min(k + p, sh.k))
-                            for k in range(k0, min(k0 + mapping.filter_tile, sh.k), p)]
-        self.accumulate = not (c0 == 0 and self.r0 == 0)
+        start = next(itertools.islice(mapping.passes(), index, None))
+        self.plan = mapping.plan(*start)
+        self.n, _, _, self.r0, self.e0 = start
+        self.fold, self.strip = self.plan.fold, self.plan.strip
+        self.channel_sets, self.filter_sets = self.plan.channel_sets, self.plan.filter_sets
+        self.accumulate = self.plan.accumulate
         self.padded, self.w = padded, w
 
     def config(self, array):
@@ -63,12 +59,14 @@ class Pass:
                 "taps": sh.s, "step": min(sh.stride, sh.s), "outputs": sh.q,
                 "stride": sh.stride, "accumulate": int(self.accumulate)}
 
-    def filter_words(self, fold_row, cs):
-        """Row `fold_row` of the fold, per horizontal set h: filter set h's weights of the
-        channels cs, in (channel, tap, filter) order, tagged h."""
-        return [{"hset": h, "data": int(v)} for h, ks in enumerate(self.filter_sets)
-                for v in self.w[ks.start:ks.stop, cs.start:cs.stop, fold_row]
-                .transpose(1, 2, 0).reshape(-1)]
+    def filter_bus_words(self):
+        """Each PE row's filter bus words: lane a of the pass's weight-buffer words
+        (`Pass.filter_words`), tagged with the horizontal set."""
+        words = {a: [] for a in range(self.mapping.array.rows)}
+        for h, lanes, lengths in self.plan.filter_words(self.w, self.mapping):
+            for a, length in enumerate(lengths):
+                words[a] += [{"hset": h, "data": int(v)} for v in lanes[:length, a]]
+        return {a: lane for a, lane in words.items() if lane}
 
     def input_words(self):
         """Per output, per vertical set, per distinct diagonal y, per channel: the window's
@@ -102,12 +100,7 @@ def drive(array, dut, the_pass, before, pause):
     """Run one pass on `dut`: feed the buses and the columns' psum_in (`before`'s sums),
     `pause(port)` holding a word back or stalling an output this cycle. Returns (the words out
     of each column, the array's counts)."""
-    sources = {}
-    for a in range(array.rows):
-        v, i = divmod(a, the_pass.mapping.fold_rows)
-        if v < len(the_pass.channel_sets) and i < len(the_pass.fold):
-            sources[dut.filter_in[a]] = the_pass.filter_words(the_pass.fold[i],
-                                                              the_pass.channel_sets[v])
+    sources = {dut.filter_in[a]: words for a, words in the_pass.filter_bus_words().items()}
     sources[dut.input_in] = the_pass.input_words()
     for b in range(array.cols):
         sums = the_pass.column_sums(before, b)
