@@ -160,6 +160,24 @@ class Pass:
     filter_sets: tuple
     accumulate: bool
 
+    def input_sends(self, shape):
+        """The input bus's words in the order the pass needs them: for each output f, each
+        vertical set v, each distinct diagonal y (i + j*U over the fold's rows i and the
+        strip's columns j), each channel c of set v, the window's new words (S for the first
+        output, min(U, S) after). Yields (v, y, c, row, column) with row, column in the
+        padded input (row e0*U + r0 + y); words outside the image are the padding value."""
+        u, s = shape.stride, shape.s
+        r0, e0 = self.fold.start, self.strip.start
+        diagonals = sorted({j * u + i for j in range(len(self.strip))
+                            for i in range(len(self.fold))})
+        for f in range(shape.q):
+            new = s if f == 0 else min(u, s)
+            for v, cs in enumerate(self.channel_sets):
+                for y in diagonals:
+                    for c in cs:
+                        for column in range(f * u + s - new, f * u + s):
+                            yield v, y, c, e0 * u + r0 + y, column
+
     def filter_words(self, w, mapping):
         """The pass's weights as the words of a buffer with one lane per PE row: for each
         horizontal set h, words t = 0, 1, ... whose lane a holds PE row a's t-th weight of
@@ -325,6 +343,20 @@ def run_fc(x, w, array, acc_bits=32):
     y, counts, mapping = run_conv(fc_input(x), w.reshape(*w.shape, 1, 1), array,
                                   acc_bits=acc_bits)
     return y[0, :, 0, :].T, counts, mapping
+
+
+def layer_counts(spec, shape, groups=1):
+    """The array's counts (PE_EVENTS and ARRAY_EVENTS but gated_macs, which depends on the
+    data) of a layer of `shape` (a grouped layer: C and K of the whole layer, `groups` of
+    them) on the row-stationary array of `spec`, group after group; and the groups' common
+    mapping. Cycles are not modelled yet: they depend on the inner loop (issue 14)."""
+    if groups < 1 or shape.c % groups or shape.k % groups:
+        raise ValueError(f"row-stationary: {groups} groups do not fit C={shape.c}, K={shape.k}")
+    group = ConvShape(shape.n, shape.c // groups, shape.h, shape.w, shape.k // groups, shape.r,
+                      shape.s, shape.stride, shape.pad, shape.pad_value)
+    mapping = map_conv(group, array_of(spec))
+    return Counter({name: groups * value
+                    for name, value in expected_counts(mapping).items()}), mapping
 
 
 def expected_counts(mapping):

@@ -8,8 +8,9 @@ import pytest
 
 from models.golden import conv2d, fc, operand_range
 from models.row_stationary import (EYERISS_DEPTHS, ConvShape, RowStationaryArray,
-                                   expected_counts, fc_input, map_conv, pe_conv1d, run_conv,
-                                   run_fc, run_grouped_conv)
+                                   array_of, expected_counts, fc_input, layer_counts, map_conv,
+                                   pe_conv1d, run_conv, run_fc, run_grouped_conv)
+from models.spec import ArchSpec
 
 ARRAYS = {
     "eyeriss_12x14": RowStationaryArray(12, 14, **EYERISS_DEPTHS),
@@ -146,3 +147,38 @@ def test_fully_connected_layers_keep_weights_in_the_filter_file(array_name):
     assert dict(counts) == dict(expected)
     assert counts["filter_rf_writes"] == k * c
     assert counts["filter_rf_reads"] == m * k * c
+
+
+@pytest.mark.parametrize("array_name", ARRAYS)
+@pytest.mark.parametrize("kernel,stride,pad", CASES)
+def test_pass_layouts_send_what_the_closed_forms_count(array_name, kernel, stride, pad):
+    """Summed over the passes, the input bus's words (`Pass.input_sends`) are input_bus_sends
+    and the filter words' lanes (`Pass.filter_words`) glb_filter_reads; every input word
+    addresses the padded input inside its diagonal's row."""
+    rng = np.random.default_rng([kernel, stride, pad, 1 + len(array_name)])
+    x, w = random_layer(rng, kernel, stride, pad)
+    shape = ConvShape(*x.shape, w.shape[0], kernel, kernel, stride, pad)
+    mapping = map_conv(shape, ARRAYS[array_name])
+    sends = filter_reads = 0
+    for start in mapping.passes():
+        plan = mapping.plan(*start)
+        words = list(plan.input_sends(shape))
+        sends += len(words)
+        assert all(0 <= column < shape.w + 2 * pad and 0 <= row < shape.h + 2 * pad
+                   for _, _, _, row, column in words)
+        filter_reads += sum(sum(lengths) for _, _, lengths in plan.filter_words(w, mapping))
+    expected = expected_counts(mapping)
+    assert (sends, filter_reads) == (expected["input_bus_sends"], expected["glb_filter_reads"])
+
+
+def test_layer_counts_of_a_spec_are_the_executors():
+    """The API for the comparisons (issue 14): a grouped layer's counts from (spec, shape)."""
+    spec = ArchSpec(dataflow="rs", rows=4, cols=6, rs_filter_depth=40, rs_input_depth=8,
+                    rs_psum_depth=4)
+    rng = np.random.default_rng(4)
+    x, w = rng.integers(1, 128, size=(2, 6, 9, 7)), rng.integers(-128, 128, size=(4, 3, 3, 3))
+    counts, mapping = layer_counts(spec, ConvShape(2, 6, 9, 7, 4, 3, 3, 1, 1), groups=2)
+    _, executed, executed_mapping = run_grouped_conv(x, w, array_of(spec), 2, pad=1)
+    assert mapping == executed_mapping
+    del executed["gated_macs"]
+    assert dict(counts) == dict(executed)

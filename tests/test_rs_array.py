@@ -41,7 +41,7 @@ class Pass:
         self.mapping = mapping
         start = next(itertools.islice(mapping.passes(), index, None))
         self.plan = mapping.plan(*start)
-        self.n, _, _, self.r0, self.e0 = start
+        self.n = self.plan.n
         self.fold, self.strip = self.plan.fold, self.plan.strip
         self.channel_sets, self.filter_sets = self.plan.channel_sets, self.plan.filter_sets
         self.accumulate = self.plan.accumulate
@@ -69,22 +69,9 @@ class Pass:
         return {a: lane for a, lane in words.items() if lane}
 
     def input_words(self):
-        """Per output, per vertical set, per distinct diagonal y, per channel: the window's
-        new words of padded input row e0*U + r0 + y, tagged (set, y)."""
-        sh = self.mapping.shape
-        u, s = sh.stride, sh.s
-        diagonals = sorted({j * u + i for j in range(len(self.strip))
-                            for i in range(len(self.fold))})
-        words = []
-        for f in range(sh.q):
-            new = s if f == 0 else min(u, s)
-            for v, cs in enumerate(self.channel_sets):
-                for y in diagonals:
-                    row = self.e0 * u + self.r0 + y
-                    for c in cs:
-                        words += [{"vset": v, "diagonal": y, "data": int(x)} for x in
-                                  self.padded[self.n, c, row, f * u + s - new:f * u + s]]
-        return words
+        """The input bus's words (`Pass.input_sends`), tagged (set, diagonal)."""
+        return [{"vset": v, "diagonal": y, "data": int(self.padded[self.n, c, row, column])}
+                for v, y, c, row, column in self.plan.input_sends(self.mapping.shape)]
 
     def column_sums(self, out, column):
         """`out`'s sums of the column's output row and filter set, in (output, filter) order;
@@ -93,7 +80,7 @@ class Pass:
         if h >= len(self.filter_sets) or j >= len(self.strip):
             return None
         ks = self.filter_sets[h]
-        return out[self.n, ks.start:ks.stop, self.e0 + j].T.reshape(-1).tolist()
+        return out[self.n, ks.start:ks.stop, self.strip.start + j].T.reshape(-1).tolist()
 
 
 def drive(array, dut, the_pass, before, pause):
