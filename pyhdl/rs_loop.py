@@ -1,0 +1,202 @@
+"""The row-stationary inner loop's parts (issue 14): the walk of a pass's input-bus words
+over the input buffer.
+
+The input buffer holds a tile's band as the other dataflows load it (pyhdl/sequencer.py): a
+pixel is `c_blocks` words of `rows` channels, a row `line_words` words.  The row-stationary
+array takes one operand a cycle on its diagonal input bus, so each bus word is one lane of
+an input-buffer word, or the padding value where the window hangs over the image's edge.
+"""
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from models.hardware import COORD_BITS, COUNT_BITS, OFFSET_BITS
+from models.registers import WORDS_BITS
+
+
+def input_walk_layout(rows, cols, taps_bits=8):
+    """One pass's input walk, stable from `start` until `busy` falls (the loop computes every
+    product in it by adders, or takes it from the descriptor).
+
+    outputs F, taps S, step min(U, S), stride U; fold_len / strip_len: the pass's filter rows
+    and output rows; vertical_sets, channels q per set and channels_last of the last set;
+    first_lane / first_block: lane and word of the pass's first channel in a pixel's blocks;
+    q_lanes / q_blocks: q mod rows and q div rows; row_addr: input-buffer word of the pass's
+    first padded row at padded column 0, block 0 (negative into the padding); row_hh: that
+    row in the image (negative in the padding); line_words, c_blocks: words per input row and
+    per pixel; row_step: U * line_words; col_skip = max(U - S, 0) and col_skip_words =
+    col_skip * c_blocks: columns no window of the row uses between two outputs; h, w, pad:
+    the image and its padding."""
+    return data.StructLayout({
+        "outputs": COUNT_BITS, "taps": taps_bits, "step": taps_bits, "stride": taps_bits,
+        "fold_len": range(1, rows + 1), "strip_len": range(1, cols + 1),
+        "vertical_sets": range(1, rows + 1), "channels": COUNT_BITS,
+        "channels_last": COUNT_BITS, "first_lane": range(rows), "first_block": COUNT_BITS,
+        "q_lanes": range(rows), "q_blocks": COUNT_BITS,
+        "row_addr": signed(OFFSET_BITS), "row_hh": signed(COORD_BITS),
+        "line_words": WORDS_BITS, "c_blocks": COUNT_BITS, "row_step": WORDS_BITS,
+        "col_skip": taps_bits, "col_skip_words": WORDS_BITS,
+        "h": COUNT_BITS, "w": COUNT_BITS, "pad": taps_bits,
+    })
+
+
+def input_word_layout(rows, diagonals):
+    """A word of the walk: the array's tags (vertical set, diagonal), the input-buffer word
+    and lane holding the operand, and `pad`: the operand is the padding value (no read)."""
+    return data.StructLayout({
+        "vset": range(rows), "diagonal": range(diagonals), "addr": signed(OFFSET_BITS),
+        "lane": range(rows), "pad": 1,
+    })
+
+
+class RowStationaryInputWalk(wiring.Component):
+    """Walks one pass's input-bus words in `models.row_stationary.Pass.input_sends` order:
+    for each output f, each vertical set v, each distinct diagonal y, each channel of set v,
+    the window's new words (S for the first output, then min(U, S)).
+
+    The distinct diagonals i + j*U (i < fold_len, j < strip_len) are walked j by j: strip
+    column 0 brings rows 0 to fold_len - 1, each further column the rows its diagonals add:
+    the next U rows when U < fold_len (diagonals overlap), else its own fold_len rows from
+    j*U on.  Every address, row, column and lane steps by adders.
+
+    Ports:
+        config: the pass (`input_walk_layout`), stable from `start` until `busy` falls.
+        start: In(1), a pulse while idle.  busy: Out(1).
+        word: Out(stream), one word a cycle while the consumer is ready (valid never waits
+            for ready).
+    Latency: the first word is valid the cycle after `start`.
+    """
+
+    def __init__(self, rows, cols, max_stride=7):
+        self.rows, self.cols = rows, cols
+        self.diagonals = rows + (cols - 1) * max_stride
+        super().__init__({
+            "config": In(input_walk_layout(rows, cols)),
+            "start": In(1),
+            "busy": Out(1),
+            "word": Out(stream.Signature(input_word_layout(rows, self.diagonals))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, rows = self.config, self.rows
+        f = Signal(COUNT_BITS)
+        t = Signal.like(cfg.taps)
+        v = Signal(range(rows))
+        cc = Signal(COUNT_BITS)
+        j = Signal(range(self.cols))
+        i = Signal.like(cfg.fold_len)
+        y = Signal(range(self.diagonals))
+        hh = Signal(signed(COORD_BITS))
+        ww = Signal(signed(COORD_BITS))
+        f_ww = Signal(signed(COORD_BITS))             # image column of f's first new word
+        row_words = Signal(signed(OFFSET_BITS))       # y's row, from row_addr
+        col_words = Signal(OFFSET_BITS)               # the word's column * c_blocks
+        f_col_words = Signal(OFFSET_BITS)             # f's first new column * c_blocks
+        base_y = Signal.like(y)                       # j * U
+        base_row_words = Signal.like(row_words)       # j * U * line_words
+        base_hh = Signal.like(hh)                     # row_hh + j * U
+        lane = Signal(range(rows))
+        block = Signal(COUNT_BITS)
+        set_lane = Signal(range(rows))                # set v's first channel
+        set_block = Signal(COUNT_BITS)
+        overlap = cfg.stride < cfg.fold_len
+
+        inside = (hh >= 0) & (hh < cfg.h) & (ww >= 0) & (ww < cfg.w)
+        p = self.word.payload
+        m.d.comb += [p.vset.eq(v), p.diagonal.eq(y), p.lane.eq(lane), p.pad.eq(~inside),
+                     p.addr.eq(cfg.row_addr + row_words + col_words + block)]
+
+        last_t = t == Mux(f == 0, cfg.taps, cfg.step) - 1
+        last_c = cc == Mux(v == cfg.vertical_sets - 1, cfg.channels_last, cfg.channels) - 1
+        last_i = i == cfg.fold_len - 1
+        last_y = last_i & (j == cfg.strip_len - 1)
+        last_v = v == cfg.vertical_sets - 1
+        last_f = f == cfg.outputs - 1
+
+        def first_row():
+            m.d.sync += [j.eq(0), i.eq(0), y.eq(0), row_words.eq(0), hh.eq(cfg.row_hh),
+                         base_y.eq(0), base_row_words.eq(0), base_hh.eq(cfg.row_hh)]
+
+        def first_channel(lane_value, block_value):
+            m.d.sync += [cc.eq(0), lane.eq(lane_value), block.eq(block_value)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    first_row()
+                    first_channel(cfg.first_lane, cfg.first_block)
+                    m.d.sync += [f.eq(0), t.eq(0), v.eq(0), set_lane.eq(cfg.first_lane),
+                                 set_block.eq(cfg.first_block), col_words.eq(0),
+                                 f_col_words.eq(0), ww.eq(-cfg.pad), f_ww.eq(-cfg.pad)]
+                    m.next = "WALK"
+            with m.State("WALK"):
+                m.d.comb += [self.busy.eq(1), self.word.valid.eq(1)]
+                with m.If(self.word.ready):
+                    with m.If(~last_t):
+                        m.d.sync += [t.eq(t + 1), col_words.eq(col_words + cfg.c_blocks),
+                                     ww.eq(ww + 1)]
+                    with m.Else():
+                        m.d.sync += [t.eq(0), col_words.eq(f_col_words), ww.eq(f_ww)]
+                        with m.If(~last_c):
+                            m.d.sync += cc.eq(cc + 1)
+                            with m.If(lane == rows - 1):
+                                m.d.sync += [lane.eq(0), block.eq(block + 1)]
+                            with m.Else():
+                                m.d.sync += lane.eq(lane + 1)
+                        with m.Else():
+                            first_channel(set_lane, set_block)
+                            with m.If(~last_y):
+                                self._next_diagonal(m, cfg, last_i, overlap, j, i, y, hh,
+                                                    row_words, base_y, base_row_words,
+                                                    base_hh)
+                            with m.Else():
+                                first_row()
+                                with m.If(~last_v):
+                                    self._next_set(m, cfg, v, set_lane, set_block, lane,
+                                                   block, cc)
+                                with m.Else():
+                                    m.d.sync += [v.eq(0), set_lane.eq(cfg.first_lane),
+                                                 set_block.eq(cfg.first_block)]
+                                    first_channel(cfg.first_lane, cfg.first_block)
+                                    with m.If(~last_f):
+                                        # The next output's first new column follows this
+                                        # window's last one, past the columns no window uses.
+                                        next_col = col_words + cfg.c_blocks + cfg.col_skip_words
+                                        next_ww = ww + 1 + cfg.col_skip
+                                        m.d.sync += [f.eq(f + 1), col_words.eq(next_col),
+                                                     f_col_words.eq(next_col), ww.eq(next_ww),
+                                                     f_ww.eq(next_ww)]
+                                    with m.Else():
+                                        m.next = "IDLE"
+        return m
+
+    @staticmethod
+    def _next_diagonal(m, cfg, last_i, overlap, j, i, y, hh, row_words, base_y,
+                       base_row_words, base_hh):
+        """The next distinct diagonal: the next row of this strip column's fold, or the
+        first new row of the next column."""
+        m.d.sync += [base_y.eq(Mux(last_i, base_y + cfg.stride, base_y)),
+                     base_row_words.eq(Mux(last_i, base_row_words + cfg.row_step,
+                                           base_row_words)),
+                     base_hh.eq(Mux(last_i, base_hh + cfg.stride, base_hh))]
+        with m.If(~last_i | overlap):
+            m.d.sync += [y.eq(y + 1), row_words.eq(row_words + cfg.line_words),
+                         hh.eq(hh + 1),
+                         i.eq(Mux(last_i, cfg.fold_len - cfg.stride, i + 1))]
+        with m.Else():
+            m.d.sync += [y.eq(base_y + cfg.stride),
+                         row_words.eq(base_row_words + cfg.row_step),
+                         hh.eq(base_hh + cfg.stride), i.eq(0)]
+        with m.If(last_i):
+            m.d.sync += j.eq(j + 1)
+
+    def _next_set(self, m, cfg, v, set_lane, set_block, lane, block, cc):
+        """Vertical set v + 1: its first channel is q after set v's."""
+        lane_sum = set_lane + cfg.q_lanes
+        wraps = lane_sum >= self.rows
+        next_lane = Mux(wraps, lane_sum - self.rows, lane_sum)
+        next_block = set_block + cfg.q_blocks + wraps
+        m.d.sync += [v.eq(v + 1), set_lane.eq(next_lane), set_block.eq(next_block),
+                     cc.eq(0), lane.eq(next_lane), block.eq(next_block)]

@@ -1,0 +1,117 @@
+"""The row-stationary inner loop's parts in Amaranth's simulator, against the model's pass
+layouts (models.row_stationary.Pass)."""
+
+import random
+
+import numpy as np
+import pytest
+
+from amaranth.back import rtlil
+
+from models.row_stationary import ConvShape, RowStationaryArray, RowStationaryMapping
+from pyhdl.rs_loop import RowStationaryInputWalk
+from testbench.amaranth_sim import simulate
+
+ARRAYS = {"nonsquare_3x5": RowStationaryArray(3, 5, 24, 6, 2),
+          "even_4x6": RowStationaryArray(4, 6, 40, 8, 4)}
+
+
+def walk_config(mapping, plan, rows):
+    """The walk's configuration of `plan` over an input buffer holding the whole image:
+    pixel (hh, ww) block b at word (hh * w + ww) * c_blocks + b."""
+    sh = mapping.shape
+    u, s, pad = sh.stride, sh.s, sh.pad
+    c_blocks = -(-sh.c // rows)
+    line_words = sh.w * c_blocks
+    row_hh = plan.strip.start * u + plan.fold.start - pad
+    q = mapping.channels
+    c0 = plan.channel_sets[0].start
+    return {"outputs": sh.q, "taps": s, "step": min(u, s), "stride": u,
+            "fold_len": len(plan.fold), "strip_len": len(plan.strip),
+            "vertical_sets": len(plan.channel_sets), "channels": q,
+            "channels_last": len(plan.channel_sets[-1]), "first_lane": c0 % rows,
+            "first_block": c0 // rows, "q_lanes": q % rows, "q_blocks": q // rows,
+            "row_addr": row_hh * line_words - pad * c_blocks, "row_hh": row_hh,
+            "line_words": line_words, "c_blocks": c_blocks, "row_step": u * line_words,
+            "col_skip": max(u - s, 0), "col_skip_words": max(u - s, 0) * c_blocks,
+            "h": sh.h, "w": sh.w, "pad": pad}
+
+
+def expected_words(mapping, plan, rows):
+    """`Pass.input_sends` as (vset, diagonal, word, lane, pad); word None in the padding."""
+    sh = mapping.shape
+    c_blocks = -(-sh.c // rows)
+    words = []
+    for v, y, c, row, column in plan.input_sends(sh):
+        hh, ww = row - sh.pad, column - sh.pad
+        inside = 0 <= hh < sh.h and 0 <= ww < sh.w
+        word = (hh * sh.w + ww) * c_blocks + c // rows if inside else None
+        words.append((v, y, word, c % rows, int(not inside)))
+    return words
+
+
+def run_walk(array, config, count, stalls):
+    dut = RowStationaryInputWalk(array.rows, array.cols)
+    words = []
+
+    async def bench(ctx):
+        ctx.set(dut.config, config)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for _ in range(4 * count + 10):
+            if not ctx.get(dut.busy):
+                break
+            ready = stalls.random() >= 0.3
+            ctx.set(dut.word.ready, ready)
+            if ready and ctx.get(dut.word.valid):
+                p = ctx.get(dut.word.payload)
+                words.append((p.vset, p.diagonal, None if p.pad else p.addr, p.lane, p.pad))
+            await ctx.tick()
+        assert not ctx.get(dut.busy), "the walk did not finish"
+
+    simulate(dut, bench)
+    return words
+
+
+@pytest.mark.parametrize("array_name", ARRAYS)
+@pytest.mark.parametrize("kernel,stride,pad", [(3, 1, 1), (2, 2, 0), (1, 1, 0), (3, 2, 1),
+                                               (1, 3, 0), (4, 1, 2)])
+def test_input_walk_sends_the_models_words(array_name, kernel, stride, pad):
+    """Every pass of a random mapping (partial folds, strips and channel sets; strides
+    below, at and above the fold; channel sets across blocks), with the consumer stalling."""
+    array = ARRAYS[array_name]
+    rng = np.random.default_rng([kernel, stride, pad, array.rows])
+    c, k = int(rng.integers(2, 8)), int(rng.integers(1, 4))
+    h, w = (int(v) for v in rng.integers(kernel + 2, kernel + 7, size=2))
+    shape = ConvShape(1, c, h, w, k, kernel, kernel, stride, pad)
+    channels = int(rng.integers(1, min(c, array.input_depth // kernel) + 1))
+    mapping = RowStationaryMapping(shape, array, channels, 1,
+                                   fold_rows=int(rng.integers(1, min(kernel, array.rows) + 1)),
+                                   strip_cols=int(rng.integers(1, min(shape.p, array.cols) + 1)))
+    stalls = random.Random(kernel * 10 + stride)
+    for start in mapping.passes():
+        plan = mapping.plan(*start)
+        expected = expected_words(mapping, plan, array.rows)
+        got = run_walk(array, walk_config(mapping, plan, array.rows), len(expected), stalls)
+        assert got == expected, f"pass {start}"
+
+
+@pytest.mark.parametrize("fold_rows,strip_cols,stride", [(3, 2, 2), (2, 3, 3), (3, 4, 1)])
+def test_input_walk_on_partial_folds_and_wide_channel_sets(fold_rows, strip_cols, stride):
+    """A 5x5 kernel in folds of 3 or 2 filter rows (the last one partial), five channels a
+    set on 3-lane words (a set spans two blocks), diagonals overlapping or leaving gaps."""
+    array = RowStationaryArray(3, 5, filter_depth=60, input_depth=25, psum_depth=2)
+    shape = ConvShape(1, 11, 13, 9, 2, 5, 5, stride, 2)
+    mapping = RowStationaryMapping(shape, array, 5, 1, fold_rows, strip_cols)
+    stalls = random.Random(fold_rows)
+    plans = [mapping.plan(*start) for start in mapping.passes()]
+    assert any(len(plan.fold) < fold_rows for plan in plans)
+    for plan in plans:
+        expected = expected_words(mapping, plan, array.rows)
+        got = run_walk(array, walk_config(mapping, plan, array.rows), len(expected), stalls)
+        assert got == expected, f"pass {plan}"
+
+
+def test_the_input_walk_has_no_multiplier():
+    assert "$mul" not in rtlil.convert(RowStationaryInputWalk(4, 6))
