@@ -1,5 +1,6 @@
 """The row-stationary inner loop's parts (issue 14): the walk of a pass's input-bus words
-over the input buffer.
+over the input buffer (`RowStationaryInputWalk`) and the bus source that reads them
+(`RowStationaryInputFeed`).
 
 The input buffer holds a tile's band as the other dataflows load it (pyhdl/sequencer.py): a
 pixel is `c_blocks` words of `rows` channels, a row `line_words` words.  The row-stationary
@@ -8,7 +9,7 @@ an input-buffer word, or the padding value where the window hangs over the image
 """
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.hardware import COORD_BITS, COUNT_BITS, OFFSET_BITS
@@ -200,3 +201,70 @@ class RowStationaryInputWalk(wiring.Component):
         next_block = set_block + cfg.q_blocks + wraps
         m.d.sync += [v.eq(v + 1), set_lane.eq(next_lane), set_block.eq(next_block),
                      cc.eq(0), lane.eq(next_lane), block.eq(next_block)]
+
+
+class RowStationaryInputFeed(wiring.Component):
+    """The diagonal input bus's source: a `RowStationaryInputWalk` reading the input buffer.
+
+    A walk word is taken into the output stage when the stage is empty or the bus takes its
+    word; a word inside the image reads its input-buffer word in that cycle (the buffer
+    answers the next one, and holds its answer while the bus stalls), a padding word reads
+    nothing and carries `pad_value`.
+
+    Ports:
+        config, start, busy: the walk's (`input_walk_layout`); busy until the last word is
+            taken by the bus.
+        pad_value: In, the padding operand.
+        read: In(ReadPort.Signature), the input buffer (`rows` operands a word).
+        bus: Out(stream), the array's `input_in` (vset, diagonal, data); valid never waits
+            for ready.
+    Latency: the first word is on the bus two cycles after `start`; then one a cycle while
+    the bus takes them.
+    Counts: every enabled read is a global-buffer input read (the buffer counts them).
+    """
+
+    def __init__(self, rows, cols, operand_bits, addr_bits, max_stride=7):
+        self.rows, self.cols, self.operand_bits = rows, cols, operand_bits
+        self.max_stride = max_stride
+        self.diagonals = rows + (cols - 1) * max_stride
+        super().__init__({
+            "config": In(input_walk_layout(rows, cols)),
+            "start": In(1),
+            "busy": Out(1),
+            "pad_value": In(signed(operand_bits)),
+            "read": In(memory.ReadPort.Signature(addr_width=addr_bits,
+                                                 shape=rows * operand_bits)),
+            "bus": Out(stream.Signature(data.StructLayout({
+                "vset": range(rows), "diagonal": range(self.diagonals),
+                "data": signed(operand_bits)}))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.walk = walk = RowStationaryInputWalk(self.rows, self.cols,
+                                                          self.max_stride)
+        m.d.comb += [walk.config.eq(self.config), walk.start.eq(self.start)]
+        held = Signal()
+        vset = Signal.like(walk.word.payload.vset)
+        diagonal = Signal.like(walk.word.payload.diagonal)
+        lane = Signal.like(walk.word.payload.lane)
+        pad = Signal()
+        advance = ~held | self.bus.ready
+        word = walk.word.payload
+        m.d.comb += [walk.word.ready.eq(advance),
+                     self.read.addr.eq(word.addr[:len(self.read.addr)]),
+                     self.read.en.eq(advance & walk.word.valid & ~word.pad)]
+        with m.If(advance):
+            m.d.sync += [held.eq(walk.word.valid), vset.eq(word.vset),
+                         diagonal.eq(word.diagonal), lane.eq(word.lane), pad.eq(word.pad)]
+        lanes = data.ArrayLayout(signed(self.operand_bits), self.rows)(self.read.data)
+        operand = Signal(signed(self.operand_bits))
+        with m.Switch(lane):
+            for index in range(self.rows):
+                with m.Case(index):
+                    m.d.comb += operand.eq(lanes[index])
+        b = self.bus.payload
+        m.d.comb += [self.bus.valid.eq(held), b.vset.eq(vset), b.diagonal.eq(diagonal),
+                     b.data.eq(Mux(pad, self.pad_value, operand)),
+                     self.busy.eq(walk.busy | held)]
+        return m

@@ -9,7 +9,10 @@ import pytest
 from amaranth.back import rtlil
 
 from models.row_stationary import ConvShape, RowStationaryArray, RowStationaryMapping
-from pyhdl.rs_loop import RowStationaryInputWalk
+from amaranth import Module
+from amaranth.lib.memory import Memory
+
+from pyhdl.rs_loop import RowStationaryInputFeed, RowStationaryInputWalk
 from testbench.amaranth_sim import simulate
 
 ARRAYS = {"nonsquare_3x5": RowStationaryArray(3, 5, 24, 6, 2),
@@ -115,3 +118,63 @@ def test_input_walk_on_partial_folds_and_wide_channel_sets(fold_rows, strip_cols
 
 def test_the_input_walk_has_no_multiplier():
     assert "$mul" not in rtlil.convert(RowStationaryInputWalk(4, 6))
+
+
+def buffer_image(x, rows, operand_bits=8):
+    """Image n=0 of x (C x H x W) as input-buffer words: pixel by pixel, `rows` channels a
+    word (zero past C), lane 0 in the low bits."""
+    c, h, w = x.shape[1:]
+    blocks = -(-c // rows)
+    channels = np.zeros((h, w, blocks * rows), dtype=np.int64)
+    channels[:, :, :c] = x[0].transpose(1, 2, 0)
+    mask = (1 << operand_bits) - 1
+    return [sum((int(v) & mask) << (operand_bits * lane) for lane, v in enumerate(word))
+            for word in channels.reshape(-1, rows)]
+
+
+@pytest.mark.parametrize("kernel,stride,pad", [(3, 1, 1), (3, 2, 1), (1, 3, 0), (5, 2, 2)])
+def test_input_feed_puts_the_passes_operands_on_the_bus(kernel, stride, pad):
+    """Walk, input buffer and lane select: the bus carries `Pass.input_sends`' operands (the
+    padding value outside the image) while the bus stalls at random."""
+    array = RowStationaryArray(3, 5, filter_depth=60, input_depth=10, psum_depth=2)
+    rng = np.random.default_rng([kernel, stride, pad])
+    shape = ConvShape(1, 7, 9, 8, 2, kernel, kernel, stride, pad, pad_value=-5)
+    x = rng.integers(-128, 128, size=(1, 7, 9, 8))
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-5)
+    mapping = RowStationaryMapping(shape, array, min(7, 10 // kernel), 1,
+                                   min(kernel, 2), min(shape.p, 3))
+    words = buffer_image(x, array.rows)
+    stalls = random.Random(kernel + stride)
+    for start in list(mapping.passes())[:4]:
+        plan = mapping.plan(*start)
+        expected = [(v, y, int(padded[0, c, row, column]))
+                    for v, y, c, row, column in plan.input_sends(shape)]
+        top = Module()
+        top.submodules.buffer = buffer = Memory(shape=array.rows * 8, depth=len(words),
+                                                init=words)
+        top.submodules.feed = feed = RowStationaryInputFeed(array.rows, array.cols, 8,
+                                                            (len(words) - 1).bit_length())
+        port = buffer.read_port()
+        top.d.comb += [port.addr.eq(feed.read.addr), port.en.eq(feed.read.en),
+                       feed.read.data.eq(port.data)]
+        got = []
+
+        async def bench(ctx):
+            ctx.set(feed.config, walk_config(mapping, plan, array.rows))
+            ctx.set(feed.pad_value, -5)
+            ctx.set(feed.start, 1)
+            await ctx.tick()
+            ctx.set(feed.start, 0)
+            for _ in range(4 * len(expected) + 10):
+                if not ctx.get(feed.busy):
+                    break
+                ready = stalls.random() >= 0.3
+                ctx.set(feed.bus.ready, ready)
+                if ready and ctx.get(feed.bus.valid):
+                    b = ctx.get(feed.bus.payload)
+                    got.append((b.vset, b.diagonal, b.data))
+                await ctx.tick()
+            assert not ctx.get(feed.busy), "the feed did not finish"
+
+        simulate(top, bench)
+        assert got == expected, f"pass {start}"
