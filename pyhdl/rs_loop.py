@@ -1,6 +1,6 @@
 """The row-stationary inner loop's parts (issue 14): the walk of a pass's input-bus words
 over the input buffer (`RowStationaryInputWalk`) and the bus source that reads them
-(`RowStationaryInputFeed`).
+(`RowStationaryInputFeed`), and the filter buses' source (`RowStationaryFilterFeed`).
 
 The input buffer holds a tile's band as the other dataflows load it (pyhdl/sequencer.py): a
 pixel is `c_blocks` words of `rows` channels, a row `line_words` words.  The row-stationary
@@ -8,12 +8,15 @@ array takes one operand a cycle on its diagonal input bus, so each bus word is o
 an input-buffer word, or the padding value where the window hangs over the image's edge.
 """
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.hardware import COORD_BITS, COUNT_BITS, OFFSET_BITS
 from models.registers import WORDS_BITS
+
+from .rs_array import Place
+from .rs_pe import NestedCount
 
 
 def input_walk_layout(rows, cols, taps_bits=8):
@@ -267,4 +270,101 @@ class RowStationaryInputFeed(wiring.Component):
         m.d.comb += [self.bus.valid.eq(held), b.vset.eq(vset), b.diagonal.eq(diagonal),
                      b.data.eq(Mux(pad, self.pad_value, operand)),
                      self.busy.eq(walk.busy | held)]
+        return m
+
+
+def filter_feed_layout(rows, cols, psum_depth, input_depth, taps_bits=8):
+    """One pass's filter feed, stable from `start` until `busy` falls: the pass's vertical
+    placement (fold_rows, fold_len, vertical_sets), channels q per vertical set and
+    channels_last of the last, horizontal_sets, filters p per horizontal set and
+    filters_last of the last, taps S, and base: the weight-buffer word of its first word."""
+    return data.StructLayout({
+        "fold_rows": range(1, rows + 1), "fold_len": range(1, rows + 1),
+        "vertical_sets": range(1, rows + 1), "channels": range(1, input_depth + 1),
+        "channels_last": range(1, input_depth + 1), "horizontal_sets": range(1, cols + 1),
+        "filters": range(1, psum_depth + 1), "filters_last": range(1, psum_depth + 1),
+        "taps": range(1, input_depth + 1), "base": WORDS_BITS,
+    })
+
+
+class RowStationaryFilterFeed(wiring.Component):
+    """The filter buses' source: reads a pass's weight-buffer words
+    (`models.row_stationary.Pass.filter_words`) and puts lane a of each on PE row a's bus.
+
+    For each horizontal set h, the words walk (channel, tap, filter) over the largest
+    channel count q, S taps and p_h filters, filter innermost; lane a carries a weight while
+    its row is in the pass (fold row below fold_len of a used vertical set) and the channel
+    is below its set's count (the last set may have fewer).  A word leaves when every bus
+    carrying a weight of it takes it; the buffer holds its answer meanwhile.
+
+    Ports:
+        config: the pass (`filter_feed_layout`).  start: In(1), a pulse while idle.
+        busy: Out(1), until the last word has left.
+        read: In(ReadPort.Signature), the weight buffer (`rows` operands a word).
+        bus[a]: Out(stream), PE row a's filter bus (hset, data).
+    Latency: the first word is on the buses two cycles after `start`, then one a cycle
+    while the buses take them.
+    Counts: every word read is a global-buffer weight read (the buffer counts them).
+    """
+
+    def __init__(self, rows, cols, operand_bits, addr_bits, psum_depth, input_depth):
+        self.rows, self.cols, self.operand_bits = rows, cols, operand_bits
+        self.psum_depth, self.input_depth = psum_depth, input_depth
+        super().__init__({
+            "config": In(filter_feed_layout(rows, cols, psum_depth, input_depth)),
+            "start": In(1),
+            "busy": Out(1),
+            "read": In(memory.ReadPort.Signature(addr_width=addr_bits,
+                                                 shape=rows * operand_bits)),
+            "bus": Out(stream.Signature(data.StructLayout({
+                "hset": range(cols), "data": signed(operand_bits)}))).array(rows),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, rows = self.config, self.rows
+        place = Place(m, "filter_row", rows, cfg.fold_rows, cfg.fold_len, cfg.vertical_sets)
+        h = Signal(range(self.cols))
+        last_h = h == cfg.horizontal_sets - 1
+        job = Signal(data.StructLayout({
+            "filters": range(1, self.psum_depth + 1), "channels": range(1, self.input_depth + 1),
+            "taps": range(1, self.input_depth + 1)}))
+        m.d.comb += [job.filters.eq(Mux(last_h, cfg.filters_last, cfg.filters)),
+                     job.channels.eq(cfg.channels), job.taps.eq(cfg.taps)]
+        count = NestedCount("filter_word", job)
+        addr = Signal(WORDS_BITS)
+        walking = Signal()
+
+        held = Signal()
+        hset = Signal.like(h)
+        lanes = [Signal(name=f"lane{a}_valid") for a in range(rows)]
+        taken = Signal()
+        m.d.comb += taken.eq(Cat(~lane | bus.ready for lane, bus in zip(lanes, self.bus)).all())
+        advance = ~held | taken
+        m.d.comb += [self.read.addr.eq(addr[:len(self.read.addr)]),
+                     self.read.en.eq(walking & advance),
+                     self.busy.eq(walking | held)]
+        last_set = [place.set[a] == cfg.vertical_sets - 1 for a in range(rows)]
+        with m.If(advance):
+            m.d.sync += [held.eq(walking), hset.eq(h)]
+            for a in range(rows):
+                channels = Mux(last_set[a], cfg.channels_last, cfg.channels)
+                m.d.sync += lanes[a].eq(walking & place.active[a] & (count.c < channels))
+        with m.Else():
+            # A bus that took the word is done with it; the others still offer it.
+            for lane, bus in zip(lanes, self.bus):
+                with m.If(bus.ready):
+                    m.d.sync += lane.eq(0)
+        with m.If(self.start):
+            m.d.sync += [walking.eq(1), h.eq(0), addr.eq(cfg.base), *count.clear()]
+        with m.Elif(walking & advance):
+            m.d.sync += [addr.eq(addr + 1), *count.advance()]
+            with m.If(count.last):
+                m.d.sync += h.eq(h + 1)
+                with m.If(last_h):
+                    m.d.sync += walking.eq(0)
+        words = data.ArrayLayout(signed(self.operand_bits), rows)(self.read.data)
+        for a, bus in enumerate(self.bus):
+            m.d.comb += [bus.valid.eq(held & lanes[a]), bus.payload.hset.eq(hset),
+                         bus.payload.data.eq(words[a])]
         return m

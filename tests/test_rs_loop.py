@@ -12,7 +12,8 @@ from models.row_stationary import ConvShape, RowStationaryArray, RowStationaryMa
 from amaranth import Module
 from amaranth.lib.memory import Memory
 
-from pyhdl.rs_loop import RowStationaryInputFeed, RowStationaryInputWalk
+from pyhdl.rs_loop import (RowStationaryFilterFeed, RowStationaryInputFeed,
+                           RowStationaryInputWalk)
 from testbench.amaranth_sim import simulate
 
 ARRAYS = {"nonsquare_3x5": RowStationaryArray(3, 5, 24, 6, 2),
@@ -40,6 +41,27 @@ def walk_config(mapping, plan, rows):
             "h": sh.h, "w": sh.w, "pad": pad}
 
 
+async def start_unit(ctx, unit, config, **inputs):
+    """Give `unit` its configuration (and other inputs) and pulse its `start`."""
+    ctx.set(unit.config, config)
+    for name, value in inputs.items():
+        ctx.set(getattr(unit, name), value)
+    ctx.set(unit.start, 1)
+    await ctx.tick()
+    ctx.set(unit.start, 0)
+
+
+def with_buffer(unit, words, width):
+    """A module of `unit` reading a buffer memory holding `words` through its `read` port."""
+    top = Module()
+    top.submodules.buffer = buffer = Memory(shape=width, depth=len(words), init=words)
+    top.submodules.unit = unit
+    port = buffer.read_port()
+    top.d.comb += [port.addr.eq(unit.read.addr), port.en.eq(unit.read.en),
+                   unit.read.data.eq(port.data)]
+    return top
+
+
 def expected_words(mapping, plan, rows):
     """`Pass.input_sends` as (vset, diagonal, word, lane, pad); word None in the padding."""
     sh = mapping.shape
@@ -58,10 +80,7 @@ def run_walk(array, config, count, stalls):
     words = []
 
     async def bench(ctx):
-        ctx.set(dut.config, config)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
+        await start_unit(ctx, dut, config)
         for _ in range(4 * count + 10):
             if not ctx.get(dut.busy):
                 break
@@ -127,9 +146,7 @@ def buffer_image(x, rows, operand_bits=8):
     blocks = -(-c // rows)
     channels = np.zeros((h, w, blocks * rows), dtype=np.int64)
     channels[:, :, :c] = x[0].transpose(1, 2, 0)
-    mask = (1 << operand_bits) - 1
-    return [sum((int(v) & mask) << (operand_bits * lane) for lane, v in enumerate(word))
-            for word in channels.reshape(-1, rows)]
+    return [pack(word, operand_bits) for word in channels.reshape(-1, rows)]
 
 
 @pytest.mark.parametrize("kernel,stride,pad", [(3, 1, 1), (3, 2, 1), (1, 3, 0), (5, 2, 2)])
@@ -149,22 +166,12 @@ def test_input_feed_puts_the_passes_operands_on_the_bus(kernel, stride, pad):
         plan = mapping.plan(*start)
         expected = [(v, y, int(padded[0, c, row, column]))
                     for v, y, c, row, column in plan.input_sends(shape)]
-        top = Module()
-        top.submodules.buffer = buffer = Memory(shape=array.rows * 8, depth=len(words),
-                                                init=words)
-        top.submodules.feed = feed = RowStationaryInputFeed(array.rows, array.cols, 8,
-                                                            (len(words) - 1).bit_length())
-        port = buffer.read_port()
-        top.d.comb += [port.addr.eq(feed.read.addr), port.en.eq(feed.read.en),
-                       feed.read.data.eq(port.data)]
+        feed = RowStationaryInputFeed(array.rows, array.cols, 8, (len(words) - 1).bit_length())
+        top = with_buffer(feed, words, array.rows * 8)
         got = []
 
         async def bench(ctx):
-            ctx.set(feed.config, walk_config(mapping, plan, array.rows))
-            ctx.set(feed.pad_value, -5)
-            ctx.set(feed.start, 1)
-            await ctx.tick()
-            ctx.set(feed.start, 0)
+            await start_unit(ctx, feed, walk_config(mapping, plan, array.rows), pad_value=-5)
             for _ in range(4 * len(expected) + 10):
                 if not ctx.get(feed.busy):
                     break
@@ -173,6 +180,64 @@ def test_input_feed_puts_the_passes_operands_on_the_bus(kernel, stride, pad):
                 if ready and ctx.get(feed.bus.valid):
                     b = ctx.get(feed.bus.payload)
                     got.append((b.vset, b.diagonal, b.data))
+                await ctx.tick()
+            assert not ctx.get(feed.busy), "the feed did not finish"
+
+        simulate(top, bench)
+        assert got == expected, f"pass {start}"
+
+
+def pack(lanes, operand_bits=8):
+    """One buffer word of `lanes` operands, lane 0 in the low bits."""
+    mask = (1 << operand_bits) - 1
+    return sum((int(v) & mask) << (operand_bits * lane) for lane, v in enumerate(lanes))
+
+
+@pytest.mark.parametrize("array_name", ARRAYS)
+@pytest.mark.parametrize("kernel,fold_rows,channels", [(3, 1, 2), (3, 2, 1), (1, 1, 3),
+                                                       (5, 3, 1)])
+def test_filter_feed_puts_each_rows_weights_on_its_bus(array_name, kernel, fold_rows, channels):
+    """The words of `Pass.filter_words` at a base in the weight buffer: each PE row's bus
+    carries its lane's weights of every horizontal set in order (partial vertical and
+    horizontal sets, idle rows carry nothing), with every bus stalling at random."""
+    array = ARRAYS[array_name]
+    fold_rows = min(fold_rows, array.rows)
+    rng = np.random.default_rng([kernel, fold_rows, channels, array.rows])
+    c, k = 7, 5
+    shape = ConvShape(1, c, 8, 8, k, kernel, kernel)
+    filters = min(array.psum_depth, array.filter_depth // (channels * kernel))
+    mapping = RowStationaryMapping(shape, array, channels, filters, fold_rows, 2)
+    w = rng.integers(-128, 128, size=(k, c, kernel, kernel))
+    stalls = random.Random(kernel * fold_rows)
+    for start in list(mapping.passes())[:6]:
+        plan = mapping.plan(*start)
+        layout = plan.filter_words(w, mapping)
+        base = 3
+        words = [0] * base + [pack(word) for _, lanes, _ in layout for word in lanes]
+        expected = {a: [(h, int(lanes[t, a])) for h, lanes, lengths in layout
+                        for t in range(lengths[a])] for a in range(array.rows)}
+        feed = RowStationaryFilterFeed(array.rows, array.cols, 8,
+                                       (len(words) - 1).bit_length(), array.psum_depth,
+                                       array.input_depth)
+        top = with_buffer(feed, words, array.rows * 8)
+        got = {a: [] for a in range(array.rows)}
+        config = {"fold_rows": fold_rows, "fold_len": len(plan.fold),
+                  "vertical_sets": len(plan.channel_sets), "channels": channels,
+                  "channels_last": len(plan.channel_sets[-1]),
+                  "horizontal_sets": len(plan.filter_sets), "filters": filters,
+                  "filters_last": len(plan.filter_sets[-1]), "taps": kernel, "base": base}
+
+        async def bench(ctx):
+            await start_unit(ctx, feed, config)
+            for _ in range(8 * len(words) + 10):
+                if not ctx.get(feed.busy):
+                    break
+                for a, bus in enumerate(feed.bus):
+                    ready = stalls.random() >= 0.3
+                    ctx.set(bus.ready, ready)
+                    if ready and ctx.get(bus.valid):
+                        b = ctx.get(bus.payload)
+                        got[a].append((b.hset, b.data))
                 await ctx.tick()
             assert not ctx.get(feed.busy), "the feed did not finish"
 
