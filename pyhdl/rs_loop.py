@@ -1,6 +1,7 @@
 """The row-stationary inner loop's parts (issue 14): the walk of a pass's input-bus words
 over the input buffer (`RowStationaryInputWalk`) and the bus source that reads them
-(`RowStationaryInputFeed`), and the filter buses' source (`RowStationaryFilterFeed`).
+(`RowStationaryInputFeed`), the filter buses' source (`RowStationaryFilterFeed`), and the
+gathering of the psum columns' sums into output-buffer words (`RowStationaryPsumCollector`).
 
 The input buffer holds a tile's band as the other dataflows load it (pyhdl/sequencer.py): a
 pixel is `c_blocks` words of `rows` channels, a row `line_words` words.  The row-stationary
@@ -8,13 +9,14 @@ array takes one operand a cycle on its diagonal input bus, so each bus word is o
 an input-buffer word, or the padding value where the window hangs over the image's edge.
 """
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.hardware import COORD_BITS, COUNT_BITS, OFFSET_BITS
 from models.registers import WORDS_BITS
 
+from .interfaces import tag_layout
 from .rs_array import Place
 from .rs_pe import NestedCount
 
@@ -367,4 +369,112 @@ class RowStationaryFilterFeed(wiring.Component):
         for a, bus in enumerate(self.bus):
             m.d.comb += [bus.valid.eq(held & lanes[a]), bus.payload.hset.eq(hset),
                          bus.payload.data.eq(words[a])]
+        return m
+
+
+def collector_layout(cols, psum_depth, output_addr_bits):
+    """One pass's sums, stable from `start` until `busy` falls: strip_cols, strip_len and
+    horizontal_sets (the array's horizontal placement), filters p per horizontal set and
+    filters_last of the last, outputs F, lane_base: the output-word lane of the pass's first
+    filter, out_base: the output-buffer word of its first output row's first pixel, col_step
+    and row_step: words from a pixel to the next one in its row and in its column, first:
+    the words are overwritten (the first pass reducing into them), not added to."""
+    return data.StructLayout({
+        "strip_cols": range(1, cols + 1), "strip_len": range(1, cols + 1),
+        "horizontal_sets": range(1, cols + 1), "filters": range(1, psum_depth + 1),
+        "filters_last": range(1, psum_depth + 1), "outputs": COUNT_BITS,
+        "lane_base": range(cols), "out_base": output_addr_bits, "col_step": COUNT_BITS,
+        "row_step": WORDS_BITS, "first": 1,
+    })
+
+
+class RowStationaryPsumCollector(wiring.Component):
+    """Gathers a pass's column sums into output vectors for the accumulator
+    (pyhdl/accumulator.py, latency 0: the tag comes with the vector).
+
+    Column b = h * strip_cols + j carries, for each output f, the sums of horizontal set h's
+    p_h filters for output row j of the strip.  For each output f and strip column j, the
+    collector takes the sums of every horizontal set's column j in turn, one a cycle, into
+    lanes lane_base + h*p + k (stepped by adders) of a vector of `cols` lanes, zero
+    elsewhere, and hands it over with the word of pixel (j, f) (out_base + j*row_step +
+    f*col_step, stepped by adders).  The accumulator adds it to the word, or overwrites the
+    word when `first`; the columns never start from the global buffer's sums (the array's
+    `accumulate` stays 0).
+
+    Ports:
+        config: the pass (`collector_layout`).  start: In(1), a pulse while idle.
+        busy: Out(1), until the pass's last vector is handed over.
+        column[b]: In(stream), the array's psum_out[b]; taken one sum a cycle.
+        y, tag: Out, the accumulator's vector (valid, `cols` sums) and its tag.
+    Latency: a vector leaves the cycle after its last sum is taken.
+    """
+
+    def __init__(self, cols, acc_bits, psum_depth, output_addr_bits):
+        self.cols, self.acc_bits = cols, acc_bits
+        super().__init__({
+            "config": In(collector_layout(cols, psum_depth, output_addr_bits)),
+            "start": In(1),
+            "busy": Out(1),
+            "column": In(stream.Signature(signed(acc_bits))).array(cols),
+            "y": Out(data.StructLayout({
+                "valid": 1, "values": data.ArrayLayout(signed(acc_bits), cols)})),
+            "tag": Out(tag_layout(output_addr_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, cols = self.config, self.cols
+        f = Signal(COUNT_BITS)
+        j = Signal(range(cols))
+        h = Signal(range(cols))
+        k = Signal.like(cfg.filters)
+        column = Signal(range(cols))       # h * strip_cols + j
+        lane = Signal(range(cols))         # lane_base + h * p + k
+        set_lane = Signal(range(cols))     # lane_base + h * p
+        pixel = Signal.like(cfg.out_base)  # out_base + j * row_step + f * col_step
+        f_pixel = Signal.like(cfg.out_base)
+        values = Signal(data.ArrayLayout(signed(self.acc_bits), cols))
+        collecting = Signal()
+        last_h = h == cfg.horizontal_sets - 1
+        last_k = k == Mux(last_h, cfg.filters_last, cfg.filters) - 1
+        last_j = j == cfg.strip_len - 1
+        last_f = f == cfg.outputs - 1
+
+        columns = Array(self.column)
+        sum_in = columns[column]
+        m.d.comb += self.busy.eq(collecting | self.y.valid)
+        m.d.sync += [self.y.valid.eq(0), self.tag.valid.eq(0)]
+        for b in range(cols):
+            m.d.comb += self.column[b].ready.eq(collecting & (column == b))
+        with m.If(self.start):
+            m.d.sync += [collecting.eq(1), f.eq(0), j.eq(0), h.eq(0), k.eq(0), column.eq(0),
+                         lane.eq(cfg.lane_base), set_lane.eq(cfg.lane_base),
+                         pixel.eq(cfg.out_base), f_pixel.eq(cfg.out_base), values.eq(0)]
+        with m.Elif(collecting & sum_in.valid):
+            m.d.sync += values[lane].eq(sum_in.payload)
+            with m.If(~last_k):
+                m.d.sync += [k.eq(k + 1), lane.eq(lane + 1)]
+            with m.Elif(~last_h):
+                next_lane = set_lane + cfg.filters
+                m.d.sync += [k.eq(0), h.eq(h + 1), column.eq(column + cfg.strip_cols),
+                             set_lane.eq(next_lane), lane.eq(next_lane)]
+            with m.Else():
+                # The vector of pixel (j, f) is complete: hand it over (the lane just taken
+                # goes in with it), then the next strip column, or the next output.
+                m.d.sync += [self.y.valid.eq(1), self.tag.valid.eq(1),
+                             self.tag.addr.eq(pixel), self.tag.first.eq(cfg.first),
+                             k.eq(0), h.eq(0), lane.eq(cfg.lane_base),
+                             set_lane.eq(cfg.lane_base)]
+                for index in range(cols):
+                    m.d.sync += self.y.values[index].eq(
+                        Mux(lane == index, sum_in.payload, values[index]))
+                m.d.sync += values.eq(0)
+                with m.If(~last_j):
+                    m.d.sync += [j.eq(j + 1), column.eq(j + 1), pixel.eq(pixel + cfg.row_step)]
+                with m.Else():
+                    next_pixel = f_pixel + cfg.col_step
+                    m.d.sync += [j.eq(0), column.eq(0), f.eq(f + 1), pixel.eq(next_pixel),
+                                 f_pixel.eq(next_pixel)]
+                    with m.If(last_f):
+                        m.d.sync += collecting.eq(0)
         return m

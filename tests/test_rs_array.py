@@ -18,6 +18,7 @@ from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, ConvShape, RowStatio
 from pyhdl.rs_array import RS_ARRAY_EVENTS, RowStationaryPEArray
 from pyhdl.rs_pe import RS_PE_EVENTS
 from testbench.amaranth_sim import simulate
+from testbench.rs_passes import array_config
 
 ACC_BITS = 32
 DEADLOCK_CYCLES = 1000  # far beyond a PE's compute between two stream words (p*q*S + 3)
@@ -46,18 +47,6 @@ class Pass:
         self.channel_sets, self.filter_sets = self.plan.channel_sets, self.plan.filter_sets
         self.accumulate = self.plan.accumulate
         self.padded, self.w = padded, w
-
-    def config(self, array):
-        sh, m = self.mapping.shape, self.mapping
-        channels = [len(cs) for cs in self.channel_sets]
-        filters = [len(ks) for ks in self.filter_sets]
-        return {"fold_rows": m.fold_rows, "fold_len": len(self.fold),
-                "vertical_sets": len(self.channel_sets), "strip_cols": m.strip_cols,
-                "strip_len": len(self.strip), "horizontal_sets": len(self.filter_sets),
-                "channels": channels + [1] * (array.rows - len(channels)),
-                "filters": filters + [1] * (array.cols - len(filters)),
-                "taps": sh.s, "step": min(sh.stride, sh.s), "outputs": sh.q,
-                "stride": sh.stride, "accumulate": int(self.accumulate)}
 
     def filter_bus_words(self):
         """Each PE row's filter bus words: lane a of the pass's weight-buffer words
@@ -98,7 +87,7 @@ def drive(array, dut, the_pass, before, pause):
     counts = {}
 
     async def bench(ctx):
-        ctx.set(dut.config, the_pass.config(array))
+        ctx.set(dut.config, array_config(the_pass.mapping, the_pass.plan))
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)

@@ -10,35 +10,19 @@ from amaranth.back import rtlil
 
 from models.row_stationary import ConvShape, RowStationaryArray, RowStationaryMapping
 from amaranth import Module
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
+from models.golden import conv2d, wrap
+from pyhdl.rs_array import RowStationaryPEArray
 from pyhdl.rs_loop import (RowStationaryFilterFeed, RowStationaryInputFeed,
-                           RowStationaryInputWalk)
+                           RowStationaryInputWalk, RowStationaryPsumCollector)
 from testbench.amaranth_sim import simulate
+from testbench.rs_passes import (array_config, collector_config, filter_feed_config,
+                                 input_walk_config)
 
 ARRAYS = {"nonsquare_3x5": RowStationaryArray(3, 5, 24, 6, 2),
           "even_4x6": RowStationaryArray(4, 6, 40, 8, 4)}
-
-
-def walk_config(mapping, plan, rows):
-    """The walk's configuration of `plan` over an input buffer holding the whole image:
-    pixel (hh, ww) block b at word (hh * w + ww) * c_blocks + b."""
-    sh = mapping.shape
-    u, s, pad = sh.stride, sh.s, sh.pad
-    c_blocks = -(-sh.c // rows)
-    line_words = sh.w * c_blocks
-    row_hh = plan.strip.start * u + plan.fold.start - pad
-    q = mapping.channels
-    c0 = plan.channel_sets[0].start
-    return {"outputs": sh.q, "taps": s, "step": min(u, s), "stride": u,
-            "fold_len": len(plan.fold), "strip_len": len(plan.strip),
-            "vertical_sets": len(plan.channel_sets), "channels": q,
-            "channels_last": len(plan.channel_sets[-1]), "first_lane": c0 % rows,
-            "first_block": c0 // rows, "q_lanes": q % rows, "q_blocks": q // rows,
-            "row_addr": row_hh * line_words - pad * c_blocks, "row_hh": row_hh,
-            "line_words": line_words, "c_blocks": c_blocks, "row_step": u * line_words,
-            "col_skip": max(u - s, 0), "col_skip_words": max(u - s, 0) * c_blocks,
-            "h": sh.h, "w": sh.w, "pad": pad}
 
 
 async def start_unit(ctx, unit, config, **inputs):
@@ -115,7 +99,7 @@ def test_input_walk_sends_the_models_words(array_name, kernel, stride, pad):
     for start in mapping.passes():
         plan = mapping.plan(*start)
         expected = expected_words(mapping, plan, array.rows)
-        got = run_walk(array, walk_config(mapping, plan, array.rows), len(expected), stalls)
+        got = run_walk(array, input_walk_config(mapping, plan), len(expected), stalls)
         assert got == expected, f"pass {start}"
 
 
@@ -131,7 +115,7 @@ def test_input_walk_on_partial_folds_and_wide_channel_sets(fold_rows, strip_cols
     assert any(len(plan.fold) < fold_rows for plan in plans)
     for plan in plans:
         expected = expected_words(mapping, plan, array.rows)
-        got = run_walk(array, walk_config(mapping, plan, array.rows), len(expected), stalls)
+        got = run_walk(array, input_walk_config(mapping, plan), len(expected), stalls)
         assert got == expected, f"pass {plan}"
 
 
@@ -171,7 +155,7 @@ def test_input_feed_puts_the_passes_operands_on_the_bus(kernel, stride, pad):
         got = []
 
         async def bench(ctx):
-            await start_unit(ctx, feed, walk_config(mapping, plan, array.rows), pad_value=-5)
+            await start_unit(ctx, feed, input_walk_config(mapping, plan), pad_value=-5)
             for _ in range(4 * len(expected) + 10):
                 if not ctx.get(feed.busy):
                     break
@@ -221,11 +205,7 @@ def test_filter_feed_puts_each_rows_weights_on_its_bus(array_name, kernel, fold_
                                        array.input_depth)
         top = with_buffer(feed, words, array.rows * 8)
         got = {a: [] for a in range(array.rows)}
-        config = {"fold_rows": fold_rows, "fold_len": len(plan.fold),
-                  "vertical_sets": len(plan.channel_sets), "channels": channels,
-                  "channels_last": len(plan.channel_sets[-1]),
-                  "horizontal_sets": len(plan.filter_sets), "filters": filters,
-                  "filters_last": len(plan.filter_sets[-1]), "taps": kernel, "base": base}
+        config = filter_feed_config(mapping, plan, base)
 
         async def bench(ctx):
             await start_unit(ctx, feed, config)
@@ -243,3 +223,98 @@ def test_filter_feed_puts_each_rows_weights_on_its_bus(array_name, kernel, fold_
 
         simulate(top, bench)
         assert got == expected, f"pass {start}"
+
+
+def datapath(array, image_words, weight_words, acc_bits=32):
+    """Input and weight buffers, the two feeds, the RS array and the psum collector, joined
+    as the inner loop joins them (the array's columns start from zero: the collector's
+    accumulator adds the passes)."""
+    top = Module()
+    units = {
+        "input_feed": RowStationaryInputFeed(array.rows, array.cols, 8,
+                                             (len(image_words) - 1).bit_length()),
+        "filter_feed": RowStationaryFilterFeed(array.rows, array.cols, 8,
+                                               (len(weight_words) - 1).bit_length(),
+                                               array.psum_depth, array.input_depth),
+        "array": RowStationaryPEArray(array.rows, array.cols, 8, acc_bits, array.filter_depth,
+                                      array.input_depth, array.psum_depth),
+        "collector": RowStationaryPsumCollector(array.cols, acc_bits, array.psum_depth, 16),
+    }
+    for name, unit in units.items():
+        top.submodules[name] = unit
+    for name, words in (("input_feed", image_words), ("filter_feed", weight_words)):
+        top.submodules[f"{name}_buffer"] = buffer = Memory(shape=array.rows * 8,
+                                                           depth=len(words), init=words)
+        port, unit = buffer.read_port(), units[name]
+        top.d.comb += [port.addr.eq(unit.read.addr), port.en.eq(unit.read.en),
+                       unit.read.data.eq(port.data)]
+    dut = units["array"]
+    wiring.connect(top, units["input_feed"].bus, dut.input_in)
+    for a in range(array.rows):
+        wiring.connect(top, units["filter_feed"].bus[a], dut.filter_in[a])
+    for b in range(array.cols):
+        wiring.connect(top, dut.psum_out[b], units["collector"].column[b])
+        top.d.comb += dut.psum_in[b].valid.eq(0)
+    return top, units
+
+
+@pytest.mark.parametrize("array_name", ARRAYS)
+@pytest.mark.parametrize("kernel,stride,pad", [(3, 1, 1), (3, 2, 0), (1, 1, 0), (4, 1, 2)])
+def test_the_datapath_runs_whole_convolutions_bit_exactly(array_name, kernel, stride, pad):
+    """Every pass of a random conv (folds, strips, channel and filter tiles, padding of a
+    zero point) from the buffers through the array into output words: equal to the golden
+    model bit for bit, and the array's MACs add up to the layer's."""
+    array = ARRAYS[array_name]
+    rng = np.random.default_rng([kernel, stride, pad, array.rows])
+    c, k = int(rng.integers(2, 6)), int(rng.integers(2, array.cols + 1))
+    h, w = (int(v) for v in rng.integers(kernel + 1, kernel + 5, size=2))
+    shape = ConvShape(1, c, h, w, k, kernel, kernel, stride, pad, pad_value=3)
+    x = rng.integers(-128, 128, size=(1, c, h, w))
+    x[rng.random(x.shape) < 0.2] = 0
+    weights = rng.integers(-128, 128, size=(k, c, kernel, kernel))
+    channels = int(rng.integers(1, min(c, array.input_depth // kernel) + 1))
+    filters = int(rng.integers(1, min(k, array.psum_depth,
+                                      array.filter_depth // (channels * kernel)) + 1))
+    mapping = RowStationaryMapping(shape, array, channels, filters,
+                                   int(rng.integers(1, min(kernel, array.rows) + 1)),
+                                   int(rng.integers(1, min(shape.p, array.cols) + 1)))
+    plans = [mapping.plan(*start) for start in mapping.passes()]
+    weight_words, bases = [], []
+    for plan in plans:
+        bases.append(len(weight_words))
+        weight_words += [pack(word) for _, lanes, _ in plan.filter_words(weights, mapping)
+                         for word in lanes]
+    top, units = datapath(array, buffer_image(x, array.rows), weight_words)
+    out = np.zeros((shape.p * shape.q, array.cols), dtype=np.int64)
+    macs = []
+
+    async def bench(ctx):
+        collector, dut = units["collector"], units["array"]
+        for plan, base in zip(plans, bases):
+            before = ctx.get(dut.counts.macs)
+            ctx.set(dut.config, array_config(mapping, plan, accumulate=False))
+            ctx.set(units["input_feed"].pad_value, 3)
+            ctx.set(units["input_feed"].config, input_walk_config(mapping, plan))
+            ctx.set(units["filter_feed"].config, filter_feed_config(mapping, plan, base))
+            ctx.set(collector.config, collector_config(mapping, plan))
+            for unit in (dut, *(units[n] for n in ("input_feed", "filter_feed", "collector"))):
+                ctx.set(unit.start, 1)
+            await ctx.tick()
+            for unit in (dut, *(units[n] for n in ("input_feed", "filter_feed", "collector"))):
+                ctx.set(unit.start, 0)
+            for _ in range(20000):
+                if ctx.get(collector.tag.valid):
+                    tag, values = ctx.get(collector.tag), ctx.get(collector.y.values)
+                    vector = np.array([values[lane] for lane in range(array.cols)])
+                    out[tag.addr] = vector if tag.first else out[tag.addr] + vector
+                if not any(ctx.get(units[n].busy) for n in units):
+                    break
+                await ctx.tick()
+            else:
+                raise AssertionError("the pass did not finish")
+            macs.append(ctx.get(dut.counts.macs) - before)
+
+    simulate(top, bench)
+    y = wrap(out[:, :k], 32).reshape(shape.p, shape.q, k).transpose(2, 0, 1)
+    np.testing.assert_array_equal(y, conv2d(x, weights, stride, pad, pad_value=3)[0])
+    assert sum(macs) == shape.macs
