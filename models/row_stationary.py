@@ -135,6 +135,20 @@ class RowStationaryMapping:
                         for e0 in range(0, sh.p, self.strip_cols):
                             yield n, k0, c0, r0, e0
 
+    def filter_buffer(self, w):
+        """The weight-buffer words of image 0's passes, in the order they are read: each
+        fold's `Pass.filter_words` once (the fold's strips read the same words again).
+        Returns (words: T x rows, each pass's first word in `passes()` order)."""
+        words, bases, base = [], [], 0
+        for start in self.passes():
+            if start[0] != 0:
+                break
+            if start[4] == 0:
+                base = sum(len(word) for word in words)
+                words += [lanes for _, lanes, _ in self.plan(*start).filter_words(w, self)]
+            bases.append(base)
+        return np.concatenate(words), bases
+
     def plan(self, n, k0, c0, r0, e0):
         """The pass starting at (image, filter, channel, filter row, output row)."""
         sh, q, p = self.shape, self.channels, self.filters

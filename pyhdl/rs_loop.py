@@ -1,7 +1,8 @@
 """The row-stationary inner loop's parts (issue 14): the walk of a pass's input-bus words
 over the input buffer (`RowStationaryInputWalk`) and the bus source that reads them
-(`RowStationaryInputFeed`), the filter buses' source (`RowStationaryFilterFeed`), and the
-gathering of the psum columns' sums into output-buffer words (`RowStationaryPsumCollector`).
+(`RowStationaryInputFeed`), the filter buses' source (`RowStationaryFilterFeed`), the
+gathering of the psum columns' sums into output-buffer words (`RowStationaryPsumCollector`)
+and the walk over a chunk's passes that configures and starts them (`RowStationaryPassWalk`).
 
 The input buffer holds a tile's band as the other dataflows load it (pyhdl/sequencer.py): a
 pixel is `c_blocks` words of `rows` channels, a row `line_words` words.  The row-stationary
@@ -17,7 +18,7 @@ from models.hardware import COORD_BITS, COUNT_BITS, OFFSET_BITS
 from models.registers import WORDS_BITS
 
 from .interfaces import tag_layout
-from .rs_array import Place
+from .rs_array import Place, pass_layout
 from .rs_pe import NestedCount
 
 
@@ -304,6 +305,7 @@ class RowStationaryFilterFeed(wiring.Component):
         busy: Out(1), until the last word has left.
         read: In(ReadPort.Signature), the weight buffer (`rows` operands a word).
         bus[a]: Out(stream), PE row a's filter bus (hset, data).
+        end: Out, once idle: the weight-buffer word after the pass's last one.
     Latency: the first word is on the buses two cycles after `start`, then one a cycle
     while the buses take them.
     Counts: every word read is a global-buffer weight read (the buffer counts them).
@@ -320,6 +322,7 @@ class RowStationaryFilterFeed(wiring.Component):
                                                  shape=rows * operand_bits)),
             "bus": Out(stream.Signature(data.StructLayout({
                 "hset": range(cols), "data": signed(operand_bits)}))).array(rows),
+            "end": Out(WORDS_BITS),
         })
 
     def elaborate(self, platform):
@@ -336,6 +339,7 @@ class RowStationaryFilterFeed(wiring.Component):
         count = NestedCount("filter_word", job)
         addr = Signal(WORDS_BITS)
         walking = Signal()
+        m.d.comb += self.end.eq(addr)
 
         held = Signal()
         hset = Signal.like(h)
@@ -477,4 +481,189 @@ class RowStationaryPsumCollector(wiring.Component):
                                  f_pixel.eq(next_pixel)]
                     with m.If(last_f):
                         m.d.sync += collecting.eq(0)
+        return m
+
+
+def pass_walk_layout(rows, cols, psum_depth, input_depth, output_addr_bits, taps_bits=8):
+    """A chunk's passes, stable from `start` until `busy` falls (the mapper's products).
+
+    k_tiles, c_tiles, folds, strips: the pass loops' counts (filter tile outermost, strip
+    innermost); filter_tile: filters a tile; ct_lanes / ct_blocks: channel_tile mod and div
+    rows; fold_rows / fold_last, strip_cols / strip_last: the fold's and strip's size and the
+    last one's; vertical_sets / vsets_last and channels / channels_last: of every channel
+    tile and the last; horizontal_sets / hsets_last and filters / filters_last likewise for
+    filter tiles; fold_words = fold_rows * line_words; strip_rows = strip_cols * U and
+    strip_words = strip_rows * line_words; strip_out = strip_cols * out_row_step; row_addr,
+    row_hh: the chunk's first padded input row (as `input_walk_layout`); out_base: its first
+    output word; weight_base: the weight-buffer word of its first pass; the other fields go
+    to the units as they are."""
+    layout = {
+        "k_tiles": COUNT_BITS, "c_tiles": COUNT_BITS, "folds": COUNT_BITS,
+        "strips": COUNT_BITS, "filter_tile": COUNT_BITS, "ct_lanes": range(rows),
+        "ct_blocks": COUNT_BITS, "fold_rows": range(1, rows + 1),
+        "fold_last": range(1, rows + 1), "strip_cols": range(1, cols + 1),
+        "strip_last": range(1, cols + 1), "vertical_sets": range(1, rows + 1),
+        "vsets_last": range(1, rows + 1), "channels": range(1, input_depth + 1),
+        "channels_last": range(1, input_depth + 1), "horizontal_sets": range(1, cols + 1),
+        "hsets_last": range(1, cols + 1), "filters": range(1, psum_depth + 1),
+        "filters_last": range(1, psum_depth + 1), "fold_words": WORDS_BITS,
+        "strip_rows": COUNT_BITS, "strip_words": WORDS_BITS, "strip_out": WORDS_BITS,
+        "row_addr": signed(OFFSET_BITS), "row_hh": signed(COORD_BITS),
+        "out_base": output_addr_bits, "weight_base": WORDS_BITS,
+        "out_col_step": COUNT_BITS, "out_row_step": WORDS_BITS,
+        "q_lanes": range(rows), "q_blocks": COUNT_BITS,
+    }
+    for name in ("outputs", "taps", "step", "stride", "line_words", "c_blocks", "row_step",
+                 "col_skip", "col_skip_words", "h", "w", "pad"):
+        layout[name] = input_walk_layout(rows, cols, taps_bits).members[name]
+    return data.StructLayout(layout)
+
+
+class RowStationaryPassWalk(wiring.Component):
+    """Walks a chunk's passes (filter tile, channel tile, fold, strip; strip innermost, as
+    `RowStationaryMapping.passes`), and for each configures the array, the feeds and the
+    collector and starts them together, then waits for all of them to be idle.
+
+    Every per-pass value steps by adders from the chunk's `pass_walk_layout`: the fold's
+    and strip's first input row and word, the strip's first output word, the channel tile's
+    first lane and block, the filter tile's first output lane.  The strips of a fold re-read
+    the fold's weights: a fold starts at the weight word where the filter feed ended the
+    fold before (`filter_end`).  Sums overwrite their words in the first filter tile's
+    first channel tile and fold, and add to them in every later pass.
+
+    Ports:
+        config: the chunk.  start: In(1), a pulse while idle.  busy: Out(1).
+        units_busy: In(1), any of the units still at work.  filter_end: In, the filter
+            feed's `end`.
+        pass_start: Out(1), the units' `start`.
+        array_config, walk_config, filter_config, collector_config: Out, the units' pass.
+    Latency: a pass starts the cycle after `start` and the cycle after the units of the
+    previous one are idle.
+    """
+
+    def __init__(self, rows, cols, psum_depth, input_depth, filter_depth, output_addr_bits,
+                 max_stride=7, output_bits=12):
+        self.rows, self.cols = rows, cols
+        super().__init__({
+            "config": In(pass_walk_layout(rows, cols, psum_depth, input_depth,
+                                          output_addr_bits)),
+            "start": In(1),
+            "busy": Out(1),
+            "units_busy": In(1),
+            "filter_end": In(WORDS_BITS),
+            "pass_start": Out(1),
+            "array_config": Out(pass_layout(rows, cols, filter_depth, input_depth,
+                                            psum_depth, max_stride, output_bits)),
+            "walk_config": Out(input_walk_layout(rows, cols)),
+            "filter_config": Out(filter_feed_layout(rows, cols, psum_depth, input_depth)),
+            "collector_config": Out(collector_layout(cols, psum_depth, output_addr_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, rows, cols = self.config, self.rows, self.cols
+        kt, ct, fold, strip = (Signal(COUNT_BITS, name=n) for n in ("kt", "ct", "fold", "strip"))
+        last_kt, last_ct = kt == cfg.k_tiles - 1, ct == cfg.c_tiles - 1
+        last_fold, last_strip = fold == cfg.folds - 1, strip == cfg.strips - 1
+        lane_base = Signal(range(cols))
+        c_lane, c_block = Signal(range(rows)), Signal(COUNT_BITS)
+        fold_hh, pass_hh = Signal(signed(COORD_BITS)), Signal(signed(COORD_BITS))
+        fold_addr, pass_addr = Signal(signed(OFFSET_BITS)), Signal(signed(OFFSET_BITS))
+        strip_out = Signal.like(cfg.out_base)
+        fold_base = Signal(WORDS_BITS)
+
+        vsets = Mux(last_ct, cfg.vsets_last, cfg.vertical_sets)
+        hsets = Mux(last_kt, cfg.hsets_last, cfg.horizontal_sets)
+        q_last = Mux(last_ct, cfg.channels_last, cfg.channels)
+        p_last = Mux(last_kt, cfg.filters_last, cfg.filters)
+        fold_len = Mux(last_fold, cfg.fold_last, cfg.fold_rows)
+        strip_len = Mux(last_strip, cfg.strip_last, cfg.strip_cols)
+        first_q = Mux(vsets == 1, q_last, cfg.channels)
+        first_p = Mux(hsets == 1, p_last, cfg.filters)
+
+        a = self.array_config
+        m.d.comb += [a.fold_rows.eq(cfg.fold_rows), a.fold_len.eq(fold_len),
+                     a.vertical_sets.eq(vsets), a.strip_cols.eq(cfg.strip_cols),
+                     a.strip_len.eq(strip_len), a.horizontal_sets.eq(hsets),
+                     a.taps.eq(cfg.taps), a.step.eq(cfg.step), a.outputs.eq(cfg.outputs),
+                     a.stride.eq(cfg.stride), a.accumulate.eq(0)]
+        for v in range(rows):
+            m.d.comb += a.channels[v].eq(Mux(v == vsets - 1, q_last, cfg.channels))
+        for h in range(cols):
+            m.d.comb += a.filters[h].eq(Mux(h == hsets - 1, p_last, cfg.filters))
+        w = self.walk_config
+        for name in ("outputs", "taps", "step", "stride", "line_words", "c_blocks",
+                     "row_step", "col_skip", "col_skip_words", "h", "w", "pad", "q_lanes",
+                     "q_blocks", "channels"):
+            m.d.comb += getattr(w, name).eq(getattr(cfg, name))
+        m.d.comb += [w.fold_len.eq(fold_len), w.strip_len.eq(strip_len),
+                     w.vertical_sets.eq(vsets), w.channels_last.eq(q_last),
+                     w.first_lane.eq(c_lane), w.first_block.eq(c_block),
+                     w.row_addr.eq(pass_addr), w.row_hh.eq(pass_hh)]
+        f = self.filter_config
+        m.d.comb += [f.fold_rows.eq(cfg.fold_rows), f.fold_len.eq(fold_len),
+                     f.vertical_sets.eq(vsets), f.channels.eq(first_q),
+                     f.channels_last.eq(q_last), f.horizontal_sets.eq(hsets),
+                     f.filters.eq(first_p), f.filters_last.eq(p_last), f.taps.eq(cfg.taps),
+                     f.base.eq(fold_base)]
+        c = self.collector_config
+        m.d.comb += [c.strip_cols.eq(cfg.strip_cols), c.strip_len.eq(strip_len),
+                     c.horizontal_sets.eq(hsets), c.filters.eq(first_p),
+                     c.filters_last.eq(p_last), c.outputs.eq(cfg.outputs),
+                     c.lane_base.eq(lane_base), c.out_base.eq(strip_out),
+                     c.col_step.eq(cfg.out_col_step), c.row_step.eq(cfg.out_row_step),
+                     c.first.eq((kt == 0) & (ct == 0) & (fold == 0))]
+
+        def first_fold():
+            m.d.sync += [fold.eq(0), fold_hh.eq(cfg.row_hh), fold_addr.eq(cfg.row_addr)]
+            first_strip(cfg.row_hh, cfg.row_addr)
+
+        def first_strip(hh, addr):
+            m.d.sync += [strip.eq(0), pass_hh.eq(hh), pass_addr.eq(addr),
+                         strip_out.eq(cfg.out_base)]
+
+        def first_channel_tile():
+            m.d.sync += [ct.eq(0), c_lane.eq(0), c_block.eq(0)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [kt.eq(0), lane_base.eq(0), fold_base.eq(cfg.weight_base)]
+                    first_channel_tile()
+                    first_fold()
+                    m.next = "PASS"
+            with m.State("PASS"):
+                m.d.comb += [self.busy.eq(1), self.pass_start.eq(1)]
+                m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~self.units_busy):
+                    m.next = "PASS"
+                    with m.If(~last_strip):
+                        m.d.sync += [strip.eq(strip + 1),
+                                     pass_hh.eq(pass_hh + cfg.strip_rows),
+                                     pass_addr.eq(pass_addr + cfg.strip_words),
+                                     strip_out.eq(strip_out + cfg.strip_out)]
+                    with m.Else():
+                        # The next fold's weights follow this fold's.
+                        m.d.sync += fold_base.eq(self.filter_end)
+                        with m.If(~last_fold):
+                            next_hh = fold_hh + cfg.fold_rows
+                            next_addr = fold_addr + cfg.fold_words
+                            m.d.sync += [fold.eq(fold + 1), fold_hh.eq(next_hh),
+                                         fold_addr.eq(next_addr)]
+                            first_strip(next_hh, next_addr)
+                        with m.Elif(~last_ct):
+                            lane_sum = c_lane + cfg.ct_lanes
+                            wraps = lane_sum >= rows
+                            m.d.sync += [ct.eq(ct + 1),
+                                         c_lane.eq(Mux(wraps, lane_sum - rows, lane_sum)),
+                                         c_block.eq(c_block + cfg.ct_blocks + wraps)]
+                            first_fold()
+                        with m.Elif(~last_kt):
+                            m.d.sync += [kt.eq(kt + 1), lane_base.eq(lane_base + cfg.filter_tile)]
+                            first_channel_tile()
+                            first_fold()
+                        with m.Else():
+                            m.next = "IDLE"
         return m

@@ -64,3 +64,35 @@ def collector_config(mapping, plan):
             "lane_base": plan.filter_sets[0].start, "out_base": plan.strip.start * sh.q,
             "col_step": 1, "row_step": sh.q,
             "first": int(not plan.accumulate and plan.filter_sets[0].start == 0)}
+
+
+def pass_walk_config(mapping, weight_base=0):
+    """RowStationaryPassWalk's `config` for image 0 of `mapping` (the input and output
+    buffers as `input_walk_config` and `collector_config` have them), its weights from
+    weight-buffer word `weight_base` on (`RowStationaryMapping.filter_buffer`)."""
+    sh, rows = mapping.shape, mapping.array.rows
+    plans = [mapping.plan(*start) for start in mapping.passes() if start[0] == 0]
+    first, last = plans[0], plans[-1]
+    walk = input_walk_config(mapping, first)
+    q, p = mapping.channels, mapping.filters
+    config = {name: walk[name] for name in (
+        "outputs", "taps", "step", "stride", "line_words", "c_blocks", "row_step",
+        "col_skip", "col_skip_words", "h", "w", "pad", "q_lanes", "q_blocks", "row_addr",
+        "row_hh")}
+    config.update({
+        "k_tiles": ceil(sh.k / mapping.filter_tile), "c_tiles": ceil(sh.c / mapping.channel_tile),
+        "folds": ceil(sh.r / mapping.fold_rows), "strips": ceil(sh.p / mapping.strip_cols),
+        "filter_tile": mapping.filter_tile, "ct_lanes": mapping.channel_tile % rows,
+        "ct_blocks": mapping.channel_tile // rows, "fold_rows": mapping.fold_rows,
+        "fold_last": len(last.fold), "strip_cols": mapping.strip_cols,
+        "strip_last": len(last.strip), "vertical_sets": len(first.channel_sets),
+        "vsets_last": len(last.channel_sets), "channels": q,
+        "channels_last": len(last.channel_sets[-1]),
+        "horizontal_sets": len(first.filter_sets), "hsets_last": len(last.filter_sets),
+        "filters": p, "filters_last": len(last.filter_sets[-1]),
+        "fold_words": mapping.fold_rows * walk["line_words"],
+        "strip_rows": mapping.strip_cols * sh.stride,
+        "strip_words": mapping.strip_cols * sh.stride * walk["line_words"],
+        "strip_out": mapping.strip_cols * sh.q, "out_base": 0, "weight_base": weight_base,
+        "out_col_step": 1, "out_row_step": sh.q})
+    return config

@@ -9,17 +9,18 @@ import pytest
 from amaranth.back import rtlil
 
 from models.row_stationary import ConvShape, RowStationaryArray, RowStationaryMapping
-from amaranth import Module
+from amaranth import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from models.golden import conv2d, wrap
 from pyhdl.rs_array import RowStationaryPEArray
 from pyhdl.rs_loop import (RowStationaryFilterFeed, RowStationaryInputFeed,
-                           RowStationaryInputWalk, RowStationaryPsumCollector)
+                           RowStationaryInputWalk, RowStationaryPassWalk,
+                           RowStationaryPsumCollector)
 from testbench.amaranth_sim import simulate
 from testbench.rs_passes import (array_config, collector_config, filter_feed_config,
-                                 input_walk_config)
+                                 input_walk_config, pass_walk_config)
 
 ARRAYS = {"nonsquare_3x5": RowStationaryArray(3, 5, 24, 6, 2),
           "even_4x6": RowStationaryArray(4, 6, 40, 8, 4)}
@@ -119,8 +120,15 @@ def test_input_walk_on_partial_folds_and_wide_channel_sets(fold_rows, strip_cols
         assert got == expected, f"pass {plan}"
 
 
-def test_the_input_walk_has_no_multiplier():
-    assert "$mul" not in rtlil.convert(RowStationaryInputWalk(4, 6))
+@pytest.mark.parametrize("unit", [
+    RowStationaryInputWalk(4, 6), RowStationaryInputFeed(4, 6, 8, 10),
+    RowStationaryFilterFeed(4, 6, 8, 10, psum_depth=4, input_depth=8),
+    RowStationaryPsumCollector(6, 32, psum_depth=4, output_addr_bits=10),
+    RowStationaryPassWalk(4, 6, psum_depth=4, input_depth=8, filter_depth=40,
+                          output_addr_bits=10)], ids=lambda unit: type(unit).__name__)
+def test_the_loop_parts_have_no_multiplier(unit):
+    """Every address, lane and count of the loop's parts steps by adders."""
+    assert "$mul" not in rtlil.convert(unit)
 
 
 def buffer_image(x, rows, operand_bits=8):
@@ -228,7 +236,7 @@ def test_filter_feed_puts_each_rows_weights_on_its_bus(array_name, kernel, fold_
 def datapath(array, image_words, weight_words, acc_bits=32):
     """Input and weight buffers, the two feeds, the RS array and the psum collector, joined
     as the inner loop joins them (the array's columns start from zero: the collector's
-    accumulator adds the passes)."""
+    accumulator adds the passes), configured and started by the pass walk."""
     top = Module()
     units = {
         "input_feed": RowStationaryInputFeed(array.rows, array.cols, 8,
@@ -240,8 +248,12 @@ def datapath(array, image_words, weight_words, acc_bits=32):
                                       array.input_depth, array.psum_depth),
         "collector": RowStationaryPsumCollector(array.cols, acc_bits, array.psum_depth, 16),
     }
+    walk = RowStationaryPassWalk(array.rows, array.cols, array.psum_depth, array.input_depth,
+                                 array.filter_depth, 16)
+    top.submodules.walk = walk
     for name, unit in units.items():
         top.submodules[name] = unit
+        top.d.comb += unit.start.eq(walk.pass_start)
     for name, words in (("input_feed", image_words), ("filter_feed", weight_words)):
         top.submodules[f"{name}_buffer"] = buffer = Memory(shape=array.rows * 8,
                                                            depth=len(words), init=words)
@@ -249,21 +261,28 @@ def datapath(array, image_words, weight_words, acc_bits=32):
         top.d.comb += [port.addr.eq(unit.read.addr), port.en.eq(unit.read.en),
                        unit.read.data.eq(port.data)]
     dut = units["array"]
+    top.d.comb += [dut.config.eq(walk.array_config),
+                   units["input_feed"].config.eq(walk.walk_config),
+                   units["filter_feed"].config.eq(walk.filter_config),
+                   units["collector"].config.eq(walk.collector_config),
+                   walk.filter_end.eq(units["filter_feed"].end),
+                   walk.units_busy.eq(Cat(unit.busy for unit in units.values()).any())]
     wiring.connect(top, units["input_feed"].bus, dut.input_in)
     for a in range(array.rows):
         wiring.connect(top, units["filter_feed"].bus[a], dut.filter_in[a])
     for b in range(array.cols):
         wiring.connect(top, dut.psum_out[b], units["collector"].column[b])
         top.d.comb += dut.psum_in[b].valid.eq(0)
-    return top, units
+    return top, walk, units
 
 
 @pytest.mark.parametrize("array_name", ARRAYS)
 @pytest.mark.parametrize("kernel,stride,pad", [(3, 1, 1), (3, 2, 0), (1, 1, 0), (4, 1, 2)])
 def test_the_datapath_runs_whole_convolutions_bit_exactly(array_name, kernel, stride, pad):
-    """Every pass of a random conv (folds, strips, channel and filter tiles, padding of a
-    zero point) from the buffers through the array into output words: equal to the golden
-    model bit for bit, and the array's MACs add up to the layer's."""
+    """A random conv (folds, strips, channel and filter tiles, padding of a zero point) from
+    the buffers through the array into output words, every pass configured and started by
+    the pass walk: the passes' configurations are the host's (testbench/rs_passes.py), the
+    outputs the golden model's bit for bit, and the array's MACs add up to the layer's."""
     array = ARRAYS[array_name]
     rng = np.random.default_rng([kernel, stride, pad, array.rows])
     c, k = int(rng.integers(2, 6)), int(rng.integers(2, array.cols + 1))
@@ -279,42 +298,59 @@ def test_the_datapath_runs_whole_convolutions_bit_exactly(array_name, kernel, st
                                    int(rng.integers(1, min(kernel, array.rows) + 1)),
                                    int(rng.integers(1, min(shape.p, array.cols) + 1)))
     plans = [mapping.plan(*start) for start in mapping.passes()]
-    weight_words, bases = [], []
-    for plan in plans:
-        bases.append(len(weight_words))
-        weight_words += [pack(word) for _, lanes, _ in plan.filter_words(weights, mapping)
-                         for word in lanes]
-    top, units = datapath(array, buffer_image(x, array.rows), weight_words)
+    weight_base = 2
+    lanes, bases = mapping.filter_buffer(weights)
+    top, walk, units = datapath(array, buffer_image(x, array.rows),
+                                [0] * weight_base + [pack(word) for word in lanes])
     out = np.zeros((shape.p * shape.q, array.cols), dtype=np.int64)
-    macs = []
+    configs = []
 
     async def bench(ctx):
-        collector, dut = units["collector"], units["array"]
-        for plan, base in zip(plans, bases):
-            before = ctx.get(dut.counts.macs)
-            ctx.set(dut.config, array_config(mapping, plan, accumulate=False))
-            ctx.set(units["input_feed"].pad_value, 3)
-            ctx.set(units["input_feed"].config, input_walk_config(mapping, plan))
-            ctx.set(units["filter_feed"].config, filter_feed_config(mapping, plan, base))
-            ctx.set(collector.config, collector_config(mapping, plan))
-            for unit in (dut, *(units[n] for n in ("input_feed", "filter_feed", "collector"))):
-                ctx.set(unit.start, 1)
+        ctx.set(units["input_feed"].pad_value, 3)
+        await start_unit(ctx, walk, pass_walk_config(mapping, weight_base))
+        for _ in range(50000 * len(plans)):
+            if ctx.get(walk.pass_start):
+                configs.append([ctx.get(port) for port in (
+                    walk.array_config, walk.walk_config, walk.filter_config,
+                    walk.collector_config)])
+            collector = units["collector"]
+            if ctx.get(collector.tag.valid):
+                tag, values = ctx.get(collector.tag), ctx.get(collector.y.values)
+                vector = np.array([values[lane] for lane in range(array.cols)])
+                out[tag.addr] = vector if tag.first else out[tag.addr] + vector
+            if not ctx.get(walk.busy):
+                break
             await ctx.tick()
-            for unit in (dut, *(units[n] for n in ("input_feed", "filter_feed", "collector"))):
-                ctx.set(unit.start, 0)
-            for _ in range(20000):
-                if ctx.get(collector.tag.valid):
-                    tag, values = ctx.get(collector.tag), ctx.get(collector.y.values)
-                    vector = np.array([values[lane] for lane in range(array.cols)])
-                    out[tag.addr] = vector if tag.first else out[tag.addr] + vector
-                if not any(ctx.get(units[n].busy) for n in units):
-                    break
-                await ctx.tick()
-            else:
-                raise AssertionError("the pass did not finish")
-            macs.append(ctx.get(dut.counts.macs) - before)
+        assert not ctx.get(walk.busy), "the chunk did not finish"
+        assert ctx.get(units["array"].counts.macs) == shape.macs
 
     simulate(top, bench)
+    assert len(configs) == len(plans)
+    for plan, base, got in zip(plans, bases, configs):
+        expected = (array_config(mapping, plan, accumulate=False),
+                    input_walk_config(mapping, plan),
+                    filter_feed_config(mapping, plan, weight_base + base),
+                    collector_config(mapping, plan))
+        for view, want in zip(got, expected):
+            assert used(as_dict(view)) == used(want), plan
     y = wrap(out[:, :k], 32).reshape(shape.p, shape.q, k).transpose(2, 0, 1)
     np.testing.assert_array_equal(y, conv2d(x, weights, stride, pad, pad_value=3)[0])
-    assert sum(macs) == shape.macs
+
+
+def as_dict(value):
+    """A simulator's struct or array value as plain Python (dicts and lists of ints)."""
+    if isinstance(value, int):
+        return value
+    members = getattr(value.shape(), "members", None)
+    if members is not None:
+        return {name: as_dict(getattr(value, name)) for name in members}
+    return [as_dict(value[index]) for index in range(value.shape().length)]
+
+
+def used(config):
+    """An array configuration without the entries of vertical and horizontal sets the pass
+    leaves idle (their values do not matter)."""
+    if "vertical_sets" in config and isinstance(config.get("filters"), list):
+        config = dict(config, channels=config["channels"][:config["vertical_sets"]],
+                      filters=config["filters"][:config["horizontal_sets"]])
+    return config
