@@ -32,15 +32,19 @@ weights for all M samples.
 
 Done in the spec (issue 14, step 1): `dataflow: rs` with `rs_filter_depth`,
 `rs_input_depth`, `rs_psum_depth` (`array_of(spec)`); the mapper and the accelerator refuse
-it until the inner loop below exists. Still to build: an inner loop (pyhdl/rs_loop.py) that
-walks `RowStationaryMapping.passes()` over a sequencer chunk (a block of `cols` filters, a
-chunk of channels, a tile of output rows): filter words from the weight buffer (one lane per
-PE row), input words from the input buffer (one lane of a pixel's channel block; padding at
-the port), and each pass's column sums gathered into output-buffer words of a pixel's
-filters for the accumulator, which adds the passes reducing into the same outputs; the mapper
-choosing (channels, filters, fold, strip) by least DRAM traffic then cycles (`map_conv` takes
-the largest p, q the register files allow); the perf model built on `expected_counts` plus
-cycles; energy entries for the three register files and the two multicast buses.
+it until the inner loop runs in the accelerator.  The inner loop's parts (pyhdl/rs_loop.py)
+run a chunk's passes from the global buffers: a pass walk (adders only) configures and
+starts the input feed (one lane of a pixel's channel block of the input band, padding at the
+port), the filter feed (`RowStationaryMapping.filter_buffer`: one lane per PE row), the
+array, and the psum collector, which gathers the column sums into output-buffer words of a
+pixel's filters for the shared accumulator; the columns start from zero and the passes
+reducing into the same outputs add up in the output buffer.  Still to build: the loop's
+`InnerLoop` glue (the sequencer's chunk to the pass walk's configuration), its descriptor
+fields and the mapper's weight layout and choice of (channels, filters, fold, strip) by
+least DRAM traffic then cycles (`map_conv` takes the largest p, q the register files
+allow), the wiring in pyhdl/top.py and the RS counters, the perf model built on
+`expected_counts` plus cycles, and energy entries for the three register files and the two
+multicast buses.
 """
 
 from collections import Counter
