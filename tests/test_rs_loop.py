@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The row-stationary inner loop's parts in Amaranth's simulator, against the model's pass
 layouts (models.row_stationary.Pass)."""
 
@@ -14,6 +15,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from models.golden import conv2d, wrap
+from models.row_stationary import ARRAY_EVENTS, PE_EVENTS, run_conv
 from pyhdl.rs_array import RowStationaryPEArray
 from pyhdl.rs_loop import (RowStationaryFilterFeed, RowStationaryInputFeed,
                            RowStationaryInputWalk, RowStationaryPassWalk,
@@ -282,7 +284,7 @@ def test_the_datapath_runs_whole_convolutions_bit_exactly(array_name, kernel, st
     """A random conv (folds, strips, channel and filter tiles, padding of a zero point) from
     the buffers through the array into output words, every pass configured and started by
     the pass walk: the passes' configurations are the host's (testbench/rs_passes.py), the
-    outputs the golden model's bit for bit, and the array's MACs add up to the layer's."""
+    outputs the golden model's bit for bit, the array's counts the executor's."""
     array = ARRAYS[array_name]
     rng = np.random.default_rng([kernel, stride, pad, array.rows])
     c, k = int(rng.integers(2, 6)), int(rng.integers(2, array.cols + 1))
@@ -303,7 +305,7 @@ def test_the_datapath_runs_whole_convolutions_bit_exactly(array_name, kernel, st
     top, walk, units = datapath(array, buffer_image(x, array.rows),
                                 [0] * weight_base + [pack(word) for word in lanes])
     out = np.zeros((shape.p * shape.q, array.cols), dtype=np.int64)
-    configs = []
+    configs, counts = [], {}
 
     async def bench(ctx):
         ctx.set(units["input_feed"].pad_value, 3)
@@ -322,7 +324,8 @@ def test_the_datapath_runs_whole_convolutions_bit_exactly(array_name, kernel, st
                 break
             await ctx.tick()
         assert not ctx.get(walk.busy), "the chunk did not finish"
-        assert ctx.get(units["array"].counts.macs) == shape.macs
+        totals = ctx.get(units["array"].counts)
+        counts.update({name: getattr(totals, name) for name in PE_EVENTS + ARRAY_EVENTS})
 
     simulate(top, bench)
     assert len(configs) == len(plans)
@@ -335,6 +338,11 @@ def test_the_datapath_runs_whole_convolutions_bit_exactly(array_name, kernel, st
             assert used(as_dict(view)) == used(want), plan
     y = wrap(out[:, :k], 32).reshape(shape.p, shape.q, k).transpose(2, 0, 1)
     np.testing.assert_array_equal(y, conv2d(x, weights, stride, pad, pad_value=3)[0])
+    # The array's counts are the executor's, but that no column reads the global buffer's
+    # partial sums: the accumulator reads the output words instead.
+    _, executed, _ = run_conv(x, weights, array, stride, pad, mapping=mapping, pad_value=3)
+    assert counts == dict(executed, glb_psum_reads=0)
+    assert counts["macs"] == shape.macs
 
 
 def as_dict(value):
