@@ -59,6 +59,7 @@ def predict_counters(spec, mapping):
         "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
         "macs_skipped": skipped_macs(spec, mapping),
     }
+    counters["rf_reads"] -= counters["macs_skipped"]
     counters.update(compressed_writes(spec, mapping))
     if spec.dataflow == "os":
         # Every output pixel's word is written once per chunk and read back before every
