@@ -49,7 +49,7 @@ def predict_counters(spec, mapping):
         "macs": shape.macs,
         "rf_reads": shape.macs,
         "glb_input_writes": band_pixels * d["c_blocks"],
-        "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"]
+        "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"] * d["word_blocks"]
         * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
         * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
         "dram_bytes_read": (band_pixels * mapping.x_row_beats
