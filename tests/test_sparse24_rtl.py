@@ -19,7 +19,7 @@ SPECS = (
     ArchSpec(name="s24-4x4", rows=4, cols=4, weight_sparsity="2:4", glb_input_bytes=4096,
              glb_weight_bytes=2048, glb_output_bytes=4096, glb_banks=2, dram_bus_bytes=8),
     ArchSpec(name="s24-4x6", rows=4, cols=6, weight_sparsity="2:4", glb_input_bytes=4096,
-             glb_weight_bytes=1024, glb_output_bytes=4096, glb_banks=2, dram_bus_bytes=8),
+             glb_weight_bytes=4096, glb_output_bytes=4096, glb_banks=2, dram_bus_bytes=8),
 )
 STALLING = DramTiming(latency=60, gap=1, stall=100, seed=3)
 
