@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from models.sparsity import GROUP, KEPT
 from models.spec import INDEX_BITS
 
-from .array import deskew
+from .array import SystolicArray, deskew
 from .pipeline import delayed_token
 from .sparse_pe import SparseProcessingElement, group_token_layout
 
@@ -22,7 +22,7 @@ def sparse_weight_word(spec):
     })
 
 
-class SparseSystolicArray(wiring.Component):
+class SparseSystolicArray(SystolicArray):
     """`rows` x `cols` PEs for 2:4 weights: inputs flow right along rows, partial sums flow
     down columns, as in `SystolicArray`, but an input vector holds `2 * rows` operands: group
     g (operands 4g..4g+3) enters rows 2g and 2g+1, and every PE multiplies the operand of its
@@ -43,7 +43,8 @@ class SparseSystolicArray(wiring.Component):
            non-zero weights per index, taken at each commit, so a vector's count needs four
            zero detects and a 4-input sum of small counts per row.
 
-    Latency: `rows + cols - 1` cycles (skew, rows x cols PE hops, deskew), as the dense array.
+    Latency: `rows + cols - 1` cycles (skew, rows x cols PE hops, deskew), `gated_latency`
+    1 and `load_latency` 0: SystolicArray's properties.
     """
 
     def __init__(self, spec):
@@ -53,7 +54,7 @@ class SparseSystolicArray(wiring.Component):
         self.acc_bits = spec.acc_bits
         self.rf_depth = spec.rf_depth
         self.slot_bits = max((spec.rf_depth - 1).bit_length(), 1)
-        super().__init__({
+        wiring.Component.__init__(self, {
             "x": In(data.StructLayout({
                 "valid": 1,
                 "slot": self.slot_bits,
@@ -69,22 +70,6 @@ class SparseSystolicArray(wiring.Component):
             })),
             "gated": Out(range(self.rows * self.cols + 1)),
         })
-
-    @property
-    def latency(self):
-        """Cycles from an input vector on `x` to its partial sums on `y`."""
-        return self.rows + self.cols - 1
-
-    @property
-    def gated_latency(self):
-        """Cycles from an input vector on `x` to its count on `gated`: the rows' counts are
-        registered before their sum."""
-        return 1
-
-    @property
-    def load_latency(self):
-        """Cycles the weight load waits before it reaches the PEs: 0."""
-        return 0
 
     def _group(self, values, r):
         """The four operands of array row r's group in input vector `values`."""
