@@ -325,6 +325,9 @@ def checked_counters(counters):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise ValueError(f"counters: {name} must be an integer >= 0, not {value!r}")
         c[name] = int(value)
+    if c["macs_gated"] > c["macs"]:
+        raise ValueError(f"counters: macs_gated ({c['macs_gated']}) exceeds macs "
+                         f"({c['macs']})")
     if c["macs_gated"] + c["macs_skipped"] > c["macs"]:
         raise ValueError(f"counters: macs_gated ({c['macs_gated']}) and macs_skipped "
                          f"({c['macs_skipped']}) exceed macs ({c['macs']})")
