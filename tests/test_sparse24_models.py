@@ -1,6 +1,9 @@
 """2:4 weight sparsity in models/: the spec field, the decision and packing, the mapper's
 layout and the analytical model's cycles and counters (docs/sparsity.md)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -109,3 +112,19 @@ def test_the_model_predicts_the_2to4_layer_in_little_over_half_the_cycles():
     assert counters["macs_skipped"] * 2 == counters["macs"] == shape.macs
     assert counters["rf_reads"] == shape.macs // 2
     assert predict_counters(TWIN, dense)["macs_skipped"] == 0
+
+
+def test_the_command_line_refuses_3to8_in_one_line(tmp_path):
+    """`peforge layer` on an architecture asking for 3:8: one line naming the value, exit 2,
+    no output written."""
+    (tmp_path / "arch.yaml").write_text('rows: 4\ncols: 4\nweight_sparsity: "3:8"\n')
+    np.save(tmp_path / "x.npy", np.ones((3, 8), dtype=np.int8))
+    np.save(tmp_path / "w.npy", np.ones((2, 8), dtype=np.int8))
+    done = subprocess.run(
+        [sys.executable, "-m", "peforge.cli", "layer", "--arch", tmp_path / "arch.yaml",
+         "--op", "fc", "--inputs", tmp_path / "x.npy", "--weights", tmp_path / "w.npy",
+         "--out", tmp_path / "y.npy"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "weight_sparsity: must be one of none, 2:4, not '3:8'" in done.stderr
+    assert not (tmp_path / "y.npy").exists()
