@@ -55,7 +55,8 @@ def run_digits(spec, backend, table, images=None, log=print, workload="digits"):
                 "int8_golden": digits.accuracy(golden_logits, labels)}
     layers = with_batch(digits.layers(network), count)
     accelerated = [layer for layer in layers if layer.on_accelerator]
-    predictions = [predicted_counters(spec, layer) for layer in accelerated]
+    weights = [step.weights for step in network if isinstance(step, digits.QuantizedLayer)]
+    predictions = [predicted_counters(spec, layer, w) for layer, w in zip(accelerated, weights)]
     counters = predictions
     if backend == "rtl":
         counters = []
