@@ -27,27 +27,18 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from models.perf import model_counters  # noqa: E402
-from models.sparsity import GROUP  # noqa: E402
+from models.sparsity import GROUP, magnitude_mask  # noqa: E402
 from models.spec import SpecError, load_spec  # noqa: E402
 from testbench.jobs import Job  # noqa: E402
 from testbench.regress import check_counters  # noqa: E402
 from testbench.runner import SimulationModel  # noqa: E402
 
 
-def prune_2to4(weights):
-    """`weights` (K x C x R x S) with the two largest magnitudes of every group of four
-    channels kept and the other two zeroed."""
-    k, c, r, s = weights.shape
-    groups = weights.transpose(0, 2, 3, 1).reshape(-1, GROUP).copy()
-    smallest = np.argsort(np.abs(groups), axis=1, kind="stable")[:, :GROUP // 2]
-    np.put_along_axis(groups, smallest, 0, axis=1)
-    return groups.reshape(k, r, s, c).transpose(0, 3, 1, 2)
-
-
 def layer(size, channels, seed=1):
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, (1, channels, size, size))
-    w = prune_2to4(rng.integers(-128, 128, (channels, channels, 3, 3)))
+    w = rng.integers(-128, 128, (channels, channels, 3, 3))
+    w = w * magnitude_mask(w)
     return Job("conv_3x3_2to4", "conv", x, w, stride=1, pad=1)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models import digits
+from models.sparsity import magnitude_mask
 
 EPOCHS = 40
 BATCH = 32
@@ -103,18 +104,6 @@ PRUNED = ("conv2.weight", "fc.weight")
 FINE_TUNE_EPOCHS = 20
 
 
-def mask_2to4(weights):
-    """1 where `weights` (K x C [x R x S]) keep one of the two largest magnitudes of their
-    group of four consecutive input channels at each (k, r, s), 0 elsewhere."""
-    k, c = weights.shape[:2]
-    taps = weights.reshape(k, c, -1).transpose(0, 2, 1)            # k, taps, c
-    groups = np.abs(taps).reshape(k, taps.shape[1], c // 4, 4)
-    order = np.argsort(groups, axis=-1, kind="stable")
-    mask = np.ones_like(groups)
-    np.put_along_axis(mask, order[..., :2], 0, axis=-1)
-    return mask.reshape(k, taps.shape[1], c).transpose(0, 2, 1).reshape(weights.shape)
-
-
 def train(split, log=print, params=None, epochs=EPOCHS, masks=None):
     """Adam from `params` (default: seeded He-normal) for `epochs`; weights with a mask in
     `masks` keep their masked entries at zero."""
@@ -151,7 +140,7 @@ def train(split, log=print, params=None, epochs=EPOCHS, masks=None):
 def train_2to4(split, log=print):
     """The dense training, then 2:4 magnitude pruning of PRUNED and masked fine-tuning."""
     params = train(split, log)
-    masks = {name: mask_2to4(params[name]) for name in PRUNED}
+    masks = {name: magnitude_mask(params[name]) for name in PRUNED}
     log("pruned conv2 and fc to 2:4; fine-tuning")
     params = {name: value * masks.get(name, 1) for name, value in params.items()}
     return train(split, log, params, FINE_TUNE_EPOCHS, masks)

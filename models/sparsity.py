@@ -36,6 +36,19 @@ def is_2to4(weights):
     return bool((groups.sum(axis=-1) <= KEPT).all())
 
 
+def magnitude_mask(weights):
+    """1 where `weights` (K x C [x R x S], C a multiple of 4) keep one of the two largest
+    magnitudes of their group of four consecutive channels at each (k, r, s), else 0: 2:4
+    magnitude pruning (the first of equal magnitudes is pruned first)."""
+    k, c = weights.shape[:2]
+    taps = weights.reshape(k, c, -1).transpose(0, 2, 1)            # k, taps, c
+    groups = np.abs(taps).reshape(k, taps.shape[1], c // GROUP, GROUP)
+    order = np.argsort(groups, axis=-1, kind="stable")
+    mask = np.ones_like(groups)
+    np.put_along_axis(mask, order[..., :GROUP - KEPT], 0, axis=-1)
+    return mask.reshape(k, taps.shape[1], c).transpose(0, 2, 1).reshape(weights.shape)
+
+
 def runs_sparse(spec, weights, groups=1):
     """Whether a layer with these weights runs as 2:4 on `spec` (grouped and depthwise layers
     run dense: their block-diagonal runs are not 2:4 along the array's channels)."""

@@ -10,7 +10,7 @@ import pytest
 from models.layout import pack_rows, unpack_rows
 from models.mapper import ConvShape, map_conv, map_grouped_conv, weight_beats
 from models.perf import predict_counters, predict_cycles
-from models.sparsity import GROUP, INDEX_BITS, is_2to4, pack_weight_rows
+from models.sparsity import GROUP, INDEX_BITS, is_2to4, magnitude_mask, pack_weight_rows
 from models.spec import ArchSpec, SpecError
 
 TWIN = ArchSpec(name="default-2to4", weight_sparsity="2:4")
@@ -128,3 +128,10 @@ def test_the_command_line_refuses_3to8_in_one_line(tmp_path):
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "weight_sparsity: must be one of none, 2:4, not '3:8'" in done.stderr
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_magnitude_pruning_keeps_the_two_largest_of_every_group():
+    w = np.array([[5, -7, 1, 0, 2, 2, -3, 9]]).reshape(1, 8, 1, 1)
+    pruned_w = w * magnitude_mask(w)
+    assert pruned_w.ravel().tolist() == [5, -7, 0, 0, 0, 0, -3, 9]
+    assert is_2to4(pruned_w)
