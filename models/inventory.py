@@ -268,8 +268,10 @@ def _sparse_array(items, spec, g):
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
               source=f"{src}: selected x == 0, weight == 0")
     src = "pyhdl/sparse_array.py"
-    items.add("array_edges", "array", "register", "input skew", rows * (rows - 1) // 2,
-              g.token_bits, source=f"{src}: row r's group token delayed r cycles")
+    items.add("array_edges", "array", "register", "input skew", rows * rows // 4,
+              g.token_bits, source=f"{src}: row r's group token delayed r cycles; rows 2g and "
+                                   f"2g + 1 delay the same token, so their first 2g stages "
+                                   f"are one register (2g + 1 a group)")
     items.add("array_edges", "array", "register", "input skew valid", 1, rows - 1,
               source=f"{src}: the skew stages' valid bits, one chain of rows - 1")
     items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2, ab,
@@ -420,11 +422,13 @@ def _reader(items, spec, name, elem_bits, word_elems, addr_bits):
 
 def _dma(items, spec, g):
     ob = spec.operand_bits
-    load_addr = g.input_addr_bits if spec.dataflow == "os" else max(g.input_addr_bits,
-                                                                    g.weight_addr_bits)
-    _reader(items, spec, "reader", ob, spec.rows, load_addr)
-    if spec.dataflow == "os":
-        _reader(items, spec, "weight reader", ob, spec.cols, g.weight_addr_bits)
+    # Output-stationary and 2:4 arrays read weights through a reader of their own
+    # (pyhdl/top.py), words of `weight_lanes`.
+    separate = spec.dataflow == "os" or spec.skips_weights
+    load_addr = g.input_addr_bits if separate else max(g.input_addr_bits, g.weight_addr_bits)
+    _reader(items, spec, "reader", ob, spec.input_lanes, load_addr)
+    if separate:
+        _reader(items, spec, "weight reader", ob, spec.weight_lanes, g.weight_addr_bits)
     _reader(items, spec, "bias reader", DRAM_WORD_BITS, spec.cols, g.bias_addr_bits)
 
     # pyhdl/dma.py DmaWriter: elements of operand_bits, `cols * 32 / operand_bits` a word.
