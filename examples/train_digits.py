@@ -1,6 +1,11 @@
 """Train the digits CNN of models/digits.py in NumPy and write its weights (models/digits.npz).
 
     python examples/train_digits.py [OUT.npz]
+    python examples/train_digits.py --2to4 [OUT.npz]
+
+With --2to4 it trains the same network, prunes conv2 and fc to 2:4 along their input
+channels (the two largest magnitudes of every group of four kept; conv1 has one input channel
+and stays dense) and fine-tunes the kept weights (seeded), writing models/digits_2to4.npz.
 
 Plain backpropagation with Adam on the 1437 training images, seeded, so a rerun writes the
 same weights up to floating-point summation order (about 20 s on two cores).  The file also
@@ -13,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models import digits
+from models.sparsity import magnitude_mask
 
 EPOCHS = 40
 BATCH = 32
@@ -93,12 +99,20 @@ def initial_params(rng):
     return params
 
 
-def train(split, log=print):
+PRUNED = ("conv2.weight", "fc.weight")
+"""The layers pruned to 2:4 (conv1's single input channel makes no group of four)."""
+FINE_TUNE_EPOCHS = 20
+
+
+def train(split, log=print, params=None, epochs=EPOCHS, masks=None):
+    """Adam from `params` (default: seeded He-normal) for `epochs`; weights with a mask in
+    `masks` keep their masked entries at zero."""
     rng = np.random.default_rng(SEED)
-    params = initial_params(rng)
+    params = initial_params(rng) if params is None else dict(params)
+    masks = masks or {}
     moments = {name: (np.zeros_like(p), np.zeros_like(p)) for name, p in params.items()}
     step = 0
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         order = rng.permutation(len(split.train_x))
         losses = []
         for first in range(0, len(order), BATCH):
@@ -114,16 +128,28 @@ def train(split, log=print):
                 v[:] = 0.999 * v + 0.001 * grad * grad
                 params[name] -= LEARNING_RATE * (m / (1 - 0.9 ** step)) / (
                     np.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
-        if epoch % 10 == 9 or epoch == EPOCHS - 1:
+                if name in masks:
+                    params[name] *= masks[name]
+        if epoch % 10 == 9 or epoch == epochs - 1:
             logits, _ = digits.float_forward(params, split.test_x)
             log(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}, held-out accuracy "
                 f"{100 * digits.accuracy(logits, split.test_y):.2f} %")
     return params
 
 
-def main(path):
+def train_2to4(split, log=print):
+    """The dense training, then 2:4 magnitude pruning of PRUNED and masked fine-tuning."""
+    params = train(split, log)
+    masks = {name: magnitude_mask(params[name]) for name in PRUNED}
+    log("pruned conv2 and fc to 2:4; fine-tuning")
+    params = {name: value * masks.get(name, 1) for name, value in params.items()}
+    return train(split, log, params, FINE_TUNE_EPOCHS, masks)
+
+
+def main(path, pruned=False):
     split = digits.dataset()
-    params = {name: value.astype(np.float32) for name, value in train(split).items()}
+    trained = train_2to4(split) if pruned else train(split)
+    params = {name: value.astype(np.float32) for name, value in trained.items()}
     params.update(digits.calibrate(params, split.train_x))
     np.savez_compressed(path, **params)
     params = digits.load_params(path)
@@ -136,4 +162,8 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else digits.WEIGHTS_PATH)
+    arguments = sys.argv[1:]
+    pruned = "--2to4" in arguments
+    arguments = [a for a in arguments if a != "--2to4"]
+    main(Path(arguments[0]) if arguments
+         else digits.PRUNED_WEIGHTS_PATH if pruned else digits.WEIGHTS_PATH, pruned)

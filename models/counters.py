@@ -11,6 +11,8 @@ COUNTERS = (
     ("stall_cycles", "cycles in which a DMA waits on the DRAM port (no read data, or write data not accepted)"),
     ("macs", "multiply-accumulates the layer needs, on active PEs (gated ones included)"),
     ("macs_gated", "of those, MACs skipped because an operand was zero"),
+    ("macs_skipped", "of those, MACs not performed: weights a 2:4 layer prunes, skipped by the "
+                     "array's index selection"),
     ("rf_reads", "PE register-file reads: one stationary-weight read per MAC"),
     ("rf_writes", "PE register-file writes: every PE's weight commit"),
     ("array_transfers", "operands and partial sums moved between neighbouring PE registers"),

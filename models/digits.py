@@ -24,6 +24,9 @@ from .quantize import quantize, quantize_bias, requant, symmetric_scale
 from .workloads import Layer
 
 WEIGHTS_PATH = Path(__file__).with_name("digits.npz")
+PRUNED_WEIGHTS_PATH = Path(__file__).with_name("digits_2to4.npz")
+"""The same network with conv2 and fc pruned to 2:4 and fine-tuned (examples/train_digits.py
+--2to4; docs/sparsity.md)."""
 INPUT_SCALE = 1 / 16
 """The float input is pixel / 16, so the int8 input is the pixel value, exactly."""
 TEST_FRACTION = 0.2

@@ -63,7 +63,8 @@ from .counters import COUNTER_BITS, COUNTER_NAMES
 from .hardware import (ADDR_BITS, BURST_BITS, COUNT_BITS, EVENT_BITS, POSTPROCESS_MULT_BITS,
                        POSTPROCESS_WIDE_BITS)
 from .inventory import bits_for, fingerprint, geometry, inventory, item_bits
-from .spec import DRAM_WORD_BITS
+from .sparsity import GROUP
+from .spec import DRAM_WORD_BITS, INDEX_BITS
 
 ACTIONS = (
     "mac", "mac_gated",
@@ -327,6 +328,9 @@ def checked_counters(counters):
     if c["macs_gated"] > c["macs"]:
         raise ValueError(f"counters: macs_gated ({c['macs_gated']}) exceeds macs "
                          f"({c['macs']})")
+    if c["macs_gated"] + c["macs_skipped"] > c["macs"]:
+        raise ValueError(f"counters: macs_gated ({c['macs_gated']}) and macs_skipped "
+                         f"({c['macs_skipped']}) exceed macs ({c['macs']})")
     return c
 
 
@@ -385,8 +389,13 @@ def activity(counters, spec, requantized=None):
         if count:
             uses.append(Use(component, what, action, count))
 
-    use("mac", "MACs", "mac", c["macs"] - c["macs_gated"])
+    # A skipped MAC (2:4) costs nothing in the PE; each performed one (gated or not) first
+    # selects its input among its group's four: three 2:1 selects of an operand.
+    use("mac", "MACs", "mac", c["macs"] - c["macs_gated"] - c["macs_skipped"])
     use("mac", "gated MACs", "mac_gated", c["macs_gated"])
+    if spec.skips_weights:
+        use("mac", "2:4 index selections", "compare_bit",
+            (c["macs"] - c["macs_skipped"]) * 3 * spec.operand_bits)
     if spec.dataflow == "os":
         use("rf", "accumulator loads", "register_bit_write", c["rf_writes"] * ab)
         inputs = regs[("pe_array", "input element")]
@@ -407,7 +416,10 @@ def activity(counters, spec, requantized=None):
         use("array", "gated count", "add_bit", busy * pes)
     else:
         commits = c["rf_writes"] // pes
-        use("rf", "register-file loads", "register_bit_write", c["rf_writes"] * ob)
+        # A 2:4 array's weights carry their index; its counts are per index as well.
+        wb = ob + (INDEX_BITS if spec.skips_weights else 0)
+        per_row = GROUP if spec.skips_weights else 1
+        use("rf", "register-file loads", "register_bit_write", c["rf_writes"] * wb)
         edges = sum(regs.get(("array_edges", role), 0)
                     for role in ("input skew", "input skew valid", "output deskew",
                                  "output deskew valid"))
@@ -415,14 +427,15 @@ def activity(counters, spec, requantized=None):
             busy * regs[("pe_array", "input token")])
         use("array", "partial-sum loads", "register_bit_write", busy * pes * ab)
         use("array", "input skew and output deskew loads", "register_bit_write", busy * edges)
-        use("array", "weight chain loads", "register_bit_write", moved * ob)
+        use("array", "weight chain loads", "register_bit_write", moved * wb)
         use("array", "zero-weight count loads", "register_bit_write",
-            commits * rows * bits_for(cols))
+            commits * rows * per_row * bits_for(cols))
         use("array", "input hops", "hop_bit", busy * pes * g.token_bits)
         use("array", "partial-sum hops", "hop_bit", busy * pes * ab)
-        use("array", "weight hops", "hop_bit", moved * ob)
+        use("array", "weight hops", "hop_bit", moved * wb)
         use("array", "gated count", "add_bit",
-            busy * (rows - 1) * bits_for(pes) + commits * rows * (cols - 1) * bits_for(cols))
+            busy * (rows - 1) * bits_for(pes)
+            + commits * rows * per_row * (cols - 1) * bits_for(cols))
 
     use("accumulate", "tag delay loads", "register_bit_write",
         busy * regs.get(("accumulator", "tag delay"), 0))

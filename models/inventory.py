@@ -43,7 +43,8 @@ from .hardware import (ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, DMA_WRITE_
                        EVENT_BITS, OFFSET_BITS, POSTPROCESS_LATENCY, POSTPROCESS_MULT_BITS,
                        POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from .registers import DESCRIPTOR_FIELDS
-from .spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS
+from .sparsity import GROUP
+from .spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, INDEX_BITS
 
 # --- facts of pyhdl/ the inventory needs (models/ cannot import pyhdl) ---------------------
 GLB_READ_LATENCY = 1      # pyhdl/buffer.py GlobalBuffer.READ_LATENCY
@@ -162,11 +163,11 @@ def geometry(spec):
     return Geometry(
         pes=spec.rows * spec.cols,
         slot_bits=slot_bits,
-        token_bits=ob + 1 + slot_bits,
+        token_bits=(GROUP if spec.skips_weights else 1) * ob + 1 + slot_bits,
         tag_bits=output_addr_bits + 2,
         os_element_bits=ob + 2,
         os_weight_bits=ob + 1,
-        input_word_bits=spec.rows * ob,
+        input_word_bits=spec.input_lanes * ob,
         weight_word_bits=spec.weight_lanes * ob,
         output_word_bits=spec.cols * DRAM_WORD_BITS,
         bias_word_bits=spec.cols * DRAM_WORD_BITS,
@@ -209,6 +210,9 @@ def inventory(spec):
 
 def _weight_stationary_array(items, spec, g):
     """pyhdl/pe.py ProcessingElement and pyhdl/array.py SystolicArray."""
+    if spec.skips_weights:
+        _sparse_array(items, spec, g)
+        return
     rows, cols, ob, ab = spec.rows, spec.cols, spec.operand_bits, spec.acc_bits
     pes = g.pes
     src = "pyhdl/pe.py"
@@ -243,6 +247,54 @@ def _weight_stationary_array(items, spec, g):
                      f"before the rows' sum")
     items.add("array_edges", "array", "adder", "gated count", rows * (cols - 1), count_bits,
               source=f"{src} _count_gated: a row's zero-weight popcount")
+    items.add("array_edges", "array", "adder", "gated count", rows - 1, bits_for(g.pes),
+              source=f"{src} _count_gated: the rows' sum")
+
+
+def _sparse_array(items, spec, g):
+    """pyhdl/sparse_pe.py SparseProcessingElement and pyhdl/sparse_array.py
+    SparseSystolicArray: weights with their 2:4 index, group tokens of four operands, a 4:1
+    selection per PE, gated counts per row, slot and index."""
+    rows, cols, ob, ab = spec.rows, spec.cols, spec.operand_bits, spec.acc_bits
+    pes, wb = g.pes, spec.operand_bits + INDEX_BITS
+    src = "pyhdl/sparse_pe.py"
+    items.add("pe_array", "rf", "register", "weight register file", pes * spec.rf_depth, wb,
+              source=f"{src}: rf_depth entries per PE, value and index")
+    items.add("pe_array", "rf", "register", "weight chain", pes, wb,
+              source=f"{src}: the weight shift chain register, value and index")
+    items.add("pe_array", "array", "register", "input token", rows * (cols - 1), g.token_bits,
+              source=f"{src}: x_out (four values, valid, slot); the last column's is unread")
+    items.add("pe_array", "array", "register", "partial sum", pes, ab, source=f"{src}: psum_out")
+    items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
+              source=f"{src}: pyhdl/pe.py multiply_accumulate", operator=False)
+    items.add("pe_array", "mac", "comparator", "index selection", 3 * pes, ob,
+              source=f"{src}: the 4:1 selection of the group's input by the weight's index "
+                     f"(three 2:1 selects of an operand)")
+    items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
+              source=f"{src}: selected x == 0, weight == 0")
+    src = "pyhdl/sparse_array.py"
+    items.add("array_edges", "array", "register", "input skew", rows * rows // 4,
+              g.token_bits, source=f"{src}: row r's group token delayed r cycles; rows 2g and "
+                                   f"2g + 1 delay the same token, so their first 2g stages "
+                                   f"are one register (2g + 1 a group)")
+    items.add("array_edges", "array", "register", "input skew valid", 1, rows - 1,
+              source=f"{src}: the skew stages' valid bits, one chain of rows - 1")
+    items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2, ab,
+              source="pyhdl/array.py deskew: column c delayed cols-1-c cycles")
+    items.add("array_edges", "array", "register", "output deskew valid", 1, cols - 1,
+              source="pyhdl/array.py deskew: column 0's valid bit")
+    count_bits = bits_for(cols)
+    items.add("array_edges", "array", "register", "zero-weight counts",
+              rows * spec.rf_depth * GROUP, count_bits,
+              source=f"{src} _count_gated: non-zero weights per row, slot and index")
+    items.add("array_edges", "array", "register", "row gated counts", rows, count_bits,
+              source=f"{src} _count_gated: each row's count of an input vector")
+    items.add("array_edges", "array", "comparator", "input zero detect", rows * GROUP, ob,
+              source=f"{src} _count_gated: the group's four inputs == 0, per row")
+    items.add("array_edges", "array", "adder", "gated count", rows * GROUP * (cols - 1),
+              count_bits, source=f"{src} _count_gated: per-index popcounts at a commit")
+    items.add("array_edges", "array", "adder", "gated count", rows * GROUP, count_bits,
+              source=f"{src} _count_gated: a row's four selected counts and cols less them")
     items.add("array_edges", "array", "adder", "gated count", rows - 1, bits_for(g.pes),
               source=f"{src} _count_gated: the rows' sum")
 
@@ -374,11 +426,13 @@ def _reader(items, spec, name, elem_bits, word_elems, addr_bits):
 
 def _dma(items, spec, g):
     ob = spec.operand_bits
-    load_addr = g.input_addr_bits if spec.dataflow == "os" else max(g.input_addr_bits,
-                                                                    g.weight_addr_bits)
-    _reader(items, spec, "reader", ob, spec.rows, load_addr)
-    if spec.dataflow == "os":
-        _reader(items, spec, "weight reader", ob, spec.cols, g.weight_addr_bits)
+    # Output-stationary and 2:4 arrays read weights through a reader of their own
+    # (pyhdl/top.py), words of `weight_lanes`.
+    separate = spec.dataflow == "os" or spec.skips_weights
+    load_addr = g.input_addr_bits if separate else max(g.input_addr_bits, g.weight_addr_bits)
+    _reader(items, spec, "reader", ob, spec.input_lanes, load_addr)
+    if separate:
+        _reader(items, spec, "weight reader", ob, spec.weight_lanes, g.weight_addr_bits)
     _reader(items, spec, "bias reader", DRAM_WORD_BITS, spec.cols, g.bias_addr_bits)
 
     # pyhdl/dma.py DmaWriter: elements of operand_bits, `cols * 32 / operand_bits` a word.

@@ -20,6 +20,7 @@ from .hardware import COUNT_LIMIT, post_flags
 from .perf import predict_counters, predict_cycles, weight_dram_rows
 from .registers import DESCRIPTOR_FIELDS, register_value
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS, ROW_STATIONARY
+from .sparsity import active_rows, block_elems, pack_weight_rows, runs_sparse, word_blocks
 TRAFFIC_SLACK = 1.2
 """How much DRAM traffic above the least the mapper accepts for fewer cycles: splitting the
 output buffer into halves hides the write-back behind the next group's compute but halves
@@ -149,8 +150,10 @@ class Mapping:
 
     @property
     def red_blocks(self):
-        """Reduction blocks per output pixel and block of filters: taps x channel blocks."""
-        return self.shape.r * self.shape.s * self.descriptor["c_blocks"]
+        """Reduction blocks per output pixel and block of filters: taps x channel blocks (x 2
+        for a dense layer on a 2:4 array, models/sparsity.py)."""
+        return self.shape.r * self.shape.s * self.descriptor["c_blocks"] \
+            * self.descriptor["word_blocks"]
 
     @property
     def y_beats(self):
@@ -163,17 +166,19 @@ class Mapping:
         return self.y_addr + self.y_beats + self.y_table_beats
 
 
-def _chunk_blocks(spec, shape, c_blocks, words):
+def _chunk_blocks(spec, shape, c_blocks, words, sparse):
     """Channel blocks per weight-buffer load of `words` words: all of them if the weights of
     `cols` filters fit, else the most that fit (weight-stationary: and start every chunk on a
     DRAM beat, as each load reads a slice of every weight row)."""
-    per_block = (spec.rows if spec.dataflow == "os" else spec.cols) * shape.r * shape.s
+    per_block = (spec.rows if spec.dataflow == "os" else spec.cols) * shape.r * shape.s \
+        * word_blocks(spec, sparse)
     fitting = words // per_block
     if fitting >= c_blocks:
         return c_blocks
     beat = 8 * spec.dram_bus_bytes
     for blocks in range(fitting, 0, -1):
-        if spec.dataflow == "os" or blocks * spec.rows * spec.operand_bits % beat == 0:
+        if spec.dataflow == "os" or blocks * block_elems(spec, sparse) * spec.operand_bits \
+                % beat == 0:
             return blocks
     raise MappingError(
         f"the weights of {spec.cols} {shape.r}x{shape.s} filters need {per_block} "
@@ -181,41 +186,49 @@ def _chunk_blocks(spec, shape, c_blocks, words):
         f"of blocks fits glb_weight_bytes={spec.glb_weight_bytes} ({words} words)")
 
 
-def _weight_buffering(spec, shape, c_blocks, k_blocks):
+def _weight_buffering(spec, shape, c_blocks, k_blocks, sparse):
     """(channel blocks per chunk, half size or 0): the weight buffer works as two halves, one
     filling while the other streams, whenever a tile needs more than one load and a chunk
     still fits half of it."""
-    single = _chunk_blocks(spec, shape, c_blocks, spec.weight_words)
+    single = _chunk_blocks(spec, shape, c_blocks, spec.weight_words, sparse)
     if k_blocks == 1 and single == c_blocks:
         return single, 0
     half = spec.weight_words // 2
     try:
-        return _chunk_blocks(spec, shape, c_blocks, half), half
+        return _chunk_blocks(spec, shape, c_blocks, half, sparse), half
     except MappingError:
         return single, 0
 
 
-def resident_block_words(spec, shape, c_blocks, k_blocks):
+def resident_block_words(spec, shape, c_blocks, k_blocks, sparse=False):
     """Weight-buffer words of one filter block's weights when every block stays resident (a
     region each, for all tiles of all images), or 0 if the layer's weights do not all fit."""
-    words = (spec.cols * c_blocks if spec.dataflow != "os" else shape.c) * shape.r * shape.s
+    words = (spec.cols * c_blocks * word_blocks(spec, sparse) if spec.dataflow != "os"
+             else shape.c) * shape.r * shape.s
     return words if k_blocks * words <= spec.weight_words else 0
 
 
-def weight_row_elems(spec, shape):
-    """Operands per DRAM row of W: the channels of one (k, r, s) for weight-stationary, one
-    filter block's `cols` filters (zero-padded) of one (r, s, c) for output-stationary."""
-    return spec.cols if spec.dataflow == "os" else shape.c
+def weight_row_elems(spec, shape, sparse=False):
+    """Operands per DRAM row of W: the channels of one (k, r, s) for weight-stationary (on a
+    2:4 array, its packed weight blocks: models/sparsity.py), one filter block's `cols`
+    filters (zero-padded) of one (r, s, c) for output-stationary."""
+    if spec.dataflow == "os":
+        return spec.cols
+    if spec.skips_weights:
+        return _ceil_div(shape.c, spec.input_lanes) * block_elems(spec, sparse)
+    return shape.c
 
 
-def weight_beats(spec, shape):
+def weight_beats(spec, shape, sparse=False):
     """DRAM beats W takes in the dataflow's layout."""
-    return weight_dram_rows(spec, shape) * row_beats(weight_row_elems(spec, shape), spec.operand_bits,
-                            spec.dram_bus_bytes)
+    return weight_dram_rows(spec, shape) * row_beats(weight_row_elems(spec, shape, sparse),
+                                                     spec.operand_bits, spec.dram_bus_bytes)
 
 
 def weight_rows(spec, mapping, weights):
     """W (K x C x R x S) as the matrix of DRAM rows the mapping reads, one row per line."""
+    if spec.skips_weights:
+        return pack_weight_rows(spec, weights, mapping.descriptor["word_blocks"] == 1)
     if spec.dataflow != "os":
         return weights.transpose(0, 2, 3, 1).reshape(-1, weights.shape[1])
     d = mapping.descriptor
@@ -236,9 +249,16 @@ def band_rows(shape, tile_p):
     return min(shape.h, (tile_p - 1) * shape.stride + shape.r)
 
 
+def map_conv(spec, shape, post=PostProcess(), placement=None, weights=None):
+    """Tile `shape` for `spec`, or raise MappingError naming what does not fit.  On a 2:4
+    architecture, `weights` (K x C x R x S) that are 2:4 run as such (models/sparsity.py);
+    without them, or with other weights, the layer runs dense."""
+    return _map_conv(spec, shape, post, placement, runs_sparse(spec, weights))
+
+
 @functools.lru_cache(maxsize=4096)
-def map_conv(spec, shape, post=PostProcess(), placement=None):
-    """Tile `shape` for `spec`, or raise MappingError naming what does not fit.
+def _map_conv(spec, shape, post, placement, sparse):
+    """map_conv, cached, once the weights are known to be 2:4 (`sparse`) or not.
 
     The input buffer holds the input band of `tile_p` output rows (all channels), the output
     buffer those rows' outputs for a group of output-channel blocks, the weight buffer a chunk
@@ -267,10 +287,10 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     if p < 1 or q < 1:
         raise MappingError(f"a {shape.r}x{shape.s} kernel with stride {shape.stride} and pad "
                            f"{shape.pad} leaves no output of a {shape.h}x{shape.w} input")
-    c_blocks = _ceil_div(shape.c, spec.rows)
+    c_blocks = _ceil_div(shape.c, spec.input_lanes)
     k_blocks = _ceil_div(shape.k, spec.cols)
-    c_chunk_blocks, w_half = _weight_buffering(spec, shape, c_blocks, k_blocks)
-    block_words = resident_block_words(spec, shape, c_blocks, k_blocks)
+    c_chunk_blocks, w_half = _weight_buffering(spec, shape, c_blocks, k_blocks, sparse)
+    block_words = resident_block_words(spec, shape, c_blocks, k_blocks, sparse)
     # Weight buffering: chunks fetched for each tile (halves when they fit), or every block
     # resident for the whole layer (fetched once, by the first tile).
     resident_rows = shape.r * shape.s * (c_blocks * spec.rows if spec.dataflow == "os"
@@ -321,10 +341,10 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
             images for images in range(shape.n, 1, -1)
             if shape.n % images == 0 and images_fit(images, group, halves)][:1]
         return [_mapping(spec, shape, post, placement, rows, c_blocks, k_blocks, group,
-                         *weights, y_half, compress)
+                         *weights, y_half, compress, sparse=sparse)
                 for rows, compress in ((tile_p, False), (compressed_p, True)) if rows] + [
             _mapping(spec, shape, post, placement, p, c_blocks, k_blocks, group, *weights,
-                     y_half, tile_images=images) for images in spanned]
+                     y_half, tile_images=images, sparse=sparse) for images in spanned]
 
     # Fewer groups and a whole output buffer let the output rows of a tile grow, so fewer
     # tiles fetch the weights again; halves hide the write-back.  Among the mappings within
@@ -369,7 +389,7 @@ def _compressed_tile_rows(spec, shape, post, placement, group, tile_p):
     return None
 
 
-def _weight_loads(spec, w_row, taps, d):
+def _weight_loads(spec, w_row, taps, d, sparse):
     """The descriptor's weight-load fields: what one chunk's load reads (models.registers).
 
     Weight-stationary: a chunk is a slice of every (k, r, s) row of a block of `cols`
@@ -391,36 +411,40 @@ def _weight_loads(spec, w_row, taps, d):
             "w_rows_last_k": chunk_rows, "w_rows_last_both": last_rows,
             "shift_first": 0, "last_shift_first": 0,
         }
-    slice_beats = (d["c_chunk_blocks"] * rows * spec.operand_bits // (8 * spec.dram_bus_bytes)
+    elems = block_elems(spec, sparse)
+    slice_beats = (d["c_chunk_blocks"] * elems * spec.operand_bits // (8 * spec.dram_bus_bytes)
                    if d["c_chunks"] > 1 else w_row)
+    row_elems, last_row_elems = d["chunk_elems"], d["last_chunk_elems"]
+    if spec.skips_weights:
+        row_elems, last_row_elems = d["c_chunk_blocks"] * elems, last_chunk_blocks * elems
     return {
         "w_block_beats": cols * taps * w_row,
         "w_chunk_step": slice_beats,
         "w_slice_beats": slice_beats,
         "w_last_slice_beats": w_row - (d["c_chunks"] - 1) * slice_beats,
-        "w_row_elems": d["chunk_elems"], "w_last_row_elems": d["last_chunk_elems"],
+        "w_row_elems": row_elems, "w_last_row_elems": last_row_elems,
         "w_rows": cols * taps, "w_rows_last_chunk": cols * taps,
         "w_rows_last_k": k_last * taps, "w_rows_last_both": k_last * taps,
-        "shift_first": first_cols * taps * d["c_chunk_blocks"],
-        "last_shift_first": first_cols * taps * last_chunk_blocks,
+        "shift_first": first_cols * d["chunk_red"],
+        "last_shift_first": first_cols * d["last_chunk_red"],
     }
 
 
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
-             w_half, w_block_words, y_half, compress=False, tile_images=1):
+             w_half, w_block_words, y_half, compress=False, tile_images=1, sparse=False):
     """The DRAM layout and descriptor of one choice of tile rows and output groups; with
     `tile_images` > 1 (which divides n, tile_p being p) each tile is that many whole images,
     which the sequencer walks as one image of `tile_images` images (models.registers)."""
     p, q = shape.p, shape.q
     bus = spec.dram_bus_bytes
     x_row = row_beats(shape.c, spec.operand_bits, bus)
-    w_row = row_beats(weight_row_elems(spec, shape), spec.operand_bits, bus)
+    w_row = row_beats(weight_row_elems(spec, shape, sparse), spec.operand_bits, bus)
     out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
     y_row = row_beats(shape.k, out_bits, bus)
     b_row = row_beats(shape.k, DRAM_WORD_BITS, bus)
     if placement is None:
         w_addr = shape.n * shape.h * shape.w * x_row
-        b_addr = w_addr + weight_beats(spec, shape)
+        b_addr = w_addr + weight_beats(spec, shape, sparse)
         placement = Placement(0, w_addr, b_addr, b_addr + (b_row if post.bias else 0))
     x_addr, w_addr, b_addr, y_addr = (placement.x_addr, placement.w_addr, placement.b_addr,
                                       placement.y_addr)
@@ -429,15 +453,17 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     pad_value = shape.pad_value
     per_value_elems = DRAM_WORD_BITS // spec.operand_bits if post.requant is None else 1
     mult, shift, zero_point = post.requant or (0, 0, 0)
-    rows, cols = spec.rows, spec.cols
+    rows, cols, lanes = spec.rows, spec.cols, spec.input_lanes
+    blocks = word_blocks(spec, sparse)
     tiles = _ceil_div(p, tile_p)
     last_tile_p = p - (tiles - 1) * tile_p
     taps = shape.r * shape.s
     c_chunks = _ceil_div(c_blocks, c_chunk_blocks)
     last_chunk_blocks = c_blocks - (c_chunks - 1) * c_chunk_blocks
-    chunk_elems = min(shape.c, c_chunk_blocks * rows)
-    last_chunk_elems = shape.c - (c_chunks - 1) * c_chunk_blocks * rows
-    c_last = shape.c - (c_blocks - 1) * rows
+    chunk_elems = min(shape.c, c_chunk_blocks * lanes)
+    last_chunk_elems = shape.c - (c_chunks - 1) * c_chunk_blocks * lanes
+    c_last = shape.c - (c_blocks - 1) * lanes
+    rows_last, rows_last_h1 = active_rows(spec, c_last, sparse)
     k_last = shape.k - (k_blocks - 1) * cols
     line_words = shape.w * c_blocks
     x_line_beats = shape.w * x_pitch
@@ -459,11 +485,13 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "tile_px_step": tile_p * shape.stride * shape.w,
         "taps": taps, "c_blocks": c_blocks, "c_last": c_last,
         "c_chunk_blocks": c_chunk_blocks, "c_chunks": c_chunks,
-        "chunk_red": taps * c_chunk_blocks, "last_chunk_red": taps * last_chunk_blocks,
+        "chunk_red": taps * c_chunk_blocks * blocks,
+        "last_chunk_red": taps * last_chunk_blocks * blocks,
         "chunk_elems": chunk_elems, "last_chunk_elems": last_chunk_elems,
         "k_blocks": k_blocks, "k_last": k_last, "k_group_blocks": group,
-        "macs_k_last": rows * k_last, "macs_c_last": c_last * cols,
-        "macs_ck_last": c_last * k_last,
+        "macs_k_last": rows * k_last, "macs_c_last": rows_last * cols,
+        "macs_ck_last": rows_last * k_last, "word_blocks": blocks,
+        "macs_h1_c_last": rows_last_h1 * cols, "macs_h1_ck_last": rows_last_h1 * k_last,
         "line_words": line_words, "row_step": shape.stride * line_words,
         "col_step": shape.stride * c_blocks, "pad_words": shape.pad * c_blocks,
         "pad_line_words": shape.pad * line_words,
@@ -488,7 +516,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     }
     if tile_images > 1:
         descriptor.update(_image_tiles(shape, tile_images, descriptor))
-    descriptor.update(_weight_loads(spec, w_row, taps, descriptor))
+    descriptor.update(_weight_loads(spec, w_row, taps, descriptor, sparse))
     for field in DESCRIPTOR_FIELDS:
         value = descriptor[field.name]
         if not field.low <= value <= field.high:
@@ -516,9 +544,10 @@ def _image_tiles(shape, images, d):
     }
 
 
-def map_fc(spec, m, c, k, post=PostProcess()):
-    """Tile an (m x c) . (k x c)^T fully-connected layer for `spec`."""
-    return map_conv(spec, fc_shape(m, c, k), post)
+def map_fc(spec, m, c, k, post=PostProcess(), weights=None):
+    """Tile an (m x c) . (k x c)^T fully-connected layer for `spec` (`weights`: k x c)."""
+    return map_conv(spec, fc_shape(m, c, k), post,
+                    weights=None if weights is None else weights.reshape(k, c, 1, 1))
 
 
 @dataclass(frozen=True)
@@ -546,18 +575,20 @@ def group_slice(spec, shape, groups, post):
     return n
 
 
-def map_grouped_conv(spec, shape, groups, post=PostProcess()):
+def map_grouped_conv(spec, shape, groups, post=PostProcess(), weights=None):
     """Map a grouped convolution (groups=1: an ordinary one; groups=C=K: depthwise) as runs
     over aligned channel slices, each an ordinary convolution with block-diagonal weights.
 
     X, the bias and Y are laid out for the whole layer (one padded DRAM row per pixel); each
     run reads its slice of every input pixel and writes its slice of every output pixel, so
-    no tensor is copied or reordered.  The weights of each run follow one another.
+    no tensor is copied or reordered.  The weights of each run follow one another.  On a
+    2:4 architecture an ungrouped layer whose `weights` are 2:4 runs as such; grouped ones
+    run dense.
     """
     if groups < 1 or shape.c % groups or shape.k % groups:
         raise MappingError(f"groups={groups} must divide c={shape.c} and k={shape.k}")
     if groups == 1:
-        return [Part(map_conv(spec, shape, post), 0, 0)]
+        return [Part(map_conv(spec, shape, post, weights=weights), 0, 0)]
     bus = spec.dram_bus_bytes
     cg, kg = shape.c // groups, shape.k // groups
     per_run = group_slice(spec, shape, groups, post)

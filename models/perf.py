@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from .compression import compressed_write_end, compressed_writes
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
+from .sparsity import skipped_macs
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def predict_counters(spec, mapping):
         "macs": shape.macs,
         "rf_reads": shape.macs,
         "glb_input_writes": band_pixels * d["c_blocks"],
-        "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"]
+        "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"] * d["word_blocks"]
         * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
         * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
         "dram_bytes_read": (band_pixels * mapping.x_row_beats
@@ -62,7 +63,9 @@ def predict_counters(spec, mapping):
                             * mapping.w_row_beats
                             + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
         "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
+        "macs_skipped": skipped_macs(spec, mapping),
     }
+    counters["rf_reads"] -= counters["macs_skipped"]
     counters.update(compressed_writes(spec, mapping))
     if spec.dataflow == "os":
         # Every output pixel's word is written once per chunk and read back before every
@@ -92,7 +95,8 @@ def predict_counters(spec, mapping):
         "rf_writes": commits * pes,
         # Each vector moves every PE's input and partial sum; each weight shift every chain.
         "array_transfers": 2 * vectors * pes + commits * spec.cols * pes,
-        "glb_weight_writes": fetches * shape.k * shape.r * shape.s * d["c_blocks"],
+        "glb_weight_writes": fetches * shape.k * shape.r * shape.s * d["c_blocks"]
+        * d["word_blocks"],
         "glb_weight_reads": len(walk) * d["k_blocks"] * mapping.red_blocks * spec.cols,
         "glb_output_writes": vectors,
         # Accumulating reads every block but the first; writing back reads each word once.
@@ -163,7 +167,8 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
         cycles += 1 + read(1, shape.k, DRAM_WORD_BITS, spec.cols)
     for index, tile in enumerate(tiles(mapping)):
         pixels = tile.rows * shape.q
-        cycles += 2 + read(tile.band_rows * shape.w, shape.c, spec.operand_bits, spec.rows)
+        cycles += 2 + read(tile.band_rows * shape.w, shape.c, spec.operand_bits,
+                           spec.input_lanes)
         resident = index and d["w_resident"]
         ready = None          # when a prefetched chunk's weights are in, if one was fetched
         for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):
@@ -215,7 +220,7 @@ class _WeightStationary:
         blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
         loaded = cycles + spec.cols + 1
         ready = None
-        for block in range(shape.r * shape.s * blocks):
+        for block in range(shape.r * shape.s * blocks * d["word_blocks"]):
             slot = self.used % spec.rf_depth
             commit = max(cycles, loaded, self.freed[slot])
             if block == 0 and prefetch is not None:
@@ -280,6 +285,10 @@ def _weight_load(spec, mapping, kb, chunk):
     if spec.dataflow == "os":
         return shape.r * shape.s * channels, spec.cols, spec.operand_bits, spec.cols
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
+    if spec.skips_weights:
+        # Packed 2:4 rows (models/sparsity.py): the chunk's weight blocks, a buffer word each.
+        row_elems = d["w_last_row_elems" if chunk == d["c_chunks"] - 1 else "w_row_elems"]
+        return active * shape.r * shape.s, row_elems, spec.operand_bits, spec.weight_lanes
     return active * shape.r * shape.s, channels, spec.operand_bits, spec.rows
 
 
@@ -321,7 +330,9 @@ def _following(d, kb, chunk):
 def model_counters(spec, mapping, nonzero_channels=None, dram_latency=DRAM_LATENCY):
     """Every counter of models.counters for data without zeros: the loop nest's counters, the
     cycles, no stalls, and as gated MACs those on padding or on structurally zero weights
-    (a filter reading only `nonzero_channels` of the run's channels, as in a grouped layer)."""
+    (a filter reading only `nonzero_channels` of the run's channels, as in a grouped layer).
+    For a 2:4 run, the pruned weights are the skipped MACs and the kept ones non-zero, so the
+    gated MACs are the same."""
     shape = mapping.shape
     counters = predict_counters(spec, mapping)
     taps = sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r)) \

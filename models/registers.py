@@ -100,6 +100,13 @@ DESCRIPTOR_FIELDS = (
     _u("macs_k_last", EVENT_BITS, "rows * k_last: MACs of a vector in the last filter block"),
     _u("macs_c_last", EVENT_BITS, "c_last * cols: MACs of a vector of the last channel block"),
     _u("macs_ck_last", EVENT_BITS, "c_last * k_last: MACs of a vector of both"),
+    # 2:4 weights (models/sparsity.py): a 2:4 array covers an input word once (2:4 layer),
+    # or twice (dense layer: each PE pair takes its group's channels 0-1, then 2-3).
+    _u("word_blocks", 2, "weight blocks per input word: 1, or 2 for a dense layer on a 2:4 "
+                         "array"),
+    _u("macs_h1_c_last", EVENT_BITS, "dense layer on a 2:4 array: active PEs of a vector of "
+                                     "the last channel block's second half"),
+    _u("macs_h1_ck_last", EVENT_BITS, "the same, in the last filter block"),
     # Input-buffer word steps of the window walk.
     _u("line_words", W, "w * c_blocks: input-buffer words per input row"),
     _u("row_step", W, "stride * line_words: words between output rows' windows"),

@@ -29,6 +29,10 @@ MAX_BIAS_CHANNELS = 4096
 """Output channels the bias buffer holds (one int32 each)."""
 ACTIVATION_COMPRESSION = ("none", "bitmask")
 """Formats of int8 activations in DRAM (models/compression.py, docs/sparsity.md)."""
+WEIGHT_SPARSITY = ("none", "2:4")
+"""Weight patterns the array can skip (models/sparsity.py, docs/sparsity.md)."""
+INDEX_BITS = 2
+"""Bits of a 2:4 weight's index: which of its group's four inputs it multiplies."""
 COMPRESSED_ROW_BYTES = 256
 """Longest activation row (one pixel's channels, in DRAM bytes) the compressing writer holds
 while it decides how to store it; a layer with longer rows is written dense."""
@@ -76,6 +80,10 @@ class ArchSpec:
         activation_compression: "none", or "bitmask": int8 activations (requantized layer
             outputs) are written to DRAM with a bitmask of their non-zero bytes
             (models/compression.py); needs operand_bits 8 and dram_bus_bytes of 8 or more.
+        weight_sparsity: "none", or "2:4": each PE holds, per group of four weights along the
+            reduction, one of the two kept values and its index, and selects its input among
+            the group's four, so an input word holds two channels per array row
+            (models/sparsity.py); needs dataflow ws, operand_bits 8 and an even row count.
     """
 
     name: str = "default"
@@ -97,6 +105,7 @@ class ArchSpec:
     clock_mhz: float = 500.0
     tech_nm: int = 45
     activation_compression: str = "none"
+    weight_sparsity: str = "none"
 
     def __post_init__(self):
         for f in fields(self):
@@ -128,6 +137,14 @@ class ArchSpec:
             raise SpecError(f"activation_compression: {self.activation_compression!r} needs "
                             f"operand_bits 8 and dram_bus_bytes 8 or more, not "
                             f"{self.operand_bits} and {self.dram_bus_bytes}")
+        if self.weight_sparsity not in WEIGHT_SPARSITY:
+            raise SpecError(f"weight_sparsity: must be one of {', '.join(WEIGHT_SPARSITY)}, "
+                            f"not {self.weight_sparsity!r}")
+        if self.skips_weights and (self.dataflow != "ws" or self.operand_bits != 8
+                                   or self.rows % 2):
+            raise SpecError(f"weight_sparsity: {self.weight_sparsity!r} needs dataflow ws, "
+                            f"operand_bits 8 and an even number of rows, not "
+                            f"{self.dataflow}, {self.operand_bits} and {self.rows}")
         if not (_is_pow2(self.glb_banks) and self.glb_banks <= 16):
             raise SpecError(f"glb_banks: must be a power of two up to 16, not {self.glb_banks!r}")
         for name, word, per_bank in (("glb_input_bytes", self.input_word_bytes, "bank"),
@@ -152,16 +169,32 @@ class ArchSpec:
                             f"not {value!r}")
 
     @property
+    def skips_weights(self):
+        """The array skips the zeros of 2:4 weights (`weight_sparsity` is not none)."""
+        return self.weight_sparsity != "none"
+
+    @property
+    def input_lanes(self):
+        """Operands in one input buffer word: one per array row, or two with 2:4 weights
+        (each pair of rows selects from the four channels of its group)."""
+        return 2 * self.rows if self.skips_weights else self.rows
+
+    @property
+    def index_lanes(self):
+        """Operands of a weight buffer word holding the 2:4 indices (INDEX_BITS per row)."""
+        return -(-self.rows * INDEX_BITS // self.operand_bits) if self.skips_weights else 0
+
+    @property
     def input_word_bytes(self):
-        """Bytes of one input/weight buffer word: one operand per array row."""
-        return -(-self.rows * self.operand_bits // 8)
+        """Bytes of one input buffer word: `input_lanes` operands."""
+        return -(-self.input_lanes * self.operand_bits // 8)
 
     @property
     def weight_lanes(self):
         """Operands in one weight buffer word: one per array row (weight-stationary: a column
-        of the filter block shifted in) or per array column (output-stationary: one channel of
-        `cols` filters a cycle)."""
-        return self.cols if self.dataflow == "os" else self.rows
+        of the filter block shifted in), plus the rows' 2:4 indices, or one per array column
+        (output-stationary: one channel of `cols` filters a cycle)."""
+        return self.cols if self.dataflow == "os" else self.rows + self.index_lanes
 
     @property
     def weight_word_bytes(self):

@@ -30,15 +30,20 @@ def _job(step, x):
                pad=layer.shape.pad, groups=layer.groups, **extra)
 
 
-def run_digits(spec, backend, table, images=None, log=print):
+DIGITS_WEIGHTS = {"digits": digits.WEIGHTS_PATH, "digits-2to4": digits.PRUNED_WEIGHTS_PATH}
+"""The digits workloads: the dense network, and the same pruned to 2:4 (docs/sparsity.md)."""
+
+
+def run_digits(spec, backend, table, images=None, log=print, workload="digits"):
     """(report entries, host-op names, accuracy, images run) of the held-out digits on
-    `backend`; `images` limits the run to the first that many held-out images."""
+    `backend` with the weights of `workload` (DIGITS_WEIGHTS); `images` limits the run to the
+    first that many held-out images."""
     split = digits.dataset()
     count = len(split.test_y) if images is None else images
     if not 1 <= count <= len(split.test_y):
         raise UserError(f"--images must be from 1 to {len(split.test_y)}, not {count}")
     pixels, labels = split.test_x[:count], split.test_y[:count]
-    params = digits.load_params()
+    params = digits.load_params(DIGITS_WEIGHTS[workload])
     network = digits.quantized_network(params)
 
     def golden(step, x):
@@ -50,7 +55,8 @@ def run_digits(spec, backend, table, images=None, log=print):
                 "int8_golden": digits.accuracy(golden_logits, labels)}
     layers = with_batch(digits.layers(network), count)
     accelerated = [layer for layer in layers if layer.on_accelerator]
-    predictions = [predicted_counters(spec, layer) for layer in accelerated]
+    weights = [step.weights for step in network if isinstance(step, digits.QuantizedLayer)]
+    predictions = [predicted_counters(spec, layer, w) for layer, w in zip(accelerated, weights)]
     counters = predictions
     if backend == "rtl":
         counters = []

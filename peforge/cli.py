@@ -13,7 +13,7 @@ from models.spec import SpecError, load_spec
 from models.mapper import PostProcess
 from models.workloads import WORKLOADS, Layer
 
-from .accuracy import check_inputs, check_labels, run_digits, run_graph
+from .accuracy import DIGITS_WEIGHTS, check_inputs, check_labels, run_digits, run_graph
 from .area import architecture_area
 from .errors import MismatchError, UserError
 from .flow import layer_shape, mismatch_error, run_layer_on_rtl
@@ -119,9 +119,9 @@ def _network_arguments(parser, arch_help, rtl_note):
     """The options `run` and `sweep` share: architecture, workload, backend and energy."""
     parser.add_argument("--arch", required=True, type=Path, help=arch_help)
     parser.add_argument("--workload", required=True,
-                        help=f"{', '.join(WORKLOADS)}, fashion-mnist, a SCALE-Sim topology CSV "
-                             f"or an ONNX file; digits and fashion-mnist run their test images "
-                             f"and report accuracy")
+                        help=f"{', '.join(WORKLOADS)}, digits-2to4, fashion-mnist, a SCALE-Sim "
+                             f"topology CSV or an ONNX file; digits (digits-2to4: pruned to 2:4) "
+                             f"and fashion-mnist run their test images and report accuracy")
     parser.add_argument("--backend", choices=BACKENDS, default="model",
                         help="rtl: every layer simulated and checked against the golden "
                              f"model ({rtl_note}); model: the analytical model (seconds per "
@@ -194,7 +194,7 @@ def cmd_run(args):
     _check_out_dir(args.out)
     table = energy_table(spec, args.energy_table)
     accuracy, skipped, batch = None, [], args.batch
-    real_data = args.workload in ("digits", GRAPH_WORKLOAD) or args.inputs is not None
+    real_data = args.workload in (*DIGITS_WEIGHTS, GRAPH_WORKLOAD) or args.inputs is not None
     if real_data and args.batch != 1:
         raise UserError(f"--batch {args.batch}: {args.workload} runs its inputs as one batch "
                         f"(choose how many with --images)")
@@ -212,9 +212,10 @@ def cmd_run(args):
             spec, graph, inputs, args.backend, table, labels, calibration,
             not args.per_tensor, log=log)
         batch = len(inputs)
-    elif args.workload == "digits":
+    elif args.workload in DIGITS_WEIGHTS:
         entries, host_ops, accuracy, batch = run_digits(spec, args.backend, table,
-                                                         args.images, log=log)
+                                                         args.images, log=log,
+                                                         workload=args.workload)
     else:
         layers, skipped = load_workload(args.workload, args.batch, args.skip_unsupported,
                                         spec.operand_bits)
@@ -233,7 +234,7 @@ def cmd_run(args):
     write_report(report, args.out / "report.json")
     total = report["totals"]
     if accuracy is not None:
-        held_out = "held-out " if args.workload == "digits" else ""
+        held_out = "held-out " if args.workload in DIGITS_WEIGHTS else ""
         log(f"accuracy on {batch} {held_out}images: " + ", ".join(
             f"{ACCURACY_NAMES.get(key, key)} {100 * value:.2f} %"
             for key, value in accuracy.items()))

@@ -40,18 +40,21 @@ def load_workload(name, batch, skip_unsupported=False, bits=8):
     return with_batch(layers, batch), skipped
 
 
-def layer_parts(spec, layer):
-    """The hardware runs of an accelerator layer, or a UserError naming what does not fit."""
+def layer_parts(spec, layer, weights=None):
+    """The hardware runs of an accelerator layer (with its `weights`, if known: on a 2:4
+    architecture they decide 2:4 or dense), or a UserError naming what does not fit."""
+    if weights is not None and layer.op == "fc":
+        weights = weights.reshape(*weights.shape, 1, 1)
     try:
-        return map_grouped_conv(spec, layer.shape, layer.groups, layer.post)
+        return map_grouped_conv(spec, layer.shape, layer.groups, layer.post, weights=weights)
     except MappingError as error:
         raise UserError(f"layer {layer.name}: {error}") from None
 
 
-def predicted_counters(spec, layer):
+def predicted_counters(spec, layer, weights=None):
     """The analytical model's counters of a whole layer (every hardware run summed)."""
     runs = [model_counters(spec, part.mapping, layer.shape.c // layer.groups)
-            for part in layer_parts(spec, layer)]
+            for part in layer_parts(spec, layer, weights)]
     return {name: sum(run[name] for run in runs) for name in runs[0]}
 
 

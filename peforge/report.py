@@ -53,7 +53,11 @@ def layer_entry(spec, name, op, counters, table, macs=None, requantized=None, mo
     layer also hold the structural zeros of its block-diagonal weights (all gated).
     `requantized`: the layer's outputs leave as operands, not int32 (None: not known; the
     post-processing energy is then an upper bound, models.energy.postprocess_words).
-    `mode`: how the hardware runs it (layer_mode; None: not known)."""
+    `mode`: how the hardware runs it (layer_mode; None: not known); on a 2:4 architecture
+    the counters add whether its weights ran 2:4 (MACs skipped) or dense."""
+    if spec.skips_weights and mode is not None:
+        mode += ("; 2:4 weights, half the MACs skipped" if counters["macs_skipped"]
+                 else "; weights not 2:4: runs dense")
     cycles = counters["cycles"]
     macs = counters["macs"] if macs is None else macs
     seconds = cycles / (spec.clock_mhz * 1e6)

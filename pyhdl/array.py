@@ -8,6 +8,21 @@ from .pe import ProcessingElement, token_layout
 from .pipeline import delayed_token
 
 
+def deskew(m, array, bottoms):
+    """Output deskew of a weight-stationary array: column c's (partial sum, valid) at the
+    bottom leaves c cycles after column 0's; delay the rest onto `array.y`."""
+    cols = len(bottoms)
+    for c, (value, valid) in enumerate(bottoms):
+        for i in range(cols - 1 - c):
+            value_d = Signal(signed(array.acc_bits), name=f"deskew_{c}_{i}", reset_less=True)
+            valid_d = Signal(name=f"deskew_valid_{c}_{i}")
+            m.d.sync += [value_d.eq(value), valid_d.eq(valid)]
+            value, valid = value_d, valid_d
+        m.d.comb += array.y.values[c].eq(value)
+        if c == 0:
+            m.d.comb += array.y.valid.eq(valid)
+
+
 class SystolicArray(wiring.Component):
     """`rows` x `cols` PEs: inputs flow right along rows, partial sums flow down columns.
 
@@ -106,19 +121,8 @@ class SystolicArray(wiring.Component):
                 stage = delayed_token(m, stage, f"skew_{r}_{i + 1}")
             m.d.comb += pes[r][0].x_in.eq(stage)
 
-        # Output deskew: column c leaves the bottom c cycles after column 0; delay the rest.
-        for c in range(cols):
-            bottom = pes[rows - 1][c]
-            value, valid = bottom.psum_out, bottom.x_out.valid
-            for i in range(cols - 1 - c):
-                value_d = Signal(signed(self.acc_bits), name=f"deskew_{c}_{i}", reset_less=True)
-                valid_d = Signal(name=f"deskew_valid_{c}_{i}")
-                m.d.sync += [value_d.eq(value), valid_d.eq(valid)]
-                value, valid = value_d, valid_d
-            m.d.comb += self.y.values[c].eq(value)
-            if c == 0:
-                m.d.comb += self.y.valid.eq(valid)
-
+        deskew(m, self, [(pes[rows - 1][c].psum_out, pes[rows - 1][c].x_out.valid)
+                         for c in range(cols)])
         self._count_gated(m, pes)
         return m
 

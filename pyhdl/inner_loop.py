@@ -97,7 +97,7 @@ class InnerLoop(wiring.Component):
             "prefetch": Out(1),
             "idle": Out(1),
             "input_read": In(memory.ReadPort.Signature(
-                addr_width=input_addr_bits, shape=spec.rows * spec.operand_bits)),
+                addr_width=input_addr_bits, shape=spec.input_lanes * spec.operand_bits)),
             "weight_read": In(memory.ReadPort.Signature(
                 addr_width=weight_addr_bits, shape=spec.weight_lanes * spec.operand_bits)),
             "x": Out(array.x.shape()),

@@ -17,6 +17,8 @@ from .os_array import OutputStationaryArray
 from .os_loop import OutputStationaryLoop
 from .postprocess import PostProcessor
 from .sequencer import LayerSequencer
+from .sparse_array import SparseSystolicArray
+from .sparse_loop import SparseWeightStationaryLoop
 from .ws_loop import WeightStationaryLoop
 
 
@@ -50,7 +52,7 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         spec = self.spec
-        word = spec.rows * spec.operand_bits
+        word = spec.input_lanes * spec.operand_bits
         m.submodules.input_buffer = ibuf = GlobalBuffer(word, spec.input_words, spec.glb_banks)
         m.submodules.weight_buffer = wbuf = GlobalBuffer(
             spec.weight_lanes * spec.operand_bits, spec.weight_words, spec.glb_banks)
@@ -65,6 +67,9 @@ class Accelerator(wiring.Component):
         if output_stationary:
             m.submodules.array = array = OutputStationaryArray(spec, output_addr_bits)
             loop_class = OutputStationaryLoop
+        elif spec.skips_weights:
+            m.submodules.array = array = SparseSystolicArray(spec)
+            loop_class = SparseWeightStationaryLoop
         else:
             m.submodules.array = array = SystolicArray(spec)
             loop_class = WeightStationaryLoop
@@ -78,12 +83,14 @@ class Accelerator(wiring.Component):
         if not loop.separate_weight_reader:
             load_addr_bits = max(load_addr_bits, len(wbuf.write.addr))
         m.submodules.reader = reader = DmaReader(spec.dram_bus_bytes, spec.operand_bits,
-                                                 spec.rows, load_addr_bits)
+                                                 spec.input_lanes, load_addr_bits)
         readers = [reader]
         if loop.separate_weight_reader:
-            # Weights come in words of `cols` filters, through a reader of their own.
+            # Weights come in words of their own width (output-stationary: `cols` filters;
+            # 2:4: kept values and indices), through a reader of their own.
             m.submodules.weight_reader = weight_reader = DmaReader(
-                spec.dram_bus_bytes, spec.operand_bits, spec.cols, len(wbuf.write.addr))
+                spec.dram_bus_bytes, spec.operand_bits, spec.weight_lanes,
+                len(wbuf.write.addr))
             readers.append(weight_reader)
         # Words the writer reads pass the post-processor's pipeline on their way back.
         m.submodules.post = post = PostProcessor(spec)
@@ -267,6 +274,9 @@ class Accelerator(wiring.Component):
                                  * bus_bytes),
             e.dram_bytes_written.eq(writer.beat * bus_bytes),
         ]
+        if spec.skips_weights:
+            m.d.comb += [e.macs_skipped.eq(loop.macs_skipped),
+                         e.rf_reads.eq(loop.events.macs - loop.macs_skipped)]
         if compressing:
             m.d.comb += [
                 writer.compress.eq(d.y_compressed),

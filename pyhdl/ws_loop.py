@@ -1,8 +1,7 @@
 """The weight-stationary inner loop: one reduction block's weights in the array at a time,
 every output pixel of the tile streamed past them."""
 
-from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data
+from amaranth import Module, Mux, Signal
 from amaranth.lib.wiring import Out
 
 from models.hardware import EVENT_BITS
@@ -35,12 +34,25 @@ class WeightStationaryLoop(InnerLoop):
     @staticmethod
     def array_ports(spec, array, output_addr_bits):
         return {
-            "w_data": Out(data.ArrayLayout(signed(spec.operand_bits), spec.rows)),
+            "w_data": Out(array.w_data.shape()),
             "w_shift": Out(1),
             "w_commit": Out(1),
             "w_slot": Out(array.slot_bits),
             "tag": Out(tag_layout(output_addr_bits)),
         }
+
+    def reduction_walk(self, m, descriptor, chunk):
+        """The walk over the chunk's reduction blocks."""
+        return ReductionWalk(m, descriptor, chunk, "red")
+
+    def block_macs(self, walk):
+        """Active PEs (rows x columns holding the layer's weights) of a vector of the block
+        `walk` is at."""
+        return self.vector_macs(walk.last_cb)
+
+    def mac_events(self, feeding, active_macs):
+        """The MAC counts of a cycle that feeds (`feeding`) a vector of `active_macs`."""
+        return [self.events.macs.eq(Mux(feeding, active_macs, 0))]
 
     def elaborate(self, platform):
         m = Module()
@@ -48,7 +60,7 @@ class WeightStationaryLoop(InnerLoop):
         rows, cols = spec.rows, spec.cols
         m.d.comb += [self.input_read.en.eq(0), self.weight_read.en.eq(0)]
 
-        walk = ReductionWalk(m, d, chunk, "red")
+        walk = self.reduction_walk(m, d, chunk)
         pixel = PixelWalk(m, d, chunk, self.output_addr_bits, "pixel")
         block_hh = Signal.like(pixel.hh)
         block_ww = Signal.like(pixel.ww)
@@ -121,7 +133,7 @@ class WeightStationaryLoop(InnerLoop):
             self.x.values.eq(Mux(feed_pad, self.pad_vector(), self.input_read.data)),
             self.tag.eq(feed_tag),
             e.busy_cycles.eq(feeding),
-            e.macs.eq(Mux(feeding, active_macs, 0)),
+            *self.mac_events(feeding, active_macs),
             e.macs_gated.eq(Mux(counted, self.gated - counted_inactive, 0)),
             e.rf_writes.eq(Mux(self.w_commit, rows * cols, 0)),
             e.array_transfers.eq(Mux(feeding, 2 * rows * cols, 0)
@@ -140,7 +152,7 @@ class WeightStationaryLoop(InnerLoop):
             with m.State("COMMIT"):
                 with m.If(loaded & slot_free):
                     m.d.comb += [self.w_commit.eq(1), self.w_slot.eq(slot)]
-                    m.d.sync += [loaded.eq(0), active_macs.eq(self.vector_macs(walk.last_cb))]
+                    m.d.sync += [loaded.eq(0), active_macs.eq(self.block_macs(walk))]
                     pixel.load(block_hh, block_ww, chunk.window_base + walk.offset,
                                chunk.out_base)
                     with m.If(~walk.last_block):

@@ -42,6 +42,7 @@ BINS = {
     "dram": ("default", "latency", "bandwidth_gap", "backpressure"),
     "fault": ("reset_mid_layer",),
     "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense"),
+    "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word"),
 }
 """Every bin, by group: a bin with no case is a hole."""
 LARGE_BUFFER_BYTES = 8192
@@ -97,7 +98,25 @@ def case_bins(spec, case):
     if job.interrupt is not None:
         bins.add("fault:reset_mid_layer")
     bins |= _compression_bins(spec, job, parts)
+    bins |= _weight_sparsity_bins(spec, parts)
     return sorted(bins)
+
+
+def _weight_sparsity_bins(spec, parts):
+    """Whether the layer ran as 2:4 on a 2:4 array (and with a last input word only partly
+    filled), or dense there (models/sparsity.py)."""
+    if not spec.skips_weights:
+        return {"weight_sparsity:none"}
+    bins = set()
+    for part in parts:
+        d = part.mapping.descriptor
+        if d["word_blocks"] != 1:
+            bins.add("weight_sparsity:2:4_dense_layer")
+        else:
+            bins.add("weight_sparsity:2:4_layer")
+            if d["c_last"] < spec.input_lanes:
+                bins.add("weight_sparsity:2:4_layer_partial_word")
+    return bins
 
 
 def _compression_bins(spec, job, parts):

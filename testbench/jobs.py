@@ -61,7 +61,15 @@ class Job:
 
     def parts(self, spec):
         """The hardware runs of the layer on `spec` (models.mapper.map_grouped_conv)."""
-        return map_grouped_conv(spec, self.shape, self.groups, self.post_process)
+        return map_grouped_conv(spec, self.shape, self.groups, self.post_process,
+                                weights=self.conv_weights)
+
+    @property
+    def conv_weights(self):
+        """W as the convolution the layer is takes it, K x C/groups x R x S."""
+        if self.op == "fc":
+            return self.weights.reshape(*self.weights.shape, 1, 1)
+        return self.weights
 
 
 def expected_output(spec, job):

@@ -17,6 +17,7 @@ import numpy as np
 from models.golden import operand_range
 from models.mapper import ConvShape, MappingError, PostProcess, map_grouped_conv
 from models.perf import predict_cycles
+from models.sparsity import GROUP
 from models.spec import DATAFLOWS, OPERAND_BITS, ArchSpec
 
 from .jobs import Job
@@ -65,11 +66,11 @@ def random_arch(arch_seed):
         low, high = large_words if large else small_words
         return max(int(rng.integers(low, high + 1)), 4 * banks) * word
 
-    return _with_compression(arch_seed, replace(
+    return _with_weight_sparsity(arch_seed, _with_compression(arch_seed, replace(
         shape,
         glb_input_bytes=partition(shape.input_word_bytes, (48, 400), (2048, 16384)),
         glb_weight_bytes=partition(shape.weight_word_bytes, (48, 400), (2048, 16384)),
-        glb_output_bytes=partition(shape.output_word_bytes, (16, 160), (1024, 4096))))
+        glb_output_bytes=partition(shape.output_word_bytes, (16, 160), (1024, 4096)))))
 
 
 COMPRESSION_SHARE = 0.5
@@ -84,6 +85,42 @@ def _with_compression(arch_seed, spec):
     if spec.operand_bits == 8 and spec.dram_bus_bytes >= 8 and rng.random() < COMPRESSION_SHARE:
         return replace(spec, activation_compression="bitmask")
     return spec
+
+
+WEIGHT_SPARSITY_SHARE = 0.4
+"""Share of the architectures that can skip 2:4 weights (weight-stationary, int8, even rows)
+drawn with `weight_sparsity: 2:4`."""
+PRUNED_SHARE = 0.5
+"""Share of the ungrouped layers on a 2:4 architecture drawn with 2:4 weights."""
+
+
+def _with_weight_sparsity(arch_seed, spec):
+    """`spec`, skipping 2:4 weights with WEIGHT_SPARSITY_SHARE when it can, drawn from a
+    stream of its own so the other fields' draws stay what they were."""
+    rng = np.random.default_rng((arch_seed, 0, 2))
+    if spec.dataflow == "ws" and spec.operand_bits == 8 and spec.rows % 2 == 0 \
+            and rng.random() < WEIGHT_SPARSITY_SHARE:
+        return replace(spec, weight_sparsity="2:4")
+    return spec
+
+
+def _pruning(spec, arch_seed, index, shape, groups):
+    """(shape, rng or None): on a 2:4 architecture, PRUNED_SHARE of the ungrouped layers get
+    whole groups of four channels and (through the rng returned) 2:4 weights; drawn from a
+    stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 2))
+    if not spec.skips_weights or groups > 1 or rng.random() >= PRUNED_SHARE:
+        return shape, None
+    return replace(shape, c=-(-shape.c // GROUP) * GROUP), rng
+
+
+def _prune_2to4(rng, weights):
+    """`weights` with two, three or four zeros in every group of four channels."""
+    k, c, r, s = weights.shape
+    groups = weights.transpose(0, 2, 3, 1).reshape(-1, GROUP).copy()
+    for group in groups:
+        group[rng.choice(GROUP, int(rng.integers(2, GROUP + 1)), replace=False)] = 0
+    return groups.reshape(k, r, s, c).transpose(0, 3, 1, 2)
 
 
 @dataclass
@@ -197,6 +234,7 @@ def random_case(spec, arch_seed, index):
         bias, requant, relu = _post(rng, spec, shape, groups)
         shape, (bias, requant, relu) = _compressing(spec, arch_seed, index, shape, groups,
                                                     (bias, requant, relu))
+        shape, pruning = _pruning(spec, arch_seed, index, shape, groups)
         try:
             parts = map_grouped_conv(spec, shape, groups,
                                      PostProcess(bias is not None, requant, relu))
@@ -216,6 +254,8 @@ def random_case(spec, arch_seed, index):
         x_dist, w_dist = _pick(rng, (("all_zero", "uniform"), ("uniform", "all_zero")))
     x = _values(rng, x_dist, (shape.n, shape.c, shape.h, shape.w), spec.operand_bits)
     w = _values(rng, w_dist, (shape.k, shape.c // groups, shape.r, shape.s), spec.operand_bits)
+    if pruning is not None:
+        w = _prune_2to4(pruning, w)
     timing = _timing(rng)
     interrupt = int(rng.integers(1, cycles)) if rng.random() < 0.1 else None
     name = case_name(arch_seed, index)

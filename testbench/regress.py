@@ -39,6 +39,7 @@ from models.compression import compressed_writes
 from models.counters import COUNTER_NAMES
 from models.mapper import block_diagonal_weights
 from models.perf import predict_counters, predict_cycles
+from models.sparsity import skipped_macs
 
 from .coverage import Coverage
 from .jobs import expected_activations, read_results
@@ -95,7 +96,8 @@ def conv_operands(job):
 
 
 def expected_macs_gated(spec, job):
-    """The gated MACs of `job`: of the MACs its hardware runs perform, those with a zero
+    """The gated MACs of `job`: of the MACs its hardware runs perform (a 2:4 run's kept
+    half), those with a zero
     operand, an input (padding included, at its pad value) or a weight (a grouped layer's block-diagonal zeros
     included); computed from the data, independently of the analytical model."""
     x, w = conv_operands(job)
@@ -110,7 +112,7 @@ def expected_macs_gated(spec, job):
         dense = block_diagonal_weights(w, job.groups, part) if job.groups > 1 else w
         nonzero += int(np.einsum("ncpqrs,kcrs->", nonzero_x[:, part.c0:part.c0 + run.c]
                                  .astype(np.int64), (dense != 0).astype(np.int64)))
-        performed += run.macs
+        performed += run.macs - skipped_macs(spec, part.mapping)
     return performed - nonzero
 
 

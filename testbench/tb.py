@@ -146,7 +146,7 @@ class AcceleratorTB:
         (n, c, h, width), (k, _, r, s) = x.shape, w.shape
         post = PostProcess(bias is not None, requant, relu)
         parts = map_grouped_conv(spec, ConvShape(n, c, h, width, k, r, s, stride, pad,
-                                                 pad_value), groups, post)
+                                                 pad_value), groups, post, weights=w)
         first = parts[0].mapping
         p, q = first.shape.p, first.shape.q
         # Y's slots, and its length table when the hardware writes Y compressed.

@@ -1,0 +1,77 @@
+"""The weight-stationary inner loop of a 2:4 array (pyhdl/sparse_array.py): the dense
+loop's walk, with a dense layer's input words visited twice (models/sparsity.py)."""
+
+from amaranth import Mux, Signal
+from amaranth.lib.wiring import Out
+
+from models.hardware import EVENT_BITS
+
+from .inner_loop import ReductionWalk
+from .ws_loop import WeightStationaryLoop
+
+
+class HalvedReductionWalk(ReductionWalk):
+    """A `ReductionWalk` that, when the descriptor's `word_blocks` is 2 (a dense layer on a
+    2:4 array), stays on each input word for two blocks: `half` 0 (every group's channels 0
+    and 1) then `half` 1 (channels 2 and 3).  A 2:4 layer steps as the dense walk."""
+
+    def __init__(self, m, descriptor, chunk, name):
+        super().__init__(m, descriptor, chunk, name)
+        self.half = Signal(name=f"{name}_half")
+
+    def restart(self):
+        super().restart()
+        self.m.d.sync += self.half.eq(0)
+
+    def step(self):
+        m = self.m
+        with m.If(self.half | (self.d.word_blocks == 1)):
+            m.d.sync += self.half.eq(0)
+            super().step()
+        with m.Else():
+            m.d.sync += [self.half.eq(1), self.block.eq(self.block + 1)]
+
+
+class SparseWeightStationaryLoop(WeightStationaryLoop):
+    """`WeightStationaryLoop` for a `SparseSystolicArray`: input words of `2 * rows`
+    operands, weights (kept values and their indices) through a DMA reader of their own,
+    and each input word one block (2:4 layer) or two (dense layer, `HalvedReductionWalk`).
+
+    Ports (besides WeightStationaryLoop's):
+        macs_skipped: Out(EVENT_BITS), this cycle's MACs not performed (2:4 layers: as many
+            as the vector performs, the pruned half of its group's weights).
+    Latency: as WeightStationaryLoop's, one cycle per block and pixel.
+    Counts: `macs` are the layer's MACs the vector covers (twice its active PEs for a 2:4
+    layer), `macs_skipped` the half not performed, `macs_gated` those performed on a zero
+    operand; the rest as WeightStationaryLoop.
+    """
+
+    separate_weight_reader = True
+
+    @staticmethod
+    def array_ports(spec, array, output_addr_bits):
+        return {**WeightStationaryLoop.array_ports(spec, array, output_addr_bits),
+                "macs_skipped": Out(EVENT_BITS)}
+
+    def reduction_walk(self, m, descriptor, chunk):
+        return HalvedReductionWalk(m, descriptor, chunk, "red")
+
+    def block_macs(self, walk):
+        """Active PEs of a vector: as the dense loop's in a 2:4 layer and a dense layer's
+        first half; in its second half the last channel block has its own counts."""
+        d, spec = self.descriptor, self.spec
+        second = Mux(self.chunk.last_k,
+                     Mux(walk.last_cb, d.macs_h1_ck_last, d.macs_k_last),
+                     Mux(walk.last_cb, d.macs_h1_c_last, spec.rows * spec.cols))
+        return Mux(walk.half, second, self.vector_macs(walk.last_cb))
+
+    def mac_events(self, feeding, active_macs):
+        sparse = self.descriptor.word_blocks == 1
+        return [self.events.macs.eq(Mux(feeding, Mux(sparse, active_macs << 1, active_macs),
+                                        0)),
+                self.macs_skipped.eq(Mux(feeding & sparse, active_macs, 0))]
+
+    def pad_vector(self):
+        """An input word whose every operand (two per array row) is the `pad_value`."""
+        return self.descriptor.pad_value[:self.spec.operand_bits].replicate(
+            self.spec.input_lanes)
