@@ -215,25 +215,19 @@ def input_bands(mapping):
 
 def compressed_reads(spec, mapping, inputs=None):
     """The input-read counters of a layer that reads X compressed (zeros otherwise):
-    decompressor_beats and compressed_bytes_read (every band's stored rows and the length-table
-    beats its entries span), exact from the layer's int8 `inputs` (N x C x H x W), or without
-    them the most it can read (every row dense)."""
+    decompressor_beats (every band's dense beats) and compressed_bytes_read (every band's
+    stored rows and the length-table beats its entries span), exact from the layer's int8
+    `inputs` (N x C x H x W), or without them the most it can read (every row dense)."""
     d = mapping.descriptor
     if not d["x_compressed"]:
         return {"decompressor_beats": 0, "compressed_bytes_read": 0}
     bus, dense = spec.dram_bus_bytes, mapping.x_row_beats
-    if inputs is None:
-        beats = compressed = None
-    else:
-        beats, compressed = stored_beats(activation_rows(inputs, bus), bus)
+    beats = None if inputs is None else stored_beats(activation_rows(inputs, bus), bus)[0]
     stored = decoded = tables = 0
     for first, count in input_bands(mapping):
         tables += (first + count - 1) // bus - first // bus + 1
-        if beats is None:
-            stored += count * dense
-        else:
-            stored += int(beats[first:first + count].sum())
-            decoded += int(compressed[first:first + count].sum()) * dense
+        decoded += count * dense
+        stored += count * dense if beats is None else int(beats[first:first + count].sum())
     return {"decompressor_beats": decoded, "compressed_bytes_read": (stored + tables) * bus}
 
 

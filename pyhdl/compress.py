@@ -427,7 +427,7 @@ class CompressedRowFetcher(wiring.Component):
         o: Out(stream of dense_beat_layout), `row_beats` dense beats a row, `last` on a row's
             last; stalls the DRAM data when not taken.
         busy: Out(1), commands to issue or data to receive.
-        decoded: Out(1), a dense beat of an encoded row left (the decompressor's action).
+        decoded: Out(1), a dense beat left the decompressor (its action).
     Latency: a row's command goes out at the earliest the cycle after its table beat arrives;
     its beats then pass as RowDecompressor's latency says.
     """
@@ -550,7 +550,7 @@ class CompressedRowFetcher(wiring.Component):
         m.d.sync += arrived.eq((arrived & ~freed) | landed)
         wiring.connect(m, decompressor.o, wiring.flipped(self.o))
         m.d.comb += [
-            self.decoded.eq(decompressor.decoded),
+            self.decoded.eq(self.o.valid & self.o.ready),
             self.busy.eq((cmd_rows != 0) | (table_left != 0) | (kinds.level != 0)),
         ]
         return m

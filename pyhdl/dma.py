@@ -109,7 +109,7 @@ class DmaReader(wiring.Component):
             compressed, and its first row's entry in the length table.
         table_addr: In, the length table of the rows read (held during a layer).
         decompressing: Out(1), the job being read is compressed.
-        decoded: Out(1), a dense beat of an encoded row was restored.
+        decoded: Out(1), a dense beat left the decompressor.
     """
 
     def __init__(self, bus_bytes, elem_bits, elems_per_word, buffer_addr_bits,
