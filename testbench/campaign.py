@@ -98,6 +98,14 @@ class Campaign:
             f"{name} {value:.0f} s ({value / total:.0%})" for name, value in self.phases.items())
 
 
+def time_left(elapsed, checked, total):
+    """", about N min left" at the pace so far (the first tasks also build their
+    architectures, so early figures run high), or "" when nothing is checked yet or all is."""
+    if not checked or checked >= total:
+        return ""
+    return f", about {elapsed / checked * (total - checked) / 60:.0f} min left"
+
+
 def run_campaign(seed, archs, layers, scheduler=None, workers=None,
                  batch_layers=BATCH_LAYERS, run_dir=None, log=print):
     """Run the regression of `archs` architectures drawn from `seed`, `layers` layers each,
@@ -127,9 +135,10 @@ def run_campaign(seed, archs, layers, scheduler=None, workers=None,
                 for name, value in result.seconds.items():
                     phases[name] += value
                 outcome = f"{len(result.failures)} failures" if result.failures else "ok"
+            elapsed = time.perf_counter() - started
             log(f"[{done}/{len(tasks)}] r{arch_seed} layers {indices[0]}-{indices[-1]}: "
-                f"{outcome} ({coverage.cases} layers checked, "
-                f"{time.perf_counter() - started:.0f} s)")
+                f"{outcome} ({coverage.cases} layers checked, {elapsed:.0f} s"
+                f"{time_left(elapsed, coverage.cases, archs * layers)})")
     coverage.archs = archs
     campaign = Campaign(seed, archs, layers, failures, coverage,
                         time.perf_counter() - started, run_dir, phases)
