@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 from models.energy import table_for  # noqa: E402
 from models.inventory import geometry  # noqa: E402
 from models.mapper import ConvShape, PostProcess, fc_shape, map_conv  # noqa: E402
-from models.perf import predict_counters, tiles, weight_dram_rows  # noqa: E402
+from models.perf import predict_counters, tiles, weight_dram_rows, weight_fetches  # noqa: E402
 from models.spec import DATAFLOWS, ArchSpec  # noqa: E402
 
 LAYERS = {
@@ -115,7 +115,7 @@ def peforge_rows(spec, mapping, table):
     shape = mapping.shape
     walk = list(tiles(mapping))
     x_bytes = sum(t.band_rows * shape.w for t in walk) * mapping.x_row_beats * bus
-    w_bytes = len(walk) * weight_dram_rows(spec, shape) * mapping.w_row_beats * bus
+    w_bytes = weight_fetches(mapping) * weight_dram_rows(spec, shape) * mapping.w_row_beats * bus
     assert x_bytes + w_bytes == c["dram_bytes_read"], "DRAM split does not add up"
     rows = [
         Row("DRAM", "I", "read", 8 * x_bytes, x_bytes * pj["dram_read_byte"]),

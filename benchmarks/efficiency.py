@@ -19,11 +19,12 @@ compulsory DRAM traffic over the network.
 --networks: ResNet-18, MobileNetV2, AlexNet and VGG-16 (batch 1) and the digits CNN (its 360
 held-out images) on the default 16x16 array (configs/default.yaml), both dataflows, per
 network: utilization (AlexNet also over its convolutions alone), energy per MAC
-(hwcomponents' per-action table for the architecture), DRAM's share of that energy, and
-DRAM traffic / compulsory bytes.  --int32 runs the four built-in networks as they ran before
-they were int8 networks: int32 outputs between layers, no bias, requantization or ReLU in
-hardware.  AlexNet's and VGG-16's large fully-connected layers give the mapper 512 tilings
-each to weigh, so --networks takes minutes (about 10 on a busy 2-core machine).
+(hwcomponents' per-action table for the architecture), DRAM's share of that energy, DRAM
+traffic / compulsory bytes, and its MACs, cycles and energy.  --int32 runs the four built-in
+networks as they ran before they were int8 networks: int32 outputs between layers, no bias,
+requantization or ReLU in hardware.  AlexNet's and VGG-16's large fully-connected layers
+give the mapper 512 tilings each to weigh, so --networks takes minutes (about 10 on a busy
+2-core machine).
 
 Usage: .venv/bin/python benchmarks/efficiency.py [--arch A.yaml] [--rtl]
        .venv/bin/python benchmarks/efficiency.py --networks [--int32] [--arch A.yaml]
@@ -147,7 +148,8 @@ def network_figures(spec, table, layers):
         sums["traffic"] += counters["dram_bytes_read"] + counters["dram_bytes_written"]
         sums["compulsory"] += compulsory_bytes(spec, layer)
     peak = spec.peak_macs_per_cycle
-    return {"utilization": sums["macs"] / (sums["cycles"] * peak),
+    return {"macs": sums["macs"], "cycles": sums["cycles"], "energy_pj": sums["energy"],
+            "utilization": sums["macs"] / (sums["cycles"] * peak),
             "conv_utilization": sums["conv_macs"] / (sums["conv_cycles"] * peak),
             "pj_per_mac": sums["energy"] / sums["macs"],
             "dram_share": sums["dram"] / sums["energy"],
@@ -170,7 +172,7 @@ def networks(base, int32):
     print(f"{base.name}: {base.rows}x{base.cols}, {base.tech_nm} nm, {outputs}; analytical "
           f"model, hwcomponents energy")
     print(f"{'network':12} {'flow':4} {'util.':>6} {'conv util.':>10} {'pJ/MAC':>7} "
-          f"{'DRAM share':>10} {'DRAM x':>7}")
+          f"{'DRAM share':>10} {'DRAM x':>7} {'MACs':>9} {'cycles':>11} {'energy':>9}")
     for spec in dataflow_specs(base):
         table = table_for(spec)
         for name in (*GENERATED_NETWORKS, "digits"):
@@ -178,8 +180,9 @@ def networks(base, int32):
                                       network_layers(name, spec.operand_bits, int32))
             print(f"{name:12} {spec.dataflow:4} {100 * figures['utilization']:5.1f}% "
                   f"{100 * figures['conv_utilization']:9.1f}% {figures['pj_per_mac']:7.2f} "
-                  f"{100 * figures['dram_share']:9.1f}% {figures['traffic']:6.2f}x",
-                  flush=True)
+                  f"{100 * figures['dram_share']:9.1f}% {figures['traffic']:6.2f}x "
+                  f"{figures['macs'] / 1e9:8.4f}G {int(figures['cycles']):11,d} "
+                  f"{figures['energy_pj'] / 1e9:7.3f}mJ", flush=True)
 
 
 def main():

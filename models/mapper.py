@@ -8,6 +8,7 @@ channel chunk in the order the controller loads them.  A fully-connected layer X
 one-image, m-row, one-column input, so the same hardware loops serve both.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,11 +142,13 @@ class Mapping:
     y_table_beats: int = 0
     """Beats of Y's length tables (one per output group), right after Y (0: Y is written
     dense)."""
+    tile_images: int = 1
+    """Whole images per tile (more than 1: tile_p is p, and each tile spans that many)."""
 
     @property
     def tiles(self):
         """Tiles of output rows over all images."""
-        return self.shape.n * _ceil_div(self.shape.p, self.tile_p)
+        return self.shape.n // self.tile_images * _ceil_div(self.shape.p, self.tile_p)
 
     @property
     def red_blocks(self):
@@ -195,6 +198,13 @@ def _weight_buffering(spec, shape, c_blocks, k_blocks):
         return single, 0
 
 
+def resident_block_words(spec, shape, c_blocks, k_blocks):
+    """Weight-buffer words of one filter block's weights when every block stays resident (a
+    region each, for all tiles of all images), or 0 if the layer's weights do not all fit."""
+    words = (spec.cols * c_blocks if spec.dataflow != "os" else shape.c) * shape.r * shape.s
+    return words if k_blocks * words <= spec.weight_words else 0
+
+
 def weight_row_elems(spec, shape):
     """Operands per DRAM row of W: the channels of one (k, r, s) for weight-stationary, one
     filter block's `cols` filters (zero-padded) of one (r, s, c) for output-stationary."""
@@ -229,13 +239,16 @@ def band_rows(shape, tile_p):
     return min(shape.h, (tile_p - 1) * shape.stride + shape.r)
 
 
+@functools.lru_cache(maxsize=4096)
 def map_conv(spec, shape, post=PostProcess(), placement=None):
     """Tile `shape` for `spec`, or raise MappingError naming what does not fit.
 
     The input buffer holds the input band of `tile_p` output rows (all channels), the output
     buffer those rows' outputs for a group of output-channel blocks, the weight buffer a chunk
-    of the weights of one block of `cols` filters.  Weights are fetched once per tile, so the
-    choice of tile rows and groups is the one with the least DRAM traffic.
+    of the weights of one block of `cols` filters, or of every block when they all fit
+    (resident: fetched once for the layer, not once per tile).  Weights are fetched once per
+    tile otherwise, so the choice of tile rows and groups is the one with the least DRAM
+    traffic.
     """
     for name in ("n", "c", "h", "w", "k", "r", "s", "stride"):
         value = getattr(shape, name)
@@ -257,6 +270,13 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     c_blocks = _ceil_div(shape.c, spec.rows)
     k_blocks = _ceil_div(shape.k, spec.cols)
     c_chunk_blocks, w_half = _weight_buffering(spec, shape, c_blocks, k_blocks)
+    block_words = resident_block_words(spec, shape, c_blocks, k_blocks)
+    # Weight buffering: chunks fetched for each tile (halves when they fit), or every block
+    # resident for the whole layer (fetched once, by the first tile).
+    resident_rows = shape.r * shape.s * (c_blocks * spec.rows if spec.dataflow == "os"
+                                         else spec.cols)
+    weight_options = [(c_chunk_blocks, w_half, 0)] + (
+        [(c_blocks, 0, block_words)] if block_words and resident_rows <= COUNT_LIMIT else [])
     transfer_rows = shape.r * shape.s * (c_chunk_blocks * spec.rows if spec.dataflow == "os"
                                          else spec.cols)
     if transfer_rows > COUNT_LIMIT:
@@ -283,17 +303,28 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
             f"glb_input_bytes={spec.glb_input_bytes} holds {spec.input_words}, "
             f"glb_output_bytes={spec.glb_output_bytes} holds {spec.output_words}")
 
-    def build(group, halves):
-        """The mapping with the tallest tiles, and the one writing compressed outputs (its
-        tiles a whole number of table beats) when there is one."""
+    def images_fit(images, group, halves):
+        pixels = images * shape.h * shape.w
+        return (pixels * c_blocks <= spec.input_words and pixels <= COUNT_LIMIT
+                and outputs_fit(images * p, group, halves))
+
+    def build(group, halves, weights):
+        """The mapping with the tallest tiles, the one writing compressed outputs (its
+        tiles a whole number of table beats) when there is one, and when a whole image fits
+        a tile, the one whose tiles span the most whole images that divide the batch."""
         tile_p = 1
         while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
         compressed_p = _compressed_tile_rows(spec, shape, post, placement, group, tile_p)
         y_half = spec.output_words // 2 if halves == 2 else 0
+        spanned = [] if tile_p < p else [
+            images for images in range(shape.n, 1, -1)
+            if shape.n % images == 0 and images_fit(images, group, halves)][:1]
         return [_mapping(spec, shape, post, placement, rows, c_blocks, k_blocks, group,
-                         c_chunk_blocks, w_half, y_half, compress)
-                for rows, compress in ((tile_p, False), (compressed_p, True)) if rows]
+                         *weights, y_half, compress)
+                for rows, compress in ((tile_p, False), (compressed_p, True)) if rows] + [
+            _mapping(spec, shape, post, placement, p, c_blocks, k_blocks, group, *weights,
+                     y_half, tile_images=images) for images in spanned]
 
     # Fewer groups and a whole output buffer let the output rows of a tile grow, so fewer
     # tiles fetch the weights again; halves hide the write-back.  Among the mappings within
@@ -304,8 +335,9 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
         predicted = predict_counters(spec, mapping)
         return predicted["dram_bytes_read"] + predicted["dram_bytes_written"]
 
-    candidates = [(traffic(m), m) for group in groups for halves in (1, 2)
-                  if outputs_fit(1, group, halves) for m in build(group, halves)]
+    candidates = [(traffic(m), m) for weights in weight_options for group in groups
+                  for halves in (1, 2) if outputs_fit(1, group, halves)
+                  for m in build(group, halves, weights)]
     least = min(bytes_moved for bytes_moved, _ in candidates)
     def dense_first(bytes_moved, mapping):
         return not (mapping.descriptor["y_compressed"]
@@ -379,8 +411,10 @@ def _weight_loads(spec, w_row, taps, d):
 
 
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
-             w_half, y_half, compress=False):
-    """The DRAM layout and descriptor of one choice of tile rows and output groups."""
+             w_half, w_block_words, y_half, compress=False, tile_images=1):
+    """The DRAM layout and descriptor of one choice of tile rows and output groups; with
+    `tile_images` > 1 (which divides n, tile_p being p) each tile is that many whole images,
+    which the sequencer walks as one image of `tile_images` images (models.registers)."""
     p, q = shape.p, shape.q
     bus = spec.dram_bus_bytes
     x_row = row_beats(shape.c, spec.operand_bits, bus)
@@ -444,6 +478,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "pad_line_words": shape.pad * line_words,
         "tile_words": tile_p * shape.stride * line_words,
         "w_half_words": w_half, "y_half_words": y_half,
+        "w_resident": int(w_block_words != 0), "w_block_words": w_block_words,
         "x_addr": x_addr, "x_row_beats": x_row, "x_pitch": x_pitch,
         "x_line_beats": x_line_beats, "x_image_beats": shape.h * x_line_beats,
         "pad_line_beats": shape.pad * x_line_beats,
@@ -460,7 +495,10 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "y_groups": y_groups, "y_group_table_beats": group_table,
         "post": post.flags, "b_addr": b_addr, "b_row_beats": b_row,
         "requant_mult": mult, "requant_shift": shift, "zero_point": zero_point,
+        "image_rows": p, "image_step_words": (shape.h - (p - 1) * shape.stride) * line_words,
     }
+    if tile_images > 1:
+        descriptor.update(_image_tiles(shape, tile_images, descriptor))
     descriptor.update(_weight_loads(spec, w_row, taps, descriptor))
     for field in DESCRIPTOR_FIELDS:
         value = descriptor[field.name]
@@ -469,7 +507,24 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
                                f"{field.bits}-bit field ({field.doc})")
     descriptor = {name: register_value(name, value) for name, value in descriptor.items()}
     return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
-                   y_pitch, tile_p, descriptor, y_groups * group_table)
+                   y_pitch, tile_p, descriptor, y_groups * group_table, tile_images)
+
+
+def _image_tiles(shape, images, d):
+    """The descriptor fields that make the sequencer's image loop walk tiles of `images`
+    whole images: each one a single tile of `images` x p output rows over a band of `images`
+    x h input rows (the padding rows between images come from the inner loop's window walk,
+    not from the buffer)."""
+    p, q = shape.p, shape.q
+    rows, pixels = images * p, images * p * q
+    band_px = images * shape.h * shape.w
+    return {
+        "n": shape.n // images, "tiles": 1,
+        "tile_p": rows, "last_tile_p": rows, "tile_pixels": pixels, "last_tile_pixels": pixels,
+        "band_span_px": band_px + d["pad_px"], "last_band_span_px": band_px + d["pad_px"],
+        "image_px": band_px, "x_image_beats": images * d["x_image_beats"],
+        "tile_y_beats": pixels * d["y_pitch"], "last_tile_y_beats": pixels * d["y_pitch"],
+    }
 
 
 def map_fc(spec, m, c, k, post=PostProcess()):

@@ -24,8 +24,13 @@ class Tile:
 
 
 def tiles(mapping):
-    """The tiles the controller walks, in order."""
+    """The tiles the controller walks, in order (a tile of whole images: `rows` and
+    `band_rows` count those of all its images)."""
     shape = mapping.shape
+    if mapping.tile_images > 1:
+        for image in range(0, shape.n, mapping.tile_images):
+            yield Tile(image, 0, mapping.tile_images * shape.p, mapping.tile_images * shape.h)
+        return
     for image in range(shape.n):
         for p0 in range(0, shape.p, mapping.tile_p):
             rows = min(mapping.tile_p, shape.p - p0)
@@ -43,6 +48,7 @@ def predict_counters(spec, mapping, inputs=None):
     shape, d = mapping.shape, mapping.descriptor
     bus = spec.dram_bus_bytes
     walk = list(tiles(mapping))
+    fetches = weight_fetches(mapping)
     band_pixels = sum(t.band_rows * shape.w for t in walk)
     x_reads = compressed_reads(spec, mapping, inputs)
     x_bytes = (x_reads["compressed_bytes_read"] if d["x_compressed"]
@@ -56,7 +62,7 @@ def predict_counters(spec, mapping, inputs=None):
         "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"]
         * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
         * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
-        "dram_bytes_read": x_bytes + (len(walk) * weight_dram_rows(spec, shape)
+        "dram_bytes_read": x_bytes + (fetches * weight_dram_rows(spec, shape)
                                       * mapping.w_row_beats
                                       + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
         "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
@@ -78,7 +84,7 @@ def predict_counters(spec, mapping, inputs=None):
             # sum climbs its column to the top (rows x (rows + 1) / 2 hops a column).
             "array_transfers": 2 * loads * pes
             + drains * spec.cols * spec.rows * (spec.rows + 1) // 2,
-            "glb_weight_writes": len(walk) * weights,
+            "glb_weight_writes": fetches * weights,
             "glb_weight_reads": groups * weights,
             "glb_output_writes": outputs,
             "glb_output_reads": outputs,
@@ -91,13 +97,19 @@ def predict_counters(spec, mapping, inputs=None):
         "rf_writes": commits * pes,
         # Each vector moves every PE's input and partial sum; each weight shift every chain.
         "array_transfers": 2 * vectors * pes + commits * spec.cols * pes,
-        "glb_weight_writes": len(walk) * shape.k * shape.r * shape.s * d["c_blocks"],
+        "glb_weight_writes": fetches * shape.k * shape.r * shape.s * d["c_blocks"],
         "glb_weight_reads": len(walk) * d["k_blocks"] * mapping.red_blocks * spec.cols,
         "glb_output_writes": vectors,
         # Accumulating reads every block but the first; writing back reads each word once.
         "glb_output_reads": vectors,
     })
     return counters
+
+
+def weight_fetches(mapping):
+    """How many times the layer's weights cross DRAM: once if they stay resident, else once
+    per tile."""
+    return 1 if mapping.descriptor["w_resident"] else mapping.tiles
 
 
 def weight_dram_rows(spec, shape):
@@ -154,9 +166,10 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
     halves = d["y_half_words"] != 0
     if mapping.post.bias:
         cycles += 1 + read(1, shape.k, DRAM_WORD_BITS, spec.cols)
-    for tile in tiles(mapping):
+    for index, tile in enumerate(tiles(mapping)):
         pixels = tile.rows * shape.q
         cycles += 2 + read(tile.band_rows * shape.w, shape.c, spec.operand_bits, spec.rows)
+        resident = index and d["w_resident"]
         ready = None          # when a prefetched chunk's weights are in, if one was fetched
         for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):
             group = min(d["k_group_blocks"], d["k_blocks"] - first_kb)
@@ -164,7 +177,9 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
                 cycles += 1  # the next group waits for the write-back to end
             for kb in range(first_kb, first_kb + group):
                 for chunk in range(d["c_chunks"]):
-                    if ready is None:
+                    if resident:
+                        cycles += 1
+                    elif ready is None:
                         cycles += 1 + read(*_weight_load(spec, mapping, kb, chunk))
                     else:
                         cycles = max(cycles, ready) + 1

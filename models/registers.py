@@ -61,7 +61,7 @@ def _s(name, bits, doc):
 C, A, B, W = COUNT_BITS, ADDR_BITS, BURST_BITS, WORDS_BITS
 DESCRIPTOR_FIELDS = (
     # The layer's shape, as far as the loops compare against it.
-    _u("n", C, "images"),
+    _u("n", C, "images, or tiles of whole images when a tile spans several (the outer loop)"),
     _u("h", C, "input rows"),
     _u("w", C, "input columns"),
     _u("c", C, "input channels (elements of an input row in DRAM)"),
@@ -72,7 +72,7 @@ DESCRIPTOR_FIELDS = (
     _u("pad", SMALL_BITS, "padding on every side"),
     _s("pad_value", 16, "the input value of padded positions (0, or a zero point)"),
     # Tiles of output rows: the input buffer holds each tile's input band.
-    _u("tiles", C, "tiles of output rows per image"),
+    _u("tiles", C, "tiles of output rows per image (1 when a tile spans whole images)"),
     _u("tile_p", C, "output rows of a tile (every tile but an image's last)"),
     _u("last_tile_p", C, "output rows of an image's last tile"),
     _u("tile_pixels", C, "tile_p * q: output pixels of a tile"),
@@ -80,7 +80,7 @@ DESCRIPTOR_FIELDS = (
     _u("tile_h_step", C, "tile_p * stride: input rows from one tile's band to the next"),
     _u("band_span_px", A, "((tile_p - 1) * stride + r) * w: input pixels a tile's windows span"),
     _u("last_band_span_px", A, "the same for an image's last tile"),
-    _u("image_px", A, "h * w: input pixels of an image"),
+    _u("image_px", A, "h * w: input pixels of an image (of a tile's whole images)"),
     _u("pad_px", A, "pad * w: input pixels above the first band's first window"),
     _u("tile_px_step", A, "tile_p * stride * w"),
     # The reduction: taps x channel blocks, in chunks whose weights fit the weight buffer.
@@ -107,8 +107,16 @@ DESCRIPTOR_FIELDS = (
     _u("pad_words", W, "pad * c_blocks: words left of a row's first window"),
     _u("pad_line_words", W, "pad * line_words: words above an image's first window"),
     _u("tile_words", W, "tile_h_step * line_words: a tile's step in words"),
+    _u("image_rows", C, "p: output rows per image; a tile spanning whole images steps its "
+                        "windows to the next image after each image's last row"),
+    _s("image_step_words", W + 1, "(h - (p - 1) * stride) * line_words: words from an image's "
+                                  "last output row's windows to the next image's first"),
     _u("w_half_words", W, "0, or the weight buffer's half: the next chunk is fetched into the "
                           "other"),
+    _u("w_resident", 1, "the layer's weights stay in the weight buffer: the first tile loads "
+                        "every filter block, each to its own region, and later tiles reuse them"),
+    _u("w_block_words", W, "resident weights: weight-buffer words from one filter block's "
+                           "region to the next (0 otherwise)"),
     _u("y_half_words", W, "0, or the output buffer's half: a group of output channels "
                           "accumulates in one half while the previous one is written back"),
     # Inputs in DRAM: NHWC, one padded row of beats per pixel.
@@ -116,7 +124,8 @@ DESCRIPTOR_FIELDS = (
     _u("x_row_beats", B, "DRAM beats read per input pixel"),
     _u("x_pitch", B, "DRAM beats from one input pixel to the next (more for a channel slice)"),
     _u("x_line_beats", A, "w * x_pitch: DRAM beats per input row"),
-    _u("x_image_beats", A, "h * x_line_beats: DRAM beats per input image"),
+    _u("x_image_beats", A, "h * x_line_beats: DRAM beats per input image (per tile of whole "
+                           "images)"),
     _u("pad_line_beats", A, "pad * x_line_beats"),
     _u("tile_x_beats", A, "tile_h_step * x_line_beats"),
     _u("x_compressed", 1, "X read bitmask-compressed through its length table "

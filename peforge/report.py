@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from models.energy import COMPONENTS, energy_breakdown, energy_by_action
-from models.mapper import group_slice
+from models.mapper import group_slice, map_grouped_conv
 
 
 ACCURACY_NAMES = {"float": "float", "int8_golden": "int8, golden model",
@@ -26,13 +26,24 @@ def layer_mode(spec, layer):
     models.mapper.map_grouped_conv)."""
     shape, groups = layer.shape, layer.groups
     if layer.op == "fc":
-        return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}"
+        return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}" \
+            + batch_mode(spec, layer)
     if groups == 1:
-        return "dense"
+        return "dense" + batch_mode(spec, layer)
     per_part = group_slice(spec, shape, groups, layer.post)
     kind = "depthwise" if groups == shape.c == shape.k else f"grouped ({groups} groups)"
     return (f"{kind} as {-(-groups // per_part)} block-diagonal dense parts of "
             f"{per_part * shape.c // groups} channels")
+
+
+def batch_mode(spec, layer):
+    """How the mapper shares weights across the tiles of `layer`: ", tiles of N images"
+    (each tile several whole images) and ", weights resident" (fetched once for the layer,
+    not once per tile); empty if neither."""
+    [part, *_] = map_grouped_conv(spec, layer.shape, layer.groups, layer.post)
+    mapping = part.mapping
+    images = f", tiles of {mapping.tile_images} images" if mapping.tile_images > 1 else ""
+    return images + (", weights resident" if mapping.descriptor["w_resident"] else "")
 
 
 def layer_entry(spec, name, op, counters, table, macs=None, requantized=None, mode=None):

@@ -167,13 +167,18 @@ class PixelWalk:
     """An output pixel of the tile and its window: output row within the tile and column,
     input coordinates (hh, ww) of the window's tap (0, 0) (plus the walk's tap offset), the
     input-buffer word `addr` of that tap and `row_addr` of the row's first window, and the
-    output-buffer word `out`.  Registers of module `m`, stepped by adders only."""
+    output-buffer word `out`.  Registers of module `m`, stepped by adders only.
 
-    FIELDS = ("row_in", "col_out", "hh", "ww", "row_addr", "addr", "out")
+    A tile may span whole images (the input buffer holds them one after the other): after
+    an image's last output row (`image_row`, descriptor `image_rows`) the window goes back to
+    the image's first input row and on to the next image's words (`image_step_words`)."""
+
+    FIELDS = ("row_in", "image_row", "col_out", "hh", "ww", "row_addr", "addr", "out")
 
     def __init__(self, m, descriptor, chunk, output_addr_bits, name):
         self.m, self.d, self.chunk = m, descriptor, chunk
         self.row_in = Signal(COUNT_BITS, name=f"{name}_row_in")
+        self.image_row = Signal(COUNT_BITS, name=f"{name}_image_row")
         self.col_out = Signal(COUNT_BITS, name=f"{name}_col_out")
         self.hh = Signal(COORD, name=f"{name}_hh")
         self.ww = Signal(COORD, name=f"{name}_ww")
@@ -181,31 +186,40 @@ class PixelWalk:
         self.addr = Signal(OFFSET, name=f"{name}_addr")
         self.out = Signal(output_addr_bits, name=f"{name}_out")
         self.last_col = self.col_out == descriptor.q - 1
+        self.last_image_row = self.image_row == descriptor.image_rows - 1
 
     def registers(self):
         return [getattr(self, name) for name in self.FIELDS]
 
     def load(self, hh, ww, addr, out):
         """Start at the tile's first pixel, window tap at (hh, ww), word `addr`."""
-        self.m.d.sync += [self.row_in.eq(0), self.col_out.eq(0), self.hh.eq(hh),
+        self.m.d.sync += [self.row_in.eq(0), self.image_row.eq(0), self.col_out.eq(0),
+                          self.hh.eq(hh),
                           self.ww.eq(ww), self.row_addr.eq(addr), self.addr.eq(addr),
                           self.out.eq(out)]
 
     def copy_to(self, dst):
         self.m.d.sync += [a.eq(b) for a, b in zip(dst.registers(), self.registers())]
 
-    def next_to(self, dst, ww_first):
+    def next_to(self, dst, ww_first, hh_first):
         """Assign `dst` the pixel after this one in tile order (row-major); a new output row
-        starts at input column `ww_first`."""
+        starts at input column `ww_first`, a new image's first at input row `hh_first`."""
         m, d = self.m, self.d
         m.d.sync += dst.out.eq(self.out + self.chunk.out_step)
         with m.If(self.last_col):
-            row_addr = self.row_addr + d.row_step
             m.d.sync += [dst.col_out.eq(0), dst.row_in.eq(self.row_in + 1),
-                         dst.hh.eq(self.hh + d.stride), dst.ww.eq(ww_first),
-                         dst.row_addr.eq(row_addr), dst.addr.eq(row_addr)]
+                         dst.ww.eq(ww_first)]
+            with m.If(self.last_image_row):
+                row_addr = self.row_addr + d.image_step_words
+                m.d.sync += [dst.image_row.eq(0), dst.hh.eq(hh_first),
+                             dst.row_addr.eq(row_addr), dst.addr.eq(row_addr)]
+            with m.Else():
+                row_addr = self.row_addr + d.row_step
+                m.d.sync += [dst.image_row.eq(self.image_row + 1), dst.hh.eq(self.hh + d.stride),
+                             dst.row_addr.eq(row_addr), dst.addr.eq(row_addr)]
         with m.Else():
             m.d.sync += [dst.col_out.eq(self.col_out + 1), dst.row_in.eq(self.row_in),
+                         dst.image_row.eq(self.image_row),
                          dst.hh.eq(self.hh), dst.ww.eq(self.ww + d.stride),
                          dst.row_addr.eq(self.row_addr), dst.addr.eq(self.addr + d.col_step)]
 

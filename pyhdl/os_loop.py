@@ -125,12 +125,12 @@ class OutputStationaryLoop(InnerLoop):
                 ]
                 with m.If(lane != rows - 1):
                     m.d.sync += [lane.eq(lane + 1), lane_hops.eq(lane_hops + cols)]
-                    pixel.next_to(pixel, -d.pad)
+                    pixel.next_to(pixel, -d.pad, chunk.h_start)
                 with m.Elif(~walk.last_block):
                     group_start()
                     walk.step()
                 with m.Else():
-                    pixel.next_to(group, -d.pad)
+                    pixel.next_to(group, -d.pad, chunk.h_start)
                     m.d.sync += group_pixel.eq(group_pixel + rows)
                     with m.If(group_pixel + rows < chunk.tile_pixels):
                         m.next = "GROUP"

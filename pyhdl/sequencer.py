@@ -33,6 +33,12 @@ class LayerSequencer(wiring.Component):
                                   DMA its weights (descriptor `w_*` fields) to the weight
                                   buffer, then `run` the inner loop on it
            when the group is done:  DMA its outputs (a slice of every output pixel) to DRAM
+    A tile may span several whole images: the mapper then describes each run of images as
+    one image of one tile (descriptor `n`, `image_px`, `x_image_beats` and the tile fields
+    count whole runs), and the inner loop's window walk steps from image to image.
+    With `w_resident` set the layer's weights all fit the weight buffer: the first tile
+    loads each filter block to its own region (`w_block_words` apart) and later tiles, of
+    every image, run on them without a weight load, so each weight crosses DRAM once.
     With `w_half_words` set the weight buffer is two halves: when the inner loop says
     (`prefetch`), the next chunk's weights are fetched into the other half.  With
     `y_half_words` set the output buffer is two halves: a group accumulates in one while the
@@ -164,6 +170,8 @@ class LayerSequencer(wiring.Component):
         next_chunk_addr = Signal(ADDR_BITS)    # ... of the next chunk of this block
         next_block_addr = Signal(ADDR_BITS)    # ... of the next block's first chunk
         w_half = Signal()                      # the weight-buffer half of this chunk
+        w_block_base = Signal(WORDS_BITS)      # kb * w_block_words: a resident block's region
+        weights_in = Signal()                  # every block's weights are resident
         prefetched = Signal()                  # the next chunk is in (or on its way to) it
         has_next = ~last_chunk | ~last_kb
 
@@ -174,7 +182,7 @@ class LayerSequencer(wiring.Component):
             c.last_cb.eq(Mux(last_chunk, c_blocks_m1, chunk_last_cb)),
             c.red.eq(Mux(last_chunk, d.last_chunk_red, d.chunk_red)),
             c.last_k.eq(last_kb),
-            c.w_base.eq(Mux(w_half, d.w_half_words, 0)),
+            c.w_base.eq(Mux(w_half, d.w_half_words, w_block_base)),
             c.shift_first.eq(Mux(last_chunk, d.last_shift_first, d.shift_first)),
             c.out_base.eq(kb_in_group + y_base),
             c.out_step.eq(group_blocks),
@@ -190,7 +198,7 @@ class LayerSequencer(wiring.Component):
             p = job.payload
             m.d.comb += [
                 job.valid.eq(1),
-                p.base.eq(Mux(half, d.w_half_words, 0)),
+                p.base.eq(Mux(half, d.w_half_words, w_block_base)),
                 p.addr.eq(addr),
                 p.rows.eq(Mux(is_last_kb, Mux(is_last_chunk, d.w_rows_last_both, d.w_rows_last_k),
                               Mux(is_last_chunk, d.w_rows_last_chunk, d.w_rows))),
@@ -225,13 +233,16 @@ class LayerSequencer(wiring.Component):
                              chunk_addr.eq(next_chunk_addr),
                              next_chunk_addr.eq(next_chunk_addr + d.w_chunk_step)]
             with m.Else():
-                m.d.sync += [kb.eq(kb + 1), kb_in_group.eq(kb_in_group + 1)]
+                m.d.sync += [kb.eq(kb + 1), kb_in_group.eq(kb_in_group + 1),
+                             w_block_base.eq(w_block_base + d.w_block_words)]
                 first_chunk(next_block_addr)
 
         def to_next_chunk():
             """Go on to the next chunk: straight to its run if it was prefetched."""
             with m.If(prefetched):
                 m.d.sync += [w_half.eq(~w_half), prefetched.eq(0)]
+                m.next = "WAIT_W"
+            with m.Elif(weights_in):
                 m.next = "WAIT_W"
             with m.Else():
                 m.next = "LOAD_W"
@@ -241,8 +252,7 @@ class LayerSequencer(wiring.Component):
                 with m.If(self.start):
                     first_tile()
                     m.d.sync += [image.eq(0), x_image.eq(d.x_addr), x_image_px.eq(0),
-                                 y_addr.eq(d.y_addr),
-                                 y_half.eq(0)]
+                                 y_addr.eq(d.y_addr), y_half.eq(0), weights_in.eq(0)]
                     with m.If(d.post.bias):
                         m.next = "LOAD_BIAS"
                     with m.Else():
@@ -289,10 +299,13 @@ class LayerSequencer(wiring.Component):
                                  group_end_kb.eq(d.k_group_blocks - 1),
                                  blocks_left.eq(d.k_blocks),
                                  last_group.eq(d.k_blocks <= d.k_group_blocks),
-                                 group_offset.eq(0), w_half.eq(0),
+                                 group_offset.eq(0), w_half.eq(0), w_block_base.eq(0),
                                  prefetched.eq(0), self.load_weights.eq(0)]
                     first_chunk(d.w_addr)
-                    m.next = "LOAD_W"
+                    with m.If(weights_in):
+                        m.next = "WAIT_W"
+                    with m.Else():
+                        m.next = "LOAD_W"
             with m.State("LOAD_W"):
                 weight_load(self.weight_job, chunk_addr, last_kb, last_chunk, w_half)
                 m.d.comb += self.weight_job.valid.eq(~self.weight_busy)
@@ -346,6 +359,7 @@ class LayerSequencer(wiring.Component):
                     m.d.sync += kb_in_group.eq(0)
                     to_next_chunk()
                 with m.Elif(~(last_tile & (image == n_m1))):
+                    m.d.sync += weights_in.eq(d.w_resident)
                     m.d.sync += y_addr.eq(carry_select_add(
                         y_addr, Mux(last_tile, d.last_tile_y_beats, d.tile_y_beats)))
                     with m.If(last_tile):

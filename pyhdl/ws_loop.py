@@ -159,7 +159,7 @@ class WeightStationaryLoop(InnerLoop):
                     feed_tag.addr.eq(pixel.out),
                     feed_tag.first.eq(chunk.first & (walk.block == 0)),
                 ]
-                pixel.next_to(pixel, block_ww)
+                pixel.next_to(pixel, block_ww, block_hh)
                 with m.If(last_pixel):
                     m.d.sync += slot.eq(next_slot)
                     walk.step()

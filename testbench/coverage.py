@@ -32,7 +32,8 @@ BINS = {
     "batch": ("N=1", "N>1"),
     "channels": ("C%rows!=0", "C%rows==0", "K%cols!=0", "K%cols==0", "C<rows", "K<cols"),
     "tiling": ("one_tile", "several_tiles", "output_groups", "weight_chunks",
-               "weight_double_buffer"),
+               "weight_double_buffer", "weights_resident", "tile_spans_images",
+               "pixel_group_spans_images"),
     "post": ("none", "bias", "requant", "relu", "requant_saturates"),
     "data": ("uniform", "sparse", "all_zero", "extremes", "narrow"),
     "accumulator": ("acc_bits=32", "acc_bits<32", "wraps"),
@@ -88,6 +89,7 @@ def case_bins(spec, case):
     if kg < spec.cols:
         bins.add("channels:K<cols")
     bins |= _tiling_bins(parts)
+    bins |= _batch_tiling_bins(spec, parts)
     bins |= _post_bins(spec, job)
     bins |= _accumulator_bins(spec, job)
     bins.add("buffers:" + ("large" if spec.glb_input_bytes >= LARGE_BUFFER_BYTES else "small"))
@@ -122,6 +124,22 @@ def _tiling_bins(parts):
             bins.add("tiling:weight_chunks")
         if d["w_half_words"]:
             bins.add("tiling:weight_double_buffer")
+    return bins
+
+
+def _batch_tiling_bins(spec, parts):
+    """Weights resident across the tiles of a layer; tiles of several whole images, and
+    (output-stationary) a group of `rows` pixels that starts in one image and ends in the
+    next."""
+    bins = set()
+    for mapping in (part.mapping for part in parts):
+        shape = mapping.shape
+        if mapping.descriptor["w_resident"]:
+            bins.add("tiling:weights_resident")
+        if mapping.tile_images > 1:
+            bins.add("tiling:tile_spans_images")
+            if spec.dataflow == "os" and shape.p * shape.q % spec.rows:
+                bins.add("tiling:pixel_group_spans_images")
     return bins
 
 

@@ -121,7 +121,7 @@ def _shape(rng, spec, op):
                          int(rng.integers(1, 3 * cols + 3))), 1
     r = _pick(rng, (1, 2, 3, 3, 5, 7))
     s = r if rng.random() < 0.8 else _pick(rng, (1, 2, 3, 5))
-    n = 1 if rng.random() < 0.7 else int(rng.integers(2, 4))
+    n = 1 if rng.random() < 0.7 else int(rng.integers(2, 7))
     h, w = (int(rng.integers(max(1, k - 2), k + 10)) for k in (r, s))
     stride = _pick(rng, (1, 1, 2, 3, 4))
     pad = int(rng.integers(0, min(r, s))) if rng.random() < 0.6 else 0

@@ -24,6 +24,9 @@ SHAPES = (
     ConvShape(1, 3, 5, 4, 4, 3, 3, 2, 1, pad_value=-7),     # stride 2, channels of 2 blocks
     ConvShape(1, 2, 4, 5, 3, 3, 2, 1, 1, pad_value=5),      # non-square kernel
     ConvShape(1, 5, 3, 3, 2, 1, 1, 1, 0),                   # 1x1, three channel blocks
+    # A tile of 3 whole images; from an image's last output row to the next image's first
+    # the window steps 1 input row (h - (p - 1) * stride), not the stride of 2.
+    ConvShape(3, 3, 5, 3, 2, 3, 3, 2, 1, pad_value=-3),
 )
 
 
@@ -70,16 +73,18 @@ def pack(values, bits):
 
 
 def input_buffer(spec, mapping, x):
-    """The tile's band as the DMA lays it: one word per (pixel, channel block)."""
+    """The tile's band as the DMA lays it: one word per (pixel, channel block), the images
+    of a tile of whole images one after the other."""
     shape, d = mapping.shape, mapping.descriptor
-    band = min(shape.h, (d["tile_p"] - 1) * shape.stride + shape.r)
+    band = min(shape.h, (mapping.tile_p - 1) * shape.stride + shape.r)
     words = []
-    for row in range(band):
-        for col in range(shape.w):
-            for cb in range(d["c_blocks"]):
-                lanes = [x[ch, row, col] if ch < shape.c else 0
-                         for ch in range(cb * spec.rows, (cb + 1) * spec.rows)]
-                words.append(pack(lanes, spec.operand_bits))
+    for image in range(mapping.tile_images):
+        for row in range(band):
+            for col in range(shape.w):
+                for cb in range(d["c_blocks"]):
+                    lanes = [x[image, ch, row, col] if ch < shape.c else 0
+                             for ch in range(cb * spec.rows, (cb + 1) * spec.rows)]
+                    words.append(pack(lanes, spec.operand_bits))
     return words
 
 
@@ -91,24 +96,27 @@ def reduction_blocks(shape, c_blocks):
 
 
 def window_vector(spec, shape, x, tile_rows, pixel, block):
-    """The input vector of output pixel `pixel` (tile order) at reduction block `block`."""
+    """The input vector of output pixel `pixel` (tile order: image, row, column) at
+    reduction block `block`."""
     tr, ts, cb = block
+    image, pixel = divmod(pixel, shape.p * shape.q)
     pr, pq = divmod(pixel, shape.q)
     hh, ww = pr * shape.stride - shape.pad + tr, pq * shape.stride - shape.pad + ts
     if not (0 <= hh < shape.h and 0 <= ww < shape.w):
         return [shape.pad_value] * spec.rows
-    return [int(x[ch, hh, ww]) if ch < shape.c else 0
+    return [int(x[image, ch, hh, ww]) if ch < shape.c else 0
             for ch in range(cb * spec.rows, (cb + 1) * spec.rows)]
 
 
 def one_chunk(spec, shape):
-    """The layer's mapping (one tile, one chunk) and random inputs."""
+    """The layer's mapping (one tile, of every image, and one chunk) and random inputs."""
     mapping = map_conv(spec, shape)
     d = mapping.descriptor
     assert d["tiles"] == 1 and d["c_chunks"] == 1, "the test wants one tile and one chunk"
+    assert mapping.tile_images == shape.n, "the test wants every image in the tile"
     low, high = operand_range(spec.operand_bits)
     x = np.random.default_rng(sum(shape.__dict__.values())).integers(
-        low, high + 1, (shape.c, shape.h, shape.w))
+        low, high + 1, (shape.n, shape.c, shape.h, shape.w))
     return mapping, x
 
 

@@ -148,7 +148,8 @@ def test_a_narrower_operand_width_requantizes_to_it(name):
 def test_report_names_each_layers_mode():
     spec = load_spec(DEFAULT)
     layers = {layer.name: layer for layer in workload("mobilenetv2", batch=4)}
-    assert layer_mode(spec, layers["features.2.expand"]) == "dense"
+    # 4 images of 112x112 take several tiles; the 16 -> 96 1x1 weights stay resident.
+    assert layer_mode(spec, layers["features.2.expand"]) == "dense, weights resident"
     assert layer_mode(spec, layers["classifier"]) == "fc as 1x1 conv over 4 rows"
     dw = layers["features.2.dw"]
     parts = layer_parts(spec, dw)

@@ -23,8 +23,21 @@ def field_value(name, word):
     return word - (1 << 32) if field.signed and word >= 1 << 31 else word
 
 
+def resident_region_words(spec, shape):
+    """Weight-buffer words of one filter block's weights as its load writes them: a word per
+    channel block of each (k, r, s) row (weight-stationary), a word per (r, s, c) row of
+    `cols` filters (output-stationary)."""
+    taps = shape.r * shape.s
+    if spec.dataflow == "os":
+        return taps * shape.c
+    return spec.cols * taps * -(-shape.c // spec.rows)
+
+
 def expected_nest(spec, mapping):
-    """(input jobs, weight jobs, runs, write jobs) of the layer, in order."""
+    """(input jobs, weight jobs, runs, write jobs) of the layer, in order; a weight job is
+    (addr, rows, row_beats, row_elems, base).  Resident weights: only the first tile loads
+    them, each filter block to its own region.  A tile of whole images: `images` of them,
+    whose input rows follow one another in the band and whose output pixels do in Y."""
     shape, d = mapping.shape, mapping.descriptor
     rows, cols, bus = spec.rows, spec.cols, spec.dram_bus_bytes
     c_blocks, k_blocks = -(-shape.c // rows), -(-shape.k // cols)
@@ -32,12 +45,17 @@ def expected_nest(spec, mapping):
     chunks = -(-c_blocks // chunk_blocks)
     taps = shape.r * shape.s
     out_bits = spec.operand_bits if mapping.post.requant is not None else DRAM_WORD_BITS
+    resident = d["w_resident"]
+    region = resident_region_words(spec, shape) if resident else 0
+    images = mapping.tile_images
     inputs, weights, runs, writes = [], [], [], []
-    for n in range(shape.n):
+    for n in range(0, shape.n, images):
         for p0 in range(0, shape.p, mapping.tile_p):
             tile_rows = min(mapping.tile_p, shape.p - p0)
             h0 = p0 * shape.stride - shape.pad
             first, last = max(h0, 0), min(h0 + (tile_rows - 1) * shape.stride + shape.r, shape.h)
+            if images > 1:
+                tile_rows, last = images * shape.p, images * shape.h
             inputs.append((mapping.x_addr + (n * shape.h + first) * shape.w * mapping.x_pitch,
                            (last - first) * shape.w, mapping.x_row_beats, mapping.x_pitch,
                            shape.c))
@@ -49,8 +67,10 @@ def expected_nest(spec, mapping):
                     for ch in range(chunks):
                         c0 = ch * chunk_blocks * rows
                         channels = min(chunk_blocks * rows, shape.c - c0)
-                        weights.append(_weight_job(spec, mapping, kb, c0, channels, filters,
-                                                   ch == chunks - 1))
+                        if not (resident and inputs[1:]):
+                            weights.append((*_weight_job(spec, mapping, kb, c0, channels,
+                                                         filters, ch == chunks - 1),
+                                            kb * region))
                         runs.append({
                             "first": int(ch == 0), "first_cb": ch * chunk_blocks,
                             "last_cb": min(c_blocks, (ch + 1) * chunk_blocks) - 1,
@@ -132,6 +152,8 @@ LAYERS = (
     ("5x5 stride 2, bias", ConvShape(1, 2, 11, 7, 5, 5, 5, 2, 2),
      PostProcess(bias=True, requant=(3, 4, 0))),
     ("1x1, chunks and groups", ConvShape(1, 200, 6, 3, 13), PostProcess(requant=(3, 4, 0))),
+    ("3x3, tiles of 3 whole images, weights resident", ConvShape(9, 3, 5, 4, 5, 3, 3, 1, 1),
+     PostProcess(bias=True)),
 )
 
 
@@ -141,14 +163,21 @@ def test_sequencer_walks_the_loop_nest(dataflow, name, shape, post):
     spec = ArchSpec(rows=2, cols=3, dataflow=dataflow, glb_input_bytes=2048,
                     glb_weight_bytes=256, glb_output_bytes=2048, dram_bus_bytes=4)
     mapping = map_conv(spec, shape, post)
+    spans = name == LAYERS[-1][0]
+    assert (mapping.descriptor["w_resident"], mapping.tile_images > 1) == (spans, spans)
     seen = run_sequencer(spec, mapping)
     inputs, weights, runs, writes = expected_nest(spec, mapping)
     assert [(j["addr"], j["rows"], j["row_beats"], j["pitch"], j["row_elems"])
             for j in seen["input"]] == inputs
-    assert [(j["addr"], j["rows"], j["row_beats"], j["row_elems"])
-            for j in seen["weight"]] == weights
-    halves = {0, mapping.descriptor["w_half_words"]}
-    assert {j["base"] for j in seen["weight"]} <= halves
+    if mapping.descriptor["w_resident"]:
+        assert [(j["addr"], j["rows"], j["row_beats"], j["row_elems"], j["base"])
+                for j in seen["weight"]] == weights
+        assert [run["w_base"] for run in seen["run"]] == [w[4] for w in weights] * len(inputs)
+    else:
+        assert [(j["addr"], j["rows"], j["row_beats"], j["row_elems"])
+                for j in seen["weight"]] == [w[:4] for w in weights]
+        halves = {0, mapping.descriptor["w_half_words"]}
+        assert {j["base"] for j in seen["weight"]} <= halves
     assert [{key: run[key] for key in expected} for run, expected in zip(seen["run"], runs)] \
         == runs and len(seen["run"]) == len(runs)
     assert [(j["addr"], j["rows"], j["row_words"], j["row_beats"])

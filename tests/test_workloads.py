@@ -85,8 +85,8 @@ def test_run_resnet18_on_the_model_backend(tmp_path):
     assert report["totals"]["macs"] / 1e9 == pytest.approx(1.81, rel=0.01)
     assert len(report["layers"]) == 21
     assert "layer1.0.add" in report["host_ops"]
-    assert {layer["mode"] for layer in report["layers"]} == {"dense",
-                                                             "fc as 1x1 conv over 1 row"}
+    assert {layer["mode"] for layer in report["layers"]} == {
+        "dense", "dense, weights resident", "fc as 1x1 conv over 1 row"}
     assert "| layer | op | mode |" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "report-energy.png").exists()
 
