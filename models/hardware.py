@@ -35,7 +35,7 @@ def post_flags(bias=False, requant=False, relu=False):
     chosen = {"bias": bias, "requant": requant, "relu": relu}
     return sum(1 << bit for bit, name in enumerate(POST_FLAGS) if chosen[name])
 
-POSTPROCESS_STAGES = ("bias add", "partial products, carry-save", "carry-propagate halves",
+POSTPROCESS_STAGES = ("bias add", "partial products", "product sum with the rounding half",
                       "shift", "zero point and clamp")
 """The post-processor's pipeline (pyhdl/postprocess.py PostProcessor): one register after
 each stage, no reset, one word a cycle."""

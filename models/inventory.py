@@ -61,14 +61,21 @@ TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and 
                           # read (acc_half, writer_half)
 # pyhdl/sequencer.py LayerSequencer and the dataflow's inner loop (pyhdl/inner_loop.py,
 # ws_loop.py, os_loop.py): their registers, as a formula from their Signal declarations,
-# held against Yosys within CONTROLLER_TOLERANCE while they change.
-CONTROLLER_LOOP_REGISTERS = 20      # COUNT_BITS loop counts (image, tile, block, chunk, taps,
-                                    # channel block, output row and column, ...)
-CONTROLLER_ADDRESS_REGISTERS = 9    # ADDR_BITS DRAM addresses and offsets, X's table row
-CONTROLLER_OFFSET_REGISTERS = 6     # OFFSET_BITS input-buffer word offsets of the window walk
-CONTROLLER_COORD_REGISTERS = 3      # COORD_BITS pixel coordinates
+# held against Yosys within CONTROLLER_TOLERANCE while they change.  The sequencer's and each
+# inner loop's registers of one kind, by dataflow (counted from the declarations of the
+# sequencer with resident weights and images spanning tiles).
+CONTROLLER_LOOP_REGISTERS = {"ws": 23 + 9, "os": 23 + 12}
+"""COUNT_BITS loop counts: the sequencer's 23 (image, tile, block, chunk, group, and the
+registered layer constants), the inner loop's (taps, channel block, output row, column and
+image row of each pixel walk, activity counts)."""
+CONTROLLER_ADDRESS_REGISTERS = 14   # ADDR_BITS DRAM addresses, band and pixel spans, the
+                                    # resident weight block's base, X's table row
+CONTROLLER_OFFSET_REGISTERS = {"ws": 5, "os": 7}
+"""OFFSET_BITS input-buffer word offsets of the reduction walk and the pixel walks."""
+CONTROLLER_COORD_REGISTERS = {"ws": 3, "os": 5}
+"""COORD_BITS pixel coordinates: each pixel walk's two and the tile's first input row."""
 CONTROLLER_STATE_BITS = 16          # FSM states and single-bit flags (halves, prefetch, ...)
-CONTROLLER_TOLERANCE = 0.5
+CONTROLLER_TOLERANCE = 0.15
 """Relative tolerance of the controller's flip-flop count against Yosys (a formula, not a
 netlist: see above)."""
 
@@ -99,8 +106,7 @@ class Item:
     register: `bits` flip-flops each.  mac: a `bits` x `bits` multiplier and a `bits2`-bit
     adder.  multiplier: `bits` x `bits2`.  adder, comparator, shifter: `bits` wide.  sram: a
     bank of `depth` words of `bits` bits.  `operator`: a mac or multiplier the RTL writes as
-    a `*` (Yosys shows a $mul); False where it is written out as its partial products
-    (pyhdl/pe.py multiply_accumulate, the post-processor's Booth rows).
+    a `*` (Yosys shows a $mul); False where it is written out as its partial products.
     """
 
     block: str
@@ -217,8 +223,7 @@ def _weight_stationary_array(items, spec, g):
     items.add("pe_array", "array", "register", "partial sum", pes, ab,
               source=f"{src}: psum_out")
     items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
-              source=f"{src}: psum_in + x * weight, written out as partial products "
-                     f"(multiply_accumulate; the top row adds to zero)", operator=False)
+              source=f"{src}: psum_in + x * weight (multiply_accumulate)")
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
               source=f"{src}: x == 0, weight == 0")
     src = "pyhdl/array.py"
@@ -262,8 +267,7 @@ def _output_stationary_array(items, spec, g):
     items.add("pe_array", "array", "register", "drain chain", pes, ab,
               source=f"{src}: chain_out, finished sums climbing out")
     items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
-              source=f"{src}: acc + x * w, written out as partial products "
-                     f"(pyhdl/pe.py multiply_accumulate)", operator=False)
+              source=f"{src}: acc + x * w (pyhdl/pe.py multiply_accumulate)")
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
               source=f"{src}: x == 0, w == 0")
     src = "pyhdl/os_array.py OutputStationaryArray"
@@ -503,21 +507,23 @@ def _decompressor(items, spec):
 
 
 def _postprocess(items, spec):
-    """pyhdl/postprocess.py PostProcessor: per column, bias add, a radix-4 Booth requantizing
-    multiply reduced carry-save, its carry-propagate add in halves, shift, zero point and
-    clamps, a reset-less register after each of the POSTPROCESS_STAGES; and the layer's
-    constants it derives from its configuration, registered once."""
+    """pyhdl/postprocess.py PostProcessor: per column, bias add, the requantizing multiply as
+    two partial products (value times each half of `mult`), their sum with the rounding
+    half, shift, zero point and clamps, a reset-less register after each of the
+    POSTPROCESS_STAGES; and the layer's constants it derives from its configuration,
+    registered once."""
     cols, src = spec.cols, "pyhdl/postprocess.py"
-    wide, half, ob = POSTPROCESS_WIDE_BITS, POSTPROCESS_WIDE_BITS // 2, spec.operand_bits
-    digits = POSTPROCESS_MULT_BITS // 2
-    items.add("postprocess", "postprocess", "multiplier", "requantize", cols,
-              DRAM_WORD_BITS, POSTPROCESS_MULT_BITS,
-              source=f"{src}: value * mult, {digits} Booth partial products reduced to a sum "
-                     f"and a carry row", operator=False)
+    wide, ob = POSTPROCESS_WIDE_BITS, spec.operand_bits
+    mult_half = POSTPROCESS_MULT_BITS // 2
+    items.add("postprocess", "postprocess", "multiplier", "requantize", 2 * cols,
+              DRAM_WORD_BITS, mult_half,
+              source=f"{src}: value * mult as two partial products, value * each "
+                     f"{mult_half}-bit half of mult")
     items.add("postprocess", "postprocess", "adder", "bias", cols, DRAM_WORD_BITS,
               source=f"{src}: acc + bias")
-    items.add("postprocess", "postprocess", "adder", "product halves", 3 * cols, half,
-              source=f"{src}: the lower half, the upper half with and without its carry")
+    items.add("postprocess", "postprocess", "adder", "product sum", 2 * cols, wide,
+              source=f"{src}: the partial products plus the rounding half (a carry-save row "
+                     f"and a carry-propagate adder)")
     items.add("postprocess", "postprocess", "adder", "zero point", cols, ob,
               source=f"{src}: + zero_point (its low operand_bits)")
     items.add("postprocess", "postprocess", "shifter", "requantize shift", cols, wide,
@@ -527,15 +533,14 @@ def _postprocess(items, spec):
                      f"{BOUND_BITS}-bit compares)")
     items.add("postprocess", "postprocess", "comparator", "ReLU", cols, DRAM_WORD_BITS,
               source=f"{src}: value < 0")
-    items.add("postprocess", "postprocess", "register", "bias add stage", cols,
-              3 * (DRAM_WORD_BITS // 2) + 1,
-              source=f"{src}: value_lower_c (with its carry), value_upper_c and "
-                     f"value_upper_carry_c: the bias add but for its last carry-select "
-                     f"multiplexer")
-    items.add("postprocess", "postprocess", "register", "carry-save stage", cols, 2 * wide - 1,
-              source=f"{src}: sum_c and carries_c (whose bit 0 is always 0)")
-    items.add("postprocess", "postprocess", "register", "carry-propagate stage", cols,
-              3 * half + 1, source=f"{src}: lower_c (with its carry), upper_c, upper_carry_c")
+    items.add("postprocess", "postprocess", "register", "bias add stage", cols, DRAM_WORD_BITS,
+              source=f"{src}: value_c")
+    items.add("postprocess", "postprocess", "register", "partial product stage", cols,
+              2 * DRAM_WORD_BITS + POSTPROCESS_MULT_BITS + 1,
+              source=f"{src}: product_low_c (value times mult's unsigned low half) and "
+                     f"product_high_c")
+    items.add("postprocess", "postprocess", "register", "product sum stage", cols, wide,
+              source=f"{src}: rounded_c")
     items.add("postprocess", "postprocess", "register", "shift stage", cols, wide,
               source=f"{src}: shifted_c")
     items.add("postprocess", "postprocess", "register", "int32 delay",
@@ -545,36 +550,27 @@ def _postprocess(items, spec):
     items.add("postprocess", "postprocess", "register", "zero point and clamp stage", 1,
               cols * DRAM_WORD_BITS, source=f"{src}: out, the word chosen after the clamps")
     items.add("postprocess", "postprocess", "register", "layer constants", 1,
-              3 + SHIFT_BITS + 3 * digits + digits + _constant_ones(digits) + wide - 1
-              + 2 * ob + 2 * BOUND_BITS,
-              source=f"{src} _layer_constants: flags, shift, Booth digits, the constant row "
-                     f"(its negation bits and its constant ones: a flip-flop that loads a "
-                     f"constant 1 keeps its 0 reset value until then), the rounding half (its "
+              3 + SHIFT_BITS + POSTPROCESS_MULT_BITS + wide - 1 + 2 * ob + 2 * BOUND_BITS,
+              source=f"{src} _layer_constants: flags, shift, mult, the rounding half (its "
                      f"top bit is never set), zero point, floor and the clamp bounds")
-
-
-def _constant_ones(digits):
-    """One bits of the post-processor's constant row that do not depend on the layer: minus
-    every partial product's flipped sign bit, 2**(ROW_BITS - 1) at weight 4**i, modulo
-    2**64 (pyhdl/postprocess.py: ROW_BITS = DRAM_WORD_BITS + 2)."""
-    row_bits = DRAM_WORD_BITS + 2
-    flips = -sum(1 << (row_bits - 1 + 2 * i) for i in range(digits))
-    return bin(flips % (1 << POSTPROCESS_WIDE_BITS)).count("1")
 
 
 def _controller(items, spec, g):
     """pyhdl/sequencer.py and the inner loop, as a formula (see CONTROLLER_*)."""
     src = "pyhdl/sequencer.py, inner_loop.py, ws_loop.py, os_loop.py"
-    items.add("controller", "control", "register", "loop counters", CONTROLLER_LOOP_REGISTERS,
+    loops = CONTROLLER_LOOP_REGISTERS[spec.dataflow]
+    offsets = CONTROLLER_OFFSET_REGISTERS[spec.dataflow]
+    coords = CONTROLLER_COORD_REGISTERS[spec.dataflow]
+    items.add("controller", "control", "register", "loop counters", loops,
               COUNT_BITS, source=f"{src}: loop counts")
     items.add("controller", "control", "register", "DRAM addresses",
               CONTROLLER_ADDRESS_REGISTERS, ADDR_BITS,
               source=f"{src}: X, W, Y addresses and their offsets")
     items.add("controller", "control", "register", "window offsets",
-              CONTROLLER_OFFSET_REGISTERS, OFFSET_BITS,
+              offsets, OFFSET_BITS,
               source=f"{src}: input-buffer word offsets stepped by adders")
     items.add("controller", "control", "register", "pixel coordinates",
-              CONTROLLER_COORD_REGISTERS, COORD_BITS, source=f"{src}: signed coordinates")
+              coords, COORD_BITS, source=f"{src}: signed coordinates")
     items.add("controller", "control", "register", "buffer addresses", 1,
               g.input_addr_bits + g.weight_addr_bits + 2 * g.output_addr_bits,
               source=f"{src}: input, weight and output-buffer addresses")
@@ -584,11 +580,11 @@ def _controller(items, spec, g):
                   source="pyhdl/ws_loop.py: when a register-file slot is free again")
     items.add("controller", "control", "register", "state", 1, CONTROLLER_STATE_BITS,
               source=f"{src}: FSM state and flags")
-    steps = CONTROLLER_LOOP_REGISTERS + CONTROLLER_COORD_REGISTERS
+    steps = loops + coords
     items.add("controller", "control", "adder", "loop steps", steps, COUNT_BITS,
               source=f"{src}: each loop register steps with an adder")
     items.add("controller", "control", "adder", "address steps",
-              CONTROLLER_ADDRESS_REGISTERS + CONTROLLER_OFFSET_REGISTERS, ADDR_BITS,
+              CONTROLLER_ADDRESS_REGISTERS + offsets, ADDR_BITS,
               source=f"{src}: each address or offset steps with an adder")
     items.add("controller", "control", "comparator", "loop ends", steps, COUNT_BITS,
               source=f"{src}: each loop ends on a comparison")

@@ -19,7 +19,7 @@ from .layout import row_beats
 from .hardware import COUNT_LIMIT, post_flags
 from .perf import predict_counters, predict_cycles, weight_dram_rows
 from .registers import DESCRIPTOR_FIELDS, register_value
-from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS
+from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS, ROW_STATIONARY
 TRAFFIC_SLACK = 1.2
 """How much DRAM traffic above the least the mapper accepts for fewer cycles: splitting the
 output buffer into halves hides the write-back behind the next group's compute but halves
@@ -250,6 +250,9 @@ def map_conv(spec, shape, post=PostProcess(), placement=None):
     tile otherwise, so the choice of tile rows and groups is the one with the least DRAM
     traffic.
     """
+    if spec.dataflow == ROW_STATIONARY:
+        raise MappingError(f"dataflow {ROW_STATIONARY!r} of architecture {spec.name!r}: the "
+                           f"accelerator does not run row-stationary layers yet (issue 14)")
     for name in ("n", "c", "h", "w", "k", "r", "s", "stride"):
         value = getattr(shape, name)
         if not 1 <= value <= COUNT_LIMIT:

@@ -25,14 +25,26 @@ take different filter groups (they share the diagonal input bus). A pass is one 
 filter tile, channel tile, fold, strip); the global buffer keeps the partial sums between the
 passes that reduce into the same outputs (channel tiles and folds).
 
-What the integration (next session) needs: spec fields `dataflow: rs` with the three depths;
-an RS array in pyhdl/ built from `pyhdl/rs_pe.py` with the two multicast buses and the psum
-columns, and an inner loop that walks `RowStationaryMapping.passes()`; the mapper choosing
-(channels, filters, fold, strip) by least DRAM traffic then cycles (today `map_conv` takes the
-largest p, q the register files allow); the perf model built on `expected_counts` plus cycles;
-padding words are produced at the global buffer's port (counted as input bus sends, see
-`expected_counts`); energy entries for the three register files and the two multicast buses.
-Depthwise, grouped and fully connected layers are not mapped yet.
+Layers beyond one convolution: a batch is the passes' image loop; a grouped or depthwise
+layer runs group after group (`run_grouped_conv`); a fully-connected layer of M samples is a
+1x1 convolution whose one output row holds the M samples (`run_fc`), so each PE keeps its
+weights for all M samples.
+
+Done in the spec (issue 14, step 1): `dataflow: rs` with `rs_filter_depth`,
+`rs_input_depth`, `rs_psum_depth` (`array_of(spec)`); the mapper and the accelerator refuse
+it until the inner loop runs in the accelerator.  The inner loop's parts (pyhdl/rs_loop.py)
+run a chunk's passes from the global buffers: a pass walk (adders only) configures and
+starts the input feed (one lane of a pixel's channel block of the input band, padding at the
+port), the filter feed (`RowStationaryMapping.filter_buffer`: one lane per PE row), the
+array, and the psum collector, which gathers the column sums into output-buffer words of a
+pixel's filters for the shared accumulator; the columns start from zero and the passes
+reducing into the same outputs add up in the output buffer.  Still to build: the loop's
+`InnerLoop` glue (the sequencer's chunk to the pass walk's configuration), its descriptor
+fields and the mapper's weight layout and choice of (channels, filters, fold, strip) by
+least DRAM traffic then cycles (`map_conv` takes the largest p, q the register files
+allow), the wiring in pyhdl/top.py and the RS counters, the perf model built on
+`expected_counts` plus cycles, and energy entries for the three register files and the two
+multicast buses.
 """
 
 from collections import Counter
@@ -43,9 +55,12 @@ import numpy as np
 
 from models.golden import wrap
 from models.mapper import ConvShape
+from models.spec import ArchSpec
 
-EYERISS_DEPTHS = {"filter_depth": 224, "input_depth": 12, "psum_depth": 24}
-"""Eyeriss v1's per-PE register files (entries): filter scratchpad, input window, psums."""
+EYERISS_DEPTHS = {"filter_depth": ArchSpec.rs_filter_depth,
+                  "input_depth": ArchSpec.rs_input_depth, "psum_depth": ArchSpec.rs_psum_depth}
+"""Eyeriss v1's per-PE register files (entries): filter scratchpad, input window, psums (the
+spec's defaults)."""
 
 PE_EVENTS = ("macs", "gated_macs", "filter_rf_reads", "filter_rf_writes", "input_rf_reads",
              "input_rf_writes", "psum_rf_reads", "psum_rf_writes", "psum_drains")
@@ -72,6 +87,12 @@ class RowStationaryArray:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"RowStationaryArray: {name} must be a positive integer, "
                                  f"not {value!r}")
+
+
+def array_of(spec):
+    """The row-stationary array of an architecture spec: its PEs and register-file depths."""
+    return RowStationaryArray(spec.rows, spec.cols, spec.rs_filter_depth, spec.rs_input_depth,
+                              spec.rs_psum_depth)
 
 
 def window_words(shape):
@@ -118,6 +139,89 @@ class RowStationaryMapping:
                         for e0 in range(0, sh.p, self.strip_cols):
                             yield n, k0, c0, r0, e0
 
+    def filter_buffer(self, w):
+        """The weight-buffer words of image 0's passes, in the order they are read: each
+        fold's `Pass.filter_words` once (the fold's strips read the same words again).
+        Returns (words: T x rows, each pass's first word in `passes()` order)."""
+        words, bases, base = [], [], 0
+        for start in self.passes():
+            if start[0] != 0:
+                break
+            if start[4] == 0:
+                base = sum(len(word) for word in words)
+                words += [lanes for _, lanes, _ in self.plan(*start).filter_words(w, self)]
+            bases.append(base)
+        return np.concatenate(words), bases
+
+    def plan(self, n, k0, c0, r0, e0):
+        """The pass starting at (image, filter, channel, filter row, output row)."""
+        sh, q, p = self.shape, self.channels, self.filters
+        channel_sets = tuple(range(c, min(c + q, sh.c))
+                             for c in range(c0, min(c0 + self.channel_tile, sh.c), q))
+        filter_sets = tuple(range(k, min(k + p, sh.k))
+                            for k in range(k0, min(k0 + self.filter_tile, sh.k), p))
+        return Pass(n, range(r0, min(r0 + self.fold_rows, sh.r)),
+                    range(e0, min(e0 + self.strip_cols, sh.p)), channel_sets, filter_sets,
+                    accumulate=not (c0 == 0 and r0 == 0))
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass as the array runs it: image n, the filter rows of its fold, the output rows of
+    its strip, the channels of each vertical set and the filters of each horizontal set;
+    `accumulate`: its sums add to earlier passes' (it is not the first channel tile and
+    fold of its outputs)."""
+    n: int
+    fold: range
+    strip: range
+    channel_sets: tuple
+    filter_sets: tuple
+    accumulate: bool
+
+    def input_sends(self, shape):
+        """The input bus's words in the order the pass needs them: for each output f, each
+        vertical set v, each distinct diagonal y (i + j*U over the fold's rows i and the
+        strip's columns j), each channel c of set v, the window's new words (S for the first
+        output, min(U, S) after). Yields (v, y, c, row, column) with row, column in the
+        padded input (row e0*U + r0 + y); words outside the image are the padding value."""
+        u, s = shape.stride, shape.s
+        r0, e0 = self.fold.start, self.strip.start
+        diagonals = sorted({j * u + i for j in range(len(self.strip))
+                            for i in range(len(self.fold))})
+        for f in range(shape.q):
+            new = s if f == 0 else min(u, s)
+            for v, cs in enumerate(self.channel_sets):
+                for y in diagonals:
+                    for c in cs:
+                        for column in range(f * u + s - new, f * u + s):
+                            yield v, y, c, e0 * u + r0 + y, column
+
+    def filter_words(self, w, mapping):
+        """The pass's weights as the words of a buffer with one lane per PE row: for each
+        horizontal set h, words t = 0, 1, ... whose lane a holds PE row a's t-th weight of
+        filter set h, in the PE's load order (channel, tap, filter); PE row a sits at fold
+        row a mod fold_rows of vertical set a div fold_rows.
+
+        Returns [(h, words, lengths)]: words (T x rows, zero where a lane has no weight),
+        lengths[a] the weights of lane a (p_h * q_v * S; 0 for a PE row the pass leaves idle).
+        """
+        rows = mapping.array.rows
+        sets = []
+        for h, ks in enumerate(self.filter_sets):
+            lanes = [np.zeros(0, dtype=np.int64)] * rows
+            for a in range(rows):
+                v, i = divmod(a, mapping.fold_rows)
+                if v < len(self.channel_sets) and i < len(self.fold):
+                    cs = self.channel_sets[v]
+                    lanes[a] = np.asarray(w)[ks.start:ks.stop, cs.start:cs.stop,
+                                             self.fold[i]].transpose(1, 2, 0).reshape(-1)
+            lengths = [len(lane) for lane in lanes]
+            words = np.zeros((max(lengths), rows), dtype=np.int64)
+            for a, lane in enumerate(lanes):
+                words[:len(lane), a] = lane
+            sets.append((h, words, lengths))
+        return sets
+
 
 def map_conv(shape, array):
     """The mapping with the most channels per PE the input window allows, then the most
@@ -161,8 +265,8 @@ def pe_conv1d(filters, rows, stride, outputs, psum_in):
     return psum_out, counts
 
 
-def run_conv(x, w, array, stride=1, pad=0, acc_bits=32, mapping=None):
-    """Run conv2d(x, w) (NCHW, KCRS, zero padding) pass by pass on the RS array.
+def run_conv(x, w, array, stride=1, pad=0, acc_bits=32, mapping=None, pad_value=0):
+    """Run conv2d(x, w) (NCHW, KCRS, padding of `pad_value`) pass by pass on the RS array.
 
     Returns (NKEF int32 output, Counter of PE_EVENTS and ARRAY_EVENTS, mapping). Per pass:
     - every PE row of every vertical set reads its p*q*S weights once from the global
@@ -177,20 +281,18 @@ def run_conv(x, w, array, stride=1, pad=0, acc_bits=32, mapping=None):
     x = np.asarray(x)
     w = np.asarray(w)
     (n, c, h, width), (k, _, r, s) = x.shape, w.shape
-    shape = ConvShape(n, c, h, width, k, r, s, stride, pad)
+    shape = ConvShape(n, c, h, width, k, r, s, stride, pad, pad_value)
     mapping = mapping or map_conv(shape, array)
-    sh, q, p = shape, mapping.channels, mapping.filters
-    padded = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    sh = shape
+    padded = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)),
+                    constant_values=pad_value)
     out = np.zeros((sh.n, sh.k, sh.p, sh.q), dtype=np.int64)
     counts = Counter({name: 0 for name in PE_EVENTS + ARRAY_EVENTS})
-    for n, k0, c0, r0, e0 in mapping.passes():
+    for start in mapping.passes():
         counts["passes"] += 1
-        fold = range(r0, min(r0 + mapping.fold_rows, sh.r))
-        strip = range(e0, min(e0 + mapping.strip_cols, sh.p))
-        channel_sets = [range(c, min(c + q, sh.c))
-                        for c in range(c0, min(c0 + mapping.channel_tile, sh.c), q)]
-        filter_sets = [range(k, min(k + p, sh.k))
-                       for k in range(k0, min(k0 + mapping.filter_tile, sh.k), p)]
+        the_pass = mapping.plan(*start)
+        n, fold, strip = the_pass.n, the_pass.fold, the_pass.strip
+        channel_sets, filter_sets = the_pass.channel_sets, the_pass.filter_sets
         for cs in channel_sets:
             diagonals = {e * stride + r for e in strip for r in fold}
             counts["input_bus_sends"] += len(diagonals) * len(cs) * window_words(sh)
@@ -200,11 +302,10 @@ def run_conv(x, w, array, stride=1, pad=0, acc_bits=32, mapping=None):
                                                     * len(ks) * len(cs) * sh.s)
                 counts["input_bus_deliveries"] += (len(fold) * len(strip)
                                                    * len(cs) * window_words(sh))
-        first = c0 == 0 and r0 == 0
         for ks in filter_sets:
             for e in strip:
                 psum = out[n, ks.start:ks.stop, e]
-                if not first:
+                if the_pass.accumulate:
                     counts["glb_psum_reads"] += psum.size
                 chain = 0
                 for cs in channel_sets:
@@ -219,6 +320,61 @@ def run_conv(x, w, array, stride=1, pad=0, acc_bits=32, mapping=None):
                 counts["glb_psum_writes"] += psum.size
                 out[n, ks.start:ks.stop, e] = psum
     return wrap(out, acc_bits).astype(np.int32), counts, mapping
+
+
+def run_grouped_conv(x, w, array, groups, stride=1, pad=0, acc_bits=32, pad_value=0):
+    """A grouped convolution (w is K x C/groups x R x S; groups = C = K: depthwise) as one
+    `run_conv` per group, one after the other: the groups' passes never share a PE set, as
+    no filter of one group reads another group's channels.
+
+    Returns (NKPQ int32, Counter summed over the groups, the groups' common mapping)."""
+    x, w = np.asarray(x), np.asarray(w)
+    if groups < 1 or x.shape[1] % groups or w.shape[0] % groups \
+            or w.shape[1] * groups != x.shape[1]:
+        raise ValueError(f"row-stationary: {groups} groups do not fit C={x.shape[1]}, "
+                         f"K={w.shape[0]} and W {w.shape}")
+    cg, kg = x.shape[1] // groups, w.shape[0] // groups
+    outputs, counts, mapping = [], Counter(), None
+    for g in range(groups):
+        y, group_counts, mapping = run_conv(x[:, g * cg:(g + 1) * cg], w[g * kg:(g + 1) * kg],
+                                            array, stride, pad, acc_bits, mapping, pad_value)
+        outputs.append(y)
+        counts.update(group_counts)
+    return np.concatenate(outputs, axis=1), counts, mapping
+
+
+def fc_input(x):
+    """A fully-connected layer's M x C input as the input of its convolution: one image of C
+    channels, one row of M columns (`run_fc`)."""
+    x = np.asarray(x)
+    return x.T.reshape(1, x.shape[1], 1, x.shape[0])
+
+
+def run_fc(x, w, array, acc_bits=32):
+    """Y = X W^T (X M x C, W K x C) as a 1x1 convolution whose single output row holds the M
+    samples: each PE keeps its p filters' q weights in its filter file for all M samples
+    (the weights' reuse stays in the register file) while the samples' channels stream on
+    the input bus to every filter group.
+
+    Returns (M x K int32, Counter, mapping)."""
+    w = np.asarray(w)
+    y, counts, mapping = run_conv(fc_input(x), w.reshape(*w.shape, 1, 1), array,
+                                  acc_bits=acc_bits)
+    return y[0, :, 0, :].T, counts, mapping
+
+
+def layer_counts(spec, shape, groups=1):
+    """The array's counts (PE_EVENTS and ARRAY_EVENTS but gated_macs, which depends on the
+    data) of a layer of `shape` (a grouped layer: C and K of the whole layer, `groups` of
+    them) on the row-stationary array of `spec`, group after group; and the groups' common
+    mapping. Cycles are not modelled yet: they depend on the inner loop (issue 14)."""
+    if groups < 1 or shape.c % groups or shape.k % groups:
+        raise ValueError(f"row-stationary: {groups} groups do not fit C={shape.c}, K={shape.k}")
+    group = ConvShape(shape.n, shape.c // groups, shape.h, shape.w, shape.k // groups, shape.r,
+                      shape.s, shape.stride, shape.pad, shape.pad_value)
+    mapping = map_conv(group, array_of(spec))
+    return Counter({name: groups * value
+                    for name, value in expected_counts(mapping).items()}), mapping
 
 
 def expected_counts(mapping):

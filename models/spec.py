@@ -11,6 +11,16 @@ from pathlib import Path
 import yaml
 
 DATAFLOWS = ("ws", "os")
+"""The dataflows the accelerator (pyhdl/top.py), the mapper and the performance model run."""
+ROW_STATIONARY = "rs"
+"""Row-stationary (Eyeriss): a spec may name it, and models/row_stationary.py maps and runs it
+in NumPy; until its inner loop is wired into the accelerator (issue 14) the mapper and the
+accelerator refuse it, so no other dataflow's hardware runs in its place."""
+RS_MAX_INPUT_DEPTH = 32
+"""Most entries of a row-stationary PE's input window and psum file: both are registers read
+through a multiplexer of that many entries in the PE's MAC cycle (pyhdl/rs_pe.py)."""
+RS_MAX_FILTER_DEPTH = 1024
+"""Most entries of a row-stationary PE's filter scratchpad (a memory, pyhdl/rs_pe.py)."""
 OPERAND_BITS = (4, 8, 16)
 DRAM_KINDS = ("LPDDR4", "DDR3", "HBM2")
 DRAM_WORD_BITS = 32
@@ -39,11 +49,21 @@ class ArchSpec:
     Array
         rows, cols: PE array shape (rows feed the reduction dimension, cols the outputs).
         dataflow: "ws" (weight-stationary: each PE holds weights, partial sums flow down the
-            columns) or "os" (output-stationary: each PE holds one output's sum while inputs
-            flow along the rows and weights down the columns).
+            columns), "os" (output-stationary: each PE holds one output's sum while inputs
+            flow along the rows and weights down the columns) or "rs" (row-stationary,
+            Eyeriss: each PE convolves filter rows with input rows, models/row_stationary.py;
+            not yet run by the accelerator, see ROW_STATIONARY).
         operand_bits: width of inputs and weights (signed), 4, 8 or 16.
         acc_bits: width of the PE accumulators (signed, wraps on overflow), up to 32.
-        rf_depth: entries in each PE's weight register file (weight-stationary only).
+        rf_depth: entries in each PE's weight register file (weight-stationary only; the
+            output-stationary PE holds one sum, the row-stationary PE has the three files
+            below, so both ignore it).
+        rs_filter_depth, rs_input_depth, rs_psum_depth: entries of each row-stationary PE's
+            filter scratchpad, input window and partial-sum file (Eyeriss v1: 224 / 12 / 24;
+            `dataflow: rs` only, the other dataflows' PEs have no such files and ignore them).
+            A PE runs q channels of p filters of an S-tap filter row when q*S fits the window,
+            p*q*S the scratchpad and p the psum file; the scratchpad is at least as deep as
+            the window, so every window the input file can hold has its weights.
     Buffers
         glb_input_bytes, glb_weight_bytes, glb_output_bytes: global-buffer partitions.
         glb_banks: banks per partition (power of two).
@@ -65,6 +85,9 @@ class ArchSpec:
     operand_bits: int = 8
     acc_bits: int = 32
     rf_depth: int = 2
+    rs_filter_depth: int = 224
+    rs_input_depth: int = 12
+    rs_psum_depth: int = 24
     glb_input_bytes: int = 64 * 1024
     glb_weight_bytes: int = 32 * 1024
     glb_output_bytes: int = 32 * 1024
@@ -86,10 +109,13 @@ class ArchSpec:
                 raise SpecError(f"{f.name}: expected {expected.__name__}, not {value!r}")
         self._check_range("rows", 1, 64)
         self._check_range("cols", 1, 64)
-        self._check_choice("dataflow", DATAFLOWS)
+        self._check_choice("dataflow", DATAFLOWS + (ROW_STATIONARY,))
         self._check_choice("operand_bits", OPERAND_BITS)
         self._check_range("acc_bits", 2 * self.operand_bits, DRAM_WORD_BITS)
         self._check_range("rf_depth", 1, 64)
+        self._check_range("rs_input_depth", 1, RS_MAX_INPUT_DEPTH)
+        self._check_range("rs_psum_depth", 1, RS_MAX_INPUT_DEPTH)
+        self._check_range("rs_filter_depth", self.rs_input_depth, RS_MAX_FILTER_DEPTH)
         self._check_choice("dram_kind", DRAM_KINDS)
         self._check_range("clock_mhz", 1, 10_000)
         self._check_range("tech_nm", 5, 180)
@@ -177,9 +203,19 @@ class ArchSpec:
         return self.rows * self.cols
 
     @property
+    def pe_rf_bits(self):
+        """Bits of one PE's register files: rf_depth weights (weight- and output-stationary,
+        as the inventory counts them), or the row-stationary PE's filter scratchpad and input
+        window of operands and its psum file of accumulators."""
+        if self.dataflow == ROW_STATIONARY:
+            return ((self.rs_filter_depth + self.rs_input_depth) * self.operand_bits
+                    + self.rs_psum_depth * self.acc_bits)
+        return self.rf_depth * self.operand_bits
+
+    @property
     def onchip_bytes(self):
         """Global buffer, bias buffer and every PE register file."""
-        rf = self.rows * self.cols * self.rf_depth * self.operand_bits // 8
+        rf = self.rows * self.cols * self.pe_rf_bits // 8
         bias = self.bias_words * self.cols * DRAM_WORD_BITS // 8
         return self.glb_input_bytes + self.glb_weight_bytes + self.glb_output_bytes + rf + bias
 

@@ -7,7 +7,6 @@ from amaranth.lib.wiring import In, Out
 
 from models.spec import DRAM_WORD_BITS
 
-from .arith import carry_select_add
 from .interfaces import tag_layout
 from .pipeline import delayed_token
 
@@ -75,8 +74,7 @@ class Accumulator(wiring.Component):
         result = Signal(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols))
         for c in range(self.cols):
             total = Signal(signed(self.acc_bits), name=f"sum_{c}")
-            m.d.comb += total.eq(carry_select_add(old[c][:self.acc_bits],
-                                                  stage.values[c].as_unsigned()))
+            m.d.comb += total.eq(old[c][:self.acc_bits] + stage.values[c])
             m.d.comb += result[c].eq(Mux(stage.tag.first, stage.values[c], total))
         m.d.comb += [
             self.write.en.eq(stage_valid),

@@ -7,8 +7,6 @@ from amaranth.lib.wiring import In, Out
 from models.counters import COUNTER_BITS, COUNTER_NAMES
 from models.hardware import COUNTER_EVENT_LATENCY, EVENT_BITS
 
-from .arith import carry_select_add
-
 
 def event_layout():
     """Per-cycle increments, one field per counter except `cycles`, which counts itself."""
@@ -55,5 +53,5 @@ class ActivityCounters(wiring.Component):
             with m.If(self.clear):
                 m.d.sync += value.eq(0)
             with m.Elif(self.running | (name != "cycles")):
-                m.d.sync += value.eq(carry_select_add(value, increment))
+                m.d.sync += value.eq(value + increment)
         return m

@@ -16,10 +16,10 @@ def verilog_text(spec):
 
 def export_verilog(spec, out_dir):
     """Write `<out_dir>/peforge_top.v` for `spec` and return its path."""
+    text = verilog_text(spec)   # first: a spec the generator refuses leaves nothing behind
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{TOP_NAME}.v"
-    text = verilog_text(spec)
     tmp = path.with_suffix(".v.tmp")
     tmp.write_text(text)
     tmp.replace(path)

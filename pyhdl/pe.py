@@ -6,23 +6,12 @@ from amaranth.lib.wiring import In, Out
 
 
 def multiply_accumulate(addend, x, w):
-    """`addend + x * w` modulo 2**len(addend) (x and w signed), written as one sum: the
-    product's partial products (x where w has a one, shifted; the sign bit's row negated)
-    and the addend.  Synthesis reduces them in one carry-save tree ending in one fast
-    carry-propagate adder, where a multiplier then an adder would chain two.  Each row's
-    sign extension is folded into one constant (a row v of `bits` bits is its unsigned
-    value with the sign bit flipped, less 2**(bits-1)), so the upper bits add only the
-    addend and that constant."""
-    bits, width = len(x), len(addend)
-    sign = 1 << (bits - 1)
-    rows = [Mux(w[j], x, 0) for j in range(len(w) - 1)]
-    rows.append(~Mux(w[-1], x, 0))       # -v = ~v + 1: the sign bit weighs -2**(len(w)-1)
-    constant = 1 << (len(w) - 1)         # the + 1 of that negation, shifted
-    total = addend
-    for j, row in enumerate(rows):
-        total = total + ((row.as_unsigned() ^ sign) << j)
-        constant -= sign << j
-    return total + constant % (1 << width)
+    """`addend + x * w` modulo 2**len(addend) (x and w signed), written as the datapath it
+    is: synthesis (synthesis/timing.py) merges the product and the sum into one
+    multiply-accumulate and reduces its partial products and the addend in one carry-save
+    tree ending in one fast carry-propagate adder, and a simulator evaluates it as one
+    multiply and one add."""
+    return (addend + x * w)[:len(addend)]
 
 
 def token_layout(operand_bits, slot_bits):

@@ -1,7 +1,7 @@
 """Post-processing on the way out: bias, requantization and ReLU, one output word a cycle,
 pipelined."""
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,10 +10,8 @@ from models.hardware import (POSTPROCESS_MULT_BITS,
 from models.spec import DRAM_WORD_BITS
 
 
-DIGITS = POSTPROCESS_MULT_BITS // 2
-"""Radix-4 Booth digits of the requantization multiplier."""
-ROW_BITS = DRAM_WORD_BITS + 2
-"""A partial product: minus twice the value at most (2**32 for -2 * -2**31)."""
+HALF_BITS = POSTPROCESS_MULT_BITS // 2
+"""The requantization multiplier is split in halves: two partial products, one each."""
 BOUND_BITS = 18
 """The clamp's bounds less the zero point (within +-2**17 for operands up to 16 bits)."""
 
@@ -29,12 +27,6 @@ class PostConfig(data.Struct):
     zero_point: signed(16)
 
 
-def booth_layout():
-    """One radix-4 Booth digit of `mult`, in {-2, -1, 0, 1, 2}: its magnitude (`one`, `two`)
-    and sign (`neg`)."""
-    return data.StructLayout({"one": 1, "two": 1, "neg": 1})
-
-
 class PostProcessor(wiring.Component):
     """Turns one output-buffer word (`cols` int32 accumulators) into what goes to DRAM.
 
@@ -43,16 +35,16 @@ class PostProcessor(wiring.Component):
     zero_point, saturated to a signed operand_bits value; without `requant`, ReLU clamps v
     below at 0.
 
-    The multiply is radix-4 Booth: `mult`'s 16 digits select 0, v or 2v, inverted for a
-    negative digit, as 16 partial products, reduced with the rounding half to a sum and a
-    carry row by full adders; the carry-propagate add follows in 32-bit halves (the upper
-    one with and without the lower one's carry).  The configuration is a layer's constant,
-    so what derives from it alone is computed once into registers (it is written before the
-    layer starts, and the first word comes long after): the digits, one constant row for
-    every negation's + 1 and the partial products' sign extensions, the rounding half, and
-    the clamp's bounds moved to before the zero point is added (t < floor exactly when
-    t - zero_point < floor - zero_point), so the last stage compares and adds in parallel.
-    No carry chain is longer than 33 bits.
+    The multiply is written as two partial products, `v` times `mult`'s unsigned lower half
+    and `v` times its signed upper half, each registered, then their sum with the rounding
+    half, registered: synthesis (synthesis/timing.py) reduces each product's partial
+    products carry-save and the three-operand sum in one carry-save row, each with one fast
+    carry-propagate adder, and a simulator evaluates two multiplies and two adds.  The
+    configuration is a layer's constant, so what derives from it alone is computed once
+    into registers (it is written before the layer starts, and the first word comes long
+    after): the rounding half, and the clamp's bounds moved to before the zero point is
+    added (t < floor exactly when t - zero_point < floor - zero_point), so the last stage
+    compares and adds in parallel.
 
     Ports:
         acc: In, `cols` int32 accumulators.  bias: In, their `cols` int32 biases.
@@ -80,14 +72,13 @@ class PostProcessor(wiring.Component):
     @property
     def latency(self):
         """Cycles from `acc` to `out`: len(STAGES), one register after each of the bias
-        add, the partial products reduced to a sum and a carry row, their carry-propagate
-        add in two halves, the variable shift, and the zero point with the clamp
-        (models.hardware.POSTPROCESS_LATENCY)."""
+        add, the two partial products, their sum with the rounding half, the variable
+        shift, and the zero point with the clamp (models.hardware.POSTPROCESS_LATENCY)."""
         return len(self.STAGES)
 
     def elaborate(self, platform):
         m = Module()
-        bits, wide, half_bits = self.operand_bits, POSTPROCESS_WIDE_BITS, POSTPROCESS_WIDE_BITS // 2
+        bits, wide = self.operand_bits, POSTPROCESS_WIDE_BITS
         low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
         def register(name, shape, value):
@@ -99,33 +90,17 @@ class PostProcessor(wiring.Component):
         as_int32 = Signal(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols))
         as_operand = Signal(data.ArrayLayout(signed(bits), self.cols))
         for c in range(self.cols):
-            # The bias add as a carry-select adder whose last multiplexer (the upper half
-            # with or without the lower half's carry) is in the next stage.
-            acc, bias = self.acc[c].as_unsigned(), Mux(cfg["bias"], self.bias[c], 0).as_unsigned()
-            half_word = DRAM_WORD_BITS // 2
-            lower_sum = register(f"value_lower_{c}", half_word + 1,
-                                 acc[:half_word] + bias[:half_word])
-            upper_sum = register(f"value_upper_{c}", half_word,
-                                 acc[half_word:] + bias[half_word:])
-            upper_carry = register(f"value_upper_carry_{c}", half_word,
-                                   acc[half_word:] + bias[half_word:] + 1)
-            value = Cat(lower_sum[:half_word],
-                        Mux(lower_sum[half_word], upper_carry, upper_sum)).as_signed()
-            # The product plus the rounding half, wrapping at 64 bits as the golden model's
-            # int64 arithmetic does, in carry-save form.
-            rows = [self._partial_product(value, digit) << 2 * i
-                    for i, digit in enumerate(cfg["digits"])]
-            total, carries = carry_save(m, rows + [cfg["constant"], cfg["half"]], wide,
-                                        f"product_{c}")
-            total = register(f"sum_{c}", wide, total)
-            carries = register(f"carries_{c}", wide, carries)
-            # The carry-propagate add in halves: the upper half both with and without the
-            # lower half's carry, chosen in the next stage.
-            lower = register(f"lower_{c}", half_bits + 1, total[:half_bits] + carries[:half_bits])
-            upper = register(f"upper_{c}", half_bits, total[half_bits:] + carries[half_bits:])
-            upper_1 = register(f"upper_carry_{c}", half_bits,
-                               total[half_bits:] + carries[half_bits:] + 1)
-            rounded = Cat(lower[:half_bits], Mux(lower[half_bits], upper_1, upper)).as_signed()
+            acc, bias = self.acc[c], Mux(cfg["bias"], self.bias[c], 0)
+            value = register(f"value_{c}", signed(DRAM_WORD_BITS), acc + bias)
+            # The product as two partial products, one per half of `mult`, then their sum
+            # with the rounding half, wrapping at 64 bits as the golden model's int64
+            # arithmetic does.
+            product_low = register(f"product_low_{c}", signed(DRAM_WORD_BITS + HALF_BITS + 1),
+                                   value * cfg["mult"][:HALF_BITS])
+            product_high = register(f"product_high_{c}", signed(DRAM_WORD_BITS + HALF_BITS),
+                                    value * cfg["mult"][HALF_BITS:].as_signed())
+            rounded = register(f"rounded_{c}", signed(wide),
+                               product_low + (product_high << HALF_BITS) + cfg["half"])
             shifted = register(f"shifted_{c}", signed(wide), rounded >> cfg["shift"])
             scaled = (shifted[:bits] + cfg["zero_point"])[:bits].as_signed()
             m.d.comb += as_operand[c].eq(
@@ -141,32 +116,10 @@ class PostProcessor(wiring.Component):
         m.d.comb += self.out.eq(out)
         return m
 
-    @staticmethod
-    def _partial_product(value, digit):
-        """value * digit as ROW_BITS unsigned bits: 0, value or 2 * value, inverted if the
-        digit is negative (its + 1 is in the layer constant), the sign bit flipped (a signed
-        row r equals its bits with the sign flipped, read unsigned, less 2**(ROW_BITS-1):
-        that less is in the layer constant too)."""
-        magnitude = Mux(digit.two, value << 1, Mux(digit.one, value, 0))
-        row = Cat(magnitude, magnitude[-1]) ^ Mux(digit.neg, (1 << ROW_BITS) - 1, 0)
-        return row ^ (1 << (ROW_BITS - 1))
-
     def _layer_constants(self, m, register, low, high):
         """What the post-processing of a layer derives from its configuration alone, in
-        registers: flags, shift, Booth digits, the product's constant row, the rounding half,
-        the clamp's bounds."""
+        registers: flags, shift, multiplier, the rounding half, the clamp's bounds."""
         cfg, wide = self.config, POSTPROCESS_WIDE_BITS
-        mult = Cat(0, cfg.mult)      # bit -1 of the multiplier is 0
-        digits = []
-        for i in range(DIGITS):
-            below, bit, above = mult[2 * i], mult[2 * i + 1], mult[2 * i + 2]
-            digits.append(register(f"digit_{i}", booth_layout(), Cat(
-                bit ^ below, (above & ~bit & ~below) | (~above & bit & below), above)))
-        # Per digit i, at weight 4**i: the + 1 of a negative digit's inversion (bits 0 to
-        # 30), and - 2**(ROW_BITS-1) for its flipped sign bit (a constant of bits 33 and up).
-        negations = Cat(*(Cat(mult[2 * i + 2], 0) for i in range(DIGITS)))
-        flips = (-sum(1 << (ROW_BITS - 1 + 2 * i) for i in range(DIGITS))) % (1 << wide)
-        assert flips % (1 << len(negations)) == 0
         floor = Mux(cfg.relu, Mux(cfg.zero_point > low, cfg.zero_point, low), low)
         bound = signed(BOUND_BITS)
         return {
@@ -174,8 +127,7 @@ class PostProcessor(wiring.Component):
             "requant": register("requant_on", 1, cfg.requant),
             "relu": register("relu_on", 1, cfg.relu),
             "shift": register("shift", unsigned(SHIFT_BITS), cfg.shift),
-            "digits": digits,
-            "constant": register("constant", unsigned(wide), negations | flips),
+            "mult": register("mult", signed(POSTPROCESS_MULT_BITS), cfg.mult),
             "half": register("half", unsigned(wide), ((1 << cfg.shift) >> 1)[:wide]),
             "zero_point": register("zero_point_low", self.operand_bits,
                                    cfg.zero_point[:self.operand_bits]),
@@ -183,25 +135,6 @@ class PostProcessor(wiring.Component):
             "below": register("below", bound, floor - cfg.zero_point),
             "above": register("above", bound, high - cfg.zero_point),
         }
-
-
-def carry_save(m, rows, width, name):
-    """Reduce `rows` (unsigned values) to two whose sum is theirs modulo 2**width, by rows
-    of full adders (three rows in, a sum row and a carry row out), no carry propagating.
-    Each level's rows are signals of module `m` named after `name`."""
-    rows = [row[:width] if len(row) > width else row for row in rows]
-    level = 0
-    while len(rows) > 2:
-        reduced = []
-        for i in range(0, len(rows) - 2, 3):
-            a, b, c = rows[i:i + 3]
-            total = Signal(width, name=f"{name}_l{level}_s{i // 3}")
-            carry = Signal(width, name=f"{name}_l{level}_c{i // 3}")
-            m.d.comb += [total.eq(a ^ b ^ c), carry.eq(((a & b) | (a & c) | (b & c)) << 1)]
-            reduced += [total, carry]
-        rows = reduced + rows[len(rows) - len(rows) % 3:]
-        level += 1
-    return rows
 
 
 def _less(a, b):

@@ -37,7 +37,7 @@ def pass_layout(rows, cols, filter_depth, input_depth, psum_depth, max_stride, o
     })
 
 
-class _Place:
+class Place:
     """Where each PE row (or column) sits in the replicated set: index in the set, the set,
     whether the pass uses it; stepped from the previous row (column) by adders only."""
 
@@ -126,8 +126,8 @@ class RowStationaryPEArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        rows = _Place(m, "row", self.rows, cfg.fold_rows, cfg.fold_len, cfg.vertical_sets)
-        cols = _Place(m, "col", self.cols, cfg.strip_cols, cfg.strip_len, cfg.horizontal_sets)
+        rows = Place(m, "row", self.rows, cfg.fold_rows, cfg.fold_len, cfg.vertical_sets)
+        cols = Place(m, "col", self.cols, cfg.strip_cols, cfg.strip_len, cfg.horizontal_sets)
         col_offset = [Signal(range(self.diagonals), name=f"col{b}_offset")
                       for b in range(self.cols)]
         for b in range(1, self.cols):

@@ -83,15 +83,18 @@ proc
 # The Asserts and their messages are for simulation only.
 chformal -remove
 delete t:$print
-# Booth-encoded multipliers and Kogge-Stone carry chains: the fast arithmetic a
-# timing-driven synthesis picks.
-synth -flatten -booth -top {top} -run begin:fine
+# Datapath synthesis: alumacc merges each sum of products (`a * b + c`) into one $macc,
+# arith_tree turns every $macc and chain of adds into one carry-save tree with a single
+# carry-propagate adder, and those adders become Kogge-Stone carry chains: the fast
+# arithmetic a timing-driven synthesis picks.
+synth -flatten -arith_tree -top {top} -run begin:fine
 delete t:$scopeinfo
 opt -fast -full
 techmap -map +/techmap.v -map +/choices/kogge-stone.v
 opt -fast
 dfflibmap -liberty cells.lib
-abc -D {period_ps} -liberty cells.lib -script +strash;dc2;&get,-n;&nf,{{D}};&put;buffer,-p;upsize,{{D}};dnsize,{{D}}
+# No dc2 before the delay-oriented mapping: it restructures the fast adders for area.
+abc -D {period_ps} -liberty cells.lib -script +strash;&get,-n;&nf,{{D}};&put;buffer,-p;upsize,{{D}};dnsize,{{D}}
 opt_clean -purge
 write_json netlist.json
 tee -q -o stat.json stat -json

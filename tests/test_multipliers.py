@@ -11,8 +11,7 @@ from pyhdl.export import TOP_NAME, verilog_text
 from synthesis.multipliers import is_literal, signal_products
 
 ALLOWED = re.compile(rf"{TOP_NAME}\.(array\.pe_\d+_\d+|post)")
-"""The modules that multiply by design: the PEs' MACs and the requantization (both written
-out as partial products today)."""
+"""The modules that multiply by design: the PEs' MACs and the requantization."""
 
 
 def test_a_product_with_a_literal_is_not_a_multiplier():
@@ -28,9 +27,8 @@ def test_only_pes_and_post_processor_multiply_signals(arch, dataflow):
     spec = ArchSpec(**{**arch("default").to_dict(), "dataflow": dataflow,
                        "name": f"default-{dataflow}"})
     products = signal_products(verilog_text(spec))
-    # The PEs' MACs and the requantizing multiply are written out as partial products
-    # (pyhdl/pe.py multiply_accumulate, pyhdl/postprocess.py's Booth rows), so the export
-    # may hold no `*` at all; the scanner's own test above shows that it finds them.
+    # The PEs' MACs and the requantizing multiply are written as `*`: the scanner finds them.
+    assert f"{TOP_NAME}.post" in products and f"{TOP_NAME}.array.pe_0_0" in products
     stray = {name: found for name, found in products.items() if not ALLOWED.fullmatch(name)}
     assert not stray, "\n".join(
         [f"{spec.name}: multipliers of two run-time signals outside the PEs and the "

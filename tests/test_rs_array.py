@@ -18,6 +18,7 @@ from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, ConvShape, RowStatio
 from pyhdl.rs_array import RS_ARRAY_EVENTS, RowStationaryPEArray
 from pyhdl.rs_pe import RS_PE_EVENTS
 from testbench.amaranth_sim import simulate
+from testbench.rs_passes import array_config
 
 ACC_BITS = 32
 DEADLOCK_CYCLES = 1000  # far beyond a PE's compute between two stream words (p*q*S + 3)
@@ -34,59 +35,32 @@ class FirstPasses(RowStationaryMapping):
 
 
 class Pass:
-    """One pass of `mapping`, as the host sees it: which filters, channels, filter rows and
-    output rows, and every stream word the array takes and gives."""
+    """One pass of `mapping` (models.row_stationary.Pass) as the host drives it: the array's
+    configuration and every stream word the array takes and gives."""
 
     def __init__(self, mapping, index, padded, w):
         self.mapping = mapping
-        sh = mapping.shape
-        self.n, k0, c0, self.r0, self.e0 = next(itertools.islice(mapping.passes(), index, None))
-        self.fold = range(self.r0, min(self.r0 + mapping.fold_rows, sh.r))
-        self.strip = range(self.e0, min(self.e0 + mapping.strip_cols, sh.p))
-        q, p = mapping.channels, mapping.filters
-        self.channel_sets = [range(c, min(c + q, sh.c))
-                             for c in range(c0, min(c0 + mapping.channel_tile, sh.c), q)]
-        self.filter_sets = [range(k, min(k + p, sh.k))
-                            for k in range(k0, min(k0 + mapping.filter_tile, sh.k), p)]
-        self.accumulate = not (c0 == 0 and self.r0 == 0)
+        start = next(itertools.islice(mapping.passes(), index, None))
+        self.plan = mapping.plan(*start)
+        self.n = self.plan.n
+        self.fold, self.strip = self.plan.fold, self.plan.strip
+        self.channel_sets, self.filter_sets = self.plan.channel_sets, self.plan.filter_sets
+        self.accumulate = self.plan.accumulate
         self.padded, self.w = padded, w
 
-    def config(self, array):
-        sh, m = self.mapping.shape, self.mapping
-        channels = [len(cs) for cs in self.channel_sets]
-        filters = [len(ks) for ks in self.filter_sets]
-        return {"fold_rows": m.fold_rows, "fold_len": len(self.fold),
-                "vertical_sets": len(self.channel_sets), "strip_cols": m.strip_cols,
-                "strip_len": len(self.strip), "horizontal_sets": len(self.filter_sets),
-                "channels": channels + [1] * (array.rows - len(channels)),
-                "filters": filters + [1] * (array.cols - len(filters)),
-                "taps": sh.s, "step": min(sh.stride, sh.s), "outputs": sh.q,
-                "stride": sh.stride, "accumulate": int(self.accumulate)}
-
-    def filter_words(self, fold_row, cs):
-        """Row `fold_row` of the fold, per horizontal set h: filter set h's weights of the
-        channels cs, in (channel, tap, filter) order, tagged h."""
-        return [{"hset": h, "data": int(v)} for h, ks in enumerate(self.filter_sets)
-                for v in self.w[ks.start:ks.stop, cs.start:cs.stop, fold_row]
-                .transpose(1, 2, 0).reshape(-1)]
+    def filter_bus_words(self):
+        """Each PE row's filter bus words: lane a of the pass's weight-buffer words
+        (`Pass.filter_words`), tagged with the horizontal set."""
+        words = {a: [] for a in range(self.mapping.array.rows)}
+        for h, lanes, lengths in self.plan.filter_words(self.w, self.mapping):
+            for a, length in enumerate(lengths):
+                words[a] += [{"hset": h, "data": int(v)} for v in lanes[:length, a]]
+        return {a: lane for a, lane in words.items() if lane}
 
     def input_words(self):
-        """Per output, per vertical set, per distinct diagonal y, per channel: the window's
-        new words of padded input row e0*U + r0 + y, tagged (set, y)."""
-        sh = self.mapping.shape
-        u, s = sh.stride, sh.s
-        diagonals = sorted({j * u + i for j in range(len(self.strip))
-                            for i in range(len(self.fold))})
-        words = []
-        for f in range(sh.q):
-            new = s if f == 0 else min(u, s)
-            for v, cs in enumerate(self.channel_sets):
-                for y in diagonals:
-                    row = self.e0 * u + self.r0 + y
-                    for c in cs:
-                        words += [{"vset": v, "diagonal": y, "data": int(x)} for x in
-                                  self.padded[self.n, c, row, f * u + s - new:f * u + s]]
-        return words
+        """The input bus's words (`Pass.input_sends`), tagged (set, diagonal)."""
+        return [{"vset": v, "diagonal": y, "data": int(self.padded[self.n, c, row, column])}
+                for v, y, c, row, column in self.plan.input_sends(self.mapping.shape)]
 
     def column_sums(self, out, column):
         """`out`'s sums of the column's output row and filter set, in (output, filter) order;
@@ -95,19 +69,14 @@ class Pass:
         if h >= len(self.filter_sets) or j >= len(self.strip):
             return None
         ks = self.filter_sets[h]
-        return out[self.n, ks.start:ks.stop, self.e0 + j].T.reshape(-1).tolist()
+        return out[self.n, ks.start:ks.stop, self.strip.start + j].T.reshape(-1).tolist()
 
 
 def drive(array, dut, the_pass, before, pause):
     """Run one pass on `dut`: feed the buses and the columns' psum_in (`before`'s sums),
     `pause(port)` holding a word back or stalling an output this cycle. Returns (the words out
     of each column, the array's counts)."""
-    sources = {}
-    for a in range(array.rows):
-        v, i = divmod(a, the_pass.mapping.fold_rows)
-        if v < len(the_pass.channel_sets) and i < len(the_pass.fold):
-            sources[dut.filter_in[a]] = the_pass.filter_words(the_pass.fold[i],
-                                                              the_pass.channel_sets[v])
+    sources = {dut.filter_in[a]: words for a, words in the_pass.filter_bus_words().items()}
     sources[dut.input_in] = the_pass.input_words()
     for b in range(array.cols):
         sums = the_pass.column_sums(before, b)
@@ -118,7 +87,7 @@ def drive(array, dut, the_pass, before, pause):
     counts = {}
 
     async def bench(ctx):
-        ctx.set(dut.config, the_pass.config(array))
+        ctx.set(dut.config, array_config(the_pass.mapping, the_pass.plan))
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)

@@ -23,7 +23,7 @@ def test_non_square_config_is_shipped():
 @pytest.mark.parametrize("field,value,message", [
     ("rows", 0, "rows: must be from 1 to 64, not 0"),
     ("cols", 65, "cols: must be from 1 to 64, not 65"),
-    ("dataflow", "rs", "dataflow: must be one of ws, os, not 'rs'"),
+    ("dataflow", "xs", "dataflow: must be one of ws, os, rs, not 'xs'"),
     ("operand_bits", 6, "operand_bits: must be one of 4, 8, 16, not 6"),
     ("acc_bits", 12, "acc_bits: must be from 16 to 32, not 12"),
     ("dram_bus_bytes", 12, "dram_bus_bytes: must be a power of two from 4 to 64, not 12"),
