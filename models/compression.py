@@ -145,6 +145,13 @@ def compressible(spec, row_beats, rows):
             and row_beats <= TABLE_ENTRY_LIMIT and rows <= COUNT_LIMIT)
 
 
+def reads_compressed(spec, row_beats, rows):
+    """Whether the host places a tensor of `rows` rows of `row_beats` dense beats compressed
+    for a layer to read: it can be (`compressible`), and a row is more than one beat (a beat
+    cannot get shorter, and its table entry would only add bytes)."""
+    return row_beats > 1 and compressible(spec, row_beats, rows)
+
+
 def activation_rows(outputs, bus_bytes):
     """int8 activations N x K x P x Q as their DRAM rows: one row of bytes per pixel."""
     outputs = np.asarray(outputs)
@@ -194,6 +201,34 @@ def compressed_writes(spec, mapping, outputs=None):
     written = (beats + tables) * bus
     return {"compressor_beats": pixels * mapping.y_row_beats,
             "compressed_bytes_written": written, "dram_bytes_written": written}
+
+
+def input_bands(mapping):
+    """The input pixels each tile's band reads, in order: (first pixel of the tensor, pixels);
+    a band is whole input rows of one image (pyhdl/sequencer.py)."""
+    from .perf import tiles     # perf prices the writes with this module: import when used
+    shape = mapping.shape
+    for tile in tiles(mapping):
+        first_row = max(0, tile.p0 * shape.stride - shape.pad)
+        yield (tile.image * shape.h + first_row) * shape.w, tile.band_rows * shape.w
+
+
+def compressed_reads(spec, mapping, inputs=None):
+    """The input-read counters of a layer that reads X compressed (zeros otherwise):
+    decompressor_beats (every band's dense beats) and compressed_bytes_read (every band's
+    stored rows and the length-table beats its entries span), exact from the layer's int8
+    `inputs` (N x C x H x W), or without them the most it can read (every row dense)."""
+    d = mapping.descriptor
+    if not d["x_compressed"]:
+        return {"decompressor_beats": 0, "compressed_bytes_read": 0}
+    bus, dense = spec.dram_bus_bytes, mapping.x_row_beats
+    beats = None if inputs is None else stored_beats(activation_rows(inputs, bus), bus)[0]
+    stored = decoded = tables = 0
+    for first, count in input_bands(mapping):
+        tables += (first + count - 1) // bus - first // bus + 1
+        decoded += count * dense
+        stored += count * dense if beats is None else int(beats[first:first + count].sum())
+    return {"decompressor_beats": decoded, "compressed_bytes_read": (stored + tables) * bus}
 
 
 def dense_image(image, mapping, spec):

@@ -28,6 +28,10 @@ COUNTERS = (
     ("compressed_bytes_written", "of dram_bytes_written, the bytes of compressed activations: "
                                  "their rows (encoded, or dense where not shorter) and length "
                                  "table"),
+    ("decompressor_beats", "dense DRAM beats of activation rows out of the bitmask "
+                           "decompressor (rows stored encoded or dense)"),
+    ("compressed_bytes_read", "of dram_bytes_read, the bytes of compressed activations: their "
+                              "stored rows and the length-table beats fetched"),
 )
 
 COUNTER_NAMES = tuple(name for name, _ in COUNTERS)

@@ -365,6 +365,13 @@ def dense_bytes_written(counters, spec):
             + counters["compressor_beats"] * spec.dram_bus_bytes)
 
 
+def dense_beats_read(counters, spec):
+    """Beats the DMA readers' gearboxes take: what DRAM returned, with the compressed reads
+    (rows and length-table beats) replaced by the dense beats the decompressor restored."""
+    return ((counters["dram_bytes_read"] - counters["compressed_bytes_read"])
+            // spec.dram_bus_bytes + counters["decompressor_beats"])
+
+
 def activity(counters, spec, requantized=None):
     """The physical actions behind `counters` on `spec`: a tuple of Use.
 
@@ -450,7 +457,7 @@ def activity(counters, spec, requantized=None):
     use("glb", "bias buffer reads", "glb_bias_read", words)
 
     bus = spec.dram_bus_bytes
-    beats_in, beats_out = c["dram_bytes_read"] // bus, dense_bytes_written(c, spec) // bus
+    beats_in, beats_out = dense_beats_read(c, spec), dense_bytes_written(c, spec) // bus
     stored = c["glb_input_writes"] + c["glb_weight_writes"]
     reader = regs[("dma", "reader gearbox buffer")]
     writer = regs[("dma", "writer gearbox buffer")]
@@ -469,6 +476,7 @@ def activity(counters, spec, requantized=None):
         beats_out * BURST_BITS + words * (COUNT_BITS + g.output_addr_bits))
 
     _compressor_activity(use, c, spec, regs)
+    _decompressor_activity(use, c, spec)
 
     use("dram", "DRAM bytes read", "dram_read_byte", c["dram_bytes_read"])
     use("dram", "DRAM bytes written", "dram_write_byte", c["dram_bytes_written"])
@@ -513,6 +521,23 @@ def _compressor_activity(use, c, spec, regs):
         beats * bus * (bus + 1) // 2 * bits_for(bus))
     use("dma", "compressor gearbox loads", "register_bit_write",
         (beats + out) * regs[("dma", "compressor gearbox buffer")])
+
+
+def _decompressor_activity(use, c, spec):
+    """The input DmaReader's CompressedRowFetcher (pyhdl/compress.py): per stored beat in
+    (compressed_bytes_read, table beats included) a load of its byte window or table ring and
+    the fetcher's counts; per dense beat out (decompressor_beats) a shift of the window and a
+    BitmaskDecoder's prefix count and byte selects."""
+    beats = c["decompressor_beats"]
+    if not beats:
+        return
+    bus = spec.dram_bus_bytes
+    stored = c["compressed_bytes_read"] // bus
+    window = 8 * (2 * bus + bus // 8)     # pyhdl/compress.py RowDecompressor: its capacity
+    use("dma", "decompressor window loads", "register_bit_write", (stored + beats) * window)
+    use("dma", "decompressor counts", "add_bit", stored * (2 * COUNT_BITS + 2 * ADDR_BITS))
+    use("dma", "bitmask decoder prefix counts", "add_bit", beats * bus * bits_for(bus))
+    use("dma", "bitmask decoder selects", "compare_bit", beats * bus * bits_for(bus))
 
 
 def _check_table(table, spec):

@@ -56,6 +56,8 @@ DMA_WRITE_FIFO_DEPTH = DMA_WRITE_READ_LATENCY + DMA_WRITE_FIFO_SLACK
 """pyhdl/dma.py DmaWriter.fifo_depth: the words in flight and the slack."""
 BOUND_BITS = 18           # pyhdl/postprocess.py BOUND_BITS: the clamp's compares
 COMPRESSOR_DECISIONS = 4    # pyhdl/compress.py RowCompressor.DECISIONS
+FETCHER_TABLE_RING = 4      # pyhdl/compress.py CompressedRowFetcher.TABLE_RING
+FETCHER_KINDS = 8           # pyhdl/compress.py CompressedRowFetcher.KINDS
 TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and the writer
                           # read (acc_half, writer_half)
 # pyhdl/sequencer.py LayerSequencer and the dataflow's inner loop (pyhdl/inner_loop.py,
@@ -67,8 +69,8 @@ CONTROLLER_LOOP_REGISTERS = {"ws": 23 + 9, "os": 23 + 12}
 """COUNT_BITS loop counts: the sequencer's 23 (image, tile, block, chunk, group, and the
 registered layer constants), the inner loop's (taps, channel block, output row, column and
 image row of each pixel walk, activity counts)."""
-CONTROLLER_ADDRESS_REGISTERS = 13   # ADDR_BITS DRAM addresses, band and pixel spans, and the
-                                    # resident weight block's base
+CONTROLLER_ADDRESS_REGISTERS = 14   # ADDR_BITS DRAM addresses, band and pixel spans, the
+                                    # resident weight block's base, X's table row
 CONTROLLER_OFFSET_REGISTERS = {"ws": 5, "os": 7}
 """OFFSET_BITS input-buffer word offsets of the reduction walk and the pixel walks."""
 CONTROLLER_COORD_REGISTERS = {"ws": 3, "os": 5}
@@ -431,6 +433,8 @@ def _dma(items, spec, g):
     separate = spec.dataflow == "os" or spec.skips_weights
     load_addr = g.input_addr_bits if separate else max(g.input_addr_bits, g.weight_addr_bits)
     _reader(items, spec, "reader", ob, spec.input_lanes, load_addr)
+    if spec.activation_compression != "none":
+        _decompressor(items, spec)
     if separate:
         _reader(items, spec, "weight reader", ob, spec.weight_lanes, g.weight_addr_bits)
     _reader(items, spec, "bias reader", DRAM_WORD_BITS, spec.cols, g.bias_addr_bits)
@@ -519,6 +523,41 @@ def _compressor(items, spec):
               bits_for(bus),
               source="pyhdl/compress.py BitmaskEncoder: pos[i] == k for output byte k <= i")
     _gearbox(items, "compressor", 8, bus + mask, bus, output_stalls=True)
+
+
+def _decompressor(items, spec):
+    """pyhdl/compress.py CompressedRowFetcher in the input DmaReader: the ring of length-table
+    beats, the command side's counts, the queue of command kinds, and a RowDecompressor (its
+    byte window and counts, one BitmaskDecoder)."""
+    bus = spec.dram_bus_bytes
+    mask = bus // 8
+    longest = COMPRESSED_ROW_BYTES // bus
+    ring, ring_bits = FETCHER_TABLE_RING, bits_for(FETCHER_TABLE_RING - 1)
+    items.add("dma", "dma", "register", "decompressor table ring", ring, 8 * bus,
+              source="pyhdl/compress.py CompressedRowFetcher: TABLE_RING table beats")
+    _fifo(items, "decompressor command kinds", FETCHER_KINDS, 1 + bits_for(longest),
+          "pyhdl/compress.py CompressedRowFetcher: each command's kind (table beat or row) "
+          "and the row's stored beats")
+    window = 2 * bus + mask
+    state = (ring + BURST_BITS + 2 * COUNT_BITS + 3 * ADDR_BITS + BURST_BITS
+             + bits_for(ring) + ring_bits + bits_for(longest)
+             + 8 * window + bits_for(window) + 2 * BURST_BITS + 1)
+    items.add("dma", "dma", "register", "decompressor state", 1, state,
+              source="pyhdl/compress.py CompressedRowFetcher: arrived, row_beats, cmd_rows, "
+                     "table_left, cmd_addr, entry, table_next, pitch, reserved, arrive, "
+                     "stored_taken; RowDecompressor: window, fill, produced, taken; "
+                     "pyhdl/dma.py DmaReader: the job's compressed flag")
+    items.add("dma", "dma", "adder", "decompressor counts", 5, COUNT_BITS,
+              source="pyhdl/compress.py CompressedRowFetcher: rows and table beats left, "
+                     "stored beats taken; RowDecompressor: beats produced and taken")
+    items.add("dma", "dma", "adder", "decompressor addresses", 6, ADDR_BITS,
+              source="pyhdl/compress.py CompressedRowFetcher: cmd_addr + pitch, entry + 1, "
+                     "the table beat and its address, the job's first and last beat")
+    items.add("dma", "dma", "adder", "bitmask decoder prefix counts", bus, bits_for(bus),
+              source="pyhdl/compress.py BitmaskDecoder: pos[i], one adder a byte")
+    items.add("dma", "dma", "shifter", "decompressor window", 2, 8 * window,
+              source="pyhdl/compress.py RowDecompressor: shift out the used bytes, shift in "
+                     "at the fill")
 
 
 def _postprocess(items, spec):

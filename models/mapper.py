@@ -107,7 +107,9 @@ def fc_shape(m, c, k):
 @dataclass(frozen=True)
 class Placement:
     """Where a layer's tensors start in DRAM (beat addresses) and the distance in beats from
-    one input pixel (`x_pitch`) or output pixel (`y_pitch`) to the next; None: contiguous."""
+    one input pixel (`x_pitch`) or output pixel (`y_pitch`) to the next; None: contiguous.
+    With `x_table_addr`, X is stored compressed (models/compression.py) with its length table
+    (one table, one byte per pixel) at that beat, and the layer reads it compressed."""
 
     x_addr: int
     w_addr: int
@@ -115,6 +117,7 @@ class Placement:
     y_addr: int
     x_pitch: int | None = None
     y_pitch: int | None = None
+    x_table_addr: int | None = None
 
 
 @dataclass(frozen=True)
@@ -379,7 +382,11 @@ def _compressed_tile_rows(spec, shape, post, placement, group, tile_p):
     bus = spec.dram_bus_bytes
     p, q = shape.p, shape.q
     slice_beats = row_beats(min(group * spec.cols, shape.k), spec.operand_bits, bus)
-    if (post.requant is None or placement is not None or slice_beats < 2
+    # A placed layer (a network's, whose output the next layer reads compressed, one length
+    # table for every pixel's whole row) compresses only when it writes one output group.
+    placed = placement is not None and (placement.y_pitch is not None
+                                        or group * spec.cols < shape.k)
+    if (post.requant is None or placed or slice_beats < 2
             or not compressible(spec, slice_beats, shape.n * p * q)
             or (shape.n > 1 and p * q % bus)):
         return None
@@ -449,6 +456,11 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     x_addr, w_addr, b_addr, y_addr = (placement.x_addr, placement.w_addr, placement.b_addr,
                                       placement.y_addr)
     x_pitch = placement.x_pitch or x_row
+    x_table = placement.x_table_addr
+    if x_table is not None and not compressible(spec, x_row, shape.n * shape.h * shape.w):
+        raise MappingError(f"X cannot be read compressed on {spec.name!r}: "
+                           f"activation_compression={spec.activation_compression!r}, "
+                           f"{x_row}-beat pixel rows")
     y_pitch = placement.y_pitch or y_row
     pad_value = shape.pad_value
     per_value_elems = DRAM_WORD_BITS // spec.operand_bits if post.requant is None else 1
@@ -502,6 +514,8 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "x_line_beats": x_line_beats, "x_image_beats": shape.h * x_line_beats,
         "pad_line_beats": shape.pad * x_line_beats,
         "tile_x_beats": tile_p * shape.stride * x_line_beats,
+        "x_compressed": int(x_table is not None),
+        "x_table_addr": x_table or 0,
         "w_addr": w_addr, "w_row_beats": w_row,
         "y_addr": y_addr, "y_row_beats": y_row, "y_pitch": y_pitch,
         "y_group_beats": group * cols * out_bits // (8 * bus) if group < k_blocks else y_row,

@@ -8,7 +8,7 @@ tests hold both to the RTL's counters on every layer they simulate.
 import functools
 from dataclasses import dataclass
 
-from .compression import compressed_write_end, compressed_writes
+from .compression import compressed_reads, compressed_write_end, compressed_writes
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 from .sparsity import skipped_macs
@@ -41,14 +41,19 @@ def tiles(mapping):
             yield Tile(image, p0, rows, last - first)
 
 
-def predict_counters(spec, mapping):
+def predict_counters(spec, mapping, inputs=None):
     """The counters that follow from the loop nest alone (not from timing or data): MACs,
-    buffer accesses, register-file traffic, inter-PE transfers and DRAM traffic."""
+    buffer accesses, register-file traffic, inter-PE transfers and DRAM traffic.  A layer
+    reading X compressed reads what its int8 `inputs` (N x C x H x W) store, or without them
+    the most it can (models/compression.py)."""
     shape, d = mapping.shape, mapping.descriptor
     bus = spec.dram_bus_bytes
     walk = list(tiles(mapping))
     fetches = weight_fetches(mapping)
     band_pixels = sum(t.band_rows * shape.w for t in walk)
+    x_reads = compressed_reads(spec, mapping, inputs)
+    x_bytes = (x_reads["compressed_bytes_read"] if d["x_compressed"]
+               else band_pixels * mapping.x_row_beats * bus)
     out_pixels = shape.n * shape.p * shape.q
     pes = spec.rows * spec.cols
     counters = {
@@ -58,15 +63,15 @@ def predict_counters(spec, mapping):
         "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"] * d["word_blocks"]
         * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
         * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
-        "dram_bytes_read": (band_pixels * mapping.x_row_beats
-                            + fetches * weight_dram_rows(spec, shape)
-                            * mapping.w_row_beats
-                            + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
+        "dram_bytes_read": x_bytes + (fetches * weight_dram_rows(spec, shape)
+                                      * mapping.w_row_beats
+                                      + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
         "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
         "macs_skipped": skipped_macs(spec, mapping),
     }
     counters["rf_reads"] -= counters["macs_skipped"]
     counters.update(compressed_writes(spec, mapping))
+    counters.update(x_reads)
     if spec.dataflow == "os":
         # Every output pixel's word is written once per chunk and read back before every
         # chunk but the first and once for the write-back.

@@ -135,6 +135,9 @@ DESCRIPTOR_FIELDS = (
                            "images)"),
     _u("pad_line_beats", A, "pad * x_line_beats"),
     _u("tile_x_beats", A, "tile_h_step * x_line_beats"),
+    _u("x_compressed", 1, "X read bitmask-compressed through its length table "
+                          "(models/compression.py)"),
+    _u("x_table_addr", A, "DRAM beat address of X's length table (one byte per input pixel)"),
     # Weights in DRAM (models.mapper.weight_rows): one load per chunk of a filter block,
     # `rows` DRAM rows of `slice` beats each, `pitch` w_row_beats apart.
     _u("w_addr", A, "DRAM beat address of W"),

@@ -405,3 +405,160 @@ class RowDecompressor(wiring.Component):
             m.d.sync += Assert(~(self.i.valid & self.i.ready) | (taken < self.length.payload),
                                "row decompressor: more beats than the row's length")
         return m
+
+
+class CompressedRowFetcher(wiring.Component):
+    """Reads pixel rows stored compressed (models/compression.py) and restores their dense beats.
+
+    For each job (`start`): `rows` rows, row j in the slot at beat `addr + j * pitch`, each of
+    `row_beats` dense beats; row j's stored length is entry `table_row + j` of the length
+    table at beat `table_addr` (one byte per row).  The table beats the job needs are fetched
+    ahead into a ring of `TABLE_RING` beats (a beat's place is reserved when its command goes
+    out, so a table beat never waits behind a row's data, and rows never wait a round trip
+    each); each row's command asks for its stored beats as soon as its entry is in.  The kind
+    of every command (a table beat, or a row and its length) waits in a FIFO for its data,
+    which DRAM returns in order: table beats go to the ring, row beats through a
+    RowDecompressor to `o`.
+
+    Ports:
+        start: In(1), latch `addr`, `pitch`, `rows`, `row_beats`, `table_row` (when not busy).
+        table_addr: In, the table's first beat (held during a job).
+        dram_cmd: Out(stream of DramCommand); dram_data: In(stream of 8 * B bits).
+        o: Out(stream of dense_beat_layout), `row_beats` dense beats a row, `last` on a row's
+            last; stalls the DRAM data when not taken.
+        busy: Out(1), commands to issue or data to receive.
+        decoded: Out(1), a dense beat left the decompressor (its action).
+    Latency: a row's command goes out at the earliest the cycle after its table beat arrives;
+    its beats then pass as RowDecompressor's latency says.
+    """
+
+    TABLE_RING = 4
+    """Table beats fetched ahead or held: a beat of entries (B rows) in use and three ahead."""
+    KINDS = 8
+    """Commands whose data has not all arrived."""
+
+    def __init__(self, bus_bytes, max_row_beats):
+        self.bus_bytes = bus_bytes
+        self.max_row_beats = max_row_beats
+        super().__init__({
+            "start": In(1),
+            "addr": In(ADDR_BITS),
+            "pitch": In(BURST_BITS),
+            "rows": In(COUNT_BITS),
+            "row_beats": In(BURST_BITS),
+            "table_row": In(ADDR_BITS),
+            "table_addr": In(ADDR_BITS),
+            "dram_cmd": Out(stream.Signature(DramCommand)),
+            "dram_data": In(stream.Signature(8 * bus_bytes)),
+            "o": Out(stream.Signature(dense_beat_layout(bus_bytes))),
+            "busy": Out(1),
+            "decoded": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, ring_beats = self.bus_bytes, self.TABLE_RING
+        shift, ring_bits = (bus - 1).bit_length(), (ring_beats - 1).bit_length()
+        kind = data.StructLayout({"table": 1, "beats": range(self.max_row_beats + 1)})
+        m.submodules.kinds = kinds = fifo.SyncFIFOBuffered(width=kind.size, depth=self.KINDS)
+        m.submodules.decompressor = decompressor = RowDecompressor(bus, self.max_row_beats)
+        ring = [Signal(8 * bus, name=f"table_{i}") for i in range(ring_beats)]
+        arrived = Signal(ring_beats)           # bit i: ring beat i holds its table beat
+
+        row_beats = Signal(BURST_BITS)
+        with m.If(self.start):
+            m.d.sync += row_beats.eq(self.row_beats)
+        m.d.comb += decompressor.row_beats.eq(row_beats)
+
+        # --- commands: table beats ahead (a ring place each), rows as their entries arrive --
+        cmd_rows = Signal(COUNT_BITS)
+        cmd_addr = Signal(ADDR_BITS)
+        pitch = Signal(BURST_BITS)
+        entry = Signal(ADDR_BITS)              # the next row's table entry
+        table_next = Signal(ADDR_BITS)         # the next table beat to fetch
+        table_left = Signal(COUNT_BITS)        # table beats still to fetch
+        reserved = Signal(range(ring_beats + 1))
+        with m.If(self.start):
+            first, last = self.table_row, self.table_row + self.rows - 1
+            m.d.sync += [cmd_rows.eq(self.rows), cmd_addr.eq(self.addr), pitch.eq(self.pitch),
+                         entry.eq(first), table_next.eq(first >> shift),
+                         table_left.eq((last >> shift) - (first >> shift) + 1)]
+        slot = entry[shift:shift + ring_bits] if ring_bits else 0
+        table_beat = Signal(8 * bus)
+        m.d.comb += table_beat.eq(_select(ring, slot))
+        length = table_beat.word_select(entry[:shift], 8)
+        fetch_table = (table_left != 0) & (reserved != ring_beats)
+        issue_row = (cmd_rows != 0) & _select(list(arrived), slot)
+        pushed = Signal(kind)
+        m.d.comb += [
+            kinds.w_data.eq(pushed),
+            self.dram_cmd.valid.eq(kinds.w_rdy & (fetch_table | issue_row)),
+        ]
+        issued = self.dram_cmd.valid & self.dram_cmd.ready
+        consumed = Signal()                    # a table beat's last entry is used
+        with m.If(fetch_table):
+            m.d.comb += [self.dram_cmd.payload.addr.eq(self.table_addr + table_next),
+                         self.dram_cmd.payload.length.eq(1),
+                         pushed.table.eq(1)]
+            with m.If(issued):
+                m.d.sync += [table_next.eq(table_next + 1), table_left.eq(table_left - 1),
+                             reserved.eq(reserved + 1)]
+        with m.Else():
+            m.d.comb += [self.dram_cmd.payload.addr.eq(cmd_addr),
+                         self.dram_cmd.payload.length.eq(length),
+                         pushed.beats.eq(length)]
+            with m.If(issued):
+                m.d.comb += consumed.eq((entry[:shift] == bus - 1) | (cmd_rows == 1))
+                m.d.sync += [cmd_addr.eq(cmd_addr + pitch), cmd_rows.eq(cmd_rows - 1),
+                             entry.eq(entry + 1)]
+                with m.If(consumed):
+                    m.d.sync += reserved.eq(reserved - 1)
+        m.d.comb += kinds.w_en.eq(issued)
+
+        # --- data: table beats into the ring, row beats through the decompressor ----------
+        head = Signal(kind)
+        arrive = Signal(ring_bits or 1)        # the ring place of the next table beat
+        stored_taken = Signal(range(self.max_row_beats + 1))
+        m.d.comb += head.eq(kinds.r_data)
+        landed = Signal(ring_beats)
+        with m.If(kinds.r_rdy & head.table):
+            m.d.comb += self.dram_data.ready.eq(1)
+            with m.If(self.dram_data.valid):
+                m.d.comb += [kinds.r_en.eq(1), landed.eq(1 << arrive)]
+                for i, beat in enumerate(ring):
+                    with m.If(arrive == i):
+                        m.d.sync += beat.eq(self.dram_data.payload)
+                m.d.sync += arrive.eq(arrive + 1 if ring_bits else 0)
+        with m.Else():
+            row = kinds.r_rdy & ~head.table
+            m.d.comb += [
+                decompressor.length.valid.eq(row),
+                decompressor.length.payload.eq(head.beats),
+                decompressor.i.valid.eq(row & self.dram_data.valid),
+                decompressor.i.payload.data.eq(self.dram_data.payload),
+                decompressor.i.payload.last.eq(stored_taken == head.beats - 1),
+                self.dram_data.ready.eq(row & decompressor.i.ready),
+                kinds.r_en.eq(decompressor.length.valid & decompressor.length.ready),
+            ]
+            with m.If(decompressor.i.valid & decompressor.i.ready):
+                m.d.sync += stored_taken.eq(Mux(decompressor.i.payload.last, 0,
+                                                stored_taken + 1))
+        with m.If(self.start):
+            m.d.sync += arrive.eq(self.table_row[shift:shift + ring_bits] if ring_bits else 0)
+        freed = Signal(ring_beats)
+        m.d.comb += freed.eq(Mux(consumed, 1 << slot, 0))
+        m.d.sync += arrived.eq((arrived & ~freed) | landed)
+        wiring.connect(m, decompressor.o, wiring.flipped(self.o))
+        m.d.comb += [
+            self.decoded.eq(self.o.valid & self.o.ready),
+            self.busy.eq((cmd_rows != 0) | (table_left != 0) | (kinds.level != 0)),
+        ]
+        return m
+
+
+def _select(values, index):
+    """values[index] for a run-time index, as a multiplexer chain."""
+    result = values[0]
+    for i, value in enumerate(values[1:], start=1):
+        result = Mux(index == i, value, result)
+    return result

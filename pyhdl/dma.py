@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from models.hardware import COUNT_BITS, DMA_WRITE_FIFO_SLACK
 
-from .compress import RowCompressor
+from .compress import CompressedRowFetcher, RowCompressor
 from .gearbox import RowGearbox, chunk_layout
 from .interfaces import ADDR_BITS, BURST_BITS, DramCommand
 
@@ -79,8 +79,9 @@ class RowBursts(wiring.Component):
 
 
 def _start_bursts(m, bursts, job, dram_cmd=None, enable=1):
-    """Wire a RowBursts to a job stream's payload (taking the jobs accepted while `enable`)
-    and, if given, to the DRAM command stream."""
+    """Wire a RowBursts (or a block with the same start, addr, rows, row_beats and pitch
+    inputs) to a job stream's payload (taking the jobs accepted while `enable`) and, if
+    given, to the DRAM command stream."""
     m.d.comb += [
         bursts.start.eq(job.valid & job.ready & enable),
         bursts.addr.eq(job.payload.addr),
@@ -101,14 +102,29 @@ class DmaReader(wiring.Component):
         dram_cmd: Out(stream of DramCommand), dram_data: In(stream of bus words).
         buffer: In(WritePort.Signature), one word per `elems_per_word` elements of a row.
         busy: Out(1); stalled: Out(1), waiting for read data; beat: Out(1), a beat arrived.
+    With `decompress_row_beats` (an architecture with activation compression), a job accepted
+    while `decompress` is high reads its rows compressed through a CompressedRowFetcher
+    (pyhdl/compress.py), rows of up to that many dense beats:
+        decompress: In(1), table_row: In, sampled when a job is accepted: whether it is read
+            compressed, and its first row's entry in the length table.
+        table_addr: In, the length table of the rows read (held during a layer).
+        decompressing: Out(1), the job being read is compressed.
+        decoded: Out(1), a dense beat left the decompressor.
     """
 
-    def __init__(self, bus_bytes, elem_bits, elems_per_word, buffer_addr_bits):
+    def __init__(self, bus_bytes, elem_bits, elems_per_word, buffer_addr_bits,
+                 decompress_row_beats=0):
         self.bus_bytes = bus_bytes
         self.elem_bits = elem_bits
         self.elems_per_beat = 8 * bus_bytes // elem_bits
         self.elems_per_word = elems_per_word
+        self.decompress_row_beats = decompress_row_beats
+        decompression = {"decompress": In(1), "table_row": In(ADDR_BITS),
+                         "table_addr": In(ADDR_BITS),
+                         "decompressing": Out(1), "decoded": Out(1)} \
+            if decompress_row_beats else {}
         super().__init__({
+            **decompression,
             "job": In(stream.Signature(ReadJob)),
             "dram_cmd": Out(stream.Signature(DramCommand)),
             "dram_data": In(stream.Signature(8 * bus_bytes)),
@@ -124,16 +140,28 @@ class DmaReader(wiring.Component):
         m.submodules.gearbox = gearbox = RowGearbox(self.elem_bits, self.elems_per_beat,
                                                     self.elems_per_word)
         m.submodules.bursts = bursts = RowBursts()
-        _start_bursts(m, bursts, self.job, self.dram_cmd)
         job = Signal(ReadJob)
         data_rows = Signal(COUNT_BITS)
         beats_left = Signal(BURST_BITS)
         elems_left = Signal(COUNT_BITS)
         write_addr = Signal.like(self.buffer.addr)
-
         receiving = data_rows != 0
+
+        # The rows' dense beats: straight from DRAM, or restored by the fetcher.
+        dense_valid = Signal()
+        dense_data = Signal(8 * self.bus_bytes)
+        dense_ready = receiving & gearbox.i.ready
+        if self.decompress_row_beats:
+            fetcher_busy = self._decompress(m, bursts, dense_valid, dense_data, dense_ready)
+        else:
+            _start_bursts(m, bursts, self.job, self.dram_cmd)
+            m.d.comb += [dense_valid.eq(self.dram_data.valid),
+                         dense_data.eq(self.dram_data.payload),
+                         self.dram_data.ready.eq(dense_ready)]
+            fetcher_busy = 0
+
         m.d.comb += [
-            self.busy.eq(bursts.busy | receiving | ~gearbox.idle),
+            self.busy.eq(bursts.busy | receiving | ~gearbox.idle | fetcher_busy),
             self.job.ready.eq(~self.busy),
         ]
         with m.If(self.job.valid & self.job.ready):
@@ -146,17 +174,17 @@ class DmaReader(wiring.Component):
             ]
 
         last_beat = beats_left == 1
+        dense_beat = receiving & dense_valid & gearbox.i.ready
         m.d.comb += [
-            gearbox.i.valid.eq(receiving & self.dram_data.valid),
-            gearbox.i.payload.data.eq(self.dram_data.payload),
+            gearbox.i.valid.eq(receiving & dense_valid),
+            gearbox.i.payload.data.eq(dense_data),
             gearbox.i.payload.count.eq(Mux(elems_left >= self.elems_per_beat,
                                            self.elems_per_beat, elems_left)),
             gearbox.i.payload.last.eq(last_beat),
-            self.dram_data.ready.eq(receiving & gearbox.i.ready),
             self.beat.eq(self.dram_data.valid & self.dram_data.ready),
-            self.stalled.eq(receiving & ~self.dram_data.valid),
+            self.stalled.eq(receiving & ~dense_valid),
         ]
-        with m.If(self.beat):
+        with m.If(dense_beat):
             with m.If(last_beat):
                 m.d.sync += [
                     data_rows.eq(data_rows - 1),
@@ -178,6 +206,38 @@ class DmaReader(wiring.Component):
         with m.If(gearbox.o.valid):
             m.d.sync += write_addr.eq(write_addr + 1)
         return m
+
+    def _decompress(self, m, bursts, dense_valid, dense_data, dense_ready):
+        """Take the rows of jobs accepted while `decompress` is high from a
+        CompressedRowFetcher, the others straight from DRAM after RowBursts' commands; drive
+        the dense beats (`dense_valid`, `dense_data`, taken on `dense_ready`) and return the
+        fetcher's busy."""
+        m.submodules.fetcher = fetcher = CompressedRowFetcher(self.bus_bytes,
+                                                              self.decompress_row_beats)
+        on = Signal()
+        job = self.job
+        accepted = job.valid & job.ready
+        with m.If(accepted):
+            m.d.sync += on.eq(self.decompress)
+        _start_bursts(m, bursts, job, enable=~self.decompress)
+        _start_bursts(m, fetcher, job, enable=self.decompress)
+        m.d.comb += [
+            fetcher.table_row.eq(self.table_row),
+            fetcher.table_addr.eq(self.table_addr),
+            self.decoded.eq(fetcher.decoded),
+            self.decompressing.eq(on),
+        ]
+        with m.If(on):
+            wiring.connect(m, fetcher.dram_cmd, wiring.flipped(self.dram_cmd))
+            wiring.connect(m, wiring.flipped(self.dram_data), fetcher.dram_data)
+            m.d.comb += [dense_valid.eq(fetcher.o.valid), dense_data.eq(fetcher.o.payload.data),
+                         fetcher.o.ready.eq(dense_ready)]
+        with m.Else():
+            wiring.connect(m, bursts.cmd, wiring.flipped(self.dram_cmd))
+            m.d.comb += [dense_valid.eq(self.dram_data.valid),
+                         dense_data.eq(self.dram_data.payload),
+                         self.dram_data.ready.eq(dense_ready)]
+        return fetcher.busy
 
 
 class DmaWriter(wiring.Component):
@@ -346,12 +406,8 @@ class DmaWriter(wiring.Component):
         on = self.compress
         job = self.job
         _start_bursts(m, bursts, job, enable=~on)
+        _start_bursts(m, compressor, job, enable=on)
         m.d.comb += [
-            compressor.start.eq(job.valid & job.ready & on),
-            compressor.addr.eq(job.payload.addr),
-            compressor.pitch.eq(job.payload.pitch),
-            compressor.rows.eq(job.payload.rows),
-            compressor.row_beats.eq(job.payload.row_beats),
             compressor.layer_start.eq(self.layer_start),
             compressor.table_addr.eq(self.table_addr),
             compressor.groups.eq(self.groups),

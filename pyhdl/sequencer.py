@@ -58,6 +58,8 @@ class LayerSequencer(wiring.Component):
             inner loop (see pyhdl/inner_loop.py); `drained`: its results are all in the
             output buffer.
         k_word_base: Out, the first filter block of the group being written back.
+        x_table_row: Out, the input band's first pixel in X (its length-table entry), valid
+            with input_job.
     Latency: `start` to the bias or band job: one cycle (two with a bias).
     Counts nothing.
     """
@@ -85,6 +87,7 @@ class LayerSequencer(wiring.Component):
             "prefetch": In(1),
             "drained": In(1),
             "k_word_base": Out(COUNT_BITS),
+            "x_table_row": Out(ADDR_BITS),
         })
 
     def elaborate(self, platform):
@@ -117,12 +120,14 @@ class LayerSequencer(wiring.Component):
         start_words = Signal(signed(OFFSET_BITS))   # h_start * line_words
         start_beats = Signal(STEP)             # h_start * x_line_beats
         x_image = Signal(ADDR_BITS)
+        x_image_px = Signal(ADDR_BITS)         # image * image_px: the image's first pixel
         y_addr = Signal(ADDR_BITS)
         band_addr = Signal(ADDR_BITS)          # DRAM beat of the band
         band_end = Signal(COUNT_BITS)          # the band's end pixel, low bits
         band_beyond = Signal()                 # the band's span ends past the image
         band_first = Signal(COUNT_BITS)        # the band's first pixel, low bits
         window_base = Signal(signed(OFFSET_BITS))
+        m.d.comb += self.x_table_row.eq(x_image_px + band_first)
         tile_rows = Signal(COUNT_BITS)
         tile_pixels = Signal(COUNT_BITS)
 
@@ -246,8 +251,8 @@ class LayerSequencer(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     first_tile()
-                    m.d.sync += [image.eq(0), x_image.eq(d.x_addr), y_addr.eq(d.y_addr),
-                                 y_half.eq(0), weights_in.eq(0)]
+                    m.d.sync += [image.eq(0), x_image.eq(d.x_addr), x_image_px.eq(0),
+                                 y_addr.eq(d.y_addr), y_half.eq(0), weights_in.eq(0)]
                     with m.If(d.post.bias):
                         m.next = "LOAD_BIAS"
                     with m.Else():
@@ -359,7 +364,8 @@ class LayerSequencer(wiring.Component):
                         y_addr, Mux(last_tile, d.last_tile_y_beats, d.tile_y_beats)))
                     with m.If(last_tile):
                         first_tile()
-                        m.d.sync += [image.eq(image + 1), x_image.eq(x_image + d.x_image_beats)]
+                        m.d.sync += [image.eq(image + 1), x_image.eq(x_image + d.x_image_beats),
+                                     x_image_px.eq(x_image_px + d.image_px)]
                     with m.Else():
                         next_tile()
                     m.next = "BAND"

@@ -82,8 +82,12 @@ class Accelerator(wiring.Component):
         load_addr_bits = len(ibuf.write.addr)
         if not loop.separate_weight_reader:
             load_addr_bits = max(load_addr_bits, len(wbuf.write.addr))
-        m.submodules.reader = reader = DmaReader(spec.dram_bus_bytes, spec.operand_bits,
-                                                 spec.input_lanes, load_addr_bits)
+        # With activation compression, the input reader can restore compressed rows.
+        compressing = spec.activation_compression != "none"
+        m.submodules.reader = reader = DmaReader(
+            spec.dram_bus_bytes, spec.operand_bits, spec.input_lanes, load_addr_bits,
+            decompress_row_beats=COMPRESSED_ROW_BYTES // spec.dram_bus_bytes
+            if compressing else 0)
         readers = [reader]
         if loop.separate_weight_reader:
             # Weights come in words of their own width (output-stationary: `cols` filters;
@@ -95,7 +99,6 @@ class Accelerator(wiring.Component):
         # Words the writer reads pass the post-processor's pipeline on their way back.
         m.submodules.post = post = PostProcessor(spec)
         # With activation compression, the writer holds two of the longest rows it compresses.
-        compressing = spec.activation_compression != "none"
         m.submodules.writer = writer = DmaWriter(
             spec.dram_bus_bytes, spec.operand_bits,
             spec.cols * DRAM_WORD_BITS // spec.operand_bits, output_addr_bits,
@@ -286,5 +289,11 @@ class Accelerator(wiring.Component):
                 writer.group_table_beats.eq(d.y_group_table_beats),
                 e.compressor_beats.eq(writer.encoded),
                 e.compressed_bytes_written.eq((writer.beat & d.y_compressed) * bus_bytes),
+                # Input jobs read X compressed; weight jobs (one reader for both) never.
+                reader.decompress.eq(d.x_compressed & ~seq.weight_job.valid),
+                reader.table_addr.eq(d.x_table_addr),
+                reader.table_row.eq(seq.x_table_row),
+                e.decompressor_beats.eq(reader.decoded),
+                e.compressed_bytes_read.eq((reader.beat & reader.decompressing) * bus_bytes),
             ]
         return m

@@ -17,13 +17,14 @@ import os
 import cocotb
 from cocotb.triggers import RisingEdge, with_timeout
 
+from models.compression import dense_image, reads_compressed, table_beats
 from models.layout import pack_rows, row_beats, unpack_rows
 from models.mapper import Placement, map_conv, weight_beats, weight_rows
 from models.registers import CONTROL, descriptor_address
 from models.spec import DRAM_WORD_BITS
 
 from .jobs import JobResult, expected_output, read_jobs, write_results
-from .tb import (CLOCK_NS, AcceleratorTB, bias_region, input_region, poison_region,
+from .tb import (CLOCK_NS, AcceleratorTB, bias_region, input_regions, poison_region,
                  timeout_cycles)
 
 
@@ -34,7 +35,11 @@ def chain_mappings(spec, jobs):
     first = jobs[0].shape
     x_addr = 0
     x_pitch = row_beats(first.c, spec.operand_bits, bus)
-    addr = first.n * first.h * first.w * x_pitch
+    pixels = first.n * first.h * first.w
+    addr = pixels * x_pitch
+    x_table = None
+    if reads_compressed(spec, x_pitch, pixels):
+        x_table, addr = addr, addr + table_beats(pixels, bus)
     mappings = []
     for job in jobs:
         shape, post = job.shape, job.post_process
@@ -42,9 +47,11 @@ def chain_mappings(spec, jobs):
         b_addr = w_addr + weight_beats(spec, shape)
         y_addr = b_addr + (row_beats(shape.k, DRAM_WORD_BITS, bus) if post.bias else 0)
         mapping = map_conv(spec, shape, post, Placement(x_addr, w_addr, b_addr, y_addr,
-                                                        x_pitch))
+                                                        x_pitch, x_table_addr=x_table))
         mappings.append(mapping)
-        x_addr, x_pitch, addr = y_addr, mapping.y_pitch, y_addr + mapping.y_beats
+        x_addr, x_pitch, addr = y_addr, mapping.y_pitch, mapping.dram_beats
+        d = mapping.descriptor
+        x_table = d["y_table_addr"] if d["y_compressed"] else None
     return mappings
 
 
@@ -52,7 +59,7 @@ def dram_image(spec, jobs, mappings):
     """The one DRAM load of a chain: X of the first layer, weights, biases, poisoned outputs."""
     first = jobs[0].shape
     x = jobs[0].inputs if jobs[0].op != "fc" else jobs[0].inputs.T.reshape(first.c, -1, 1)[None]
-    regions = [input_region(spec, x)]
+    regions = input_regions(spec, x, mappings[0])
     for job, mapping in zip(jobs, mappings):
         shape = mapping.shape
         w = job.weights.reshape(shape.k, shape.c, shape.r, shape.s)
@@ -60,7 +67,8 @@ def dram_image(spec, jobs, mappings):
                                                   spec.operand_bits, spec.dram_bus_bytes)))
         if job.bias is not None:
             regions.append(bias_region(spec, mapping.b_addr, job.bias))
-        regions.append(poison_region(spec, mapping.y_addr, mapping.y_beats))
+        regions.append(poison_region(spec, mapping.y_addr, mapping.y_beats
+                                     + mapping.y_table_beats))
     return regions
 
 
@@ -69,7 +77,8 @@ def output_of(spec, job, mapping, image):
     shape = mapping.shape
     bits = spec.operand_bits if job.requant is not None else DRAM_WORD_BITS
     pixels = shape.n * shape.p * shape.q
-    y = unpack_rows(image, pixels, shape.k, bits, spec.dram_bus_bytes)
+    y = unpack_rows(dense_image(image, mapping, spec), pixels, shape.k, bits,
+                    spec.dram_bus_bytes)
     if job.op == "fc":
         return y
     return y.reshape(shape.n, shape.p, shape.q, shape.k).transpose(0, 3, 1, 2)
@@ -91,7 +100,7 @@ async def run_chain(dut):
     counters = await tb.read_counters()
     results = []
     for index, (job, mapping) in enumerate(zip(jobs, mappings)):
-        image = await tb.dump_dram(mapping.y_addr, mapping.y_beats)
+        image = await tb.dump_dram(mapping.y_addr, mapping.y_beats + mapping.y_table_beats)
         last = index == len(jobs) - 1
         results.append(JobResult(job.name, output_of(spec, job, mapping, image),
                                  expected_output(spec, job), counters if last else {}))

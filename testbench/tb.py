@@ -8,7 +8,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, with_timeout
 
-from models.compression import dense_image
+from models.compression import compress_rows, dense_image
 from models.counters import COUNTER_NAMES
 from models.layout import pack_rows, unpack_rows
 from models.mapper import (ConvShape, PostProcess, block_diagonal_weights, map_grouped_conv,
@@ -179,6 +179,20 @@ def input_region(spec, x, first_beat=0):
     """The DRAM region of NCHW inputs `x`: one row of operands per pixel (NHWC)."""
     rows = x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
     return first_beat, pack_rows(rows, spec.operand_bits, spec.dram_bus_bytes)
+
+
+def input_regions(spec, x, mapping):
+    """The DRAM regions of a layer's NCHW inputs `x` as `mapping` reads them: dense from
+    beat 0, or compressed (models/compression.py `compress_rows`) with the length table at
+    the descriptor's `x_table_addr`."""
+    d = mapping.descriptor
+    if not d["x_compressed"]:
+        return [input_region(spec, x, mapping.x_addr)]
+    bus = spec.dram_bus_bytes
+    _, rows = input_region(spec, x)
+    slots, table = compress_rows(rows.reshape(-1, mapping.x_row_beats * bus), bus,
+                                 mapping.x_pitch)
+    return [(mapping.x_addr, slots), (d["x_table_addr"], table)]
 
 
 def weight_regions(spec, w, groups, parts):

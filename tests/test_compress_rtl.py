@@ -23,12 +23,15 @@ ARCHS = ("tiny", "odd-os")
 """A 4x4 weight-stationary and a 5x3 output-stationary array (both 8-byte DRAM beats)."""
 
 
-def relu_layer(rng, spec, name, zeros, n, c, h, w, k, r=1, stride=1, pad=0, timing=DramTiming()):
+def relu_layer(rng, spec, name, zeros, n, c, h, w, k, r=1, stride=1, pad=0, timing=DramTiming(),
+               x=None):
     """A requantized ReLU convolution whose outputs are zero with about probability `zeros`:
     a per-channel bias puts that quantile of the accumulators at or below zero.  `zeros` 0:
-    zero point 1, so ReLU leaves no zero; 1: every output zero."""
+    zero point 1, so ReLU leaves no zero; 1: every output zero.  `x`: its inputs (N x C x H x
+    W), else random."""
     low, high = operand_range(spec.operand_bits)
-    x = rng.integers(low, high + 1, (n, c, h, w))
+    if x is None:
+        x = rng.integers(low, high + 1, (n, c, h, w))
     weights = rng.integers(low, high + 1, (k, c, r, r))
     acc = golden.conv2d(x, weights, stride, pad, acc_bits=spec.acc_bits).astype(np.int64)
     per_channel = acc.transpose(1, 0, 2, 3).reshape(k, -1)

@@ -1,0 +1,126 @@
+# amaranth: UnusedElaboratable=no
+"""The DMA reader reading compressed rows (pyhdl/dma.py DmaReader with a
+CompressedRowFetcher, pyhdl/compress.py) in Amaranth's simulator: rows the host placed with
+`compress_rows` (encoded, stored dense, all-zero, no-zero) land in the buffer exactly as their
+dense values, for jobs starting anywhere in the length table, between dense jobs, under a
+DRAM that stalls and returns data late; the table is fetched once per beat of entries."""
+
+import random
+
+import numpy as np
+import pytest
+
+from models.compression import compress_rows, table_beats
+from pyhdl.dma import DmaReader
+from testbench.amaranth_sim import simulate
+
+BUS = 8
+ELEMS_PER_WORD = 4
+
+
+def sparse_rows(rng, count, row_bytes):
+    """Rows with zeros from 0 to 100 %: the first all zero, the second with none."""
+    zeros = [1.0, 0.0] + list(rng.random(count - 2))
+    values = rng.integers(1, 256, (count, row_bytes))
+    return np.stack([np.where(rng.random(row_bytes) < z, 0, v)
+                     for z, v in zip(zeros, values)]).astype(np.uint8)
+
+
+class Dram:
+    """Beats by address; read commands answered in order after `latency` cycles, each beat
+    of the data stream offered with probability `p_data`; commands recorded."""
+
+    def __init__(self, beats, latency, p_data, rng):
+        self.beats, self.latency, self.p_data, self.rng = beats, latency, p_data, rng
+        self.pending, self.commands = [], []
+
+    def command(self, cycle, addr, length):
+        self.commands.append((addr, length))
+        self.pending += [(cycle + self.latency, addr + i) for i in range(length)]
+
+    def offer(self, cycle):
+        """The beat offered this cycle, or None."""
+        if self.pending and self.pending[0][0] <= cycle and self.rng.random() < self.p_data:
+            return self.pending[0][1]
+        return None
+
+
+@pytest.mark.parametrize("seed,latency,p_data", [(1, 3, 1.0), (2, 20, 0.6), (3, 1, 0.3)])
+def test_reader_restores_compressed_rows(seed, latency, p_data):
+    rng, nprng = random.Random(seed), np.random.default_rng(seed)
+    row_beats, row_elems, pixels, pitch = 3, 3 * BUS - 2, 70, 4
+    rows = sparse_rows(nprng, pixels, row_beats * BUS)
+    rows[:, row_elems:] = 0
+    slots, table = compress_rows(rows, BUS, pitch)
+    x_addr, table_addr, dense_addr = 16, 16 + pixels * pitch + 3, 1000
+    image = {}
+    for base, payload in ((x_addr, slots), (table_addr, table),
+                          (dense_addr, rows.reshape(-1))):
+        for i, beat in enumerate(payload.reshape(-1, BUS)):
+            image[base + i] = int.from_bytes(beat.tobytes(), "little")
+    assert len(table) == table_beats(pixels, BUS) * BUS
+    # (compressed, first row, rows): bands starting inside a table beat and on one.
+    jobs = [(True, 5, 30), (False, 0, 4), (True, 0, pixels), (True, 37, 1), (True, 63, 7)]
+    dut = DmaReader(BUS, 8, ELEMS_PER_WORD, 10, decompress_row_beats=4)
+    dram = Dram(image, latency, p_data, rng)
+    words = {}
+
+    async def bench(ctx):
+        ctx.set(dut.table_addr, table_addr)
+        cycle = 0
+        for compressed, first, count in jobs:
+            words.clear()
+            ctx.set(dut.job.valid, 1)
+            p = dut.job.payload
+            ctx.set(p.base, 0)
+            ctx.set(p.addr, (x_addr + first * pitch) if compressed
+                    else dense_addr + first * row_beats)
+            ctx.set(p.rows, count)
+            ctx.set(p.row_beats, row_beats)
+            ctx.set(p.pitch, pitch if compressed else row_beats)
+            ctx.set(p.row_elems, row_elems)
+            ctx.set(dut.table_row, first)
+            ctx.set(dut.decompress, compressed)
+            ctx.set(dut.dram_cmd.ready, 1)
+            started = False
+            for _ in range(5000):
+                offered = dram.offer(cycle)
+                ctx.set(dut.dram_data.valid, offered is not None)
+                if offered is not None:
+                    ctx.set(dut.dram_data.payload, dram.beats[offered])
+                if ctx.get(dut.dram_cmd.valid):
+                    dram.command(cycle, ctx.get(dut.dram_cmd.payload.addr),
+                                 ctx.get(dut.dram_cmd.payload.length))
+                if offered is not None and ctx.get(dut.dram_data.ready):
+                    dram.pending.pop(0)
+                if ctx.get(dut.buffer.en):
+                    words[ctx.get(dut.buffer.addr)] = ctx.get(dut.buffer.data)
+                accepted = ctx.get(dut.job.valid) and ctx.get(dut.job.ready)
+                await ctx.tick()
+                cycle += 1
+                if accepted:
+                    started = True
+                    ctx.set(dut.job.valid, 0)
+                elif started and not ctx.get(dut.busy):
+                    break
+            else:
+                raise AssertionError(f"job {first}+{count} did not finish")
+            assert not dram.pending
+            word_bytes = ELEMS_PER_WORD
+            per_row = -(-row_elems // word_bytes)
+            got = np.zeros((count, per_row * word_bytes), dtype=np.uint8)
+            for addr, value in words.items():
+                got.reshape(-1)[addr * word_bytes:(addr + 1) * word_bytes] = np.frombuffer(
+                    value.to_bytes(word_bytes, "little"), dtype=np.uint8)
+            assert sorted(words) == list(range(count * per_row))
+            np.testing.assert_array_equal(got[:, :row_elems],
+                                          rows[first:first + count, :row_elems])
+            if compressed:
+                fetched = [a - table_addr for a, n in dram.commands if a >= table_addr
+                           and a < table_addr + len(table) // BUS]
+                assert fetched == list(range(first // BUS, (first + count - 1) // BUS + 1))
+                stored = [n for a, n in dram.commands if a < table_addr]
+                assert stored == table[first:first + count].tolist()
+            dram.commands.clear()
+
+    simulate(dut, bench)

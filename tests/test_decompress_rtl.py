@@ -1,0 +1,82 @@
+"""Compressed activations read back on the Verilator-simulated RTL: layers back to back
+(testbench/cocotb_chain.py), the first reading inputs the host placed compressed
+(`compress_rows`), each next one reading the previous one's compressed output through its
+length table, with no host step between them; outputs bit for bit against the golden model,
+the last layer's counters equal to the model's from its inputs' and outputs' zeros."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from models.compression import compressed_writes, input_bands
+from models.golden import operand_range
+from models.perf import predict_counters
+from testbench.cocotb_chain import chain_mappings
+from testbench.jobs import expected_output
+from testbench.runner import SimulationModel
+
+from test_compress_rtl import relu_layer
+
+pytestmark = pytest.mark.rtl
+
+ARCHS = ("tiny", "odd-os")
+"""A 4x4 weight-stationary and a 5x3 output-stationary array (both 8-byte DRAM beats)."""
+
+
+def sparse_inputs(rng, spec, zeros, shape):
+    """int8 inputs, each zero with probability `zeros` (never zero otherwise)."""
+    low, high = operand_range(spec.operand_bits)
+    values = rng.integers(1, high + 1, shape) * rng.choice([-1, 1], shape)
+    return np.where(rng.random(shape) < zeros, 0, np.clip(values, low, high))
+
+
+def chain(spec, seed, input_zeros, zeros):
+    """Two requantized ReLU 3x3 layers, 2B + 3 channels (three-beat rows), 6 x B pixels:
+    the first's inputs `input_zeros` zero, each one's outputs about `zeros` zero."""
+    rng = np.random.default_rng(seed)
+    beat = spec.dram_bus_bytes
+    c = 2 * beat + 3
+    x = sparse_inputs(rng, spec, input_zeros, (1, c, 6, beat))
+    first = relu_layer(rng, spec, "first", zeros, 1, c, 6, beat, c, 3, 1, 1, x=x)
+    second = relu_layer(rng, spec, "second", zeros, 1, c, 6, beat, c, 3, 1, 1,
+                        x=expected_output(spec, first))
+    return [first, second]
+
+
+CASES = {"zeros60": (0.6, 0.6), "zeros95": (0.95, 0.9), "no_zeros": (0.0, 0.0),
+         "all_zeros": (1.0, 1.0)}
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
+def spec(request, arch):
+    spec = arch(request.param)
+    return replace(spec, name=f"{spec.name}-bitmask", activation_compression="bitmask")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_chain_reads_compressed_activations(spec, case, tmp_path):
+    input_zeros, zeros = CASES[case]
+    jobs = chain(spec, 5 + len(case), input_zeros, zeros)
+    mappings = chain_mappings(spec, jobs)
+    assert all(m.descriptor["x_compressed"] for m in mappings)
+    assert mappings[0].descriptor["y_compressed"]
+    results = SimulationModel(spec).run(jobs, tmp_path, test_module="testbench.cocotb_chain")
+    for job, result in zip(jobs, results):
+        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+    last, mapping = jobs[-1], mappings[-1]
+    predicted = predict_counters(spec, mapping, inputs=last.inputs)
+    dense_read = predict_counters(spec, replace(mapping, descriptor={
+        **mapping.descriptor, "x_compressed": 0}))["dram_bytes_read"]
+    if mapping.descriptor["y_compressed"]:
+        predicted.update(compressed_writes(spec, mapping, results[-1].expected))
+    measured = {name: results[-1].counters[name] for name in predicted}
+    assert measured == predicted
+    assert measured["decompressor_beats"] == sum(count for _, count in input_bands(mapping)) \
+        * mapping.x_row_beats
+    if np.mean(last.inputs == 0) >= 0.6:
+        assert measured["dram_bytes_read"] < dense_read
+    if not (last.inputs == 0).any():
+        # No row shrinks: every one is read dense, and only the table is extra.
+        assert measured["dram_bytes_read"] > dense_read
