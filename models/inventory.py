@@ -44,7 +44,7 @@ from .hardware import (ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, DMA_WRITE_
                        POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from .registers import DESCRIPTOR_FIELDS
 from .sparsity import GROUP
-from .spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, INDEX_BITS
+from .spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, INDEX_BITS, check_built
 
 # --- facts of pyhdl/ the inventory needs (models/ cannot import pyhdl) ---------------------
 GLB_READ_LATENCY = 1      # pyhdl/buffer.py GlobalBuffer.READ_LATENCY
@@ -195,6 +195,7 @@ class _Items(list):
 @functools.lru_cache(maxsize=64)
 def inventory(spec):
     """Every item of `spec`'s generated hardware (a tuple of Item), block by block."""
+    check_built(spec)
     g = geometry(spec)
     items = _Items()
     if spec.dataflow == "os":

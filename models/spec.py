@@ -46,6 +46,14 @@ def _is_pow2(value):
     return value > 0 and value & (value - 1) == 0
 
 
+def check_built(spec):
+    """Refuse, in one line, a spec whose dataflow the generated accelerator does not run yet
+    (row-stationary: models/row_stationary.py only)."""
+    if spec.dataflow not in DATAFLOWS:
+        raise SpecError(f"dataflow: the accelerator is built for {', '.join(DATAFLOWS)}, "
+                        f"not {spec.dataflow!r} (issue 14)")
+
+
 @dataclass(frozen=True)
 class ArchSpec:
     """Parameters of one accelerator instance.

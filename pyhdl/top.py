@@ -4,7 +4,7 @@ from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models.spec import COMPRESSED_ROW_BYTES, DATAFLOWS, DRAM_WORD_BITS, SpecError
+from models.spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, check_built
 
 from .accumulator import Accumulator
 from .array import SystolicArray
@@ -39,9 +39,7 @@ class Accelerator(wiring.Component):
     """
 
     def __init__(self, spec):
-        if spec.dataflow not in DATAFLOWS:
-            raise SpecError(f"dataflow: the accelerator is built for {', '.join(DATAFLOWS)}, "
-                            f"not {spec.dataflow!r} (issue 14)")
+        check_built(spec)
         self.spec = spec
         super().__init__({
             "bus": In(RegisterBus(REGISTER_ADDR_BITS)),

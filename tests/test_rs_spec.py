@@ -103,7 +103,9 @@ def test_commands_refuse_a_row_stationary_architecture_in_one_line(tmp_path):
     np.save(x, np.ones((2, 4), dtype=np.int8))
     np.save(w, np.ones((3, 4), dtype=np.int8))
     _refused(["layer", "--arch", arch, "--op", "fc", "--inputs", x, "--weights", w,
-              "--out", tmp_path / "y.npy"], "does not run row-stationary layers yet")
+              "--out", tmp_path / "y.npy"], "the accelerator is built for ws, os, not 'rs'")
     _refused(["export", "--arch", arch, "--out", tmp_path / "hdl"],
              "the accelerator is built for ws, os, not 'rs'")
+    _refused(["run", "--arch", arch, "--workload", "resnet18", "--backend", "model",
+              "--out", tmp_path / "report"], "the accelerator is built for ws, os, not 'rs'")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rs.yaml", "w.npy", "x.npy"]
