@@ -106,8 +106,7 @@ class Item:
 
     register: `bits` flip-flops each.  mac: a `bits` x `bits` multiplier and a `bits2`-bit
     adder.  multiplier: `bits` x `bits2`.  adder, comparator, shifter: `bits` wide.  sram: a
-    bank of `depth` words of `bits` bits.  `operator`: a mac or multiplier the RTL writes as
-    a `*` (Yosys shows a $mul); False where it is written out as its partial products.
+    bank of `depth` words of `bits` bits.
     """
 
     block: str
@@ -119,7 +118,6 @@ class Item:
     bits2: int = 0
     depth: int = 0
     source: str = ""
-    operator: bool = True
 
     @property
     def total_bits(self):
@@ -183,13 +181,12 @@ def geometry(spec):
 
 
 class _Items(list):
-    def add(self, block, component, kind, role, count, bits, bits2=0, depth=0, source="",
-            operator=True):
+    def add(self, block, component, kind, role, count, bits, bits2=0, depth=0, source=""):
         if kind not in KINDS or block not in BLOCK_MODULES:
             raise ValueError(f"inventory: unknown kind {kind!r} or block {block!r}")
         if count > 0 and bits > 0:
             self.append(Item(block, component, kind, role, int(count), int(bits), int(bits2),
-                             int(depth), source, operator))
+                             int(depth), source))
 
 
 @functools.lru_cache(maxsize=64)
@@ -269,7 +266,7 @@ def _sparse_array(items, spec, g):
               source=f"{src}: x_out (four values, valid, slot); the last column's is unread")
     items.add("pe_array", "array", "register", "partial sum", pes, ab, source=f"{src}: psum_out")
     items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
-              source=f"{src}: pyhdl/pe.py multiply_accumulate", operator=False)
+              source=f"{src}: pyhdl/pe.py multiply_accumulate")
     items.add("pe_array", "mac", "comparator", "index selection", 3 * pes, ob,
               source=f"{src}: the 4:1 selection of the group's input by the weight's index "
                      f"(three 2:1 selects of an operand)")
@@ -679,7 +676,7 @@ def block_totals(spec):
         elif item.kind == "sram":
             t["flop_bits"] += read_register_bits(item)
             t["sram_bits"] += item.total_bits
-        elif item.kind in ("mac", "multiplier") and item.operator:
+        elif item.kind in ("mac", "multiplier"):
             t["multipliers"] += item.count
     return totals
 
