@@ -53,8 +53,10 @@ from math import ceil
 
 import numpy as np
 
+from models import mapper as layer_mapper
 from models.golden import wrap
-from models.mapper import ConvShape
+from models.hardware import COUNT_LIMIT
+from models.mapper import ConvShape, MappingError
 from models.spec import ArchSpec
 
 EYERISS_DEPTHS = {"filter_depth": ArchSpec.rs_filter_depth,
@@ -418,3 +420,159 @@ def expected_counts(mapping):
         glb_filter_reads=n * k * c * r * s * ne,
         input_bus_sends=n * nt * c * window_words(sh) * diagonals,
         passes=n * nt * ct * nr * ne, pe_jobs=n * gk * gc * r * e)
+
+
+RS_MAX_STRIDE = 7
+"""The largest stride the row-stationary array's diagonal tags cover (pyhdl/rs_array.py)."""
+RS_MAX_OUTPUTS = (1 << 12) - 1
+"""The most outputs per PE row (F) a PE job counts (pyhdl/rs_pe.py)."""
+
+
+def filter_block_mapping(spec, shape, k_block=None):
+    """The mapping of one block of `cols` filters over every channel of one image, as the
+    accelerator runs a layer block by block; `k_block` filters (the last block's) keep the
+    full block's channels, filters, fold and strip, so every block walks the same passes."""
+    array = array_of(spec)
+    full = replace_shape(shape, n=1, k=min(shape.k, spec.cols))
+    mapping = map_conv(full, array)
+    if k_block is None or k_block == full.k:
+        return mapping
+    return RowStationaryMapping(replace_shape(full, k=k_block), array, mapping.channels,
+                                mapping.filters, mapping.fold_rows, mapping.strip_cols)
+
+
+def replace_shape(shape, **changes):
+    """`shape` with some of its fields changed."""
+    fields = dict(n=shape.n, c=shape.c, h=shape.h, w=shape.w, k=shape.k, r=shape.r,
+                  s=shape.s, stride=shape.stride, pad=shape.pad, pad_value=shape.pad_value)
+    fields.update(changes)
+    return ConvShape(**fields)
+
+
+def block_filter_words(spec, shape):
+    """Weight-buffer words (= DRAM rows of W) of a full filter block and of the last one."""
+    k_last = shape.k - (ceil(shape.k / spec.cols) - 1) * spec.cols
+    ones = np.ones((spec.cols, shape.c, shape.r, shape.s), dtype=np.int64)
+    full = filter_block_mapping(spec, shape)
+    last = filter_block_mapping(spec, shape, k_last)
+    return (len(full.filter_buffer(ones[:full.shape.k])[0]),
+            len(last.filter_buffer(ones[:k_last])[0]))
+
+
+def weight_dram_rows(spec, shape, w):
+    """W (K x C x R x S) of a layer of `shape` as the DRAM rows the row-stationary
+    accelerator loads: for each block of `cols` filters, its weight-buffer words
+    (`RowStationaryMapping.filter_buffer`), one row of `rows` operands each."""
+    w = np.asarray(w)
+    rows = []
+    for k0 in range(0, shape.k, spec.cols):
+        block = w[k0:k0 + spec.cols]
+        rows.append(filter_block_mapping(spec, shape, len(block)).filter_buffer(block)[0])
+    return np.concatenate(rows)
+
+
+def check_layer(spec, shape):
+    """Refuse, naming the value, a layer the row-stationary accelerator cannot run."""
+    if shape.stride > RS_MAX_STRIDE:
+        raise ValueError(f"row-stationary: stride must be at most {RS_MAX_STRIDE}, "
+                         f"not {shape.stride}")
+    if shape.q > RS_MAX_OUTPUTS:
+        raise ValueError(f"row-stationary: {shape.q} output columns exceed the PE's "
+                         f"{RS_MAX_OUTPUTS}")
+    map_conv(shape, array_of(spec))
+
+
+def pass_fields(spec, shape):
+    """The descriptor's `rs_` fields (models.registers) of a layer of `shape`, run block of
+    `cols` filters by block over whole images, every block's outputs in one output group
+    (`k_blocks` words a pixel)."""
+    rows = spec.rows
+    k_blocks = ceil(shape.k / spec.cols)
+    full = filter_block_mapping(spec, shape)
+    last = filter_block_mapping(spec, shape, shape.k - (k_blocks - 1) * spec.cols)
+    sh = full.shape
+    first_plan, last_plan = full.plan(*next(full.passes())), None
+    for last_plan in full.passes():
+        pass
+    last_plan = full.plan(*last_plan)
+    last_k_plan = None
+    for last_k_plan in last.passes():
+        pass
+    last_k_plan = last.plan(*last_k_plan)
+    c_blocks = ceil(sh.c / rows)
+    line_words = sh.w * c_blocks
+    out_row_step = sh.q * k_blocks
+    col_skip = max(sh.stride - sh.s, 0)
+    return {
+        "rs_k_tiles": ceil(sh.k / full.filter_tile),
+        "rs_k_tiles_last": ceil(last.shape.k / last.filter_tile),
+        "rs_c_tiles": ceil(sh.c / full.channel_tile), "rs_folds": ceil(sh.r / full.fold_rows),
+        "rs_strips": ceil(sh.p / full.strip_cols), "rs_filter_tile": full.filter_tile,
+        "rs_ct_lanes": full.channel_tile % rows, "rs_ct_blocks": full.channel_tile // rows,
+        "rs_fold_rows": full.fold_rows, "rs_fold_last": len(last_plan.fold),
+        "rs_strip_cols": full.strip_cols, "rs_strip_last": len(last_plan.strip),
+        "rs_vertical_sets": len(first_plan.channel_sets),
+        "rs_vsets_last": len(last_plan.channel_sets), "rs_channels": full.channels,
+        "rs_channels_last": len(last_plan.channel_sets[-1]),
+        "rs_horizontal_sets": len(first_plan.filter_sets),
+        "rs_hsets_last": len(last_plan.filter_sets),
+        "rs_hsets_last_k": len(last_k_plan.filter_sets), "rs_filters": full.filters,
+        "rs_filters_last": len(last_plan.filter_sets[-1]),
+        "rs_filters_last_k": len(last_k_plan.filter_sets[-1]),
+        "rs_fold_words": full.fold_rows * line_words,
+        "rs_strip_rows": full.strip_cols * sh.stride,
+        "rs_strip_words": full.strip_cols * sh.stride * line_words,
+        "rs_strip_out": full.strip_cols * out_row_step, "rs_out_row_step": out_row_step,
+        "rs_q_lanes": full.channels % rows, "rs_q_blocks": full.channels // rows,
+        "rs_step": min(sh.stride, sh.s), "rs_col_skip": col_skip,
+        "rs_col_skip_words": col_skip * c_blocks,
+    }
+
+
+def descriptor_fields(spec, shape, w_row):
+    """The descriptor's row-stationary fields: the pass walk's (`pass_fields`) and the weight
+    loads of `weight_dram_rows`: one load per filter block, a DRAM row of `w_row` beats per
+    weight-buffer word."""
+    full, last = block_filter_words(spec, shape)
+    fields = pass_fields(spec, shape)
+    fields.update({
+        "w_block_beats": full * w_row, "w_chunk_step": 0,
+        "w_slice_beats": w_row, "w_last_slice_beats": w_row,
+        "w_row_elems": spec.rows, "w_last_row_elems": spec.rows,
+        "w_rows": full, "w_rows_last_chunk": full,
+        "w_rows_last_k": last, "w_rows_last_both": last,
+        "shift_first": 0, "last_shift_first": 0,
+    })
+    return fields
+
+
+def weight_rows_count(spec, shape):
+    """DRAM rows of W in the row-stationary layout (`weight_dram_rows`)."""
+    full, last = block_filter_words(spec, shape)
+    return (ceil(shape.k / spec.cols) - 1) * full + last
+
+
+def map_layer(spec, shape, post, placement):
+    """The accelerator's mapping of a conv layer on a row-stationary array: each tile one
+    whole image, each chunk one block of `cols` filters over every channel (its passes walk
+    the rest), every block's outputs in one output group; the weights stay resident when
+    every block fits the weight buffer, else each image loads them again.  Raises
+    MappingError naming what does not fit."""
+    try:
+        check_layer(spec, shape)
+    except ValueError as error:
+        raise MappingError(str(error)) from None
+    c_blocks = ceil(shape.c / spec.input_lanes)
+    k_blocks = ceil(shape.k / spec.cols)
+    image_px = shape.h * shape.w
+    full, _ = block_filter_words(spec, shape)
+    outputs = shape.p * shape.q * k_blocks
+    if image_px * c_blocks > spec.input_words or image_px > COUNT_LIMIT \
+            or outputs > spec.output_words or full > spec.weight_words:
+        raise MappingError(
+            f"row-stationary runs a whole image at a time: {image_px * c_blocks} input-buffer, "
+            f"{outputs} output-buffer and {full} weight-buffer words; "
+            f"{spec.name!r} holds {spec.input_words}, {spec.output_words} and "
+            f"{spec.weight_words}")
+    resident = full if k_blocks * full <= spec.weight_words else 0
+    return layer_mapper.rs_mapping(spec, shape, post, placement, c_blocks, k_blocks, resident)
