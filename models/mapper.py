@@ -217,6 +217,8 @@ def weight_row_elems(spec, shape, sparse=False):
     filters (zero-padded) of one (r, s, c) for output-stationary."""
     if spec.dataflow == "os":
         return spec.cols
+    if spec.dataflow == ROW_STATIONARY:
+        return spec.rows
     if spec.skips_weights:
         return _ceil_div(shape.c, spec.input_lanes) * block_elems(spec, sparse)
     return shape.c
@@ -232,6 +234,9 @@ def weight_rows(spec, mapping, weights):
     """W (K x C x R x S) as the matrix of DRAM rows the mapping reads, one row per line."""
     if spec.skips_weights:
         return pack_weight_rows(spec, weights, mapping.descriptor["word_blocks"] == 1)
+    if spec.dataflow == ROW_STATIONARY:
+        from .row_stationary import weight_dram_rows
+        return weight_dram_rows(spec, mapping.shape, weights)
     if spec.dataflow != "os":
         return weights.transpose(0, 2, 3, 1).reshape(-1, weights.shape[1])
     d = mapping.descriptor
@@ -270,9 +275,6 @@ def _map_conv(spec, shape, post, placement, sparse):
     tile otherwise, so the choice of tile rows and groups is the one with the least DRAM
     traffic.
     """
-    if spec.dataflow == ROW_STATIONARY:
-        raise MappingError(f"dataflow {ROW_STATIONARY!r} of architecture {spec.name!r}: the "
-                           f"accelerator does not run row-stationary layers yet (issue 14)")
     for name in ("n", "c", "h", "w", "k", "r", "s", "stride"):
         value = getattr(shape, name)
         if not 1 <= value <= COUNT_LIMIT:
@@ -290,6 +292,9 @@ def _map_conv(spec, shape, post, placement, sparse):
     if p < 1 or q < 1:
         raise MappingError(f"a {shape.r}x{shape.s} kernel with stride {shape.stride} and pad "
                            f"{shape.pad} leaves no output of a {shape.h}x{shape.w} input")
+    if spec.dataflow == ROW_STATIONARY:
+        from .row_stationary import map_layer   # it builds on this module's mappings
+        return map_layer(spec, shape, post, placement)
     c_blocks = _ceil_div(shape.c, spec.input_lanes)
     k_blocks = _ceil_div(shape.k, spec.cols)
     c_chunk_blocks, w_half = _weight_buffering(spec, shape, c_blocks, k_blocks, sparse)
@@ -369,6 +374,21 @@ def _map_conv(spec, shape, post, placement, sparse):
     return min(((dense_first(bytes_moved, m), predict_cycles(spec, m), bytes_moved, m)
                 for bytes_moved, m in candidates if bytes_moved <= TRAFFIC_SLACK * least),
                key=lambda c: c[:3])[3]
+
+
+def rs_mapping(spec, shape, post, placement, c_blocks, k_blocks, w_block_words):
+    """A row-stationary layer's mapping (models.row_stationary.map_layer): tiles of one
+    whole image, one chunk per filter block, one output group, no buffer halves."""
+    return _mapping(spec, shape, post, placement, shape.p, c_blocks, k_blocks, k_blocks,
+                    c_blocks, 0, w_block_words, 0)
+
+
+def _rs_fields(spec, shape, w_row):
+    """The descriptor's row-stationary fields (zero for the other dataflows)."""
+    if spec.dataflow != ROW_STATIONARY:
+        return {field.name: 0 for field in DESCRIPTOR_FIELDS if field.name.startswith("rs_")}
+    from .row_stationary import descriptor_fields
+    return descriptor_fields(spec, shape, w_row)
 
 
 def _compressed_tile_rows(spec, shape, post, placement, group, tile_p):
@@ -531,6 +551,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     if tile_images > 1:
         descriptor.update(_image_tiles(shape, tile_images, descriptor))
     descriptor.update(_weight_loads(spec, w_row, taps, descriptor, sparse))
+    descriptor.update(_rs_fields(spec, shape, w_row))
     for field in DESCRIPTOR_FIELDS:
         value = descriptor[field.name]
         if not field.low <= value <= field.high:

@@ -122,6 +122,9 @@ def weight_dram_rows(spec, shape):
     for output-stationary."""
     if spec.dataflow == "os":
         return _ceil_div(shape.k, spec.cols) * shape.r * shape.s * shape.c
+    if spec.dataflow == "rs":
+        from .row_stationary import weight_rows_count   # it imports the mapper, which imports us
+        return weight_rows_count(spec, shape)
     return shape.k * shape.r * shape.s
 
 
