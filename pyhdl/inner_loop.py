@@ -100,8 +100,9 @@ class InnerLoop(wiring.Component):
                 addr_width=input_addr_bits, shape=spec.input_lanes * spec.operand_bits)),
             "weight_read": In(memory.ReadPort.Signature(
                 addr_width=weight_addr_bits, shape=spec.weight_lanes * spec.operand_bits)),
-            "x": Out(array.x.shape()),
-            "gated": In(array.gated.shape()),
+            # A loop that holds its array inside (row-stationary) is given none.
+            **({"x": Out(array.x.shape()), "gated": In(array.gated.shape())}
+               if array is not None else {}),
             "events": Out(loop_events_layout()),
             **self.array_ports(spec, array, output_addr_bits),
         })

@@ -85,6 +85,7 @@ class RowStationaryPEArray(wiring.Component):
             output f, per filter. Each PE's sums go into the psum_in of the next active PE
             above (inactive PEs are bypassed); the bottom active PE adds psum_in[b] when
             `accumulate`, zero otherwise; the top one's sums leave on psum_out[b].
+        events: this cycle's increments of `counts`.
         counts: totals since reset, one per RS_PE_EVENTS name (summed over the PEs' event
             strobes) and per RS_ARRAY_EVENTS name: passes (starts), pe_jobs (PEs started),
             glb_filter_reads (filter bus sends), filter_bus_deliveries (one per receiving PE),
@@ -120,6 +121,8 @@ class RowStationaryPEArray(wiring.Component):
             "psum_in": In(stream.Signature(signed(acc_bits))).array(cols),
             "psum_out": Out(stream.Signature(signed(acc_bits))).array(cols),
             "counts": Out(data.StructLayout({name: counter_bits
+                                             for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})),
+            "events": Out(data.StructLayout({name: (rows * cols).bit_length() + 1
                                              for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})),
         })
 
@@ -181,8 +184,9 @@ class RowStationaryPEArray(wiring.Component):
                           for a in range(self.rows) for b in range(self.cols)],
         })
         for name, bits in strobes.items():
-            total = getattr(self.counts, name)
-            m.d.sync += total.eq(total + _popcount(bits))
+            total, event = getattr(self.counts, name), getattr(self.events, name)
+            m.d.comb += event.eq(_popcount(bits))
+            m.d.sync += total.eq(total + event)
         return m
 
     def _filter_bus(self, m, a, row_pes, row_active, col_set):

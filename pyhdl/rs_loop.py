@@ -1,4 +1,4 @@
-"""The row-stationary inner loop's parts (issue 14): the walk of a pass's input-bus words
+"""The row-stationary inner loop (`RowStationaryLoop`, issue 14) and its parts: the walk of a pass's input-bus words
 over the input buffer (`RowStationaryInputWalk`) and the bus source that reads them
 (`RowStationaryInputFeed`), the filter buses' source (`RowStationaryFilterFeed`), the
 gathering of the psum columns' sums into output-buffer words (`RowStationaryPsumCollector`)
@@ -14,11 +14,12 @@ from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from models.hardware import COORD_BITS, COUNT_BITS, OFFSET_BITS
+from models.hardware import COORD_BITS, COUNT_BITS, EVENT_BITS, OFFSET_BITS
 from models.registers import WORDS_BITS
 
+from .inner_loop import InnerLoop
 from .interfaces import tag_layout
-from .rs_array import Place, pass_layout
+from .rs_array import Place, RowStationaryPEArray, pass_layout
 from .rs_pe import NestedCount
 
 
@@ -666,4 +667,124 @@ class RowStationaryPassWalk(wiring.Component):
                             first_fold()
                         with m.Else():
                             m.next = "IDLE"
+        return m
+
+
+RS_MAX_STRIDE = 7
+"""The largest stride the diagonal tags cover (models.row_stationary.RS_MAX_STRIDE)."""
+RS_OUTPUT_BITS = 12
+"""Bits of a PE job's output count (models.row_stationary.RS_MAX_OUTPUTS)."""
+
+
+class RowStationaryLoop(InnerLoop):
+    """The row-stationary inner loop: its own `RowStationaryPEArray`, fed by the input and
+    filter feeds, drained by the psum collector, every pass configured and started by the
+    pass walk.
+
+    A chunk is one block of `cols` filters over every channel of the tile's image (the
+    mapper, models.row_stationary.map_layer): the pass walk's configuration is the
+    descriptor's `rs_` fields and the chunk's bases (first window's word and row, first
+    output word, weight-buffer word), the last filter block's tiles and sets from their
+    `_last_k` fields.  The collector's vectors go to the shared accumulator with their tags,
+    so the passes that reduce into the same outputs add up in the output buffer.
+
+    Ports (InnerLoop's but `x` and `gated`: the array is inside):
+        y, tag: Out, the accumulator's vector and its tag (latency 0).
+        rf_reads: Out, this cycle's register-file reads (filter, input and psum).
+    `chunk_done` pulses when the chunk's last pass is over; `idle` while no chunk runs;
+    `prefetch` never (the weights of a chunk are loaded before it runs).
+    Counts: busy cycles (input-bus words), MACs, gated MACs, register-file writes and
+    reads (all three files), inter-PE transfers (psum hops up the columns).
+    """
+
+    @staticmethod
+    def array_ports(spec, array, output_addr_bits):
+        return {
+            "rf_reads": Out(EVENT_BITS),
+            "y": Out(data.StructLayout({
+                "valid": 1, "values": data.ArrayLayout(signed(spec.acc_bits), spec.cols)})),
+            "tag": Out(tag_layout(output_addr_bits)),
+        }
+
+    def __init__(self, spec, array, input_addr_bits, weight_addr_bits, output_addr_bits):
+        """`array` is None: the loop builds its own."""
+        self.input_addr_bits, self.weight_addr_bits = input_addr_bits, weight_addr_bits
+        super().__init__(spec, None, input_addr_bits, weight_addr_bits, output_addr_bits)
+        self.array = RowStationaryPEArray(
+            spec.rows, spec.cols, spec.operand_bits, spec.acc_bits, spec.rs_filter_depth,
+            spec.rs_input_depth, spec.rs_psum_depth, RS_MAX_STRIDE, RS_OUTPUT_BITS)
+
+    def elaborate(self, platform):
+        m = Module()
+        spec, d, chunk = self.spec, self.descriptor, self.chunk
+        rows, cols = spec.rows, spec.cols
+        m.submodules.array = array = self.array
+        m.submodules.input_feed = input_feed = RowStationaryInputFeed(
+            rows, cols, spec.operand_bits, self.input_addr_bits, RS_MAX_STRIDE)
+        m.submodules.filter_feed = filter_feed = RowStationaryFilterFeed(
+            rows, cols, spec.operand_bits, self.weight_addr_bits, spec.rs_psum_depth,
+            spec.rs_input_depth)
+        m.submodules.collector = collector = RowStationaryPsumCollector(
+            cols, spec.acc_bits, spec.rs_psum_depth, self.output_addr_bits)
+        m.submodules.walk = walk = RowStationaryPassWalk(
+            rows, cols, spec.rs_psum_depth, spec.rs_input_depth, spec.rs_filter_depth,
+            self.output_addr_bits, RS_MAX_STRIDE, RS_OUTPUT_BITS)
+        units = (input_feed, filter_feed, array, collector)
+
+        cfg = walk.config
+        last_k = chunk.last_k
+        for name in ("c_tiles", "folds", "strips", "filter_tile", "ct_lanes", "ct_blocks",
+                     "fold_rows", "fold_last", "strip_cols", "strip_last", "vertical_sets",
+                     "vsets_last", "channels", "channels_last", "horizontal_sets", "filters",
+                     "fold_words", "strip_rows", "strip_words", "strip_out", "q_lanes",
+                     "q_blocks", "step", "col_skip", "col_skip_words"):
+            m.d.comb += getattr(cfg, name).eq(getattr(d, f"rs_{name}"))
+        for name in ("stride", "line_words", "c_blocks", "row_step", "h", "w", "pad"):
+            m.d.comb += getattr(cfg, name).eq(getattr(d, name))
+        m.d.comb += [
+            cfg.k_tiles.eq(Mux(last_k, d.rs_k_tiles_last, d.rs_k_tiles)),
+            cfg.hsets_last.eq(Mux(last_k, d.rs_hsets_last_k, d.rs_hsets_last)),
+            cfg.filters_last.eq(Mux(last_k, d.rs_filters_last_k, d.rs_filters_last)),
+            cfg.outputs.eq(d.q), cfg.taps.eq(d.s), cfg.out_row_step.eq(d.rs_out_row_step),
+            cfg.row_addr.eq(chunk.window_base), cfg.row_hh.eq(chunk.h_start),
+            cfg.out_base.eq(chunk.out_base), cfg.weight_base.eq(chunk.w_base),
+            cfg.out_col_step.eq(chunk.out_step),
+            walk.start.eq(self.run),
+            walk.filter_end.eq(filter_feed.end),
+            walk.units_busy.eq(Cat(unit.busy for unit in units).any()),
+            array.config.eq(walk.array_config),
+            input_feed.config.eq(walk.walk_config),
+            filter_feed.config.eq(walk.filter_config),
+            collector.config.eq(walk.collector_config),
+            input_feed.pad_value.eq(d.pad_value[:spec.operand_bits]),
+        ]
+        for unit in units:
+            m.d.comb += unit.start.eq(walk.pass_start)
+        wiring.connect(m, wiring.flipped(self.input_read), input_feed.read)
+        wiring.connect(m, wiring.flipped(self.weight_read), filter_feed.read)
+        wiring.connect(m, input_feed.bus, array.input_in)
+        for a in range(rows):
+            wiring.connect(m, filter_feed.bus[a], array.filter_in[a])
+        for b in range(cols):
+            wiring.connect(m, array.psum_out[b], collector.column[b])
+            m.d.comb += array.psum_in[b].valid.eq(0)
+        m.d.comb += [self.y.eq(collector.y), self.tag.eq(collector.tag)]
+
+        running = Signal()
+        with m.If(self.run):
+            m.d.sync += running.eq(1)
+        with m.Elif(running & ~walk.busy):
+            m.d.sync += running.eq(0)
+            m.d.comb += self.chunk_done.eq(1)
+        m.d.comb += self.idle.eq(~running & ~self.run)
+
+        ev, e = array.events, self.events
+        m.d.comb += [
+            e.busy_cycles.eq(ev.input_bus_sends),
+            e.macs.eq(ev.macs),
+            e.macs_gated.eq(ev.gated_macs),
+            e.rf_writes.eq(ev.filter_rf_writes + ev.input_rf_writes + ev.psum_rf_writes),
+            e.array_transfers.eq(ev.psum_hops),
+            self.rf_reads.eq(ev.filter_rf_reads + ev.input_rf_reads + ev.psum_rf_reads),
+        ]
         return m

@@ -3,6 +3,7 @@
 layouts (models.row_stationary.Pass)."""
 
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -10,15 +11,19 @@ import pytest
 from amaranth.back import rtlil
 
 from models.row_stationary import ConvShape, RowStationaryArray, RowStationaryMapping
-from amaranth import Cat, Module
+from amaranth import Cat, Module, Value
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from models.golden import conv2d, wrap
-from models.row_stationary import ARRAY_EVENTS, PE_EVENTS, run_conv
+from models.mapper import map_conv as map_layer, weight_rows
+from models.registers import DESCRIPTOR
+from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, array_of, filter_block_mapping,
+                                   run_conv)
+from models.spec import ArchSpec
 from pyhdl.rs_array import RowStationaryPEArray
 from pyhdl.rs_loop import (RowStationaryFilterFeed, RowStationaryInputFeed,
-                           RowStationaryInputWalk, RowStationaryPassWalk,
+                           RowStationaryInputWalk, RowStationaryLoop, RowStationaryPassWalk,
                            RowStationaryPsumCollector)
 from testbench.amaranth_sim import simulate
 from testbench.rs_passes import (array_config, collector_config, filter_feed_config,
@@ -362,3 +367,94 @@ def used(config):
         config = dict(config, channels=config["channels"][:config["vertical_sets"]],
                       filters=config["filters"][:config["horizontal_sets"]])
     return config
+
+
+def descriptor_value(name, word):
+    """A descriptor register word as the field's value (signed fields sign-extended)."""
+    field = DESCRIPTOR[name]
+    return word - (1 << 32) if field.signed and word >= 1 << 31 else word
+
+
+LOOP_SPECS = {
+    "nonsquare_3x5": ArchSpec(dataflow="rs", rows=3, cols=5, rs_filter_depth=24,
+                              rs_input_depth=6, rs_psum_depth=2),
+    "odd_5x4": ArchSpec(dataflow="rs", rows=5, cols=4, rs_filter_depth=40, rs_input_depth=8,
+                        rs_psum_depth=3),
+}
+
+
+@pytest.mark.parametrize("spec_name", LOOP_SPECS)
+@pytest.mark.parametrize("kernel,stride,pad", [(3, 1, 1), (3, 2, 0), (1, 1, 0), (5, 2, 2)])
+def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, stride, pad):
+    """`RowStationaryLoop` on the mapper's descriptor, chunk by chunk as the sequencer hands
+    them over (one filter block each, its weights resident in the weight buffer): the output
+    words are the golden model's bit for bit (a zero point as padding), and the events it
+    counts are the executor's."""
+    spec = LOOP_SPECS[spec_name]
+    rng = np.random.default_rng([kernel, stride, pad, spec.rows])
+    c, k = int(rng.integers(2, 8)), int(rng.integers(spec.cols + 1, 2 * spec.cols + 3))
+    h, w = (int(v) for v in rng.integers(kernel + 1, kernel + 6, size=2))
+    shape = ConvShape(1, c, h, w, k, kernel, kernel, stride, pad, pad_value=-3)
+    x = rng.integers(-128, 128, size=(1, c, h, w))
+    x[rng.random(x.shape) < 0.2] = 0
+    weights = rng.integers(-128, 128, size=(k, c, kernel, kernel))
+    mapping = map_layer(spec, shape)
+    d = mapping.descriptor
+    rows = weight_rows(spec, mapping, weights)
+    image, weight_words = buffer_image(x, spec.rows), [pack(row) for row in rows]
+    loop = RowStationaryLoop(spec, None, (len(image) - 1).bit_length(),
+                             (len(weight_words) - 1).bit_length(), 12)
+    top = Module()
+    top.submodules.loop = loop
+    for name, words in (("input", image), ("weight", weight_words)):
+        top.submodules[name] = buffer = Memory(shape=spec.rows * 8, depth=len(words),
+                                               init=words)
+        port, loop_port = buffer.read_port(), getattr(loop, f"{name}_read")
+        top.d.comb += [port.addr.eq(loop_port.addr), port.en.eq(loop_port.en),
+                       loop_port.data.eq(port.data)]
+    k_blocks = d["k_blocks"]
+    out = np.zeros((shape.p * shape.q * k_blocks, spec.cols), dtype=np.int64)
+    events = Counter()
+
+    async def bench(ctx):
+        for name, word in d.items():
+            ctx.set(Value.cast(getattr(loop.descriptor, name)), descriptor_value(name, word))
+        for kb in range(k_blocks):
+            ctx.set(loop.chunk, {
+                "first": 1, "last_k": int(kb == k_blocks - 1), "w_base": kb * d["w_rows"],
+                "out_base": kb, "out_step": k_blocks, "h_start": -pad,
+                "window_base": -pad * d["line_words"] - d["pad_words"]})
+            ctx.set(loop.run, 1)
+            await ctx.tick()
+            ctx.set(loop.run, 0)
+            for _ in range(200000):
+                tag = ctx.get(loop.tag)
+                if tag.valid:
+                    values = ctx.get(loop.y.values)
+                    vector = np.array([values[lane] for lane in range(spec.cols)])
+                    out[tag.addr] = vector if tag.first else out[tag.addr] + vector
+                e = ctx.get(loop.events)
+                events.update(macs=e.macs, macs_gated=e.macs_gated, rf_writes=e.rf_writes,
+                              array_transfers=e.array_transfers, busy_cycles=e.busy_cycles,
+                              rf_reads=ctx.get(loop.rf_reads))
+                done = ctx.get(loop.chunk_done)
+                await ctx.tick()
+                if done:
+                    break
+            assert ctx.get(loop.idle), f"filter block {kb} did not finish"
+
+    simulate(top, bench)
+    y = wrap(out[:, :spec.cols], 32).reshape(shape.p, shape.q, k_blocks * spec.cols)[:, :, :k]
+    np.testing.assert_array_equal(y.transpose(2, 0, 1),
+                                  conv2d(x, weights, stride, pad, pad_value=-3)[0])
+    executed = Counter()
+    for k0 in range(0, k, spec.cols):
+        block = weights[k0:k0 + spec.cols]
+        executed.update(run_conv(x, block, array_of(spec), stride, pad, pad_value=-3,
+                                 mapping=filter_block_mapping(spec, shape, len(block)))[1])
+    operands = ("filter", "input", "psum")
+    assert events == {
+        "macs": shape.macs, "macs_gated": executed["gated_macs"],
+        "rf_reads": sum(executed[f"{o}_rf_reads"] for o in operands),
+        "rf_writes": sum(executed[f"{o}_rf_writes"] for o in operands),
+        "array_transfers": executed["psum_hops"], "busy_cycles": executed["input_bus_sends"]}
