@@ -16,6 +16,7 @@ from .interfaces import DramPort, RegisterBus
 from .os_array import OutputStationaryArray
 from .os_loop import OutputStationaryLoop
 from .postprocess import PostProcessor
+from .rs_loop import RowStationaryLoop
 from .sequencer import LayerSequencer
 from .sparse_array import SparseSystolicArray
 from .sparse_loop import SparseWeightStationaryLoop
@@ -62,7 +63,10 @@ class Accelerator(wiring.Component):
         m.submodules.output_buffer_0, m.submodules.output_buffer_1 = out_halves
         output_addr_bits = (spec.output_words - 1).bit_length()
         output_stationary = spec.dataflow == "os"
-        if output_stationary:
+        row_stationary = spec.dataflow == "rs"
+        if row_stationary:
+            array, loop_class = None, RowStationaryLoop    # the loop holds its array
+        elif output_stationary:
             m.submodules.array = array = OutputStationaryArray(spec, output_addr_bits)
             loop_class = OutputStationaryLoop
         elif spec.skips_weights:
@@ -71,9 +75,11 @@ class Accelerator(wiring.Component):
         else:
             m.submodules.array = array = SystolicArray(spec)
             loop_class = WeightStationaryLoop
-        # The output-stationary array delivers each output's tag with it.
+        # The output-stationary array and the row-stationary loop deliver each output's tag
+        # with it.
         m.submodules.accumulator = acc = Accumulator(
-            spec, 0 if output_stationary else array.latency, output_addr_bits)
+            spec, 0 if output_stationary or row_stationary else array.latency,
+            output_addr_bits)
         m.submodules.sequencer = seq = LayerSequencer(output_addr_bits)
         m.submodules.inner_loop = loop = loop_class(
             spec, array, len(ibuf.read.addr), len(wbuf.read.addr), output_addr_bits)
@@ -191,18 +197,21 @@ class Accelerator(wiring.Component):
         # The array reads the input and weight buffers; results accumulate in the output one.
         wiring.connect(m, loop.input_read, ibuf.read)
         wiring.connect(m, loop.weight_read, wbuf.read)
-        m.d.comb += [
-            array.x.eq(loop.x),
-            loop.gated.eq(array.gated),
-            acc.y.eq(array.y),
-        ]
+        if row_stationary:
+            m.d.comb += [acc.y.eq(loop.y), acc.tag.eq(loop.tag)]
+        else:
+            m.d.comb += [
+                array.x.eq(loop.x),
+                loop.gated.eq(array.gated),
+                acc.y.eq(array.y),
+            ]
         if output_stationary:
             m.d.comb += [
                 array.w.eq(loop.w),
                 acc.tag.eq(array.y_tag),
                 loop.array_busy.eq(array.busy),
             ]
-        else:
+        elif not row_stationary:
             m.d.comb += [
                 array.w_data.eq(loop.w_data),
                 array.w_shift.eq(loop.w_shift),
@@ -275,6 +284,8 @@ class Accelerator(wiring.Component):
                                  * bus_bytes),
             e.dram_bytes_written.eq(writer.beat * bus_bytes),
         ]
+        if row_stationary:
+            m.d.comb += e.rf_reads.eq(loop.rf_reads)
         if spec.skips_weights:
             m.d.comb += [e.macs_skipped.eq(loop.macs_skipped),
                          e.rf_reads.eq(loop.events.macs - loop.macs_skipped)]
