@@ -46,6 +46,9 @@ def predict_counters(spec, mapping, inputs=None):
     buffer accesses, register-file traffic, inter-PE transfers and DRAM traffic.  A layer
     reading X compressed reads what its int8 `inputs` (N x C x H x W) store, or without them
     the most it can (models/compression.py)."""
+    if spec.dataflow == "rs":
+        from .rs_perf import accelerator_counters   # it builds on this module
+        return accelerator_counters(spec, mapping)
     shape, d = mapping.shape, mapping.descriptor
     bus = spec.dram_bus_bytes
     walk = list(tiles(mapping))
@@ -156,6 +159,9 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
     first beat, then one beat a cycle, with enough requests in flight (32) to cover the
     latency, and no random stalls.
     """
+    if spec.dataflow == "rs":
+        from .rs_perf import accelerator_cycles
+        return accelerator_cycles(spec, mapping, dram_latency)
     shape, d = mapping.shape, mapping.descriptor
 
     bus_bits = 8 * spec.dram_bus_bytes

@@ -32,7 +32,7 @@ from dataclasses import replace
 from .layout import row_beats
 from .mapper import ConvShape, PostProcess
 from .perf import DRAM_LATENCY, READ_OVERHEAD, WRITE_OVERHEAD, _inside
-from .row_stationary import layer_counts, window_words
+from .row_stationary import expected_counts, filter_block_mapping, window_words
 from .spec import DRAM_WORD_BITS
 
 RS_COUNTERS = (
@@ -62,78 +62,129 @@ def rs_layer_figures(spec, shape, groups=1, batch=1, post=PostProcess()):
     """The counters and cycles of a layer of `shape` on the row-stationary array of `spec`.
 
     shape: a `models.mapper.ConvShape` (a grouped or depthwise layer: C and K of the whole
-    layer, `groups` of them; a fully-connected layer: `models.mapper.fc_shape`, M samples as
-    M rows of one column, run as one row of M columns as `run_fc` does); batch: the layer
-    runs on `batch` times shape.n images (or samples); post: the post-processing (its
-    requantization makes the outputs operands instead of int32).
+    layer, `groups` of them, run group after group; a fully-connected layer:
+    `models.mapper.fc_shape`, M samples as M rows of one column, run as one row of M columns
+    as `run_fc` does); batch: the layer runs on `batch` times shape.n images (or samples);
+    post: the post-processing (its requantization makes the outputs operands instead of
+    int32).  The figures are the accelerator's (`accelerator_counters`, `accelerator_cycles`)
+    for the layer as it maps it, whether or not an image fits the spec's buffers (the weights
+    stay resident when they fit the weight buffer).
 
     Returns (counters: every name of models.counters plus RS_COUNTER_NAMES, cycles)."""
     shape = replace(shape, n=shape.n * batch)
     if shape.r == shape.s == shape.w == 1 and shape.stride == 1 and shape.pad == 0:
         shape = ConvShape(1, shape.c, 1, shape.n * shape.h, shape.k, pad_value=shape.pad_value)
-    events, mapping = layer_counts(spec, shape, groups)
-    group = mapping.shape
-    passes = [mapping.plan(*start) for start in mapping.passes() if start[0] == 0]
-    traffic = _pass_traffic(spec, group, passes)
-    bus, operands = spec.dram_bus_bytes, spec.operand_bits
-    c_blocks = -(-shape.c // spec.input_lanes)
-    weight_words = sum(words for words, fold_start in zip(traffic["filter_words"],
-                                                          _fold_starts(passes)) if fold_start)
-    x_bytes = shape.n * shape.h * shape.w * row_beats(shape.c, operands, bus) * bus
-    w_bytes = groups * weight_words * row_beats(spec.rows, operands, bus) * bus
-    b_bytes = row_beats(shape.k, DRAM_WORD_BITS, bus) * bus if post.bias else 0
-    out_bits = operands if post.requant is not None else DRAM_WORD_BITS
-    y_beats = shape.n * group.p * group.q * row_beats(shape.k, out_bits, bus)
-    vectors = groups * shape.n * sum(traffic["vectors"])
-    taps = sum(_inside(group.p, group.stride, r - group.pad, group.h) for r in range(group.r)) \
-        * sum(_inside(group.q, group.stride, s - group.pad, group.w) for s in range(group.s))
-    counters = {name: 0 for name in ("stall_cycles", "macs_skipped", "compressor_beats",
-                                     "compressed_bytes_written", "decompressor_beats",
-                                     "compressed_bytes_read")}
-    counters.update({
-        "busy_cycles": events["input_bus_sends"],
-        "macs": events["macs"],
-        "macs_gated": (events["macs"] - shape.n * shape.k * group.c * taps
-                       if shape.pad_value == 0 else 0),
-        "rf_reads": sum(events[f"{operand}_rf_reads"] for operand in _OPERANDS),
-        "rf_writes": sum(events[f"{operand}_rf_writes"] for operand in _OPERANDS),
-        "array_transfers": events["psum_hops"],
-        "glb_input_reads": groups * shape.n * sum(traffic["input_reads"]),
-        "glb_input_writes": shape.n * shape.h * shape.w * c_blocks,
-        "glb_weight_reads": groups * shape.n * sum(traffic["filter_words"]),
-        "glb_weight_writes": groups * weight_words,
-        "glb_output_reads": vectors,
-        "glb_output_writes": vectors,
-        "dram_bytes_read": x_bytes + w_bytes + b_bytes,
-        "dram_bytes_written": y_beats * bus,
-    })
-    counters.update({name: events[name] for name in RS_COUNTER_NAMES
-                     if name != "filter_bus_words"})
-    counters["filter_bus_words"] = events["glb_filter_reads"]
-    load_beats = (x_bytes + w_bytes + b_bytes) // bus
-    cycles = (DRAM_LATENCY + load_beats + READ_OVERHEAD
-              + groups * shape.n * sum(traffic["cycles"])
-              + y_beats + WRITE_OVERHEAD)
-    return counters, cycles
+    group = replace(shape, c=shape.c // groups, k=shape.k // groups)
+    figures = _Figures(spec, group, post)
+    counters = figures.counters()
+    counters.update(stall_cycles=0, macs_gated=figures.padding_macs())
+    for name in RS_COUNTER_NAMES:
+        counters[name] = figures.events[name]
+    return {name: groups * value for name, value in counters.items()}, groups * figures.cycles()
+
+
+def accelerator_counters(spec, mapping):
+    """The counters the loop nest of a row-stationary mapping implies (as
+    `models.perf.predict_counters`): a whole image a tile, for each image each block of
+    `cols` filters runs its passes (models.row_stationary.filter_block_mapping)."""
+    return _Figures(spec, mapping.shape, mapping.post, mapping).counters()
+
+
+def accelerator_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
+    """Cycles from start to done of a row-stationary mapping (as `models.perf.predict_cycles`)."""
+    return _Figures(spec, mapping.shape, mapping.post, mapping).cycles(dram_latency)
+
+
+class _Figures:
+    """A row-stationary layer's traffic, from its filter blocks' passes."""
+
+    def __init__(self, spec, shape, post, mapping=None):
+        self.spec, self.shape, self.post = spec, shape, post
+        k_blocks = -(-shape.k // spec.cols)
+        self.blocks = [filter_block_mapping(spec, shape, min(spec.cols, shape.k - k0))
+                       for k0 in range(0, shape.k, spec.cols)]
+        self.traffic = [_pass_traffic(spec, block.shape,
+                                      [block.plan(*start) for start in block.passes()])
+                        for block in self.blocks]
+        self.events = Counter()
+        for block in self.blocks:
+            for name, value in expected_counts(block).items():
+                self.events[name] += shape.n * value
+        self.events["filter_bus_words"] = self.events["glb_filter_reads"]
+        self.block_words = [sum(words for words, fold_start in
+                                zip(traffic["filter_words"], traffic["fold_start"]) if fold_start)
+                            for traffic in self.traffic]
+        bus = spec.dram_bus_bytes
+        self.w_row_beats = row_beats(spec.rows, spec.operand_bits, bus)
+        self.resident = (mapping.descriptor["w_resident"] if mapping is not None
+                         else k_blocks * self.block_words[0] <= spec.weight_words)
+        out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
+        if mapping is not None:     # a grouped layer's run reads and writes channel slices
+            self.x_row_beats, self.y_row_beats = mapping.x_row_beats, mapping.y_row_beats
+        else:
+            self.x_row_beats = row_beats(shape.c, spec.operand_bits, bus)
+            self.y_row_beats = row_beats(shape.k, out_bits, bus)
+        self.b_beats = mapping.descriptor["b_row_beats"] if mapping is not None and post.bias \
+            else row_beats(shape.k, DRAM_WORD_BITS, bus) if post.bias else 0
+
+    def padding_macs(self):
+        """MACs on padding: the gated ones of data without zeros and a zero pad value."""
+        sh = self.shape
+        taps = sum(_inside(sh.p, sh.stride, r - sh.pad, sh.h) for r in range(sh.r)) \
+            * sum(_inside(sh.q, sh.stride, s - sh.pad, sh.w) for s in range(sh.s))
+        return sh.macs - sh.n * sh.k * sh.c * taps if sh.pad_value == 0 else 0
+
+    def counters(self):
+        spec, sh, ev = self.spec, self.shape, self.events
+        bus = spec.dram_bus_bytes
+        fetches = 1 if self.resident else sh.n
+        weight_words = sum(self.block_words)
+        vectors = sh.n * sum(sum(t["vectors"]) for t in self.traffic)
+        counters = {name: 0 for name in ("macs_skipped", "compressor_beats",
+                                         "compressed_bytes_written", "decompressor_beats",
+                                         "compressed_bytes_read")}
+        counters.update({
+            "busy_cycles": ev["input_bus_sends"],
+            "macs": ev["macs"],
+            "rf_reads": sum(ev[f"{operand}_rf_reads"] for operand in _OPERANDS),
+            "rf_writes": sum(ev[f"{operand}_rf_writes"] for operand in _OPERANDS),
+            "array_transfers": ev["psum_hops"],
+            "glb_input_reads": sh.n * sum(sum(t["input_reads"]) for t in self.traffic),
+            "glb_input_writes": sh.n * sh.h * sh.w * -(-sh.c // spec.input_lanes),
+            "glb_weight_reads": sh.n * sum(sum(t["filter_words"]) for t in self.traffic),
+            "glb_weight_writes": fetches * weight_words,
+            "glb_output_reads": vectors,
+            "glb_output_writes": vectors,
+            "dram_bytes_read": (sh.n * sh.h * sh.w * self.x_row_beats
+                                + fetches * weight_words * self.w_row_beats
+                                + self.b_beats) * bus,
+            "dram_bytes_written": sh.n * sh.p * sh.q * self.y_row_beats * bus,
+        })
+        return counters
+
+    def cycles(self, dram_latency=DRAM_LATENCY):
+        sh = self.shape
+        fetches = 1 if self.resident else sh.n
+        load_beats = (sh.n * sh.h * sh.w * self.x_row_beats
+                      + fetches * sum(self.block_words) * self.w_row_beats + self.b_beats)
+        return (dram_latency + load_beats + READ_OVERHEAD
+                + sh.n * sum(sum(t["cycles"]) for t in self.traffic)
+                + sh.n * sh.p * sh.q * self.y_row_beats + WRITE_OVERHEAD)
 
 
 _OPERANDS = ("filter", "input", "psum")
 
 
-def _fold_starts(passes):
-    """Whether each pass is its fold's first strip (the strips of a fold re-read its weights)."""
-    return [p.strip.start == 0 for p in passes]
-
-
 def _pass_traffic(spec, shape, passes):
-    """Per pass of one image: input-buffer reads, weight-buffer words, output vectors and
-    cycles (`rs_layer_figures`)."""
+    """Per pass of one image: input-buffer reads, weight-buffer words, output vectors,
+    whether it starts its fold (its weights are new in the buffer) and cycles."""
     u, s, pad = shape.stride, shape.s, shape.pad
     window = window_words(shape)
     columns = [column for f in range(shape.q)
                for column in range(f * u + s - (s if f == 0 else min(u, s)), f * u + s)]
     columns_inside = sum(pad <= column < pad + shape.w for column in columns)
-    traffic = {"input_reads": [], "filter_words": [], "vectors": [], "cycles": []}
+    traffic = {"input_reads": [], "filter_words": [], "vectors": [], "fold_start": [],
+               "cycles": []}
     for the_pass in passes:
         rows = {the_pass.strip.start * u + the_pass.fold.start + j * u + i
                 for j in range(len(the_pass.strip)) for i in range(len(the_pass.fold))}
@@ -148,6 +199,7 @@ def _pass_traffic(spec, shape, passes):
         traffic["input_reads"].append(channels * rows_inside * columns_inside)
         traffic["filter_words"].append(filter_words)
         traffic["vectors"].append(vectors)
+        traffic["fold_start"].append(the_pass.strip.start == 0)
         traffic["cycles"].append(max(pe_macs, sends, filter_words, vectors * sum(filters))
                                  + PASS_FILL)
     return traffic

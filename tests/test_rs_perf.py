@@ -1,7 +1,9 @@
-"""The row-stationary layer figures (models/rs_perf.py) against the NumPy executor and the
-inner loop's word streams, walked one by one: conv, grouped / depthwise, fully connected,
-on a non-square array and one with an odd number of rows."""
+"""The row-stationary layer figures (models/rs_perf.py) against the NumPy executor run block
+of `cols` filters by block as the accelerator runs a layer, and against the inner loop's word
+streams walked one by one: conv, grouped / depthwise, fully connected, on a non-square array
+and one with an odd number of rows.  (tests/test_rs_rtl.py holds them to the RTL.)"""
 
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 from models.counters import COUNTER_NAMES
 from models.golden import operand_range
 from models.mapper import ConvShape, PostProcess, fc_shape
-from models.row_stationary import (array_of, map_conv, run_conv, run_fc, run_grouped_conv)
+from models.row_stationary import array_of, filter_block_mapping, fc_input, run_conv
 from models.rs_perf import RS_COUNTER_NAMES, rs_layer_figures
 from models.spec import ArchSpec
 
@@ -31,22 +33,37 @@ def nonzero_operands(rng, shape):
     return np.where(values >= 0, values + 1, values)
 
 
+def executed_by_blocks(spec, x, w, stride=1, pad=0):
+    """The executor's counts of a conv run image by image, one block of `cols` filters after
+    the other."""
+    (n, c, h, width), (k, _, r, s) = x.shape, w.shape
+    shape = ConvShape(n, c, h, width, k, r, s, stride, pad)
+    counts = Counter()
+    for image in range(n):
+        for k0 in range(0, k, spec.cols):
+            block = w[k0:k0 + spec.cols]
+            counts.update(run_conv(x[image:image + 1], block, array_of(spec), stride, pad,
+                                   mapping=filter_block_mapping(spec, shape, len(block)))[1])
+    return counts
+
+
 def walked_figures(spec, shape):
-    """Input-buffer reads, weight-buffer words read and loaded, and output vectors of one
-    group's layer, walked word by word over the passes' streams."""
-    mapping = map_conv(shape, array_of(spec))
-    w = np.ones((shape.k, shape.c, shape.r, shape.s), dtype=np.int64)
-    loaded, _ = mapping.filter_buffer(w)
-    pad = shape.pad
-    reads = words = vectors = 0
-    for start in mapping.passes():
-        the_pass = mapping.plan(*start)
-        reads += sum(pad <= row < pad + shape.h and pad <= column < pad + shape.w
-                     for _, _, _, row, column in the_pass.input_sends(shape))
-        words += sum(len(lanes) for _, lanes, _ in the_pass.filter_words(w, mapping))
-        vectors += len(the_pass.strip) * shape.q
-    return {"glb_input_reads": reads, "glb_weight_reads": words,
-            "glb_weight_writes": len(loaded), "glb_output_writes": vectors}
+    """Input-buffer reads, weight-buffer words read and loaded, and output vectors of a
+    layer, walked word by word over its filter blocks' passes, image by image."""
+    reads = words = loaded = vectors = 0
+    for k0 in range(0, shape.k, spec.cols):
+        mapping = filter_block_mapping(spec, shape, min(spec.cols, shape.k - k0))
+        sh = mapping.shape
+        w = np.ones((sh.k, sh.c, sh.r, sh.s), dtype=np.int64)
+        loaded += len(mapping.filter_buffer(w)[0])
+        for start in mapping.passes():
+            the_pass = mapping.plan(*start)
+            reads += sum(sh.pad <= row < sh.pad + sh.h and sh.pad <= column < sh.pad + sh.w
+                         for _, _, _, row, column in the_pass.input_sends(sh))
+            words += sum(len(lanes) for _, lanes, _ in the_pass.filter_words(w, mapping))
+            vectors += len(the_pass.strip) * sh.q
+    return {"glb_input_reads": shape.n * reads, "glb_weight_reads": shape.n * words,
+            "glb_weight_writes": loaded, "glb_output_writes": shape.n * vectors}
 
 
 LAYERS = [ConvShape(2, 5, 9, 7, 6, 3, 3, 1, 1), ConvShape(1, 3, 11, 10, 9, 5, 5, 2, 2),
@@ -60,7 +77,7 @@ def test_conv_figures_equal_executor_and_walked_streams(spec_name, shape):
     rng = np.random.default_rng(shape.c * shape.k)
     x = nonzero_operands(rng, (shape.n, shape.c, shape.h, shape.w))
     w = nonzero_operands(rng, (shape.k, shape.c, shape.r, shape.s))
-    _, events, _ = run_conv(x, w, array_of(spec), shape.stride, shape.pad)
+    events = executed_by_blocks(spec, x, w, shape.stride, shape.pad)
     counters, cycles = rs_layer_figures(spec, shape)
     assert set(counters) == set(COUNTER_NAMES) - {"cycles"} | set(RS_COUNTER_NAMES)
     assert {name: counters[name] for name in RS_EVENTS} == {name: events[name]
@@ -83,13 +100,16 @@ def test_grouped_and_depthwise_figures_are_the_groups_summed(spec_name):
         shape = ConvShape(1, c, 7, 6, k, 3, 3, 1, 1)
         x = nonzero_operands(rng, (1, c, 7, 6))
         w = nonzero_operands(rng, (k, c // groups, 3, 3))
-        _, events, _ = run_grouped_conv(x, w, array_of(spec), groups, 1, 1)
+        events = Counter()
+        for g in range(groups):
+            events.update(executed_by_blocks(
+                spec, x[:, g * c // groups:(g + 1) * c // groups],
+                w[g * k // groups:(g + 1) * k // groups], 1, 1))
         counters, _ = rs_layer_figures(spec, shape, groups)
         assert {name: counters[name] for name in RS_EVENTS} == {name: events[name]
                                                                for name in RS_EVENTS}
         assert counters["macs_gated"] == events["gated_macs"]
-        one_group = replace(shape, c=c // groups, k=k // groups)
-        walked = walked_figures(spec, one_group)
+        walked = walked_figures(spec, replace(shape, c=c // groups, k=k // groups))
         assert {name: counters[name] for name in walked} == {
             name: groups * value for name, value in walked.items()}
 
@@ -99,7 +119,7 @@ def test_fc_runs_its_samples_along_one_row_and_batch_multiplies_images(spec_name
     spec = SPECS[spec_name]
     rng = np.random.default_rng(3)
     x, w = nonzero_operands(rng, (6, 10)), nonzero_operands(rng, (7, 10))
-    _, events, _ = run_fc(x, w, array_of(spec))
+    events = executed_by_blocks(spec, fc_input(x), w.reshape(7, 10, 1, 1))
     counters, _ = rs_layer_figures(spec, fc_shape(3, 10, 7), batch=2)
     assert {name: counters[name] for name in RS_EVENTS} == {name: events[name]
                                                            for name in RS_EVENTS}
