@@ -159,9 +159,6 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
     first beat, then one beat a cycle, with enough requests in flight (32) to cover the
     latency, and no random stalls.
     """
-    if spec.dataflow == "rs":
-        from .rs_perf import accelerator_cycles
-        return accelerator_cycles(spec, mapping, dram_latency)
     shape, d = mapping.shape, mapping.descriptor
 
     bus_bits = 8 * spec.dram_bus_bytes
@@ -174,7 +171,11 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
         return dram_latency + rows * gearbox_row_cycles(tuple(beats), word_elems) \
             + READ_OVERHEAD
 
-    streamer = (_OutputStationary if spec.dataflow == "os" else _WeightStationary)(spec, mapping)
+    if spec.dataflow == "rs":
+        from .rs_perf import RowStationaryStreamer as streamer_class   # it imports us
+    else:
+        streamer_class = _OutputStationary if spec.dataflow == "os" else _WeightStationary
+    streamer = streamer_class(spec, mapping)
     cycles = writer_free = 0     # writer_free: the first cycle the DMA writer is idle
     halves = d["y_half_words"] != 0
     if mapping.post.bias:
@@ -294,6 +295,9 @@ def _weight_load(spec, mapping, kb, chunk):
     """(rows, elements per row, element bits, elements per buffer word) of the weight load of
     block `kb`, chunk `chunk`."""
     d, shape = mapping.descriptor, mapping.shape
+    if spec.dataflow == "rs":
+        rows = d["w_rows_last_k" if kb == d["k_blocks"] - 1 else "w_rows"]
+        return rows, spec.rows, spec.operand_bits, spec.rows
     channels = min(d["c_chunk_blocks"] * spec.rows, shape.c - chunk * d["c_chunk_blocks"]
                    * spec.rows)
     if spec.dataflow == "os":

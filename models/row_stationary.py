@@ -552,12 +552,24 @@ def weight_rows_count(spec, shape):
     return (ceil(shape.k / spec.cols) - 1) * full + last
 
 
+def fc_row(shape):
+    """A fully-connected layer's convolution (`models.mapper.fc_shape`: M samples as M rows of
+    one pixel, or any 1x1 layer on images one pixel wide) as one row of M pixels, as
+    `run_fc` runs it: each PE keeps its weights for every sample.  The pixels' order in DRAM
+    is the same."""
+    if shape.r == shape.s == shape.w == 1 and shape.stride == 1 and shape.pad == 0:
+        return ConvShape(1, shape.c, 1, shape.n * shape.h, shape.k, pad_value=shape.pad_value)
+    return shape
+
+
 def map_layer(spec, shape, post, placement):
     """The accelerator's mapping of a conv layer on a row-stationary array: each tile one
     whole image, each chunk one block of `cols` filters over every channel (its passes walk
     the rest), every block's outputs in one output group; the weights stay resident when
-    every block fits the weight buffer, else each image loads them again.  Raises
-    MappingError naming what does not fit."""
+    every block fits the weight buffer, else each image loads them again; a fully-connected
+    layer runs as one row of samples (`fc_row`).  Raises MappingError naming what does not
+    fit."""
+    shape = fc_row(shape)
     try:
         check_layer(spec, shape)
     except ValueError as error:

@@ -19,21 +19,20 @@ Where each figure comes from:
   (`RowStationaryMapping.filter_buffer`, kept for the whole batch).
 - DRAM: X once (its rows as the other dataflows store them), the weight-buffer words once
   (a DRAM row per word), the bias once if any, Y once.
-- Cycles (the schedule of the current inner loop, until the accelerator runs it: issue 14
-  step 3 makes them exact): the DRAM loads, then the passes one after the other, each as
-  long as its slowest stream (a PE's p q S MACs per output, the input bus's words, a filter
-  bus's words, the collector's one sum a cycle) plus the array's fill and drain, then the
-  write-back of the outputs.
+- Cycles: `models.perf.predict_cycles` walks the sequencer's phases (DMA loads, chunks,
+  write-backs) as for the other dataflows, with `RowStationaryStreamer` for the inner loop:
+  each chunk (a filter block's passes over an image) lasts `chunk_cycles`, every pass
+  followed cycle by cycle through the units (`pass_cycles`).
 """
 
 from collections import Counter
 from dataclasses import replace
 
-from .layout import row_beats
-from .mapper import ConvShape, PostProcess
-from .perf import DRAM_LATENCY, READ_OVERHEAD, WRITE_OVERHEAD, _inside
-from .row_stationary import expected_counts, filter_block_mapping, window_words
-from .spec import DRAM_WORD_BITS
+from . import mapper as layer_mapper
+from .mapper import PostProcess
+from .perf import _inside, predict_cycles
+from .row_stationary import (block_filter_words, expected_counts, fc_row, filter_block_mapping,
+                             window_words)
 
 RS_COUNTERS = (
     ("filter_rf_reads", "filter-scratchpad reads: one per MAC"),
@@ -53,11 +52,6 @@ RS_COUNTERS = (
 
 RS_COUNTER_NAMES = tuple(name for name, _ in RS_COUNTERS)
 
-PASS_FILL = 8
-"""Cycles a pass adds beyond its slowest stream: the feeds' two-cycle latency, the first
-operands' way into the PEs, the last sums' climb and the collector's last vector."""
-
-
 def rs_layer_figures(spec, shape, groups=1, batch=1, post=PostProcess()):
     """The counters and cycles of a layer of `shape` on the row-stationary array of `spec`.
 
@@ -72,15 +66,25 @@ def rs_layer_figures(spec, shape, groups=1, batch=1, post=PostProcess()):
 
     Returns (counters: every name of models.counters plus RS_COUNTER_NAMES, cycles)."""
     shape = replace(shape, n=shape.n * batch)
-    if shape.r == shape.s == shape.w == 1 and shape.stride == 1 and shape.pad == 0:
-        shape = ConvShape(1, shape.c, 1, shape.n * shape.h, shape.k, pad_value=shape.pad_value)
-    group = replace(shape, c=shape.c // groups, k=shape.k // groups)
-    figures = _Figures(spec, group, post)
+    group = fc_row(replace(shape, c=shape.c // groups, k=shape.k // groups))
+    mapping = unchecked_mapping(spec, group, post)
+    figures = _Figures(spec, group, post, mapping)
     counters = figures.counters()
     counters.update(stall_cycles=0, macs_gated=figures.padding_macs())
     for name in RS_COUNTER_NAMES:
         counters[name] = figures.events[name]
-    return {name: groups * value for name, value in counters.items()}, groups * figures.cycles()
+    return ({name: groups * value for name, value in counters.items()},
+            groups * predict_cycles(spec, mapping))
+
+
+def unchecked_mapping(spec, shape, post):
+    """The accelerator's mapping of a layer (models.row_stationary.map_layer) whether or not
+    its image, outputs and weights fit the spec's buffers: the figures of the same schedule on
+    larger buffers."""
+    k_blocks = -(-shape.k // spec.cols)
+    full, _ = block_filter_words(spec, shape)
+    return layer_mapper.rs_mapping(spec, shape, post, None, -(-shape.c // spec.input_lanes),
+                                   k_blocks, full if k_blocks * full <= spec.weight_words else 0)
 
 
 def accelerator_counters(spec, mapping):
@@ -90,17 +94,11 @@ def accelerator_counters(spec, mapping):
     return _Figures(spec, mapping.shape, mapping.post, mapping).counters()
 
 
-def accelerator_cycles(spec, mapping, dram_latency=DRAM_LATENCY):
-    """Cycles from start to done of a row-stationary mapping (as `models.perf.predict_cycles`)."""
-    return _Figures(spec, mapping.shape, mapping.post, mapping).cycles(dram_latency)
-
-
 class _Figures:
     """A row-stationary layer's traffic, from its filter blocks' passes."""
 
-    def __init__(self, spec, shape, post, mapping=None):
+    def __init__(self, spec, shape, post, mapping):
         self.spec, self.shape, self.post = spec, shape, post
-        k_blocks = -(-shape.k // spec.cols)
         self.blocks = [filter_block_mapping(spec, shape, min(spec.cols, shape.k - k0))
                        for k0 in range(0, shape.k, spec.cols)]
         self.traffic = [_pass_traffic(spec, block.shape,
@@ -114,18 +112,11 @@ class _Figures:
         self.block_words = [sum(words for words, fold_start in
                                 zip(traffic["filter_words"], traffic["fold_start"]) if fold_start)
                             for traffic in self.traffic]
-        bus = spec.dram_bus_bytes
-        self.w_row_beats = row_beats(spec.rows, spec.operand_bits, bus)
-        self.resident = (mapping.descriptor["w_resident"] if mapping is not None
-                         else k_blocks * self.block_words[0] <= spec.weight_words)
-        out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
-        if mapping is not None:     # a grouped layer's run reads and writes channel slices
-            self.x_row_beats, self.y_row_beats = mapping.x_row_beats, mapping.y_row_beats
-        else:
-            self.x_row_beats = row_beats(shape.c, spec.operand_bits, bus)
-            self.y_row_beats = row_beats(shape.k, out_bits, bus)
-        self.b_beats = mapping.descriptor["b_row_beats"] if mapping is not None and post.bias \
-            else row_beats(shape.k, DRAM_WORD_BITS, bus) if post.bias else 0
+        self.resident = mapping.descriptor["w_resident"]
+        # A grouped layer's run reads and writes channel slices of every pixel.
+        self.x_row_beats, self.w_row_beats, self.y_row_beats = (
+            mapping.x_row_beats, mapping.w_row_beats, mapping.y_row_beats)
+        self.b_beats = mapping.descriptor["b_row_beats"] if post.bias else 0
 
     def padding_macs(self):
         """MACs on padding: the gated ones of data without zeros and a zero pad value."""
@@ -162,29 +153,18 @@ class _Figures:
         })
         return counters
 
-    def cycles(self, dram_latency=DRAM_LATENCY):
-        sh = self.shape
-        fetches = 1 if self.resident else sh.n
-        load_beats = (sh.n * sh.h * sh.w * self.x_row_beats
-                      + fetches * sum(self.block_words) * self.w_row_beats + self.b_beats)
-        return (dram_latency + load_beats + READ_OVERHEAD
-                + sh.n * sum(sum(t["cycles"]) for t in self.traffic)
-                + sh.n * sh.p * sh.q * self.y_row_beats + WRITE_OVERHEAD)
-
-
 _OPERANDS = ("filter", "input", "psum")
 
 
 def _pass_traffic(spec, shape, passes):
-    """Per pass of one image: input-buffer reads, weight-buffer words, output vectors,
-    whether it starts its fold (its weights are new in the buffer) and cycles."""
+    """Per pass of one image: input-buffer reads, weight-buffer words, output vectors and
+    whether it starts its fold (its weights are new in the buffer)."""
     u, s, pad = shape.stride, shape.s, shape.pad
     window = window_words(shape)
     columns = [column for f in range(shape.q)
                for column in range(f * u + s - (s if f == 0 else min(u, s)), f * u + s)]
     columns_inside = sum(pad <= column < pad + shape.w for column in columns)
-    traffic = {"input_reads": [], "filter_words": [], "vectors": [], "fold_start": [],
-               "cycles": []}
+    traffic = {"input_reads": [], "filter_words": [], "vectors": [], "fold_start": []}
     for the_pass in passes:
         rows = {the_pass.strip.start * u + the_pass.fold.start + j * u + i
                 for j in range(len(the_pass.strip)) for i in range(len(the_pass.fold))}
@@ -194,12 +174,95 @@ def _pass_traffic(spec, shape, passes):
         filters = [len(ks) for ks in the_pass.filter_sets]
         filter_words = sum(filters) * widest * s
         vectors = len(the_pass.strip) * shape.q
-        sends = len(rows) * channels * window
-        pe_macs = max(filters) * widest * s * shape.q
         traffic["input_reads"].append(channels * rows_inside * columns_inside)
         traffic["filter_words"].append(filter_words)
         traffic["vectors"].append(vectors)
         traffic["fold_start"].append(the_pass.strip.start == 0)
-        traffic["cycles"].append(max(pe_macs, sends, filter_words, vectors * sum(filters))
-                                 + PASS_FILL)
     return traffic
+
+
+def pass_cycles(mapping, the_pass):
+    """Cycles from a pass's start (the pass walk's `pass_start`) to the next pass's start,
+    following the inner loop's units (pyhdl/rs_loop.py, rs_array.py, rs_pe.py) cycle by
+    cycle, their start's cycle being 0:
+    - the filter feed puts one word a cycle on the buses from cycle 2 on (a PE in LOAD takes
+      every word of its horizontal set), so a PE fills from the cycle after its last weight;
+    - the input bus offers its words in `Pass.input_sends` order from cycle 2 on, one a cycle
+      at most; a word (of a vertical set and diagonal) moves once every PE it reaches is
+      filling, and a PE's q new words of an output come one after the other;
+    - a PE computes p q S cycles from the cycle after its last word, empties its MAC
+      pipeline in 3 and drains its p sums up its column: a column's sum moves when all its
+      PEs drain and the collector, taking one sum a cycle in (output, strip column,
+      horizontal set, filter) order, is at that column; a PE fills the next output's words
+      from the cycle after its last drain;
+    - the pass is over when every unit is idle (the collector two cycles after its last
+      sum, the filter feed two after its last word), and the next starts a cycle later."""
+    sh = mapping.shape
+    s, u = sh.s, sh.stride
+    step = min(u, s)
+    p_of = [len(ks) for ks in the_pass.filter_sets]
+    q_of = [len(cs) for cs in the_pass.channel_sets]
+    widest = max(q_of)
+    offsets = [0]
+    for p in p_of:
+        offsets.append(offsets[-1] + p * widest * s)
+    pes = [(v, i, h, j) for v in range(len(q_of)) for i in range(len(the_pass.fold))
+           for h in range(len(p_of)) for j in range(len(the_pass.strip))]
+    fill_start = {pe: 3 + offsets[pe[2]] + p_of[pe[2]] * q_of[pe[0]] * s - 1 for pe in pes}
+    diagonals = sorted({j * u + i for j in range(len(the_pass.strip))
+                        for i in range(len(the_pass.fold))})
+    on_diagonal = {(v, y): [pe for pe in pes if pe[0] == v and pe[3] * u + pe[1] == y]
+                   for v in range(len(q_of)) for y in diagonals}
+    column = {(h, j): [pe for pe in pes if pe[2] == h and pe[3] == j]
+              for h in range(len(p_of)) for j in range(len(the_pass.strip))}
+    accepted, taken = 1, 0
+    for f in range(sh.q):
+        new = s if f == 0 else step
+        drain_start = {}
+        for v, q in enumerate(q_of):
+            for y in diagonals:
+                wanted = on_diagonal[(v, y)]
+                first = max([accepted + 1] + [fill_start[pe] for pe in wanted])
+                accepted = first + q * new - 1
+                for pe in wanted:
+                    drain_start[pe] = accepted + 1 + p_of[pe[2]] * q * s + 3
+        for j in range(len(the_pass.strip)):
+            for h, p in enumerate(p_of):
+                ready = max(drain_start[pe] for pe in column[(h, j)])
+                taken = max(taken + 1, ready) + p - 1
+                for pe in column[(h, j)]:
+                    fill_start[pe] = taken + 1
+    return max(taken + 2, offsets[-1] + 2, accepted + 1) + 1
+
+
+def chunk_cycles(mapping):
+    """Cycles from the inner loop's `run` to its `chunk_done` for a filter block's passes
+    (one image): the pass walk starts the first pass a cycle after `run`."""
+    return 1 + sum(pass_cycles(mapping, mapping.plan(*start)) for start in mapping.passes())
+
+
+DRAIN_CYCLES = -1
+"""`RowStationaryStreamer.drained`'s cycles after a chunk's end: the loop's `chunk_done`
+already waits for the collector's last vector (a weight-stationary drain waits for the
+array's latency)."""
+
+
+class RowStationaryStreamer:
+    """The row-stationary inner loop as `models.perf.predict_cycles` walks it: each chunk is
+    the next filter block's passes over the tile's image (`chunk_cycles`)."""
+
+    def __init__(self, spec, mapping):
+        shape = mapping.shape
+        self.lengths = [chunk_cycles(filter_block_mapping(spec, shape,
+                                                          min(spec.cols, shape.k - k0)))
+                        for k0 in range(0, shape.k, spec.cols)]
+        self.chunks = 0
+
+    def chunk(self, cycles, pixels, chunk, prefetch):
+        """Run the next filter block from `cycles`; return (its end, None: no prefetch)."""
+        length = self.lengths[self.chunks % len(self.lengths)]
+        self.chunks += 1
+        return cycles + length, None
+
+    def drained(self, cycles):
+        return cycles + DRAIN_CYCLES

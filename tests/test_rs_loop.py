@@ -18,6 +18,7 @@ from amaranth.lib.memory import Memory
 from models.golden import conv2d, wrap
 from models.mapper import map_conv as map_layer, weight_rows
 from models.registers import DESCRIPTOR
+from models.rs_perf import chunk_cycles
 from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, array_of, filter_block_mapping,
                                    run_conv)
 from models.spec import ArchSpec
@@ -388,8 +389,9 @@ LOOP_SPECS = {
 def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, stride, pad):
     """`RowStationaryLoop` on the mapper's descriptor, chunk by chunk as the sequencer hands
     them over (one filter block each, its weights resident in the weight buffer): the output
-    words are the golden model's bit for bit (a zero point as padding), and the events it
-    counts are the executor's."""
+    words are the golden model's bit for bit (a zero point as padding), the events it counts
+    the executor's, and each chunk's cycles from `run` to `chunk_done` the model's
+    (models.rs_perf.chunk_cycles)."""
     spec = LOOP_SPECS[spec_name]
     rng = np.random.default_rng([kernel, stride, pad, spec.rows])
     c, k = int(rng.integers(2, 8)), int(rng.integers(spec.cols + 1, 2 * spec.cols + 3))
@@ -415,6 +417,7 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
     k_blocks = d["k_blocks"]
     out = np.zeros((shape.p * shape.q * k_blocks, spec.cols), dtype=np.int64)
     events = Counter()
+    lengths = []        # cycles from each chunk's `run` to its `chunk_done`
 
     async def bench(ctx):
         for name, word in d.items():
@@ -427,6 +430,7 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
             ctx.set(loop.run, 1)
             await ctx.tick()
             ctx.set(loop.run, 0)
+            lengths.append(1)
             for _ in range(200000):
                 tag = ctx.get(loop.tag)
                 if tag.valid:
@@ -441,6 +445,7 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
                 await ctx.tick()
                 if done:
                     break
+                lengths[-1] += 1
             assert ctx.get(loop.idle), f"filter block {kb} did not finish"
 
     simulate(top, bench)
@@ -458,3 +463,5 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
         "rf_reads": sum(executed[f"{o}_rf_reads"] for o in operands),
         "rf_writes": sum(executed[f"{o}_rf_writes"] for o in operands),
         "array_transfers": executed["psum_hops"], "busy_cycles": executed["input_bus_sends"]}
+    assert lengths == [chunk_cycles(filter_block_mapping(spec, shape, min(spec.cols, k - k0)))
+                       for k0 in range(0, k, spec.cols)]

@@ -1,0 +1,116 @@
+"""Row-stationary layers on the Verilator-simulated RTL (issue 14): random convolutions
+(kernels 1, 3 and 5, strides 1 and 2, padding, a zero point as padding), depthwise and grouped
+layers, fully-connected layers and batches, with bias, requantization and ReLU (int8 outputs)
+or int32 outputs, bit for bit against the golden model and every counter against the
+analytical model, cycles included, on a non-square array with an odd number of rows (configs/rs-3x5.yaml) and
+a non-square one with an even number (configs/rs-4x6.yaml).  One Verilator build per array,
+every layer run back to back in it."""
+
+import numpy as np
+import pytest
+
+from models.golden import operand_range
+from models.perf import predict_counters, predict_cycles
+from testbench.jobs import Job
+from testbench.runner import SimulationModel
+
+from test_rtl_conv import conv_job
+
+pytestmark = pytest.mark.rtl
+
+ARCHS = ("rs-3x5", "rs-4x6")
+
+
+def make_jobs(spec, seed):
+    """Random layers drawn to fold, strip and tile on the array, and to end partially."""
+    rng = np.random.default_rng(seed)
+    r, c = spec.rows, spec.cols
+    low, high = operand_range(spec.operand_bits)
+    jobs = []
+    for kernel, stride in ((1, 1), (3, 1), (3, 2), (5, 1), (5, 2)):
+        pad = int(rng.integers(0, kernel // 2 + 1))
+        h, w = (int(v) for v in rng.integers(kernel + 1, kernel + 5, size=2))
+        jobs.append(conv_job(rng, spec, f"conv_{kernel}x{kernel}_s{stride}_p{pad}", 1,
+                             int(rng.integers(2, 2 * r + 2)), h, w,
+                             int(rng.integers(2, 2 * c + 2)), kernel, stride, pad,
+                             zeros=0.2, post=bool(rng.integers(2))))
+    jobs += [
+        conv_job(rng, spec, "batch2_requant", 2, r + 1, 6, 5, c + 1, 3, 1, 1, post=True),
+        conv_job(rng, spec, "pad_value_3x3", 1, r, 5, 6, c - 1, 3, 1, 1,
+                 pad_value=low // 3),
+        conv_job(rng, spec, "depthwise_3x3", 1, c + 1, 6, 5, c + 1, 3, 1, 1,
+                 groups=c + 1),
+        conv_job(rng, spec, "depthwise_requant_s2", 2, c, 7, 6, c, 3, 2, 1, post=True,
+                 groups=c),
+        conv_job(rng, spec, "grouped_2", 1, 2 * r, 5, 4, 2 * c, 3, 1, 1, groups=2),
+        Job("fc", "fc", rng.integers(low, high + 1, (2 * r + 1, 3 * r + 1)),
+            rng.integers(low, high + 1, (2 * c + 3, 3 * r + 1))),
+        Job("fc_bias_relu", "fc", rng.integers(low, high + 1, (r + 2, 2 * r + 1)),
+            rng.integers(low, high + 1, (c + 2, 2 * r + 1)),
+            bias=rng.integers(-2**20, 2**20, c + 2), relu=True),
+        conv_job(rng, spec, "tall_3x3", 1, r, 2 * c + 3, 4, c, 3, 1, 1),
+    ]
+    return jobs
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
+def rs_run(request, arch, tmp_path_factory):
+    spec = arch(request.param)
+    jobs = make_jobs(spec, seed=14 + sum(map(ord, spec.name)))
+    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"rs-{spec.name}"))
+    assert [r.name for r in results] == [j.name for j in jobs]
+    return spec, jobs, results
+
+
+def test_outputs_match_golden_bit_for_bit(rs_run):
+    _, jobs, results = rs_run
+    for job, result in zip(jobs, results):
+        assert result.output.shape == result.expected.shape, job.name
+        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+
+
+def test_layers_fold_strip_and_tile(rs_run):
+    """The random layers exercise the mapping's every kind of pass loop somewhere."""
+    spec, jobs, _ = rs_run
+    descriptors = [part.mapping.descriptor for job in jobs for part in job.parts(spec)]
+    for name in ("rs_k_tiles", "rs_c_tiles", "rs_folds", "rs_strips"):
+        assert max(d[name] for d in descriptors) > 1, name
+    assert max(d["k_blocks"] for d in descriptors) > 1
+    assert max(d["rs_vertical_sets"] for d in descriptors) > 1
+    assert max(d["rs_horizontal_sets"] for d in descriptors) > 1
+
+
+def test_counters_match_the_analytical_model(rs_run):
+    spec, jobs, results = rs_run
+    for job, result in zip(jobs, results):
+        runs = [predict_counters(spec, part.mapping) for part in job.parts(spec)]
+        predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
+        assert {name: result.counters[name] for name in predicted} == predicted, job.name
+
+
+def test_cycles_match_the_analytical_model(rs_run):
+    spec, jobs, results = rs_run
+    for job, result in zip(jobs, results):
+        predicted = sum(predict_cycles(spec, part.mapping) for part in job.parts(spec))
+        assert result.counters["cycles"] == predicted, job.name
+
+
+def test_gated_macs_are_the_zero_inputs(rs_run):
+    """A row-stationary PE gates a MAC whose input (padding included, at its pad value) is
+    zero; every MAC of a run (grouped: its block-diagonal zeros too) is counted."""
+    spec, jobs, results = rs_run
+    for job, result in zip(jobs, results):
+        shape = job.shape
+        x = job.inputs if job.op == "conv" else job.inputs.T.reshape(1, shape.c, shape.h, 1)
+        x = np.pad(x, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)),
+                   constant_values=job.pad_value)
+        windows = np.lib.stride_tricks.sliding_window_view(x, (shape.r, shape.s), axis=(2, 3))
+        zero_x = (windows[:, :, ::job.stride, ::job.stride][:, :, :shape.p, :shape.q] == 0)
+        performed = gated = 0
+        for part in job.parts(spec):
+            sub = part.mapping.shape
+            performed += sub.macs
+            gated += sub.k * int(zero_x[:, part.c0:part.c0 + sub.c].sum())
+        assert result.counters["macs"] == performed, job.name
+        assert result.counters["macs_gated"] == gated, job.name
