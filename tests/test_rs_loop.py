@@ -465,3 +465,12 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
         "array_transfers": executed["psum_hops"], "busy_cycles": executed["input_bus_sends"]}
     assert lengths == [chunk_cycles(filter_block_mapping(spec, shape, min(spec.cols, k - k0)))
                        for k0 in range(0, k, spec.cols)]
+
+
+@pytest.mark.parametrize("spec_name", LOOP_SPECS)
+def test_the_loops_only_multipliers_are_the_pes_macs(spec_name):
+    """The whole inner loop (feeds, walks, collector, array) multiplies only in the PEs' MACs:
+    one `$mul` a PE, none on an address path."""
+    spec = LOOP_SPECS[spec_name]
+    text = rtlil.convert(RowStationaryLoop(spec, None, 10, 10, 12))
+    assert text.count("cell $mul") == spec.rows * spec.cols
