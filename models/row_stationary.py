@@ -47,6 +47,7 @@ allow), the wiring in pyhdl/top.py and the RS counters, the perf model built on
 multicast buses.
 """
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 from math import ceil
@@ -430,15 +431,51 @@ RS_MAX_OUTPUTS = (1 << 12) - 1
 
 def filter_block_mapping(spec, shape, k_block=None):
     """The mapping of one block of `cols` filters over every channel of one image, as the
-    accelerator runs a layer block by block; `k_block` filters (the last block's) keep the
-    full block's channels, filters, fold and strip, so every block walks the same passes."""
+    accelerator runs a layer block by block (channels and filters per PE: `block_choice`);
+    `k_block` filters (the last block's) keep the full block's channels, filters, fold and
+    strip, so every block walks the same passes."""
+    full, (channels, filters, fold_rows, strip_cols) = block_choice(spec, shape)
+    array = array_of(spec)
+    return RowStationaryMapping(replace_shape(full, k=k_block or full.k), array, channels,
+                                filters, fold_rows, strip_cols)
+
+
+@functools.lru_cache(maxsize=4096)
+def block_choice(spec, shape):
+    """(the full filter block's shape, (channels, filters, fold rows, strip columns)) of a
+    layer: among per-PE channel and filter counts from 1 to the most the register files
+    allow (the most, half of it, 1), the one moving the least DRAM traffic (the weights
+    cross DRAM once when every block's weight-buffer words fit the weight buffer, else once
+    per image), then taking the fewest cycles (`chunk_cycles`); folds and strips as large as
+    the array."""
     array = array_of(spec)
     full = replace_shape(shape, n=1, k=min(shape.k, spec.cols))
-    mapping = map_conv(full, array)
-    if k_block is None or k_block == full.k:
-        return mapping
-    return RowStationaryMapping(replace_shape(full, k=k_block), array, mapping.channels,
-                                mapping.filters, mapping.fold_rows, mapping.strip_cols)
+    most = map_conv(full, array)
+    k_blocks = ceil(shape.k / spec.cols)
+    candidates = []
+    for channels in sorted({1, ceil(most.channels / 2), most.channels}):
+        for filters in sorted({1, ceil(most.filters / 2), most.filters}):
+            mapping = RowStationaryMapping(full, array, channels, filters, most.fold_rows,
+                                           most.strip_cols)
+            words = buffer_words(mapping)
+            fetches = 1 if k_blocks * words <= spec.weight_words else shape.n
+            candidates.append((words > spec.weight_words, fetches * k_blocks * words,
+                               shape.n * chunk_cycles(mapping), -channels, -filters))
+    _, _, _, channels, filters = min(candidates)
+    return full, (-channels, -filters, most.fold_rows, most.strip_cols)
+
+
+def buffer_words(mapping):
+    """Weight-buffer words of a block's weights (`RowStationaryMapping.filter_buffer`): for
+    every filter tile, channel tile and fold, each horizontal set's p q S words (q of the
+    tile's widest vertical set)."""
+    words = 0
+    for start in mapping.passes():
+        if start[0] == 0 and start[4] == 0:
+            the_pass = mapping.plan(*start)
+            widest = max(len(cs) for cs in the_pass.channel_sets)
+            words += sum(len(ks) for ks in the_pass.filter_sets) * widest * mapping.shape.s
+    return words
 
 
 def replace_shape(shape, **changes):
@@ -452,11 +489,8 @@ def replace_shape(shape, **changes):
 def block_filter_words(spec, shape):
     """Weight-buffer words (= DRAM rows of W) of a full filter block and of the last one."""
     k_last = shape.k - (ceil(shape.k / spec.cols) - 1) * spec.cols
-    ones = np.ones((spec.cols, shape.c, shape.r, shape.s), dtype=np.int64)
-    full = filter_block_mapping(spec, shape)
-    last = filter_block_mapping(spec, shape, k_last)
-    return (len(full.filter_buffer(ones[:full.shape.k])[0]),
-            len(last.filter_buffer(ones[:k_last])[0]))
+    return (buffer_words(filter_block_mapping(spec, shape)),
+            buffer_words(filter_block_mapping(spec, shape, k_last)))
 
 
 def weight_dram_rows(spec, shape, w):
@@ -473,6 +507,9 @@ def weight_dram_rows(spec, shape, w):
 
 def check_layer(spec, shape):
     """Refuse, naming the value, a layer the row-stationary accelerator cannot run."""
+    if shape.p < 1 or shape.q < 1:
+        raise ValueError(f"row-stationary: a {shape.r}x{shape.s} kernel leaves no output of a "
+                         f"{shape.h}x{shape.w} input")
     if shape.stride > RS_MAX_STRIDE:
         raise ValueError(f"row-stationary: stride must be at most {RS_MAX_STRIDE}, "
                          f"not {shape.stride}")
@@ -547,7 +584,12 @@ def descriptor_fields(spec, shape, w_row):
 
 
 def weight_rows_count(spec, shape):
-    """DRAM rows of W in the row-stationary layout (`weight_dram_rows`)."""
+    """DRAM rows of W in the row-stationary layout (`weight_dram_rows`); 0 for a layer the
+    array cannot run (its mapping refuses it)."""
+    try:
+        check_layer(spec, shape)
+    except ValueError:
+        return 0
     full, last = block_filter_words(spec, shape)
     return (ceil(shape.k / spec.cols) - 1) * full + last
 
@@ -588,3 +630,72 @@ def map_layer(spec, shape, post, placement):
             f"{spec.weight_words}")
     resident = full if k_blocks * full <= spec.weight_words else 0
     return layer_mapper.rs_mapping(spec, shape, post, placement, c_blocks, k_blocks, resident)
+
+
+def pass_cycles(mapping, the_pass):
+    """Cycles from a pass's start (the pass walk's `pass_start`) to the next pass's start,
+    following the inner loop's units (pyhdl/rs_loop.py, rs_array.py, rs_pe.py) cycle by
+    cycle, their start's cycle being 0:
+    - the filter feed puts one word a cycle on the buses from cycle 2 on (a PE in LOAD takes
+      every word of its horizontal set), so a PE fills from the cycle after its last weight;
+    - the input bus offers its words in `Pass.input_sends` order from cycle 2 on, one a cycle
+      at most; a word (of a vertical set and diagonal) moves once every PE it reaches is
+      filling, and a PE's q new words of an output come one after the other;
+    - a PE computes p q S cycles from the cycle after its last word, empties its MAC
+      pipeline in 3 and drains its p sums up its column: a column's sum moves when all its
+      PEs drain and the collector, taking one sum a cycle in (output, strip column,
+      horizontal set, filter) order, is at that column; a PE fills the next output's words
+      from the cycle after its last drain;
+    - the pass is over when every unit is idle (the collector two cycles after its last
+      sum, the filter feed two after its last word), and the next starts a cycle later."""
+    sh = mapping.shape
+    s, u = sh.s, sh.stride
+    step = min(u, s)
+    p_of = [len(ks) for ks in the_pass.filter_sets]
+    q_of = [len(cs) for cs in the_pass.channel_sets]
+    widest = max(q_of)
+    offsets = [0]
+    for p in p_of:
+        offsets.append(offsets[-1] + p * widest * s)
+    pes = [(v, i, h, j) for v in range(len(q_of)) for i in range(len(the_pass.fold))
+           for h in range(len(p_of)) for j in range(len(the_pass.strip))]
+    fill_start = {pe: 3 + offsets[pe[2]] + p_of[pe[2]] * q_of[pe[0]] * s - 1 for pe in pes}
+    diagonals = sorted({j * u + i for j in range(len(the_pass.strip))
+                        for i in range(len(the_pass.fold))})
+    on_diagonal = {(v, y): [pe for pe in pes if pe[0] == v and pe[3] * u + pe[1] == y]
+                   for v in range(len(q_of)) for y in diagonals}
+    column = {(h, j): [pe for pe in pes if pe[2] == h and pe[3] == j]
+              for h in range(len(p_of)) for j in range(len(the_pass.strip))}
+    accepted, taken = 1, 0
+    for f in range(sh.q):
+        new = s if f == 0 else step
+        drain_start = {}
+        for v, q in enumerate(q_of):
+            for y in diagonals:
+                wanted = on_diagonal[(v, y)]
+                first = max([accepted + 1] + [fill_start[pe] for pe in wanted])
+                accepted = first + q * new - 1
+                for pe in wanted:
+                    drain_start[pe] = accepted + 1 + p_of[pe[2]] * q * s + 3
+        for j in range(len(the_pass.strip)):
+            for h, p in enumerate(p_of):
+                ready = max(drain_start[pe] for pe in column[(h, j)])
+                taken = max(taken + 1, ready) + p - 1
+                for pe in column[(h, j)]:
+                    fill_start[pe] = taken + 1
+    return max(taken + 2, offsets[-1] + 2, accepted + 1) + 1
+
+
+def chunk_cycles(mapping):
+    """Cycles from the inner loop's `run` to its `chunk_done` for a filter block's passes
+    (one image): the pass walk starts the first pass a cycle after `run`.  A pass's cycles
+    depend only on its sets' and fold's and strip's sizes: each size is followed once."""
+    known, total = {}, 1
+    for start in mapping.passes():
+        the_pass = mapping.plan(*start)
+        sizes = (tuple(map(len, the_pass.channel_sets)), tuple(map(len, the_pass.filter_sets)),
+                 len(the_pass.fold), len(the_pass.strip))
+        if sizes not in known:
+            known[sizes] = pass_cycles(mapping, the_pass)
+        total += known[sizes]
+    return total

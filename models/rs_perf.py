@@ -21,8 +21,9 @@ Where each figure comes from:
   (a DRAM row per word), the bias once if any, Y once.
 - Cycles: `models.perf.predict_cycles` walks the sequencer's phases (DMA loads, chunks,
   write-backs) as for the other dataflows, with `RowStationaryStreamer` for the inner loop:
-  each chunk (a filter block's passes over an image) lasts `chunk_cycles`, every pass
-  followed cycle by cycle through the units (`pass_cycles`).
+  each chunk (a filter block's passes over an image) lasts
+  `models.row_stationary.chunk_cycles`, every pass followed cycle by cycle through the units
+  (`pass_cycles` there).
 """
 
 from collections import Counter
@@ -31,8 +32,8 @@ from dataclasses import replace
 from . import mapper as layer_mapper
 from .mapper import PostProcess
 from .perf import _inside, predict_cycles
-from .row_stationary import (block_filter_words, expected_counts, fc_row, filter_block_mapping,
-                             window_words)
+from .row_stationary import (block_filter_words, buffer_words, chunk_cycles, expected_counts,
+                             fc_row, filter_block_mapping, window_words)
 
 RS_COUNTERS = (
     ("filter_rf_reads", "filter-scratchpad reads: one per MAC"),
@@ -109,9 +110,7 @@ class _Figures:
             for name, value in expected_counts(block).items():
                 self.events[name] += shape.n * value
         self.events["filter_bus_words"] = self.events["glb_filter_reads"]
-        self.block_words = [sum(words for words, fold_start in
-                                zip(traffic["filter_words"], traffic["fold_start"]) if fold_start)
-                            for traffic in self.traffic]
+        self.block_words = [buffer_words(block) for block in self.blocks]
         self.resident = mapping.descriptor["w_resident"]
         # A grouped layer's run reads and writes channel slices of every pixel.
         self.x_row_beats, self.w_row_beats, self.y_row_beats = (
@@ -157,14 +156,13 @@ _OPERANDS = ("filter", "input", "psum")
 
 
 def _pass_traffic(spec, shape, passes):
-    """Per pass of one image: input-buffer reads, weight-buffer words, output vectors and
-    whether it starts its fold (its weights are new in the buffer)."""
+    """Per pass of one image: input-buffer reads, weight-buffer words read, output vectors."""
     u, s, pad = shape.stride, shape.s, shape.pad
     window = window_words(shape)
     columns = [column for f in range(shape.q)
                for column in range(f * u + s - (s if f == 0 else min(u, s)), f * u + s)]
     columns_inside = sum(pad <= column < pad + shape.w for column in columns)
-    traffic = {"input_reads": [], "filter_words": [], "vectors": [], "fold_start": []}
+    traffic = {"input_reads": [], "filter_words": [], "vectors": []}
     for the_pass in passes:
         rows = {the_pass.strip.start * u + the_pass.fold.start + j * u + i
                 for j in range(len(the_pass.strip)) for i in range(len(the_pass.fold))}
@@ -177,68 +175,7 @@ def _pass_traffic(spec, shape, passes):
         traffic["input_reads"].append(channels * rows_inside * columns_inside)
         traffic["filter_words"].append(filter_words)
         traffic["vectors"].append(vectors)
-        traffic["fold_start"].append(the_pass.strip.start == 0)
     return traffic
-
-
-def pass_cycles(mapping, the_pass):
-    """Cycles from a pass's start (the pass walk's `pass_start`) to the next pass's start,
-    following the inner loop's units (pyhdl/rs_loop.py, rs_array.py, rs_pe.py) cycle by
-    cycle, their start's cycle being 0:
-    - the filter feed puts one word a cycle on the buses from cycle 2 on (a PE in LOAD takes
-      every word of its horizontal set), so a PE fills from the cycle after its last weight;
-    - the input bus offers its words in `Pass.input_sends` order from cycle 2 on, one a cycle
-      at most; a word (of a vertical set and diagonal) moves once every PE it reaches is
-      filling, and a PE's q new words of an output come one after the other;
-    - a PE computes p q S cycles from the cycle after its last word, empties its MAC
-      pipeline in 3 and drains its p sums up its column: a column's sum moves when all its
-      PEs drain and the collector, taking one sum a cycle in (output, strip column,
-      horizontal set, filter) order, is at that column; a PE fills the next output's words
-      from the cycle after its last drain;
-    - the pass is over when every unit is idle (the collector two cycles after its last
-      sum, the filter feed two after its last word), and the next starts a cycle later."""
-    sh = mapping.shape
-    s, u = sh.s, sh.stride
-    step = min(u, s)
-    p_of = [len(ks) for ks in the_pass.filter_sets]
-    q_of = [len(cs) for cs in the_pass.channel_sets]
-    widest = max(q_of)
-    offsets = [0]
-    for p in p_of:
-        offsets.append(offsets[-1] + p * widest * s)
-    pes = [(v, i, h, j) for v in range(len(q_of)) for i in range(len(the_pass.fold))
-           for h in range(len(p_of)) for j in range(len(the_pass.strip))]
-    fill_start = {pe: 3 + offsets[pe[2]] + p_of[pe[2]] * q_of[pe[0]] * s - 1 for pe in pes}
-    diagonals = sorted({j * u + i for j in range(len(the_pass.strip))
-                        for i in range(len(the_pass.fold))})
-    on_diagonal = {(v, y): [pe for pe in pes if pe[0] == v and pe[3] * u + pe[1] == y]
-                   for v in range(len(q_of)) for y in diagonals}
-    column = {(h, j): [pe for pe in pes if pe[2] == h and pe[3] == j]
-              for h in range(len(p_of)) for j in range(len(the_pass.strip))}
-    accepted, taken = 1, 0
-    for f in range(sh.q):
-        new = s if f == 0 else step
-        drain_start = {}
-        for v, q in enumerate(q_of):
-            for y in diagonals:
-                wanted = on_diagonal[(v, y)]
-                first = max([accepted + 1] + [fill_start[pe] for pe in wanted])
-                accepted = first + q * new - 1
-                for pe in wanted:
-                    drain_start[pe] = accepted + 1 + p_of[pe[2]] * q * s + 3
-        for j in range(len(the_pass.strip)):
-            for h, p in enumerate(p_of):
-                ready = max(drain_start[pe] for pe in column[(h, j)])
-                taken = max(taken + 1, ready) + p - 1
-                for pe in column[(h, j)]:
-                    fill_start[pe] = taken + 1
-    return max(taken + 2, offsets[-1] + 2, accepted + 1) + 1
-
-
-def chunk_cycles(mapping):
-    """Cycles from the inner loop's `run` to its `chunk_done` for a filter block's passes
-    (one image): the pass walk starts the first pass a cycle after `run`."""
-    return 1 + sum(pass_cycles(mapping, mapping.plan(*start)) for start in mapping.passes())
 
 
 DRAIN_CYCLES = -1

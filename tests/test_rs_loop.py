@@ -18,8 +18,8 @@ from amaranth.lib.memory import Memory
 from models.golden import conv2d, wrap
 from models.mapper import map_conv as map_layer, weight_rows
 from models.registers import DESCRIPTOR
-from models.rs_perf import chunk_cycles
-from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, array_of, filter_block_mapping,
+from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, array_of, chunk_cycles,
+                                   filter_block_mapping,
                                    run_conv)
 from models.spec import ArchSpec
 from pyhdl.rs_array import RowStationaryPEArray

@@ -3,13 +3,15 @@ models.mapper.map_conv): the descriptor's pass fields are those of the model's p
 weights' DRAM rows the weight-buffer words the filter feed reads, and what does not fit is
 refused naming the value."""
 
+from dataclasses import replace
 from math import ceil
 
 import numpy as np
 import pytest
 
 from models.mapper import ConvShape, MappingError, map_conv, weight_rows
-from models.row_stationary import filter_block_mapping
+from models.row_stationary import (RowStationaryMapping, array_of, buffer_words, chunk_cycles,
+                                   filter_block_mapping, map_conv as map_rs)
 from models.spec import ArchSpec
 from testbench.rs_passes import pass_walk_config
 
@@ -62,3 +64,30 @@ def test_weight_rows_are_each_blocks_filter_buffer():
 def test_what_does_not_fit_is_refused_naming_the_value(shape, message):
     with pytest.raises(MappingError, match=message):
         map_conv(SPEC, shape)
+
+
+def test_the_choice_moves_the_least_dram_traffic_then_takes_the_fewest_cycles():
+    """Per-PE channels and filters: of the candidates (the most the register files allow,
+    half of it, one), the choice's weights cross DRAM the fewest bytes, and of those its
+    chunk takes the fewest cycles, with a weight buffer that keeps them resident and one
+    that does not."""
+    shape = ConvShape(3, 6, 7, 6, 10, 3, 3, 1, 1)
+
+    def cost(spec, channels, filters):
+        mapping = filter_block_mapping(spec, shape)
+        candidate = RowStationaryMapping(mapping.shape, mapping.array, channels, filters,
+                                         mapping.fold_rows, mapping.strip_cols)
+        words = buffer_words(candidate)
+        fetches = 1 if ceil(shape.k / spec.cols) * words <= spec.weight_words else shape.n
+        return fetches * words, chunk_cycles(candidate)
+
+    for spec, resident in ((SPEC, True), (replace(SPEC, glb_weight_bytes=3 * 128), False)):
+        chosen = filter_block_mapping(spec, shape)
+        best = cost(spec, chosen.channels, chosen.filters)
+        assert best[0] == (1 if resident else shape.n) * buffer_words(chosen)
+        most = map_rs(chosen.shape, array_of(spec))
+        for channels in range(1, most.channels + 1):
+            for filters in range(1, most.filters + 1):
+                assert best <= cost(spec, channels, filters) or (channels, filters) not in {
+                    (q, p) for q in (1, ceil(most.channels / 2), most.channels)
+                    for p in (1, ceil(most.filters / 2), most.filters)}
