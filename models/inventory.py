@@ -60,6 +60,8 @@ FETCHER_TABLE_RING = 4      # pyhdl/compress.py CompressedRowFetcher.TABLE_RING
 FETCHER_KINDS = 8           # pyhdl/compress.py CompressedRowFetcher.KINDS
 RS_OUTPUT_BITS = 12         # pyhdl/rs_pe.py RowStationaryPE(output_bits): a job's outputs F
 RS_COUNT_BITS = 32          # pyhdl/rs_array.py RowStationaryPEArray(counter_bits)
+RS_MAX_STRIDE = 7           # pyhdl/rs_array.py RowStationaryPEArray(max_stride): the input
+                            # bus's diagonal tag spans rows + (cols - 1) * max_stride
 RS_PE_STATES = 6            # pyhdl/rs_pe.py RowStationaryPE's FSM: IDLE, LOAD, FILL,
                             # COMPUTE, EMPTY, DRAIN
 RS_ARRAY_COUNTS = 18        # pyhdl/rs_array.py: len(RS_PE_EVENTS + RS_ARRAY_EVENTS)
