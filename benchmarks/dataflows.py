@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from models.energy import COMPONENTS, energy_breakdown, load_table, table_for  # noqa: E402
+from models.energy import (COMPONENTS, action_bits, activity, energy_breakdown,  # noqa: E402
+                           load_table, table_for)
 from models.mapper import ConvShape  # noqa: E402
 from models.rs_perf import rs_layer_figures  # noqa: E402
 from models.spec import SpecError, load_spec  # noqa: E402
@@ -91,16 +92,38 @@ def layer_run(spec, layer, batch=1):
     return predicted_counters(spec, layer)
 
 
+def movement(counters, spec, pitch_um, requantized):
+    """Data moved at each level, whatever it costs: DRAM and global-buffer bits, array-network
+    bit-millimetres (bits carried times wire length), register-file bits read or written
+    (models.energy.activity's uses)."""
+    bits = action_bits(spec)
+    moved = dict.fromkeys(("dram", "glb", "array", "rf"), 0.0)
+    for use in activity(counters, spec, requantized):
+        if use.component in ("dram", "glb"):
+            moved[use.component] += use.count * bits[use.action]
+        elif use.component == "array" and use.action == "hop_bit":
+            moved["array"] += use.count * pitch_um / 1000
+        elif use.component == "rf":
+            moved["rf"] += use.count * bits.get(use.action, 1)
+    return moved
+
+
 def network_figures(spec, layers, tables, batch=1):
-    """Totals over `layers` on `spec`: MACs, cycles, DRAM bytes and, per table name, the
-    energy per component (pJ)."""
+    """Totals over `layers` on `spec`: MACs, cycles, DRAM bytes, the data moved per level
+    (`movement`, at the PE pitch of `tables`' first, a hwcomponents table) and, per table
+    name, the energy per component (pJ)."""
     totals = {"macs": 0, "cycles": 0, "dram_bytes": 0,
+              "moved": dict.fromkeys(("dram", "glb", "array", "rf"), 0.0),
               "energy": {name: dict.fromkeys((*COMPONENTS, "total"), 0.0) for name in tables}}
+    pitch_um = next(iter(tables.values())).notes["pe_pitch_um"]
     for layer in layers:
         counters = layer_run(spec, layer, batch)
         totals["macs"] += counters["macs"]
         totals["cycles"] += counters["cycles"]
         totals["dram_bytes"] += counters["dram_bytes_read"] + counters["dram_bytes_written"]
+        for level, amount in movement(counters, spec, pitch_um,
+                                      layer.post.requant is not None).items():
+            totals["moved"][level] += amount
         for name, table in tables.items():
             parts = energy_breakdown(counters, table, spec, layer.post.requant is not None)
             for component, pj in parts.items():
@@ -155,6 +178,14 @@ def compare_dataflows(spec, networks=("alexnet", "resnet18")):
                       f"{f['dram_bytes'] / f['macs']:.4f} | "
                       + " | ".join(f"{levels[k]:.3f}" for k in (*LEVELS, "other", "total"))
                       + f" | {levels['total'] / base['total']:.2f} |")
+        print("\n| dataflow | DRAM bits/MAC | global-buffer bits/MAC | array bit-mm/MAC "
+              "(PE pitch) | register-file bits/MAC |")
+        print("|---|---:|---:|---:|---:|")
+        for dataflow, f in figures.items():
+            moved = {level: amount / f["macs"] for level, amount in f["moved"].items()}
+            pitch = _tables(specs[dataflow])["hwcomponents"].notes["pe_pitch_um"]
+            print(f"| {dataflow} | {moved['dram']:.3f} | {moved['glb']:.2f} | "
+                  f"{moved['array']:.3f} ({pitch:.0f} um) | {moved['rf']:.1f} |")
         print()
 
 
