@@ -189,19 +189,41 @@ def compare_dataflows(spec, networks=("alexnet", "resnet18")):
         print()
 
 
+LEVERS = (
+    ("weight buffer 64 KB, input 32 KB (same storage)",
+     {"glb_weight_bytes": 65536, "glb_input_bytes": 32768}),
+    ("25-bit accumulators (conv2_x needs 25)", {"acc_bits": 25}),
+    ("both", {"glb_weight_bytes": 65536, "glb_input_bytes": 32768, "acc_bits": 25}),
+)
+"""Changes of the WS and OS arrays measured on conv2_x: weights fetched once instead of once
+per tile, and accumulators as wide as the layer's sums (576 products of two int8 reach
+2^23.2, so 25 signed bits)."""
+RS_DEPTHS = ((224, 12, 8), (112, 12, 12), (72, 12, 8))
+"""Register-file depths (filter, input, psum) of the RS array measured on conv2_x."""
+
+
 def done_line(spec):
-    """ResNet-18 conv2_x, int8 outputs, on the three arrays, hwcomponents table."""
+    """ResNet-18 conv2_x, int8 outputs, on the three arrays and their levers, hwcomponents
+    table: pJ/MAC per component against TARGET_PJ_PER_MAC."""
     layer = next(layer for layer in conv_layers("resnet18", spec.operand_bits)
                  if layer.shape == CONV2_X)
     print(f"## ResNet-18 conv2_x (64->64, 56x56, 3x3, int8 outputs), hwcomponents "
           f"{spec.tech_nm} nm, target {TARGET_PJ_PER_MAC} pJ/MAC\n")
-    print("| dataflow | cycles | " + " | ".join(COMPONENTS) + " | total | over target |")
-    print("|---|---:|" + "---:|" * (len(COMPONENTS) + 2))
-    for dataflow, s in dataflow_specs(spec).items():
+    print("| array | on-chip B | cycles | " + " | ".join(COMPONENTS)
+          + " | total | over target |")
+    print("|---|---:|---:|" + "---:|" * (len(COMPONENTS) + 2))
+    specs = dataflow_specs(spec)
+    runs = [(dataflow, s) for dataflow, s in specs.items()]
+    runs += [(f"{dataflow}, {label}", replace(specs[dataflow], **change))
+             for dataflow in ("ws", "os") for label, change in LEVERS]
+    runs += [(f"rs, register files {f}/{i}/{p}",
+              replace(specs["rs"], rs_filter_depth=f, rs_input_depth=i, rs_psum_depth=p))
+             for f, i, p in RS_DEPTHS]
+    for label, s in runs:
         counters = layer_run(s, layer)
         parts = energy_breakdown(counters, table_for(s), s, requantized=True)
         macs = counters["macs"]
-        print(f"| {dataflow} | {counters['cycles']:,} | "
+        print(f"| {label} | {s.onchip_bytes:,} | {counters['cycles']:,} | "
               + " | ".join(f"{parts[c] / macs:.3f}" for c in COMPONENTS)
               + f" | {parts['total'] / macs:.3f} | "
               f"{parts['total'] / macs - TARGET_PJ_PER_MAC:+.3f} |")
