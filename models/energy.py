@@ -406,7 +406,8 @@ def activity(counters, spec, requantized=None):
     The counters' dataflow-specific meaning (models/counters.py, models/perf.py) is undone
     here: weight-stationary array_transfers are 2 x busy_cycles x PEs input and partial-sum
     hops plus the weight-chain shifts; output-stationary ones 2 x busy_cycles x PEs input and
-    weight hops plus the drain chain's partial-sum hops.  Widths come from the inventory;
+    weight hops plus the drain chain's partial-sum hops; row-stationary arrays are priced from
+    their own events (`row_stationary_activity`).  Widths come from the inventory;
     `requantized` says whether the layer's outputs leave as operands (see postprocess_words).
     """
     c = checked_counters(counters, spec)
