@@ -198,8 +198,13 @@ LEVERS = (
 """Changes of the WS and OS arrays measured on conv2_x: weights fetched once instead of once
 per tile, and accumulators as wide as the layer's sums (576 products of two int8 reach
 2^23.2, so 25 signed bits)."""
-RS_DEPTHS = ((224, 12, 8), (112, 12, 12), (72, 12, 8))
-"""Register-file depths (filter, input, psum) of the RS array measured on conv2_x."""
+RS_LEVERS = tuple((f"register files {f}/{i}/{p}",
+                   {"rs_filter_depth": f, "rs_input_depth": i, "rs_psum_depth": p})
+                  for f, i, p in ((224, 12, 8), (112, 12, 12), (72, 12, 8))) + (
+    ("25-bit accumulators (conv2_x needs 25)", {"acc_bits": 25}),
+)
+"""Changes of the RS array measured on conv2_x: register-file depths (filter, input, psum),
+and psums as wide as the layer's sums."""
 
 
 def done_line(spec):
@@ -216,9 +221,7 @@ def done_line(spec):
     runs = [(dataflow, s) for dataflow, s in specs.items()]
     runs += [(f"{dataflow}, {label}", replace(specs[dataflow], **change))
              for dataflow in ("ws", "os") for label, change in LEVERS]
-    runs += [(f"rs, register files {f}/{i}/{p}",
-              replace(specs["rs"], rs_filter_depth=f, rs_input_depth=i, rs_psum_depth=p))
-             for f, i, p in RS_DEPTHS]
+    runs += [(f"rs, {label}", replace(specs["rs"], **change)) for label, change in RS_LEVERS]
     for label, s in runs:
         counters = layer_run(s, layer)
         parts = energy_breakdown(counters, table_for(s), s, requantized=True)
