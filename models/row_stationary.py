@@ -688,9 +688,10 @@ def pass_cycles(mapping, the_pass):
 
 def chunk_cycles(mapping):
     """Cycles from the inner loop's `run` to its `chunk_done` for a filter block's passes
-    (one image): the pass walk starts the first pass a cycle after `run`.  A pass's cycles
-    depend only on its sets' and fold's and strip's sizes: each size is followed once."""
-    known, total = {}, 1
+    (one image): the loop registers the pass walk's configuration, the walk starts the cycle
+    after and its first pass the cycle after that.  A pass's cycles depend only on its sets'
+    and fold's and strip's sizes: each size is followed once."""
+    known, total = {}, 2
     for start in mapping.passes():
         the_pass = mapping.plan(*start)
         sizes = (tuple(map(len, the_pass.channel_sets)), tuple(map(len, the_pass.filter_sets)),

@@ -682,8 +682,9 @@ class RowStationaryLoop(InnerLoop):
     pass walk.
 
     A chunk is one block of `cols` filters over every channel of the tile's image (the
-    mapper, models.row_stationary.map_layer): the pass walk's configuration is the
-    descriptor's `rs_` fields and the chunk's bases (first window's word and row, first
+    mapper, models.row_stationary.map_layer): the pass walk's configuration, registered
+    (the walk starts the cycle after `run`), is the descriptor's `rs_` fields and the chunk's
+    bases (first window's word and row, first
     output word, weight-buffer word), the last filter block's tiles and sets from their
     `_last_k` fields.  The collector's vectors go to the shared accumulator with their tags,
     so the passes that reduce into the same outputs add up in the output buffer.
@@ -738,10 +739,13 @@ class RowStationaryLoop(InnerLoop):
                      "vsets_last", "channels", "channels_last", "horizontal_sets", "filters",
                      "fold_words", "strip_rows", "strip_words", "strip_out", "q_lanes",
                      "q_blocks", "step", "col_skip", "col_skip_words"):
-            m.d.comb += getattr(cfg, name).eq(getattr(d, f"rs_{name}"))
+            m.d.sync += getattr(cfg, name).eq(getattr(d, f"rs_{name}"))
         for name in ("stride", "line_words", "c_blocks", "row_step", "h", "w", "pad"):
-            m.d.comb += getattr(cfg, name).eq(getattr(d, name))
-        m.d.comb += [
+            m.d.sync += getattr(cfg, name).eq(getattr(d, name))
+        # The chunk's configuration, registered: the walk starts the cycle after `run`.
+        start = Signal()
+        m.d.sync += [
+            start.eq(self.run),
             cfg.k_tiles.eq(Mux(last_k, d.rs_k_tiles_last, d.rs_k_tiles)),
             cfg.hsets_last.eq(Mux(last_k, d.rs_hsets_last_k, d.rs_hsets_last)),
             cfg.filters_last.eq(Mux(last_k, d.rs_filters_last_k, d.rs_filters_last)),
@@ -749,7 +753,9 @@ class RowStationaryLoop(InnerLoop):
             cfg.row_addr.eq(chunk.window_base), cfg.row_hh.eq(chunk.h_start),
             cfg.out_base.eq(chunk.out_base), cfg.weight_base.eq(chunk.w_base),
             cfg.out_col_step.eq(chunk.out_step),
-            walk.start.eq(self.run),
+        ]
+        m.d.comb += [
+            walk.start.eq(start),
             walk.filter_end.eq(filter_feed.end),
             walk.units_busy.eq(Cat(unit.busy for unit in units).any()),
             array.config.eq(walk.array_config),
@@ -773,7 +779,7 @@ class RowStationaryLoop(InnerLoop):
         running = Signal()
         with m.If(self.run):
             m.d.sync += running.eq(1)
-        with m.Elif(running & ~walk.busy):
+        with m.Elif(running & ~start & ~walk.busy):
             m.d.sync += running.eq(0)
             m.d.comb += self.chunk_done.eq(1)
         m.d.comb += self.idle.eq(~running & ~self.run)
