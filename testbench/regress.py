@@ -40,6 +40,7 @@ from models.counters import COUNTER_NAMES
 from models.mapper import block_diagonal_weights
 from models.perf import predict_counters, predict_cycles
 from models.sparsity import skipped_macs
+from models.spec import ROW_STATIONARY
 
 from .coverage import Coverage
 from .jobs import expected_activations, read_results
@@ -99,7 +100,8 @@ def expected_macs_gated(spec, job):
     """The gated MACs of `job`: of the MACs its hardware runs perform (a 2:4 run's kept
     half), those with a zero
     operand, an input (padding included, at its pad value) or a weight (a grouped layer's block-diagonal zeros
-    included); computed from the data, independently of the analytical model."""
+    included; not on a row-stationary array); computed from the data, independently of the
+    analytical model."""
     x, w = conv_operands(job)
     shape = job.shape
     padded = np.pad(x, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)),
@@ -110,8 +112,10 @@ def expected_macs_gated(spec, job):
     for part in job.parts(spec):
         run = part.mapping.shape
         dense = block_diagonal_weights(w, job.groups, part) if job.groups > 1 else w
+        # A row-stationary PE gates on a zero input only.
+        nonzero_w = dense != 0 if spec.dataflow != ROW_STATIONARY else np.ones_like(dense, bool)
         nonzero += int(np.einsum("ncpqrs,kcrs->", nonzero_x[:, part.c0:part.c0 + run.c]
-                                 .astype(np.int64), (dense != 0).astype(np.int64)))
+                                 .astype(np.int64), nonzero_w.astype(np.int64)))
         performed += run.macs - skipped_macs(spec, part.mapping)
     return performed - nonzero
 
