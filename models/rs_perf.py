@@ -14,11 +14,12 @@ Where each figure comes from:
   word of a horizontal set is one weight-buffer word (`rows` lanes) read; every output
   vector the psum collector hands over (one per strip column and output of a pass) is one
   output-buffer write and one read (accumulating reads every pass but the first; the
-  write-back reads each word once).  The input buffer is loaded with each image's pixels
-  (`c_blocks` words each), the weight buffer once with the layer's weights
-  (`RowStationaryMapping.filter_buffer`, kept for the whole batch).
-- DRAM: X once (its rows as the other dataflows store them), the weight-buffer words once
-  (a DRAM row per word), the bias once if any, Y once.
+  write-back reads each word once).  The input buffer is loaded with each image's band
+  (the rows its windows read; `c_blocks` words a pixel), the weight buffer with the layer's
+  weights (`RowStationaryMapping.filter_buffer`) once when they stay resident, else once an
+  image.
+- DRAM: each image's band (its rows as the other dataflows store them), the weight-buffer
+  words as loaded (a DRAM row per word), the bias once if any, Y once.
 - Cycles: `models.perf.predict_cycles` walks the sequencer's phases (DMA loads, chunks,
   write-backs) as for the other dataflows, with `RowStationaryStreamer` for the inner loop:
   each chunk (a filter block's passes over an image) lasts
@@ -31,7 +32,7 @@ from dataclasses import replace
 
 from . import mapper as layer_mapper
 from .mapper import PostProcess
-from .perf import _inside, predict_cycles
+from .perf import _inside, predict_cycles, tiles
 from .row_stationary import (block_filter_words, buffer_words, chunk_cycles, expected_counts,
                              fc_row, filter_block_mapping, window_words)
 
@@ -112,6 +113,8 @@ class _Figures:
         self.events["filter_bus_words"] = self.events["glb_filter_reads"]
         self.block_words = [buffer_words(block) for block in self.blocks]
         self.resident = mapping.descriptor["w_resident"]
+        # Each image's band: the input rows its windows read (the padding rows are not loaded).
+        self.band_pixels = sum(tile.band_rows * shape.w for tile in tiles(mapping))
         # A grouped layer's run reads and writes channel slices of every pixel.
         self.x_row_beats, self.w_row_beats, self.y_row_beats = (
             mapping.x_row_beats, mapping.w_row_beats, mapping.y_row_beats)
@@ -140,12 +143,12 @@ class _Figures:
             "rf_writes": sum(ev[f"{operand}_rf_writes"] for operand in _OPERANDS),
             "array_transfers": ev["psum_hops"],
             "glb_input_reads": sh.n * sum(sum(t["input_reads"]) for t in self.traffic),
-            "glb_input_writes": sh.n * sh.h * sh.w * -(-sh.c // spec.input_lanes),
+            "glb_input_writes": self.band_pixels * -(-sh.c // spec.input_lanes),
             "glb_weight_reads": sh.n * sum(sum(t["filter_words"]) for t in self.traffic),
             "glb_weight_writes": fetches * weight_words,
             "glb_output_reads": vectors,
             "glb_output_writes": vectors,
-            "dram_bytes_read": (sh.n * sh.h * sh.w * self.x_row_beats
+            "dram_bytes_read": (self.band_pixels * self.x_row_beats
                                 + fetches * weight_words * self.w_row_beats
                                 + self.b_beats) * bus,
             "dram_bytes_written": sh.n * sh.p * sh.q * self.y_row_beats * bus,

@@ -141,3 +141,15 @@ def test_dram_bytes_follow_the_outputs_precision_and_bias():
     assert wide["dram_bytes_written"] == pixels * -(-20 * 4 // bus) * bus
     assert narrow["dram_bytes_written"] == pixels * -(-20 // bus) * bus
     assert narrow["dram_bytes_read"] - wide["dram_bytes_read"] == -(-20 * 4 // bus) * bus
+
+
+def test_an_image_loads_only_the_rows_its_windows_read():
+    """h=10, 5x5 kernel, stride 3: two output rows read input rows 0 to 7, so each image's
+    band is 8 rows (the regression's seed-1 row-stationary case)."""
+    spec = SPECS["rs_3x5"]
+    shape = ConvShape(5, 4, 10, 13, 4, 5, 5, 3, 0)
+    counters, _ = rs_layer_figures(spec, shape)
+    bus = spec.dram_bus_bytes
+    assert counters["glb_input_writes"] == 5 * 8 * 13 * 2
+    assert counters["dram_bytes_read"] - counters["glb_weight_writes"] * bus \
+        == 5 * 8 * 13 * -(-4 // bus) * bus
