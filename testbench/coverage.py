@@ -16,14 +16,14 @@ import numpy as np
 from models import golden
 from models.compression import activation_rows, stored_beats
 from models.golden import operand_range
-from models.spec import DATAFLOWS, OPERAND_BITS
+from models.spec import DATAFLOWS, OPERAND_BITS, ROW_STATIONARY
 
 from .jobs import expected_activations, expected_output
 from .tb import DramTiming
 
 BINS = {
     "op": ("fc", "conv", "dwconv", "grouped"),
-    "dataflow": DATAFLOWS,
+    "dataflow": DATAFLOWS + (ROW_STATIONARY,),
     "operand_bits": tuple(str(bits) for bits in OPERAND_BITS),
     "array": ("square", "wide", "tall", "max_dim<=4", "max_dim<=16", "max_dim>16"),
     "kernel": ("1x1", "3x3", ">=5", "non_square"),
@@ -43,6 +43,8 @@ BINS = {
     "fault": ("reset_mid_layer",),
     "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense"),
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word"),
+    "row_stationary": ("folds", "strips", "channel_tiles", "filter_tiles",
+                       "vertical_replication", "horizontal_replication", "dwconv", "fc"),
 }
 """Every bin, by group: a bin with no case is a hole."""
 LARGE_BUFFER_BYTES = 8192
@@ -99,7 +101,26 @@ def case_bins(spec, case):
         bins.add("fault:reset_mid_layer")
     bins |= _compression_bins(spec, job, parts)
     bins |= _weight_sparsity_bins(spec, parts)
+    bins |= _row_stationary_bins(spec, job, parts)
     return sorted(bins)
+
+
+def _row_stationary_bins(spec, job, parts):
+    """On a row-stationary array: the pass loops the layer's mapping walks more than once
+    (folds of filter rows, strips of output rows, channel and filter tiles), the logical
+    sets replicated down or across the array, and the depthwise and fc layers it ran."""
+    if spec.dataflow != ROW_STATIONARY:
+        return set()
+    bins = {f"row_stationary:{_op_of(job)}"} & {"row_stationary:dwconv", "row_stationary:fc"}
+    for part in parts:
+        d = part.mapping.descriptor
+        bins |= {f"row_stationary:{name}" for name, hit in (
+            ("folds", d["rs_folds"] > 1), ("strips", d["rs_strips"] > 1),
+            ("channel_tiles", d["rs_c_tiles"] > 1),
+            ("filter_tiles", max(d["rs_k_tiles"], d["rs_k_tiles_last"]) > 1),
+            ("vertical_replication", d["rs_vertical_sets"] > 1),
+            ("horizontal_replication", d["rs_horizontal_sets"] > 1)) if hit}
+    return bins
 
 
 def _weight_sparsity_bins(spec, parts):

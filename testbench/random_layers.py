@@ -18,7 +18,7 @@ from models.golden import operand_range
 from models.mapper import ConvShape, MappingError, PostProcess, map_grouped_conv
 from models.perf import predict_cycles
 from models.sparsity import GROUP
-from models.spec import DATAFLOWS, OPERAND_BITS, ArchSpec
+from models.spec import DATAFLOWS, OPERAND_BITS, ROW_STATIONARY, ArchSpec
 
 from .jobs import Job
 from .tb import DramTiming
@@ -66,11 +66,35 @@ def random_arch(arch_seed):
         low, high = large_words if large else small_words
         return max(int(rng.integers(low, high + 1)), 4 * banks) * word
 
-    return _with_weight_sparsity(arch_seed, _with_compression(arch_seed, replace(
+    return _with_row_stationary(arch_seed, _with_weight_sparsity(arch_seed, _with_compression(
+        arch_seed, replace(
         shape,
         glb_input_bytes=partition(shape.input_word_bytes, (48, 400), (2048, 16384)),
         glb_weight_bytes=partition(shape.weight_word_bytes, (48, 400), (2048, 16384)),
-        glb_output_bytes=partition(shape.output_word_bytes, (16, 160), (1024, 4096)))))
+        glb_output_bytes=partition(shape.output_word_bytes, (16, 160), (1024, 4096))))))
+
+
+ROW_STATIONARY_SHARE = 1 / 3
+"""Share of the architectures drawn row-stationary (issue 14)."""
+RS_MAX_DIM = 6
+"""Rows and columns of a row-stationary architecture at most (its PEs are large to build)."""
+
+
+def _with_row_stationary(arch_seed, spec):
+    """`spec` turned row-stationary with ROW_STATIONARY_SHARE (at most RS_MAX_DIM rows and
+    columns, register files drawn small enough to fold, tile and replicate; no compression
+    or 2:4), drawn from a stream of its own so the other fields' draws stay what they were.
+    Its buffers hold a whole image, as the row-stationary mapping needs."""
+    rng = np.random.default_rng((arch_seed, 0, 3))
+    if rng.random() >= ROW_STATIONARY_SHARE:
+        return spec
+    input_depth = int(rng.integers(3, 13))
+    return replace(spec, dataflow=ROW_STATIONARY, rows=min(spec.rows, RS_MAX_DIM),
+                   cols=min(spec.cols, RS_MAX_DIM), rs_input_depth=input_depth,
+                   rs_filter_depth=int(rng.integers(input_depth, 4 * input_depth + 1)),
+                   rs_psum_depth=int(rng.integers(1, 9)), activation_compression="none",
+                   weight_sparsity="none", glb_input_bytes=max(spec.glb_input_bytes, 8192),
+                   glb_output_bytes=max(spec.glb_output_bytes, 16384))
 
 
 COMPRESSION_SHARE = 0.5
