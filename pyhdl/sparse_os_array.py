@@ -8,6 +8,7 @@ from models.sparsity import GROUP
 from models.spec import INDEX_BITS
 
 from .os_array import OutputStationaryArray, OutputStationaryPE
+from .sparse_pe import kept_weight_word
 
 
 def group_element_layout(operand_bits):
@@ -53,11 +54,11 @@ class SparseOutputStationaryArray(OutputStationaryArray):
 
     @staticmethod
     def weight_word(spec):
-        """`cols` kept weights, their indices, and how many columns are active."""
+        """How many columns are active, and `values`: the weight buffer word of the `cols`
+        kept weights and their indices (`kept_weight_word`), as the loop reads it."""
         return data.StructLayout({
             "cols": range(spec.cols + 1),
-            "values": data.ArrayLayout(signed(spec.operand_bits), spec.cols),
-            "indices": data.ArrayLayout(INDEX_BITS, spec.cols),
+            "values": kept_weight_word(spec.operand_bits, spec.cols),
         })
 
     def processing_element(self):
@@ -73,4 +74,4 @@ class SparseOutputStationaryArray(OutputStationaryArray):
         return [element.values[j].eq(values[j]) for j in range(GROUP)]
 
     def column_weight(self, c):
-        return {"value": self.w.values[c], "index": self.w.indices[c]}
+        return {"value": self.w.values.values[c], "index": self.w.values.indices[c]}

@@ -9,7 +9,7 @@ from models.golden import wrap
 from models.sparsity import GROUP, KEPT, kept_weights, magnitude_mask
 from models.spec import ArchSpec, os_drain_spacing_ok
 from pyhdl.sparse_os_array import SparseOutputStationaryArray
-from testbench.amaranth_sim import simulate
+from testbench.amaranth_sim import stream_os_array
 
 ADDR_BITS = 10
 
@@ -74,7 +74,8 @@ def schedule(spec, jobs, rng):
                     "tag": {"valid": int(i < pixels and last), "addr": index * rows + i,
                             "first": 0},
                     "values": [int(v) for v in x[i, lanes]],
-                }, {"cols": cols if i < active else 0, "values": values, "indices": indices}))
+                }, {"cols": cols if i < active else 0,
+                    "values": {"values": values, "indices": indices}}))
         last_word_start = len(cycles) - rows
     return cycles
 
@@ -111,24 +112,10 @@ def test_back_to_back_2to4_reductions_match_x_times_w(spec):
     jobs = reductions(rng, spec, 10)
     inputs = schedule(spec, jobs, rng)
     want, want_gated = expected(spec, jobs)
-    got, seen_gated = {}, []
     idle_x = {"valid": 0, "row": 0, "zero": 0, "active": 0, "last": 0,
               "tag": {"valid": 0, "addr": 0, "first": 0}, "values": [0] * spec.input_lanes}
-    idle_w = {"cols": 0, "values": [0] * spec.cols, "indices": [0] * spec.cols}
-
-    async def bench(ctx):
-        for step in inputs + [None] * (4 * spec.rows + 2 * spec.cols):
-            x, w = step or (idle_x, idle_w)
-            ctx.set(dut.x, x)
-            ctx.set(dut.w, w)
-            seen_gated.append(ctx.get(dut.gated))
-            y, tag = ctx.get(dut.y), ctx.get(dut.y_tag)
-            if y.valid:
-                assert tag.addr not in got, f"output {tag.addr} twice"
-                got[tag.addr] = [y.values[c] for c in range(jobs[tag.addr // spec.rows][4])]
-            await ctx.tick()
-        assert not ctx.get(dut.busy)
-
-    simulate(dut, bench)
+    idle_w = {"cols": 0, "values": {"values": [0] * spec.cols, "indices": [0] * spec.cols}}
+    got, gated = stream_os_array(dut, inputs, (idle_x, idle_w),
+                                 lambda addr: jobs[addr // spec.rows][4])
     assert got == want
-    assert sum(seen_gated) == want_gated
+    assert gated == want_gated
