@@ -12,6 +12,7 @@ from .compression import compressed_reads, compressed_write_end, compressed_writ
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 from .sparsity import skipped_macs
+from . import tap_fold
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ def predict_counters(spec, mapping, inputs=None):
         # Accumulating reads every block but the first; writing back reads each word once.
         "glb_output_reads": vectors,
     })
+    if d["fold"]:
+        counters.update(tap_fold.counters(spec, mapping, walk, fetches))
     return counters
 
 
@@ -172,8 +175,8 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
         cycles += 1 + read(1, shape.k, DRAM_WORD_BITS, spec.cols)
     for index, tile in enumerate(tiles(mapping)):
         pixels = tile.rows * shape.q
-        cycles += 2 + read(tile.band_rows * shape.w, shape.c, spec.operand_bits,
-                           spec.input_lanes)
+        cycles += 2 + read(tile.band_rows * (1 if d["fold"] else shape.w), d["c"],
+                           spec.operand_bits, spec.input_lanes)
         resident = index and d["w_resident"]
         ready = None          # when a prefetched chunk's weights are in, if one was fetched
         for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):
@@ -225,14 +228,15 @@ class _WeightStationary:
         blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
         loaded = cycles + spec.cols + 1
         ready = None
-        for block in range(shape.r * shape.s * blocks * d["word_blocks"]):
+        stream = tap_fold.block_cycles(pixels, pixels // shape.q) if d["fold"] else pixels
+        for block in range(d["taps"] * blocks * d["word_blocks"]):
             slot = self.used % spec.rf_depth
             commit = max(cycles, loaded, self.freed[slot])
             if block == 0 and prefetch is not None:
                 ready = commit + prefetch
-            self.freed[slot] = commit + pixels + 3 + self.latency
+            self.freed[slot] = commit + stream + 3 + self.latency
             loaded = commit + spec.cols + 2
-            cycles = commit + 1 + pixels
+            cycles = commit + 1 + stream
             self.used += 1
         return cycles, ready
 
@@ -290,6 +294,8 @@ def _weight_load(spec, mapping, kb, chunk):
     if spec.dataflow == "os":
         return shape.r * shape.s * channels, spec.cols, spec.operand_bits, spec.cols
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
+    if d["fold"]:
+        return active * shape.r, d["chunk_elems"], spec.operand_bits, spec.rows
     if spec.skips_weights:
         # Packed 2:4 rows (models/sparsity.py): the chunk's weight blocks, a buffer word each.
         row_elems = d["w_last_row_elems" if chunk == d["c_chunks"] - 1 else "w_row_elems"]

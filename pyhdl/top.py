@@ -19,7 +19,7 @@ from .postprocess import PostProcessor
 from .sequencer import LayerSequencer
 from .sparse_array import SparseSystolicArray
 from .sparse_loop import SparseWeightStationaryLoop
-from .ws_loop import WeightStationaryLoop
+from .tap_fold_loop import TapFoldLoop
 
 
 class Accelerator(wiring.Component):
@@ -70,7 +70,7 @@ class Accelerator(wiring.Component):
             loop_class = SparseWeightStationaryLoop
         else:
             m.submodules.array = array = SystolicArray(spec)
-            loop_class = WeightStationaryLoop
+            loop_class = TapFoldLoop
         # The output-stationary array delivers each output's tag with it.
         m.submodules.accumulator = acc = Accumulator(
             spec, 0 if output_stationary else array.latency, output_addr_bits)

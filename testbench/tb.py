@@ -10,7 +10,7 @@ from cocotb.triggers import RisingEdge, with_timeout
 
 from models.compression import compress_rows, dense_image
 from models.counters import COUNTER_NAMES
-from models.layout import pack_rows, unpack_rows
+from models.layout import pack_rows, packed_rows, pixel_rows, unpack_rows
 from models.mapper import (ConvShape, PostProcess, block_diagonal_weights, map_grouped_conv,
                            weight_rows)
 from models.perf import DRAM_LATENCY
@@ -152,7 +152,8 @@ class AcceleratorTB:
         # Y's slots, and its length table when the hardware writes Y compressed.
         y_beats = n * p * q * first.y_pitch + first.y_table_beats
         bits = spec.operand_bits if requant is not None else DRAM_WORD_BITS
-        regions = [input_region(spec, x), poison_region(spec, first.y_addr, y_beats)]
+        regions = [input_region(spec, x, packed=bool(first.descriptor["fold"])),
+                   poison_region(spec, first.y_addr, y_beats)]
         if bias is not None:
             regions.append(bias_region(spec, first.b_addr, bias))
         regions += weight_regions(spec, w, groups, parts)
@@ -175,9 +176,10 @@ class AcceleratorTB:
         return y.reshape(k, m).T, counters
 
 
-def input_region(spec, x, first_beat=0):
-    """The DRAM region of NCHW inputs `x`: one row of operands per pixel (NHWC)."""
-    rows = x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+def input_region(spec, x, first_beat=0, packed=False):
+    """The DRAM region of NCHW inputs `x`: one row of operands per pixel (NHWC), or with
+    `packed` one per image row (models/layout.py `packed_rows`)."""
+    rows = packed_rows(x) if packed else pixel_rows(x)
     return first_beat, pack_rows(rows, spec.operand_bits, spec.dram_bus_bytes)
 
 
@@ -187,7 +189,7 @@ def input_regions(spec, x, mapping):
     the descriptor's `x_table_addr`."""
     d = mapping.descriptor
     if not d["x_compressed"]:
-        return [input_region(spec, x, mapping.x_addr)]
+        return [input_region(spec, x, mapping.x_addr, packed=bool(d["fold"]))]
     bus = spec.dram_bus_bytes
     _, rows = input_region(spec, x)
     slots, table = compress_rows(rows.reshape(-1, mapping.x_row_beats * bus), bus,
