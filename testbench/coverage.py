@@ -43,6 +43,8 @@ BINS = {
     "fault": ("reset_mid_layer",),
     "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense"),
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word"),
+    "x_layout": ("pixel_rows", "packed_rows"),
+    "tap_fold": ("folded", "several_segments", "several_tiles", "stride>1"),
 }
 """Every bin, by group: a bin with no case is a hole."""
 LARGE_BUFFER_BYTES = 8192
@@ -99,7 +101,26 @@ def case_bins(spec, case):
         bins.add("fault:reset_mid_layer")
     bins |= _compression_bins(spec, job, parts)
     bins |= _weight_sparsity_bins(spec, parts)
+    bins |= _tap_fold_bins(parts)
     return sorted(bins)
+
+
+def _tap_fold_bins(parts):
+    """The input's DRAM layout and, for a layer with its taps folded into the array rows
+    (models/tap_fold.py), its segments per kernel row, tiles and stride."""
+    bins = set()
+    for part in parts:
+        mapping, d = part.mapping, part.mapping.descriptor
+        if not d["fold"]:
+            bins.add("x_layout:pixel_rows")
+            continue
+        bins |= {"x_layout:packed_rows", "tap_fold:folded"}
+        for name, hit in (("several_segments", d["c_blocks"] > 1),
+                          ("several_tiles", mapping.tiles > 1),
+                          ("stride>1", mapping.shape.stride > 1)):
+            if hit:
+                bins.add(f"tap_fold:{name}")
+    return bins
 
 
 def _weight_sparsity_bins(spec, parts):

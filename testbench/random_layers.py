@@ -169,6 +169,9 @@ def _shape(rng, spec, op):
         return ConvShape(n, c, h, w, c, r, s, stride, pad, pad_value), c
     groups = int(rng.integers(2, 5)) if op == "grouped" else 1
     c = groups * int(rng.integers(1, 2 * rows // groups + 3))
+    if groups == 1 and rng.random() < 0.25:
+        c = int(rng.integers(1, 5))     # few channels: a first layer, folded where it can
+
     k = groups * int(rng.integers(1, 2 * cols // groups + 3))
     return ConvShape(n, c, h, w, k, r, s, stride, pad, pad_value), groups
 
