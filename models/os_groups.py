@@ -36,3 +36,13 @@ def even_group_tile_rows(p, q, tile_p, rows):
     shortest = _ceil_div(p, tiles)
     best = min(range(tile_p, shortest - 1, -1), key=lambda t: pixel_groups(p, q, t, rows))
     return best if pixel_groups(p, q, best, rows) < pixel_groups(p, q, tile_p, rows) else None
+
+
+def evenly_grouped(mapping, rows):
+    """`mapping` (output-stationary) has several tiles one row shorter than as many taller
+    tiles would be, for fewer pixel groups: the tiling `even_group_tile_rows` adds."""
+    p, q, tile_p = mapping.shape.p, mapping.shape.q, mapping.tile_p
+    taller = tile_p + 1
+    return (mapping.tiles > 1 and mapping.tile_images == 1 and taller <= p
+            and _ceil_div(p, taller) == mapping.tiles
+            and pixel_groups(p, q, tile_p, rows) < pixel_groups(p, q, taller, rows))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.mapper import MappingError
-from models.os_groups import pixel_groups
+from models.os_groups import evenly_grouped
 from models.perf import predict_counters, predict_cycles
 from testbench.runner import SimulationModel
 
@@ -25,17 +25,9 @@ LAYERS = {
 }
 
 
-def evenly_grouped(spec, job):
-    """Each run of `job` has tiles one row short of as many taller tiles, for fewer groups."""
-    for part in parts_of(spec, job):
-        m = part.mapping
-        p, q = m.shape.p, m.shape.q
-        taller = m.tile_p + 1
-        if not (m.tiles > 1 and -(-p // taller) == m.tiles
-                and pixel_groups(p, q, m.tile_p, spec.rows) < pixel_groups(p, q, taller,
-                                                                           spec.rows)):
-            return False
-    return True
+def evenly_grouped_runs(spec, job):
+    """Every run of `job` has evenly grouped tiles (models.os_groups.evenly_grouped)."""
+    return all(evenly_grouped(part.mapping, spec.rows) for part in parts_of(spec, job))
 
 
 def os_group_jobs(spec, rng):
@@ -48,7 +40,7 @@ def os_group_jobs(spec, rng):
             job = conv_job(rng, spec, name, 1, c, h, w, k, kernel, stride, pad, post=post,
                            groups=groups)
             try:
-                if evenly_grouped(spec, job):
+                if evenly_grouped_runs(spec, job):
                     jobs.append(job)
                     break
             except MappingError:
