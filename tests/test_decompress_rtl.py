@@ -2,7 +2,8 @@
 (testbench/cocotb_chain.py), the first reading inputs the host placed compressed
 (`compress_rows`), each next one reading the previous one's compressed output through its
 length table, with no host step between them; outputs bit for bit against the golden model,
-the last layer's counters equal to the model's from its inputs' and outputs' zeros."""
+the last layer's counters and cycles equal to the model's from its inputs' and outputs'
+zeros."""
 
 from dataclasses import replace
 
@@ -11,7 +12,7 @@ import pytest
 
 from models.compression import compressed_writes, input_bands
 from models.golden import operand_range
-from models.perf import predict_counters
+from models.perf import predict_counters, predict_cycles
 from testbench.cocotb_chain import chain_mappings
 from testbench.jobs import expected_output
 from testbench.runner import SimulationModel
@@ -66,11 +67,13 @@ def test_chain_reads_compressed_activations(spec, case, tmp_path):
     for job, result in zip(jobs, results):
         np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
     last, mapping = jobs[-1], mappings[-1]
+    outputs = results[-1].expected if mapping.descriptor["y_compressed"] else None
     predicted = predict_counters(spec, mapping, inputs=last.inputs)
+    predicted["cycles"] = predict_cycles(spec, mapping, inputs=last.inputs, outputs=outputs)
     dense_read = predict_counters(spec, replace(mapping, descriptor={
         **mapping.descriptor, "x_compressed": 0}))["dram_bytes_read"]
-    if mapping.descriptor["y_compressed"]:
-        predicted.update(compressed_writes(spec, mapping, results[-1].expected))
+    if outputs is not None:
+        predicted.update(compressed_writes(spec, mapping, outputs))
     measured = {name: results[-1].counters[name] for name in predicted}
     assert measured == predicted
     assert measured["decompressor_beats"] == sum(count for _, count in input_bands(mapping)) \
