@@ -28,8 +28,9 @@ prices them.  The pricing rules, applied to every dataflow alike:
     component    what it holds
     mac          MACs and gated MACs
     rf           registers that stay inside a PE: the weight register file (ws), the
-                 accumulator (os)
-    array        registers between PEs and at the array's edges, and the hops' wires
+                 accumulator (os), the filter, input and psum register files (rs)
+    array        registers between PEs and at the array's edges, and the hops' wires;
+                 row-stationary: the multicast buses and the psum chain
     accumulate   the accumulator's stage and tag registers and its acc_bits adders
     glb          input, weight, output and bias buffer accesses
     dma          the DMA engines' gearbox, FIFO and count registers
@@ -62,9 +63,11 @@ from .cache import cache_root, digest
 from .counters import COUNTER_BITS, COUNTER_NAMES
 from .hardware import (ADDR_BITS, BURST_BITS, COUNT_BITS, EVENT_BITS, POSTPROCESS_MULT_BITS,
                        POSTPROCESS_WIDE_BITS)
-from .inventory import bits_for, fingerprint, geometry, inventory, item_bits
+from .inventory import (RS_COUNT_BITS, RS_MAX_STRIDE, bits_for, fingerprint, geometry,
+                        inventory, item_bits)
+from .rs_perf import RS_COUNTER_NAMES
 from .sparsity import GROUP
-from .spec import DRAM_WORD_BITS, INDEX_BITS
+from .spec import DRAM_WORD_BITS, INDEX_BITS, ROW_STATIONARY
 
 ACTIONS = (
     "mac", "mac_gated",
@@ -77,14 +80,19 @@ ACTIONS = (
     "glb_output_read", "glb_output_write",
     "glb_bias_read", "glb_bias_write",
     "dram_read_byte", "dram_write_byte",
+    "rf_filter_read", "rf_filter_write",
+    "rf_input_read", "rf_input_write",
+    "rf_psum_read", "rf_psum_write",
 )
-"""Every priced action class; a table must give an energy (and a source) for each."""
+"""Every priced action class; a table must give an energy (and a source) for each.  The
+`rf_*` classes are one access of the row-stationary PE's register files (filter scratchpad,
+input window, psum file), each at its own depth and width."""
 
 COMPONENTS = ("mac", "rf", "array", "accumulate", "glb", "dma", "dram", "postprocess",
               "control", "leakage")
 """The breakdown's components, in report order; `energy_breakdown` adds "total"."""
 
-WORD_ACTIONS = tuple(a for a in ACTIONS if a.startswith(("glb_", "dram_")))
+WORD_ACTIONS = tuple(a for a in ACTIONS if a.startswith(("glb_", "dram_", "rf_")))
 """Actions with a data width: a user table may price them per bit (`pj_per_bit`)."""
 
 DRAM_COMPONENTS = {"LPDDR4": "lpddr4", "DDR3": "ddr3", "HBM2": "hbm2"}
@@ -295,7 +303,20 @@ def action_bits(spec):
     bits = {f"glb_{part}_{verb}": width for part, width in words.items()
             for verb in ("read", "write")}
     bits.update(dram_read_byte=8, dram_write_byte=8)
+    for operand, width in rs_file_widths(spec).items():
+        bits[f"rf_{operand}_read"] = bits[f"rf_{operand}_write"] = width
     return bits
+
+
+def rs_file_widths(spec):
+    """{operand: bits of one entry} of the row-stationary PE's three register files."""
+    return {"filter": spec.operand_bits, "input": spec.operand_bits, "psum": spec.acc_bits}
+
+
+def rs_file_depths(spec):
+    """{operand: entries} of the row-stationary PE's three register files."""
+    return {"filter": spec.rs_filter_depth, "input": spec.rs_input_depth,
+            "psum": spec.rs_psum_depth}
 
 
 # --- what happened: the physical actions behind the counters -----------------------------
@@ -311,16 +332,23 @@ class Use:
     count: float
 
 
-def checked_counters(counters):
-    """The counters as ints, every name of models/counters.py present and nothing else."""
-    missing = [name for name in COUNTER_NAMES if name not in counters]
+def counter_names(spec):
+    """The counters a run on `spec` has: models/counters.py's, and the row-stationary array's
+    own events (models/rs_perf.py RS_COUNTERS) on a row-stationary spec."""
+    return COUNTER_NAMES + (RS_COUNTER_NAMES if spec.dataflow == ROW_STATIONARY else ())
+
+
+def checked_counters(counters, spec):
+    """The counters as ints, every name of `counter_names(spec)` present and nothing else."""
+    names = counter_names(spec)
+    missing = [name for name in names if name not in counters]
     if missing:
         raise ValueError(f"counters: {missing[0]!r} missing")
-    unknown = sorted(set(counters) - set(COUNTER_NAMES))
+    unknown = sorted(set(counters) - set(names))
     if unknown:
         raise ValueError(f"counters: unknown counter {unknown[0]!r}")
     c = {}
-    for name in COUNTER_NAMES:
+    for name in names:
         value = counters[name]
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise ValueError(f"counters: {name} must be an integer >= 0, not {value!r}")
@@ -378,16 +406,17 @@ def activity(counters, spec, requantized=None):
     The counters' dataflow-specific meaning (models/counters.py, models/perf.py) is undone
     here: weight-stationary array_transfers are 2 x busy_cycles x PEs input and partial-sum
     hops plus the weight-chain shifts; output-stationary ones 2 x busy_cycles x PEs input and
-    weight hops plus the drain chain's partial-sum hops.  Widths come from the inventory;
+    weight hops plus the drain chain's partial-sum hops; row-stationary arrays are priced from
+    their own events (`row_stationary_activity`).  Widths come from the inventory;
     `requantized` says whether the layer's outputs leave as operands (see postprocess_words).
     """
-    c = checked_counters(counters)
+    c = checked_counters(counters, spec)
     g = geometry(spec)
     regs = _register_bits(spec)
     rows, cols, ob, ab, pes = spec.rows, spec.cols, spec.operand_bits, spec.acc_bits, g.pes
     busy = c["busy_cycles"]
     moved = c["array_transfers"] - 2 * busy * pes
-    if moved < 0:
+    if moved < 0 and spec.dataflow != ROW_STATIONARY:
         raise ValueError(f"counters: array_transfers ({c['array_transfers']}) below "
                          f"2 x busy_cycles x PEs ({2 * busy * pes}) of a {rows}x{cols} array")
     uses = []
@@ -403,7 +432,9 @@ def activity(counters, spec, requantized=None):
     if spec.skips_weights:
         use("mac", "2:4 index selections", "compare_bit",
             (c["macs"] - c["macs_skipped"]) * 3 * spec.operand_bits)
-    if spec.dataflow == "os":
+    if spec.dataflow == ROW_STATIONARY:
+        row_stationary_activity(use, c, spec)
+    elif spec.dataflow == "os":
         use("rf", "accumulator loads", "register_bit_write", c["rf_writes"] * ab)
         inputs = regs[("pe_array", "input element")]
         weights = regs[("pe_array", "weight")] + regs[("array_edges", "weight skew")]
@@ -494,6 +525,10 @@ def activity(counters, spec, requantized=None):
     # toggles few of the high bits); the controller's inner loop steps a loop count and an
     # address on every vector it issues.
     changes = sum(min(c[name], c["cycles"]) for name in COUNTER_NAMES)
+    if spec.dataflow == ROW_STATIONARY:
+        array_changes = sum(min(c[name], c["cycles"]) for name in RS_COUNTER_NAMES)
+        use("control", "array event totals", "register_bit_write", array_changes * RS_COUNT_BITS)
+        use("control", "array event totals", "add_bit", array_changes * RS_COUNT_BITS)
     use("control", "activity counters", "register_bit_write", changes * COUNTER_BITS)
     use("control", "activity counters", "add_bit", changes * COUNTER_BITS)
     events = sum(min(c[name], c["cycles"]) for name in COUNTER_NAMES if name != "cycles")
@@ -502,6 +537,57 @@ def activity(counters, spec, requantized=None):
     use("control", "controller inner loop", "register_bit_write", loop)
     use("control", "controller inner loop", "add_bit", loop)
     return tuple(uses)
+
+
+def row_stationary_activity(use, c, spec):
+    """The row-stationary array's actions (pyhdl/rs_pe.py, pyhdl/rs_array.py), from its own
+    events (models/rs_perf.py RS_COUNTERS):
+
+    - rf: every access of the three register files, each priced at its own depth and width
+      (`rf_<filter|input|psum>_<read|write>`); a bus delivery is the receiving file's write.
+    - mac: the MACs and gated MACs, and the MAC's pipeline registers per MAC issued (the
+      input operand, the two filter indices, five stage flags) and per MAC not gated (the
+      product, 2 x operand_bits).
+    - array: the multicast buses and the psum chain.  A bus word is ONE drive of a wire
+      however many PEs take it: the horizontal filter bus spans its PE row (cols pitches),
+      the input bus a column spine and one PE row (rows + cols pitches), each at the word's
+      width with its tag (set, and the diagonal for inputs); every PE compares the tag of
+      every word on its buses (compare_bit).  A psum hop is acc_bits carried one pitch and
+      added by the PE above (acc_bits add_bit); the chain is combinational, so no register
+      loads on the way.  (The bottom PE's add of the column's incoming sum has no counter
+      and is left out.)
+    - control: the PEs' job sequencing (the scratchpad address and filter index per MAC, the
+      window position and fill per input word, the drain index per hop).
+    """
+    ob, ab, rows, cols = spec.operand_bits, spec.acc_bits, spec.rows, spec.cols
+    for operand in rs_file_widths(spec):
+        for verb in ("read", "write"):
+            use("rf", f"{operand} register-file {verb}s", f"rf_{operand}_{verb}",
+                c[f"{operand}_rf_{verb}s"])
+    filter_index = bits_for(spec.rs_psum_depth)
+    taps = bits_for(min(spec.rs_filter_depth, spec.rs_input_depth))
+    use("mac", "MAC pipeline loads", "register_bit_write",
+        c["macs"] * (ob + 2 * filter_index + 5) + (c["macs"] - c["macs_gated"]) * 2 * ob)
+    filter_word, input_word = rs_bus_bits(spec)
+    use("array", "filter bus drives", "hop_bit", c["filter_bus_words"] * filter_word * cols)
+    use("array", "input bus drives", "hop_bit",
+        c["input_bus_sends"] * input_word * (rows + cols))
+    use("array", "bus tag compares", "compare_bit",
+        c["filter_bus_words"] * cols * (filter_word - ob)
+        + c["input_bus_sends"] * rows * cols * (input_word - ob))
+    use("array", "psum hops", "hop_bit", c["psum_hops"] * ab)
+    use("array", "psum chain adds", "add_bit", c["psum_hops"] * ab)
+    use("control", "PE job sequencing", "register_bit_write",
+        c["macs"] * (bits_for(spec.rs_filter_depth) + filter_index)
+        + c["input_rf_writes"] * 2 * taps + c["psum_hops"] * filter_index)
+
+
+def rs_bus_bits(spec):
+    """Bits of one word on the filter bus and on the input bus, tags included
+    (pyhdl/rs_array.py: hset; vset and diagonal)."""
+    diagonals = spec.rows + (spec.cols - 1) * RS_MAX_STRIDE
+    return (spec.operand_bits + bits_for(spec.cols - 1),
+            spec.operand_bits + bits_for(spec.rows - 1) + bits_for(diagonals - 1))
 
 
 def _compressor_activity(use, c, spec, regs):
@@ -583,7 +669,7 @@ def energy_by_action(counters, table, spec, requantized=None):
 def _inputs(spec):
     """Everything `table_for` derives its numbers from (and nothing else)."""
     return {**fingerprint(spec), "dram_kind": spec.dram_kind,
-            "dram_bus_bytes": spec.dram_bus_bytes}
+            "dram_bus_bytes": spec.dram_bus_bytes, "rs_files": rs_file_depths(spec)}
 
 
 def spec_key(spec):
@@ -694,7 +780,7 @@ def _build_table(spec):
                     f"extrapolates from 22 nm")
     srams = {}
     for item in inventory(spec):
-        if item.kind == "sram":
+        if item.kind == "sram" and item.component.startswith("glb_"):
             srams.setdefault(item.component.removeprefix("glb_"), item)
     for part, item in srams.items():
         attrs = {"tech_node": tech, "width": item.bits, "depth": item.depth,
@@ -703,6 +789,18 @@ def _build_table(spec):
             use(f"glb_{part}_{verb}", q("sram", attrs, verb),
                 f"hwcomponents/CACTI {hwlib.describe('sram', attrs, verb)} (one bank of "
                 f"{item.role}{extrapolated})")
+
+    # The row-stationary PE's register files, each one access of one entry at its own depth
+    # and width (hwcomponents' SRAM model; the window and psum file are flip-flops in the
+    # RTL, priced as a register file of their size: a write and a read-out multiplexer).
+    widths = rs_file_widths(spec)
+    for operand, depth in rs_file_depths(spec).items():
+        attrs = {"tech_node": tech, "width": widths[operand], "depth": depth,
+                 "size": widths[operand] * depth}
+        for verb in ("read", "write"):
+            use(f"rf_{operand}_{verb}", q("sram", attrs, verb),
+                f"hwcomponents {hwlib.describe('sram', attrs, verb)} (the row-stationary "
+                f"PE's {operand} register file, one entry)")
 
     dram = DRAM_COMPONENTS[spec.dram_kind]
     for action, verb in (("dram_read_byte", "read"), ("dram_write_byte", "write")):

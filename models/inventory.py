@@ -44,7 +44,7 @@ from .hardware import (ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, DMA_WRITE_
                        POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from .registers import DESCRIPTOR_FIELDS
 from .sparsity import GROUP
-from .spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, INDEX_BITS, check_built
+from .spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, INDEX_BITS, ROW_STATIONARY, check_built
 
 # --- facts of pyhdl/ the inventory needs (models/ cannot import pyhdl) ---------------------
 GLB_READ_LATENCY = 1      # pyhdl/buffer.py GlobalBuffer.READ_LATENCY
@@ -58,6 +58,13 @@ BOUND_BITS = 18           # pyhdl/postprocess.py BOUND_BITS: the clamp's compare
 COMPRESSOR_DECISIONS = 4    # pyhdl/compress.py RowCompressor.DECISIONS
 FETCHER_TABLE_RING = 4      # pyhdl/compress.py CompressedRowFetcher.TABLE_RING
 FETCHER_KINDS = 8           # pyhdl/compress.py CompressedRowFetcher.KINDS
+RS_OUTPUT_BITS = 12         # pyhdl/rs_pe.py RowStationaryPE(output_bits): a job's outputs F
+RS_COUNT_BITS = 32          # pyhdl/rs_array.py RowStationaryPEArray(counter_bits)
+RS_MAX_STRIDE = 7           # pyhdl/rs_array.py RowStationaryPEArray(max_stride): the input
+                            # bus's diagonal tag spans rows + (cols - 1) * max_stride
+RS_PE_STATES = 6            # pyhdl/rs_pe.py RowStationaryPE's FSM: IDLE, LOAD, FILL,
+                            # COMPUTE, EMPTY, DRAIN
+RS_ARRAY_COUNTS = 18        # pyhdl/rs_array.py: len(RS_PE_EVENTS + RS_ARRAY_EVENTS)
 TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and the writer
                           # read (acc_half, writer_half)
 # pyhdl/sequencer.py LayerSequencer and the dataflow's inner loop (pyhdl/inner_loop.py,
@@ -192,20 +199,60 @@ class _Items(list):
 @functools.lru_cache(maxsize=64)
 def inventory(spec):
     """Every item of `spec`'s generated hardware (a tuple of Item), block by block."""
-    check_built(spec)
     g = geometry(spec)
     items = _Items()
-    if spec.dataflow == "os":
-        _output_stationary_array(items, spec, g)
+    if spec.dataflow == ROW_STATIONARY:
+        row_stationary_array(items, spec)
     else:
-        _weight_stationary_array(items, spec, g)
+        check_built(spec)
+        if spec.dataflow == "os":
+            _output_stationary_array(items, spec, g)
+        else:
+            _weight_stationary_array(items, spec, g)
     _accumulator(items, spec, g)
     _buffers(items, spec, g)
     _dma(items, spec, g)
     _postprocess(items, spec)
-    _controller(items, spec, g)
+    if spec.dataflow != ROW_STATIONARY:
+        _controller(items, spec, g)
     _control(items, spec)
     return tuple(items)
+
+
+def row_stationary_array(items, spec):
+    """pyhdl/rs_pe.py RowStationaryPE and pyhdl/rs_array.py RowStationaryPEArray (held
+    against Yosys on the exported array alone, tests/test_inventory.py).  The accelerator
+    around it is the other dataflows' (buffers, DMA, accumulator, post-processor, counters)
+    until pyhdl/top.py builds the row-stationary inner loop (issue 14); its loop's controller
+    registers are not counted yet.  The buses are wires: no item (cell area only)."""
+    ob, ab, pes = spec.operand_bits, spec.acc_bits, spec.rows * spec.cols
+    fd, idp, pd = spec.rs_filter_depth, spec.rs_input_depth, spec.rs_psum_depth
+    taps, filters = bits_for(min(fd, idp)), bits_for(pd)
+    src = "pyhdl/rs_pe.py"
+    items.add("pe_array", "rf", "sram", "filter scratchpad", pes, ob, depth=fd,
+              source=f"{src}: filter_rf, a Memory of rs_filter_depth operands (its read "
+                     f"port's data register is the MAC's weight operand)")
+    items.add("pe_array", "rf", "register", "input window", pes * idp, ob,
+              source=f"{src}: window, rs_input_depth operands (circular per channel)")
+    items.add("pe_array", "rf", "register", "psum file", pes * pd, ab,
+              source=f"{src}: psums, rs_psum_depth accumulators")
+    items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
+              source=f"{src}: product = x * weight, then psum + product")
+    items.add("pe_array", "mac", "comparator", "zero detect", pes, ob,
+              source=f"{src}: s1_x == 0 gates the multiplier")
+    items.add("pe_array", "mac", "register", "MAC pipeline", pes,
+              ob + 2 * ob + 2 * filters + 5,
+              source=f"{src}: the input operand (x_hold and s1_x load the same value and are "
+                     f"one register), product, s1_k, s2_k and five stage flags (valid, first "
+                     f"of both stages, gated)")
+    items.add("pe_array", "control", "register", "PE job sequencing", pes,
+              bits_for(fd) + RS_OUTPUT_BITS + 4 * taps + 2 * bits_for(idp) + 2 * filters
+              + bits_for(RS_PE_STATES - 1),
+              source=f"{src}: filter_addr, output, head, pos, fill, issue s (taps), base, "
+                     f"issue c, issue k, drain, the FSM's state")
+    items.add("array_edges", "control", "register", "array event counts",
+              RS_ARRAY_COUNTS, RS_COUNT_BITS,
+              source="pyhdl/rs_array.py: one total per RS_PE_EVENTS and RS_ARRAY_EVENTS name")
 
 
 def _weight_stationary_array(items, spec, g):

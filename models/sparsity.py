@@ -81,14 +81,20 @@ def active_rows(spec, channels, sparse):
             sum(max(0, n - KEPT) for n in group_sizes))
 
 
+def kept_weights(group):
+    """(positions, values): the two weights a 2:4 `group` of four keeps, in channel order
+    (its non-zeros, completed with its first zeros)."""
+    nonzero = [i for i in range(GROUP) if group[i]]
+    positions = sorted(nonzero + [i for i in range(GROUP) if not group[i]][:KEPT - len(nonzero)])
+    return positions, group[positions]
+
+
 def _group_choice(group, sparse, half):
     """(positions, values) a PE pair holds for one group of four weights."""
     if not sparse:
         positions = [KEPT * half, KEPT * half + 1]
         return positions, group[positions]
-    nonzero = [i for i in range(GROUP) if group[i]]
-    positions = sorted(nonzero + [i for i in range(GROUP) if not group[i]][:KEPT - len(nonzero)])
-    return positions, group[positions]
+    return kept_weights(group)
 
 
 def pack_weight_rows(spec, weights, sparse):

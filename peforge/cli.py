@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from models.energy import EnergyTableError, load_table, table_for
-from models.spec import SpecError, load_spec
+from models.spec import SpecError, check_built, load_spec
 from models.mapper import PostProcess
 from models.workloads import WORKLOADS, Layer
 
@@ -346,6 +346,7 @@ def output_dtype(spec, requant):
 
 def energy_table(spec, path):
     """The user's table if given, else hwcomponents' numbers for this architecture."""
+    check_built(spec)   # the cost models price row-stationary specs; the accelerator not yet
     return table_for(spec) if path is None else load_table(path)
 
 

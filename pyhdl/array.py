@@ -4,7 +4,7 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe import ProcessingElement, token_layout
+from .pe import ProcessingElement
 from .pipeline import delayed_token
 
 
@@ -61,9 +61,9 @@ class SystolicArray(wiring.Component):
             "x": In(data.StructLayout({
                 "valid": 1,
                 "slot": self.slot_bits,
-                "values": data.ArrayLayout(signed(self.operand_bits), self.rows),
+                "values": data.ArrayLayout(signed(self.operand_bits), spec.input_lanes),
             })),
-            "w_data": In(data.ArrayLayout(signed(self.operand_bits), self.rows)),
+            "w_data": In(self.weight_word(spec)),
             "w_shift": In(1),
             "w_commit": In(1),
             "w_slot": In(self.slot_bits),
@@ -73,6 +73,23 @@ class SystolicArray(wiring.Component):
             })),
             "gated": Out(range(self.rows * self.cols + 1)),
         })
+
+    @staticmethod
+    def weight_word(spec):
+        """A column of a reduction block as it enters column 0: one weight per row."""
+        return data.ArrayLayout(signed(spec.operand_bits), spec.rows)
+
+    def processing_element(self):
+        """One PE of the grid."""
+        return ProcessingElement(self.operand_bits, self.acc_bits, self.rf_depth)
+
+    def row_weight(self, r):
+        """Row r's part of `w_data`, as it enters the row's weight chain."""
+        return self.w_data[r]
+
+    def row_operands(self, token, r):
+        """The statements giving input token `token` of row r its operands from `x`."""
+        return [token.value.eq(self.x.values[r])]
 
     @property
     def latency(self):
@@ -93,9 +110,7 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.rows, self.cols
-        token = token_layout(self.operand_bits, self.slot_bits)
-        pes = [[ProcessingElement(self.operand_bits, self.acc_bits, self.rf_depth)
-                for _ in range(cols)] for _ in range(rows)]
+        pes = [[self.processing_element() for _ in range(cols)] for _ in range(rows)]
         for r in range(rows):
             for c in range(cols):
                 m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
@@ -103,7 +118,7 @@ class SystolicArray(wiring.Component):
                     pe.w_shift.eq(self.w_shift),
                     pe.w_commit.eq(self.w_commit),
                     pe.w_slot.eq(self.w_slot),
-                    pe.w_in.eq(self.w_data[r] if c == 0 else pes[r][c - 1].w_out),
+                    pe.w_in.eq(self.row_weight(r) if c == 0 else pes[r][c - 1].w_out),
                     pe.psum_in.eq(0 if r == 0 else pes[r - 1][c].psum_out),
                 ]
                 if c > 0:
@@ -111,12 +126,9 @@ class SystolicArray(wiring.Component):
 
         # Input skew: row r enters r cycles late, so the diagonal wavefront meets the psums.
         for r in range(rows):
-            stage = Signal(token, name=f"skew_{r}_0")
-            m.d.comb += [
-                stage.valid.eq(self.x.valid),
-                stage.slot.eq(self.x.slot),
-                stage.value.eq(self.x.values[r]),
-            ]
+            stage = Signal(pes[r][0].x_in.shape(), name=f"skew_{r}_0")
+            m.d.comb += [stage.valid.eq(self.x.valid), stage.slot.eq(self.x.slot)]
+            m.d.comb += self.row_operands(stage, r)
             for i in range(r):
                 stage = delayed_token(m, stage, f"skew_{r}_{i + 1}")
             m.d.comb += pes[r][0].x_in.eq(stage)

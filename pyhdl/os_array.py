@@ -37,30 +37,41 @@ class OutputStationaryPE(wiring.Component):
 
     def __init__(self, operand_bits, acc_bits):
         self.acc_bits = acc_bits
+        element, weight = self.layouts(operand_bits)
         super().__init__({
-            "x_in": In(element_layout(operand_bits)),
-            "x_out": Out(element_layout(operand_bits)),
-            "w_in": In(weight_layout(operand_bits)),
-            "w_out": Out(weight_layout(operand_bits)),
+            "x_in": In(element),
+            "x_out": Out(element),
+            "w_in": In(weight),
+            "w_out": Out(weight),
             "chain_in": In(signed(acc_bits)),
             "chain_out": Out(signed(acc_bits)),
             "gated": Out(1),
         })
 
+    @staticmethod
+    def layouts(operand_bits):
+        """(element, weight): what moves right along a row and down a column."""
+        return element_layout(operand_bits), weight_layout(operand_bits)
+
+    def operand(self):
+        """The input this PE multiplies with `w_in.value`: the element's value."""
+        return self.x_in.value
+
     def elaborate(self, platform):
         m = Module()
         acc = Signal(signed(self.acc_bits))
         x, w = self.x_in, self.w_in
+        operand = self.operand()
         useful = x.valid & w.active
-        m.d.comb += self.gated.eq(useful & ((x.value == 0) | (w.value == 0)))
+        m.d.comb += self.gated.eq(useful & ((operand == 0) | (w.value == 0)))
         total = Signal(signed(self.acc_bits))
         with m.If(useful & ~self.gated):
-            m.d.comb += total.eq(multiply_accumulate(acc, x.value, w.value))
+            m.d.comb += total.eq(multiply_accumulate(acc, operand, w.value))
         with m.Else():
             m.d.comb += total.eq(acc)
         # Valid, last and active are reset; operand values and the drain chain are not.
-        x_out = Signal(element_layout(len(x.value)), reset_less=True)
-        w_out = Signal(weight_layout(len(w.value)), reset_less=True)
+        x_out = Signal(x.shape(), reset_less=True)
+        w_out = Signal(w.shape(), reset_less=True)
         x_valid, x_last, w_active = Signal(), Signal(), Signal()
         chain = Signal(signed(self.acc_bits), reset_less=True)
         m.d.sync += [x_out.eq(x), w_out.eq(w), x_valid.eq(x.valid), x_last.eq(x.last),
@@ -77,8 +88,9 @@ class OutputStationaryPE(wiring.Component):
 
 
 def load_layout(spec, addr_bits):
-    """One input-buffer word for one array row: the `rows` channels of one pixel at one
-    reduction step, serialized into the row over the next `rows` cycles."""
+    """One input-buffer word for one array row: the `input_lanes` channels of one pixel at
+    one reduction step, serialized into the row over the next `rows` cycles (`rows` channels,
+    or with 2:4 weights `2 * rows`, pyhdl/sparse_os_array.py)."""
     return data.StructLayout({
         "valid": 1,
         "row": range(spec.rows),
@@ -86,7 +98,7 @@ def load_layout(spec, addr_bits):
         "active": range(spec.rows + 1),  # elements that are real MACs (channels of the block)
         "last": 1,                      # the reduction's last step: capture after it
         "tag": tag_layout(addr_bits),   # where this row's output goes, on the last step
-        "values": data.ArrayLayout(signed(spec.operand_bits), spec.rows),
+        "values": data.ArrayLayout(signed(spec.operand_bits), spec.input_lanes),
     })
 
 
@@ -122,10 +134,7 @@ class OutputStationaryArray(wiring.Component):
         self.addr_bits = addr_bits
         super().__init__({
             "x": In(load_layout(spec, addr_bits)),
-            "w": In(data.StructLayout({
-                "cols": range(spec.cols + 1),
-                "values": data.ArrayLayout(signed(spec.operand_bits), spec.cols),
-            })),
+            "w": In(self.weight_word(spec)),
             "y": Out(data.StructLayout({
                 "valid": 1,
                 "values": data.ArrayLayout(signed(spec.acc_bits), spec.cols),
@@ -133,6 +142,14 @@ class OutputStationaryArray(wiring.Component):
             "y_tag": Out(tag_layout(addr_bits)),
             "gated": Out(range(spec.rows * spec.cols + 1)),
             "busy": Out(1),
+        })
+
+    @staticmethod
+    def weight_word(spec):
+        """What enters the columns in a cycle: `cols` weights and how many columns are active."""
+        return data.StructLayout({
+            "cols": range(spec.cols + 1),
+            "values": data.ArrayLayout(signed(spec.operand_bits), spec.cols),
         })
 
     @property
@@ -144,8 +161,7 @@ class OutputStationaryArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         rows, cols = self.rows, self.cols
-        pes = [[OutputStationaryPE(self.operand_bits, self.acc_bits) for _ in range(cols)]
-               for _ in range(rows)]
+        pes = [[self.processing_element() for _ in range(cols)] for _ in range(rows)]
         for r in range(rows):
             for c in range(cols):
                 m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
@@ -170,14 +186,17 @@ class OutputStationaryArray(wiring.Component):
         ]
         return m
 
+    def processing_element(self):
+        """One PE of the grid."""
+        return OutputStationaryPE(self.operand_bits, self.acc_bits)
+
     def _serialize_rows(self, m, pes, busy):
         """Per row: the loaded word, shifted out one element a cycle.  Returns each row's
         tag register (it holds the tag until the row's next load)."""
         rows, x = self.rows, self.x
         tags = []
         for r in range(rows):
-            values = Signal(data.ArrayLayout(signed(self.operand_bits), rows), name=f"ser_{r}",
-                            reset_less=True)
+            values = Signal(x.values.shape(), name=f"ser_{r}", reset_less=True)
             index = Signal(range(rows + 1), init=rows, name=f"ser_index_{r}")
             active = Signal(range(rows + 1), name=f"ser_active_{r}")
             last = Signal(name=f"ser_last_{r}")
@@ -192,29 +211,47 @@ class OutputStationaryArray(wiring.Component):
                     m.d.sync += values.eq(0)
             with m.Elif(running):
                 m.d.sync += index.eq(index + 1)
-                for i in range(rows - 1):
-                    m.d.sync += values[i].eq(values[i + 1])
+                self.shift_serializer(m, values, index)
             m.d.comb += [
                 pes[r][0].x_in.valid.eq(running & (index < active)),
                 pes[r][0].x_in.last.eq(running & last & (index == rows - 1)),
-                pes[r][0].x_in.value.eq(values[0]),
+                *self.serializer_output(pes[r][0].x_in, values),
             ]
             busy.append(running)
             tags.append(tag)
         return tags
 
+    def shift_serializer(self, m, values, index):
+        """A running serializer's step after element `index`: one channel on."""
+        for i in range(self.rows - 1):
+            m.d.sync += values[i].eq(values[i + 1])
+
+    def serializer_output(self, element, values):
+        """The statements feeding a row's serializer into its first PE's `element`."""
+        return [element.value.eq(values[0])]
+
+    def column_weight(self, c):
+        """Column c's weight fields besides `active`, as they enter the skew."""
+        return {"value": self.w.values[c]}
+
     def _skew_weights(self, m, pes):
         """Column c's weight waits c + 1 cycles, to meet row 0's element of the same channel."""
         for c in range(self.cols):
-            stage = Signal(weight_layout(self.operand_bits), name=f"w_skew_{c}_0")
-            m.d.comb += [stage.active.eq(c < self.w.cols), stage.value.eq(self.w.values[c])]
+            layout = pes[0][c].w_in.shape()
+            fields = self.column_weight(c)
+            stage = Signal(layout, name=f"w_skew_{c}_0")
+            m.d.comb += stage.active.eq(c < self.w.cols)
+            m.d.comb += [stage[f].eq(v) for f, v in fields.items()]
             for i in range(c + 1):
                 active = Signal(name=f"w_skew_active_{c}_{i + 1}")
-                value = Signal(signed(self.operand_bits), name=f"w_skew_{c}_{i + 1}",
-                               reset_less=True)
-                m.d.sync += [active.eq(stage.active), value.eq(stage.value)]
-                stage = Signal(weight_layout(self.operand_bits), name=f"w_skew_{c}_{i + 1}_out")
-                m.d.comb += [stage.active.eq(active), stage.value.eq(value)]
+                held = {f: Signal.like(stage[f], name=("w_skew" if f == "value" else
+                                                        f"w_skew_{f}") + f"_{c}_{i + 1}",
+                                       reset_less=True) for f in fields}
+                m.d.sync += active.eq(stage.active)
+                m.d.sync += [held[f].eq(stage[f]) for f in fields]
+                stage = Signal(layout, name=f"w_skew_{c}_{i + 1}_out")
+                m.d.comb += stage.active.eq(active)
+                m.d.comb += [stage[f].eq(held[f]) for f in fields]
             m.d.comb += pes[0][c].w_in.eq(stage)
 
     def _drain(self, m, pes, tags, busy):

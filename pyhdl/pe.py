@@ -1,6 +1,6 @@
 """One processing element of the weight-stationary array."""
 
-from amaranth import Array, Module, Mux, Signal, signed
+from amaranth import Array, Module, Shape, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,24 +44,37 @@ class ProcessingElement(wiring.Component):
         self.operand_bits = operand_bits
         self.acc_bits = acc_bits
         self.rf_depth = rf_depth
-        slot_bits = (rf_depth - 1).bit_length()
-        token = token_layout(operand_bits, slot_bits)
+        slot_bits = max((rf_depth - 1).bit_length(), 1)
+        token, weight = self.layouts(operand_bits, slot_bits)
         super().__init__({
             "x_in": In(token),
             "x_out": Out(token),
             "psum_in": In(signed(acc_bits)),
             "psum_out": Out(signed(acc_bits)),
-            "w_in": In(signed(operand_bits)),
-            "w_out": Out(signed(operand_bits)),
+            "w_in": In(weight),
+            "w_out": Out(weight),
             "w_shift": In(1),
             "w_commit": In(1),
-            "w_slot": In(max(slot_bits, 1)),
+            "w_slot": In(slot_bits),
         })
+
+    @staticmethod
+    def layouts(operand_bits, slot_bits):
+        """(token, weight): what moves right along a row, and what a register-file entry holds."""
+        return token_layout(operand_bits, slot_bits), signed(operand_bits)
+
+    def operands(self, m, entry):
+        """(input, weight value) this PE multiplies, given the bits of its register file's
+        `entry` for the token's slot."""
+        return self.x_in.value, entry
 
     def elaborate(self, platform):
         m = Module()
-        chain = Signal(signed(self.operand_bits), reset_less=True)
-        rf = Array(Signal(signed(self.operand_bits), name=f"rf{i}", reset_less=True)
+        shape = self.w_in.shape()
+        chain = Signal(shape, reset_less=True)
+        # Register-file entries as plain bit vectors (a struct entry is read whole, then
+        # viewed by `operands`).
+        rf = Array(Signal(Shape.cast(shape), name=f"rf{i}", reset_less=True)
                    for i in range(self.rf_depth))
 
         m.d.comb += self.w_out.eq(chain)
@@ -70,19 +83,19 @@ class ProcessingElement(wiring.Component):
         with m.If(self.w_commit):
             m.d.sync += rf[self.w_slot].eq(chain)
 
-        weight = rf[self.x_in.slot] if self.rf_depth > 1 else rf[0]
-        x = self.x_in.value
+        x, weight = self.operands(m, rf[self.x_in.slot] if self.rf_depth > 1 else rf[0])
         gated = (x == 0) | (weight == 0)
-        # Only the token's valid bit is reset; its slot and value, and the partial sum, are
-        # data that a valid bit qualifies.
+        # Only the token's valid bit is reset; its other fields (slot, operands) and the
+        # partial sum are data that a valid bit qualifies.
         x_valid = Signal()
-        x_slot = Signal.like(self.x_in.slot, reset_less=True)
-        x_value = Signal.like(self.x_in.value, reset_less=True)
         psum = Signal(signed(self.acc_bits), reset_less=True)
-        m.d.sync += [x_valid.eq(self.x_in.valid), x_slot.eq(self.x_in.slot),
-                     x_value.eq(self.x_in.value)]
-        m.d.comb += [self.x_out.valid.eq(x_valid), self.x_out.slot.eq(x_slot),
-                     self.x_out.value.eq(x_value), self.psum_out.eq(psum)]
+        m.d.sync += x_valid.eq(self.x_in.valid)
+        m.d.comb += [self.x_out.valid.eq(x_valid), self.psum_out.eq(psum)]
+        for name, _ in self.x_in.shape():
+            if name != "valid":
+                held = Signal.like(self.x_in[name], name=f"x_{name}", reset_less=True)
+                m.d.sync += held.eq(self.x_in[name])
+                m.d.comb += self.x_out[name].eq(held)
         with m.If(self.x_in.valid & ~gated):
             m.d.sync += psum.eq(multiply_accumulate(self.psum_in, x, weight))
         with m.Else():

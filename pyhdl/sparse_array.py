@@ -1,25 +1,14 @@
 """The 2:4 weight-stationary systolic array: rows x cols `SparseProcessingElement`s, two
 rows per group of four input channels."""
 
-from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth import Cat, Mux, Signal
 
 from models.sparsity import GROUP, KEPT
-from models.spec import INDEX_BITS
 
-from .array import SystolicArray, deskew
-from .pipeline import delayed_token
-from .sparse_pe import SparseProcessingElement, group_token_layout
+from .array import SystolicArray
+from .sparse_pe import SparseProcessingElement, kept_weight_word
 
 
-def sparse_weight_word(spec):
-    """A column of a reduction block as the weight buffer holds it (models/sparsity.py): the
-    rows' kept values, then their indices, row r's at bit 2r."""
-    return data.StructLayout({
-        "values": data.ArrayLayout(signed(spec.operand_bits), spec.rows),
-        "indices": data.ArrayLayout(INDEX_BITS, spec.rows),
-    })
 
 
 class SparseSystolicArray(SystolicArray):
@@ -47,71 +36,26 @@ class SparseSystolicArray(SystolicArray):
     1 and `load_latency` 0: SystolicArray's properties.
     """
 
-    def __init__(self, spec):
-        self.rows = spec.rows
-        self.cols = spec.cols
-        self.operand_bits = spec.operand_bits
-        self.acc_bits = spec.acc_bits
-        self.rf_depth = spec.rf_depth
-        self.slot_bits = max((spec.rf_depth - 1).bit_length(), 1)
-        wiring.Component.__init__(self, {
-            "x": In(data.StructLayout({
-                "valid": 1,
-                "slot": self.slot_bits,
-                "values": data.ArrayLayout(signed(self.operand_bits), spec.input_lanes),
-            })),
-            "w_data": In(sparse_weight_word(spec)),
-            "w_shift": In(1),
-            "w_commit": In(1),
-            "w_slot": In(self.slot_bits),
-            "y": Out(data.StructLayout({
-                "valid": 1,
-                "values": data.ArrayLayout(signed(self.acc_bits), self.cols),
-            })),
-            "gated": Out(range(self.rows * self.cols + 1)),
-        })
+    @staticmethod
+    def weight_word(spec):
+        """A column of a reduction block as the weight buffer holds it: the rows' kept
+        values and indices."""
+        return kept_weight_word(spec.operand_bits, spec.rows)
+
+    def processing_element(self):
+        return SparseProcessingElement(self.operand_bits, self.acc_bits, self.rf_depth)
+
+    def row_weight(self, r):
+        """Row r's kept value and index, as the bits of a `sparse_weight_layout`."""
+        return Cat(self.w_data.values[r], self.w_data.indices[r])
 
     def _group(self, values, r):
         """The four operands of array row r's group in input vector `values`."""
         first = GROUP * (r // KEPT)
         return [values[first + j] for j in range(GROUP)]
 
-    def elaborate(self, platform):
-        m = Module()
-        rows, cols = self.rows, self.cols
-        token = group_token_layout(self.operand_bits, self.slot_bits)
-        pes = [[SparseProcessingElement(self.operand_bits, self.acc_bits, self.rf_depth)
-                for _ in range(cols)] for _ in range(rows)]
-        for r in range(rows):
-            for c in range(cols):
-                m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
-                m.d.comb += [
-                    pe.w_shift.eq(self.w_shift),
-                    pe.w_commit.eq(self.w_commit),
-                    pe.w_slot.eq(self.w_slot),
-                    pe.psum_in.eq(0 if r == 0 else pes[r - 1][c].psum_out),
-                ]
-                if c == 0:
-                    m.d.comb += [pe.w_in.value.eq(self.w_data.values[r]),
-                                 pe.w_in.index.eq(self.w_data.indices[r])]
-                else:
-                    m.d.comb += [pe.w_in.eq(pes[r][c - 1].w_out),
-                                 pe.x_in.eq(pes[r][c - 1].x_out)]
-
-        # Input skew: row r's group enters r cycles late.
-        for r in range(rows):
-            stage = Signal(token, name=f"skew_{r}_0")
-            m.d.comb += [stage.valid.eq(self.x.valid), stage.slot.eq(self.x.slot)]
-            m.d.comb += [stage.values[j].eq(v)
-                         for j, v in enumerate(self._group(self.x.values, r))]
-            for i in range(r):
-                stage = delayed_token(m, stage, f"skew_{r}_{i + 1}")
-            m.d.comb += pes[r][0].x_in.eq(stage)
-
-        deskew(m, self, [(pes[rows - 1][c].psum_out, pes[rows - 1][c].x_out.valid)
-                         for c in range(cols)])
-        self._count_gated(m, pes)
-        return m
+    def row_operands(self, token, r):
+        return [token.values[j].eq(v) for j, v in enumerate(self._group(self.x.values, r))]
 
     def _count_gated(self, m, pes):
         """Per row and slot, how many weights of each index are non-zero is kept as weights

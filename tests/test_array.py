@@ -9,7 +9,7 @@ import pytest
 from models.golden import operand_range, wrap
 from models.spec import ArchSpec
 from pyhdl.array import SystolicArray
-from testbench.amaranth_sim import simulate
+from testbench.amaranth_sim import load_weights, simulate
 
 
 def random_operands(rng, bits, shape, zero_fraction=0.25):
@@ -20,22 +20,10 @@ def random_operands(rng, bits, shape, zero_fraction=0.25):
     return np.array(flat, dtype=np.int64).reshape(shape)
 
 
-async def load_weights(ctx, array, weights, slot):
-    """Shift a rows x cols weight matrix in (column cols-1 first), then commit it to `slot`
-    and wait until the commit has landed."""
-    rows, cols = weights.shape
-    ctx.set(array.w_shift, 1)
-    for c in reversed(range(cols)):
-        ctx.set(array.w_data, [int(v) for v in weights[:, c]])
-        await ctx.tick()
-    ctx.set(array.w_shift, 0)
-    ctx.set(array.w_commit, 1)
-    ctx.set(array.w_slot, slot)
-    await ctx.tick()
-    ctx.set(array.w_commit, 0)
-    # The commit reaches the register files `load_latency` cycles later.
-    for _ in range(array.load_latency):
-        await ctx.tick()
+async def load_matrix(ctx, array, weights, slot):
+    """Load a rows x cols weight matrix into register-file `slot`, column c into column c."""
+    await load_weights(ctx, array, array.w_data,
+                       [[int(v) for v in column] for column in weights.T], slot)
 
 
 def expected_gated(x_values, weights, valid):
@@ -110,7 +98,7 @@ def test_stream_matches_golden(params):
 
     async def bench(ctx):
         for slot, w in enumerate(weights):
-            await load_weights(ctx, array, w, slot)
+            await load_matrix(ctx, array, w, slot)
         compared = await stream(ctx, array, inputs, weights, check_gated=False)
         assert compared == sum(v for v, _, _ in inputs)
 
@@ -133,7 +121,7 @@ def test_gated_counts_zero_operands(params):
 
     async def bench(ctx):
         for slot, w in enumerate(weights):
-            await load_weights(ctx, array, w, slot)
+            await load_matrix(ctx, array, w, slot)
         await stream(ctx, array, inputs, weights, check_gated=True)
 
     simulate(array, bench)
@@ -149,7 +137,7 @@ def test_extreme_operands_wrap_accumulator(acc_bits):
               for x in ([-128, -128, -128], [127, 127, 127], [-128, 127, -128], [127, -128, 127])]
 
     async def bench(ctx):
-        await load_weights(ctx, array, weights, 0)
+        await load_matrix(ctx, array, weights, 0)
         assert await stream(ctx, array, inputs, [weights]) == len(inputs)
 
     simulate(array, bench)
@@ -168,9 +156,9 @@ def test_weight_reload_replaces_slot():
 
     async def bench(ctx):
         for slot, w in enumerate(first):
-            await load_weights(ctx, array, w, slot)
+            await load_matrix(ctx, array, w, slot)
         await stream(ctx, array, make_inputs(rng, spec, 10), first)
-        await load_weights(ctx, array, second[0], 0)
+        await load_matrix(ctx, array, second[0], 0)
         await stream(ctx, array, make_inputs(rng, spec, 10), second)
 
     simulate(array, bench)
@@ -187,7 +175,7 @@ def test_gated_for_never_committed_slot():
               (1, 0, np.array([1, 2, 3], dtype=np.int64))]
 
     async def bench(ctx):
-        await load_weights(ctx, array, w0, 0)
+        await load_matrix(ctx, array, w0, 0)
         await stream(ctx, array, inputs, [w0, zeros], check_gated=True)
 
     simulate(array, bench)

@@ -43,6 +43,8 @@ def simple_table(**overrides):
         "glb_output_read": 32.0, "glb_output_write": 64.0,
         "glb_bias_read": 0.5, "glb_bias_write": 1.0,
         "dram_read_byte": 128.0, "dram_write_byte": 256.0,
+        "rf_filter_read": 0.25, "rf_filter_write": 0.5, "rf_input_read": 0.125,
+        "rf_input_write": 0.25, "rf_psum_read": 1.0, "rf_psum_write": 2.0,
     }
     actions = {key: Entry(value, "test") for key, value in values.items()}
     actions.update(overrides)

@@ -5,20 +5,26 @@ counted per block of modules."""
 
 import dataclasses
 import fnmatch
+import inspect
 import json
 import subprocess
 
 import pytest
+from amaranth.back import verilog
 
 from models.inventory import (BLOCK_MODULES, BOUND_BITS, COMPRESSOR_DECISIONS,
                               CONTROLLER_TOLERANCE, DMA_WRITE_READ_LATENCY, GLB_READ_LATENCY,
-                              block_totals, geometry, inventory)
+                              RS_ARRAY_COUNTS, RS_COUNT_BITS, RS_MAX_STRIDE, RS_OUTPUT_BITS,
+                              block_totals,
+                              geometry, inventory)
 from models.spec import ArchSpec
 from pyhdl import postprocess
 from pyhdl.buffer import GlobalBuffer
 from pyhdl.compress import RowCompressor
 from pyhdl.export import TOP_NAME, verilog_text
 from pyhdl.postprocess import PostProcessor
+from pyhdl.rs_array import RS_ARRAY_EVENTS, RowStationaryPEArray
+from pyhdl.rs_pe import RS_PE_EVENTS, RowStationaryPE
 from synthesis.yosys import yosys_command
 
 FLIP_FLOPS = {"$dff", "$dffe", "$sdff", "$sdffe", "$sdffce", "$adff", "$adffe", "$aldff",
@@ -129,3 +135,55 @@ def test_the_facts_of_pyhdl_it_names_are_the_rtl_s():
     post = PostProcessor(ArchSpec())
     assert DMA_WRITE_READ_LATENCY == GlobalBuffer.READ_LATENCY + post.latency
     assert BOUND_BITS == postprocess.BOUND_BITS
+
+
+RS_SPECS = {
+    "rs-3x4-8bit": ArchSpec(name="rs-3x4", rows=3, cols=4, dataflow="rs", rs_filter_depth=18,
+                            rs_input_depth=6, rs_psum_depth=4),
+    "rs-2x3-16bit": ArchSpec(name="rs-2x3-16", rows=2, cols=3, dataflow="rs", operand_bits=16,
+                             rs_filter_depth=40, rs_input_depth=12, rs_psum_depth=5),
+}
+
+
+def _rs_array_totals(spec, tmp_path):
+    """{"pe_array"|"array_edges": {"flop_bits", "multipliers", "sram_bits"}} from Yosys on the
+    row-stationary PE array exported alone (the accelerator does not build it yet)."""
+    array = RowStationaryPEArray(spec.rows, spec.cols, spec.operand_bits, spec.acc_bits,
+                                 spec.rs_filter_depth, spec.rs_input_depth, spec.rs_psum_depth)
+    (tmp_path / "design.v").write_text(verilog.convert(array, name="rs_array", emit_src=False))
+    (tmp_path / "script.ys").write_text(SCRIPT.replace(TOP_NAME, "rs_array"))
+    done = subprocess.run([*yosys_command(), "-q", "script.ys"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    totals = {block: {"flop_bits": 0, "multipliers": 0, "sram_bits": 0}
+              for block in ("pe_array", "array_edges")}
+    for name, module in json.loads((tmp_path / "design.json").read_text())["modules"].items():
+        t = totals["pe_array" if name.startswith("rs_array.pe_") else "array_edges"]
+        for cell in module["cells"].values():
+            if cell["type"] in FLIP_FLOPS:
+                t["flop_bits"] += int(cell["parameters"]["WIDTH"], 2)
+            elif cell["type"] == "$mul":
+                t["multipliers"] += 1
+        t["sram_bits"] += sum(int(m["width"]) * int(m["size"])
+                              for m in module.get("memories", {}).values())
+    return totals
+
+
+@pytest.mark.parametrize("name", RS_SPECS)
+def test_row_stationary_array_matches_the_exported_array(name, tmp_path):
+    """The RS PE array's items (PEs: three register files, MAC, pipeline, job sequencing;
+    the array's event totals): flip-flop bits, SRAM bits and multipliers equal to Yosys."""
+    spec = RS_SPECS[name]
+    expected = block_totals(spec)
+    found = _rs_array_totals(spec, tmp_path)
+    for block in ("pe_array", "array_edges"):
+        assert found[block] == expected[block], block
+
+
+def test_row_stationary_facts_of_pyhdl():
+    """The RS inventory's copies of pyhdl's constants are the RTL's."""
+    assert RS_ARRAY_COUNTS == len(RS_PE_EVENTS + RS_ARRAY_EVENTS)
+    assert RS_OUTPUT_BITS == inspect.signature(RowStationaryPE).parameters["output_bits"].default
+    array = inspect.signature(RowStationaryPEArray).parameters
+    assert RS_COUNT_BITS == array["counter_bits"].default
+    assert RS_MAX_STRIDE == array["max_stride"].default

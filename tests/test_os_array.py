@@ -4,11 +4,11 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from models.golden import operand_range, wrap
 from models.spec import ArchSpec, os_drain_spacing_ok
 from pyhdl.os_array import OutputStationaryArray
+from testbench.amaranth_sim import stream_os_array
 
 ADDR_BITS = 10
 
@@ -88,31 +88,13 @@ def test_back_to_back_reductions_match_x_times_w(rows, cols):
     jobs = reductions(rng, spec, 12, [1, 1, 2, 3])
     inputs = schedule(spec, jobs, rng)
     want, want_gated = expected(spec, jobs)
-    got, seen_gated = {}, []
-
-    async def bench(ctx):
-        idle_x = {"valid": 0, "row": 0, "zero": 0, "active": 0, "last": 0,
-                  "tag": {"valid": 0, "addr": 0, "first": 0}, "values": [0] * rows}
-        idle_w = {"cols": 0, "values": [0] * cols}
-        for step in inputs + [None] * (4 * rows + 2 * cols):
-            x, w = step or (idle_x, idle_w)
-            ctx.set(dut.x, x)
-            ctx.set(dut.w, w)
-            seen_gated.append(ctx.get(dut.gated))
-            y, tag = ctx.get(dut.y), ctx.get(dut.y_tag)
-            if y.valid:
-                assert tag.addr not in got, f"output {tag.addr} twice"
-                active_cols = jobs[tag.addr // rows][4]
-                got[tag.addr] = [y.values[c] for c in range(active_cols)]
-            await ctx.tick()
-        assert not ctx.get(dut.busy)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    idle_x = {"valid": 0, "row": 0, "zero": 0, "active": 0, "last": 0,
+              "tag": {"valid": 0, "addr": 0, "first": 0}, "values": [0] * rows}
+    idle_w = {"cols": 0, "values": [0] * cols}
+    got, gated = stream_os_array(dut, inputs, (idle_x, idle_w),
+                                 lambda addr: jobs[addr // rows][4])
     assert got == want
-    assert sum(seen_gated) == want_gated
+    assert gated == want_gated
 
 
 def test_drain_spacing_rule():

@@ -7,7 +7,7 @@ from amaranth import ClockDomain, Module
 
 from models.golden import operand_range, wrap
 from pyhdl.pe import ProcessingElement
-from testbench.amaranth_sim import simulate
+from testbench.amaranth_sim import load_weights, simulate
 
 
 def token(value, valid=1, slot=0):
@@ -16,14 +16,7 @@ def token(value, valid=1, slot=0):
 
 async def load_weight(ctx, pe, weight, slot=0):
     """Shift `weight` into the chain register, then commit it into register-file `slot`."""
-    ctx.set(pe.w_in, weight)
-    ctx.set(pe.w_shift, 1)
-    await ctx.tick()
-    ctx.set(pe.w_shift, 0)
-    ctx.set(pe.w_commit, 1)
-    ctx.set(pe.w_slot, slot)
-    await ctx.tick()
-    ctx.set(pe.w_commit, 0)
+    await load_weights(ctx, pe, pe.w_in, [weight], slot)
 
 
 async def mac(ctx, pe, x, psum, valid=1, slot=0):

@@ -13,7 +13,7 @@ from models.mapper import PostProcess, map_fc, weight_beats
 from models.perf import predict_cycles
 from models.spec import DRAM_WORD_BITS
 from testbench.jobs import Job
-from testbench.runner import SimulationModel
+from testbench.layer_values import random_tensors, run_jobs
 from testbench.tb import DramTiming
 
 pytestmark = pytest.mark.rtl
@@ -27,10 +27,7 @@ def make_jobs(spec, seed):
     rng = np.random.default_rng(seed)
     low, high = operand_range(spec.operand_bits)
     r, c = spec.rows, spec.cols
-
-    def rand(shape, zeros=0.0):
-        values = rng.integers(low, high + 1, shape)
-        return np.where(rng.random(shape) < zeros, 0, values)
+    rand = random_tensors(rng, spec.operand_bits)
 
     m_many = 3 * spec.output_words // 2 + 1     # a tile never has more rows than that
     return [
@@ -53,9 +50,7 @@ def make_jobs(spec, seed):
 def fc_run(request, arch, tmp_path_factory):
     spec = arch(request.param)
     jobs = make_jobs(spec, seed=sum(map(ord, spec.name)))
-    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"fc-{spec.name}"))
-    assert [r.name for r in results] == [j.name for j in jobs]
-    return spec, jobs, results
+    return spec, jobs, run_jobs(spec, jobs, tmp_path_factory.mktemp(f"fc-{spec.name}"))
 
 
 def test_outputs_match_golden_bit_for_bit(fc_run):

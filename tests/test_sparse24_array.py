@@ -9,7 +9,7 @@ from models.sparsity import GROUP, KEPT
 from models.spec import ArchSpec
 from pyhdl.sparse_array import SparseSystolicArray
 from pyhdl.sparse_pe import SparseProcessingElement
-from testbench.amaranth_sim import simulate
+from testbench.amaranth_sim import load_weights, simulate
 
 SPECS = [ArchSpec(rows=4, cols=3, weight_sparsity="2:4"),
          ArchSpec(rows=2, cols=5, weight_sparsity="2:4", rf_depth=3),
@@ -39,16 +39,10 @@ def test_partial_sums_and_gated_count(spec):
 
     async def bench(ctx):
         for slot, (values, indices) in enumerate(slots):
-            ctx.set(array.w_shift, 1)
-            for c in reversed(range(cols)):
-                ctx.set(array.w_data, {"values": [int(v) for v in values[:, c]],
-                                       "indices": [int(i) for i in indices[:, c]]})
-                await ctx.tick()
-            ctx.set(array.w_shift, 0)
-            ctx.set(array.w_commit, 1)
-            ctx.set(array.w_slot, slot)
-            await ctx.tick()
-            ctx.set(array.w_commit, 0)
+            await load_weights(ctx, array, array.w_data,
+                               [{"values": [int(v) for v in values[:, c]],
+                                 "indices": [int(i) for i in indices[:, c]]}
+                                for c in range(cols)], slot)
         for t, (valid, slot, x) in enumerate(schedule):
             ctx.set(array.x, {"valid": valid, "slot": slot, "values": [int(v) for v in x]})
             counted = t - array.gated_latency
@@ -82,14 +76,7 @@ def test_pe_multiplies_the_input_its_index_selects():
 
     async def bench(ctx):
         for slot, (value, index) in enumerate(weights):
-            ctx.set(pe.w_in, {"value": value, "index": index})
-            ctx.set(pe.w_shift, 1)
-            await ctx.tick()
-            ctx.set(pe.w_shift, 0)
-            ctx.set(pe.w_commit, 1)
-            ctx.set(pe.w_slot, slot)
-            await ctx.tick()
-            ctx.set(pe.w_commit, 0)
+            await load_weights(ctx, pe, pe.w_in, [{"value": value, "index": index}], slot)
         for slot in range(2):
             ctx.set(pe.x_in, {"valid": 1, "slot": slot, "values": inputs})
             ctx.set(pe.psum_in, 1000)

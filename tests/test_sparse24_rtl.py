@@ -10,7 +10,7 @@ from models.sparsity import GROUP, is_2to4
 from models.spec import ArchSpec
 from testbench.jobs import Job
 from testbench.regress import check_counters
-from testbench.runner import SimulationModel
+from testbench.layer_values import random_tensors, run_jobs
 from testbench.tb import DramTiming
 
 pytestmark = pytest.mark.rtl
@@ -39,10 +39,7 @@ def make_jobs(spec, seed):
     rng = np.random.default_rng(seed)
     low, high = operand_range(spec.operand_bits)
     rows, cols = spec.rows, spec.cols
-
-    def rand(shape, zeros=0.0):
-        values = rng.integers(low, high + 1, shape)
-        return np.where(rng.random(shape) < zeros, 0, values)
+    rand = random_tensors(rng, spec.operand_bits)
 
     def conv(name, n, c, h, w, k, r, stride, pad, sparse=True, zeros=0.0, **options):
         weights = rand((k, c // options.get("groups", 1), r, r))
@@ -84,9 +81,7 @@ def make_jobs(spec, seed):
 def sparse_run(request, tmp_path_factory):
     spec = request.param
     jobs = make_jobs(spec, seed=sum(map(ord, spec.name)))
-    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(spec.name))
-    assert [r.name for r in results] == [j.name for j in jobs]
-    return spec, jobs, results
+    return spec, jobs, run_jobs(spec, jobs, tmp_path_factory.mktemp(spec.name))
 
 
 def test_layers_run_in_the_mode_their_weights_allow(sparse_run):
