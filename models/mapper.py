@@ -16,6 +16,7 @@ import numpy as np
 from .compression import compressible, table_beats
 from .golden import conv_output_size, operand_range
 from .layout import row_beats
+from .os_groups import even_group_tile_rows
 from .hardware import COUNT_LIMIT, post_flags
 from .perf import predict_counters, predict_cycles, weight_dram_rows
 from .registers import DESCRIPTOR_FIELDS, register_value
@@ -339,13 +340,15 @@ def _map_conv(spec, shape, post, placement, sparse):
         while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
         compressed_p = _compressed_tile_rows(spec, shape, post, placement, group, tile_p)
+        even_p = even_group_tile_rows(p, q, tile_p, spec.rows) if spec.dataflow == "os" else None
         y_half = spec.output_words // 2 if halves == 2 else 0
         spanned = [] if tile_p < p else [
             images for images in range(shape.n, 1, -1)
             if shape.n % images == 0 and images_fit(images, group, halves)][:1]
         return [_mapping(spec, shape, post, placement, rows, c_blocks, k_blocks, group,
                          *weights, y_half, compress, sparse=sparse)
-                for rows, compress in ((tile_p, False), (compressed_p, True)) if rows] + [
+                for rows, compress in ((tile_p, False), (compressed_p, True), (even_p, False))
+                if rows] + [
             _mapping(spec, shape, post, placement, p, c_blocks, k_blocks, group, *weights,
                      y_half, tile_images=images, sparse=sparse) for images in spanned]
 

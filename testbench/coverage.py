@@ -16,6 +16,7 @@ import numpy as np
 from models import golden
 from models.compression import activation_rows, stored_beats
 from models.golden import operand_range
+from models.os_groups import evenly_grouped
 from models.spec import DATAFLOWS, OPERAND_BITS
 
 from .jobs import expected_activations, expected_output
@@ -33,7 +34,7 @@ BINS = {
     "channels": ("C%rows!=0", "C%rows==0", "K%cols!=0", "K%cols==0", "C<rows", "K<cols"),
     "tiling": ("one_tile", "several_tiles", "output_groups", "weight_chunks",
                "weight_double_buffer", "weights_resident", "tile_spans_images",
-               "pixel_group_spans_images"),
+               "pixel_group_spans_images", "os_evenly_grouped_tiles"),
     "post": ("none", "bias", "requant", "relu", "requant_saturates"),
     "data": ("uniform", "sparse", "all_zero", "extremes", "narrow"),
     "accumulator": ("acc_bits=32", "acc_bits<32", "wraps"),
@@ -166,7 +167,7 @@ def _tiling_bins(parts):
 def _batch_tiling_bins(spec, parts):
     """Weights resident across the tiles of a layer; tiles of several whole images, and
     (output-stationary) a group of `rows` pixels that starts in one image and ends in the
-    next."""
+    next; output-stationary tiles one row short for whole pixel groups (models.os_groups)."""
     bins = set()
     for mapping in (part.mapping for part in parts):
         shape = mapping.shape
@@ -176,6 +177,8 @@ def _batch_tiling_bins(spec, parts):
             bins.add("tiling:tile_spans_images")
             if spec.dataflow == "os" and shape.p * shape.q % spec.rows:
                 bins.add("tiling:pixel_group_spans_images")
+        if spec.dataflow == "os" and evenly_grouped(mapping, spec.rows):
+            bins.add("tiling:os_evenly_grouped_tiles")
     return bins
 
 

@@ -4,7 +4,8 @@
 models.spec.DATAFLOWS, 4/8/16-bit operands, accumulators from 2 x operand bits to 32, small or
 large buffers, 4- to 64-byte DRAM bus).  `random_case(spec, arch_seed, index)` draws layer
 `index` for it: conv, depthwise, grouped or fully connected, with strides, padding, batch,
-post-processing, a value distribution, DRAM timing and sometimes a reset mid-layer.  Every
+post-processing, a value distribution, DRAM timing and sometimes a reset mid-layer (and on
+output-stationary arrays, sometimes a height whose tiles hold whole pixel groups).  Every
 draw uses `numpy.random.default_rng((arch_seed, index))`, so one case is reproduced alone
 from its two numbers.  Layers the mapper refuses are drawn again and counted; so are layers
 whose predicted run time exceeds `MAX_CYCLES` (they would slow the regression, not test more).
@@ -15,7 +16,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from models.golden import operand_range
-from models.mapper import ConvShape, MappingError, PostProcess
+from models.mapper import ConvShape, MappingError, PostProcess, map_grouped_conv
+from models.os_groups import evenly_grouped
 from models.perf import predict_cycles
 from models.sparsity import GROUP
 from models.spec import DATAFLOWS, OPERAND_BITS, ArchSpec
@@ -243,6 +245,24 @@ def _sparsified(arch_seed, index, x):
     return np.where(rng.random(x.shape) < rng.uniform(0, MAX_INPUT_ZEROS), 0, x)
 
 
+def _evenly_grouped_os(spec, arch_seed, index, shape, groups, post):
+    """On an output-stationary architecture, one convolution in two is drawn taller: the
+    first input height, up to 96 rows more, whose tiles the mapper shortens for whole pixel
+    groups (models/os_groups.py), if there is one.  From a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 2))
+    if spec.dataflow != "os" or shape.w == 1 or rng.random() < 0.5:
+        return shape
+    for h in range(shape.h + 1, shape.h + 97):
+        taller = replace(shape, h=h)
+        try:
+            parts = map_grouped_conv(spec, taller, groups, post)
+        except MappingError:
+            return shape
+        if all(evenly_grouped(part.mapping, spec.rows) for part in parts):
+            return taller
+    return shape
+
+
 def case_name(arch_seed, index):
     return f"r{arch_seed}-{index}"
 
@@ -259,6 +279,8 @@ def random_case(spec, arch_seed, index):
                                                     (bias, requant, relu))
         shape, x_compressed = _reading_compressed(spec, arch_seed, index, shape, groups)
         shape, pruning = _pruning(spec, arch_seed, index, shape, groups)
+        shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups,
+                                   PostProcess(bias is not None, requant, relu))
         try:
             parts = layer_parts(spec, shape, groups,
                                 PostProcess(bias is not None, requant, relu),
