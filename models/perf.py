@@ -8,7 +8,8 @@ tests hold both to the RTL's counters on every layer they simulate.
 import functools
 from dataclasses import dataclass
 
-from .compression import compressed_reads, compressed_write_end, compressed_writes
+from .compression import (band_read_cycles, compressed_input_rows, compressed_reads,
+                          compressed_write_end, compressed_writes)
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 from .sparsity import skipped_macs
@@ -147,10 +148,10 @@ WRITE_OVERHEAD = 5 + POSTPROCESS_LATENCY
 buffer read, post-processor pipeline, FIFO, gearbox and the last beat's handshake."""
 
 
-def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
+def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, inputs=None):
     """Cycles from start to done, phase by phase as the controller walks the loops; for a
-    layer whose outputs are written compressed, exact only given its int8 `outputs`
-    (models/compression.py).
+    layer whose outputs are written compressed, exact only given its int8 `outputs`, and for
+    one reading its inputs compressed, only given its int8 `inputs` (models/compression.py).
 
     Assumes the DRAM of testbench/dram_model.sv: `dram_latency` cycles to a read burst's
     first beat, then one beat a cycle, with enough requests in flight (32) to cover the
@@ -173,10 +174,12 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
     halves = d["y_half_words"] != 0
     if mapping.post.bias:
         cycles += 1 + read(1, shape.k, DRAM_WORD_BITS, spec.cols)
+    x_rows = compressed_input_rows(spec, mapping, inputs)
     for index, tile in enumerate(tiles(mapping)):
         pixels = tile.rows * shape.q
-        cycles += 2 + read(tile.band_rows * (1 if d["fold"] else shape.w), d["c"],
-                           spec.operand_bits, spec.input_lanes)
+        cycles += 2 + band_read_cycles(spec, mapping, x_rows, tile, dram_latency,
+                                       read(tile.band_rows * (1 if d["fold"] else shape.w),
+                                            d["c"], spec.operand_bits, spec.input_lanes))
         resident = index and d["w_resident"]
         ready = None          # when a prefetched chunk's weights are in, if one was fetched
         for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):

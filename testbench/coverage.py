@@ -43,6 +43,8 @@ BINS = {
     "dram": ("default", "latency", "bandwidth_gap", "backpressure"),
     "fault": ("reset_mid_layer",),
     "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense"),
+    "compressed_reads": ("none", "inputs_dense", "rows_encoded", "all_zero_rows",
+                         "rows_stored_dense"),
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word"),
     "x_layout": ("pixel_rows", "packed_rows"),
     "tap_fold": ("folded", "several_segments", "several_tiles", "stride>1"),
@@ -101,6 +103,7 @@ def case_bins(spec, case):
     if job.interrupt is not None:
         bins.add("fault:reset_mid_layer")
     bins |= _compression_bins(spec, job, parts)
+    bins |= _compressed_read_bins(spec, job, parts)
     bins |= _weight_sparsity_bins(spec, parts)
     bins |= _tap_fold_bins(parts)
     return sorted(bins)
@@ -152,6 +155,20 @@ def _compression_bins(spec, job, parts):
     return {f"compression:{name}" for name, hit in (("rows_encoded", encoded.any()),
                                                     ("rows_stored_dense", not encoded.all()))
             if hit}
+
+
+def _compressed_read_bins(spec, job, parts):
+    """Whether the inputs were read compressed, and how their rows were stored: encoded
+    (all-zero ones among them) or dense (longer encoded)."""
+    if spec.activation_compression == "none":
+        return {"compressed_reads:none"}
+    if not any(part.mapping.descriptor["x_compressed"] for part in parts):
+        return {"compressed_reads:inputs_dense"}
+    rows = activation_rows(job.conv_inputs, spec.dram_bus_bytes)
+    _, encoded = stored_beats(rows, spec.dram_bus_bytes)
+    return {f"compressed_reads:{name}" for name, hit in (
+        ("rows_encoded", encoded.any()), ("all_zero_rows", not rows.any(axis=1).all()),
+        ("rows_stored_dense", not encoded.all())) if hit}
 
 
 def _tiling_bins(parts):
