@@ -20,11 +20,14 @@ compulsory DRAM traffic over the network.
 held-out images) on the default 16x16 array (configs/default.yaml), both dataflows, per
 network: utilization (AlexNet also over its convolutions alone), energy per MAC
 (hwcomponents' per-action table for the architecture), DRAM's share of that energy, DRAM
-traffic / compulsory bytes, and its MACs, cycles and energy.  --int32 runs the four built-in
-networks as they ran before they were int8 networks: int32 outputs between layers, no bias,
-requantization or ReLU in hardware.  AlexNet's and VGG-16's large fully-connected layers
-give the mapper 512 tilings each to weigh, so --networks takes minutes (about 10 on a busy
-2-core machine).
+traffic / compulsory bytes, and its MACs, cycles and energy; where each network's cycles
+go (first layer, depthwise and grouped, 1x1, other convolutions, fully connected: each one's
+share of the cycles and utilization); then every bound of issue 13's "Done means"
+(ISSUE_BOUNDS, AlexNet also at batch 16) on both dataflows, each with pass or miss.  --int32
+runs the four built-in networks as they ran before they were int8 networks: int32 outputs
+between layers, no bias, requantization or ReLU in hardware.  AlexNet's and VGG-16's large
+fully-connected layers give the mapper 512 tilings each to weigh, so --networks takes minutes
+(about 10 on a busy 2-core machine).
 
 Usage: .venv/bin/python benchmarks/efficiency.py [--arch A.yaml] [--rtl]
        .venv/bin/python benchmarks/efficiency.py --networks [--int32] [--arch A.yaml]
@@ -32,7 +35,7 @@ Usage: .venv/bin/python benchmarks/efficiency.py [--arch A.yaml] [--rtl]
 
 import argparse
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,10 +48,70 @@ from models.energy import energy_breakdown, table_for  # noqa: E402
 from models.mapper import PostProcess  # noqa: E402
 from models.spec import DATAFLOWS, DRAM_WORD_BITS, load_spec  # noqa: E402
 from models.workloads import GENERATED_NETWORKS, generated_operands, workload  # noqa: E402
-from peforge.network import predicted_counters  # noqa: E402
+from models.perf import weight_fetches  # noqa: E402
+from peforge.network import layer_parts, predicted_counters  # noqa: E402
 
 DIGITS_IMAGES = 360
 """The digits CNN's held-out images, one batch (the main job of the README)."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One bound of issue 13's "Done means" on a figure of `network_figures` for `network`
+    at `batch` images: the figure is at least `limit`, or at most with `at_most`."""
+
+    network: str
+    batch: int
+    figure: str
+    limit: float
+    at_most: bool = False
+
+    def met(self, value):
+        return value <= self.limit if self.at_most else value >= self.limit
+
+    def describe(self, value):
+        """The bound, the measured value and pass or miss, on one line."""
+        scale, unit = FIGURE_UNITS[self.figure]
+        relation = "<=" if self.at_most else ">="
+        return (f"{self.network} (batch {self.batch}) {self.figure.replace('_', ' ')} {relation} "
+                f"{scale * self.limit:g}{unit}: {scale * value:.4g}{unit} "
+                f"{'pass' if self.met(value) else 'miss'}")
+
+
+FIGURE_UNITS = {"utilization": (100, " %"), "conv_utilization": (100, " %"),
+                "traffic": (1, "x compulsory"), "pj_per_mac": (1, " pJ/MAC"),
+                "weight_fetches": (1, "")}
+"""How a bounded figure prints: scale and unit (weight_fetches: how many times the layer
+that fetches its weights most often fetches them)."""
+
+ISSUE_BOUNDS = (
+    Bound("resnet18", 1, "utilization", 0.90),
+    Bound("mobilenetv2", 1, "utilization", 0.60),
+    Bound("alexnet", 1, "conv_utilization", 0.85),
+    Bound("alexnet", 16, "utilization", 0.75),
+    Bound("digits", DIGITS_IMAGES, "utilization", 0.60),
+    Bound("digits", DIGITS_IMAGES, "weight_fetches", 1, at_most=True),
+    Bound("resnet18", 1, "traffic", 1.1, at_most=True),
+    Bound("mobilenetv2", 1, "traffic", 1.1, at_most=True),
+    Bound("resnet18", 1, "pj_per_mac", 2.7, at_most=True),
+)
+"""Issue 13's "Done means" on the default 16x16 (VGG-16 has none), each checked on both
+dataflows."""
+
+LAYER_KINDS = ("first", "grouped", "1x1", "kxk", "fc")
+"""Where a network's cycles go: its first layer, depthwise and grouped convolutions, 1x1
+convolutions, the other convolutions, fully-connected layers."""
+
+
+def layer_kind(index, layer):
+    """The LAYER_KINDS entry of the `index`th accelerator layer of a network."""
+    if index == 0:
+        return "first"
+    if layer.op == "fc":
+        return "fc"
+    if layer.groups > 1:
+        return "grouped"
+    return "1x1" if layer.shape.r == layer.shape.s == 1 else "kxk"
 
 
 def compulsory_bytes(spec, layer):
@@ -135,8 +198,14 @@ def network_figures(spec, table, layers):
     and DRAM traffic / compulsory of the accelerator layers of one network on `spec`."""
     sums = dict.fromkeys(("macs", "cycles", "conv_macs", "conv_cycles", "energy", "dram",
                           "traffic", "compulsory"), 0.0)
-    for layer in layers:
+    kinds = {kind: [0, 0] for kind in LAYER_KINDS}
+    fetches = 0
+    for index, layer in enumerate(layers):
         counters = predicted_counters(spec, layer)
+        kinds[layer_kind(index, layer)][0] += layer.macs
+        kinds[layer_kind(index, layer)][1] += counters["cycles"]
+        fetches = max([fetches] + [weight_fetches(part.mapping)
+                                   for part in layer_parts(spec, layer)])
         energy = energy_breakdown(counters, table, spec, layer.post.requant is not None)
         conv = layer.op != "fc"
         sums["macs"] += layer.macs
@@ -153,36 +222,89 @@ def network_figures(spec, table, layers):
             "conv_utilization": sums["conv_macs"] / (sums["conv_cycles"] * peak),
             "pj_per_mac": sums["energy"] / sums["macs"],
             "dram_share": sums["dram"] / sums["energy"],
-            "traffic": sums["traffic"] / sums["compulsory"]}
+            "traffic": sums["traffic"] / sums["compulsory"], "weight_fetches": fetches,
+            "kinds": kinds}
 
 
-def network_layers(name, bits, int32):
-    """The accelerator layers of workload `name`; with `int32` the built-in networks'
-    layers write int32 outputs with no post-processing (as before they were int8)."""
-    batch = DIGITS_IMAGES if name == "digits" else 1
+def network_layers(name, bits, int32, batch):
+    """The accelerator layers of workload `name` for `batch` images; with `int32` the
+    built-in networks' layers write int32 outputs with no post-processing (as before they
+    were int8)."""
     layers = [layer for layer in workload(name, batch, bits) if layer.on_accelerator]
     if int32 and name in GENERATED_NETWORKS:
         layers = [replace(layer, post=PostProcess()) for layer in layers]
     return layers
 
 
+def input_bound_utilization(spec, layer):
+    """The most of the peak a depthwise or grouped `layer` can reach on an array fed one
+    input-buffer word (`rows` operands) a cycle: each input operand enters K/groups x R x S /
+    stride^2 products on average (its group's filters at every tap whose window holds it),
+    so at most rows x that many MACs a cycle, of rows x cols."""
+    shape = layer.shape
+    uses = shape.k // layer.groups * shape.r * shape.s / shape.stride ** 2
+    return min(1.0, uses / spec.cols)
+
+
+def grouped_at_bound(spec, layers, figures):
+    """The network's utilization with its grouped layers at `input_bound_utilization` and
+    every other layer's cycles as the analytical model has them."""
+    peak = spec.peak_macs_per_cycle
+    grouped = [layer for layer in layers if layer.groups > 1]
+    bound_cycles = sum(layer.macs / (peak * input_bound_utilization(spec, layer))
+                       for layer in grouped)
+    other_cycles = figures["cycles"] - sum(predicted_counters(spec, layer)["cycles"]
+                                           for layer in grouped)
+    return figures["macs"] / ((other_cycles + bound_cycles) * peak)
+
+
+def cycle_shares(figures, peak):
+    """Where a network's cycles go, as one line: each kind's share of the cycles and its
+    utilization (`peak` MACs a cycle)."""
+    total = figures["cycles"]
+    return "; ".join(f"{kind} {100 * cycles / total:.0f}% at {100 * macs / (cycles * peak):.1f}%"
+                     for kind, (macs, cycles) in figures["kinds"].items() if cycles)
+
+
 def networks(base, int32):
-    """The per-network table of the built-in networks and digits."""
+    """The per-network table of the built-in networks and digits, where their cycles go,
+    and issue 13's bounds."""
     outputs = "int32 outputs between layers" if int32 else "int8 networks"
     print(f"{base.name}: {base.rows}x{base.cols}, {base.tech_nm} nm, {outputs}; analytical "
           f"model, hwcomponents energy")
-    print(f"{'network':12} {'flow':4} {'util.':>6} {'conv util.':>10} {'pJ/MAC':>7} "
-          f"{'DRAM share':>10} {'DRAM x':>7} {'MACs':>9} {'cycles':>11} {'energy':>9}")
+    print(f"{'network':12} {'batch':>5} {'flow':4} {'util.':>6} {'conv util.':>10} "
+          f"{'pJ/MAC':>7} {'DRAM share':>10} {'DRAM x':>7} {'MACs':>9} {'cycles':>11} "
+          f"{'energy':>9}")
+    runs = [(name, DIGITS_IMAGES if name == "digits" else 1)
+            for name in (*GENERATED_NETWORKS, "digits")]
+    runs += sorted({(b.network, b.batch) for b in ISSUE_BOUNDS} - set(runs))
+    measured = {}
     for spec in dataflow_specs(base):
         table = table_for(spec)
-        for name in (*GENERATED_NETWORKS, "digits"):
-            figures = network_figures(spec, table,
-                                      network_layers(name, spec.operand_bits, int32))
-            print(f"{name:12} {spec.dataflow:4} {100 * figures['utilization']:5.1f}% "
+        peak = spec.peak_macs_per_cycle
+        for name, batch in runs:
+            layers = network_layers(name, spec.operand_bits, int32, batch)
+            figures = network_figures(spec, table, layers)
+            measured[spec.dataflow, name, batch] = figures
+            print(f"{name:12} {batch:5d} {spec.dataflow:4} {100 * figures['utilization']:5.1f}% "
                   f"{100 * figures['conv_utilization']:9.1f}% {figures['pj_per_mac']:7.2f} "
                   f"{100 * figures['dram_share']:9.1f}% {figures['traffic']:6.2f}x "
                   f"{figures['macs'] / 1e9:8.4f}G {int(figures['cycles']):11,d} "
                   f"{figures['energy_pj'] / 1e9:7.3f}mJ", flush=True)
+            print(f"{'':12} {'':5} {'':4} cycles: {cycle_shares(figures, peak)}", flush=True)
+            if any(layer.groups > 1 for layer in layers):
+                print(f"{'':12} {'':5} {'':4} with its grouped layers at their input-word "
+                      f"bound: {100 * grouped_at_bound(spec, layers, figures):.1f}%")
+    if int32:
+        return
+    print(f"issue 13's bounds on {base.name}:")
+    met = 0
+    for bound in ISSUE_BOUNDS:
+        for flow in DATAFLOWS:
+            value = measured[flow, bound.network, bound.batch][bound.figure]
+            met += bound.met(value)
+            print(f"  {flow}: {bound.describe(value)}")
+    print(f"{met} of {len(ISSUE_BOUNDS) * len(DATAFLOWS)} bounds met")
 
 
 def main():

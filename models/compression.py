@@ -207,10 +207,15 @@ def input_bands(mapping):
     """The input pixels each tile's band reads, in order: (first pixel of the tensor, pixels);
     a band is whole input rows of one image (pyhdl/sequencer.py)."""
     from .perf import tiles     # perf prices the writes with this module: import when used
-    shape = mapping.shape
     for tile in tiles(mapping):
-        first_row = max(0, tile.p0 * shape.stride - shape.pad)
-        yield (tile.image * shape.h + first_row) * shape.w, tile.band_rows * shape.w
+        yield tile_band(mapping.shape, tile)
+
+
+def tile_band(shape, tile):
+    """A tile's input band as (first pixel of the tensor, pixels): whole input rows of one
+    image, halo rows included."""
+    first_row = max(0, tile.p0 * shape.stride - shape.pad)
+    return (tile.image * shape.h + first_row) * shape.w, tile.band_rows * shape.w
 
 
 def compressed_reads(spec, mapping, inputs=None):
@@ -273,12 +278,22 @@ class _Gearbox:
     def idle(self):
         return self.fill == 0 and not self.row_end
 
+    def _after(self, ready):
+        """The elements left once this cycle's output (taken when `ready`) has left."""
+        if self.valid and ready:
+            return self.fill - self.out if self.fill >= self.out else 0
+        return self.fill
+
+    def accepts(self, ready):
+        """Whether the gearbox takes an input chunk this cycle, its output taken when `ready`."""
+        after = self._after(ready)
+        return (not self.row_end or after == 0) and after <= self.out
+
     def step(self, ready, chunk):
         """One cycle with output `ready` and input `chunk` ((count, last) or None); returns
         (emitted, input ready)."""
         emit = self.valid and ready
-        after = (self.fill - self.out if self.fill >= self.out else 0) if emit else self.fill
-        in_ready = (not self.row_end or after == 0) and after <= self.out
+        after, in_ready = self._after(ready), self.accepts(ready)
         if chunk is not None and in_ready:
             self.fill, self.row_end = after + chunk[0], chunk[1]
         else:
@@ -422,3 +437,169 @@ def compressed_write_end(spec, mapping, outputs, tile, first_kb, word_counts, ac
         decisions["cmd"].step(decided, cmd_read)
         decisions["data"].step(decided, row_done)
         cycle += 1
+
+
+# --- cycles: the decompressing reader, cycle by cycle --------------------------------------
+# A compressed band's read time depends on every row's stored length and every dense beat's
+# encoded length, so the model steps a mirror of pyhdl/compress.py CompressedRowFetcher (its
+# table ring, command-kind FIFO and RowDecompressor), of the DMA reader's gearbox
+# (pyhdl/dma.py DmaReader) and of the simulated DRAM's read queue (testbench/dram_model.sv,
+# no gaps or stalls).
+
+TABLE_RING = 4
+"""Table beats the fetcher holds or fetches ahead (pyhdl/compress.py TABLE_RING)."""
+READ_KINDS = 8
+"""Commands whose data has not all arrived (pyhdl/compress.py CompressedRowFetcher.KINDS)."""
+
+
+class _DramReads:
+    """testbench/dram_model.sv's read side without gaps or stalls: commands queue up to
+    DRAM_WRITE_QUEUE deep; the head's beats are offered one a cycle from `latency` + 1
+    cycles after its command, right after the previous burst's last beat."""
+
+    def __init__(self, latency):
+        self.latency, self.queue, self.left = latency, [], 0
+
+    @property
+    def cmd_ready(self):
+        return len(self.queue) != DRAM_WRITE_QUEUE
+
+    @property
+    def valid(self):
+        return self.left != 0
+
+    def step(self, cycle, taken, command):
+        """End of `cycle`: a beat `taken`, a `command` (its length) pushed or None."""
+        last = taken and self.left == 1
+        pop = (self.left == 0 or last) and self.queue and cycle >= self.queue[0][0]
+        if taken:
+            self.left -= 1
+        if pop:
+            self.left = self.queue.pop(0)[1]
+        if command is not None:
+            self.queue.append((cycle + self.latency, command))
+
+
+class _Decompressor:
+    """pyhdl/compress.py RowDecompressor: a byte window filled a stored beat at a time, a
+    dense beat out when the window holds its mask and non-zero bytes."""
+
+    def __init__(self, bus):
+        self.bus, self.mask, self.capacity = bus, mask_bytes(bus), 2 * bus + mask_bytes(bus)
+        self.fill = self.produced = self.taken = 0
+
+    def outputs(self, row, in_valid, out_ready):
+        """This cycle's (out valid, in ready, row done) for `row` ((stored, dense, encoded
+        bytes of each dense beat) or None: no row's kind at the head)."""
+        if row is None:
+            return False, False, False
+        stored, dense, per_beat = row
+        if stored >= dense:
+            return in_valid, out_ready, None        # the row's end: its last beat taken
+        used = per_beat[self.produced]
+        valid = self.fill >= self.mask and self.fill >= used
+        done = valid and out_ready and self.produced == dense - 1
+        kept = self.fill - (used if valid and out_ready else 0)
+        ready = self.taken != stored and kept + self.bus <= self.capacity and not done
+        return valid, ready, done
+
+    def step(self, row, emit, took, done):
+        """End of the cycle: a dense beat `emit`ted, a stored beat `took`, the row `done`."""
+        if done:
+            self.fill = self.produced = self.taken = 0
+            return
+        if row is None or row[0] >= row[1]:
+            return
+        used = row[2][self.produced] if emit else 0
+        self.fill = self.fill - used + (self.bus if took else 0)
+        self.taken += took
+        self.produced += emit
+
+
+def band_rows(inputs, bus_bytes):
+    """Per input pixel (the tensor's rows in order): (stored beats, dense beats, encoded bytes
+    of each dense beat), from the layer's int8 `inputs` (N x C x H x W)."""
+    rows = activation_rows(inputs, bus_bytes)
+    beats, _ = stored_beats(rows, bus_bytes)
+    per_beat = encoded_beat_bytes(rows.reshape(len(rows), -1, bus_bytes))
+    dense = per_beat.shape[1]
+    return [(int(b), dense, tuple(p)) for b, p in zip(beats.tolist(), per_beat.tolist())]
+
+
+def compressed_read_cycles(spec, rows, first, row_elems, dram_latency):
+    """Cycles from the DMA reader accepting a compressed read job of `rows` (`band_rows`'
+    entries of the band's pixels, the first of them entry `first` of the length table; rows
+    of `row_elems` int8 elements) to the first cycle it is idle again."""
+    bus = spec.dram_bus_bytes
+    shift = (bus - 1).bit_length()
+    dram, kinds, decompressor = _DramReads(dram_latency), _Fifo(READ_KINDS), _Decompressor(bus)
+    gearbox = _Gearbox(spec.input_lanes)
+    count, dense = len(rows), rows[0][1]
+    cmd_rows, entry = count, first
+    table_left = ((first + count - 1) >> shift) - (first >> shift) + 1
+    reserved, arrived, arrive = 0, set(), (first >> shift) % TABLE_RING
+    stored_taken, data_row = 0, 0            # the fetcher's beat count, the row at the head
+    data_rows, beats_left, elems_left = count, dense, row_elems
+    cycle = 1
+    while (data_rows or cmd_rows or table_left or kinds.head is not None or kinds.inner
+           or not gearbox.idle):
+        slot = (entry >> shift) % TABLE_RING
+        # Commands: a table beat while there is a ring place, else the next row's burst.
+        fetch_table = table_left != 0 and reserved != TABLE_RING
+        issue_row = cmd_rows != 0 and slot in arrived
+        pushed = command = None
+        if kinds.w_rdy and (fetch_table or issue_row) and dram.cmd_ready:
+            if fetch_table:
+                pushed, command = True, 1
+                table_left, reserved = table_left - 1, reserved + 1
+            else:
+                pushed, command = False, rows[entry - first][0]
+                if entry % bus == bus - 1 or cmd_rows == 1:
+                    reserved -= 1
+                    arrived.discard(slot)
+                cmd_rows, entry = cmd_rows - 1, entry + 1
+        # Data: a table beat into the ring, else a row's beats through the decompressor into
+        # the reader's gearbox.
+        in_ready = data_rows != 0 and gearbox.accepts(True)
+        table = kinds.head is True
+        row = rows[data_row] if kinds.head is False else None
+        out_valid, dec_ready, done = decompressor.outputs(row, dram.valid, in_ready)
+        taken = dram.valid and (table or (row is not None and dec_ready))
+        if row is not None and done is None:     # a row stored dense ends on its last beat
+            done = taken and stored_taken == row[0] - 1
+        emit = data_rows != 0 and out_valid and in_ready
+        gearbox.step(True, (min(elems_left, bus), beats_left == 1) if emit else None)
+        if table and taken:
+            arrived.add(arrive)
+            arrive = (arrive + 1) % TABLE_RING
+        if row is not None and taken:
+            stored_taken = 0 if stored_taken == row[0] - 1 else stored_taken + 1
+        decompressor.step(row, emit, taken, done)
+        data_row += bool(done)
+        if emit and beats_left == 1:
+            data_rows, beats_left, elems_left = data_rows - 1, dense, row_elems
+        elif emit:
+            beats_left, elems_left = beats_left - 1, elems_left - bus
+        dram.step(cycle, taken, command)
+        kinds.step(pushed, (table and taken) or bool(done))
+        cycle += 1
+    return cycle
+
+
+def compressed_input_rows(spec, mapping, inputs):
+    """`band_rows` of a layer that reads X compressed, from its int8 `inputs` (N x C x H x W);
+    None for a layer reading X dense, or without inputs."""
+    if inputs is None or not mapping.descriptor["x_compressed"]:
+        return None
+    return band_rows(inputs, spec.dram_bus_bytes)
+
+
+def band_read_cycles(spec, mapping, x_rows, tile, dram_latency, dense):
+    """The DMA reader's cycles for `tile`'s input band, from accepting the job to idle:
+    `dense` (models/perf.py's, the band read dense) unless the layer reads X compressed and
+    `x_rows` (`compressed_input_rows`) are given."""
+    if x_rows is None:
+        return dense
+    first, count = tile_band(mapping.shape, tile)
+    return compressed_read_cycles(spec, x_rows[first:first + count], first, mapping.shape.c,
+                                  dram_latency)

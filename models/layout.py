@@ -46,3 +46,15 @@ def unpack_rows(data, rows, cols, bits, bus_bytes):
         values = data[:, :cols * bits // 8].copy().view(dtype).astype(np.int64)
     half = 1 << (bits - 1)
     return (((values.astype(np.int64) + half) & ((1 << bits) - 1)) - half).astype(np.int32)
+
+
+def pixel_rows(x):
+    """NCHW `x` as its DRAM rows in the pixel layout: one row of C channels per pixel (NHWC)."""
+    return np.asarray(x).transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def packed_rows(x):
+    """NCHW `x` as its DRAM rows in the packed layout of a few-channel tensor: one row per
+    image row, pixel w's C channels at elements w*C to w*C + C - 1 (models/tap_fold.py)."""
+    n, c, h, w = x.shape
+    return np.asarray(x).transpose(0, 2, 3, 1).reshape(n * h, w * c)

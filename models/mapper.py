@@ -16,10 +16,12 @@ import numpy as np
 from .compression import compressible, table_beats
 from .golden import conv_output_size, operand_range
 from .layout import row_beats
+from .os_groups import even_group_tile_rows
 from .hardware import COUNT_LIMIT, post_flags
 from .perf import predict_counters, predict_cycles, weight_dram_rows
 from .registers import DESCRIPTOR_FIELDS, register_value
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS, ROW_STATIONARY
+from . import tap_fold
 from .sparsity import active_rows, block_elems, pack_weight_rows, runs_sparse, word_blocks
 TRAFFIC_SLACK = 1.2
 """How much DRAM traffic above the least the mapper accepts for fewer cycles: splitting the
@@ -155,7 +157,7 @@ class Mapping:
     def red_blocks(self):
         """Reduction blocks per output pixel and block of filters: taps x channel blocks (x 2
         for a dense layer on a 2:4 array, models/sparsity.py)."""
-        return self.shape.r * self.shape.s * self.descriptor["c_blocks"] \
+        return self.descriptor["taps"] * self.descriptor["c_blocks"] \
             * self.descriptor["word_blocks"]
 
     @property
@@ -237,6 +239,8 @@ def weight_rows(spec, mapping, weights):
     if spec.dataflow == ROW_STATIONARY:
         from .row_stationary import weight_dram_rows
         return weight_dram_rows(spec, mapping.shape, weights)
+    if mapping.descriptor["fold"]:
+        return tap_fold.weight_rows(weights)
     if spec.dataflow != "os":
         return weights.transpose(0, 2, 3, 1).reshape(-1, weights.shape[1])
     d = mapping.descriptor
@@ -313,9 +317,12 @@ def _map_conv(spec, shape, post, placement, sparse):
     out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
     beat = 8 * spec.dram_bus_bytes
 
-    def band_fits(tile_p):
-        band_pixels = band_rows(shape, tile_p) * shape.w
-        return band_pixels * c_blocks <= spec.input_words and band_pixels <= COUNT_LIMIT
+    dense_row_words = shape.w * c_blocks
+
+    def band_fits(tile_p, row_words=dense_row_words):
+        rows_of_band = band_rows(shape, tile_p)
+        return (rows_of_band * row_words <= spec.input_words
+                and rows_of_band * shape.w <= COUNT_LIMIT)
 
     def outputs_fit(tile_p, group, halves=1):
         return tile_p * q * group * halves <= spec.output_words and tile_p * q <= COUNT_LIMIT
@@ -331,28 +338,40 @@ def _map_conv(spec, shape, post, placement, sparse):
             f"glb_input_bytes={spec.glb_input_bytes} holds {spec.input_words}, "
             f"glb_output_bytes={spec.glb_output_bytes} holds {spec.output_words}")
 
-    def images_fit(images, group, halves):
+    def images_fit(images, group, halves, row_words):
         pixels = images * shape.h * shape.w
-        return (pixels * c_blocks <= spec.input_words and pixels <= COUNT_LIMIT
+        return (images * shape.h * row_words <= spec.input_words and pixels <= COUNT_LIMIT
                 and outputs_fit(images * p, group, halves))
 
-    def build(group, halves, weights):
+    def build(group, halves, weights, row_words=dense_row_words):
         """The mapping with the tallest tiles, the one writing compressed outputs (its
         tiles a whole number of table beats) when there is one, and when a whole image fits
         a tile, the one whose tiles span the most whole images that divide the batch."""
         tile_p = 1
-        while tile_p < p and band_fits(tile_p + 1) and outputs_fit(tile_p + 1, group, halves):
+        while tile_p < p and band_fits(tile_p + 1, row_words) \
+                and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
         compressed_p = _compressed_tile_rows(spec, shape, post, placement, group, tile_p)
+        even_p = even_group_tile_rows(p, q, tile_p, spec.rows) if spec.dataflow == "os" else None
         y_half = spec.output_words // 2 if halves == 2 else 0
         spanned = [] if tile_p < p else [
             images for images in range(shape.n, 1, -1)
-            if shape.n % images == 0 and images_fit(images, group, halves)][:1]
+            if shape.n % images == 0 and images_fit(images, group, halves, row_words)][:1]
         return [_mapping(spec, shape, post, placement, rows, c_blocks, k_blocks, group,
                          *weights, y_half, compress, sparse=sparse)
-                for rows, compress in ((tile_p, False), (compressed_p, True)) if rows] + [
+                for rows, compress in ((tile_p, False), (compressed_p, True), (even_p, False))
+                if rows] + [
             _mapping(spec, shape, post, placement, p, c_blocks, k_blocks, group, *weights,
                      y_half, tile_images=images, sparse=sparse) for images in spanned]
+
+    def build_folded(group, halves, weights):
+        """The mappings of `build` with the taps folded into the array rows (their bands
+        packed, so taller tiles fit), if the layer folds."""
+        if not tap_fold.foldable(spec, shape) or placement is not None:
+            return []
+        return [_folded(spec, shape, m)
+                for m in build(group, halves, weights, tap_fold.line_words(spec, shape))
+                if not m.descriptor["y_compressed"]]
 
     # Fewer groups and a whole output buffer let the output rows of a tile grow, so fewer
     # tiles fetch the weights again; halves hide the write-back.  Among the mappings within
@@ -365,7 +384,10 @@ def _map_conv(spec, shape, post, placement, sparse):
 
     candidates = [(traffic(m), m) for weights in weight_options for group in groups
                   for halves in (1, 2) if outputs_fit(1, group, halves)
-                  for m in build(group, halves, weights)]
+                  for m in build(group, halves, weights)] + [
+        (traffic(m), m) for weights in tap_fold.weight_options(spec, shape, k_blocks)
+        for group in groups for halves in (1, 2) if outputs_fit(1, group, halves)
+        for m in build_folded(group, halves, weights)]
     least = min(bytes_moved for bytes_moved, _ in candidates)
     def dense_first(bytes_moved, mapping):
         return not (mapping.descriptor["y_compressed"]
@@ -547,19 +569,49 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "post": post.flags, "b_addr": b_addr, "b_row_beats": b_row,
         "requant_mult": mult, "requant_shift": shift, "zero_point": zero_point,
         "image_rows": p, "image_step_words": (shape.h - (p - 1) * shape.stride) * line_words,
+        "fold": 0, "fold_first_word": 0, "fold_first_shift": 0, "fold_first_pos": 0,
+        "fold_step": 0,
     }
     if tile_images > 1:
         descriptor.update(_image_tiles(shape, tile_images, descriptor))
     descriptor.update(_weight_loads(spec, w_row, taps, descriptor, sparse))
     descriptor.update(_rs_fields(spec, shape, w_row))
+    descriptor = _checked(descriptor)
+    return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
+                   y_pitch, tile_p, descriptor, y_groups * group_table, tile_images)
+
+
+def _folded(spec, shape, dense):
+    """`dense`'s tiling with the layer's taps folded into the array rows
+    (models/tap_fold.py): X packed by input rows, W one row per (k, r)."""
+    d = {field.name: _signed(field, dense.descriptor[field.name])
+         for field in DESCRIPTOR_FIELDS}
+    d.update(tap_fold.descriptor_fields(spec, shape, d, dense.tile_images))
+    x_row, w_row = tap_fold.x_row_beats(spec, shape), tap_fold.w_row_beats(spec, shape)
+    w_addr = shape.n * shape.h * x_row
+    b_addr = w_addr + shape.k * shape.r * w_row
+    y_addr = b_addr + (d["b_row_beats"] if dense.post.bias else 0)
+    d.update(x_addr=0, w_addr=w_addr, b_addr=b_addr, y_addr=y_addr, w_row_beats=w_row,
+             w_block_words=tap_fold.weight_words(spec, shape) if d["w_resident"] else 0)
+    d.update(_weight_loads(spec, w_row, shape.r, d, False))
+    return Mapping(dense.shape, dense.post, 0, w_addr, b_addr, y_addr, x_row, w_row,
+                   dense.y_row_beats, x_row, dense.y_pitch, dense.tile_p,
+                   _checked(d), dense.y_table_beats, dense.tile_images)
+
+
+def _signed(field, value):
+    """A descriptor field's value from its register word."""
+    return value - (1 << 32) if field.signed and value >= 1 << 31 else value
+
+
+def _checked(descriptor):
+    """The descriptor's register values, or MappingError naming a field it overflows."""
     for field in DESCRIPTOR_FIELDS:
         value = descriptor[field.name]
         if not field.low <= value <= field.high:
             raise MappingError(f"{field.name}={value} does not fit the descriptor's "
                                f"{field.bits}-bit field ({field.doc})")
-    descriptor = {name: register_value(name, value) for name, value in descriptor.items()}
-    return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
-                   y_pitch, tile_p, descriptor, y_groups * group_table, tile_images)
+    return {name: register_value(name, value) for name, value in descriptor.items()}
 
 
 def _image_tiles(shape, images, d):

@@ -8,10 +8,12 @@ tests hold both to the RTL's counters on every layer they simulate.
 import functools
 from dataclasses import dataclass
 
-from .compression import compressed_reads, compressed_write_end, compressed_writes
+from .compression import (band_read_cycles, compressed_input_rows, compressed_reads,
+                          compressed_write_end, compressed_writes)
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 from .sparsity import skipped_macs
+from . import tap_fold
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def predict_counters(spec, mapping, inputs=None):
         # Accumulating reads every block but the first; writing back reads each word once.
         "glb_output_reads": vectors,
     })
+    if d["fold"]:
+        counters.update(tap_fold.counters(spec, mapping, walk, fetches))
     return counters
 
 
@@ -150,10 +154,10 @@ WRITE_OVERHEAD = 5 + POSTPROCESS_LATENCY
 buffer read, post-processor pipeline, FIFO, gearbox and the last beat's handshake."""
 
 
-def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
+def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, inputs=None):
     """Cycles from start to done, phase by phase as the controller walks the loops; for a
-    layer whose outputs are written compressed, exact only given its int8 `outputs`
-    (models/compression.py).
+    layer whose outputs are written compressed, exact only given its int8 `outputs`, and for
+    one reading its inputs compressed, only given its int8 `inputs` (models/compression.py).
 
     Assumes the DRAM of testbench/dram_model.sv: `dram_latency` cycles to a read burst's
     first beat, then one beat a cycle, with enough requests in flight (32) to cover the
@@ -180,10 +184,12 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None):
     halves = d["y_half_words"] != 0
     if mapping.post.bias:
         cycles += 1 + read(1, shape.k, DRAM_WORD_BITS, spec.cols)
+    x_rows = compressed_input_rows(spec, mapping, inputs)
     for index, tile in enumerate(tiles(mapping)):
         pixels = tile.rows * shape.q
-        cycles += 2 + read(tile.band_rows * shape.w, shape.c, spec.operand_bits,
-                           spec.input_lanes)
+        cycles += 2 + band_read_cycles(spec, mapping, x_rows, tile, dram_latency,
+                                       read(tile.band_rows * (1 if d["fold"] else shape.w),
+                                            d["c"], spec.operand_bits, spec.input_lanes))
         resident = index and d["w_resident"]
         ready = None          # when a prefetched chunk's weights are in, if one was fetched
         for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):
@@ -235,14 +241,15 @@ class _WeightStationary:
         blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
         loaded = cycles + spec.cols + 1
         ready = None
-        for block in range(shape.r * shape.s * blocks * d["word_blocks"]):
+        stream = tap_fold.block_cycles(pixels, pixels // shape.q) if d["fold"] else pixels
+        for block in range(d["taps"] * blocks * d["word_blocks"]):
             slot = self.used % spec.rf_depth
             commit = max(cycles, loaded, self.freed[slot])
             if block == 0 and prefetch is not None:
                 ready = commit + prefetch
-            self.freed[slot] = commit + pixels + 3 + self.latency
+            self.freed[slot] = commit + stream + 3 + self.latency
             loaded = commit + spec.cols + 2
-            cycles = commit + 1 + pixels
+            cycles = commit + 1 + stream
             self.used += 1
         return cycles, ready
 
@@ -303,6 +310,8 @@ def _weight_load(spec, mapping, kb, chunk):
     if spec.dataflow == "os":
         return shape.r * shape.s * channels, spec.cols, spec.operand_bits, spec.cols
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
+    if d["fold"]:
+        return active * shape.r, d["chunk_elems"], spec.operand_bits, spec.rows
     if spec.skips_weights:
         # Packed 2:4 rows (models/sparsity.py): the chunk's weight blocks, a buffer word each.
         row_elems = d["w_last_row_elems" if chunk == d["c_chunks"] - 1 else "w_row_elems"]

@@ -217,6 +217,14 @@ DESCRIPTOR_FIELDS = (
     _s("requant_mult", 32, "requantization multiplier"),
     _u("requant_shift", SHIFT_BITS, "requantization right shift, rounding half up"),
     _s("zero_point", 16, "output zero point (operand range)"),
+    # Taps folded into the array rows (models/tap_fold.py): X packed, one DRAM row of w * c
+    # elements per input row; a reduction block is a kernel row and `rows` elements of the
+    # window's s * c run in it, taken from two input-buffer words at an element offset.
+    _u("fold", 1, "the layer runs with its taps folded into the array rows"),
+    _s("fold_first_word", 16, "floor(-pad * c / rows): a row's first window's word"),
+    _u("fold_first_shift", SMALL_BITS, "-pad * c mod rows: its element within the word"),
+    _s("fold_first_pos", 16, "-pad * c: its element within the input row"),
+    _u("fold_step", SMALL_BITS, "stride * c (at most rows): elements between windows"),
     # Row-stationary passes (models/row_stationary.py, pyhdl/rs_loop.py): a chunk is one
     # block of `cols` filters over every channel of a whole image, walked in passes.
     *_rs_fields(),

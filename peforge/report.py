@@ -29,11 +29,22 @@ def layer_mode(spec, layer):
         return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}" \
             + batch_mode(spec, layer)
     if groups == 1:
-        return "dense" + batch_mode(spec, layer)
+        return dense_mode(spec, layer) + batch_mode(spec, layer)
     per_part = group_slice(spec, shape, groups, layer.post)
     kind = "depthwise" if groups == shape.c == shape.k else f"grouped ({groups} groups)"
     return (f"{kind} as {-(-groups // per_part)} block-diagonal dense parts of "
             f"{per_part * shape.c // groups} channels")
+
+
+def dense_mode(spec, layer):
+    """"dense", or for a few-channel layer whose kernel taps the array rows take
+    (models/tap_fold.py) "taps folded, N segments of R kernel rows, packed input"."""
+    [part] = map_grouped_conv(spec, layer.shape, 1, layer.post)
+    d = part.mapping.descriptor
+    if not d["fold"]:
+        return "dense"
+    return f"taps folded, {d['c_blocks']} segment{'s' if d['c_blocks'] > 1 else ''} of " \
+           f"{layer.shape.r} kernel rows, packed input"
 
 
 def batch_mode(spec, layer):

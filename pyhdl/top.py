@@ -20,7 +20,7 @@ from .rs_loop import RowStationaryLoop
 from .sequencer import LayerSequencer
 from .sparse_array import SparseSystolicArray
 from .sparse_loop import SparseWeightStationaryLoop
-from .ws_loop import WeightStationaryLoop
+from .tap_fold_loop import TapFoldLoop
 
 
 class Accelerator(wiring.Component):
@@ -74,7 +74,7 @@ class Accelerator(wiring.Component):
             loop_class = SparseWeightStationaryLoop
         else:
             m.submodules.array = array = SystolicArray(spec)
-            loop_class = WeightStationaryLoop
+            loop_class = TapFoldLoop
         # The output-stationary array and the row-stationary loop deliver each output's tag
         # with it.
         m.submodules.accumulator = acc = Accumulator(

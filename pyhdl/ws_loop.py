@@ -50,6 +50,11 @@ class WeightStationaryLoop(InnerLoop):
         `walk` is at."""
         return self.vector_macs(walk.last_cb)
 
+    def tap_fold(self, m, walk, pixel):
+        """The walk of folded layers' input words (pyhdl/tap_fold_loop.py), or None: this
+        loop runs dense layers only."""
+        return None
+
     def mac_events(self, feeding, active_macs):
         """The MAC counts of a cycle that feeds (`feeding`) a vector of `active_macs`."""
         return [self.events.macs.eq(Mux(feeding, active_macs, 0))]
@@ -62,6 +67,7 @@ class WeightStationaryLoop(InnerLoop):
 
         walk = self.reduction_walk(m, d, chunk)
         pixel = PixelWalk(m, d, chunk, self.output_addr_bits, "pixel")
+        fold = self.tap_fold(m, walk, pixel)
         block_hh = Signal.like(pixel.hh)
         block_ww = Signal.like(pixel.ww)
         m.d.comb += [block_hh.eq(chunk.h_start + walk.tap_r), block_ww.eq(walk.tap_s - d.pad)]
@@ -130,7 +136,8 @@ class WeightStationaryLoop(InnerLoop):
             self.idle.eq(~feeding),
             self.x.valid.eq(feeding),
             self.x.slot.eq(feed_slot),
-            self.x.values.eq(Mux(feed_pad, self.pad_vector(), self.input_read.data)),
+            self.x.values.eq(Mux(feed_pad, self.pad_vector(), self.input_read.data)
+                             if fold is None else fold.vector(feed_pad)),
             self.tag.eq(feed_tag),
             e.busy_cycles.eq(feeding),
             *self.mac_events(feeding, active_macs),
@@ -145,6 +152,8 @@ class WeightStationaryLoop(InnerLoop):
                 # The walk restarts in every idle cycle (from a stable chunk in the `run` one),
                 # so `run` drives only the loader and the state.
                 walk.restart()
+                if fold is not None:
+                    fold.restart()
                 with m.If(self.run):
                     m.d.comb += [start_load.eq(1),
                                  start_addr.eq(chunk.w_base + chunk.shift_first)]
@@ -160,6 +169,8 @@ class WeightStationaryLoop(InnerLoop):
                                      start_addr.eq(shift_base + walk.block + 1)]
                     m.d.comb += self.prefetch.eq(walk.block == 0)
                     m.next = "STREAM"
+                    if fold is not None:
+                        fold.start_block()
             with m.State("STREAM"):
                 m.d.comb += [self.input_read.en.eq(inside),
                              self.input_read.addr.eq(pixel.addr[:len(self.input_read.addr)])]
@@ -180,4 +191,9 @@ class WeightStationaryLoop(InnerLoop):
                     with m.Else():
                         m.d.comb += self.chunk_done.eq(1)
                         m.next = "IDLE"
+                if fold is not None:
+                    fold.issue(feeding, last_pixel)
+            if fold is not None:
+                with m.State("PRIME"):
+                    fold.prime()
         return m

@@ -19,9 +19,10 @@ from .tb import AcceleratorTB
 
 async def run_job(tb, job):
     if job.op == "fc":
-        return await tb.run_fc(job.inputs, job.weights, **job.post)
+        return await tb.run_fc(job.inputs, job.weights, x_compressed=job.x_compressed,
+                               **job.post)
     return await tb.run_conv(job.inputs, job.weights, job.stride, job.pad, job.groups,
-                             pad_value=job.pad_value, **job.post)
+                             pad_value=job.pad_value, x_compressed=job.x_compressed, **job.post)
 
 
 START_CYCLES = 1 + len(DESCRIPTOR_NAMES) + 1

@@ -16,6 +16,7 @@ import numpy as np
 from models import golden
 from models.compression import activation_rows, stored_beats
 from models.golden import operand_range
+from models.os_groups import evenly_grouped
 from models.spec import DATAFLOWS, OPERAND_BITS, ROW_STATIONARY
 
 from .jobs import expected_activations, expected_output
@@ -33,7 +34,7 @@ BINS = {
     "channels": ("C%rows!=0", "C%rows==0", "K%cols!=0", "K%cols==0", "C<rows", "K<cols"),
     "tiling": ("one_tile", "several_tiles", "output_groups", "weight_chunks",
                "weight_double_buffer", "weights_resident", "tile_spans_images",
-               "pixel_group_spans_images"),
+               "pixel_group_spans_images", "os_evenly_grouped_tiles"),
     "post": ("none", "bias", "requant", "relu", "requant_saturates"),
     "data": ("uniform", "sparse", "all_zero", "extremes", "narrow"),
     "accumulator": ("acc_bits=32", "acc_bits<32", "wraps"),
@@ -42,7 +43,11 @@ BINS = {
     "dram": ("default", "latency", "bandwidth_gap", "backpressure"),
     "fault": ("reset_mid_layer",),
     "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense"),
+    "compressed_reads": ("none", "inputs_dense", "rows_encoded", "all_zero_rows",
+                         "rows_stored_dense"),
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word"),
+    "x_layout": ("pixel_rows", "packed_rows"),
+    "tap_fold": ("folded", "several_segments", "several_tiles", "stride>1"),
     "row_stationary": ("folds", "strips", "channel_tiles", "filter_tiles",
                        "vertical_replication", "horizontal_replication", "dwconv", "fc"),
 }
@@ -100,7 +105,9 @@ def case_bins(spec, case):
     if job.interrupt is not None:
         bins.add("fault:reset_mid_layer")
     bins |= _compression_bins(spec, job, parts)
+    bins |= _compressed_read_bins(spec, job, parts)
     bins |= _weight_sparsity_bins(spec, parts)
+    bins |= _tap_fold_bins(parts)
     bins |= _row_stationary_bins(spec, job, parts)
     return sorted(bins)
 
@@ -120,6 +127,24 @@ def _row_stationary_bins(spec, job, parts):
             ("filter_tiles", max(d["rs_k_tiles"], d["rs_k_tiles_last"]) > 1),
             ("vertical_replication", d["rs_vertical_sets"] > 1),
             ("horizontal_replication", d["rs_horizontal_sets"] > 1)) if hit}
+    return bins
+
+
+def _tap_fold_bins(parts):
+    """The input's DRAM layout and, for a layer with its taps folded into the array rows
+    (models/tap_fold.py), its segments per kernel row, tiles and stride."""
+    bins = set()
+    for part in parts:
+        mapping, d = part.mapping, part.mapping.descriptor
+        if not d["fold"]:
+            bins.add("x_layout:pixel_rows")
+            continue
+        bins |= {"x_layout:packed_rows", "tap_fold:folded"}
+        for name, hit in (("several_segments", d["c_blocks"] > 1),
+                          ("several_tiles", mapping.tiles > 1),
+                          ("stride>1", mapping.shape.stride > 1)):
+            if hit:
+                bins.add(f"tap_fold:{name}")
     return bins
 
 
@@ -153,6 +178,20 @@ def _compression_bins(spec, job, parts):
             if hit}
 
 
+def _compressed_read_bins(spec, job, parts):
+    """Whether the inputs were read compressed, and how their rows were stored: encoded
+    (all-zero ones among them) or dense (longer encoded)."""
+    if spec.activation_compression == "none":
+        return {"compressed_reads:none"}
+    if not any(part.mapping.descriptor["x_compressed"] for part in parts):
+        return {"compressed_reads:inputs_dense"}
+    rows = activation_rows(job.conv_inputs, spec.dram_bus_bytes)
+    _, encoded = stored_beats(rows, spec.dram_bus_bytes)
+    return {f"compressed_reads:{name}" for name, hit in (
+        ("rows_encoded", encoded.any()), ("all_zero_rows", not rows.any(axis=1).all()),
+        ("rows_stored_dense", not encoded.all())) if hit}
+
+
 def _tiling_bins(parts):
     bins = set()
     for part in parts:
@@ -170,7 +209,7 @@ def _tiling_bins(parts):
 def _batch_tiling_bins(spec, parts):
     """Weights resident across the tiles of a layer; tiles of several whole images, and
     (output-stationary) a group of `rows` pixels that starts in one image and ends in the
-    next."""
+    next; output-stationary tiles one row short for whole pixel groups (models.os_groups)."""
     bins = set()
     for mapping in (part.mapping for part in parts):
         shape = mapping.shape
@@ -180,6 +219,8 @@ def _batch_tiling_bins(spec, parts):
             bins.add("tiling:tile_spans_images")
             if spec.dataflow == "os" and shape.p * shape.q % spec.rows:
                 bins.add("tiling:pixel_group_spans_images")
+        if spec.dataflow == "os" and evenly_grouped(mapping, spec.rows):
+            bins.add("tiling:os_evenly_grouped_tiles")
     return bins
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from models import golden
-from models.mapper import ConvShape, PostProcess, fc_shape, map_grouped_conv
+from models.mapper import ConvShape, PostProcess, fc_shape
 from models.spec import ArchSpec
 
+from .placement import layer_parts
 from .tb import DramTiming
 
 
@@ -24,7 +25,9 @@ class Job:
     conv: X is NCHW, W is K x C/groups x R x S), stride, padding and groups, post-processing
     (an int32 bias of K, requantization (mult, shift, zero point), ReLU), and the DRAM's
     timing for it.  With `interrupt` set, a first attempt of the layer is cut by a reset that
-    many cycles after its start, and the layer then runs again from scratch."""
+    many cycles after its start, and the layer then runs again from scratch.  With
+    `x_compressed`, the host places X compressed and the layer reads it so, when it can
+    (testbench/placement.py)."""
 
     name: str
     op: str
@@ -39,6 +42,7 @@ class Job:
     relu: bool = False
     interrupt: int | None = None
     pad_value: int = 0
+    x_compressed: bool = False
 
     @property
     def post(self):
@@ -61,8 +65,16 @@ class Job:
 
     def parts(self, spec):
         """The hardware runs of the layer on `spec` (models.mapper.map_grouped_conv)."""
-        return map_grouped_conv(spec, self.shape, self.groups, self.post_process,
-                                weights=self.conv_weights)
+        return layer_parts(spec, self.shape, self.groups, self.post_process,
+                           self.conv_weights, self.x_compressed)
+
+    @property
+    def conv_inputs(self):
+        """X as the convolution the layer is takes it, NCHW (fc: an M x 1 image of C
+        channels, as AcceleratorTB.run_fc lays it out)."""
+        if self.op == "fc":
+            return self.inputs.T.reshape(1, self.inputs.shape[1], self.inputs.shape[0], 1)
+        return self.inputs
 
     @property
     def conv_weights(self):
@@ -119,7 +131,8 @@ def write_jobs(run_dir, spec, jobs):
                         "stride": job.stride, "pad": job.pad, "groups": job.groups,
                         "bias": job.bias is not None,
                         "requant": job.requant, "relu": job.relu,
-                        "interrupt": job.interrupt, "pad_value": job.pad_value})
+                        "interrupt": job.interrupt, "pad_value": job.pad_value,
+                        "x_compressed": job.x_compressed})
     (run_dir / "results.json").unlink(missing_ok=True)
     (run_dir / "jobs.json").write_text(json.dumps({"arch": spec.to_dict(), "jobs": entries}))
 
@@ -133,7 +146,7 @@ def read_jobs(run_dir):
                 DramTiming(**entry["timing"]), entry["stride"], entry["pad"], entry["groups"],
                 np.load(run_dir / f"bias_{index}.npy") if entry["bias"] else None,
                 tuple(entry["requant"]) if entry["requant"] else None, entry["relu"],
-                entry["interrupt"], entry["pad_value"])
+                entry["interrupt"], entry["pad_value"], entry["x_compressed"])
             for index, entry in enumerate(data["jobs"])]
     return ArchSpec(**data["arch"]), jobs
 

@@ -4,7 +4,8 @@
 models.spec.DATAFLOWS, 4/8/16-bit operands, accumulators from 2 x operand bits to 32, small or
 large buffers, 4- to 64-byte DRAM bus).  `random_case(spec, arch_seed, index)` draws layer
 `index` for it: conv, depthwise, grouped or fully connected, with strides, padding, batch,
-post-processing, a value distribution, DRAM timing and sometimes a reset mid-layer.  Every
+post-processing, a value distribution, DRAM timing and sometimes a reset mid-layer (and on
+output-stationary arrays, sometimes a height whose tiles hold whole pixel groups).  Every
 draw uses `numpy.random.default_rng((arch_seed, index))`, so one case is reproduced alone
 from its two numbers.  Layers the mapper refuses are drawn again and counted; so are layers
 whose predicted run time exceeds `MAX_CYCLES` (they would slow the regression, not test more).
@@ -16,11 +17,13 @@ import numpy as np
 
 from models.golden import operand_range
 from models.mapper import ConvShape, MappingError, PostProcess, map_grouped_conv
+from models.os_groups import evenly_grouped
 from models.perf import predict_cycles
 from models.sparsity import GROUP
 from models.spec import DATAFLOWS, OPERAND_BITS, ROW_STATIONARY, ArchSpec
 
 from .jobs import Job
+from .placement import layer_parts
 from .tb import DramTiming
 
 MAX_CYCLES = 40_000
@@ -193,6 +196,9 @@ def _shape(rng, spec, op):
         return ConvShape(n, c, h, w, c, r, s, stride, pad, pad_value), c
     groups = int(rng.integers(2, 5)) if op == "grouped" else 1
     c = groups * int(rng.integers(1, 2 * rows // groups + 3))
+    if groups == 1 and rng.random() < 0.25:
+        c = int(rng.integers(1, 5))     # few channels: a first layer, folded where it can
+
     k = groups * int(rng.integers(1, 2 * cols // groups + 3))
     return ConvShape(n, c, h, w, k, r, s, stride, pad, pad_value), groups
 
@@ -244,6 +250,46 @@ def _compressing(spec, arch_seed, index, shape, groups, post):
     return shape, (bias, requant[:2] + (0,), True)
 
 
+def _reading_compressed(spec, arch_seed, index, shape, groups):
+    """(shape, x_compressed): on a compressing architecture, one ungrouped layer in two is
+    drawn to read its inputs placed compressed (testbench/placement.py), with more than a
+    beat of input channels (a beat cannot get shorter).  Drawn from a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 3))
+    if spec.activation_compression == "none" or groups > 1 or rng.random() < 0.5:
+        return shape, False
+    bus = spec.dram_bus_bytes
+    return replace(shape, c=max(shape.c, bus + int(rng.integers(1, 2 * bus)))), True
+
+
+MAX_INPUT_ZEROS = 0.95
+"""The most zeros drawn into the inputs of a layer reading them compressed."""
+
+
+def _sparsified(arch_seed, index, x):
+    """`x` with a share of zeros drawn from 0 to MAX_INPUT_ZEROS (rows of every length,
+    all-zero ones among them at the top), from a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 4))
+    return np.where(rng.random(x.shape) < rng.uniform(0, MAX_INPUT_ZEROS), 0, x)
+
+
+def _evenly_grouped_os(spec, arch_seed, index, shape, groups, post):
+    """On an output-stationary architecture, one convolution in two is drawn taller: the
+    first input height, up to 96 rows more, whose tiles the mapper shortens for whole pixel
+    groups (models/os_groups.py), if there is one.  From a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 2))
+    if spec.dataflow != "os" or shape.w == 1 or rng.random() < 0.5:
+        return shape
+    for h in range(shape.h + 1, shape.h + 97):
+        taller = replace(shape, h=h)
+        try:
+            parts = map_grouped_conv(spec, taller, groups, post)
+        except MappingError:
+            return shape
+        if all(evenly_grouped(part.mapping, spec.rows) for part in parts):
+            return taller
+    return shape
+
+
 def case_name(arch_seed, index):
     return f"r{arch_seed}-{index}"
 
@@ -258,10 +304,14 @@ def random_case(spec, arch_seed, index):
         bias, requant, relu = _post(rng, spec, shape, groups)
         shape, (bias, requant, relu) = _compressing(spec, arch_seed, index, shape, groups,
                                                     (bias, requant, relu))
+        shape, x_compressed = _reading_compressed(spec, arch_seed, index, shape, groups)
         shape, pruning = _pruning(spec, arch_seed, index, shape, groups)
+        shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups,
+                                   PostProcess(bias is not None, requant, relu))
         try:
-            parts = map_grouped_conv(spec, shape, groups,
-                                     PostProcess(bias is not None, requant, relu))
+            parts = layer_parts(spec, shape, groups,
+                                PostProcess(bias is not None, requant, relu),
+                                x_compressed=x_compressed)
         except MappingError:
             refused += 1
             continue
@@ -280,13 +330,16 @@ def random_case(spec, arch_seed, index):
     w = _values(rng, w_dist, (shape.k, shape.c // groups, shape.r, shape.s), spec.operand_bits)
     if pruning is not None:
         w = _prune_2to4(pruning, w)
+    if x_compressed:
+        x = _sparsified(arch_seed, index, x)
     timing = _timing(rng)
     interrupt = int(rng.integers(1, cycles)) if rng.random() < 0.1 else None
     name = case_name(arch_seed, index)
     if op == "fc":
         job = Job(name, "fc", x[0, :, :, 0].T.copy(), w[:, :, 0, 0].copy(), timing,
-                  bias=bias, requant=requant, relu=relu, interrupt=interrupt)
+                  bias=bias, requant=requant, relu=relu, interrupt=interrupt,
+                  x_compressed=x_compressed)
     else:
         job = Job(name, "conv", x, w, timing, shape.stride, shape.pad, groups, bias, requant,
-                  relu, interrupt, shape.pad_value)
+                  relu, interrupt, shape.pad_value, x_compressed)
     return Case(job, distribution, refused, too_slow, cycles)

@@ -90,10 +90,7 @@ class Failure:
 def conv_operands(job):
     """The job's operands as the convolution the hardware runs: X as NCHW, W as KCRS (an fc
     layer is a 1x1 convolution over an M x 1 image, as AcceleratorTB.run_fc lays it out)."""
-    if job.op == "fc":
-        (m, c), k = job.inputs.shape, job.weights.shape[0]
-        return job.inputs.T.reshape(1, c, m, 1), job.weights.reshape(k, c, 1, 1)
-    return job.inputs, job.weights
+    return job.conv_inputs, job.conv_weights
 
 
 def expected_macs_gated(spec, job):
@@ -137,7 +134,8 @@ def check_counters(spec, job, counters):
     cycles can exceed `cycles`."""
     parts = job.parts(spec)
     outputs = _compressed_outputs(spec, job, parts)
-    runs = [predict_counters(spec, part.mapping) for part in parts]
+    inputs = job.conv_inputs     # what a layer reading X compressed reads
+    runs = [predict_counters(spec, part.mapping, inputs=inputs) for part in parts]
     for part, run in zip(parts, runs):
         run.update(compressed_writes(spec, part.mapping, outputs))
     expected = {name: sum(run[name] for run in runs) for name in runs[0]}
@@ -156,7 +154,8 @@ def check_counters(spec, job, counters):
         return "counters", (f"stall_cycles {stalls} outside [DRAM latency "
                             f"{job.timing.latency}, cycles {cycles}]")
     if job.timing == DramTiming():
-        predicted = sum(predict_cycles(spec, part.mapping, outputs=outputs) for part in parts)
+        predicted = sum(predict_cycles(spec, part.mapping, outputs=outputs, inputs=inputs)
+                        for part in parts)
         if cycles != predicted:
             return "cycles", f"{cycles} cycles, the analytical model says {predicted}"
     return None

@@ -10,8 +10,8 @@ from cocotb.triggers import RisingEdge, with_timeout
 
 from models.compression import compress_rows, dense_image
 from models.counters import COUNTER_NAMES
-from models.layout import pack_rows, unpack_rows
-from models.mapper import (ConvShape, PostProcess, block_diagonal_weights, map_grouped_conv,
+from models.layout import pack_rows, packed_rows, pixel_rows, unpack_rows
+from models.mapper import (ConvShape, PostProcess, block_diagonal_weights,
                            weight_rows)
 from models.perf import DRAM_LATENCY
 from models.spec import DRAM_WORD_BITS
@@ -19,6 +19,7 @@ from models.registers import (CONTROL, COUNTER_WORDS, STATUS, STATUS_DONE,
                               counter_address, descriptor_address)
 
 from .dram_image import read_image, write_image
+from .placement import layer_parts
 
 CLOCK_NS = 2
 POISON = 0xA5
@@ -137,22 +138,24 @@ class AcceleratorTB:
         return await self.read_counters()
 
     async def run_conv(self, x, w, stride=1, pad=0, groups=1, bias=None, requant=None,
-                       relu=False, pad_value=0):
+                       relu=False, pad_value=0, x_compressed=False):
         """Run a convolution (x NCHW, w K x C/groups x R x S, padding of `pad_value`,
         optional int32 bias of K, requantization (mult, shift, zero point), ReLU) on the RTL;
-        a grouped one runs as several hardware runs over channel slices.  Return (Y as NKPQ,
+        a grouped one runs as several hardware runs over channel slices; with `x_compressed`,
+        X placed compressed when it can be (testbench/placement.py).  Return (Y as NKPQ,
         summed counters)."""
         spec = self.spec
         (n, c, h, width), (k, _, r, s) = x.shape, w.shape
         post = PostProcess(bias is not None, requant, relu)
-        parts = map_grouped_conv(spec, ConvShape(n, c, h, width, k, r, s, stride, pad,
-                                                 pad_value), groups, post, weights=w)
+        parts = layer_parts(spec, ConvShape(n, c, h, width, k, r, s, stride, pad, pad_value),
+                            groups, post, w, x_compressed)
         first = parts[0].mapping
         p, q = first.shape.p, first.shape.q
         # Y's slots, and its length table when the hardware writes Y compressed.
         y_beats = n * p * q * first.y_pitch + first.y_table_beats
         bits = spec.operand_bits if requant is not None else DRAM_WORD_BITS
-        regions = [input_region(spec, x), poison_region(spec, first.y_addr, y_beats)]
+        regions = input_regions(spec, x, first) + [poison_region(spec, first.y_addr,
+                                                                y_beats)]
         if bias is not None:
             regions.append(bias_region(spec, first.b_addr, bias))
         regions += weight_regions(spec, w, groups, parts)
@@ -175,9 +178,10 @@ class AcceleratorTB:
         return y.reshape(k, m).T, counters
 
 
-def input_region(spec, x, first_beat=0):
-    """The DRAM region of NCHW inputs `x`: one row of operands per pixel (NHWC)."""
-    rows = x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+def input_region(spec, x, first_beat=0, packed=False):
+    """The DRAM region of NCHW inputs `x`: one row of operands per pixel (NHWC), or with
+    `packed` one per image row (models/layout.py `packed_rows`)."""
+    rows = packed_rows(x) if packed else pixel_rows(x)
     return first_beat, pack_rows(rows, spec.operand_bits, spec.dram_bus_bytes)
 
 
@@ -187,7 +191,7 @@ def input_regions(spec, x, mapping):
     the descriptor's `x_table_addr`."""
     d = mapping.descriptor
     if not d["x_compressed"]:
-        return [input_region(spec, x, mapping.x_addr)]
+        return [input_region(spec, x, mapping.x_addr, packed=bool(d["fold"]))]
     bus = spec.dram_bus_bytes
     _, rows = input_region(spec, x)
     slots, table = compress_rows(rows.reshape(-1, mapping.x_row_beats * bus), bus,

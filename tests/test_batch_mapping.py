@@ -19,9 +19,18 @@ POST = PostProcess(bias=True, requant=(1 << 14, 20, 0), relu=True)
 
 
 def input_and_bias_bytes(spec, mapping):
+    """X (a DRAM row per pixel, or per image row when packed for a folded layer) and the
+    bias."""
     shape, bus = mapping.shape, spec.dram_bus_bytes
-    return (shape.n * shape.h * shape.w * mapping.x_row_beats
-            + mapping.descriptor["b_row_beats"]) * bus
+    rows = shape.n * shape.h * (1 if mapping.descriptor["fold"] else shape.w)
+    return (rows * mapping.x_row_beats + mapping.descriptor["b_row_beats"]) * bus
+
+
+def weight_bytes(spec, mapping):
+    """W once: a DRAM row per (k, r) when folded (models/tap_fold.py), else the dataflow's."""
+    shape = mapping.shape
+    rows = shape.k * shape.r if mapping.descriptor["fold"] else weight_dram_rows(spec, shape)
+    return rows * mapping.w_row_beats * spec.dram_bus_bytes
 
 
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
@@ -32,9 +41,8 @@ def test_digits_layers_fetch_each_weight_once(dataflow, layer):
     mapping = map_conv(spec, shape, POST)
     assert mapping.tile_images > 1 and mapping.tiles > 1
     assert mapping.descriptor["w_resident"] == 1
-    weights = weight_dram_rows(spec, shape) * mapping.w_row_beats * spec.dram_bus_bytes
     read = predict_counters(spec, mapping)["dram_bytes_read"]
-    assert read == input_and_bias_bytes(spec, mapping) + weights
+    assert read == input_and_bias_bytes(spec, mapping) + weight_bytes(spec, mapping)
 
 
 def test_weights_too_large_for_the_buffer_are_fetched_per_tile():
@@ -45,6 +53,5 @@ def test_weights_too_large_for_the_buffer_are_fetched_per_tile():
     shape = ConvShape(8, 40, 3, 3, 4, 3, 3, 1, 1)
     mapping = map_conv(spec, shape, POST)
     assert mapping.descriptor["w_resident"] == 0 and mapping.tiles > 1
-    weights = weight_dram_rows(spec, shape) * mapping.w_row_beats * spec.dram_bus_bytes
     read = predict_counters(spec, mapping)["dram_bytes_read"]
-    assert read == input_and_bias_bytes(spec, mapping) + mapping.tiles * weights
+    assert read == input_and_bias_bytes(spec, mapping) + mapping.tiles * weight_bytes(spec, mapping)

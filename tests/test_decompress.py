@@ -6,11 +6,13 @@ dense values, for jobs starting anywhere in the length table, between dense jobs
 DRAM that stalls and returns data late; the table is fetched once per beat of entries."""
 
 import random
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from models.compression import compress_rows, table_beats
+from models.compression import (band_rows, compress_rows, compressed_read_cycles,
+                                table_beats)
 from pyhdl.dma import DmaReader
 from testbench.amaranth_sim import simulate
 
@@ -45,6 +47,46 @@ class Dram:
         return None
 
 
+def set_job(ctx, dut, addr, count, row_beats, pitch, row_elems, first, compressed):
+    """Offer the reader a job of `count` rows to buffer word 0 (`first`: the first row's
+    length-table entry)."""
+    ctx.set(dut.job.valid, 1)
+    p = dut.job.payload
+    for field, value in (("base", 0), ("addr", addr), ("rows", count),
+                         ("row_beats", row_beats), ("pitch", pitch), ("row_elems", row_elems)):
+        ctx.set(getattr(p, field), value)
+    ctx.set(dut.table_row, first)
+    ctx.set(dut.decompress, compressed)
+    ctx.set(dut.dram_cmd.ready, 1)
+
+
+async def run_job(ctx, dut, dram, cycle, words):
+    """Run the offered job against `dram` from `cycle` until the reader is idle, recording
+    buffer writes in `words`; return (the first idle cycle, the cycles from acceptance)."""
+    accepted_at = None
+    for _ in range(5000):
+        offered = dram.offer(cycle)
+        ctx.set(dut.dram_data.valid, offered is not None)
+        if offered is not None:
+            ctx.set(dut.dram_data.payload, dram.beats[offered])
+        if ctx.get(dut.dram_cmd.valid):
+            dram.command(cycle, ctx.get(dut.dram_cmd.payload.addr),
+                         ctx.get(dut.dram_cmd.payload.length))
+        if offered is not None and ctx.get(dut.dram_data.ready):
+            dram.pending.pop(0)
+        if ctx.get(dut.buffer.en):
+            words[ctx.get(dut.buffer.addr)] = ctx.get(dut.buffer.data)
+        accepted = ctx.get(dut.job.valid) and ctx.get(dut.job.ready)
+        await ctx.tick()
+        cycle += 1
+        if accepted:
+            accepted_at = cycle - 1
+            ctx.set(dut.job.valid, 0)
+        elif accepted_at is not None and not ctx.get(dut.busy):
+            return cycle, cycle - accepted_at
+    raise AssertionError("the read job did not finish")
+
+
 @pytest.mark.parametrize("seed,latency,p_data", [(1, 3, 1.0), (2, 20, 0.6), (3, 1, 0.3)])
 def test_reader_restores_compressed_rows(seed, latency, p_data):
     rng, nprng = random.Random(seed), np.random.default_rng(seed)
@@ -70,41 +112,10 @@ def test_reader_restores_compressed_rows(seed, latency, p_data):
         cycle = 0
         for compressed, first, count in jobs:
             words.clear()
-            ctx.set(dut.job.valid, 1)
-            p = dut.job.payload
-            ctx.set(p.base, 0)
-            ctx.set(p.addr, (x_addr + first * pitch) if compressed
-                    else dense_addr + first * row_beats)
-            ctx.set(p.rows, count)
-            ctx.set(p.row_beats, row_beats)
-            ctx.set(p.pitch, pitch if compressed else row_beats)
-            ctx.set(p.row_elems, row_elems)
-            ctx.set(dut.table_row, first)
-            ctx.set(dut.decompress, compressed)
-            ctx.set(dut.dram_cmd.ready, 1)
-            started = False
-            for _ in range(5000):
-                offered = dram.offer(cycle)
-                ctx.set(dut.dram_data.valid, offered is not None)
-                if offered is not None:
-                    ctx.set(dut.dram_data.payload, dram.beats[offered])
-                if ctx.get(dut.dram_cmd.valid):
-                    dram.command(cycle, ctx.get(dut.dram_cmd.payload.addr),
-                                 ctx.get(dut.dram_cmd.payload.length))
-                if offered is not None and ctx.get(dut.dram_data.ready):
-                    dram.pending.pop(0)
-                if ctx.get(dut.buffer.en):
-                    words[ctx.get(dut.buffer.addr)] = ctx.get(dut.buffer.data)
-                accepted = ctx.get(dut.job.valid) and ctx.get(dut.job.ready)
-                await ctx.tick()
-                cycle += 1
-                if accepted:
-                    started = True
-                    ctx.set(dut.job.valid, 0)
-                elif started and not ctx.get(dut.busy):
-                    break
-            else:
-                raise AssertionError(f"job {first}+{count} did not finish")
+            set_job(ctx, dut, (x_addr + first * pitch) if compressed
+                    else dense_addr + first * row_beats, count, row_beats,
+                    pitch if compressed else row_beats, row_elems, first, compressed)
+            cycle, _ = await run_job(ctx, dut, dram, cycle, words)
             assert not dram.pending
             word_bytes = ELEMS_PER_WORD
             per_row = -(-row_elems // word_bytes)
@@ -124,3 +135,40 @@ def test_reader_restores_compressed_rows(seed, latency, p_data):
             dram.commands.clear()
 
     simulate(dut, bench)
+
+
+@pytest.mark.parametrize("bus,lanes,row_beats,row_elems,latency", [
+    (8, 4, 3, 22, 3), (8, 8, 3, 24, 20), (16, 16, 2, 32, 20), (16, 8, 4, 60, 7), (8, 5, 2, 16, 1)])
+def test_read_cycles_match_the_model(bus, lanes, row_beats, row_elems, latency):
+    """The model's mirror of the reader (models.compression.compressed_read_cycles) takes as
+    many cycles as the simulated reader, job by job, on testbench/dram_model.sv's timing
+    (first beat `latency` + 1 cycles after its command, no stalls): rows of 0 to 100 % zeros
+    read from every table position, with several bus widths, words and DRAM latencies."""
+    nprng = np.random.default_rng(bus * latency + row_beats)
+    pixels, pitch = 70, row_beats + 1
+    rows = sparse_rows(nprng, pixels, row_beats * bus)
+    rows[:, row_elems:] = 0
+    slots, table = compress_rows(rows, bus, pitch)
+    x_addr, table_addr = 16, 16 + pixels * pitch + 3
+    image = {base + i: int.from_bytes(beat.tobytes(), "little")
+             for base, payload in ((x_addr, slots), (table_addr, table))
+             for i, beat in enumerate(payload.reshape(-1, bus))}
+    jobs = [(5, 30), (0, pixels), (37, 1), (63, 7)]
+    dut = DmaReader(bus, 8, lanes, 12, decompress_row_beats=row_beats)
+    dram = Dram(image, latency + 1, 1.0, random.Random(0))
+    measured = []
+
+    async def bench(ctx):
+        ctx.set(dut.table_addr, table_addr)
+        cycle = 0
+        for first, count in jobs:
+            set_job(ctx, dut, x_addr + first * pitch, count, row_beats, pitch, row_elems,
+                    first, True)
+            cycle, taken = await run_job(ctx, dut, dram, cycle, {})
+            measured.append(taken)
+
+    simulate(dut, bench)
+    spec = SimpleNamespace(dram_bus_bytes=bus, input_lanes=lanes)
+    x_rows = band_rows(rows.reshape(pixels, 1, 1, -1).transpose(1, 3, 0, 2), bus)
+    assert measured == [compressed_read_cycles(spec, x_rows[first:first + count], first,
+                                               row_elems, latency) for first, count in jobs]

@@ -2,7 +2,8 @@
 (testbench/cocotb_chain.py), the first reading inputs the host placed compressed
 (`compress_rows`), each next one reading the previous one's compressed output through its
 length table, with no host step between them; outputs bit for bit against the golden model,
-the last layer's counters equal to the model's from its inputs' and outputs' zeros."""
+the last layer's counters and cycles equal to the model's from its inputs' and outputs'
+zeros."""
 
 from dataclasses import replace
 
@@ -11,7 +12,7 @@ import pytest
 
 from models.compression import compressed_writes, input_bands
 from models.golden import operand_range
-from models.perf import predict_counters
+from models.perf import predict_counters, predict_cycles
 from testbench.cocotb_chain import chain_mappings
 from testbench.jobs import expected_output
 from testbench.runner import SimulationModel
@@ -66,11 +67,13 @@ def test_chain_reads_compressed_activations(spec, case, tmp_path):
     for job, result in zip(jobs, results):
         np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
     last, mapping = jobs[-1], mappings[-1]
+    outputs = results[-1].expected if mapping.descriptor["y_compressed"] else None
     predicted = predict_counters(spec, mapping, inputs=last.inputs)
+    predicted["cycles"] = predict_cycles(spec, mapping, inputs=last.inputs, outputs=outputs)
     dense_read = predict_counters(spec, replace(mapping, descriptor={
         **mapping.descriptor, "x_compressed": 0}))["dram_bytes_read"]
-    if mapping.descriptor["y_compressed"]:
-        predicted.update(compressed_writes(spec, mapping, results[-1].expected))
+    if outputs is not None:
+        predicted.update(compressed_writes(spec, mapping, outputs))
     measured = {name: results[-1].counters[name] for name in predicted}
     assert measured == predicted
     assert measured["decompressor_beats"] == sum(count for _, count in input_bands(mapping)) \
@@ -80,3 +83,40 @@ def test_chain_reads_compressed_activations(spec, case, tmp_path):
     if not (last.inputs == 0).any():
         # No row shrinks: every one is read dense, and only the table is extra.
         assert measured["dram_bytes_read"] > dense_read
+
+
+def single_layers(spec, seed):
+    """Requantized ReLU layers reading inputs the host placed compressed: zeros drawn from 0
+    to 95 %, then all-zero and no-zero inputs; rows of two and three beats, several tiles."""
+    rng = np.random.default_rng(seed)
+    beat = spec.dram_bus_bytes
+    zeros = list(rng.uniform(0, 0.95, 4)) + [1.0, 0.0]
+    layers = []
+    for i, z in enumerate(zeros):
+        c = (2 + i % 2) * beat - 1 - i
+        x = sparse_inputs(rng, spec, z, (1, c, 4 + i, beat))
+        layer = relu_layer(rng, spec, f"zeros{int(100 * z)}", 0.5, 1, c, 4 + i, beat,
+                           spec.cols + i, 3, 1, 1, x=x)
+        layer.x_compressed = True
+        layers.append(layer)
+    return layers
+
+
+def test_single_layers_read_compressed_inputs(spec, tmp_path):
+    """Each layer reads its inputs compressed (every row stored dense when none has a zero):
+    outputs bit for bit, every counter and the cycles equal to the model from the inputs' and
+    outputs' zeros."""
+    jobs = single_layers(spec, 21)
+    results = SimulationModel(spec).run(jobs, tmp_path)
+    for job, result in zip(jobs, results):
+        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+        [part] = job.parts(spec)
+        mapping = part.mapping
+        assert mapping.descriptor["x_compressed"], job.name
+        outputs = result.expected if mapping.descriptor["y_compressed"] else None
+        predicted = predict_counters(spec, mapping, inputs=job.inputs)
+        predicted["cycles"] = predict_cycles(spec, mapping, inputs=job.inputs, outputs=outputs)
+        if outputs is not None:
+            predicted.update(compressed_writes(spec, mapping, outputs))
+        measured = {name: result.counters[name] for name in predicted}
+        assert measured == predicted, job.name

@@ -1,0 +1,70 @@
+"""benchmarks/efficiency.py --networks: the figures it checks issue 13's bounds with, from the
+analytical model (held equal to the RTL by the RTL tests)."""
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from models.energy import table_for
+from models.spec import DATAFLOWS, load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from efficiency import (DIGITS_IMAGES, FIGURE_UNITS, ISSUE_BOUNDS, Bound,  # noqa: E402
+                        input_bound_utilization, network_figures, network_layers)
+from peforge.network import predicted_counters  # noqa: E402
+
+DEFAULT = load_spec(ROOT / "configs" / "default.yaml")
+
+
+def figures_of(spec, name, batch):
+    layers = network_layers(name, spec.operand_bits, False, batch)
+    return layers, network_figures(spec, table_for(spec), layers)
+
+
+@pytest.mark.parametrize("flow", DATAFLOWS)
+def test_cycle_shares_add_up_to_the_network(flow):
+    spec = replace(DEFAULT, dataflow=flow)
+    _, figures = figures_of(spec, "mobilenetv2", 1)
+    assert sum(cycles for _, cycles in figures["kinds"].values()) == figures["cycles"]
+    assert sum(macs for macs, _ in figures["kinds"].values()) == figures["macs"]
+    assert figures["kinds"]["grouped"][1] > 0
+
+
+@pytest.mark.parametrize("flow", DATAFLOWS)
+def test_grouped_layers_stay_under_their_input_word_bound(flow):
+    """No depthwise layer of MobileNetV2 beats the bound its input words set."""
+    spec = replace(DEFAULT, dataflow=flow)
+    layers, _ = figures_of(spec, "mobilenetv2", 1)
+    grouped = [layer for layer in layers if layer.groups > 1]
+    assert grouped
+    for layer in grouped:
+        cycles = predicted_counters(spec, layer)["cycles"]
+        assert layer.macs / (cycles * spec.peak_macs_per_cycle) \
+            <= input_bound_utilization(spec, layer), layer.name
+
+
+def test_digits_fetches_each_layers_weights_once():
+    """Issue 13: the digits run fetches each layer's weights once (they stay resident)."""
+    _, figures = figures_of(DEFAULT, "digits", DIGITS_IMAGES)
+    assert figures["weight_fetches"] == 1
+    assert Bound("digits", DIGITS_IMAGES, "weight_fetches", 1, at_most=True) \
+        .describe(figures["weight_fetches"]).endswith("pass")
+
+
+def test_every_bound_names_a_measured_figure():
+    _, figures = figures_of(DEFAULT, "digits", DIGITS_IMAGES)
+    for bound in ISSUE_BOUNDS:
+        assert bound.figure in FIGURE_UNITS and bound.figure in figures, bound
+
+
+def test_a_bound_reports_pass_and_miss():
+    at_least = Bound("resnet18", 1, "utilization", 0.90)
+    at_most = Bound("resnet18", 1, "traffic", 1.1, at_most=True)
+    assert at_least.describe(0.9).endswith("pass") and at_least.describe(0.899).endswith("miss")
+    assert at_most.describe(1.1).endswith("pass") and at_most.describe(1.27).endswith("miss")
+    assert at_least.describe(0.738) == \
+        "resnet18 (batch 1) utilization >= 90 %: 73.8 % miss"

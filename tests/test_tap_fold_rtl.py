@@ -1,0 +1,120 @@
+"""Few-channel convolutions with their taps folded into the array rows (models/tap_fold.py,
+pyhdl/tap_fold_loop.py) on the Verilator-simulated RTL: bit for bit against the golden model,
+every counter and the cycles equal to the analytical model."""
+
+import numpy as np
+import pytest
+
+from models.golden import conv_output_size, operand_range
+from models.mapper import ConvShape, MappingError, PostProcess, map_conv
+from models.perf import model_counters, predict_counters, predict_cycles
+from models.tap_fold import foldable
+from testbench.jobs import Job
+from testbench.runner import SimulationModel
+
+pytestmark = pytest.mark.rtl
+
+ARCHS = ("tiny", "fold-8x4")
+KERNELS = (3, 5, 7, 11)
+STRIDES = (1, 2, 4)
+
+
+def shape_of(job):
+    (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
+    return ConvShape(n, c, h, w, k, r, s, job.stride, job.pad, job.pad_value)
+
+
+def post_of(job):
+    return PostProcess(job.bias is not None, job.requant, job.relu)
+
+
+def random_fold_jobs(spec, rng, count):
+    """`count` random convolutions of 1 to 4 channels that the mapper folds on `spec`."""
+    low, high = operand_range(spec.operand_bits)
+    jobs = []
+    while len(jobs) < count:
+        c, r = int(rng.integers(1, 5)), int(rng.choice(KERNELS))
+        stride, pad = int(rng.choice(STRIDES)), int(rng.integers(0, r))
+        h, w = int(rng.integers(r, r + 9)), int(rng.integers(max(r - 2 * pad, 1), r + 9))
+        n, k = int(rng.integers(1, 3)), int(rng.integers(1, 2 * spec.cols + 2))
+        if conv_output_size(h, r, stride, pad) < 1 or conv_output_size(w, r, stride, pad) < 1:
+            continue
+        shape = ConvShape(n, c, h, w, k, r, r, stride, pad)
+        if not foldable(spec, shape):
+            continue
+        zeros = rng.random()
+        x = np.where(rng.random((n, c, h, w)) < zeros / 2, 0, rng.integers(low, high + 1, (n, c, h, w)))
+        job = Job(f"fold{len(jobs)}_c{c}_{r}x{r}_s{stride}_p{pad}", "conv", x,
+                  rng.integers(low, high + 1, (k, c, r, r)), stride=stride, pad=pad,
+                  pad_value=int(rng.integers(low, high + 1)) if rng.random() < 0.3 else 0)
+        if rng.random() < 0.4:
+            scale = high * high * c * r * r
+            job.bias = rng.integers(-scale // 8, scale // 8, k)
+            job.requant = (int(rng.integers(2**14, 2**15)), 14 + scale.bit_length() - 7, 0)
+            job.relu = bool(rng.integers(2))
+        try:
+            if map_conv(spec, shape_of(job), post_of(job)).descriptor["fold"]:
+                jobs.append(job)
+        except MappingError:     # too large for the small array's buffers
+            continue
+    return jobs
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
+def fold_run(request, arch, tmp_path_factory):
+    spec = arch(request.param)
+    jobs = random_fold_jobs(spec, np.random.default_rng(13 + spec.rows), 8)
+    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"fold-{spec.name}"))
+    return spec, jobs, results
+
+
+def test_folded_outputs_match_golden_bit_for_bit(fold_run):
+    _, jobs, results = fold_run
+    for job, result in zip(jobs, results):
+        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+
+
+def test_folded_counters_match_the_analytical_model(fold_run):
+    spec, jobs, results = fold_run
+    for job, result in zip(jobs, results):
+        mapping = map_conv(spec, shape_of(job), post_of(job))
+        predicted = predict_counters(spec, mapping)
+        assert {name: result.counters[name] for name in predicted} == predicted, job.name
+        assert result.counters["cycles"] == predict_cycles(spec, mapping), job.name
+
+
+def test_folded_gated_macs_are_the_zero_operand_pairs(fold_run):
+    """Every product of the convolution is one array MAC, gated when an operand is zero."""
+    _, jobs, results = fold_run
+    for job, result in zip(jobs, results):
+        shape = shape_of(job)
+        x = np.pad(job.inputs, ((0, 0), (0, 0), (job.pad,) * 2, (job.pad,) * 2),
+                   constant_values=job.pad_value)
+        windows = np.lib.stride_tricks.sliding_window_view(x, (shape.r, shape.s), axis=(2, 3))
+        windows = windows[:, :, ::job.stride, ::job.stride][:, :, :shape.p, :shape.q]
+        both = np.einsum("ncpqrs,kcrs->", (windows != 0).astype(np.int64),
+                         (job.weights != 0).astype(np.int64))
+        assert result.counters["macs"] == shape.macs, job.name
+        assert result.counters["macs_gated"] == shape.macs - both, job.name
+
+
+def test_draws_cover_every_kernel_and_stride(fold_run):
+    spec, jobs, _ = fold_run
+    shapes = [shape_of(job) for job in jobs]
+    assert {s.c for s in shapes} >= {1, 2}
+    assert len({s.r for s in shapes}) >= 3 and len({s.stride for s in shapes}) >= 2
+
+
+def test_folding_saves_cycles_and_traffic_on_resnet_conv1(arch):
+    """The folded mapping of ResNet-18's conv1 against the dense one on the default array."""
+    spec = arch("default")
+    shape = ConvShape(1, 3, 224, 224, 64, 7, 7, 2, 3)
+    folded = map_conv(spec, shape)
+    assert folded.descriptor["fold"]
+    counters = model_counters(spec, folded)
+    assert counters["macs"] == shape.macs
+    compulsory = shape.n * shape.c * shape.h * shape.w + shape.k * shape.c * shape.r * shape.s
+    # Padded to a 16-byte beat per pixel, the image alone took 224 x 224 x 16 bytes.
+    assert counters["dram_bytes_read"] < 2.5 * compulsory < 224 * 224 * 16
+    assert shape.macs / spec.peak_macs_per_cycle / counters["cycles"] > 0.55
