@@ -16,7 +16,10 @@ published figures (docs/dataflows.md).
 
 WS and OS figures are the exact analytical model's (models/perf.py, equal to the RTL's
 counters and cycles on every RTL test); RS figures are models/rs_perf.py's
-`rs_layer_figures` (model figures: the accelerator does not run RS layers yet, issue 14).
+`rs_layer_figures`, equal to the RTL on every RS test (tests/test_rs_rtl.py); the
+accelerator refuses an RS layer whose whole-image band, outputs or weights do not fit its
+buffers, which every layer here does at these sizes, so RS is priced on the same schedule
+with the buffers' bounds lifted (its DRAM bytes a lower bound; docs/dataflows.md).
 
 Usage: .venv/bin/python benchmarks/dataflows.py [--arch configs/default.yaml] [--part all]
 """

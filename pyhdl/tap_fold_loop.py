@@ -65,7 +65,7 @@ class _FoldWalk:
     def prime(self):
         """An output row's first cycle: read its first window's lower word."""
         m, read = self.m, self.loop.input_read
-        m.d.comb += [read.en.eq(self.row_inside), read.addr.eq(self.pixel.addr[:len(read.addr)])]
+        m.d.comb += [read.en.eq(self.row_inside), read.addr.eq(self.buffer_word(self.pixel.addr))]
         m.d.sync += self.primed.eq(1)
         m.next = "STREAM"
 
@@ -83,7 +83,7 @@ class _FoldWalk:
         m.d.sync += self.primed.eq(0)
         with m.If(d.fold):
             upper = pixel.addr + 1
-            m.d.comb += [read.en.eq(self.row_inside), read.addr.eq(upper[:len(read.addr)])]
+            m.d.comb += [read.en.eq(self.row_inside), read.addr.eq(self.buffer_word(upper))]
             lanes = [self.row_inside & (self.pos + i >= 0) & (self.pos + i < d.c)
                      for i in range(rows)]
             m.d.sync += [self.feed_shift.eq(self.shift), self.feed_mask.eq(Cat(*lanes)),
@@ -101,6 +101,15 @@ class _FoldWalk:
                     m.d.sync += self.segment_pos.eq(self.segment_pos + rows)
                 with m.Else():
                     m.d.sync += self.segment_pos.eq(d.fold_first_pos)
+
+    def buffer_word(self, addr):
+        """The input-buffer word read for word `addr` of a folded row: a window hanging over
+        the row's left edge (or the band's last word) names a word before the buffer's first
+        (or after its last) whose elements are all masked to `pad_value`; the read still
+        happens (the model counts it), at the buffer's first (last) word instead."""
+        bits = len(self.loop.input_read.addr)
+        last = self.spec.input_words - 1
+        return Mux(addr < 0, 0, Mux(addr > last, last, addr[:bits]))
 
     def vector(self, feed_pad):
         """The array's input: a folded layer's shifted, masked words, or the dense word."""

@@ -108,7 +108,10 @@ def test_each_weight_crosses_dram_once(batch_run):
     for (job, _), result in zip(cases, results):
         [part] = parts_of(spec, job)
         mapping, shape = part.mapping, shape_of(job)
-        weights = weight_dram_rows(spec, shape) * mapping.w_row_beats * bus
+        folded = mapping.descriptor["fold"]   # X packed a DRAM row per image row, W per (k, r)
+        weight_rows = shape.k * shape.r if folded else weight_dram_rows(spec, shape)
+        weights = weight_rows * mapping.w_row_beats * bus
         bias = mapping.descriptor["b_row_beats"] * bus if job.bias is not None else 0
-        inputs = band_rows_read(shape, mapping) * shape.w * mapping.x_row_beats * bus
+        row_pixels = 1 if folded else shape.w
+        inputs = band_rows_read(shape, mapping) * row_pixels * mapping.x_row_beats * bus
         assert result.counters["dram_bytes_read"] == inputs + weights + bias, job.name
