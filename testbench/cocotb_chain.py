@@ -73,8 +73,10 @@ def dram_image(spec, jobs, mappings):
 
 
 def output_of(spec, job, mapping, image):
-    """A layer's output in the job's own layout (NKPQ, or M x K for fc) from its DRAM rows."""
-    shape = mapping.shape
+    """A layer's output in the job's own layout (NKPQ, or M x K for fc) from its DRAM rows
+    (the job's shape, not the mapping's: row-stationary runs one pixel wide images as one row
+    of the same pixels, models.row_stationary.fc_row)."""
+    shape = job.shape
     bits = spec.operand_bits if job.requant is not None else DRAM_WORD_BITS
     pixels = shape.n * shape.p * shape.q
     y = unpack_rows(dense_image(image, mapping, spec), pixels, shape.k, bits,

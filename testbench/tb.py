@@ -147,10 +147,13 @@ class AcceleratorTB:
         spec = self.spec
         (n, c, h, width), (k, _, r, s) = x.shape, w.shape
         post = PostProcess(bias is not None, requant, relu)
-        parts = layer_parts(spec, ConvShape(n, c, h, width, k, r, s, stride, pad, pad_value),
-                            groups, post, w, x_compressed)
+        layer = ConvShape(n, c, h, width, k, r, s, stride, pad, pad_value)
+        parts = layer_parts(spec, layer, groups, post, w, x_compressed)
         first = parts[0].mapping
-        p, q = first.shape.p, first.shape.q
+        # The layer's own output shape: a mapping may run the layer as another convolution
+        # with the same pixels in the same order (row-stationary runs one pixel wide images
+        # as one row, models.row_stationary.fc_row).
+        p, q = layer.p, layer.q
         # Y's slots, and its length table when the hardware writes Y compressed.
         y_beats = n * p * q * first.y_pitch + first.y_table_beats
         bits = spec.operand_bits if requant is not None else DRAM_WORD_BITS
