@@ -55,6 +55,11 @@ class WeightStationaryLoop(InnerLoop):
         loop runs dense layers only."""
         return None
 
+    def array_vector(self, m, walk, vector):
+        """The array's input for the input `vector` the loop feeds this cycle (of the block
+        `walk` was at a cycle before): the vector itself."""
+        return vector
+
     def mac_events(self, feeding, active_macs):
         """The MAC counts of a cycle that feeds (`feeding`) a vector of `active_macs`."""
         return [self.events.macs.eq(Mux(feeding, active_macs, 0))]
@@ -136,8 +141,9 @@ class WeightStationaryLoop(InnerLoop):
             self.idle.eq(~feeding),
             self.x.valid.eq(feeding),
             self.x.slot.eq(feed_slot),
-            self.x.values.eq(Mux(feed_pad, self.pad_vector(), self.input_read.data)
-                             if fold is None else fold.vector(feed_pad)),
+            self.x.values.eq(self.array_vector(
+                m, walk, Mux(feed_pad, self.pad_vector(), self.input_read.data)
+                if fold is None else fold.vector(feed_pad))),
             self.tag.eq(feed_tag),
             e.busy_cycles.eq(feeding),
             *self.mac_events(feeding, active_macs),
