@@ -22,7 +22,9 @@ class TapFoldLoop(WeightStationaryLoop):
     vector is the two words shifted by `shift` elements (a multiplexer), with `pad_value` in
     the elements outside the row or on a padded row.  Positions and words step by adders and
     compares from the descriptor's `fold_*` fields (stride x c at most rows, so a window steps
-    at most one word).
+    at most one word).  Words and segments are `input_lanes` elements: `rows` on a dense
+    array; on a 2:4 array twice that, of which a folded layer (S x C at most `rows`, one
+    segment) uses the first `rows`, fed in dense lanes (pyhdl/sparse_loop.py).
 
     Latency and counts as WeightStationaryLoop's, plus one cycle and one input-buffer read
     (on a real input row) per output row of every reduction block.
@@ -39,14 +41,14 @@ class _FoldWalk:
     def __init__(self, loop, m, walk, pixel):
         self.loop, self.m, self.walk, self.pixel = loop, m, walk, pixel
         self.d, self.spec = loop.descriptor, loop.spec
-        rows = self.spec.rows
-        self.shift = Signal(range(rows), name="fold_shift")
+        word = self.spec.input_lanes
+        self.shift = Signal(range(word), name="fold_shift")
         self.pos = Signal(POS, name="fold_pos")            # the segment's first element
         self.segment_pos = Signal(POS, name="fold_segment_pos")   # ... at output column 0
         self.held = Signal(self.loop.input_read.data.shape(), name="fold_held")
         self.primed = Signal(name="fold_primed")            # the primed word arrives
         self.feed_shift = Signal.like(self.shift, name="fold_feed_shift")
-        self.feed_mask = Signal(rows, name="fold_feed_mask")
+        self.feed_mask = Signal(word, name="fold_feed_mask")
         self.feed_advance = Signal(name="fold_feed_advance")   # the next pixel's lower word
         self.row_inside = (pixel.hh >= 0) & (pixel.hh < self.d.h)
 
@@ -73,9 +75,9 @@ class _FoldWalk:
         """In a STREAM cycle of a folded layer (overriding the dense walk): read the pixel's
         upper word, register its shift and element mask, step to the next pixel."""
         m, d, pixel, spec = self.m, self.d, self.pixel, self.spec
-        rows, read = spec.rows, self.loop.input_read
+        word, read = spec.input_lanes, self.loop.input_read
         stepped = self.shift + d.fold_step
-        advance = stepped >= rows
+        advance = stepped >= word
         with m.If(self.primed):
             m.d.sync += self.held.eq(read.data)
         with m.Elif(feeding & self.feed_advance):
@@ -85,7 +87,7 @@ class _FoldWalk:
             upper = pixel.addr + 1
             m.d.comb += [read.en.eq(self.row_inside), read.addr.eq(self.buffer_word(upper))]
             lanes = [self.row_inside & (self.pos + i >= 0) & (self.pos + i < d.c)
-                     for i in range(rows)]
+                     for i in range(word)]
             m.d.sync += [self.feed_shift.eq(self.shift), self.feed_mask.eq(Cat(*lanes)),
                          self.feed_advance.eq(advance)]
             with m.If(pixel.last_col):
@@ -94,11 +96,11 @@ class _FoldWalk:
                     m.next = "PRIME"
             with m.Else():
                 m.d.sync += [self.pos.eq(self.pos + d.fold_step),
-                             self.shift.eq(Mux(advance, stepped - rows, stepped)),
+                             self.shift.eq(Mux(advance, stepped - word, stepped)),
                              pixel.addr.eq(pixel.addr + advance)]
             with m.If(last_pixel):
                 with m.If(self.walk.cb != self.loop.chunk.last_cb):
-                    m.d.sync += self.segment_pos.eq(self.segment_pos + rows)
+                    m.d.sync += self.segment_pos.eq(self.segment_pos + word)
                 with m.Else():
                     m.d.sync += self.segment_pos.eq(d.fold_first_pos)
 
@@ -114,13 +116,13 @@ class _FoldWalk:
     def vector(self, feed_pad):
         """The array's input: a folded layer's shifted, masked words, or the dense word."""
         loop, spec = self.loop, self.spec
-        rows, bits = spec.rows, spec.operand_bits
+        word, bits = spec.input_lanes, spec.operand_bits
         data = loop.input_read.data
         both = Cat(self.held, data)
-        shifted = Signal(rows * bits, name="fold_shifted")
+        shifted = Signal(word * bits, name="fold_shifted")
         self.m.d.comb += shifted.eq(
-            Array(both[i * bits:(i + rows) * bits] for i in range(rows))[self.feed_shift])
+            Array(both[i * bits:(i + word) * bits] for i in range(word))[self.feed_shift])
         pad = loop.descriptor.pad_value[:bits]
         folded = Cat(*(Mux(self.feed_mask[i], shifted[i * bits:(i + 1) * bits], pad)
-                       for i in range(rows)))
+                       for i in range(word)))
         return Mux(loop.descriptor.fold, folded, Mux(feed_pad, loop.pad_vector(), data))
