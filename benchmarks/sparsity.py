@@ -82,7 +82,7 @@ def main(argv=None):
         return 2
     job = layer(args.size, args.channels)
     [part] = job.parts(twin)
-    if part.mapping.descriptor["word_blocks"] != 1:
+    if part.mapping.descriptor["dense_lanes"]:
         print("sparsity: the mapper runs this layer dense", file=sys.stderr)
         return 1
     sparse = run(twin, job, "2:4 array")

@@ -22,7 +22,8 @@ from .perf import predict_counters, predict_cycles, weight_dram_rows
 from .registers import DESCRIPTOR_FIELDS, register_value
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS, ROW_STATIONARY
 from . import tap_fold
-from .sparsity import active_rows, block_elems, pack_weight_rows, runs_sparse, word_blocks
+from .sparsity import (active_rows, block_elems, dense_lanes, pack_folded_weight_rows,
+                       pack_weight_rows, runs_sparse, word_blocks)
 TRAFFIC_SLACK = 1.2
 """How much DRAM traffic above the least the mapper accepts for fewer cycles: splitting the
 output buffer into halves hides the write-back behind the next group's compute but halves
@@ -176,14 +177,14 @@ def _chunk_blocks(spec, shape, c_blocks, words, sparse):
     `cols` filters fit, else the most that fit (weight-stationary: and start every chunk on a
     DRAM beat, as each load reads a slice of every weight row)."""
     per_block = (spec.rows if spec.dataflow == "os" else spec.cols) * shape.r * shape.s \
-        * word_blocks(spec, sparse)
+        * word_blocks(spec, sparse, shape.c)
     fitting = words // per_block
     if fitting >= c_blocks:
         return c_blocks
     beat = 8 * spec.dram_bus_bytes
+    elems = block_elems(spec, word_blocks(spec, sparse, shape.c))
     for blocks in range(fitting, 0, -1):
-        if spec.dataflow == "os" or blocks * block_elems(spec, sparse) * spec.operand_bits \
-                % beat == 0:
+        if spec.dataflow == "os" or blocks * elems * spec.operand_bits % beat == 0:
             return blocks
     raise MappingError(
         f"the weights of {spec.cols} {shape.r}x{shape.s} filters need {per_block} "
@@ -208,7 +209,7 @@ def _weight_buffering(spec, shape, c_blocks, k_blocks, sparse):
 def resident_block_words(spec, shape, c_blocks, k_blocks, sparse=False):
     """Weight-buffer words of one filter block's weights when every block stays resident (a
     region each, for all tiles of all images), or 0 if the layer's weights do not all fit."""
-    words = (spec.cols * c_blocks * word_blocks(spec, sparse) if spec.dataflow != "os"
+    words = (spec.cols * c_blocks * word_blocks(spec, sparse, shape.c) if spec.dataflow != "os"
              else shape.c) * shape.r * shape.s
     return words if k_blocks * words <= spec.weight_words else 0
 
@@ -222,7 +223,8 @@ def weight_row_elems(spec, shape, sparse=False):
     if spec.dataflow == ROW_STATIONARY:
         return spec.rows
     if spec.skips_weights:
-        return _ceil_div(shape.c, spec.input_lanes) * block_elems(spec, sparse)
+        blocks = word_blocks(spec, sparse, shape.c)
+        return _ceil_div(shape.c, spec.input_lanes) * block_elems(spec, blocks)
     return shape.c
 
 
@@ -235,7 +237,10 @@ def weight_beats(spec, shape, sparse=False):
 def weight_rows(spec, mapping, weights):
     """W (K x C x R x S) as the matrix of DRAM rows the mapping reads, one row per line."""
     if spec.skips_weights:
-        return pack_weight_rows(spec, weights, mapping.descriptor["word_blocks"] == 1)
+        if mapping.descriptor["fold"]:
+            return pack_folded_weight_rows(spec, tap_fold.weight_rows(weights),
+                                           not mapping.descriptor["dense_lanes"])
+        return pack_weight_rows(spec, weights, not mapping.descriptor["dense_lanes"])
     if spec.dataflow == ROW_STATIONARY:
         from .row_stationary import weight_dram_rows
         return weight_dram_rows(spec, mapping.shape, weights)
@@ -367,7 +372,7 @@ def _map_conv(spec, shape, post, placement, sparse):
     def build_folded(group, halves, weights):
         """The mappings of `build` with the taps folded into the array rows (their bands
         packed, so taller tiles fit), if the layer folds."""
-        if not tap_fold.foldable(spec, shape) or placement is not None:
+        if not tap_fold.foldable(spec, shape, sparse) or placement is not None:
             return []
         return [_folded(spec, shape, m)
                 for m in build(group, halves, weights, tap_fold.line_words(spec, shape))
@@ -385,7 +390,7 @@ def _map_conv(spec, shape, post, placement, sparse):
     candidates = [(traffic(m), m) for weights in weight_options for group in groups
                   for halves in (1, 2) if outputs_fit(1, group, halves)
                   for m in build(group, halves, weights)] + [
-        (traffic(m), m) for weights in tap_fold.weight_options(spec, shape, k_blocks)
+        (traffic(m), m) for weights in tap_fold.weight_options(spec, shape, k_blocks, sparse)
         for group in groups for halves in (1, 2) if outputs_fit(1, group, halves)
         for m in build_folded(group, halves, weights)]
     least = min(bytes_moved for bytes_moved, _ in candidates)
@@ -460,7 +465,7 @@ def _weight_loads(spec, w_row, taps, d, sparse):
             "w_rows_last_k": chunk_rows, "w_rows_last_both": last_rows,
             "shift_first": 0, "last_shift_first": 0,
         }
-    elems = block_elems(spec, sparse)
+    elems = block_elems(spec, d["word_blocks"])
     slice_beats = (d["c_chunk_blocks"] * elems * spec.operand_bits // (8 * spec.dram_bus_bytes)
                    if d["c_chunks"] > 1 else w_row)
     row_elems, last_row_elems = d["chunk_elems"], d["last_chunk_elems"]
@@ -508,7 +513,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     per_value_elems = DRAM_WORD_BITS // spec.operand_bits if post.requant is None else 1
     mult, shift, zero_point = post.requant or (0, 0, 0)
     rows, cols, lanes = spec.rows, spec.cols, spec.input_lanes
-    blocks = word_blocks(spec, sparse)
+    blocks = word_blocks(spec, sparse, shape.c)
     tiles = _ceil_div(p, tile_p)
     last_tile_p = p - (tiles - 1) * tile_p
     taps = shape.r * shape.s
@@ -545,6 +550,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "k_blocks": k_blocks, "k_last": k_last, "k_group_blocks": group,
         "macs_k_last": rows * k_last, "macs_c_last": rows_last * cols,
         "macs_ck_last": rows_last * k_last, "word_blocks": blocks,
+        "dense_lanes": int(dense_lanes(spec, sparse)),
         "macs_h1_c_last": rows_last_h1 * cols, "macs_h1_ck_last": rows_last_h1 * k_last,
         "line_words": line_words, "row_step": shape.stride * line_words,
         "col_step": shape.stride * c_blocks, "pad_words": shape.pad * c_blocks,
@@ -588,6 +594,11 @@ def _folded(spec, shape, dense):
          for field in DESCRIPTOR_FIELDS}
     d.update(tap_fold.descriptor_fields(spec, shape, d, dense.tile_images))
     x_row, w_row = tap_fold.x_row_beats(spec, shape), tap_fold.w_row_beats(spec, shape)
+    if spec.skips_weights:
+        w_row = row_beats(d["c_blocks"] * block_elems(spec, 1), spec.operand_bits,
+                          spec.dram_bus_bytes)
+        rows_last = active_rows(spec, d["c_last"], not d["dense_lanes"])[0]
+        d.update(macs_c_last=rows_last * spec.cols, macs_ck_last=rows_last * d["k_last"])
     w_addr = shape.n * shape.h * x_row
     b_addr = w_addr + shape.k * shape.r * w_row
     y_addr = b_addr + (d["b_row_beats"] if dense.post.bias else 0)

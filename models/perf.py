@@ -310,12 +310,13 @@ def _weight_load(spec, mapping, kb, chunk):
     if spec.dataflow == "os":
         return shape.r * shape.s * channels, spec.cols, spec.operand_bits, spec.cols
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
+    if spec.skips_weights:
+        # Packed 2:4 rows (models/sparsity.py): the chunk's weight blocks, a buffer word each
+        # (a folded layer's rows are one per (k, r): its `taps` are the kernel rows).
+        row_elems = d["w_last_row_elems" if chunk == d["c_chunks"] - 1 else "w_row_elems"]
+        return active * d["taps"], row_elems, spec.operand_bits, spec.weight_lanes
     if d["fold"]:
         return active * shape.r, d["chunk_elems"], spec.operand_bits, spec.rows
-    if spec.skips_weights:
-        # Packed 2:4 rows (models/sparsity.py): the chunk's weight blocks, a buffer word each.
-        row_elems = d["w_last_row_elems" if chunk == d["c_chunks"] - 1 else "w_row_elems"]
-        return active * shape.r * shape.s, row_elems, spec.operand_bits, spec.weight_lanes
     return active * shape.r * shape.s, channels, spec.operand_bits, spec.rows
 
 

@@ -140,10 +140,12 @@ DESCRIPTOR_FIELDS = (
     _u("macs_k_last", EVENT_BITS, "rows * k_last: MACs of a vector in the last filter block"),
     _u("macs_c_last", EVENT_BITS, "c_last * cols: MACs of a vector of the last channel block"),
     _u("macs_ck_last", EVENT_BITS, "c_last * k_last: MACs of a vector of both"),
-    # 2:4 weights (models/sparsity.py): a 2:4 array covers an input word once (2:4 layer),
-    # or twice (dense layer: each PE pair takes its group's channels 0-1, then 2-3).
-    _u("word_blocks", 2, "weight blocks per input word: 1, or 2 for a dense layer on a 2:4 "
-                         "array"),
+    # 2:4 weights (models/sparsity.py): a 2:4 array covers an input word once (2:4 layer, or
+    # a dense layer of at most `rows` channels), or twice (a wider dense layer: its halves).
+    _u("word_blocks", 2, "weight blocks per input word: 1, or 2 for a dense layer of more "
+                         "than rows channels on a 2:4 array"),
+    _u("dense_lanes", 1, "a dense layer on a 2:4 array: each half of an input word feeds "
+                         "array row r its channel r (lanes 0 and 1 of every group)"),
     _u("macs_h1_c_last", EVENT_BITS, "dense layer on a 2:4 array: active PEs of a vector of "
                                      "the last channel block's second half"),
     _u("macs_h1_ck_last", EVENT_BITS, "the same, in the last filter block"),
@@ -221,8 +223,8 @@ DESCRIPTOR_FIELDS = (
     # elements per input row; a reduction block is a kernel row and `rows` elements of the
     # window's s * c run in it, taken from two input-buffer words at an element offset.
     _u("fold", 1, "the layer runs with its taps folded into the array rows"),
-    _s("fold_first_word", 16, "floor(-pad * c / rows): a row's first window's word"),
-    _u("fold_first_shift", SMALL_BITS, "-pad * c mod rows: its element within the word"),
+    _s("fold_first_word", 16, "floor(-pad * c / input lanes): a row's first window's word"),
+    _u("fold_first_shift", SMALL_BITS, "-pad * c mod input lanes: its element within the word"),
     _s("fold_first_pos", 16, "-pad * c: its element within the input row"),
     _u("fold_step", SMALL_BITS, "stride * c (at most rows): elements between windows"),
     # Row-stationary passes (models/row_stationary.py, pyhdl/rs_loop.py): a chunk is one

@@ -11,9 +11,12 @@ each, row r at bit 2r, in `index_lanes` bytes.
   and whole groups: c a multiple of 4) has one weight block per input word: each PE pair
   holds the group's two kept weights, so the array covers `2 * rows` channels a pass and
   performs half the layer's MACs; the other half are `macs_skipped`.
-- Any other layer runs dense on the same array: two weight blocks per input word, the first
-  with every group's channels 0 and 1 (indices 0, 1), the second with channels 2 and 3, so it
-  takes the cycles of a dense array with `rows` rows.
+- Any other layer runs dense on the same array with its channels two per group (descriptor
+  `dense_lanes`): the inner loop feeds half h of an input word (channels h rows .. h rows +
+  rows - 1 of it) with channels h rows + 2g and h rows + 2g + 1 in lanes 0 and 1 of group g,
+  so array row r takes channel h rows + r (index r mod 2).  A word of more than `rows` channels
+  takes two weight blocks (its halves), one of at most `rows` a single block: a dense layer
+  takes the passes, vectors and cycles of a dense array with `rows` rows.
 """
 
 import numpy as np
@@ -55,18 +58,25 @@ def runs_sparse(spec, weights, groups=1):
     return spec.skips_weights and groups == 1 and weights is not None and is_2to4(weights)
 
 
-def word_blocks(spec, sparse):
-    """Weight blocks per input word: 1 on a dense array or for a 2:4 layer, 2 for a dense
-    layer on a 2:4 array (channels 0-1, then 2-3 of every group)."""
-    return 2 if spec.skips_weights and not sparse else 1
+def dense_lanes(spec, sparse):
+    """Whether a layer runs dense on a 2:4 array, its channels two per group."""
+    return spec.skips_weights and not sparse
 
 
-def block_elems(spec, sparse):
+def word_blocks(spec, sparse, channels):
+    """Weight blocks per input word of a layer of `channels` input channels: 1 on a dense
+    array, for a 2:4 layer, or for a dense layer of at most `rows` channels on a 2:4 array;
+    2 for a wider dense layer on a 2:4 array (each word's two halves of `rows` channels)."""
+    return 2 if dense_lanes(spec, sparse) and channels > spec.rows else 1
+
+
+def block_elems(spec, blocks):
     """Operands of one reduction block in a weight DRAM row: `rows` channels on a dense
-    array; on a 2:4 array every weight block of an input word, each a weight-buffer word."""
+    array; on a 2:4 array the `blocks` weight blocks of an input word, each a weight-buffer
+    word."""
     if not spec.skips_weights:
         return spec.rows
-    return word_blocks(spec, sparse) * spec.weight_lanes
+    return blocks * spec.weight_lanes
 
 
 def active_rows(spec, channels, sparse):
@@ -76,9 +86,7 @@ def active_rows(spec, channels, sparse):
         return channels, 0
     if sparse:
         return channels // KEPT, 0
-    group_sizes = [min(GROUP, channels - first) for first in range(0, channels, GROUP)]
-    return (sum(min(KEPT, n) for n in group_sizes),
-            sum(max(0, n - KEPT) for n in group_sizes))
+    return min(channels, spec.rows), max(0, channels - spec.rows)
 
 
 def kept_weights(group):
@@ -89,45 +97,50 @@ def kept_weights(group):
     return positions, group[positions]
 
 
-def _group_choice(group, sparse, half):
-    """(positions, values) a PE pair holds for one group of four weights."""
-    if not sparse:
-        positions = [KEPT * half, KEPT * half + 1]
-        return positions, group[positions]
-    return kept_weights(group)
-
-
 def pack_weight_rows(spec, weights, sparse):
     """The DRAM rows of K x C x R x S `weights` on a 2:4 array, one per (k, r, s): for each
     input word of channels, `word_blocks` weight-buffer words of `rows` values and their
-    packed indices (as unsigned operands)."""
+    packed indices (as unsigned operands): a 2:4 layer's PE pairs hold their group's kept
+    weights, a dense layer's row r channel h rows + r of the word's half h (index r mod 2)."""
     k, c, r, s = weights.shape
     lanes, rows = spec.input_lanes, spec.rows
     words = -(-c // lanes)
     flat = np.zeros((k * r * s, words * lanes), dtype=np.int64)
     flat[:, :c] = weights.transpose(0, 2, 3, 1).reshape(-1, c)
-    blocks = word_blocks(spec, sparse)
+    blocks = word_blocks(spec, sparse, c)
     out = np.zeros((k * r * s, words, blocks, spec.weight_lanes), dtype=np.int64)
     index_weights = 1 << (INDEX_BITS * np.arange(rows) % spec.operand_bits)
     for row in range(k * r * s):
         for word in range(words):
             for half in range(blocks):
                 indices = np.zeros(rows, dtype=np.int64)
-                for g in range(rows // KEPT):
-                    first = word * lanes + GROUP * g
-                    positions, values = _group_choice(flat[row, first:first + GROUP], sparse,
-                                                      half)
-                    out[row, word, half, KEPT * g:KEPT * g + KEPT] = values
-                    indices[KEPT * g:KEPT * g + KEPT] = positions
+                if sparse:
+                    for g in range(rows // KEPT):
+                        first = word * lanes + GROUP * g
+                        positions, values = kept_weights(flat[row, first:first + GROUP])
+                        out[row, word, half, KEPT * g:KEPT * g + KEPT] = values
+                        indices[KEPT * g:KEPT * g + KEPT] = positions
+                else:
+                    first = word * lanes + half * rows
+                    out[row, word, half, :rows] = flat[row, first:first + rows]
+                    indices[:] = np.arange(rows) % KEPT
                 packed = indices * index_weights
                 lane = rows + INDEX_BITS * np.arange(rows) // spec.operand_bits
                 np.add.at(out[row, word, half], lane, packed)
     return out.reshape(k * r * s, -1)
 
 
+def pack_folded_weight_rows(spec, rows, sparse):
+    """The DRAM rows of a folded layer's weight rows (models/tap_fold.py: one per (k, r), its
+    S x C run) on a 2:4 array: a 2:4 layer's run packed as channels (C a multiple of 4, so
+    every group of four is one tap's), a weight block per segment of `2 * rows` elements; a
+    dense layer's (at most `rows` elements) one block, array row i taking element i."""
+    return pack_weight_rows(spec, rows[:, :, None, None], sparse)
+
+
 def mapping_is_sparse(spec, mapping):
-    """Whether the mapped run is a 2:4 one (one weight block per input word on a 2:4 array)."""
-    return spec.skips_weights and mapping.descriptor["word_blocks"] == 1
+    """Whether the mapped run is a 2:4 one (a 2:4 array, its channels not in dense lanes)."""
+    return spec.skips_weights and not mapping.descriptor["dense_lanes"]
 
 
 def skipped_macs(spec, mapping):

@@ -26,17 +26,23 @@ from .layout import row_beats
 
 
 def segments(spec, shape):
-    """Reduction blocks per kernel row: segments of `rows` elements of the S x C run."""
-    return -(-shape.s * shape.c // spec.rows)
+    """Reduction blocks per kernel row: segments of an input word's elements (`rows`, or
+    `2 * rows` on a 2:4 array) of the S x C run."""
+    return -(-shape.s * shape.c // spec.input_lanes)
 
 
-def foldable(spec, shape):
-    """Whether the layer may run folded on `spec`: a weight-stationary dense array whose input
-    words are `rows` operands, fewer channels than half the array rows, and a window step of
-    at most one buffer word (stride x C <= rows)."""
-    return (spec.dataflow == "ws" and not spec.skips_weights
-            and spec.input_lanes == spec.rows and 2 * shape.c <= spec.rows
-            and shape.stride * shape.c <= spec.rows and segments(spec, shape) < shape.s)
+def foldable(spec, shape, sparse=False):
+    """Whether the layer may run folded on `spec`: a weight-stationary array, fewer channels
+    than half an input word, a window step of at most one word (stride x C <= its
+    elements), and fewer segments than kernel columns.  On a 2:4 array a 2:4 layer's segment
+    is a whole word (its groups of four are along the run: C is a multiple of 4), a dense
+    layer's the word's first `rows` elements, fed in dense lanes (models/sparsity.py), so
+    its S x C run must fit them."""
+    word = spec.input_lanes
+    if spec.skips_weights and not sparse and shape.s * shape.c > spec.rows:
+        return False
+    return (spec.dataflow == "ws" and 2 * shape.c <= word and shape.stride * shape.c <= word
+            and segments(spec, shape) < shape.s)
 
 
 def line_words(spec, shape):
@@ -67,7 +73,7 @@ def descriptor_fields(spec, shape, d, tile_images):
     rows, cols = spec.rows, spec.cols
     nseg = segments(spec, shape)
     run = shape.s * shape.c
-    c_last = run - (nseg - 1) * rows
+    c_last = run - (nseg - 1) * spec.input_lanes
     words = line_words(spec, shape)
     x_row = x_row_beats(spec, shape)
     p, stride, pad = shape.p, shape.stride, shape.pad
@@ -93,7 +99,8 @@ def descriptor_fields(spec, shape, d, tile_images):
         "x_row_beats": x_row, "x_pitch": x_row, "x_line_beats": x_row,
         "x_image_beats": shape.h * x_row, "pad_line_beats": pad * x_row,
         "tile_x_beats": tile_p * stride * x_row,
-        "fold": 1, "fold_first_word": first_pos // rows, "fold_first_shift": first_pos % rows,
+        "fold": 1, "fold_first_word": first_pos // spec.input_lanes,
+        "fold_first_shift": first_pos % spec.input_lanes,
         "fold_first_pos": first_pos, "fold_step": stride * shape.c,
     }
     if tile_images > 1:
@@ -108,12 +115,12 @@ def weight_words(spec, shape):
     return spec.cols * shape.r * segments(spec, shape)
 
 
-def weight_options(spec, shape, k_blocks):
+def weight_options(spec, shape, k_blocks, sparse=False):
     """The weight buffering a folded layer may use, as the mapper's (channel blocks per
     chunk, half size or 0, resident block words or 0): one chunk per filter block, fetched
     per tile (into halves when a block fits one), or every block resident."""
     words = weight_words(spec, shape)
-    if not foldable(spec, shape) or words > spec.weight_words:
+    if not foldable(spec, shape, sparse) or words > spec.weight_words:
         return []
     half = spec.weight_words // 2 if k_blocks > 1 and words <= spec.weight_words // 2 else 0
     resident = [(1, 0, words)] if k_blocks * words <= spec.weight_words else []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.layout import pack_rows, unpack_rows
-from models.mapper import ConvShape, map_conv, map_grouped_conv, weight_beats
+from models.mapper import ConvShape, map_conv, map_grouped_conv, weight_beats, weight_rows
 from models.perf import predict_counters, predict_cycles
 from models.sparsity import GROUP, INDEX_BITS, is_2to4, magnitude_mask, pack_weight_rows
 from models.spec import ArchSpec, SpecError
@@ -54,24 +54,33 @@ def test_is_2to4_needs_whole_groups_of_at_most_two_nonzeros():
     assert not is_2to4(np.zeros((2, 6, 1, 1), dtype=int))
 
 
-@pytest.mark.parametrize("sparse", [True, False])
-def test_packed_rows_hold_every_weight_at_its_index(sparse):
-    """Unpacking the packed DRAM rows (values, 2-bit indices) gives back the weights."""
+@pytest.mark.parametrize("sparse, channels", [(True, 12), (False, 10), (False, 3)])
+def test_packed_rows_hold_every_weight_at_its_index(sparse, channels):
+    """Unpacking the packed DRAM rows (values, 2-bit indices) gives back the weights: a 2:4
+    PE pair's kept weights at their indices in its group, a dense layer's row r channel
+    r of its word's half (index r mod 2), one block a word of at most `rows` channels."""
     rng = np.random.default_rng(2)
     spec = ArchSpec(rows=4, cols=4, weight_sparsity="2:4")
-    w = pruned(rng, (3, 12, 2, 1)) if sparse else rng.integers(-128, 128, (3, 10, 2, 1))
+    w = (pruned(rng, (3, channels, 2, 1)) if sparse
+         else rng.integers(-128, 128, (3, channels, 2, 1)))
     k, c, r, s = w.shape
+    halves = 1 if sparse or c <= spec.rows else 2
     rows = pack_weight_rows(spec, w, sparse)
     stored = unpack_rows(pack_rows(rows, 8, 8), rows.shape[0], rows.shape[1], 8, 8)
     blocks = stored.reshape(k * r * s, -1, spec.weight_lanes)
-    rebuilt = np.zeros((k * r * s, blocks.shape[1] // (1 if sparse else 2) * 8), dtype=int)
+    assert blocks.shape[1] == -(-c // spec.input_lanes) * halves
+    rebuilt = np.zeros((k * r * s, blocks.shape[1] // halves * 8), dtype=int)
     for row in range(k * r * s):
         for b, block in enumerate(blocks[row]):
-            word = b if sparse else b // 2
+            word, half = divmod(b, halves)
             index_bits = int.from_bytes(bytes(int(v) & 0xFF for v in block[4:]), "little")
             for pe in range(4):
                 index = index_bits >> (INDEX_BITS * pe) & 3
-                rebuilt[row, word * 8 + GROUP * (pe // 2) + index] += block[pe]
+                if sparse:
+                    rebuilt[row, word * 8 + GROUP * (pe // 2) + index] += block[pe]
+                else:
+                    assert index == pe % 2
+                    rebuilt[row, word * 8 + half * spec.rows + pe] += block[pe]
     expected = w.transpose(0, 2, 3, 1).reshape(k * r * s, c)
     np.testing.assert_array_equal(rebuilt[:, :c], expected)
     assert not rebuilt[:, c:].any()
@@ -82,11 +91,14 @@ def test_the_mapper_runs_2to4_weights_sparse_and_others_dense():
     shape = ConvShape(1, 64, 16, 16, 64, 3, 3, 1, 1)
     sparse = map_conv(TWIN, shape, weights=pruned(rng, (64, 64, 3, 3)))
     dense = map_conv(TWIN, shape, weights=rng.integers(-128, 128, (64, 64, 3, 3)))
-    assert (sparse.descriptor["word_blocks"], dense.descriptor["word_blocks"]) == (1, 2)
-    assert map_conv(TWIN, shape).descriptor["word_blocks"] == 2
+    def lanes(mapping):
+        return mapping.descriptor["word_blocks"], mapping.descriptor["dense_lanes"]
+    assert (lanes(sparse), lanes(dense), lanes(map_conv(TWIN, shape))) == ((1, 0), (2, 1), (2, 1))
+    few = ConvShape(1, 16, 16, 16, 64, 3, 3, 1, 1)
+    assert lanes(map_conv(TWIN, few)) == (1, 1)
     depthwise = map_grouped_conv(TWIN, ConvShape(1, 8, 6, 6, 8, 3, 3, 1, 1), 8,
                                  weights=pruned(rng, (8, 8, 3, 3)))
-    assert all(part.mapping.descriptor["word_blocks"] == 2 for part in depthwise)
+    assert all(lanes(part.mapping) == (1, 1) for part in depthwise)
 
 
 def test_weight_bytes_fall_to_values_and_packed_indices():
@@ -112,6 +124,56 @@ def test_the_model_predicts_the_2to4_layer_in_little_over_half_the_cycles():
     assert counters["macs_skipped"] * 2 == counters["macs"] == shape.macs
     assert counters["rf_reads"] == shape.macs // 2
     assert predict_counters(TWIN, dense)["macs_skipped"] == 0
+
+
+@pytest.mark.parametrize("channels", [9, 16, 24, 64])
+def test_a_dense_layer_takes_the_dense_arrays_passes_on_the_twin(channels):
+    """A dense layer's channels two per group: a word of at most 16 channels is one block, a
+    wider one two (its halves), so the layer takes the dense 16x16's passes and its cycles
+    within 2 % (weight rows 1.25x wider: the indices), and it performs every MAC."""
+    shape = ConvShape(1, channels, 16, 16, 64, 3, 3, 1, 1)
+    base = map_conv(ArchSpec(), shape)
+    dense = map_conv(TWIN, shape)
+    assert dense.red_blocks == base.red_blocks == 9 * -(-channels // 16)
+    assert predict_cycles(TWIN, dense) <= 1.02 * predict_cycles(ArchSpec(), base)
+    counters = predict_counters(TWIN, dense)
+    assert counters["macs"] == shape.macs and counters["macs_skipped"] == 0
+
+
+@pytest.mark.parametrize("channels, kernel, sparse", [(1, 3, False), (3, 5, False),
+                                                      (16, 3, True), (8, 5, True)])
+def test_few_channel_layers_fold_their_taps_on_the_twin(channels, kernel, sparse):
+    """Taps folded into the rows on the 2:4 twin (models/tap_fold.py): a dense layer whose
+    S x C run fits `rows` in dense lanes, in the dense 16x16's folded cycles (within 5 %); a
+    2:4 layer in segments of 32 elements (a word), so fewer blocks than the dense array's
+    taps and at most 0.8x its cycles; every weight at its place in the packed rows."""
+    rng = np.random.default_rng(channels)
+    shape = ConvShape(2, channels, 16, 16, 32, kernel, kernel, 1, kernel // 2)
+    weights = rng.integers(-128, 128, (32, channels, kernel, kernel))
+    weights = weights * magnitude_mask(weights) if sparse else weights
+    base = map_conv(ArchSpec(), shape)
+    twin = map_conv(TWIN, shape, weights=weights)
+    d = twin.descriptor
+    assert (d["fold"], d["dense_lanes"]) == (1, int(not sparse))
+    assert d["c_blocks"] == -(-kernel * channels // 32)
+    bound = 0.8 if sparse else 1.05
+    assert predict_cycles(TWIN, twin) <= bound * predict_cycles(ArchSpec(), base)
+    rows = weight_rows(TWIN, twin, weights)
+    stored = rows.reshape(32 * kernel, d["c_blocks"], TWIN.weight_lanes)
+    values, index_bytes = stored[..., :16], stored[..., 16:].astype(np.uint8)
+    indices = np.unpackbits(index_bytes, axis=-1, bitorder="little").reshape(
+        *index_bytes.shape[:2], 16, INDEX_BITS) @ (1 << np.arange(INDEX_BITS))
+    run = np.zeros((32 * kernel, d["c_blocks"] * 32), dtype=np.int64)
+    segment = np.arange(d["c_blocks"])[:, None] * 32
+    if sparse:
+        lane = GROUP * (np.arange(16) // 2) + indices
+    else:
+        assert (indices == np.arange(16) % 2).all()
+        lane = np.broadcast_to(np.arange(16), indices.shape)
+    for row in range(32 * kernel):
+        np.add.at(run[row], segment + lane[row], values[row])
+    expected = weights.transpose(0, 2, 3, 1).reshape(32 * kernel, kernel * channels)
+    np.testing.assert_array_equal(run[:, :kernel * channels], expected)
 
 
 def test_the_command_line_refuses_3to8_in_one_line(tmp_path):

@@ -61,13 +61,20 @@ def make_jobs(spec, seed):
         conv("2to4_5x5_sparse_inputs", 1, 8, 7, 6, cols, 5, 1, 2, zeros=0.5),
         conv("2to4_3x3_requant_relu", 1, 4 * rows, 5, 6, cols + 3, 3, 1, 1,
              bias=rng.integers(-scale // 8, scale // 8, cols + 3), requant=requant, relu=True),
-        conv("2to4_pad_value", 1, 4, 6, 7, cols + 1, 3, 1, 1, pad_value=low // 3),
+        conv("2to4_folded_pad_value", 1, 4, 6, 7, cols + 1, 3, 1, 1, pad_value=low // 3),
         conv("2to4_weights_in_chunks", 1, 4 * rows * (spec.weight_words // (9 * cols) + 2), 4,
              4, cols + 1, 3, 1, 1),
         conv("2to4_stalling", 1, 2 * rows + 4, 7, 4, cols, 3, 2, 1, timing=STALLING),
+        conv("2to4_folded_3x3", 2, 4, 7, 6, cols + 1, 3, 1, 1, pad_value=low // 7),
+        conv("2to4_folded_stride2", 1, 4, 9, 8, cols, 3, 2, 1, zeros=0.4),
         fc("2to4_fc", 5, 4 * rows + 8, 2 * cols + 1),
         fc("2to4_fc_many_rows", 3 * spec.output_words // 2, 2 * rows, cols - 1),
         conv("dense_3x3_odd_channels", 1, rows + 1, 6, 5, cols + 1, 3, 1, 1, sparse=False),
+        conv("dense_3x3_few_channels", 2, 3, 6, 5, cols + 1, 3, 1, 1, sparse=False,
+             zeros=0.3),
+        conv("dense_folded_3x3", 2, 1, 7, 6, cols + 1, 3, 1, 1, sparse=False,
+             pad_value=low // 5),
+        conv("dense_folded_2x2_stride2", 1, 2, 8, 7, cols, 2, 2, 0, sparse=False, zeros=0.3),
         conv("dense_1x1_last_word_split", 2, 2 * rows + 6, 4, 3, cols, 1, 1, 0, sparse=False),
         conv("dense_depthwise", 1, cols + 1, 5, 5, cols + 1, 3, 1, 1, sparse=False,
              groups=cols + 1),
@@ -86,13 +93,17 @@ def sparse_run(request, tmp_path_factory):
 
 def test_layers_run_in_the_mode_their_weights_allow(sparse_run):
     """2:4 layers map with one weight block per input word, the others (dense weights,
-    depthwise) with two; the drawn weights are what the names say."""
+    depthwise) in dense lanes, one block per word of at most `rows` channels, else two, and
+    few-channel ones with their taps folded; the drawn weights are what the names say."""
     spec, jobs, _ = sparse_run
     for job in jobs:
         sparse = job.name.startswith("2to4")
         assert is_2to4(job.conv_weights) == sparse, job.name
         for part in job.parts(spec):
-            assert part.mapping.descriptor["word_blocks"] == (1 if sparse else 2), job.name
+            d = part.mapping.descriptor
+            expected = (1, 0) if sparse else (1 if part.mapping.shape.c <= spec.rows else 2, 1)
+            assert (d["word_blocks"], d["dense_lanes"]) == expected, job.name
+            assert d["fold"] == ("folded" in job.name), job.name
 
 
 def test_outputs_match_golden_bit_for_bit(sparse_run):
