@@ -7,9 +7,13 @@ estimates; nothing here measures anything itself.
 import json
 import os
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
 
 from models.energy import COMPONENTS, energy_breakdown, energy_by_action
 from models.mapper import group_slice, map_grouped_conv
+from models.sparsity import GROUP
 
 
 ACCURACY_NAMES = {"float": "float", "int8_golden": "int8, golden model",
@@ -17,7 +21,26 @@ ACCURACY_NAMES = {"float": "float", "int8_golden": "int8, golden model",
 """How report.md names the accuracies a run may measure."""
 
 
+class WeightModes(NamedTuple):
+    """A layer's modes on a 2:4 architecture, with dense weights and with 2:4 ones (the
+    mapper picks per layer from the weights; `layer_entry` tells them apart by the
+    counters)."""
+    dense: str
+    sparse: str
+
+
 def layer_mode(spec, layer):
+    """`layer_weights_mode` with the layer's weights unknown: on a 2:4 architecture, for a
+    layer that may run 2:4 (ungrouped, whole groups of four channels), its `WeightModes`."""
+    shape = layer.shape
+    if spec.skips_weights and layer.groups == 1 and shape.c % GROUP == 0:
+        pruned = np.zeros((shape.k, shape.c, shape.r, shape.s))   # any 2:4 weights map alike
+        return WeightModes(layer_weights_mode(spec, layer),
+                           layer_weights_mode(spec, layer, pruned))
+    return layer_weights_mode(spec, layer)
+
+
+def layer_weights_mode(spec, layer, weights=None):
     """How the hardware runs accelerator `layer` (a models.workloads.Layer), as the report
     names it: "dense" (one convolution), "fc as 1x1 conv over M rows" (a fully-connected
     layer's M input rows are the pixels of a 1x1 convolution, sharing each weight load), or
@@ -27,19 +50,19 @@ def layer_mode(spec, layer):
     shape, groups = layer.shape, layer.groups
     if layer.op == "fc":
         return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}" \
-            + batch_mode(spec, layer)
+            + batch_mode(spec, layer, weights)
     if groups == 1:
-        return dense_mode(spec, layer) + batch_mode(spec, layer)
+        return dense_mode(spec, layer, weights) + batch_mode(spec, layer, weights)
     per_part = group_slice(spec, shape, groups, layer.post)
     kind = "depthwise" if groups == shape.c == shape.k else f"grouped ({groups} groups)"
     return (f"{kind} as {-(-groups // per_part)} block-diagonal dense parts of "
             f"{per_part * shape.c // groups} channels")
 
 
-def dense_mode(spec, layer):
+def dense_mode(spec, layer, weights=None):
     """"dense", or for a few-channel layer whose kernel taps the array rows take
     (models/tap_fold.py) "taps folded, N segments of R kernel rows, packed input"."""
-    [part] = map_grouped_conv(spec, layer.shape, 1, layer.post)
+    [part] = map_grouped_conv(spec, layer.shape, 1, layer.post, weights)
     d = part.mapping.descriptor
     if not d["fold"]:
         return "dense"
@@ -47,11 +70,11 @@ def dense_mode(spec, layer):
            f"{layer.shape.r} kernel rows, packed input"
 
 
-def batch_mode(spec, layer):
+def batch_mode(spec, layer, weights=None):
     """How the mapper shares weights across the tiles of `layer`: ", tiles of N images"
     (each tile several whole images) and ", weights resident" (fetched once for the layer,
     not once per tile); empty if neither."""
-    [part, *_] = map_grouped_conv(spec, layer.shape, layer.groups, layer.post)
+    [part, *_] = map_grouped_conv(spec, layer.shape, layer.groups, layer.post, weights)
     mapping = part.mapping
     images = f", tiles of {mapping.tile_images} images" if mapping.tile_images > 1 else ""
     return images + (", weights resident" if mapping.descriptor["w_resident"] else "")
@@ -65,9 +88,13 @@ def layer_entry(spec, name, op, counters, table, macs=None, requantized=None, mo
     `requantized`: the layer's outputs leave as operands, not int32 (None: not known; the
     post-processing energy is then an upper bound, models.energy.postprocess_words).
     `mode`: how the hardware runs it (layer_mode; None: not known); on a 2:4 architecture
-    the counters add whether its weights ran 2:4 (MACs skipped) or dense."""
+    the counters tell whether its weights ran 2:4 (MACs skipped) or dense, which picks
+    between `WeightModes` and is added."""
     if spec.skips_weights and mode is not None:
-        mode += ("; 2:4 weights, half the MACs skipped" if counters["macs_skipped"]
+        sparse = counters["macs_skipped"] > 0
+        if isinstance(mode, WeightModes):
+            mode = mode.sparse if sparse else mode.dense
+        mode += ("; 2:4 weights, half the MACs skipped" if sparse
                  else "; weights not 2:4: runs dense")
     cycles = counters["cycles"]
     macs = counters["macs"] if macs is None else macs
