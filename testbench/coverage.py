@@ -45,7 +45,8 @@ BINS = {
     "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense"),
     "compressed_reads": ("none", "inputs_dense", "rows_encoded", "all_zero_rows",
                          "rows_stored_dense"),
-    "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word"),
+    "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word",
+                        "2:4_dense_one_block", "2:4_dense_folded", "2:4_layer_folded"),
     "x_layout": ("pixel_rows", "packed_rows"),
     "tap_fold": ("folded", "several_segments", "several_tiles", "stride>1"),
     "row_stationary": ("folds", "strips", "channel_tiles", "filter_tiles",
@@ -150,17 +151,24 @@ def _tap_fold_bins(parts):
 
 def _weight_sparsity_bins(spec, parts):
     """Whether the layer ran as 2:4 on a 2:4 array (and with a last input word only partly
-    filled), or dense there (models/sparsity.py)."""
+    filled, or its taps folded), or dense there in dense lanes (one block a word, or its
+    taps folded) (models/sparsity.py)."""
     if not spec.skips_weights:
         return {"weight_sparsity:none"}
     bins = set()
     for part in parts:
         d = part.mapping.descriptor
-        if d["word_blocks"] != 1:
+        if d["dense_lanes"]:
             bins.add("weight_sparsity:2:4_dense_layer")
+            if d["fold"]:
+                bins.add("weight_sparsity:2:4_dense_folded")
+            elif d["word_blocks"] == 1:
+                bins.add("weight_sparsity:2:4_dense_one_block")
         else:
             bins.add("weight_sparsity:2:4_layer")
-            if d["c_last"] < spec.input_lanes:
+            if d["fold"]:
+                bins.add("weight_sparsity:2:4_layer_folded")
+            elif d["c_last"] < spec.input_lanes:
                 bins.add("weight_sparsity:2:4_layer_partial_word")
     return bins
 
