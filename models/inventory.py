@@ -344,6 +344,9 @@ def _sparse_array(items, spec, g):
               source=f"{src} _count_gated: a row's four selected counts and cols less them")
     items.add("array_edges", "array", "adder", "gated count", rows - 1, bits_for(g.pes),
               source=f"{src} _count_gated: the rows' sum")
+    items.add("array_edges", "array", "comparator", "dense-lane selection", 2 * rows, ob,
+              source="pyhdl/sparse_loop.py dense_lane_vector: per row, its operand from half "
+                     "0 or 1 of the word or the group's own lane (two 2:1 selects)")
 
 
 def _output_stationary_array(items, spec, g):
