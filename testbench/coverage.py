@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from models import golden
-from models.compression import activation_rows, stored_beats
+from models.compression import activation_rows, stored_bytes
 from models.golden import operand_range
 from models.os_groups import evenly_grouped
 from models.spec import DATAFLOWS, OPERAND_BITS, ROW_STATIONARY
@@ -172,7 +172,7 @@ def _compression_bins(spec, job, parts):
     if not any(part.mapping.descriptor["y_compressed"] for part in parts):
         return {"compression:bitmask_dense_layer"}
     rows = activation_rows(expected_activations(spec, job), spec.dram_bus_bytes)
-    _, encoded = stored_beats(rows, spec.dram_bus_bytes)
+    _, encoded = stored_bytes(rows, spec.dram_bus_bytes)
     return {f"compression:{name}" for name, hit in (("rows_encoded", encoded.any()),
                                                     ("rows_stored_dense", not encoded.all()))
             if hit}
@@ -186,7 +186,7 @@ def _compressed_read_bins(spec, job, parts):
     if not any(part.mapping.descriptor["x_compressed"] for part in parts):
         return {"compressed_reads:inputs_dense"}
     rows = activation_rows(job.conv_inputs, spec.dram_bus_bytes)
-    _, encoded = stored_beats(rows, spec.dram_bus_bytes)
+    _, encoded = stored_bytes(rows, spec.dram_bus_bytes)
     return {f"compressed_reads:{name}" for name, hit in (
         ("rows_encoded", encoded.any()), ("all_zero_rows", not rows.any(axis=1).all()),
         ("rows_stored_dense", not encoded.all())) if hit}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models import golden
-from models.compression import compressed_writes, stored_beats
+from models.compression import compressed_writes, stored_bytes, unit_beats
 from models.golden import operand_range
 from models.layout import pack_rows
 from models.perf import predict_counters, predict_cycles
@@ -114,15 +114,17 @@ def test_requantized_outputs_are_written_compressed(compressed_run):
 
 
 def test_rows_longer_encoded_are_stored_dense(compressed_run):
-    """The no-zero layer's rows are longer encoded than dense: every one is stored dense."""
+    """The no-zero layer's pixels are longer encoded than dense: every one is stored dense,
+    and its units take exactly their dense beats."""
     spec, jobs, results = compressed_run
     [(job, result)] = [(j, r) for j, r in zip(jobs, results) if j.name == "3x3_zeros0"]
     mapping = mapping_of(spec, job)
     n, k, p, q = result.expected.shape
     rows = pack_rows(result.expected.transpose(0, 2, 3, 1).reshape(-1, k), 8,
                      spec.dram_bus_bytes).reshape(n * p * q, -1)
-    beats, compressed = stored_beats(rows, spec.dram_bus_bytes)
-    assert not compressed.any() and (beats == mapping.y_row_beats).all()
+    stored, compressed = stored_bytes(rows, spec.dram_bus_bytes)
+    assert not compressed.any()
+    assert (unit_beats(stored, q, spec.dram_bus_bytes) == q * mapping.y_row_beats).all()
 
 
 def test_counters_match_the_model_from_the_outputs_zeros(compressed_run):
