@@ -67,6 +67,13 @@ def unit_beats(stored, unit, bus_bytes):
     return -(-stored.sum(axis=1) // bus_bytes)
 
 
+def packing_saves_beats(rows, unit, bus_bytes):
+    """Whether packing `rows` in units of `unit` pixels takes fewer beats than storing each
+    pixel in whole beats (pixels share a beat somewhere)."""
+    stored, _ = stored_bytes(rows, bus_bytes)
+    return bool(unit_beats(stored, unit, bus_bytes).sum() < (-(-stored // bus_bytes)).sum())
+
+
 def encode_beat(beat):
     """One dense beat (B uint8) -> its encoding: mask bytes, then the non-zero bytes."""
     beat = np.asarray(beat, dtype=np.uint8)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from models import golden
-from models.compression import activation_rows, stored_bytes
+from models.compression import activation_rows, packing_saves_beats, stored_bytes
 from models.golden import operand_range
 from models.os_groups import evenly_grouped
 from models.spec import DATAFLOWS, OPERAND_BITS, ROW_STATIONARY
@@ -42,9 +42,10 @@ BINS = {
     "dram_bus": ("4", "8", "16", "32", "64"),
     "dram": ("default", "latency", "bandwidth_gap", "backpressure"),
     "fault": ("reset_mid_layer",),
-    "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense"),
+    "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense",
+                    "units_packed"),
     "compressed_reads": ("none", "inputs_dense", "rows_encoded", "all_zero_rows",
-                         "rows_stored_dense"),
+                         "rows_stored_dense", "units_packed"),
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word"),
     "x_layout": ("pixel_rows", "packed_rows"),
     "tap_fold": ("folded", "several_segments", "several_tiles", "stride>1"),
@@ -171,10 +172,12 @@ def _compression_bins(spec, job, parts):
         return {"compression:none"}
     if not any(part.mapping.descriptor["y_compressed"] for part in parts):
         return {"compression:bitmask_dense_layer"}
-    rows = activation_rows(expected_activations(spec, job), spec.dram_bus_bytes)
+    outputs = expected_activations(spec, job)
+    rows = activation_rows(outputs, spec.dram_bus_bytes)
     _, encoded = stored_bytes(rows, spec.dram_bus_bytes)
-    return {f"compression:{name}" for name, hit in (("rows_encoded", encoded.any()),
-                                                    ("rows_stored_dense", not encoded.all()))
+    return {f"compression:{name}" for name, hit in (
+        ("rows_encoded", encoded.any()), ("rows_stored_dense", not encoded.all()),
+        ("units_packed", packing_saves_beats(rows, outputs.shape[-1], spec.dram_bus_bytes)))
             if hit}
 
 
@@ -189,7 +192,9 @@ def _compressed_read_bins(spec, job, parts):
     _, encoded = stored_bytes(rows, spec.dram_bus_bytes)
     return {f"compressed_reads:{name}" for name, hit in (
         ("rows_encoded", encoded.any()), ("all_zero_rows", not rows.any(axis=1).all()),
-        ("rows_stored_dense", not encoded.all())) if hit}
+        ("rows_stored_dense", not encoded.all()),
+        ("units_packed", packing_saves_beats(rows, job.conv_inputs.shape[-1],
+                                             spec.dram_bus_bytes))) if hit}
 
 
 def _tiling_bins(parts):
