@@ -76,11 +76,11 @@ class _FoldWalk:
         # Layer constants (the descriptor is written before `start`).
         self.multirow = Signal(name="fold_multirow", reset_less=True)
         self.row_skip = Signal(POS, name="fold_row_skip", reset_less=True)
-        self.option = [Signal(name=f"fold_rows_is_{n}", reset_less=True)
-                       for n in range(self.regions + 1)]
+        self.option = {n: Signal(name=f"fold_rows_is_{n}", reset_less=True)
+                       for n in range(2, self.regions + 1)}
         m.d.sync += [self.multirow.eq(d.fold_rows != 1),
                      self.row_skip.eq(d.fold_line_words - d.fold_words + 1),
-                     *(self.option[n].eq(d.fold_rows == n) for n in range(2, self.regions + 1))]
+                     *(flag.eq(d.fold_rows == n) for n, flag in self.option.items())]
         self.line = [[Signal(word, name=f"fold_line_{j}_{w}") for w in range(FOLD_LINE_WORDS)]
                      for j in range(self.regions)] if self.regions > 1 else []
         self.region_inside = [(pixel.hh + j >= 0) & (pixel.hh + j < d.h)
@@ -173,10 +173,10 @@ class _FoldWalk:
         its flag and, per lane, the (row, element) it takes, or None."""
         rows = self.spec.rows
         yield None, [(0, i) for i in range(rows)]
-        for n in range(2, self.regions + 1):
+        for n, flag in self.option.items():
             width = rows // n
-            yield self.option[n], [(i // width, i % width) if i // width < n else None
-                                   for i in range(rows)]
+            yield flag, [(i // width, i % width) if i // width < n else None
+                         for i in range(rows)]
 
     def select(self, per_lane):
         """Per lane, the value `per_lane(row, element)` of the layer's lane groups."""
