@@ -44,7 +44,8 @@ from .hardware import (ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, DMA_WRITE_
                        POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from .registers import DESCRIPTOR_FIELDS
 from .sparsity import GROUP
-from .spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, INDEX_BITS, ROW_STATIONARY, check_built
+from .spec import (COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, FOLD_LINE_WORDS, INDEX_BITS,
+                   ROW_STATIONARY, check_built)
 
 # --- facts of pyhdl/ the inventory needs (models/ cannot import pyhdl) ---------------------
 GLB_READ_LATENCY = 1      # pyhdl/buffer.py GlobalBuffer.READ_LATENCY
@@ -697,6 +698,10 @@ def _controller(items, spec, g):
         items.add("controller", "control", "register", "slot timers", spec.rf_depth,
                   bits_for(g.array_latency + 1),
                   source="pyhdl/ws_loop.py: when a register-file slot is free again")
+        if spec.fold_line_rows > 1:
+            items.add("controller", "control", "register", "fold line buffer",
+                      spec.fold_line_rows * FOLD_LINE_WORDS, spec.rows * spec.operand_bits,
+                      source="pyhdl/tap_fold_loop.py: input words of a folded block's rows")
     items.add("controller", "control", "register", "state", 1, CONTROLLER_STATE_BITS,
               source=f"{src}: FSM state and flags")
     steps = loops + coords

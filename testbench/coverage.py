@@ -48,7 +48,8 @@ BINS = {
                          "rows_stored_dense", "units_packed"),
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word"),
     "x_layout": ("pixel_rows", "packed_rows"),
-    "tap_fold": ("folded", "several_segments", "several_tiles", "stride>1"),
+    "tap_fold": ("folded", "several_segments", "several_kernel_rows", "several_tiles",
+                 "stride>1"),
     "row_stationary": ("folds", "strips", "channel_tiles", "filter_tiles",
                        "vertical_replication", "horizontal_replication", "dwconv", "fc"),
 }
@@ -133,7 +134,8 @@ def _row_stationary_bins(spec, job, parts):
 
 def _tap_fold_bins(parts):
     """The input's DRAM layout and, for a layer with its taps folded into the array rows
-    (models/tap_fold.py), its segments per kernel row, tiles and stride."""
+    (models/tap_fold.py), its segments per kernel row, kernel rows per block, tiles and
+    stride."""
     bins = set()
     for part in parts:
         mapping, d = part.mapping, part.mapping.descriptor
@@ -142,6 +144,7 @@ def _tap_fold_bins(parts):
             continue
         bins |= {"x_layout:packed_rows", "tap_fold:folded"}
         for name, hit in (("several_segments", d["c_blocks"] > 1),
+                          ("several_kernel_rows", d["fold_rows"] > 1),
                           ("several_tiles", mapping.tiles > 1),
                           ("stride>1", mapping.shape.stride > 1)):
             if hit:
