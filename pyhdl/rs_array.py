@@ -5,12 +5,18 @@ from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from models.counters import RS_COUNTER_NAMES
 from pyhdl.rs_pe import RS_PE_EVENTS, RowStationaryPE
 
 RS_ARRAY_EVENTS = ("passes", "pe_jobs", "glb_filter_reads", "filter_bus_deliveries",
                    "input_bus_sends", "input_bus_deliveries", "glb_psum_reads",
                    "glb_psum_writes", "psum_hops")
 """What the array counts beyond its PEs, named as models.row_stationary.ARRAY_EVENTS."""
+
+COUNTED_EVENTS = {name: "glb_filter_reads" if name == "filter_bus_words" else name
+                  for name in RS_COUNTER_NAMES}
+"""The event behind each of the activity counters' row-stationary rows (models/counters.py
+RS_COUNTERS): the filter buses' words are the array's reads of its filter inputs."""
 
 
 def pass_layout(rows, cols, filter_depth, input_depth, psum_depth, max_stride, output_bits):
@@ -56,6 +62,12 @@ class Place:
             m.d.comb += self.active[n].eq((self.index[n] < used) & (self.set[n] < sets))
 
 
+def array_events_layout(rows, cols):
+    """RowStationaryPEArray's `events` on a rows x cols array: a cycle's count of each event."""
+    return data.StructLayout({name: (rows * cols).bit_length() + 1
+                              for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})
+
+
 def _popcount(bits):
     return sum(bit.as_unsigned() for bit in bits)
 
@@ -85,17 +97,22 @@ class RowStationaryPEArray(wiring.Component):
             output f, per filter. Each PE's sums go into the psum_in of the next active PE
             above (inactive PEs are bypassed); the bottom active PE adds psum_in[b] when
             `accumulate`, zero otherwise; the top one's sums leave on psum_out[b].
-        events: this cycle's increments of `counts`.
-        counts: totals since reset, one per RS_PE_EVENTS name (summed over the PEs' event
-            strobes) and per RS_ARRAY_EVENTS name: passes (starts), pe_jobs (PEs started),
-            glb_filter_reads (filter bus sends), filter_bus_deliveries (one per receiving PE),
-            input_bus_sends, input_bus_deliveries, glb_psum_reads / glb_psum_writes (psum_in /
-            psum_out transfers), psum_hops (sums passed from a PE to the PE above).
+        events: the previous cycle's event counts, one per RS_PE_EVENTS name (summed over
+            the PEs' event strobes) and per RS_ARRAY_EVENTS name: passes (starts), pe_jobs
+            (PEs started), glb_filter_reads (filter bus sends), filter_bus_deliveries (one per
+            receiving PE), input_bus_sends, input_bus_deliveries, glb_psum_reads /
+            glb_psum_writes (psum_in / psum_out transfers), psum_hops (sums passed from a PE
+            to the PE above).  The strobes are registered before their adder trees, so no
+            count sits on a path of the array's logic (`EVENT_LATENCY`).
+        counts: the totals of `events` since reset.
 
     Latency: each PE as RowStationaryPE.job_cycles when its buses keep up; the buses are
     combinational (a word moves in the cycle every receiver is ready), so the pass lasts at
     least the input bus's words plus the last PE's compute and the column's drain.
     """
+
+    EVENT_LATENCY = 1
+    """Cycles from an event to `events`: the strobes' register."""
 
     def __init__(self, rows, cols, operand_bits, acc_bits, filter_depth, input_depth,
                  psum_depth, max_stride=7, output_bits=12, counter_bits=32):
@@ -122,8 +139,7 @@ class RowStationaryPEArray(wiring.Component):
             "psum_out": Out(stream.Signature(signed(acc_bits))).array(cols),
             "counts": Out(data.StructLayout({name: counter_bits
                                              for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})),
-            "events": Out(data.StructLayout({name: (rows * cols).bit_length() + 1
-                                             for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})),
+            "events": Out(array_events_layout(rows, cols)),
         })
 
     def elaborate(self, platform):
@@ -180,13 +196,15 @@ class RowStationaryPEArray(wiring.Component):
             "input_bus_deliveries": input_deliveries,
             "glb_psum_reads": [port.valid & port.ready for port in self.psum_in],
             "glb_psum_writes": [port.valid & port.ready for port in self.psum_out],
+            # The bottom row has no PE below it to hop from.
             "psum_hops": [pes[a][b].events.psum_drains & below_active[a]
-                          for a in range(self.rows) for b in range(self.cols)],
+                          for a in range(1, self.rows) for b in range(self.cols)],
         })
         for name, bits in strobes.items():
             total, event = getattr(self.counts, name), getattr(self.events, name)
-            m.d.comb += event.eq(_popcount(bits))
-            m.d.sync += total.eq(total + event)
+            registered = Signal(len(bits), name=f"{name}_strobes")
+            m.d.sync += [registered.eq(Cat(bits)), total.eq(total + event)]
+            m.d.comb += event.eq(_popcount(registered))
         return m
 
     def _filter_bus(self, m, a, row_pes, row_active, col_set):
