@@ -68,6 +68,24 @@ def array_events_layout(rows, cols):
                               for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})
 
 
+class _Placed:
+    """A `Place`'s set and active flag of each PE row (column), its job count (channels of
+    its vertical set, filters of its horizontal set) and its diagonal offset (row index,
+    column's j*U), registered: they follow the configuration a cycle later."""
+
+    def __init__(self, m, name, place, job, offset):
+        def registered(values, what):
+            copies = [Signal.like(value, name=f"{name}{n}_{what}_q")
+                      for n, value in enumerate(values)]
+            m.d.sync += [copy.eq(value) for copy, value in zip(copies, values)]
+            return copies
+
+        self.set = registered(place.set, "set")
+        self.active = registered(place.active, "active")
+        self.job = registered(job, "job")
+        self.offset = registered(offset, "offset")
+
+
 def _popcount(bits):
     return sum(bit.as_unsigned() for bit in bits)
 
@@ -84,8 +102,8 @@ class RowStationaryPEArray(wiring.Component):
 
     Ports:
         config: the pass (`pass_layout`), stable from `start` until `busy` falls.
-        start, busy: `start` (one cycle, while idle) starts every active PE; `busy` while any
-            PE is.
+        start, busy: `start` (one cycle, while idle) starts every active PE `START_LATENCY`
+            cycles later; `busy` from then while any PE is.
         filter_in[a]: PE row a's horizontal filter bus, words tagged with the horizontal set;
             a word is delivered at once to every active PE of the row in that set (it waits
             until all of them are ready), in their load order (channel, tap, filter).
@@ -106,11 +124,17 @@ class RowStationaryPEArray(wiring.Component):
             count sits on a path of the array's logic (`EVENT_LATENCY`).
         counts: the totals of `events` since reset.
 
-    Latency: each PE as RowStationaryPE.job_cycles when its buses keep up; the buses are
-    combinational (a word moves in the cycle every receiver is ready), so the pass lasts at
-    least the input bus's words plus the last PE's compute and the column's drain.
+    Latency: the placement (each PE row's and column's set, activity, job count and diagonal
+    offset) is registered from `config`, so the PEs start `START_LATENCY` cycles after
+    `start`, each then as RowStationaryPE.job_cycles when its buses keep up (a PE loads no
+    earlier than the filter feed's first word, two cycles after `start`, so the pass is no
+    longer); the buses are combinational (a word moves in the cycle every receiver is
+    ready), so the pass lasts at least the input bus's words plus the last PE's compute and
+    the column's drain.
     """
 
+    START_LATENCY = 1
+    """Cycles from `start` to the PEs' start: the placement stage."""
     EVENT_LATENCY = 1
     """Cycles from an event to `events`: the strobes' register."""
 
@@ -153,6 +177,14 @@ class RowStationaryPEArray(wiring.Component):
             m.d.comb += col_offset[b].eq(Mux(cols.first[b], 0, col_offset[b - 1] + cfg.stride))
         channels = Array(cfg.channels[v] for v in range(self.rows))
         filters = Array(cfg.filters[h] for h in range(self.cols))
+        # The placement stage (START_LATENCY): every PE row's and column's place and job,
+        # registered from the configuration, so the placement chains end in it.
+        rows = _Placed(m, "row", rows, [channels[rows.set[a]] for a in range(self.rows)],
+                       [rows.index[a] for a in range(self.rows)])
+        cols = _Placed(m, "col", cols, [filters[cols.set[b]] for b in range(self.cols)],
+                       col_offset)
+        started = Signal()
+        m.d.sync += started.eq(self.start)
 
         pes = [[RowStationaryPE(**self.pe_args) for _ in range(self.cols)]
                for _ in range(self.rows)]
@@ -161,16 +193,16 @@ class RowStationaryPEArray(wiring.Component):
         for a in range(self.rows):
             for b in range(self.cols):
                 pe = m.submodules[f"pe_{a}_{b}"] = pes[a][b]
-                m.d.comb += [pe.start.eq(self.start & active[a][b]),
-                             pe.job.filters.eq(filters[cols.set[b]]),
-                             pe.job.channels.eq(channels[rows.set[a]]),
+                m.d.comb += [pe.start.eq(started & active[a][b]),
+                             pe.job.filters.eq(cols.job[b]),
+                             pe.job.channels.eq(rows.job[a]),
                              pe.job.taps.eq(cfg.taps), pe.job.step.eq(cfg.step),
                              pe.job.outputs.eq(cfg.outputs)]
-        m.d.comb += self.busy.eq(Cat(pe.busy for row in pes for pe in row).any())
+        m.d.comb += self.busy.eq(started | Cat(pe.busy for row in pes for pe in row).any())
 
         filter_deliveries = [self._filter_bus(m, a, pes[a], active[a], cols.set)
                              for a in range(self.rows)]
-        diagonal = [[rows.index[a] + col_offset[b] for b in range(self.cols)]
+        diagonal = [[rows.offset[a] + cols.offset[b] for b in range(self.cols)]
                     for a in range(self.rows)]
         wanted = [[active[a][b] & (rows.set[a] == self.input_in.payload.vset)
                    & (diagonal[a][b] == self.input_in.payload.diagonal)
@@ -220,8 +252,7 @@ class RowStationaryPEArray(wiring.Component):
         the same cycle once all of them are ready; returns the delivery strobes."""
         ports = [getattr(pe, port_name) for pe in pes]
         all_ready = Signal(name=f"{bus_name}_all_ready")
-        m.d.comb += [all_ready.eq(_popcount(w & ~port.ready for w, port in zip(wanted, ports))
-                                  == 0),
+        m.d.comb += [all_ready.eq(~Cat(w & ~port.ready for w, port in zip(wanted, ports)).any()),
                      bus.ready.eq(all_ready)]
         deliveries = []
         for w, port in zip(wanted, ports):
