@@ -67,6 +67,7 @@ RS_MAX_STRIDE = 7           # pyhdl/rs_array.py RowStationaryPEArray(max_stride)
 RS_PE_STATES = 6            # pyhdl/rs_pe.py RowStationaryPE's FSM: IDLE, LOAD, FILL,
                             # COMPUTE, EMPTY, DRAIN
 RS_ARRAY_COUNTS = 18        # pyhdl/rs_array.py: len(RS_PE_EVENTS + RS_ARRAY_EVENTS)
+RS_PE_EVENT_COUNT = 9       # pyhdl/rs_pe.py: len(RS_PE_EVENTS), one strobe each a PE
 TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and the writer
                           # read (acc_half, writer_half)
 # pyhdl/sequencer.py LayerSequencer and the dataflow's inner loop (pyhdl/inner_loop.py,
@@ -255,6 +256,30 @@ def row_stationary_array(items, spec):
     items.add("array_edges", "control", "register", "array event counts",
               RS_ARRAY_COUNTS, RS_COUNT_BITS,
               source="pyhdl/rs_array.py: one total per RS_PE_EVENTS and RS_ARRAY_EVENTS name")
+    rows, cols = spec.rows, spec.cols
+    diagonals = rows + (cols - 1) * RS_MAX_STRIDE
+    items.add("array_edges", "control", "register", "placement stage", 1,
+              _placed_bits(rows, bits_for(idp), bits_for(rows - 1))
+              + _placed_bits(cols, filters, bits_for(diagonals - 1)),
+              source="pyhdl/rs_array.py _Placed: each PE row's and column's activity, job "
+                     "count, set and diagonal offset (the start's register is the passes "
+                     "strobe's)")
+    items.add("array_edges", "control", "register", "array event strobes", 1,
+              (RS_PE_EVENT_COUNT + 4) * pes + 2 + rows + cols,
+              source="pyhdl/rs_array.py: every event strobe registered before its count: each "
+                     "PE's, its start, filter and input deliveries and psum hop (none in the "
+                     "bottom row), the pass start, the input bus's and each "
+                     "filter bus's send, each column's psum in and out")
+
+
+def _placed_bits(count, job_bits, offset_bits):
+    """pyhdl/rs_array.py _Placed over `count` PE rows (columns): each one's active flag and
+    job count, and from the second on its set and diagonal offset (the first's are zero; the
+    second's set is one wrap added to zero, one bit)."""
+    if count == 1:
+        return 1 + job_bits
+    set_bits = bits_for(count - 1)
+    return count * (1 + job_bits) + (count - 1) * (set_bits + offset_bits) - (set_bits - 1)
 
 
 def _weight_stationary_array(items, spec, g):

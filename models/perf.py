@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .compression import (band_read_cycles, compressed_input_rows, compressed_reads,
                           compressed_write_end, compressed_writes)
+from .counters import RS_COUNTER_NAMES
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 from .sparsity import skipped_macs
@@ -77,6 +78,7 @@ def predict_counters(spec, mapping, inputs=None):
     counters["rf_reads"] -= counters["macs_skipped"]
     counters.update(compressed_writes(spec, mapping))
     counters.update(x_reads)
+    counters.update(dict.fromkeys(RS_COUNTER_NAMES, 0))     # no row-stationary array
     if spec.dataflow == "os":
         # Every output pixel's word is written once per chunk and read back before every
         # chunk but the first and once for the write-back.

@@ -2,8 +2,8 @@
 
 `rs_layer_figures(spec, shape, groups, batch)` gives a conv, depthwise / grouped or fully
 connected layer's counters, named as models/counters.py names them, plus the row-stationary
-array's own events (`RS_COUNTERS`: register-file accesses split by operand, the multicast
-buses, the psum hops), and its cycles.
+array's own events (models/counters.py `RS_COUNTERS`: register-file accesses split by
+operand, the multicast buses, the psum hops), and its cycles.
 
 Where each figure comes from:
 - The array's events are `models.row_stationary.expected_counts` (the closed forms the NumPy
@@ -31,28 +31,12 @@ from collections import Counter
 from dataclasses import replace
 
 from . import mapper as layer_mapper
+from .counters import RS_COUNTER_NAMES
 from .mapper import PostProcess
 from .perf import _inside, predict_cycles, tiles
 from .row_stationary import (block_filter_words, buffer_words, chunk_cycles, expected_counts,
                              fc_row, filter_block_mapping, window_words)
 
-RS_COUNTERS = (
-    ("filter_rf_reads", "filter-scratchpad reads: one per MAC"),
-    ("filter_rf_writes", "filter-scratchpad writes: every weight a PE loads from its filter bus"),
-    ("input_rf_reads", "input-window reads: one per (output, channel, tap) a PE convolves"),
-    ("input_rf_writes", "input-window writes: every input word a PE takes from the input bus"),
-    ("psum_rf_reads", "psum register-file reads: one per MAC (the drain's read included)"),
-    ("psum_rf_writes", "psum register-file writes: one per MAC"),
-    ("filter_bus_words", "weights put on the horizontal filter buses (one per PE row and word)"),
-    ("filter_bus_deliveries", "weights the filter buses deliver (a word reaches a row's PEs)"),
-    ("input_bus_sends", "words put on the diagonal input bus"),
-    ("input_bus_deliveries", "input words the bus delivers (a word reaches its diagonal's PEs)"),
-    ("psum_hops", "partial sums passed from a PE to the one above it"),
-    ("passes", "array passes (image, filter tile, channel tile, fold, strip)"),
-)
-"""The row-stationary array's events beyond models/counters.py, each (name, one count)."""
-
-RS_COUNTER_NAMES = tuple(name for name, _ in RS_COUNTERS)
 
 def rs_layer_figures(spec, shape, groups=1, batch=1, post=PostProcess()):
     """The counters and cycles of a layer of `shape` on the row-stationary array of `spec`.
@@ -66,15 +50,13 @@ def rs_layer_figures(spec, shape, groups=1, batch=1, post=PostProcess()):
     for the layer as it maps it, whether or not an image fits the spec's buffers (the weights
     stay resident when they fit the weight buffer).
 
-    Returns (counters: every name of models.counters plus RS_COUNTER_NAMES, cycles)."""
+    Returns (counters: every name of models.counters but `cycles`, cycles)."""
     shape = replace(shape, n=shape.n * batch)
     group = fc_row(replace(shape, c=shape.c // groups, k=shape.k // groups))
     mapping = unchecked_mapping(spec, group, post)
     figures = _Figures(spec, group, post, mapping)
     counters = figures.counters()
     counters.update(stall_cycles=0, macs_gated=figures.padding_macs())
-    for name in RS_COUNTER_NAMES:
-        counters[name] = figures.events[name]
     return ({name: groups * value for name, value in counters.items()},
             groups * predict_cycles(spec, mapping))
 
@@ -153,6 +135,7 @@ class _Figures:
                                 + self.b_beats) * bus,
             "dram_bytes_written": sh.n * sh.p * sh.q * self.y_row_beats * bus,
         })
+        counters.update({name: ev[name] for name in RS_COUNTER_NAMES})
         return counters
 
 _OPERANDS = ("filter", "input", "psum")

@@ -19,7 +19,7 @@ from models.registers import WORDS_BITS
 
 from .inner_loop import InnerLoop
 from .interfaces import tag_layout
-from .rs_array import Place, RowStationaryPEArray, pass_layout
+from .rs_array import Place, RowStationaryPEArray, array_events_layout, pass_layout
 from .rs_pe import NestedCount
 
 
@@ -692,6 +692,7 @@ class RowStationaryLoop(InnerLoop):
     Ports (InnerLoop's but `x` and `gated`: the array is inside):
         y, tag: Out, the accumulator's vector and its tag (latency 0).
         rf_reads: Out, this cycle's register-file reads (filter, input and psum).
+        array_events: Out, the array's `events` (RowStationaryPEArray), for the counters.
     `chunk_done` pulses when the chunk's last pass is over; `idle` while no chunk runs;
     `prefetch` never (the weights of a chunk are loaded before it runs).
     Counts: busy cycles (input-bus words), MACs, gated MACs, register-file writes and
@@ -702,6 +703,7 @@ class RowStationaryLoop(InnerLoop):
     def array_ports(spec, array, output_addr_bits):
         return {
             "rf_reads": Out(EVENT_BITS),
+            "array_events": Out(array_events_layout(spec.rows, spec.cols)),
             "y": Out(data.StructLayout({
                 "valid": 1, "values": data.ArrayLayout(signed(spec.acc_bits), spec.cols)})),
             "tag": Out(tag_layout(output_addr_bits)),
@@ -792,5 +794,6 @@ class RowStationaryLoop(InnerLoop):
             e.rf_writes.eq(ev.filter_rf_writes + ev.input_rf_writes + ev.psum_rf_writes),
             e.array_transfers.eq(ev.psum_hops),
             self.rf_reads.eq(ev.filter_rf_reads + ev.input_rf_reads + ev.psum_rf_reads),
+            self.array_events.eq(ev),
         ]
         return m

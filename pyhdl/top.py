@@ -16,6 +16,7 @@ from .interfaces import DramPort, RegisterBus
 from .os_array import OutputStationaryArray
 from .os_loop import OutputStationaryLoop
 from .postprocess import PostProcessor
+from .rs_array import COUNTED_EVENTS
 from .rs_loop import RowStationaryLoop
 from .sequencer import LayerSequencer
 from .sparse_array import SparseSystolicArray
@@ -286,6 +287,8 @@ class Accelerator(wiring.Component):
         ]
         if row_stationary:
             m.d.comb += e.rf_reads.eq(loop.rf_reads)
+            m.d.comb += [getattr(e, name).eq(getattr(loop.array_events, event))
+                         for name, event in COUNTED_EVENTS.items()]
         if spec.skips_weights:
             m.d.comb += [e.macs_skipped.eq(loop.macs_skipped),
                          e.rf_reads.eq(loop.events.macs - loop.macs_skipped)]

@@ -15,6 +15,7 @@ from amaranth.back import verilog
 from models.inventory import (BLOCK_MODULES, BOUND_BITS, COMPRESSOR_DECISIONS, FETCHER_PIXELS,
                               CONTROLLER_TOLERANCE, DMA_WRITE_READ_LATENCY, GLB_READ_LATENCY,
                               RS_ARRAY_COUNTS, RS_COUNT_BITS, RS_MAX_STRIDE, RS_OUTPUT_BITS,
+                              RS_PE_EVENT_COUNT,
                               block_totals,
                               geometry, inventory)
 from models.spec import ArchSpec
@@ -184,6 +185,7 @@ def test_row_stationary_array_matches_the_exported_array(name, tmp_path):
 def test_row_stationary_facts_of_pyhdl():
     """The RS inventory's copies of pyhdl's constants are the RTL's."""
     assert RS_ARRAY_COUNTS == len(RS_PE_EVENTS + RS_ARRAY_EVENTS)
+    assert RS_PE_EVENT_COUNT == len(RS_PE_EVENTS)
     assert RS_OUTPUT_BITS == inspect.signature(RowStationaryPE).parameters["output_bits"].default
     array = inspect.signature(RowStationaryPEArray).parameters
     assert RS_COUNT_BITS == array["counter_bits"].default

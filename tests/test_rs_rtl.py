@@ -9,6 +9,7 @@ every layer run back to back in it."""
 import numpy as np
 import pytest
 
+from models.counters import RS_COUNTER_NAMES
 from models.golden import operand_range
 from models.perf import predict_counters, predict_cycles
 from testbench.jobs import Job
@@ -86,6 +87,7 @@ def test_counters_match_the_analytical_model(rs_run):
     for job, result in zip(jobs, results):
         runs = [predict_counters(spec, part.mapping) for part in job.parts(spec)]
         predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
+        assert set(RS_COUNTER_NAMES) <= set(predicted)
         assert {name: result.counters[name] for name in predicted} == predicted, job.name
 
 
