@@ -225,6 +225,12 @@ DESCRIPTOR_FIELDS = (
     _u("fold_first_shift", SMALL_BITS, "-pad * c mod rows: its element within the word"),
     _s("fold_first_pos", 16, "-pad * c: its element within the input row"),
     _u("fold_step", SMALL_BITS, "stride * c (at most rows): elements between windows"),
+    # Depthwise layers across the whole array (models/depthwise.py): column c takes channel
+    # c of its filter block, the rows a kernel row's taps; each output row streams q + s - 1
+    # input pixels (`q` above), one a cycle, and a window enters every cycle of its first q.
+    _u("depthwise", 1, "the layer runs depthwise, a channel per column, the taps down the rows"),
+    _u("dw_q", C, "depthwise: output columns (windows issued per output row)"),
+    _u("dw_s", SMALL_BITS, "depthwise: kernel columns (the array rows holding taps)"),
     # Row-stationary passes (models/row_stationary.py, pyhdl/rs_loop.py): a chunk is one
     # block of `cols` filters over every channel of a whole image, walked in passes.
     *_rs_fields(),

@@ -188,6 +188,14 @@ class ArchSpec:
         return 2 * self.rows if self.skips_weights else self.rows
 
     @property
+    def depthwise_columns(self):
+        """Whether the array has the depthwise mode (models/depthwise.py): a dense
+        weight-stationary array whose columns divide its input word's lanes, so a filter
+        block's `cols` channels are lanes of one word; 0 if not, else the columns."""
+        dense_ws = self.dataflow == "ws" and not self.skips_weights
+        return self.cols if dense_ws and self.input_lanes % self.cols == 0 else 0
+
+    @property
     def index_lanes(self):
         """Operands of a weight buffer word holding the 2:4 indices (INDEX_BITS per row)."""
         return -(-self.rows * INDEX_BITS // self.operand_bits) if self.skips_weights else 0
