@@ -13,7 +13,7 @@ from .compression import (band_read_cycles, compressed_input_rows, compressed_re
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 from .sparsity import skipped_macs
-from . import tap_fold
+from . import depthwise, tap_fold
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,8 @@ def predict_counters(spec, mapping, inputs=None):
     })
     if d["fold"]:
         counters.update(tap_fold.counters(spec, mapping, walk, fetches))
+    if d["depthwise"]:
+        counters.update(depthwise.counters(spec, mapping, walk, fetches))
     return counters
 
 
@@ -232,6 +234,7 @@ class _WeightStationary:
     def __init__(self, spec, mapping):
         self.spec, self.mapping = spec, mapping
         self.latency = spec.rows + spec.cols - 1
+        self.lead = depthwise.drain_lead(mapping.shape) if mapping.descriptor["depthwise"] else 0
         self.freed = [0] * spec.rf_depth
         self.used = 0
 
@@ -242,6 +245,8 @@ class _WeightStationary:
         loaded = cycles + spec.cols + 1
         ready = None
         stream = tap_fold.block_cycles(pixels, pixels // shape.q) if d["fold"] else pixels
+        if d["depthwise"]:
+            stream = depthwise.block_cycles(pixels, shape)
         for block in range(d["taps"] * blocks * d["word_blocks"]):
             slot = self.used % spec.rf_depth
             commit = max(cycles, loaded, self.freed[slot])
@@ -256,7 +261,7 @@ class _WeightStationary:
     def drained(self, cycles):
         """The cycle before the drain of a group entering it at `cycles` ends (the write-back
         job is offered the cycle after)."""
-        return cycles + 1 + self.latency
+        return cycles + 1 + self.latency - self.lead
 
 
 class _OutputStationary:
@@ -310,7 +315,7 @@ def _weight_load(spec, mapping, kb, chunk):
     if spec.dataflow == "os":
         return shape.r * shape.s * channels, spec.cols, spec.operand_bits, spec.cols
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
-    if d["fold"]:
+    if d["fold"] or d["depthwise"]:
         return active * shape.r, d["chunk_elems"], spec.operand_bits, spec.rows
     if spec.skips_weights:
         # Packed 2:4 rows (models/sparsity.py): the chunk's weight blocks, a buffer word each.
