@@ -25,9 +25,9 @@ class DepthwiseSystolicArray(SystolicArray):
         dw_rows: In, the rows holding taps (a layer constant): the others' products are not
             MACs.
         dw_cols: In, the columns holding filters, taken per register-file slot at `w_commit`.
-        gated (depthwise): this cycle's gated products on the rows and columns holding taps
-            and filters, summed per column first (`gated_latency`: 2, but a depthwise
-            loop counts every cycle's, not a vector's).
+        gated (depthwise): the gated products of a cycle on the rows and columns holding
+            taps and filters, two cycles later (a register per column's count, one for their
+            sum); a depthwise loop counts every cycle's, not a vector's.
     """
 
     def mode_ports(self, spec):
@@ -84,5 +84,7 @@ class DepthwiseSystolicArray(SystolicArray):
                 bits.append(pe.skip & row_on[r] & on)
             m.d.sync += count.eq(sum(bits, start=0))
             column_counts.append(count)
+        total = Signal.like(self.gated, name="dw_gated_total")
+        m.d.sync += total.eq(sum(column_counts, start=0))
         with m.If(self.depthwise):
-            m.d.comb += self.gated.eq(sum(column_counts, start=0))
+            m.d.comb += self.gated.eq(total)
