@@ -323,6 +323,29 @@ def _weight_stationary_array(items, spec, g):
               source=f"{src} _count_gated: a row's zero-weight popcount")
     items.add("array_edges", "array", "adder", "gated count", rows - 1, bits_for(g.pes),
               source=f"{src} _count_gated: the rows' sum")
+    if spec.depthwise_columns:
+        _depthwise_array(items, spec, g)
+
+
+def _depthwise_array(items, spec, g):
+    """pyhdl/depthwise_array.py DepthwiseSystolicArray: the depthwise mode's lane select and
+    gated-product count."""
+    rows, cols = spec.rows, spec.cols
+    src = "pyhdl/depthwise_array.py"
+    items.add("array_edges", "array", "register", "depthwise lane delays",
+              cols * (cols + 1) // 2, spec.operand_bits,
+              source=f"{src}: column c's lane delayed c + 1 cycles")
+    items.add("array_edges", "array", "register", "depthwise row and column masks",
+              rows + cols * spec.rf_depth, 1,
+              source=f"{src}: rows holding taps; columns holding filters per slot")
+    items.add("array_edges", "array", "register", "depthwise gated counts", cols,
+              bits_for(rows), source=f"{src}: each column's count of a cycle")
+    items.add("array_edges", "array", "register", "depthwise gated total", 1,
+              bits_for(g.pes), source=f"{src}: the columns' sum, registered")
+    items.add("array_edges", "array", "adder", "depthwise gated count", cols * (rows - 1),
+              bits_for(rows), source=f"{src}: a column's popcount of gated products")
+    items.add("array_edges", "array", "adder", "depthwise gated count", cols - 1,
+              bits_for(g.pes), source=f"{src}: the columns' sum")
 
 
 def _sparse_array(items, spec, g):
@@ -729,6 +752,14 @@ def _controller(items, spec, g):
                       source="pyhdl/tap_fold_loop.py: input words of a folded block's rows")
     items.add("controller", "control", "register", "state", 1, CONTROLLER_STATE_BITS,
               source=f"{src}: FSM state and flags")
+    if spec.depthwise_columns:
+        lane_bits = bits_for(spec.input_lanes // spec.cols - 1)
+        items.add("controller", "control", "register", "depthwise loop", 1,
+                  7 * COUNT_BITS + 1 + 2 * COORD_BITS + 8 + 2 * lane_bits
+                  + 2 * g.output_addr_bits + EVENT_BITS + bits_for(spec.rf_depth - 1) + 6,
+                  source="pyhdl/depthwise_loop.py: channel block and lane group, the "
+                         "stream's column, phase, window, rows and coordinates, the window's "
+                         "tag, slot and MACs")
     steps = loops + coords
     items.add("controller", "control", "adder", "loop steps", steps, COUNT_BITS,
               source=f"{src}: each loop register steps with an adder")

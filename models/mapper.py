@@ -21,7 +21,7 @@ from .hardware import COUNT_LIMIT, post_flags
 from .perf import predict_counters, predict_cycles, weight_dram_rows
 from .registers import DESCRIPTOR_FIELDS, register_value
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS, ROW_STATIONARY
-from . import tap_fold
+from . import depthwise, tap_fold
 from .sparsity import active_rows, block_elems, pack_weight_rows, runs_sparse, word_blocks
 TRAFFIC_SLACK = 1.2
 """How much DRAM traffic above the least the mapper accepts for fewer cycles: splitting the
@@ -70,6 +70,16 @@ class ConvShape:
     @property
     def macs(self):
         return self.n * self.k * self.p * self.q * self.c * self.r * self.s
+
+
+@dataclass(frozen=True)
+class DepthwiseShape(ConvShape):
+    """A depthwise layer's shape (K = C filters of 1 x R x S) as the depthwise mode runs it
+    (models/depthwise.py): a ConvShape whose MACs are the depthwise ones."""
+
+    @property
+    def macs(self):
+        return self.n * self.k * self.p * self.q * self.r * self.s
 
 
 @dataclass(frozen=True)
@@ -241,6 +251,8 @@ def weight_rows(spec, mapping, weights):
         return weight_dram_rows(spec, mapping.shape, weights)
     if mapping.descriptor["fold"]:
         return tap_fold.weight_rows(weights, spec, tap_fold.plan_of(spec, mapping))
+    if mapping.descriptor["depthwise"]:
+        return depthwise.weight_rows(weights)
     if spec.dataflow != "os":
         return weights.transpose(0, 2, 3, 1).reshape(-1, weights.shape[1])
     d = mapping.descriptor
@@ -574,6 +586,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "fold": 0, "fold_first_word": 0, "fold_first_shift": 0, "fold_first_pos": 0,
         "fold_step": 0, "fold_rows": 1, "fold_rows_last": 1, "fold_words": 1,
         "fold_line_words": 0, "fold_macs_g_last": 0, "fold_macs_gk_last": 0,
+        "depthwise": 0, "dw_q": 0, "dw_s": 0,
     }
     if tile_images > 1:
         descriptor.update(_image_tiles(shape, tile_images, descriptor))
@@ -600,6 +613,67 @@ def _folded(spec, shape, dense, fold_rows):
     d.update(_weight_loads(spec, w_row, fold.blocks, d, False))
     return Mapping(dense.shape, dense.post, 0, w_addr, b_addr, y_addr, x_row, w_row,
                    dense.y_row_beats, x_row, dense.y_pitch, dense.tile_p,
+                   _checked(d), dense.y_table_beats, dense.tile_images)
+
+
+def _depthwise(spec, shape, post):
+    """A depthwise layer across the whole array (models/depthwise.py), or None when it does
+    not fit: of the tilings (output groups, halves, tallest tiles, whole images a tile)
+    within TRAFFIC_SLACK of the least DRAM traffic, the one of fewest cycles."""
+    dense = ConvShape(*dataclass_fields(shape))
+    c_blocks, k_blocks = _ceil_div(shape.c, spec.input_lanes), _ceil_div(shape.k, spec.cols)
+    out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
+    beat = 8 * spec.dram_bus_bytes
+    p, q = shape.p, shape.q
+    candidates = []
+    for group in range(k_blocks, 0, -1):
+        if group < k_blocks and group * spec.cols * out_bits % beat:
+            continue
+        for halves in (1, 2):
+            def fits(rows, images=1):
+                return (images * band_rows(shape, rows) * shape.w * c_blocks <= spec.input_words
+                        and images * band_rows(shape, rows) * shape.w <= COUNT_LIMIT
+                        and images * rows * q * group * halves <= spec.output_words
+                        and images * rows * q <= COUNT_LIMIT)
+            rows = max((t for t in range(1, p + 1) if fits(t)), default=0)
+            spans = [i for i in range(shape.n, 1, -1) if rows == p and shape.n % i == 0
+                     and fits(p, i)][:1] or [1]
+            for images in ([1] if rows else []) + [i for i in spans if i > 1]:
+                try:
+                    candidates.append(_depthwise_mapping(
+                        spec, shape, post, _mapping(
+                            spec, dense, post, None, rows, c_blocks, k_blocks, group, c_blocks,
+                            0, 0, spec.output_words // 2 if halves == 2 else 0,
+                            tile_images=images)))
+                except MappingError:
+                    continue
+    if not candidates:
+        return None
+
+    def traffic(mapping):
+        counters = predict_counters(spec, mapping)
+        return counters["dram_bytes_read"] + counters["dram_bytes_written"]
+
+    moved = [(traffic(m), m) for m in candidates]
+    least = min(b for b, _ in moved)
+    return min(((predict_cycles(spec, m), b, m) for b, m in moved
+                if b <= TRAFFIC_SLACK * least), key=lambda c: c[:2])[2]
+
+
+def _depthwise_mapping(spec, shape, post, dense):
+    """`dense`'s tiling of the layer run depthwise (models/depthwise.py)."""
+    d = {field.name: _signed(field, dense.descriptor[field.name])
+         for field in DESCRIPTOR_FIELDS}
+    d.update(depthwise.descriptor_fields(spec, shape, d))
+    w_half, w_block = depthwise.weight_buffering(spec, shape, d["k_blocks"])
+    w_row = depthwise.w_row_beats(spec, shape)
+    b_addr = dense.w_addr + shape.k * shape.r * w_row
+    y_addr = b_addr + (d["b_row_beats"] if post.bias else 0)
+    d.update(w_row_beats=w_row, b_addr=b_addr, y_addr=y_addr, w_half_words=w_half,
+             w_resident=int(w_block != 0), w_block_words=w_block)
+    d.update(_weight_loads(spec, w_row, shape.r, d, False))
+    return Mapping(shape, post, dense.x_addr, dense.w_addr, b_addr, y_addr, dense.x_row_beats,
+                   w_row, dense.y_row_beats, dense.x_pitch, dense.y_pitch, dense.tile_p,
                    _checked(d), dense.y_table_beats, dense.tile_images)
 
 
@@ -680,6 +754,36 @@ def map_grouped_conv(spec, shape, groups, post=PostProcess(), weights=None):
         raise MappingError(f"groups={groups} must divide c={shape.c} and k={shape.k}")
     if groups == 1:
         return [Part(map_conv(spec, shape, post, weights=weights), 0, 0)]
+    if depthwise.eligible(spec, shape, groups):
+        return _fastest(spec, _grouped_runs(spec, shape, groups, post),
+                        _depthwise(spec, DepthwiseShape(*dataclass_fields(shape)), post))
+    return _grouped_runs(spec, shape, groups, post)
+
+
+def _fastest(spec, parts, single):
+    """The block-diagonal runs `parts`, or the one run `single` (or None) where it takes
+    fewer cycles within TRAFFIC_SLACK of their DRAM traffic."""
+    if single is None:
+        return parts
+
+    def traffic(mapping):
+        counters = predict_counters(spec, mapping)
+        return counters["dram_bytes_read"] + counters["dram_bytes_written"]
+
+    runs = [part.mapping for part in parts]
+    if predict_cycles(spec, single) < sum(predict_cycles(spec, run) for run in runs) \
+            and traffic(single) <= TRAFFIC_SLACK * sum(traffic(run) for run in runs):
+        return [Part(single, 0, 0)]
+    return parts
+
+
+def dataclass_fields(shape):
+    """A shape's fields, in order (to build another shape class of the same fields)."""
+    return tuple(getattr(shape, name) for name in ConvShape.__match_args__)
+
+
+def _grouped_runs(spec, shape, groups, post):
+    """The block-diagonal runs of a grouped layer (see map_grouped_conv)."""
     bus = spec.dram_bus_bytes
     cg, kg = shape.c // groups, shape.k // groups
     per_run = group_slice(spec, shape, groups, post)

@@ -14,7 +14,7 @@ from .counters import RS_COUNTER_NAMES
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 from .sparsity import skipped_macs
-from . import tap_fold
+from . import depthwise, tap_fold
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,8 @@ def predict_counters(spec, mapping, inputs=None):
     })
     if d["fold"]:
         counters.update(tap_fold.counters(spec, mapping, walk, fetches))
+    if d["depthwise"]:
+        counters.update(depthwise.counters(spec, mapping, walk, fetches))
     return counters
 
 
@@ -234,6 +236,7 @@ class _WeightStationary:
     def __init__(self, spec, mapping):
         self.spec, self.mapping = spec, mapping
         self.latency = spec.rows + spec.cols - 1
+        self.lead = depthwise.drain_lead(mapping.shape) if mapping.descriptor["depthwise"] else 0
         self.freed = [0] * spec.rf_depth
         self.used = 0
 
@@ -247,6 +250,8 @@ class _WeightStationary:
         for block in range(d["taps"] * blocks * d["word_blocks"]):
             stream = tap_fold.block_cycles(fold, block, pixels, pixels // shape.q) if fold \
                 else pixels
+            if d["depthwise"]:
+                stream = depthwise.block_cycles(pixels, shape)
             slot = self.used % spec.rf_depth
             commit = max(cycles, loaded, self.freed[slot])
             if block == 0 and prefetch is not None:
@@ -260,7 +265,7 @@ class _WeightStationary:
     def drained(self, cycles):
         """The cycle before the drain of a group entering it at `cycles` ends (the write-back
         job is offered the cycle after)."""
-        return cycles + 1 + self.latency
+        return cycles + 1 + self.latency - self.lead
 
 
 class _OutputStationary:
@@ -316,6 +321,8 @@ def _weight_load(spec, mapping, kb, chunk):
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
     if d["fold"]:
         return active * d["taps"], d["chunk_elems"], spec.operand_bits, spec.rows
+    if d["depthwise"]:
+        return active * shape.r, d["chunk_elems"], spec.operand_bits, spec.rows
     if spec.skips_weights:
         # Packed 2:4 rows (models/sparsity.py): the chunk's weight blocks, a buffer word each.
         row_elems = d["w_last_row_elems" if chunk == d["c_chunks"] - 1 else "w_row_elems"]

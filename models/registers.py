@@ -234,6 +234,12 @@ DESCRIPTOR_FIELDS = (
     _u("fold_line_words", W, "input-buffer words of one packed input row"),
     _u("fold_macs_g_last", EVENT_BITS, "MACs of a vector of the last block of kernel rows"),
     _u("fold_macs_gk_last", EVENT_BITS, "... of the last filter block"),
+    # Depthwise layers across the whole array (models/depthwise.py): column c takes channel
+    # c of its filter block, the rows a kernel row's taps; each output row streams q + s - 1
+    # input pixels (`q` above), one a cycle, and a window enters every cycle of its first q.
+    _u("depthwise", 1, "the layer runs depthwise, a channel per column, the taps down the rows"),
+    _u("dw_q", C, "depthwise: output columns (windows issued per output row)"),
+    _u("dw_s", SMALL_BITS, "depthwise: kernel columns (the array rows holding taps)"),
     # Row-stationary passes (models/row_stationary.py, pyhdl/rs_loop.py): a chunk is one
     # block of `cols` filters over every channel of a whole image, walked in passes.
     *_rs_fields(),

@@ -190,6 +190,14 @@ class ArchSpec:
         return 2 * self.rows if self.skips_weights else self.rows
 
     @property
+    def depthwise_columns(self):
+        """Whether the array has the depthwise mode (models/depthwise.py): a dense
+        weight-stationary array whose columns divide its input word's lanes, so a filter
+        block's `cols` channels are lanes of one word; 0 if not, else the columns."""
+        dense_ws = self.dataflow == "ws" and not self.skips_weights
+        return self.cols if dense_ws and self.input_lanes % self.cols == 0 else 0
+
+    @property
     def fold_line_rows(self):
         """Input rows the folded loop's line buffer holds (pyhdl/tap_fold_loop.py), so a
         folded block may take that many kernel rows (models/tap_fold.py): a third of the array

@@ -23,13 +23,18 @@ def layer_mode(spec, layer):
     layer's M input rows are the pixels of a 1x1 convolution, sharing each weight load), or
     "depthwise" / "grouped (G groups)" "as P block-diagonal dense parts of C channels" (each
     part a convolution over an aligned channel slice whose weights are zero across groups,
-    models.mapper.map_grouped_conv)."""
+    models.mapper.map_grouped_conv), or "depthwise across the columns, ..." where the mapper
+    runs it in the array's depthwise mode (models/depthwise.py)."""
     shape, groups = layer.shape, layer.groups
     if layer.op == "fc":
         return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}" \
             + batch_mode(spec, layer)
     if groups == 1:
         return dense_mode(spec, layer) + batch_mode(spec, layer)
+    parts = map_grouped_conv(spec, shape, groups, layer.post)
+    if parts[0].mapping.descriptor["depthwise"]:
+        return (f"depthwise across the columns, a channel a column, {shape.r} kernel rows of "
+                f"{shape.s} taps down the rows")
     per_part = group_slice(spec, shape, groups, layer.post)
     kind = "depthwise" if groups == shape.c == shape.k else f"grouped ({groups} groups)"
     return (f"{kind} as {-(-groups // per_part)} block-diagonal dense parts of "

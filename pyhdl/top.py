@@ -10,6 +10,8 @@ from .accumulator import Accumulator
 from .array import SystolicArray
 from .buffer import GlobalBuffer
 from .counters import ActivityCounters
+from .depthwise_array import DepthwiseSystolicArray
+from .depthwise_loop import DepthwiseLoop
 from .csr import REGISTER_ADDR_BITS, RegisterBlock
 from .dma import DmaReader, DmaWriter
 from .interfaces import DramPort, RegisterBus
@@ -73,6 +75,9 @@ class Accelerator(wiring.Component):
         elif spec.skips_weights:
             m.submodules.array = array = SparseSystolicArray(spec)
             loop_class = SparseWeightStationaryLoop
+        elif spec.depthwise_columns:
+            m.submodules.array = array = DepthwiseSystolicArray(spec)
+            loop_class = DepthwiseLoop
         else:
             m.submodules.array = array = SystolicArray(spec)
             loop_class = TapFoldLoop
@@ -218,6 +223,9 @@ class Accelerator(wiring.Component):
                 array.w_shift.eq(loop.w_shift),
                 array.w_commit.eq(loop.w_commit),
                 array.w_slot.eq(loop.w_slot),
+                *([getattr(array, name).eq(getattr(loop, name))
+                   for name in ("depthwise", "dw_lane", "dw_rows", "dw_cols")]
+                  if spec.depthwise_columns else []),
                 acc.tag.eq(loop.tag),
             ]
         # The accumulator and the writer read the same half only when the controller keeps

@@ -50,6 +50,8 @@ BINS = {
     "x_layout": ("pixel_rows", "packed_rows"),
     "tap_fold": ("folded", "several_segments", "several_kernel_rows", "several_tiles",
                  "stride>1"),
+    "depthwise": ("across_columns", "block_diagonal", "lane_groups>1", "stride>1",
+                  "kernel>=5", "several_tiles", "partial_last_block"),
     "row_stationary": ("folds", "strips", "channel_tiles", "filter_tiles",
                        "vertical_replication", "horizontal_replication", "dwconv", "fc"),
 }
@@ -110,6 +112,7 @@ def case_bins(spec, case):
     bins |= _compressed_read_bins(spec, job, parts)
     bins |= _weight_sparsity_bins(spec, parts)
     bins |= _tap_fold_bins(parts)
+    bins |= _depthwise_bins(spec, job, parts)
     bins |= _row_stationary_bins(spec, job, parts)
     return sorted(bins)
 
@@ -130,6 +133,21 @@ def _row_stationary_bins(spec, job, parts):
             ("vertical_replication", d["rs_vertical_sets"] > 1),
             ("horizontal_replication", d["rs_horizontal_sets"] > 1)) if hit}
     return bins
+
+
+def _depthwise_bins(spec, job, parts):
+    """How a depthwise layer runs: across the array's columns (models/depthwise.py), with
+    a lane group per filter block, a stride, a wide kernel, several tiles, a last filter
+    block of fewer channels; or as block-diagonal dense runs."""
+    if _op_of(job) != "dwconv" or spec.dataflow != "ws":
+        return set()
+    d, mapping = parts[0].mapping.descriptor, parts[0].mapping
+    if not d["depthwise"]:
+        return {"depthwise:block_diagonal"}
+    return {"depthwise:across_columns"} | {f"depthwise:{name}" for name, hit in (
+        ("lane_groups>1", spec.input_lanes > spec.cols), ("stride>1", mapping.shape.stride > 1),
+        ("kernel>=5", mapping.shape.s >= 5), ("several_tiles", mapping.tiles > 1),
+        ("partial_last_block", d["k_last"] < spec.cols)) if hit}
 
 
 def _tap_fold_bins(parts):

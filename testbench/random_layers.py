@@ -274,6 +274,18 @@ def _sparsified(arch_seed, index, x):
     return np.where(rng.random(x.shape) < rng.uniform(0, MAX_INPUT_ZEROS), 0, x)
 
 
+def _mobilenet_depthwise(spec, arch_seed, index, shape, groups):
+    """On a weight-stationary architecture, one depthwise layer in two is drawn with a
+    square 3x3 or 5x5 kernel, stride 1 or 2 and padding r // 2 (MobileNet's), the shapes the
+    mapper runs across the array's columns (models/depthwise.py).  From a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 5))
+    if spec.dataflow != "ws" or groups != shape.c or groups == 1 or rng.random() < 0.5:
+        return shape
+    r = _pick(rng, (3, 3, 5))
+    return replace(shape, r=r, s=r, stride=_pick(rng, (1, 1, 2)), pad=r // 2,
+                   h=max(shape.h, r), w=max(shape.w, r))
+
+
 def _evenly_grouped_os(spec, arch_seed, index, shape, groups, post):
     """On an output-stationary architecture, one convolution in two is drawn taller: the
     first input height, up to 96 rows more, whose tiles the mapper shortens for whole pixel
@@ -310,6 +322,7 @@ def random_case(spec, arch_seed, index):
         shape, pruning = _pruning(spec, arch_seed, index, shape, groups)
         shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups,
                                    PostProcess(bias is not None, requant, relu))
+        shape = _mobilenet_depthwise(spec, arch_seed, index, shape, groups)
         try:
             parts = layer_parts(spec, shape, groups,
                                 PostProcess(bias is not None, requant, relu),
