@@ -93,8 +93,12 @@ def _rs_fields():
         _u("rs_fold_words", w, "fold_rows * line_words: input words from a fold to the next"),
         _u("rs_strip_rows", c, "strip_cols * stride: input rows from a strip to the next"),
         _u("rs_strip_words", w, "strip_rows * line_words"),
-        _u("rs_strip_out", w, "strip_cols * q * k_blocks: output words from a strip to the next"),
-        _u("rs_out_row_step", w, "q * k_blocks: output words from an output row to the next"),
+        _u("rs_strip_out", w, "strip_cols * q * k_group_blocks: output words from a strip to "
+           "the next"),
+        _u("rs_out_row_step", w, "q * k_group_blocks: output words from an output row to the "
+           "next"),
+        _u("rs_out_row_step_last", w, "the same in the last output group"),
+        _u("rs_strip_out_last", w, "strip_cols * rs_out_row_step_last"),
         _u("rs_q_lanes", small, "channels mod rows"),
         _u("rs_q_blocks", c, "channels div rows"),
         _u("rs_step", small, "min(stride, s): new input words a PE takes per output"),

@@ -441,10 +441,10 @@ RS_MAX_OUTPUTS = (1 << 12) - 1
 class LayerChoice:
     """How the accelerator runs a row-stationary layer: per-PE `channels` and `filters`,
     `fold_rows` and `strip_cols` of every pass; `tile_p` output rows a tile (the tile's band
-    of every channel in the input buffer, its outputs of every filter in the output buffer);
-    `c_chunk_blocks` channel blocks a chunk (a chunk's weights, of one block of `cols` filters,
-    in the weight buffer); `resident`: every filter block's weights stay in the weight buffer
-    for the whole layer (one chunk a block)."""
+    of every channel in the input buffer, its outputs of a group of `k_group_blocks` filter
+    blocks in the output buffer); `c_chunk_blocks` channel blocks a chunk (a chunk's weights,
+    of one block of `cols` filters, in the weight buffer); `resident`: every filter block's
+    weights stay in the weight buffer for the whole layer (one chunk a block)."""
     channels: int
     filters: int
     fold_rows: int
@@ -452,6 +452,7 @@ class LayerChoice:
     tile_p: int
     c_chunk_blocks: int
     resident: bool
+    k_group_blocks: int
 
 
 def choice_of(spec, mapping):
@@ -459,7 +460,7 @@ def choice_of(spec, mapping):
     d = mapping.descriptor
     return LayerChoice(d["rs_channels"], d["rs_filters"], d["rs_fold_rows"],
                        d["rs_strip_cols"], d["tile_p"], d["c_chunk_blocks"],
-                       bool(d["w_resident"]))
+                       bool(d["w_resident"]), d["k_group_blocks"])
 
 
 def chunk_extents(spec, shape, choice):
@@ -588,9 +589,10 @@ def _last_plan(mapping):
 def pass_fields(spec, shape, choice, last_tile_p):
     """The descriptor's `rs_` fields (models.registers) of a layer of `shape` run as `choice`
     says: a tile's chunks (a block of `cols` filters, a chunk of channels) each walk their
-    passes over the tile's band, every block's outputs in one output group (`k_blocks` words
-    a pixel); the last filter block, the last channel chunk and the last tile (of
-    `last_tile_p` rows) have their own counts."""
+    passes over the tile's band, the outputs of a group of filter blocks in the output buffer
+    (`k_group_blocks` words a pixel, the last group's fewer); the last filter block, the last
+    channel chunk, the last tile (of `last_tile_p` rows) and the last output group have their
+    own counts."""
     rows = spec.rows
     k_blocks = ceil(shape.k / spec.cols)
     full = chunk_mapping(spec, shape, choice)
@@ -602,7 +604,8 @@ def pass_fields(spec, shape, choice, last_tile_p):
     last_k_plan, last_c_plan = _last_plan(last_k), _last_plan(last_c)
     c_blocks = ceil(shape.c / spec.input_lanes)
     line_words = sh.w * c_blocks
-    out_row_step = sh.q * k_blocks
+    out_row_step = sh.q * choice.k_group_blocks
+    last_group = k_blocks - (ceil(k_blocks / choice.k_group_blocks) - 1) * choice.k_group_blocks
     col_skip = max(sh.stride - sh.s, 0)
     return {
         "rs_k_tiles": ceil(sh.k / full.filter_tile),
@@ -631,6 +634,8 @@ def pass_fields(spec, shape, choice, last_tile_p):
         "rs_strip_rows": full.strip_cols * sh.stride,
         "rs_strip_words": full.strip_cols * sh.stride * line_words,
         "rs_strip_out": full.strip_cols * out_row_step, "rs_out_row_step": out_row_step,
+        "rs_strip_out_last": full.strip_cols * sh.q * last_group,
+        "rs_out_row_step_last": sh.q * last_group,
         "rs_q_lanes": full.channels % rows, "rs_q_blocks": full.channels // rows,
         "rs_step": min(sh.stride, sh.s), "rs_col_skip": col_skip,
         "rs_col_skip_words": col_skip * c_blocks,
@@ -672,20 +677,34 @@ def _fits(spec, shape, choice):
     sequencer's counts)."""
     k_blocks = ceil(shape.k / spec.cols)
     band = layer_mapper.band_rows(shape, choice.tile_p)
+    group = choice.k_group_blocks
     words = chunk_words(spec, shape, choice)
     weights = k_blocks * words[(False, False)] if choice.resident else words[(False, False)]
     return (band * shape.w * ceil(shape.c / spec.input_lanes) <= spec.input_words
             and band * shape.w <= COUNT_LIMIT
-            and choice.tile_p * shape.q * k_blocks <= spec.output_words
+            and choice.tile_p * shape.q * group <= spec.output_words
             and choice.tile_p * shape.q <= COUNT_LIMIT and weights <= spec.weight_words)
+
+
+def output_groups(spec, shape):
+    """The output groups worth pricing (filter blocks whose outputs a tile holds at once):
+    every block, and of the group sizes whose slice of an output pixel starts on a DRAM beat
+    whatever the outputs' precision, the largest whose one output row fits the output buffer
+    and the smallest (the tallest tiles)."""
+    k_blocks = ceil(shape.k / spec.cols)
+    beat = 8 * spec.dram_bus_bytes
+    aligned = [g for g in range(1, k_blocks) if g * spec.cols * spec.operand_bits % beat == 0]
+    fitting = [g for g in aligned if shape.q * g <= spec.output_words]
+    return sorted({k_blocks, *fitting[-1:], *aligned[:1]}, reverse=True)
 
 
 def _candidates(spec, shape, bounded):
     """Every choice worth pricing: per-PE channels and filters from 1 to the most the
-    register files allow (the most, half of it, 1); folds as large as the array; with each,
-    the tallest tiles that fit, the same number of tiles evened out, and the tallest whose
-    rows are a whole number of strips; channel chunks of the most blocks that fit, or every
-    block resident.  `bounded` False: every whole-image choice, whether it fits or not."""
+    register files allow (the most, half of it, 1); folds as large as the array; output
+    groups of `output_groups`; with each, the tallest tiles that fit, the same number of
+    tiles evened out, and the tallest whose rows are a whole number of strips; channel
+    chunks of the most blocks that fit, or every block resident.  `bounded` False: every
+    whole-image choice in one output group, whether it fits or not."""
     c_blocks, k_blocks = ceil(shape.c / spec.input_lanes), ceil(shape.k / spec.cols)
     array = array_of(spec)
     p = shape.p
@@ -695,24 +714,27 @@ def _candidates(spec, shape, bounded):
         found = False
         for channels in sorted({1, ceil(most.channels / 2), most.channels}):
             for filters in sorted({1, ceil(most.filters / 2), most.filters}):
-                def choice(tile_p, resident):
+                def choice(tile_p, resident, group=k_blocks):
                     return LayerChoice(channels, filters, most.fold_rows,
-                                       min(tile_p, spec.cols), tile_p, chunk_blocks, resident)
+                                       min(tile_p, spec.cols), tile_p, chunk_blocks, resident,
+                                       group)
                 if not bounded:
                     yield choice(p, chunk_blocks == c_blocks and k_blocks * chunk_words(
                         spec, shape, choice(p, False))[(False, False)] <= spec.weight_words)
                     continue
                 for resident in ((False, True) if chunk_blocks == c_blocks else (False,)):
-                    tallest = 0
-                    while tallest < p and _fits(spec, shape, choice(tallest + 1, resident)):
-                        tallest += 1
-                    if not tallest:
-                        continue
-                    found = True
-                    tiles = ceil(p / tallest)
-                    strips = tallest // spec.cols * spec.cols
-                    for tile_p in {tallest, ceil(p / tiles), strips} - {0}:
-                        yield choice(tile_p, resident)
+                    for group in output_groups(spec, shape):
+                        tallest = 0
+                        while tallest < p and _fits(spec, shape,
+                                                    choice(tallest + 1, resident, group)):
+                            tallest += 1
+                        if not tallest:
+                            continue
+                        found = True
+                        tiles = ceil(p / tallest)
+                        strips = tallest // spec.cols * spec.cols
+                        for tile_p in {tallest, ceil(p / tiles), strips} - {0}:
+                            yield choice(tile_p, resident, group)
         if found or not bounded:
             return
 
@@ -735,11 +757,12 @@ def layer_choice(spec, shape, bounded=True):
                        predict_cycles(spec, mapping), -choice.channels, -choice.filters,
                        -choice.tile_p, -choice.resident, choice))
     if not priced:
-        smallest = LayerChoice(1, 1, min(shape.r, spec.rows), 1, 1, 1, False)
+        group = output_groups(spec, shape)[-1]
+        smallest = LayerChoice(1, 1, min(shape.r, spec.rows), 1, 1, 1, False, group)
         raise MappingError(
             f"row-stationary: one output row needs "
             f"{layer_mapper.band_rows(shape, 1) * shape.w * ceil(shape.c / spec.input_lanes)} "
-            f"input-buffer words (its band), {shape.q * ceil(shape.k / spec.cols)} "
+            f"input-buffer words (its band), {shape.q * group} "
             f"output-buffer words and {chunk_words(spec, shape, smallest)[(False, False)]} "
             f"weight-buffer words (one channel block of a filter block); {spec.name!r} holds "
             f"{spec.input_words}, {spec.output_words} and {spec.weight_words}")

@@ -688,7 +688,7 @@ class RowStationaryLoop(InnerLoop):
     `rs_` fields and the chunk's bases (first window's word and row, first channel block,
     first output word, weight-buffer word), the last filter block's tiles and sets from their
     `_last_k` fields, the last channel chunk's from `_last_c`, the last tile's strips from
-    `_last_tile`; the passes of a block's first chunk overwrite their outputs, the others
+    `_last_tile`, the last output group's output steps from `_last`; the passes of a block's first chunk overwrite their outputs, the others
     add to them.  The collector's vectors go to the shared accumulator with their tags,
     so the passes that reduce into the same outputs add up in the output buffer.
 
@@ -739,16 +739,18 @@ class RowStationaryLoop(InnerLoop):
         last_k = chunk.last_k
         for name in ("folds", "filter_tile", "ct_lanes", "ct_blocks", "fold_rows", "fold_last",
                      "strip_cols", "vertical_sets", "channels", "horizontal_sets", "filters",
-                     "fold_words", "strip_rows", "strip_words", "strip_out", "q_lanes",
+                     "fold_words", "strip_rows", "strip_words", "q_lanes",
                      "q_blocks", "step", "col_skip", "col_skip_words"):
             m.d.sync += getattr(cfg, name).eq(getattr(d, f"rs_{name}"))
         for name in ("stride", "line_words", "c_blocks", "row_step", "h", "w", "pad"):
             m.d.sync += getattr(cfg, name).eq(getattr(d, name))
         # The chunk's configuration, registered: the walk starts the cycle after `run`.  The
-        # last tile of an image has its own strips, the last channel chunk its own tiles.
+        # last tile of an image has its own strips, the last channel chunk its own tiles, the
+        # last output group (fewer filter blocks a pixel) its own output steps.
         start = Signal()
         last_tile = chunk.tile_rows != d.tile_p
         last_c = chunk.last_cb + 1 == d.c_blocks
+        last_group = chunk.out_step != d.k_group_blocks
         m.d.sync += [
             start.eq(self.run),
             cfg.strips.eq(Mux(last_tile, d.rs_strips_last_tile, d.rs_strips)),
@@ -760,7 +762,9 @@ class RowStationaryLoop(InnerLoop):
             cfg.k_tiles.eq(Mux(last_k, d.rs_k_tiles_last, d.rs_k_tiles)),
             cfg.hsets_last.eq(Mux(last_k, d.rs_hsets_last_k, d.rs_hsets_last)),
             cfg.filters_last.eq(Mux(last_k, d.rs_filters_last_k, d.rs_filters_last)),
-            cfg.outputs.eq(d.q), cfg.taps.eq(d.s), cfg.out_row_step.eq(d.rs_out_row_step),
+            cfg.outputs.eq(d.q), cfg.taps.eq(d.s),
+            cfg.out_row_step.eq(Mux(last_group, d.rs_out_row_step_last, d.rs_out_row_step)),
+            cfg.strip_out.eq(Mux(last_group, d.rs_strip_out_last, d.rs_strip_out)),
             cfg.row_addr.eq(chunk.window_base), cfg.row_hh.eq(chunk.h_start),
             cfg.out_base.eq(chunk.out_base), cfg.weight_base.eq(chunk.w_base),
             cfg.out_col_step.eq(chunk.out_step),

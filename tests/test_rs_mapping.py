@@ -6,6 +6,7 @@ buffers runs in bands of output rows and chunks of channels that fit them, the c
 the least DRAM traffic, and what cannot fit at all is refused naming the sizes."""
 
 from dataclasses import replace
+from itertools import product
 from math import ceil
 
 import numpy as np
@@ -68,7 +69,9 @@ def test_pass_fields_are_each_chunks_model_passes(spec, shape):
         d["rs_fold_rows"] * d["line_words"], d["rs_strip_rows"] * d["line_words"],
         d["rs_col_skip"] * d["c_blocks"])
     k_blocks = ceil(shape.k / spec.cols)
-    assert d["rs_out_row_step"] == shape.q * k_blocks == d["q"] * d["k_group_blocks"]
+    groups = ceil(k_blocks / d["k_group_blocks"])
+    assert d["rs_out_row_step"] == shape.q * d["k_group_blocks"]
+    assert d["rs_out_row_step_last"] == shape.q * (k_blocks - (groups - 1) * d["k_group_blocks"])
 
 
 @pytest.mark.parametrize("spec", [SPEC, SMALL], ids=lambda spec: spec.name)
@@ -120,9 +123,9 @@ def test_a_layer_larger_than_the_buffers_runs_in_bands_and_chunks_that_fit(shape
 
 
 def test_the_choice_moves_the_least_dram_traffic():
-    """Of every choice that fits (any tile height, any chunk of channel blocks, per-PE
-    channels and filters from the candidates), none moves less DRAM traffic than the
-    mapper's."""
+    """Of every choice that fits (any tile height, any chunk of channel blocks, any output
+    group whose slices start on a beat, per-PE channels and filters from the candidates),
+    none moves less DRAM traffic than the mapper's."""
     shape = ConvShape(2, 8, 13, 7, 7, 3, 3, 1, 1)
 
     def traffic(choice):
@@ -131,7 +134,9 @@ def test_the_choice_moves_the_least_dram_traffic():
 
     chosen = choice_of(SMALL, map_conv(SMALL, shape))
     best = traffic(chosen)
-    c_blocks = ceil(shape.c / SMALL.input_lanes)
+    c_blocks, k_blocks = ceil(shape.c / SMALL.input_lanes), ceil(shape.k / SMALL.cols)
+    groups = [g for g in range(1, k_blocks + 1)
+              if g == k_blocks or g * SMALL.cols * 8 % (8 * SMALL.dram_bus_bytes) == 0]
     priced = 0
     for chunk_blocks in range(1, c_blocks + 1):
         most = map_rs(replace(shape, n=1, k=SMALL.cols,
@@ -139,12 +144,13 @@ def test_the_choice_moves_the_least_dram_traffic():
                       array_of(SMALL))
         for channels in range(1, most.channels + 1):
             for filters in range(1, most.filters + 1):
-                for tile_p in range(1, shape.p + 1):
+                for tile_p, group in product(range(1, shape.p + 1), groups):
                     choice = LayerChoice(channels, filters, most.fold_rows,
-                                         min(tile_p, SMALL.cols), tile_p, chunk_blocks, False)
+                                         min(tile_p, SMALL.cols), tile_p, chunk_blocks, False,
+                                         group)
                     words = max(chunk_words(SMALL, shape, choice).values())
                     if (band_rows(shape, tile_p) * shape.w * c_blocks <= SMALL.input_words
-                            and tile_p * shape.q * 2 <= SMALL.output_words
+                            and tile_p * shape.q * group <= SMALL.output_words
                             and words <= SMALL.weight_words):
                         priced += 1
                         assert best <= traffic(choice), choice

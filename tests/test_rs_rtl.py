@@ -57,7 +57,9 @@ def make_jobs(spec, seed):
 def larger_than_the_buffers(rng, spec):
     """Layers whose image is larger than the input buffer (bands of output rows, the last
     tile shorter, padding, stride 2, a batch, depthwise) or whose filter block's weights are
-    larger than the weight buffer (chunks of channels, a conv and a fully-connected layer)."""
+    larger than the weight buffer (chunks of channels, a conv and a fully-connected layer),
+    or whose one output row of every filter block is larger than the output buffer (output
+    groups)."""
     r, c = spec.rows, spec.cols
     low, high = operand_range(spec.operand_bits)
     return [
@@ -67,6 +69,8 @@ def larger_than_the_buffers(rng, spec):
         conv_job(rng, spec, "bands_chunks_3x3", 1, 16 * r, 8, 7, c, 3, 1, 1),
         conv_job(rng, spec, "bands_depthwise", 1, c + 1, 30, 26, c + 1, 3, 1, 1,
                  groups=c + 1),
+        conv_job(rng, spec, "output_groups_1x1", 1, 2, 3, spec.output_words // 6 + 2,
+                 6 * c - 1, 1, 1, 0),
         Job("fc_chunks", "fc", rng.integers(low, high + 1, (2, 220 * r)),
             rng.integers(low, high + 1, (c + 1, 220 * r))),
     ]
@@ -118,6 +122,9 @@ def test_layers_larger_than_the_buffers_run_in_bands_and_chunks(rs_run):
     for name in ("bands_chunks_3x3", "fc_chunks"):
         assert descriptors[name][0]["c_chunks"] > 1, name
     assert descriptors["bands_chunks_3x3"][0]["tiles"] > 1
+    d = descriptors["output_groups_1x1"][0]
+    assert d["q"] * d["k_blocks"] > spec.output_words
+    assert 1 < d["k_group_blocks"] < d["k_blocks"] and d["k_blocks"] % d["k_group_blocks"]
 
 
 def test_counters_match_the_analytical_model(rs_run):
