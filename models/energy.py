@@ -619,7 +619,7 @@ def _decompressor_activity(use, c, spec):
         return
     bus = spec.dram_bus_bytes
     stored = c["compressed_bytes_read"] // bus
-    window = 8 * (2 * bus + bus // 8)     # pyhdl/compress.py RowDecompressor: its capacity
+    window = 8 * (2 * bus + bus // 8)     # pyhdl/compress.py PackedDecompressor: its capacity
     use("dma", "decompressor window loads", "register_bit_write", (stored + beats) * window)
     use("dma", "decompressor counts", "add_bit", stored * (2 * COUNT_BITS + 2 * ADDR_BITS))
     use("dma", "bitmask decoder prefix counts", "add_bit", beats * bus * bits_for(bus))

@@ -241,7 +241,7 @@ def weight_rows(spec, mapping, weights):
         from .row_stationary import choice_of, weight_dram_rows
         return weight_dram_rows(spec, mapping.shape, weights, choice_of(spec, mapping))
     if mapping.descriptor["fold"]:
-        return tap_fold.weight_rows(weights)
+        return tap_fold.weight_rows(weights, spec, tap_fold.plan_of(spec, mapping))
     if spec.dataflow != "os":
         return weights.transpose(0, 2, 3, 1).reshape(-1, weights.shape[1])
     d = mapping.descriptor
@@ -365,12 +365,12 @@ def _map_conv(spec, shape, post, placement, sparse):
             _mapping(spec, shape, post, placement, p, c_blocks, k_blocks, group, *weights,
                      y_half, tile_images=images, sparse=sparse) for images in spanned]
 
-    def build_folded(group, halves, weights):
-        """The mappings of `build` with the taps folded into the array rows (their bands
-        packed, so taller tiles fit), if the layer folds."""
-        if not tap_fold.foldable(spec, shape) or placement is not None:
+    def build_folded(group, halves, weights, fold_rows):
+        """The mappings of `build` with the taps folded into the array rows, `fold_rows`
+        kernel rows a block (their bands packed, so taller tiles fit)."""
+        if placement is not None:
             return []
-        return [_folded(spec, shape, m)
+        return [_folded(spec, shape, m, fold_rows)
                 for m in build(group, halves, weights, tap_fold.line_words(spec, shape))
                 if not m.descriptor["y_compressed"]]
 
@@ -386,9 +386,11 @@ def _map_conv(spec, shape, post, placement, sparse):
     candidates = [(traffic(m), m) for weights in weight_options for group in groups
                   for halves in (1, 2) if outputs_fit(1, group, halves)
                   for m in build(group, halves, weights)] + [
-        (traffic(m), m) for weights in tap_fold.weight_options(spec, shape, k_blocks)
+        (traffic(m), m) for fold_rows in tap_fold.row_options(spec, shape)
+        for weights in tap_fold.weight_options(spec, shape, k_blocks,
+                                               tap_fold.plan(spec, shape, fold_rows))
         for group in groups for halves in (1, 2) if outputs_fit(1, group, halves)
-        for m in build_folded(group, halves, weights)]
+        for m in build_folded(group, halves, weights, fold_rows)]
     least = min(bytes_moved for bytes_moved, _ in candidates)
     def dense_first(bytes_moved, mapping):
         return not (mapping.descriptor["y_compressed"]
@@ -578,7 +580,8 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "requant_mult": mult, "requant_shift": shift, "zero_point": zero_point,
         "image_rows": p, "image_step_words": (shape.h - (p - 1) * shape.stride) * line_words,
         "fold": 0, "fold_first_word": 0, "fold_first_shift": 0, "fold_first_pos": 0,
-        "fold_step": 0,
+        "fold_step": 0, "fold_rows": 1, "fold_rows_last": 1, "fold_words": 1,
+        "fold_line_words": 0, "fold_macs_g_last": 0, "fold_macs_gk_last": 0,
     }
     if tile_images > 1:
         descriptor.update(_image_tiles(shape, tile_images, descriptor))
@@ -589,19 +592,20 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
                    y_pitch, tile_p, descriptor, y_groups * group_table, tile_images)
 
 
-def _folded(spec, shape, dense):
-    """`dense`'s tiling with the layer's taps folded into the array rows
-    (models/tap_fold.py): X packed by input rows, W one row per (k, r)."""
+def _folded(spec, shape, dense, fold_rows):
+    """`dense`'s tiling with the layer's taps folded into the array rows, `fold_rows` kernel
+    rows a block (models/tap_fold.py): X packed by input rows, W one row per (k, block)."""
     d = {field.name: _signed(field, dense.descriptor[field.name])
          for field in DESCRIPTOR_FIELDS}
-    d.update(tap_fold.descriptor_fields(spec, shape, d, dense.tile_images))
-    x_row, w_row = tap_fold.x_row_beats(spec, shape), tap_fold.w_row_beats(spec, shape)
+    d.update(tap_fold.descriptor_fields(spec, shape, d, dense.tile_images, fold_rows))
+    fold = tap_fold.plan(spec, shape, fold_rows)
+    x_row, w_row = tap_fold.x_row_beats(spec, shape), tap_fold.w_row_beats(spec, fold)
     w_addr = shape.n * shape.h * x_row
-    b_addr = w_addr + shape.k * shape.r * w_row
+    b_addr = w_addr + shape.k * fold.blocks * w_row
     y_addr = b_addr + (d["b_row_beats"] if dense.post.bias else 0)
     d.update(x_addr=0, w_addr=w_addr, b_addr=b_addr, y_addr=y_addr, w_row_beats=w_row,
-             w_block_words=tap_fold.weight_words(spec, shape) if d["w_resident"] else 0)
-    d.update(_weight_loads(spec, w_row, shape.r, d, False))
+             w_block_words=tap_fold.weight_words(spec, fold) if d["w_resident"] else 0)
+    d.update(_weight_loads(spec, w_row, fold.blocks, d, False))
     return Mapping(dense.shape, dense.post, 0, w_addr, b_addr, y_addr, x_row, w_row,
                    dense.y_row_beats, x_row, dense.y_pitch, dense.tile_p,
                    _checked(d), dense.y_table_beats, dense.tile_images)

@@ -241,8 +241,10 @@ class _WeightStationary:
         blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
         loaded = cycles + spec.cols + 1
         ready = None
-        stream = tap_fold.block_cycles(pixels, pixels // shape.q) if d["fold"] else pixels
+        fold = tap_fold.plan_of(spec, self.mapping) if d["fold"] else None
         for block in range(d["taps"] * blocks * d["word_blocks"]):
+            stream = tap_fold.block_cycles(fold, block, pixels, pixels // shape.q) if fold \
+                else pixels
             slot = self.used % spec.rf_depth
             commit = max(cycles, loaded, self.freed[slot])
             if block == 0 and prefetch is not None:
@@ -313,7 +315,7 @@ def _weight_load(spec, mapping, kb, chunk):
         return shape.r * shape.s * channels, spec.cols, spec.operand_bits, spec.cols
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
     if d["fold"]:
-        return active * shape.r, d["chunk_elems"], spec.operand_bits, spec.rows
+        return active * d["taps"], d["chunk_elems"], spec.operand_bits, spec.rows
     if spec.skips_weights:
         # Packed 2:4 rows (models/sparsity.py): the chunk's weight blocks, a buffer word each.
         row_elems = d["w_last_row_elems" if chunk == d["c_chunks"] - 1 else "w_row_elems"]

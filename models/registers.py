@@ -234,6 +234,15 @@ DESCRIPTOR_FIELDS = (
     _u("fold_first_shift", SMALL_BITS, "-pad * c mod rows: its element within the word"),
     _s("fold_first_pos", 16, "-pad * c: its element within the input row"),
     _u("fold_step", SMALL_BITS, "stride * c (at most rows): elements between windows"),
+    # A folded block of several kernel rows (fold_rows > 1): each row's words are read into the
+    # loop's line buffer at the start of every output row; row j's run feeds lanes j * (rows //
+    # fold_rows) on.
+    _u("fold_rows", SMALL_BITS, "kernel rows of a folded block (1: one row, streamed)"),
+    _u("fold_rows_last", SMALL_BITS, "kernel rows of the last folded block"),
+    _u("fold_words", SMALL_BITS, "input words read per kernel row and output row (1 streamed)"),
+    _u("fold_line_words", W, "input-buffer words of one packed input row"),
+    _u("fold_macs_g_last", EVENT_BITS, "MACs of a vector of the last block of kernel rows"),
+    _u("fold_macs_gk_last", EVENT_BITS, "... of the last filter block"),
     # Row-stationary passes (models/row_stationary.py, pyhdl/rs_loop.py): a chunk is one
     # block of `cols` filters over a chunk of channels of a tile's band, walked in passes.
     *_rs_fields(),

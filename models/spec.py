@@ -36,6 +36,8 @@ INDEX_BITS = 2
 COMPRESSED_ROW_BYTES = 256
 """Longest activation row (one pixel's channels, in DRAM bytes) the compressing writer holds
 while it decides how to store it; a layer with longer rows is written dense."""
+FOLD_LINE_WORDS = 2
+"""Words the folded loop's line buffer holds of each input row (models/tap_fold.py)."""
 
 
 class SpecError(ValueError):
@@ -186,6 +188,14 @@ class ArchSpec:
         """Operands in one input buffer word: one per array row, or two with 2:4 weights
         (each pair of rows selects from the four channels of its group)."""
         return 2 * self.rows if self.skips_weights else self.rows
+
+    @property
+    def fold_line_rows(self):
+        """Input rows the folded loop's line buffer holds (pyhdl/tap_fold_loop.py), so a
+        folded block may take that many kernel rows (models/tap_fold.py): a third of the array
+        rows (a kernel row's run is at least 3 elements), none below 6 rows; FOLD_LINE_WORDS
+        words each."""
+        return self.rows // 3 if self.rows >= 6 and self.dataflow == "ws" else 1
 
     @property
     def index_lanes(self):

@@ -38,11 +38,15 @@ def layer_mode(spec, layer):
 
 def dense_mode(spec, layer):
     """"dense", or for a few-channel layer whose kernel taps the array rows take
-    (models/tap_fold.py) "taps folded, N segments of R kernel rows, packed input"."""
+    (models/tap_fold.py) "taps folded, N segments of R kernel rows, packed input" (or "N
+    blocks of R' kernel rows" when a block takes several)."""
     [part] = map_grouped_conv(spec, layer.shape, 1, layer.post)
     d = part.mapping.descriptor
     if not d["fold"]:
         return "dense"
+    if d["fold_rows"] > 1:
+        return f"taps folded, {d['taps']} block{'s' if d['taps'] > 1 else ''} of " \
+               f"{d['fold_rows']} kernel rows, packed input"
     return f"taps folded, {d['c_blocks']} segment{'s' if d['c_blocks'] > 1 else ''} of " \
            f"{layer.shape.r} kernel rows, packed input"
 

@@ -296,12 +296,14 @@ class Accelerator(wiring.Component):
                 writer.table_addr.eq(d.y_table_addr),
                 writer.groups.eq(d.y_groups),
                 writer.group_table_beats.eq(d.y_group_table_beats),
+                writer.unit_rows.eq(d.q),
                 e.compressor_beats.eq(writer.encoded),
                 e.compressed_bytes_written.eq((writer.beat & d.y_compressed) * bus_bytes),
                 # Input jobs read X compressed; weight jobs (one reader for both) never.
                 reader.decompress.eq(d.x_compressed & ~seq.weight_job.valid),
                 reader.table_addr.eq(d.x_table_addr),
                 reader.table_row.eq(seq.x_table_row),
+                reader.unit_rows.eq(d.w),
                 e.decompressor_beats.eq(reader.decoded),
                 e.compressed_bytes_read.eq((reader.beat & reader.decompressing) * bus_bytes),
             ]

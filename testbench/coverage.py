@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from models import golden
-from models.compression import activation_rows, stored_beats
+from models.compression import activation_rows, packing_saves_beats, stored_bytes
 from models.golden import operand_range
 from models.os_groups import evenly_grouped
 from models.spec import DATAFLOWS, OPERAND_BITS, ROW_STATIONARY
@@ -42,12 +42,14 @@ BINS = {
     "dram_bus": ("4", "8", "16", "32", "64"),
     "dram": ("default", "latency", "bandwidth_gap", "backpressure"),
     "fault": ("reset_mid_layer",),
-    "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense"),
+    "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense",
+                    "units_packed"),
     "compressed_reads": ("none", "inputs_dense", "rows_encoded", "all_zero_rows",
-                         "rows_stored_dense"),
+                         "rows_stored_dense", "units_packed"),
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word"),
     "x_layout": ("pixel_rows", "packed_rows"),
-    "tap_fold": ("folded", "several_segments", "several_tiles", "stride>1"),
+    "tap_fold": ("folded", "several_segments", "several_kernel_rows", "several_tiles",
+                 "stride>1"),
     "row_stationary": ("folds", "strips", "channel_tiles", "filter_tiles",
                        "vertical_replication", "horizontal_replication", "dwconv", "fc",
                        "bands", "channel_chunks"),
@@ -136,7 +138,8 @@ def _row_stationary_bins(spec, job, parts):
 
 def _tap_fold_bins(parts):
     """The input's DRAM layout and, for a layer with its taps folded into the array rows
-    (models/tap_fold.py), its segments per kernel row, tiles and stride."""
+    (models/tap_fold.py), its segments per kernel row, kernel rows per block, tiles and
+    stride."""
     bins = set()
     for part in parts:
         mapping, d = part.mapping, part.mapping.descriptor
@@ -145,6 +148,7 @@ def _tap_fold_bins(parts):
             continue
         bins |= {"x_layout:packed_rows", "tap_fold:folded"}
         for name, hit in (("several_segments", d["c_blocks"] > 1),
+                          ("several_kernel_rows", d["fold_rows"] > 1),
                           ("several_tiles", mapping.tiles > 1),
                           ("stride>1", mapping.shape.stride > 1)):
             if hit:
@@ -175,10 +179,12 @@ def _compression_bins(spec, job, parts):
         return {"compression:none"}
     if not any(part.mapping.descriptor["y_compressed"] for part in parts):
         return {"compression:bitmask_dense_layer"}
-    rows = activation_rows(expected_activations(spec, job), spec.dram_bus_bytes)
-    _, encoded = stored_beats(rows, spec.dram_bus_bytes)
-    return {f"compression:{name}" for name, hit in (("rows_encoded", encoded.any()),
-                                                    ("rows_stored_dense", not encoded.all()))
+    outputs = expected_activations(spec, job)
+    rows = activation_rows(outputs, spec.dram_bus_bytes)
+    _, encoded = stored_bytes(rows, spec.dram_bus_bytes)
+    return {f"compression:{name}" for name, hit in (
+        ("rows_encoded", encoded.any()), ("rows_stored_dense", not encoded.all()),
+        ("units_packed", packing_saves_beats(rows, outputs.shape[-1], spec.dram_bus_bytes)))
             if hit}
 
 
@@ -190,10 +196,12 @@ def _compressed_read_bins(spec, job, parts):
     if not any(part.mapping.descriptor["x_compressed"] for part in parts):
         return {"compressed_reads:inputs_dense"}
     rows = activation_rows(job.conv_inputs, spec.dram_bus_bytes)
-    _, encoded = stored_beats(rows, spec.dram_bus_bytes)
+    _, encoded = stored_bytes(rows, spec.dram_bus_bytes)
     return {f"compressed_reads:{name}" for name, hit in (
         ("rows_encoded", encoded.any()), ("all_zero_rows", not rows.any(axis=1).all()),
-        ("rows_stored_dense", not encoded.all())) if hit}
+        ("rows_stored_dense", not encoded.all()),
+        ("units_packed", packing_saves_beats(rows, job.conv_inputs.shape[-1],
+                                             spec.dram_bus_bytes))) if hit}
 
 
 def _tiling_bins(parts):

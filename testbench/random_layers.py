@@ -224,6 +224,8 @@ def _shape(rng, spec, op):
     c = groups * int(rng.integers(1, 2 * rows // groups + 3))
     if groups == 1 and rng.random() < 0.25:
         c = int(rng.integers(1, 5))     # few channels: a first layer, folded where it can
+        if rng.random() < 0.5:          # narrow: its blocks may take several kernel rows
+            w = int(rng.integers(max(1, s - 2), s + 3))
 
     k = groups * int(rng.integers(1, 2 * cols // groups + 3))
     return ConvShape(n, c, h, w, k, r, s, stride, pad, pad_value), groups

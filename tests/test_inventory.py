@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from amaranth.back import verilog
 
-from models.inventory import (BLOCK_MODULES, BOUND_BITS, COMPRESSOR_DECISIONS,
+from models.inventory import (BLOCK_MODULES, BOUND_BITS, COMPRESSOR_DECISIONS, FETCHER_PIXELS,
                               CONTROLLER_TOLERANCE, DMA_WRITE_READ_LATENCY, GLB_READ_LATENCY,
                               RS_ARRAY_COUNTS, RS_COUNT_BITS, RS_MAX_STRIDE, RS_OUTPUT_BITS,
                               block_totals,
@@ -20,7 +20,7 @@ from models.inventory import (BLOCK_MODULES, BOUND_BITS, COMPRESSOR_DECISIONS,
 from models.spec import ArchSpec
 from pyhdl import postprocess
 from pyhdl.buffer import GlobalBuffer
-from pyhdl.compress import RowCompressor
+from pyhdl.compress import CompressedRowFetcher, RowCompressor
 from pyhdl.export import TOP_NAME, verilog_text
 from pyhdl.postprocess import PostProcessor
 from pyhdl.rs_array import RS_ARRAY_EVENTS, RowStationaryPEArray
@@ -132,6 +132,7 @@ def test_the_facts_of_pyhdl_it_names_are_the_rtl_s():
     """models/ cannot import pyhdl/: the inventory's copies of its facts are held here."""
     assert GLB_READ_LATENCY == GlobalBuffer.READ_LATENCY
     assert COMPRESSOR_DECISIONS == RowCompressor.DECISIONS
+    assert FETCHER_PIXELS == CompressedRowFetcher.PIXELS
     post = PostProcessor(ArchSpec())
     assert DMA_WRITE_READ_LATENCY == GlobalBuffer.READ_LATENCY + post.latency
     assert BOUND_BITS == postprocess.BOUND_BITS
