@@ -236,9 +236,10 @@ def weight_row_elems(spec, shape, sparse=False):
     return shape.c
 
 
-def weight_beats(spec, shape, sparse=False):
-    """DRAM beats W takes in the dataflow's layout."""
-    return weight_dram_rows(spec, shape) * row_beats(weight_row_elems(spec, shape, sparse),
+def weight_beats(spec, shape, sparse=False, rs_choice=None):
+    """DRAM beats W takes in the dataflow's layout (row-stationary: `rs_choice`'s, or the
+    layer's own)."""
+    return weight_dram_rows(spec, shape, rs_choice) * row_beats(weight_row_elems(spec, shape, sparse),
                                                      spec.operand_bits, spec.dram_bus_bytes)
 
 
@@ -247,8 +248,8 @@ def weight_rows(spec, mapping, weights):
     if spec.skips_weights:
         return pack_weight_rows(spec, weights, mapping.descriptor["word_blocks"] == 1)
     if spec.dataflow == ROW_STATIONARY:
-        from .row_stationary import weight_dram_rows
-        return weight_dram_rows(spec, mapping.shape, weights)
+        from .row_stationary import choice_of, weight_dram_rows
+        return weight_dram_rows(spec, mapping.shape, weights, choice_of(spec, mapping))
     if mapping.descriptor["fold"]:
         return tap_fold.weight_rows(weights, spec, tap_fold.plan_of(spec, mapping))
     if mapping.descriptor["depthwise"]:
@@ -412,19 +413,25 @@ def _map_conv(spec, shape, post, placement, sparse):
                key=lambda c: c[:3])[3]
 
 
-def rs_mapping(spec, shape, post, placement, c_blocks, k_blocks, w_block_words):
-    """A row-stationary layer's mapping (models.row_stationary.map_layer): tiles of one
-    whole image, one chunk per filter block, one output group, no buffer halves."""
-    return _mapping(spec, shape, post, placement, shape.p, c_blocks, k_blocks, k_blocks,
-                    c_blocks, 0, w_block_words, 0)
+def rs_mapping(spec, shape, post, placement, choice):
+    """A row-stationary layer's mapping as `choice` (models.row_stationary.LayerChoice) says:
+    tiles of `tile_p` output rows, output groups of `k_group_blocks` filter blocks, a chunk
+    per filter block and channel chunk, no buffer halves; every block's weights resident if
+    `choice.resident`."""
+    from .row_stationary import chunk_words
+    k_blocks = _ceil_div(shape.k, spec.cols)
+    resident = chunk_words(spec, shape, choice)[(False, False)] if choice.resident else 0
+    return _mapping(spec, shape, post, placement, choice.tile_p,
+                    _ceil_div(shape.c, spec.input_lanes), k_blocks, choice.k_group_blocks,
+                    choice.c_chunk_blocks, 0, resident, 0, rs_choice=choice)
 
 
-def _rs_fields(spec, shape, w_row):
+def _rs_fields(spec, shape, w_row, choice, last_tile_p):
     """The descriptor's row-stationary fields (zero for the other dataflows)."""
     if spec.dataflow != ROW_STATIONARY:
         return {field.name: 0 for field in DESCRIPTOR_FIELDS if field.name.startswith("rs_")}
     from .row_stationary import descriptor_fields
-    return descriptor_fields(spec, shape, w_row)
+    return descriptor_fields(spec, shape, w_row, choice, last_tile_p)
 
 
 def _compressed_tile_rows(spec, shape, post, placement, group, tile_p):
@@ -494,7 +501,8 @@ def _weight_loads(spec, w_row, taps, d, sparse):
 
 
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
-             w_half, w_block_words, y_half, compress=False, tile_images=1, sparse=False):
+             w_half, w_block_words, y_half, compress=False, tile_images=1, sparse=False,
+             rs_choice=None):
     """The DRAM layout and descriptor of one choice of tile rows and output groups; with
     `tile_images` > 1 (which divides n, tile_p being p) each tile is that many whole images,
     which the sequencer walks as one image of `tile_images` images (models.registers)."""
@@ -507,7 +515,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     b_row = row_beats(shape.k, DRAM_WORD_BITS, bus)
     if placement is None:
         w_addr = shape.n * shape.h * shape.w * x_row
-        b_addr = w_addr + weight_beats(spec, shape, sparse)
+        b_addr = w_addr + weight_beats(spec, shape, sparse, rs_choice)
         placement = Placement(0, w_addr, b_addr, b_addr + (b_row if post.bias else 0))
     x_addr, w_addr, b_addr, y_addr = (placement.x_addr, placement.w_addr, placement.b_addr,
                                       placement.y_addr)
@@ -591,7 +599,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     if tile_images > 1:
         descriptor.update(_image_tiles(shape, tile_images, descriptor))
     descriptor.update(_weight_loads(spec, w_row, taps, descriptor, sparse))
-    descriptor.update(_rs_fields(spec, shape, w_row))
+    descriptor.update(_rs_fields(spec, shape, w_row, rs_choice, last_tile_p))
     descriptor = _checked(descriptor)
     return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
                    y_pitch, tile_p, descriptor, y_groups * group_table, tile_images)

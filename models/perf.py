@@ -127,15 +127,15 @@ def weight_fetches(mapping):
     return 1 if mapping.descriptor["w_resident"] else mapping.tiles
 
 
-def weight_dram_rows(spec, shape):
+def weight_dram_rows(spec, shape, rs_choice=None):
     """DRAM rows W takes in the dataflow's layout (models.mapper.weight_rows), which each
     tile reads once: one per (k, r, s) for weight-stationary, one per (filter block, r, s, c)
-    for output-stationary."""
+    for output-stationary; row-stationary: `rs_choice`'s layout, or the layer's own."""
     if spec.dataflow == "os":
         return _ceil_div(shape.k, spec.cols) * shape.r * shape.s * shape.c
     if spec.dataflow == "rs":
         from .row_stationary import weight_rows_count   # it imports the mapper, which imports us
-        return weight_rows_count(spec, shape)
+        return weight_rows_count(spec, shape, rs_choice)
     return shape.k * shape.r * shape.s
 
 
@@ -312,7 +312,9 @@ def _weight_load(spec, mapping, kb, chunk):
     block `kb`, chunk `chunk`."""
     d, shape = mapping.descriptor, mapping.shape
     if spec.dataflow == "rs":
-        rows = d["w_rows_last_k" if kb == d["k_blocks"] - 1 else "w_rows"]
+        last_kb, last_chunk = kb == d["k_blocks"] - 1, chunk == d["c_chunks"] - 1
+        rows = d[("w_rows", "w_rows_last_chunk", "w_rows_last_k",
+                  "w_rows_last_both")[2 * last_kb + last_chunk]]
         return rows, spec.rows, spec.operand_bits, spec.rows
     channels = min(d["c_chunk_blocks"] * spec.rows, shape.c - chunk * d["c_chunk_blocks"]
                    * spec.rows)

@@ -53,7 +53,8 @@ BINS = {
     "depthwise": ("across_columns", "block_diagonal", "lane_groups>1", "stride>1",
                   "kernel>=5", "several_tiles", "partial_last_block"),
     "row_stationary": ("folds", "strips", "channel_tiles", "filter_tiles",
-                       "vertical_replication", "horizontal_replication", "dwconv", "fc"),
+                       "vertical_replication", "horizontal_replication", "dwconv", "fc",
+                       "bands", "channel_chunks"),
 }
 """Every bin, by group: a bin with no case is a hole."""
 LARGE_BUFFER_BYTES = 8192
@@ -120,7 +121,9 @@ def case_bins(spec, case):
 def _row_stationary_bins(spec, job, parts):
     """On a row-stationary array: the pass loops the layer's mapping walks more than once
     (folds of filter rows, strips of output rows, channel and filter tiles), the logical
-    sets replicated down or across the array, and the depthwise and fc layers it ran."""
+    sets replicated down or across the array, the depthwise and fc layers it ran, and the
+    layers larger than the buffers: an image in several bands of output rows, a filter
+    block's weights in several chunks of channels."""
     if spec.dataflow != ROW_STATIONARY:
         return set()
     bins = {f"row_stationary:{_op_of(job)}"} & {"row_stationary:dwconv", "row_stationary:fc"}
@@ -131,7 +134,8 @@ def _row_stationary_bins(spec, job, parts):
             ("channel_tiles", d["rs_c_tiles"] > 1),
             ("filter_tiles", max(d["rs_k_tiles"], d["rs_k_tiles_last"]) > 1),
             ("vertical_replication", d["rs_vertical_sets"] > 1),
-            ("horizontal_replication", d["rs_horizontal_sets"] > 1)) if hit}
+            ("horizontal_replication", d["rs_horizontal_sets"] > 1),
+            ("bands", d["tiles"] > 1), ("channel_chunks", d["c_chunks"] > 1)) if hit}
     return bins
 
 

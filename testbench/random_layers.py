@@ -87,17 +87,43 @@ def _with_row_stationary(arch_seed, spec):
     """`spec` turned row-stationary with ROW_STATIONARY_SHARE (at most RS_MAX_DIM rows and
     columns, register files drawn small enough to fold, tile and replicate; no compression
     or 2:4), drawn from a stream of its own so the other fields' draws stay what they were.
-    Its buffers hold a whole image, as the row-stationary mapping needs."""
+    Half of them keep the buffers drawn (layers then run in bands of output rows and chunks
+    of channels), the others get buffers that hold a whole image."""
     rng = np.random.default_rng((arch_seed, 0, 3))
     if rng.random() >= ROW_STATIONARY_SHARE:
         return spec
     input_depth = int(rng.integers(3, 13))
-    return replace(spec, dataflow=ROW_STATIONARY, rows=min(spec.rows, RS_MAX_DIM),
+    spec = replace(spec, dataflow=ROW_STATIONARY, rows=min(spec.rows, RS_MAX_DIM),
                    cols=min(spec.cols, RS_MAX_DIM), rs_input_depth=input_depth,
                    rs_filter_depth=int(rng.integers(input_depth, 4 * input_depth + 1)),
                    rs_psum_depth=int(rng.integers(1, 9)), activation_compression="none",
-                   weight_sparsity="none", glb_input_bytes=max(spec.glb_input_bytes, 8192),
+                   weight_sparsity="none")
+    if rng.random() < RS_DRAWN_BUFFERS_SHARE:
+        return spec
+    return replace(spec, glb_input_bytes=max(spec.glb_input_bytes, 8192),
                    glb_output_bytes=max(spec.glb_output_bytes, 16384))
+
+
+RS_DRAWN_BUFFERS_SHARE = 1 / 2
+"""Share of the row-stationary architectures that keep their drawn (often small) buffers."""
+RS_TALLER_SHARE = 1 / 3
+"""Share of the convolutions on a row-stationary architecture drawn taller than its input
+buffer holds (`_taller_than_rs_buffers`)."""
+
+
+def _taller_than_rs_buffers(spec, arch_seed, index, shape, groups, post):
+    """On a row-stationary architecture, RS_TALLER_SHARE of the convolutions are drawn taller:
+    8 to 40 input rows more, so that an image often takes several bands of output rows,
+    if the layer still maps.  From a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 5))
+    if spec.dataflow != ROW_STATIONARY or shape.w == 1 or rng.random() >= RS_TALLER_SHARE:
+        return shape
+    taller = replace(shape, h=shape.h + int(rng.integers(8, 41)))
+    try:
+        map_grouped_conv(spec, taller, groups, post)
+    except MappingError:
+        return shape
+    return taller
 
 
 COMPRESSION_SHARE = 0.5
@@ -323,6 +349,8 @@ def random_case(spec, arch_seed, index):
         shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups,
                                    PostProcess(bias is not None, requant, relu))
         shape = _mobilenet_depthwise(spec, arch_seed, index, shape, groups)
+        shape = _taller_than_rs_buffers(spec, arch_seed, index, shape, groups,
+                                        PostProcess(bias is not None, requant, relu))
         try:
             parts = layer_parts(spec, shape, groups,
                                 PostProcess(bias is not None, requant, relu),
