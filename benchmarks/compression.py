@@ -3,8 +3,9 @@
 Runs a 3x3, 32-channel convolution over a 56x56 image with 60 % zero inputs, requantized
 with ReLU at zero point 0 after a bias that leaves about 60 % zero outputs, on an architecture
 (by default configs/wide.yaml, 8x32) with `activation_compression: bitmask` (Verilator RTL):
-its inputs placed compressed by the host (`compress_rows`, testbench/cocotb_chain.py) and
-read through the DMA reader's decompressor, its outputs written compressed.  Checks the
+its inputs placed compressed by the host (`compress_rows`, packed by image row,
+testbench/cocotb_chain.py) and read through the DMA reader's decompressor, its outputs
+written compressed (packed by output row).  Checks the
 outputs against the golden model and the counters against the analytical model from the
 inputs' and outputs' zeros, and prints the bytes written and read and the cycles against the
 same layer dense (the analytical model's dense prediction, which the test suite holds equal

@@ -16,10 +16,10 @@ published figures (docs/dataflows.md).
 
 WS and OS figures are the exact analytical model's (models/perf.py, equal to the RTL's
 counters and cycles on every RTL test); RS figures are models/rs_perf.py's
-`rs_layer_figures`, equal to the RTL on every RS test (tests/test_rs_rtl.py); the
-accelerator refuses an RS layer whose whole-image band, outputs or weights do not fit its
-buffers, which every layer here does at these sizes, so RS is priced on the same schedule
-with the buffers' bounds lifted (its DRAM bytes a lower bound; docs/dataflows.md).
+`rs_layer_figures` of the accelerator's own mapping (bands of output rows and chunks of
+channels that fit the buffers), equal to the RTL on every RS test (tests/test_rs_rtl.py).
+A layer whose smallest tile does not fit (`rs_layer_fits` False) is priced on the
+whole-image schedule with the buffers' bounds lifted; the tables count such layers.
 
 Usage: .venv/bin/python benchmarks/dataflows.py [--arch configs/default.yaml] [--part all]
 """
@@ -36,8 +36,8 @@ if str(ROOT) not in sys.path:
 
 from models.energy import (COMPONENTS, action_bits, activity, energy_breakdown,  # noqa: E402
                            load_table, table_for)
-from models.mapper import ConvShape  # noqa: E402
-from models.rs_perf import rs_layer_figures  # noqa: E402
+from models.mapper import ConvShape, map_conv  # noqa: E402
+from models.rs_perf import rs_layer_figures, rs_layer_fits  # noqa: E402
 from models.spec import SpecError, load_spec  # noqa: E402
 from models.workloads import workload  # noqa: E402
 from peforge.network import predicted_counters  # noqa: E402
@@ -112,15 +112,18 @@ def movement(counters, spec, pitch_um, requantized):
 
 
 def network_figures(spec, layers, tables, batch=1):
-    """Totals over `layers` on `spec`: MACs, cycles, DRAM bytes, the data moved per level
+    """Totals over `layers` on `spec`: MACs, cycles, DRAM bytes, the row-stationary layers
+    priced with the buffers' bounds lifted (`rs_layer_fits`), the data moved per level
     (`movement`, at the PE pitch of `tables`' first, a hwcomponents table) and, per table
     name, the energy per component (pJ)."""
-    totals = {"macs": 0, "cycles": 0, "dram_bytes": 0,
+    totals = {"macs": 0, "cycles": 0, "dram_bytes": 0, "lifted": 0,
               "moved": dict.fromkeys(("dram", "glb", "array", "rf"), 0.0),
               "energy": {name: dict.fromkeys((*COMPONENTS, "total"), 0.0) for name in tables}}
     pitch_um = next(iter(tables.values())).notes["pe_pitch_um"]
     for layer in layers:
         counters = layer_run(spec, layer, batch)
+        if spec.dataflow == "rs" and not rs_layer_fits(spec, layer.shape, layer.groups, batch):
+            totals["lifted"] += 1
         totals["macs"] += counters["macs"]
         totals["cycles"] += counters["cycles"]
         totals["dram_bytes"] += counters["dram_bytes_read"] + counters["dram_bytes_written"]
@@ -167,7 +170,9 @@ def compare_dataflows(spec, networks=("alexnet", "resnet18")):
             figures[dataflow] = network_figures(s, layers, _tables(s))
             _log(f"{network} on {s.name}: {time.monotonic() - started:.1f} s")
         print(f"### {network}: {len(layers)} conv layers, "
-              f"{figures[BASELINE]['macs'] / 1e9:.3f} G MACs\n")
+              f"{figures[BASELINE]['macs'] / 1e9:.3f} G MACs; RS runs "
+              f"{len(layers) - figures['rs']['lifted']} of them on its buffers, "
+              f"{figures['rs']['lifted']} priced with the bounds lifted\n")
         print("| dataflow | table | cycles | x WS | DRAM B/MAC | "
               + " | ".join(f"{level} pJ/MAC" for level in (*LEVELS, "other", "total"))
               + " | x WS |")
@@ -251,7 +256,25 @@ def eyeriss(batch=4):
     print(f"## AlexNet's conv layers at batch {batch} on {spec.name} ({spec.rows}x{spec.cols} "
           f"RS, {spec.operand_bits}-bit, {spec.clock_mhz:.0f} MHz, {spec.tech_nm} nm): "
           f"{f['macs'] / batch / 1e6:.1f} M MACs a frame, {f['cycles']:,} cycles "
-          f"({f['macs'] / f['cycles'] / spec.peak_macs_per_cycle:.1%} of peak)\n")
+          f"({f['macs'] / f['cycles'] / spec.peak_macs_per_cycle:.1%} of peak); "
+          f"{len(layers) - f['lifted']} of {len(layers)} layers on the accelerator's mapping\n")
+    print("| layer | tile rows | tiles an image | channel chunks | weights | cycles | "
+          "DRAM accesses/MAC |")
+    print("|---|---:|---:|---:|---|---:|---:|")
+    for layer in layers:
+        shape = replace(layer.shape, n=layer.shape.n * batch)
+        counters = layer_run(spec, layer, batch)
+        accesses = (counters["dram_bytes_read"] + counters["dram_bytes_written"]) \
+            / EYERISS_ACCESS_BYTES / counters["macs"]
+        if rs_layer_fits(spec, layer.shape, layer.groups, batch):
+            d = map_conv(spec, shape, layer.post).descriptor
+            print(f"| {layer.name} | {d['tile_p']} | {d['tiles']} | {d['c_chunks']} | "
+                  f"{'resident' if d['w_resident'] else 'loaded every tile'} | "
+                  f"{counters['cycles']:,} | {accesses:.4f} |")
+        else:
+            print(f"| {layer.name} | bounds lifted | | | | {counters['cycles']:,} | "
+                  f"{accesses:.4f} |")
+    print()
     print("| figure | peforge (model) | Eyeriss v1 (JSSC 2017) | ratio |")
     print("|---|---:|---:|---:|")
     labels = {"frames_per_s": "frames/s", "dram_accesses_per_mac": "DRAM accesses "

@@ -27,10 +27,11 @@ share of the cycles and utilization); then every bound of issue 13's "Done means
 runs the four built-in networks as they ran before they were int8 networks: int32 outputs
 between layers, no bias, requantization or ReLU in hardware.  AlexNet's and VGG-16's large
 fully-connected layers give the mapper 512 tilings each to weigh, so --networks takes minutes
-(about 10 on a busy 2-core machine).
+(about 10 on a busy 2-core machine); `--networks --only NAME` prints one network's lines,
+both dataflows.
 
 Usage: .venv/bin/python benchmarks/efficiency.py [--arch A.yaml] [--rtl]
-       .venv/bin/python benchmarks/efficiency.py --networks [--int32] [--arch A.yaml]
+       .venv/bin/python benchmarks/efficiency.py --networks [--int32] [--only NAME] [--arch A.yaml]
 """
 
 import argparse
@@ -266,9 +267,9 @@ def cycle_shares(figures, peak):
                      for kind, (macs, cycles) in figures["kinds"].items() if cycles)
 
 
-def networks(base, int32):
+def networks(base, int32, only=None):
     """The per-network table of the built-in networks and digits, where their cycles go,
-    and issue 13's bounds."""
+    and issue 13's bounds (or network `only`'s lines alone)."""
     outputs = "int32 outputs between layers" if int32 else "int8 networks"
     print(f"{base.name}: {base.rows}x{base.cols}, {base.tech_nm} nm, {outputs}; analytical "
           f"model, hwcomponents energy")
@@ -278,6 +279,8 @@ def networks(base, int32):
     runs = [(name, DIGITS_IMAGES if name == "digits" else 1)
             for name in (*GENERATED_NETWORKS, "digits")]
     runs += sorted({(b.network, b.batch) for b in ISSUE_BOUNDS} - set(runs))
+    if only is not None:
+        runs = [run for run in runs if run[0] == only][:1]
     measured = {}
     for spec in dataflow_specs(base):
         table = table_for(spec)
@@ -295,7 +298,7 @@ def networks(base, int32):
             if any(layer.groups > 1 for layer in layers):
                 print(f"{'':12} {'':5} {'':4} with its grouped layers at their input-word "
                       f"bound: {100 * grouped_at_bound(spec, layers, figures):.1f}%")
-    if int32:
+    if int32 or only is not None:
         return
     print(f"issue 13's bounds on {base.name}:")
     met = 0
@@ -316,7 +319,12 @@ def main():
                         help="the per-network table of the built-in networks and digits")
     parser.add_argument("--int32", action="store_true",
                         help="with --networks: int32 outputs between layers (as before)")
+    parser.add_argument("--only", choices=(*GENERATED_NETWORKS, "digits"),
+                        help="with --networks: that network alone (batch 1), without the "
+                        "bounds")
     args = parser.parse_args()
+    if args.only and not args.networks:
+        parser.error("--only applies to --networks only")
     if args.int32 and not args.networks:
         parser.error("--int32 applies to --networks only")
     if args.rtl and args.networks:
@@ -324,7 +332,7 @@ def main():
     default = "default.yaml" if args.networks else "resnet.yaml"
     base = load_spec(args.arch or ROOT / "configs" / default)
     if args.networks:
-        networks(base, args.int32)
+        networks(base, args.int32, args.only)
     else:
         resnet_layers(base, args.rtl)
 

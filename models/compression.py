@@ -1,36 +1,41 @@
 """Bitmask-compressed int8 activations in DRAM: the format, and what it costs, from the data.
 
-An activation tensor keeps its dense layout (models/layout.py: one DRAM row of beats per
-pixel, rows `pitch` beats apart), and each row's slot keeps its dense size, so every address
-stays what it was.  What changes is how much of each slot is written and read:
+An activation tensor keeps its dense layout (models/layout.py: one DRAM row of R beats of B
+bytes per pixel, rows `pitch` beats apart), so every unit of it starts where it did dense.
+Its pixels are grouped into *units* of consecutive rows: an image row (W pixels) of one
+output group's slice, the largest unit both the writer (a tile is whole output rows) and the
+reader (a band is whole input rows) handle whole (docs/sparsity.md says why).  Each unit is
+stored as one packed byte stream:
 
-    a row of R dense beats of B bytes is encoded beat by beat: for each dense beat, a mask of
-    B bits (B/8 bytes, bit i set when byte i is not zero) followed by its non-zero bytes, in
-    order.  The row's encoding is those pieces back to back, packed little-endian into beats,
-    the last beat padded with zeros: L = ceil(sum over beats of (B/8 + non-zeros) / B) beats.
-    When L < R the row is stored compressed (its first L beats); otherwise it is stored dense
-    (all R beats), so no row ever takes more than its dense size.
+    each pixel row is encoded beat by beat: for each dense beat, a mask of B bits (B/8 bytes,
+    bit i set when byte i is not zero) followed by its non-zero bytes, in order.  When that
+    encoding is shorter than the row's R x B dense bytes, the pixel's stored bytes are the
+    encoding; otherwise they are its dense bytes (the fall-back, decided pixel by pixel, so
+    no unit is ever longer than dense).  A unit's pixels' stored bytes follow one another,
+    packed little-endian into beats, the last beat padded with zeros: S = ceil(sum / B) beats,
+    at most the unit's dense beats.  Stream beat k lands where the unit's k-th dense beat
+    was: pixel slot k // R of the unit, beat k % R of the slot.
 
-A length table says how each row was stored: one byte per row, the row's stored beats (R
-means dense), the entry of the tensor's row i at byte i of the table (which starts on a beat
-after the tensor).  The hardware writer fills it as it writes the rows; the host places
-compressed inputs the same way (`compress_rows`).  A layer whose output channels the mapper
-splits into groups writes each group's slice of every pixel as a row of its own, with a table
-of its own (`output_slices`; the tables follow one another).
+A length table says how each pixel was stored: one byte per pixel, its stored bytes when
+encoded and 0 when stored dense; entry i of the tensor's pixel i at byte i of the table
+(which starts on a beat after the tensor).  The hardware writer fills it as it writes the
+units; the host places compressed inputs the same way (`compress_rows`).  A layer whose
+output channels the mapper splits into groups writes each group's slice of every pixel as a
+row of its own, with a table of its own (`output_slices`; the tables follow one another).
 
-The hardware (pyhdl/compress.py) encodes one dense beat a cycle, so the row decision needs the
-whole row: the writer holds up to two rows of COMPRESSED_ROW_BYTES (models/spec.py).
+The hardware (pyhdl/compress.py) encodes one dense beat a cycle, so the pixel's decision
+needs its whole row: the writer holds up to two rows of COMPRESSED_ROW_BYTES (models/spec.py).
 """
 
 import numpy as np
 
 from .hardware import COUNT_LIMIT
-from .inventory import COMPRESSOR_DECISIONS
+from .inventory import COMPRESSOR_DECISIONS, FETCHER_PIXELS
 from .layout import pack_rows
 from .spec import COMPRESSED_ROW_BYTES
 
-TABLE_ENTRY_LIMIT = 255
-"""Largest stored length a table entry (one byte) holds: rows of up to 255 beats."""
+DENSE_ENTRY = 0
+"""The table entry of a pixel stored dense (an encoded pixel stores at least its masks)."""
 
 
 def mask_bytes(bus_bytes):
@@ -45,15 +50,28 @@ def encoded_beat_bytes(beats):
     return mask_bytes(beats.shape[-1]) + np.count_nonzero(beats, axis=-1)
 
 
-def stored_beats(rows, bus_bytes):
-    """Beats each dense row of `rows` (rows x (R * B) uint8) takes in DRAM, and whether it is
-    stored compressed: (beats, compressed), two arrays of one entry per row."""
+def stored_bytes(rows, bus_bytes):
+    """Bytes each dense pixel row of `rows` (rows x (R * B) uint8) takes in its unit's
+    stream, and whether it is stored encoded: (bytes, encoded), one entry per row."""
     rows = np.asarray(rows, dtype=np.uint8)
-    dense = rows.shape[1] // bus_bytes
-    encoded = encoded_beat_bytes(rows.reshape(len(rows), dense, bus_bytes)).sum(axis=1)
-    compressed_beats = -(-encoded // bus_bytes)
-    compressed = compressed_beats < dense
-    return np.where(compressed, compressed_beats, dense), compressed
+    dense = rows.shape[1]
+    encoded = encoded_beat_bytes(rows.reshape(len(rows), -1, bus_bytes)).sum(axis=1)
+    compressed = encoded < dense
+    return np.where(compressed, encoded, dense), compressed
+
+
+def unit_beats(stored, unit, bus_bytes):
+    """Stored beats of each unit of `unit` consecutive pixels whose stored bytes are `stored`
+    (a whole number of units)."""
+    stored = np.asarray(stored, dtype=np.int64).reshape(-1, unit)
+    return -(-stored.sum(axis=1) // bus_bytes)
+
+
+def packing_saves_beats(rows, unit, bus_bytes):
+    """Whether packing `rows` in units of `unit` pixels takes fewer beats than storing each
+    pixel in whole beats (pixels share a beat somewhere)."""
+    stored, _ = stored_bytes(rows, bus_bytes)
+    return bool(unit_beats(stored, unit, bus_bytes).sum() < (-(-stored // bus_bytes)).sum())
 
 
 def encode_beat(beat):
@@ -65,84 +83,101 @@ def encode_beat(beat):
 
 
 def encode_row(row, bus_bytes):
-    """A dense row (R * B uint8) -> the bytes stored for it (L or R beats' worth)."""
+    """A dense pixel row (R * B uint8) -> its stored bytes: the encoding when shorter, else
+    the row itself."""
     row = np.asarray(row, dtype=np.uint8)
-    dense = len(row) // bus_bytes
-    pieces = [encode_beat(row[j * bus_bytes:(j + 1) * bus_bytes]) for j in range(dense)]
-    encoded = np.concatenate(pieces)
-    beats = -(-len(encoded) // bus_bytes)
-    if beats >= dense:
-        return row.copy()
-    out = np.zeros(beats * bus_bytes, dtype=np.uint8)
-    out[:len(encoded)] = encoded
+    encoded = np.concatenate([encode_beat(row[j:j + bus_bytes])
+                              for j in range(0, len(row), bus_bytes)])
+    return encoded if len(encoded) < len(row) else row.copy()
+
+
+def encode_unit(rows, bus_bytes):
+    """A unit's dense pixel rows (U x (R * B) uint8) -> its stream: the pixels' stored bytes
+    back to back, padded to whole beats."""
+    stream = np.concatenate([encode_row(row, bus_bytes) for row in rows])
+    out = np.zeros(-(-len(stream) // bus_bytes) * bus_bytes, dtype=np.uint8)
+    out[:len(stream)] = stream
     return out
 
 
-def decode_row(stored, dense_beats, bus_bytes):
-    """The bytes stored for a row (`len(stored)` a whole number of beats) -> the dense row."""
-    stored = np.asarray(stored, dtype=np.uint8)
-    if len(stored) == dense_beats * bus_bytes:
-        return stored.copy()
-    mask_len = mask_bytes(bus_bytes)
-    out = np.zeros(dense_beats * bus_bytes, dtype=np.uint8)
+def decode_unit(stream, entries, dense_beats, bus_bytes):
+    """A unit's stream and its pixels' table entries -> its dense rows (U x (R * B))."""
+    stream = np.asarray(stream, dtype=np.uint8)
+    row_bytes, mask_len = dense_beats * bus_bytes, mask_bytes(bus_bytes)
+    out = np.zeros((len(entries), row_bytes), dtype=np.uint8)
     at = 0
-    for j in range(dense_beats):
-        bits = np.unpackbits(stored[at:at + mask_len], bitorder="little").astype(bool)
-        at += mask_len
-        nonzero = int(bits.sum())
-        beat = np.zeros(bus_bytes, dtype=np.uint8)
-        beat[bits] = stored[at:at + nonzero]
-        at += nonzero
-        out[j * bus_bytes:(j + 1) * bus_bytes] = beat
+    for i, entry in enumerate(entries):
+        if entry == DENSE_ENTRY:
+            out[i] = stream[at:at + row_bytes]
+            at += row_bytes
+            continue
+        for j in range(dense_beats):
+            bits = np.unpackbits(stream[at:at + mask_len], bitorder="little").astype(bool)
+            at += mask_len
+            nonzero = int(bits.sum())
+            out[i, j * bus_bytes:(j + 1) * bus_bytes][bits] = stream[at:at + nonzero]
+            at += nonzero
     return out
 
 
 def table_beats(rows, bus_bytes):
-    """Beats of the length table of a tensor of `rows` rows."""
+    """Beats of the length table of a tensor of `rows` pixel rows."""
     return -(-rows // bus_bytes)
 
 
-def compress_rows(rows, bus_bytes, pitch_beats):
-    """The DRAM image of a compressed tensor: rows x (R * B) dense bytes -> (slots, table).
+def _stream_beat_offsets(beats, dense_beats, pitch_beats):
+    """Beat offsets, from the unit's first slot, where a unit's stream beats 0..beats-1 go."""
+    k = np.arange(beats)
+    return (k // dense_beats) * pitch_beats + k % dense_beats
 
-    `slots` is rows * pitch_beats beats of bytes, each row's stored bytes at the start of its
-    slot and zeros after them; `table` is `table_beats` beats, one length byte per row."""
+
+def compress_rows(rows, bus_bytes, pitch_beats, unit):
+    """The DRAM image of a compressed tensor: rows x (R * B) dense bytes, in units of `unit`
+    rows -> (slots, table).
+
+    `slots` is rows * pitch_beats beats of bytes, each unit's stream in the beats of its
+    slots (zeros elsewhere); `table` is `table_beats` beats, one entry per row."""
     rows = np.asarray(rows, dtype=np.uint8)
-    count = len(rows)
-    slot = pitch_beats * bus_bytes
-    slots = np.zeros(count * slot, dtype=np.uint8)
+    count, dense = len(rows), rows.shape[1] // bus_bytes
+    stored, compressed = stored_bytes(rows, bus_bytes)
+    slots = np.zeros((count * pitch_beats, bus_bytes), dtype=np.uint8)
     table = np.zeros(table_beats(count, bus_bytes) * bus_bytes, dtype=np.uint8)
-    for i, row in enumerate(rows):
-        stored = encode_row(row, bus_bytes)
-        slots[i * slot:i * slot + len(stored)] = stored
-        table[i] = len(stored) // bus_bytes
-    return slots, table
+    table[:count] = np.where(compressed, stored, DENSE_ENTRY)
+    for first in range(0, count, unit):
+        stream = encode_unit(rows[first:first + unit], bus_bytes).reshape(-1, bus_bytes)
+        at = first * pitch_beats + _stream_beat_offsets(len(stream), dense, pitch_beats)
+        slots[at] = stream
+    return slots.reshape(-1), table
 
 
-def decompress_rows(slots, table, count, dense_beats, bus_bytes, pitch_beats):
+def decompress_rows(slots, table, count, dense_beats, bus_bytes, pitch_beats, unit):
     """Read `count` rows of `dense_beats` back from a compressed DRAM image (what
     `compress_rows` wrote, or the hardware): count x (dense_beats * B) dense bytes.  A table
-    entry out of range (0, or above the dense length) raises ValueError naming the row."""
-    slots = np.asarray(slots, dtype=np.uint8)
-    slot = pitch_beats * bus_bytes
-    out = np.zeros((count, dense_beats * bus_bytes), dtype=np.uint8)
-    for i in range(count):
-        beats = int(table[i])
-        if not 1 <= beats <= dense_beats:
-            raise ValueError(f"length table: row {i} stored in {beats} beats, "
-                             f"not 1 to {dense_beats}")
-        out[i] = decode_row(slots[i * slot:i * slot + beats * bus_bytes], dense_beats,
-                            bus_bytes)
+    entry out of range (longer than the dense row) raises ValueError naming the row."""
+    slots = np.asarray(slots, dtype=np.uint8).reshape(-1, bus_bytes)
+    table = np.asarray(table[:count], dtype=np.int64)
+    row_bytes = dense_beats * bus_bytes
+    bad = np.flatnonzero(table >= row_bytes)
+    if len(bad):
+        raise ValueError(f"length table: row {bad[0]} stored in {table[bad[0]]} bytes, "
+                         f"not fewer than {row_bytes}")
+    stored = np.where(table == DENSE_ENTRY, row_bytes, table)
+    out = np.zeros((count, row_bytes), dtype=np.uint8)
+    for first in range(0, count, unit):
+        entries = table[first:first + unit]
+        beats = -(-int(stored[first:first + unit].sum()) // bus_bytes)
+        at = first * pitch_beats + _stream_beat_offsets(beats, dense_beats, pitch_beats)
+        out[first:first + unit] = decode_unit(slots[at].reshape(-1), entries, dense_beats,
+                                              bus_bytes)
     return out
 
 
 def compressible(spec, row_beats, rows):
     """Whether a tensor of `rows` rows of `row_beats` dense beats can be written compressed on
-    `spec`: the architecture compresses, a row fits the writer's buffer and a table entry, and
-    the row count fits the writer's row counter."""
+    `spec`: the architecture compresses, a row fits the writer's buffer, and the row count
+    fits the writer's row counter."""
     return (spec.activation_compression != "none"
-            and row_beats * spec.dram_bus_bytes <= COMPRESSED_ROW_BYTES
-            and row_beats <= TABLE_ENTRY_LIMIT and rows <= COUNT_LIMIT)
+            and row_beats * spec.dram_bus_bytes <= COMPRESSED_ROW_BYTES and rows <= COUNT_LIMIT)
 
 
 def reads_compressed(spec, row_beats, rows):
@@ -183,7 +218,7 @@ def _tile_pixels(mapping):
 def compressed_writes(spec, mapping, outputs=None):
     """The write-back counters of a layer whose outputs are compressed (zeros otherwise):
     compressor_beats, compressed_bytes_written and dram_bytes_written, exact from the layer's
-    int8 `outputs` (N x K x P x Q), or without them the most it can write (every row dense).
+    int8 `outputs` (N x K x P x Q), or without them the most it can write (every unit dense).
     Each tile writes the table beats of its entries in every group's table."""
     d = mapping.descriptor
     if not d["y_compressed"]:
@@ -194,8 +229,8 @@ def compressed_writes(spec, mapping, outputs=None):
         beats = pixels * mapping.y_row_beats
     else:
         outputs = np.asarray(outputs)
-        beats = sum(int(stored_beats(activation_rows(outputs[:, first:first + count], bus),
-                                     bus)[0].sum())
+        beats = sum(int(unit_beats(stored_bytes(activation_rows(
+            outputs[:, first:first + count], bus), bus)[0], shape.q, bus).sum())
                     for first, count, _, _ in output_slices(spec, mapping))
     tables = d["y_groups"] * sum(table_beats(count, bus) for count in _tile_pixels(mapping))
     written = (beats + tables) * bus
@@ -221,18 +256,20 @@ def tile_band(shape, tile):
 def compressed_reads(spec, mapping, inputs=None):
     """The input-read counters of a layer that reads X compressed (zeros otherwise):
     decompressor_beats (every band's dense beats) and compressed_bytes_read (every band's
-    stored rows and the length-table beats its entries span), exact from the layer's int8
-    `inputs` (N x C x H x W), or without them the most it can read (every row dense)."""
+    units' stored beats and the length-table beats its entries span), exact from the layer's
+    int8 `inputs` (N x C x H x W), or without them the most it can read (every unit dense)."""
     d = mapping.descriptor
     if not d["x_compressed"]:
         return {"decompressor_beats": 0, "compressed_bytes_read": 0}
-    bus, dense = spec.dram_bus_bytes, mapping.x_row_beats
-    beats = None if inputs is None else stored_beats(activation_rows(inputs, bus), bus)[0]
+    bus, dense, unit = spec.dram_bus_bytes, mapping.x_row_beats, mapping.shape.w
+    units = None if inputs is None else unit_beats(
+        stored_bytes(activation_rows(inputs, bus), bus)[0], unit, bus)
     stored = decoded = tables = 0
     for first, count in input_bands(mapping):
         tables += (first + count - 1) // bus - first // bus + 1
         decoded += count * dense
-        stored += count * dense if beats is None else int(beats[first:first + count].sum())
+        stored += count * dense if units is None else int(
+            units[first // unit:(first + count) // unit].sum())
     return {"decompressor_beats": decoded, "compressed_bytes_read": (stored + tables) * bus}
 
 
@@ -245,19 +282,20 @@ def dense_image(image, mapping, spec):
     bus, shape = spec.dram_bus_bytes, mapping.shape
     count = shape.n * shape.p * shape.q
     slots, tables = np.split(image, [mapping.y_beats * bus])
+    slots = np.concatenate([slots, np.zeros(mapping.y_pitch * bus, np.uint8)])
     out = np.zeros((count, mapping.y_pitch * bus), dtype=np.uint8)
     table_bytes = mapping.descriptor["y_group_table_beats"] * bus
     for g, (_, _, offset, beats) in enumerate(output_slices(spec, mapping)):
         out[:, offset * bus:(offset + beats) * bus] = decompress_rows(
             slots[offset * bus:], tables[g * table_bytes:], count, beats, bus,
-            mapping.y_pitch)
+            mapping.y_pitch, shape.q)
     return out.reshape(-1)[:mapping.y_beats * bus]
 
 
 # --- cycles: the compressing writer, cycle by cycle ----------------------------------------
-# The compressor's timing depends on the data (each row's stored length, each beat's
-# encoded length), so the model steps a mirror of pyhdl/compress.py RowCompressor, of the
-# gearbox it shares with the DMA writer (pyhdl/gearbox.py RowGearbox), of amaranth's
+# The compressor's timing depends on the data (each pixel's stored bytes, each beat's encoded
+# length), so the model steps a mirror of pyhdl/compress.py RowCompressor (its PackedBursts),
+# of the gearbox it shares with the DMA writer (pyhdl/gearbox.py RowGearbox), of amaranth's
 # SyncFIFOBuffered and of the simulated DRAM's write queue (testbench/dram_model.sv, no stalls).
 
 DRAM_WRITE_QUEUE = 32
@@ -313,6 +351,10 @@ class _Fifo:
     def w_rdy(self):
         return len(self.inner) != self.inner_depth
 
+    @property
+    def empty(self):
+        return self.head is None and not self.inner
+
     def step(self, write, read):
         """One cycle: push `write` (None: nothing; the caller checked w_rdy) and, with `read`
         (r_en), take the head."""
@@ -322,6 +364,50 @@ class _Fifo:
             self.head = None
         if write is not None:
             self.inner.append(write)
+
+
+class _PackedBursts:
+    """pyhdl/compress.py PackedBursts: per pixel, the commands of the stream beats it
+    completes (the unit's last pixel: all the rest), split where a pixel slot ends."""
+
+    def __init__(self, bus, dense_beats, unit):
+        self.bus, self.dense, self.unit = bus, dense_beats, unit
+        self.frac = self.pending = 0
+        self.end, self.slot_left, self.unit_left = False, dense_beats, unit
+
+    @property
+    def last(self):
+        """The next pixel accepted ends its unit."""
+        return self.unit_left == 1
+
+    def command(self):
+        """This cycle's command as (beats, ends the unit), or None."""
+        if not self.pending:
+            return None
+        final = self.pending <= self.slot_left
+        return min(self.pending, self.slot_left), self.end and final
+
+    def ready(self, cmd_ready):
+        """Whether a pixel is accepted this cycle, the command (if any) taken on `cmd_ready`."""
+        return self.pending == 0 or (cmd_ready and self.pending <= self.slot_left)
+
+    def step(self, fired, accepted):
+        """End of a cycle: the command `fired`, a pixel of `accepted` stored bytes (or None)."""
+        if fired:
+            length = min(self.pending, self.slot_left)
+            final = self.pending <= self.slot_left
+            if (final and self.end) or length == self.slot_left:
+                self.slot_left = self.dense
+            else:
+                self.slot_left -= length
+            self.pending -= length
+        if accepted is not None:
+            last = self.last
+            total = self.frac + accepted
+            self.pending = total // self.bus + (last and total % self.bus != 0)
+            self.frac = 0 if last else total % self.bus
+            self.end = last
+            self.unit_left = self.unit if last else self.unit_left - 1
 
 
 def dense_beat_cycles(word_counts, rows, bus_elems):
@@ -341,18 +427,23 @@ def dense_beat_cycles(word_counts, rows, bus_elems):
     return cycles
 
 
-def _row_encodings(spec, mapping, outputs, tile, first_kb):
-    """Per row of a tile's slice for the group from filter block `first_kb`: (stored beats,
-    encoded, encoded bytes of each dense beat)."""
+def _pixel_encodings(spec, mapping, outputs, tile, first_kb):
+    """Per pixel of a tile's slice for the group from filter block `first_kb`: (stored
+    bytes, encoded, encoded bytes of each dense beat)."""
     bus = spec.dram_bus_bytes
     [(first, count, _, _)] = [s for s in output_slices(spec, mapping)
                               if s[0] == first_kb * spec.cols]
     block = np.asarray(outputs)[tile.image:tile.image + 1, first:first + count,
                                 tile.p0:tile.p0 + tile.rows]
     rows = activation_rows(block, bus)
-    beats, compressed = stored_beats(rows, bus)
+    stored, compressed = stored_bytes(rows, bus)
     per_beat = encoded_beat_bytes(rows.reshape(len(rows), -1, bus))
-    return list(zip(beats.tolist(), compressed.tolist(), per_beat.tolist()))
+    return list(zip(stored.tolist(), compressed.tolist(), per_beat.tolist()))
+
+
+def _table_due(index, rows_left, bus):
+    """Whether a table beat follows pixel `index` of a job with `rows_left` pixels left."""
+    return index % bus == bus - 1 or rows_left == 1
 
 
 def compressed_write_end(spec, mapping, outputs, tile, first_kb, word_counts, accepted,
@@ -365,27 +456,26 @@ def compressed_write_end(spec, mapping, outputs, tile, first_kb, word_counts, ac
     if outputs is None or not mapping.descriptor["y_compressed"]:
         return dense_free
     bus = spec.dram_bus_bytes
-    rows = _row_encodings(spec, mapping, outputs, tile, first_kb)
-    dense = len(rows[0][2])
-    nominal = dense_beat_cycles(tuple(word_counts), len(rows), bus)
+    pixels = _pixel_encodings(spec, mapping, outputs, tile, first_kb)
+    dense = len(pixels[0][2])
+    nominal = dense_beat_cycles(tuple(word_counts), len(pixels), bus)
     first = dense_free - nominal[-1] - 1        # the cycle the first word is offered
-    beats = [(row, j) for row in range(len(rows)) for j in range(dense)]
-    index = 0
-
-    def due(row_index, rows_left):
-        return row_index % bus == bus - 1 or rows_left == 1
+    beats = [(row, j) for row in range(len(pixels)) for j in range(dense)]
+    unit = mapping.shape.q
 
     buffer = _Fifo(2 * COMPRESSED_ROW_BYTES // bus)
     decisions = {side: _Fifo(COMPRESSOR_DECISIONS) for side in ("cmd", "data")}
     gearbox = _Gearbox(bus)
-    cmd_rows = data_rows = len(rows)
-    cmd_index = data_index = index
-    table_cmd = table_beat = False
+    bursts = _PackedBursts(bus, dense, unit)
+    cmd_rows = data_rows = len(pixels)
+    cmd_index = data_index = 0
+    data_unit_left = unit
+    table_wait = table_beat = False
     queue, w_left = [], 0          # the DRAM's write commands (lengths) and the current one
     taken, delay = 0, 0
     cycle = accepted + 1
     while True:
-        busy = (cmd_rows or data_rows or table_cmd or table_beat
+        busy = (cmd_rows or data_rows or table_wait or table_beat or bursts.pending
                 or buffer.head is not None or not gearbox.idle)
         if not busy and taken == len(beats):
             return cycle
@@ -398,53 +488,60 @@ def compressed_write_end(spec, mapping, outputs, tile, first_kb, word_counts, ac
                 write = (row, j)
                 delay = cycle - first - nominal[taken]
                 taken += 1
-        # Commands: a table beat's, else the next row's (the queue's r_en is DRAM's ready).
+        # Commands: a table beat once its pixel's commands are out, else the bursts'.
         cmd_ready = len(queue) != DRAM_WRITE_QUEUE
-        cmd_read = not table_cmd and cmd_ready
-        pushed = None
-        if table_cmd:
-            if cmd_ready:
-                table_cmd, pushed = False, 1
-        elif decisions["cmd"].head is not None and cmd_ready:
-            pushed = rows[decisions["cmd"].head][0]
-            table_cmd = due(cmd_index, cmd_rows)
+        table_now = table_wait and bursts.pending == 0
+        command = None if table_now else bursts.command()
+        fired = command is not None and cmd_ready
+        pushed = 1 if table_now and cmd_ready else command[0] if fired else None
+        head = decisions["cmd"].head
+        offered = head is not None and (not table_wait or (table_now and cmd_ready))
+        accept = offered and bursts.ready(cmd_ready and not table_now)
+        if table_now and cmd_ready:
+            table_wait = False
+        bursts.step(fired, pixels[head][0] if accept else None)
+        if accept:
+            table_wait = _table_due(cmd_index, cmd_rows, bus)
             cmd_index, cmd_rows = cmd_index + 1, cmd_rows - 1
-        # Data: a table beat, else the head row's next beat, through the gearbox to DRAM.
+        # Data: the head pixel's next beat through the gearbox, a table beat straight to
+        # DRAM once the gearbox holds no whole beat.
         data_head, beat = decisions["data"].head, buffer.head
         chunk = None
-        if table_beat:
-            chunk = (bus, True)
-        elif data_head is not None and beat is not None:
-            _, encoded, per_beat = rows[beat[0]]
-            chunk = (per_beat[beat[1]] if encoded else bus, beat[1] == dense - 1)
-        emitted, ready = gearbox.step(w_left != 0, chunk)
+        if not table_beat and data_head is not None and beat is not None:
+            _, encoded, per_beat = pixels[beat[0]]
+            chunk = (per_beat[beat[1]] if encoded else bus,
+                     beat[1] == dense - 1 and data_unit_left == 1)
+        table_send = table_beat and not gearbox.valid
+        emitted, ready = gearbox.step(w_left != 0 and not table_send, chunk)
         buffer_read = not table_beat and data_head is not None and ready
-        row_done = buffer_read and chunk is not None and chunk[1]
+        row_done = buffer_read and chunk is not None and beat[1] == dense - 1
+        sent = emitted or (table_send and w_left != 0)
         if table_beat:
-            table_beat = not ready
+            table_beat = not (table_send and w_left != 0)
         elif row_done:
-            table_beat = due(data_index, data_rows)
+            table_beat = _table_due(data_index, data_rows, bus)
             data_index, data_rows = data_index + 1, data_rows - 1
+            data_unit_left = unit if data_unit_left == 1 else data_unit_left - 1
         # The DRAM: the head command's beats, then the next command.
-        if (w_left == 0 or (emitted and w_left == 1)) and queue:
+        if (w_left == 0 or (sent and w_left == 1)) and queue:
             w_left = queue.pop(0)
-        elif emitted:
+        elif sent:
             w_left -= 1
         if pushed is not None:
             queue.append(pushed)
         decided = write[0] if write is not None and write[1] == dense - 1 else None
         buffer.step(write, buffer_read)
-        decisions["cmd"].step(decided, cmd_read)
+        decisions["cmd"].step(decided, accept)
         decisions["data"].step(decided, row_done)
         cycle += 1
 
 
 # --- cycles: the decompressing reader, cycle by cycle --------------------------------------
-# A compressed band's read time depends on every row's stored length and every dense beat's
+# A compressed band's read time depends on every pixel's stored bytes and every dense beat's
 # encoded length, so the model steps a mirror of pyhdl/compress.py CompressedRowFetcher (its
-# table ring, command-kind FIFO and RowDecompressor), of the DMA reader's gearbox
-# (pyhdl/dma.py DmaReader) and of the simulated DRAM's read queue (testbench/dram_model.sv,
-# no gaps or stalls).
+# table ring, PackedBursts, command-kind and pixel FIFOs and PackedDecompressor), of the DMA
+# reader's gearbox (pyhdl/dma.py DmaReader) and of the simulated DRAM's read queue
+# (testbench/dram_model.sv, no gaps or stalls).
 
 TABLE_RING = 4
 """Table beats the fetcher holds or fetches ahead (pyhdl/compress.py TABLE_RING)."""
@@ -481,107 +578,120 @@ class _DramReads:
 
 
 class _Decompressor:
-    """pyhdl/compress.py RowDecompressor: a byte window filled a stored beat at a time, a
-    dense beat out when the window holds its mask and non-zero bytes."""
+    """pyhdl/compress.py PackedDecompressor: a byte window filled a stored beat at a time
+    until the unit's last, a dense beat out when the window holds its bytes (an encoded
+    pixel's beat: its mask and non-zero bytes; a dense pixel's: B bytes)."""
 
-    def __init__(self, bus):
-        self.bus, self.mask, self.capacity = bus, mask_bytes(bus), 2 * bus + mask_bytes(bus)
-        self.fill = self.produced = self.taken = 0
+    def __init__(self, bus, dense_beats):
+        self.bus, self.dense, self.mask = bus, dense_beats, mask_bytes(bus)
+        self.capacity = 2 * bus + self.mask
+        self.fill = self.produced = 0
+        self.taken_all = False
 
-    def outputs(self, row, in_valid, out_ready):
-        """This cycle's (out valid, in ready, row done) for `row` ((stored, dense, encoded
-        bytes of each dense beat) or None: no row's kind at the head)."""
-        if row is None:
-            return False, False, False
-        stored, dense, per_beat = row
-        if stored >= dense:
-            return in_valid, out_ready, None        # the row's end: its last beat taken
-        used = per_beat[self.produced]
-        valid = self.fill >= self.mask and self.fill >= used
-        done = valid and out_ready and self.produced == dense - 1
-        kept = self.fill - (used if valid and out_ready else 0)
-        ready = self.taken != stored and kept + self.bus <= self.capacity and not done
-        return valid, ready, done
+    def outputs(self, pixel, out_ready):
+        """This cycle's (out valid, pixel done, in ready) for the head `pixel` ((encoded,
+        ends its unit, encoded bytes of each dense beat) or None)."""
+        valid, used = False, 0
+        if pixel is not None:
+            used = pixel[2][self.produced] if pixel[0] else self.bus
+            valid = self.fill >= used and (not pixel[0] or self.fill >= self.mask)
+        emit = valid and out_ready
+        done = emit and self.produced == self.dense - 1
+        kept = self.fill - (used if emit else 0)
+        return valid, done, not self.taken_all and kept + self.bus <= self.capacity
 
-    def step(self, row, emit, took, done):
-        """End of the cycle: a dense beat `emit`ted, a stored beat `took`, the row `done`."""
-        if done:
-            self.fill = self.produced = self.taken = 0
+    def step(self, pixel, emit, took, last):
+        """End of the cycle: a dense beat `emit`ted, a stored beat `took` (`last`: the unit's)."""
+        if emit and self.produced == self.dense - 1 and pixel[1]:
+            self.fill = self.produced = 0
+            self.taken_all = False
             return
-        if row is None or row[0] >= row[1]:
-            return
-        used = row[2][self.produced] if emit else 0
+        used = (pixel[2][self.produced] if pixel[0] else self.bus) if emit else 0
         self.fill = self.fill - used + (self.bus if took else 0)
-        self.taken += took
-        self.produced += emit
+        if took:
+            self.taken_all = last
+        if emit:
+            self.produced = 0 if self.produced == self.dense - 1 else self.produced + 1
 
 
 def band_rows(inputs, bus_bytes):
-    """Per input pixel (the tensor's rows in order): (stored beats, dense beats, encoded bytes
-    of each dense beat), from the layer's int8 `inputs` (N x C x H x W)."""
+    """Per input pixel (the tensor's rows in order): (stored bytes, encoded, encoded bytes of
+    each dense beat), from the layer's int8 `inputs` (N x C x H x W)."""
     rows = activation_rows(inputs, bus_bytes)
-    beats, _ = stored_beats(rows, bus_bytes)
+    stored, compressed = stored_bytes(rows, bus_bytes)
     per_beat = encoded_beat_bytes(rows.reshape(len(rows), -1, bus_bytes))
-    dense = per_beat.shape[1]
-    return [(int(b), dense, tuple(p)) for b, p in zip(beats.tolist(), per_beat.tolist())]
+    return [(int(s), bool(c), tuple(p))
+            for s, c, p in zip(stored.tolist(), compressed.tolist(), per_beat.tolist())]
 
 
-def compressed_read_cycles(spec, rows, first, row_elems, dram_latency):
+def compressed_read_cycles(spec, rows, first, row_elems, dram_latency, unit):
     """Cycles from the DMA reader accepting a compressed read job of `rows` (`band_rows`'
-    entries of the band's pixels, the first of them entry `first` of the length table; rows
-    of `row_elems` int8 elements) to the first cycle it is idle again."""
+    entries of the band's pixels, the first of them entry `first` of the length table; units
+    of `unit` pixels; rows of `row_elems` int8 elements) to the first cycle it is idle again."""
     bus = spec.dram_bus_bytes
     shift = (bus - 1).bit_length()
-    dram, kinds, decompressor = _DramReads(dram_latency), _Fifo(READ_KINDS), _Decompressor(bus)
+    dense = -(-row_elems // bus)
+    dram, kinds, pixels = _DramReads(dram_latency), _Fifo(READ_KINDS), _Fifo(FETCHER_PIXELS)
+    decompressor, bursts = _Decompressor(bus, dense), _PackedBursts(bus, dense, unit)
     gearbox = _Gearbox(spec.input_lanes)
-    count, dense = len(rows), rows[0][1]
+    count = len(rows)
     cmd_rows, entry = count, first
     table_left = ((first + count - 1) >> shift) - (first >> shift) + 1
     reserved, arrived, arrive = 0, set(), (first >> shift) % TABLE_RING
-    stored_taken, data_row = 0, 0            # the fetcher's beat count, the row at the head
+    stored_taken = 0                         # beats of the head command taken
     data_rows, beats_left, elems_left = count, dense, row_elems
     cycle = 1
-    while (data_rows or cmd_rows or table_left or kinds.head is not None or kinds.inner
-           or not gearbox.idle):
+    while (data_rows or cmd_rows or table_left or bursts.pending or not kinds.empty
+           or not pixels.empty or not gearbox.idle):
         slot = (entry >> shift) % TABLE_RING
-        # Commands: a table beat while there is a ring place, else the next row's burst.
+        # Commands: a table beat while there is a ring place, else the bursts' next.
         fetch_table = table_left != 0 and reserved != TABLE_RING
-        issue_row = cmd_rows != 0 and slot in arrived
-        pushed = command = None
-        if kinds.w_rdy and (fetch_table or issue_row) and dram.cmd_ready:
-            if fetch_table:
-                pushed, command = True, 1
-                table_left, reserved = table_left - 1, reserved + 1
-            else:
-                pushed, command = False, rows[entry - first][0]
-                if entry % bus == bus - 1 or cmd_rows == 1:
-                    reserved -= 1
-                    arrived.discard(slot)
-                cmd_rows, entry = cmd_rows - 1, entry + 1
-        # Data: a table beat into the ring, else a row's beats through the decompressor into
-        # the reader's gearbox.
+        command = bursts.command()
+        cmd_ready = kinds.w_rdy and dram.cmd_ready
+        pushed = issued = None
+        fired = False
+        if fetch_table:
+            if cmd_ready:
+                pushed, issued, table_left = ("table",), 1, table_left - 1
+        elif command is not None and cmd_ready:
+            fired, pushed, issued = True, ("row",) + command, command[0]
+        offered = cmd_rows != 0 and slot in arrived and pixels.w_rdy
+        accept = offered and bursts.ready(cmd_ready and not fetch_table)
+        pixel_in = None
+        if accept:
+            row = rows[entry - first]
+            pixel_in = (row[1], bursts.last, row[2])
+        consumed = accept and (entry % bus == bus - 1 or cmd_rows == 1)
+        reserved += (pushed == ("table",)) - consumed
+        if consumed:
+            arrived.discard(slot)
+        bursts.step(fired, rows[entry - first][0] if accept else None)
+        if accept:
+            cmd_rows, entry = cmd_rows - 1, entry + 1
+        # Data: a table beat into the ring, else a row command's beats into the window.
+        head = kinds.head
         in_ready = data_rows != 0 and gearbox.accepts(True)
-        table = kinds.head is True
-        row = rows[data_row] if kinds.head is False else None
-        out_valid, dec_ready, done = decompressor.outputs(row, dram.valid, in_ready)
-        taken = dram.valid and (table or (row is not None and dec_ready))
-        if row is not None and done is None:     # a row stored dense ends on its last beat
-            done = taken and stored_taken == row[0] - 1
-        emit = data_rows != 0 and out_valid and in_ready
+        out_valid, done, dec_ready = decompressor.outputs(pixels.head, in_ready)
+        table = head is not None and head[0] == "table"
+        row_cmd = head is not None and head[0] == "row"
+        taken = dram.valid and (table or (row_cmd and dec_ready))
+        last_of_cmd = row_cmd and stored_taken == head[1] - 1
+        emit = out_valid and in_ready
         gearbox.step(True, (min(elems_left, bus), beats_left == 1) if emit else None)
         if table and taken:
             arrived.add(arrive)
             arrive = (arrive + 1) % TABLE_RING
-        if row is not None and taken:
-            stored_taken = 0 if stored_taken == row[0] - 1 else stored_taken + 1
-        decompressor.step(row, emit, taken, done)
-        data_row += bool(done)
+        took = row_cmd and taken
+        decompressor.step(pixels.head, emit, took, took and last_of_cmd and head[2])
+        if took:
+            stored_taken = 0 if last_of_cmd else stored_taken + 1
         if emit and beats_left == 1:
             data_rows, beats_left, elems_left = data_rows - 1, dense, row_elems
         elif emit:
             beats_left, elems_left = beats_left - 1, elems_left - bus
-        dram.step(cycle, taken, command)
-        kinds.step(pushed, (table and taken) or bool(done))
+        dram.step(cycle, taken, issued)
+        kinds.step(pushed, (table and taken) or (took and last_of_cmd))
+        pixels.step(pixel_in, done)
         cycle += 1
     return cycle
 
@@ -602,4 +712,4 @@ def band_read_cycles(spec, mapping, x_rows, tile, dram_latency, dense):
         return dense
     first, count = tile_band(mapping.shape, tile)
     return compressed_read_cycles(spec, x_rows[first:first + count], first, mapping.shape.c,
-                                  dram_latency)
+                                  dram_latency, mapping.shape.w)

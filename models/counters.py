@@ -5,6 +5,24 @@ The RTL generates one counter per row (pyhdl/counters.py), the register map plac
 Each entry is (name, what one count means).
 """
 
+RS_COUNTERS = (
+    ("filter_rf_reads", "filter-scratchpad reads: one per MAC"),
+    ("filter_rf_writes", "filter-scratchpad writes: every weight a PE loads from its filter bus"),
+    ("input_rf_reads", "input-window reads: one per (output, channel, tap) a PE convolves"),
+    ("input_rf_writes", "input-window writes: every input word a PE takes from the input bus"),
+    ("psum_rf_reads", "psum register-file reads: one per MAC (the drain's read included)"),
+    ("psum_rf_writes", "psum register-file writes: one per MAC"),
+    ("filter_bus_words", "weights put on the horizontal filter buses (one per PE row and word)"),
+    ("filter_bus_deliveries", "weights the filter buses deliver (a word reaches a row's PEs)"),
+    ("input_bus_sends", "words put on the diagonal input bus"),
+    ("input_bus_deliveries", "input words the bus delivers (a word reaches its diagonal's PEs)"),
+    ("psum_hops", "partial sums passed from a PE to the one above it"),
+    ("passes", "array passes (image, filter tile, channel tile, fold, strip)"),
+)
+"""The row-stationary array's own events (pyhdl/rs_array.py), zero on the other dataflows:
+its register-file accesses split by operand (rf_reads and rf_writes are their sums), its
+multicast buses, psum hops and passes."""
+
 COUNTERS = (
     ("cycles", "clock cycles from start to done"),
     ("busy_cycles", "cycles in which an input vector enters the PE array"),
@@ -32,8 +50,9 @@ COUNTERS = (
                            "decompressor (rows stored encoded or dense)"),
     ("compressed_bytes_read", "of dram_bytes_read, the bytes of compressed activations: their "
                               "stored rows and the length-table beats fetched"),
-)
+) + RS_COUNTERS
 
 COUNTER_NAMES = tuple(name for name, _ in COUNTERS)
+RS_COUNTER_NAMES = tuple(name for name, _ in RS_COUNTERS)
 COUNTER_BITS = 48
 """Width of every counter: 2**48 cycles is over six days at 500 MHz."""

@@ -60,12 +60,11 @@ import yaml
 
 from . import hwlib
 from .cache import cache_root, digest
-from .counters import COUNTER_BITS, COUNTER_NAMES
+from .counters import COUNTER_BITS, COUNTER_NAMES, RS_COUNTER_NAMES
 from .hardware import (ADDR_BITS, BURST_BITS, COUNT_BITS, EVENT_BITS, POSTPROCESS_MULT_BITS,
                        POSTPROCESS_WIDE_BITS)
 from .inventory import (RS_COUNT_BITS, RS_MAX_STRIDE, bits_for, fingerprint, geometry,
                         inventory, item_bits)
-from .rs_perf import RS_COUNTER_NAMES
 from .sparsity import GROUP
 from .spec import DRAM_WORD_BITS, INDEX_BITS, ROW_STATIONARY
 
@@ -333,9 +332,9 @@ class Use:
 
 
 def counter_names(spec):
-    """The counters a run on `spec` has: models/counters.py's, and the row-stationary array's
-    own events (models/rs_perf.py RS_COUNTERS) on a row-stationary spec."""
-    return COUNTER_NAMES + (RS_COUNTER_NAMES if spec.dataflow == ROW_STATIONARY else ())
+    """The counters a run on `spec` has: models/counters.py's (the row-stationary array's own
+    events among them, RS_COUNTERS, zero on the other dataflows)."""
+    return COUNTER_NAMES
 
 
 def checked_counters(counters, spec):
@@ -541,7 +540,7 @@ def activity(counters, spec, requantized=None):
 
 def row_stationary_activity(use, c, spec):
     """The row-stationary array's actions (pyhdl/rs_pe.py, pyhdl/rs_array.py), from its own
-    events (models/rs_perf.py RS_COUNTERS):
+    events (models/counters.py RS_COUNTERS, counted by the RTL):
 
     - rf: every access of the three register files, each priced at its own depth and width
       (`rf_<filter|input|psum>_<read|write>`); a bus delivery is the receiving file's write.
@@ -619,7 +618,7 @@ def _decompressor_activity(use, c, spec):
         return
     bus = spec.dram_bus_bytes
     stored = c["compressed_bytes_read"] // bus
-    window = 8 * (2 * bus + bus // 8)     # pyhdl/compress.py RowDecompressor: its capacity
+    window = 8 * (2 * bus + bus // 8)     # pyhdl/compress.py PackedDecompressor: its capacity
     use("dma", "decompressor window loads", "register_bit_write", (stored + beats) * window)
     use("dma", "decompressor counts", "add_bit", stored * (2 * COUNT_BITS + 2 * ADDR_BITS))
     use("dma", "bitmask decoder prefix counts", "add_bit", beats * bus * bits_for(bus))

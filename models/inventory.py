@@ -44,7 +44,8 @@ from .hardware import (ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, DMA_WRITE_
                        POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from .registers import DESCRIPTOR_FIELDS
 from .sparsity import GROUP
-from .spec import COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, INDEX_BITS, ROW_STATIONARY, check_built
+from .spec import (COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, FOLD_LINE_WORDS, INDEX_BITS,
+                   ROW_STATIONARY, check_built)
 
 # --- facts of pyhdl/ the inventory needs (models/ cannot import pyhdl) ---------------------
 GLB_READ_LATENCY = 1      # pyhdl/buffer.py GlobalBuffer.READ_LATENCY
@@ -58,6 +59,10 @@ BOUND_BITS = 18           # pyhdl/postprocess.py BOUND_BITS: the clamp's compare
 COMPRESSOR_DECISIONS = 4    # pyhdl/compress.py RowCompressor.DECISIONS
 FETCHER_TABLE_RING = 4      # pyhdl/compress.py CompressedRowFetcher.TABLE_RING
 FETCHER_KINDS = 8           # pyhdl/compress.py CompressedRowFetcher.KINDS
+FETCHER_PIXELS = 16         # pyhdl/compress.py CompressedRowFetcher.PIXELS
+FOLD_WALK_BYTE_REGISTERS = 5   # pyhdl/tap_fold_loop.py _FoldWalk: block_rows, prime_row,
+                               # prime_word, write_row, write_word (8 bits each)
+POS_BITS = 17             # pyhdl/tap_fold_loop.py POS: an element position in a packed row
 RS_OUTPUT_BITS = 12         # pyhdl/rs_pe.py RowStationaryPE(output_bits): a job's outputs F
 RS_COUNT_BITS = 32          # pyhdl/rs_array.py RowStationaryPEArray(counter_bits)
 RS_MAX_STRIDE = 7           # pyhdl/rs_array.py RowStationaryPEArray(max_stride): the input
@@ -65,6 +70,7 @@ RS_MAX_STRIDE = 7           # pyhdl/rs_array.py RowStationaryPEArray(max_stride)
 RS_PE_STATES = 6            # pyhdl/rs_pe.py RowStationaryPE's FSM: IDLE, LOAD, FILL,
                             # COMPUTE, EMPTY, DRAIN
 RS_ARRAY_COUNTS = 18        # pyhdl/rs_array.py: len(RS_PE_EVENTS + RS_ARRAY_EVENTS)
+RS_PE_EVENT_COUNT = 9       # pyhdl/rs_pe.py: len(RS_PE_EVENTS), one strobe each a PE
 TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and the writer
                           # read (acc_half, writer_half)
 # pyhdl/sequencer.py LayerSequencer and the dataflow's inner loop (pyhdl/inner_loop.py,
@@ -253,6 +259,30 @@ def row_stationary_array(items, spec):
     items.add("array_edges", "control", "register", "array event counts",
               RS_ARRAY_COUNTS, RS_COUNT_BITS,
               source="pyhdl/rs_array.py: one total per RS_PE_EVENTS and RS_ARRAY_EVENTS name")
+    rows, cols = spec.rows, spec.cols
+    diagonals = rows + (cols - 1) * RS_MAX_STRIDE
+    items.add("array_edges", "control", "register", "placement stage", 1,
+              _placed_bits(rows, bits_for(idp), bits_for(rows - 1))
+              + _placed_bits(cols, filters, bits_for(diagonals - 1)),
+              source="pyhdl/rs_array.py _Placed: each PE row's and column's activity, job "
+                     "count, set and diagonal offset (the start's register is the passes "
+                     "strobe's)")
+    items.add("array_edges", "control", "register", "array event strobes", 1,
+              (RS_PE_EVENT_COUNT + 4) * pes + 2 + rows + cols,
+              source="pyhdl/rs_array.py: every event strobe registered before its count: each "
+                     "PE's, its start, filter and input deliveries and psum hop (none in the "
+                     "bottom row), the pass start, the input bus's and each "
+                     "filter bus's send, each column's psum in and out")
+
+
+def _placed_bits(count, job_bits, offset_bits):
+    """pyhdl/rs_array.py _Placed over `count` PE rows (columns): each one's active flag and
+    job count, and from the second on its set and diagonal offset (the first's are zero; the
+    second's set is one wrap added to zero, one bit)."""
+    if count == 1:
+        return 1 + job_bits
+    set_bits = bits_for(count - 1)
+    return count * (1 + job_bits) + (count - 1) * (set_bits + offset_bits) - (set_bits - 1)
 
 
 def _weight_stationary_array(items, spec, g):
@@ -296,6 +326,29 @@ def _weight_stationary_array(items, spec, g):
               source=f"{src} _count_gated: a row's zero-weight popcount")
     items.add("array_edges", "array", "adder", "gated count", rows - 1, bits_for(g.pes),
               source=f"{src} _count_gated: the rows' sum")
+    if spec.depthwise_columns:
+        _depthwise_array(items, spec, g)
+
+
+def _depthwise_array(items, spec, g):
+    """pyhdl/depthwise_array.py DepthwiseSystolicArray: the depthwise mode's lane select and
+    gated-product count."""
+    rows, cols = spec.rows, spec.cols
+    src = "pyhdl/depthwise_array.py"
+    items.add("array_edges", "array", "register", "depthwise lane delays",
+              cols * (cols + 1) // 2, spec.operand_bits,
+              source=f"{src}: column c's lane delayed c + 1 cycles")
+    items.add("array_edges", "array", "register", "depthwise row and column masks",
+              rows + cols * spec.rf_depth, 1,
+              source=f"{src}: rows holding taps; columns holding filters per slot")
+    items.add("array_edges", "array", "register", "depthwise gated counts", cols,
+              bits_for(rows), source=f"{src}: each column's count of a cycle")
+    items.add("array_edges", "array", "register", "depthwise gated total", 1,
+              bits_for(g.pes), source=f"{src}: the columns' sum, registered")
+    items.add("array_edges", "array", "adder", "depthwise gated count", cols * (rows - 1),
+              bits_for(rows), source=f"{src}: a column's popcount of gated products")
+    items.add("array_edges", "array", "adder", "depthwise gated count", cols - 1,
+              bits_for(g.pes), source=f"{src}: the columns' sum")
 
 
 def _sparse_array(items, spec, g):
@@ -546,22 +599,24 @@ def _compressor(items, spec):
           "pyhdl/compress.py RowCompressor: dense beats and their row end")
     for side in ("command", "data"):
         _fifo(items, f"compressor {side} decisions", COMPRESSOR_DECISIONS,
-              bits_for(longest) + 1,
-              "pyhdl/compress.py RowCompressor: each row's stored beats and encoded flag")
-    state = (BURST_BITS + bits_for(longest * (bus + mask)) + bits_for(longest)
+              bits_for(longest * bus) + 1,
+              "pyhdl/compress.py RowCompressor: each pixel's stored bytes and encoded flag")
+    state = (BURST_BITS + COUNT_BITS + bits_for(longest * (bus + mask)) + bits_for(longest)
              + COUNT_BITS + 3 * ADDR_BITS
-             + 2 * COUNT_BITS + 2 * ADDR_BITS + BURST_BITS + 1
-             + 2 * COUNT_BITS + 8 * bus + 2)
+             + 2 * COUNT_BITS + ADDR_BITS + 1
+             + 3 * COUNT_BITS + 8 * bus + 2)
     items.add("dma", "dma", "register", "compressor state", 1, state,
-              source="pyhdl/compress.py RowCompressor: row_beats, row_bytes, row_in_beats; "
-                     "group, group_table, tile_table, job_table; "
-                     "cmd_rows, cmd_index, cmd_addr, table_cmd_addr, pitch, table_cmd; "
-                     "data_rows, data_index, entries (a table beat), table_beat, table_full")
-    items.add("dma", "dma", "adder", "compressor counts", 7, COUNT_BITS,
+              source="pyhdl/compress.py RowCompressor: row_beats, unit_rows, row_bytes, "
+                     "row_in_beats; group, group_table, tile_table, job_table; "
+                     "cmd_rows, cmd_index, table_cmd_addr, table_wait; "
+                     "data_rows, data_index, data_unit_left, entries (a table beat), "
+                     "table_beat, table_full")
+    _packed_bursts(items, "compressor", bus, longest)
+    items.add("dma", "dma", "adder", "compressor counts", 8, COUNT_BITS,
               source="pyhdl/compress.py RowCompressor: rows and indices of both sides, "
-                     "row bytes and beats, the group")
-    items.add("dma", "dma", "adder", "compressor addresses", 6, ADDR_BITS,
-              source="pyhdl/compress.py RowCompressor: cmd_addr + pitch, the table beat, "
+                     "row bytes and beats, the group, the data side's unit")
+    items.add("dma", "dma", "adder", "compressor addresses", 5, ADDR_BITS,
+              source="pyhdl/compress.py RowCompressor: the table beat, "
                      "the job's table (two adds), the group's and the tile's table steps")
     items.add("dma", "dma", "adder", "bitmask prefix counts", 2 * bus, bits_for(bus),
               source="pyhdl/compress.py BitmaskEncoder: pos[i], one adder a byte, two encoders")
@@ -573,9 +628,22 @@ def _compressor(items, spec):
     _gearbox(items, "compressor", 8, bus + mask, bus, output_stalls=True)
 
 
+def _packed_bursts(items, name, bus, longest):
+    """pyhdl/compress.py PackedBursts: the job's constants, the unit's partial beat, the
+    pending beats, the unit's count and the four addresses (pixel, next unit, command, slot)."""
+    state = (3 * BURST_BITS + 2 * COUNT_BITS + 4 * ADDR_BITS + bits_for(bus - 1)
+             + bits_for(longest + 1) + 1)
+    items.add("dma", "dma", "register", f"{name} packed bursts", 1, state,
+              source="pyhdl/compress.py PackedBursts: row_beats, pitch, slot_left, unit_rows, "
+                     "unit_left, pixel_addr, next_unit, cmd_addr, slot_addr, frac, pending, end")
+    items.add("dma", "dma", "adder", f"{name} packed bursts", 5, ADDR_BITS,
+              source="pyhdl/compress.py PackedBursts: pixel_addr + pitch, slot_addr + pitch, "
+                     "cmd_addr + length, the pixel's bytes and beats")
+
+
 def _decompressor(items, spec):
     """pyhdl/compress.py CompressedRowFetcher in the input DmaReader: the ring of length-table
-    beats, the command side's counts, the queue of command kinds, and a RowDecompressor (its
+    beats, the command side's counts, the queue of command kinds, and a PackedDecompressor (its
     byte window and counts, one BitmaskDecoder)."""
     bus = spec.dram_bus_bytes
     mask = bus // 8
@@ -583,28 +651,32 @@ def _decompressor(items, spec):
     ring, ring_bits = FETCHER_TABLE_RING, bits_for(FETCHER_TABLE_RING - 1)
     items.add("dma", "dma", "register", "decompressor table ring", ring, 8 * bus,
               source="pyhdl/compress.py CompressedRowFetcher: TABLE_RING table beats")
-    _fifo(items, "decompressor command kinds", FETCHER_KINDS, 1 + bits_for(longest),
-          "pyhdl/compress.py CompressedRowFetcher: each command's kind (table beat or row) "
-          "and the row's stored beats")
+    _fifo(items, "decompressor command kinds", FETCHER_KINDS, 2 + bits_for(longest),
+          "pyhdl/compress.py CompressedRowFetcher: each command's kind (table beat or stream "
+          "beats), its stream beats and whether they end a unit")
+    _fifo(items, "decompressor pixel kinds", FETCHER_PIXELS, 2,
+          "pyhdl/compress.py CompressedRowFetcher: each pixel's kind (dense, ends its unit)")
     window = 2 * bus + mask
-    state = (ring + BURST_BITS + 2 * COUNT_BITS + 3 * ADDR_BITS + BURST_BITS
+    state = (ring + BURST_BITS + 2 * COUNT_BITS + 2 * ADDR_BITS
              + bits_for(ring) + ring_bits + bits_for(longest)
-             + 8 * window + bits_for(window) + 2 * BURST_BITS + 1)
+             + 8 * window + bits_for(window) + BURST_BITS + 1 + 1)
     items.add("dma", "dma", "register", "decompressor state", 1, state,
               source="pyhdl/compress.py CompressedRowFetcher: arrived, row_beats, cmd_rows, "
-                     "table_left, cmd_addr, entry, table_next, pitch, reserved, arrive, "
-                     "stored_taken; RowDecompressor: window, fill, produced, taken; "
+                     "table_left, entry, table_next, reserved, arrive, stored_taken; "
+                     "PackedDecompressor: window, fill, produced, taken_all; "
                      "pyhdl/dma.py DmaReader: the job's compressed flag")
+    _packed_bursts(items, "decompressor", bus, longest)
     items.add("dma", "dma", "adder", "decompressor counts", 5, COUNT_BITS,
               source="pyhdl/compress.py CompressedRowFetcher: rows and table beats left, "
-                     "stored beats taken; RowDecompressor: beats produced and taken")
-    items.add("dma", "dma", "adder", "decompressor addresses", 6, ADDR_BITS,
-              source="pyhdl/compress.py CompressedRowFetcher: cmd_addr + pitch, entry + 1, "
+                     "stored beats taken; PackedDecompressor: beats produced; the entry's "
+                     "stored bytes")
+    items.add("dma", "dma", "adder", "decompressor addresses", 5, ADDR_BITS,
+              source="pyhdl/compress.py CompressedRowFetcher: entry + 1, "
                      "the table beat and its address, the job's first and last beat")
     items.add("dma", "dma", "adder", "bitmask decoder prefix counts", bus, bits_for(bus),
               source="pyhdl/compress.py BitmaskDecoder: pos[i], one adder a byte")
     items.add("dma", "dma", "shifter", "decompressor window", 2, 8 * window,
-              source="pyhdl/compress.py RowDecompressor: shift out the used bytes, shift in "
+              source="pyhdl/compress.py PackedDecompressor: shift out the used bytes, shift in "
                      "at the fill")
 
 
@@ -680,8 +752,26 @@ def _controller(items, spec, g):
         items.add("controller", "control", "register", "slot timers", spec.rf_depth,
                   bits_for(g.array_latency + 1),
                   source="pyhdl/ws_loop.py: when a register-file slot is free again")
+        items.add("controller", "control", "register", "fold block walk", 1,
+                  COUNT_BITS + FOLD_WALK_BYTE_REGISTERS * 8 + 2 + POS_BITS
+                  + spec.fold_line_rows - 1,
+                  source="pyhdl/tap_fold_loop.py: the block's first kernel row, its rows, the "
+                         "row and word primed and written, the write and multirow flags, the "
+                         "row skip and a flag per choice of kernel rows")
+        if spec.fold_line_rows > 1:
+            items.add("controller", "control", "register", "fold line buffer",
+                      spec.fold_line_rows * FOLD_LINE_WORDS, spec.rows * spec.operand_bits,
+                      source="pyhdl/tap_fold_loop.py: input words of a folded block's rows")
     items.add("controller", "control", "register", "state", 1, CONTROLLER_STATE_BITS,
               source=f"{src}: FSM state and flags")
+    if spec.depthwise_columns:
+        lane_bits = bits_for(spec.input_lanes // spec.cols - 1)
+        items.add("controller", "control", "register", "depthwise loop", 1,
+                  7 * COUNT_BITS + 1 + 2 * COORD_BITS + 8 + 2 * lane_bits
+                  + 2 * g.output_addr_bits + EVENT_BITS + bits_for(spec.rf_depth - 1) + 6,
+                  source="pyhdl/depthwise_loop.py: channel block and lane group, the "
+                         "stream's column, phase, window, rows and coordinates, the window's "
+                         "tag, slot and MACs")
     steps = loops + coords
     items.add("controller", "control", "adder", "loop steps", steps, COUNT_BITS,
               source=f"{src}: each loop register steps with an adder")

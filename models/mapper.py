@@ -21,7 +21,7 @@ from .hardware import COUNT_LIMIT, post_flags
 from .perf import predict_counters, predict_cycles, weight_dram_rows
 from .registers import DESCRIPTOR_FIELDS, register_value
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS, ROW_STATIONARY
-from . import tap_fold
+from . import depthwise, tap_fold
 from .sparsity import (active_rows, block_elems, dense_lanes, pack_folded_weight_rows,
                        pack_weight_rows, runs_sparse, word_blocks)
 TRAFFIC_SLACK = 1.2
@@ -71,6 +71,16 @@ class ConvShape:
     @property
     def macs(self):
         return self.n * self.k * self.p * self.q * self.c * self.r * self.s
+
+
+@dataclass(frozen=True)
+class DepthwiseShape(ConvShape):
+    """A depthwise layer's shape (K = C filters of 1 x R x S) as the depthwise mode runs it
+    (models/depthwise.py): a ConvShape whose MACs are the depthwise ones."""
+
+    @property
+    def macs(self):
+        return self.n * self.k * self.p * self.q * self.r * self.s
 
 
 @dataclass(frozen=True)
@@ -228,9 +238,10 @@ def weight_row_elems(spec, shape, sparse=False):
     return shape.c
 
 
-def weight_beats(spec, shape, sparse=False):
-    """DRAM beats W takes in the dataflow's layout."""
-    return weight_dram_rows(spec, shape) * row_beats(weight_row_elems(spec, shape, sparse),
+def weight_beats(spec, shape, sparse=False, rs_choice=None):
+    """DRAM beats W takes in the dataflow's layout (row-stationary: `rs_choice`'s, or the
+    layer's own)."""
+    return weight_dram_rows(spec, shape, rs_choice) * row_beats(weight_row_elems(spec, shape, sparse),
                                                      spec.operand_bits, spec.dram_bus_bytes)
 
 
@@ -238,14 +249,16 @@ def weight_rows(spec, mapping, weights):
     """W (K x C x R x S) as the matrix of DRAM rows the mapping reads, one row per line."""
     if spec.skips_weights:
         if mapping.descriptor["fold"]:
-            return pack_folded_weight_rows(spec, tap_fold.weight_rows(weights),
-                                           not mapping.descriptor["dense_lanes"])
+            folded = tap_fold.weight_rows(weights, spec, tap_fold.plan_of(spec, mapping))
+            return pack_folded_weight_rows(spec, folded, not mapping.descriptor["dense_lanes"])
         return pack_weight_rows(spec, weights, not mapping.descriptor["dense_lanes"])
     if spec.dataflow == ROW_STATIONARY:
-        from .row_stationary import weight_dram_rows
-        return weight_dram_rows(spec, mapping.shape, weights)
+        from .row_stationary import choice_of, weight_dram_rows
+        return weight_dram_rows(spec, mapping.shape, weights, choice_of(spec, mapping))
     if mapping.descriptor["fold"]:
-        return tap_fold.weight_rows(weights)
+        return tap_fold.weight_rows(weights, spec, tap_fold.plan_of(spec, mapping))
+    if mapping.descriptor["depthwise"]:
+        return depthwise.weight_rows(weights)
     if spec.dataflow != "os":
         return weights.transpose(0, 2, 3, 1).reshape(-1, weights.shape[1])
     d = mapping.descriptor
@@ -369,12 +382,12 @@ def _map_conv(spec, shape, post, placement, sparse):
             _mapping(spec, shape, post, placement, p, c_blocks, k_blocks, group, *weights,
                      y_half, tile_images=images, sparse=sparse) for images in spanned]
 
-    def build_folded(group, halves, weights):
-        """The mappings of `build` with the taps folded into the array rows (their bands
-        packed, so taller tiles fit), if the layer folds."""
-        if not tap_fold.foldable(spec, shape, sparse) or placement is not None:
+    def build_folded(group, halves, weights, fold_rows):
+        """The mappings of `build` with the taps folded into the array rows, `fold_rows`
+        kernel rows a block (their bands packed, so taller tiles fit)."""
+        if placement is not None:
             return []
-        return [_folded(spec, shape, m)
+        return [_folded(spec, shape, m, fold_rows)
                 for m in build(group, halves, weights, tap_fold.line_words(spec, shape))
                 if not m.descriptor["y_compressed"]]
 
@@ -390,9 +403,11 @@ def _map_conv(spec, shape, post, placement, sparse):
     candidates = [(traffic(m), m) for weights in weight_options for group in groups
                   for halves in (1, 2) if outputs_fit(1, group, halves)
                   for m in build(group, halves, weights)] + [
-        (traffic(m), m) for weights in tap_fold.weight_options(spec, shape, k_blocks, sparse)
+        (traffic(m), m) for fold_rows in tap_fold.row_options(spec, shape, sparse)
+        for weights in tap_fold.weight_options(spec, shape, k_blocks,
+                                               tap_fold.plan(spec, shape, fold_rows))
         for group in groups for halves in (1, 2) if outputs_fit(1, group, halves)
-        for m in build_folded(group, halves, weights)]
+        for m in build_folded(group, halves, weights, fold_rows)]
     least = min(bytes_moved for bytes_moved, _ in candidates)
     def dense_first(bytes_moved, mapping):
         return not (mapping.descriptor["y_compressed"]
@@ -403,19 +418,25 @@ def _map_conv(spec, shape, post, placement, sparse):
                key=lambda c: c[:3])[3]
 
 
-def rs_mapping(spec, shape, post, placement, c_blocks, k_blocks, w_block_words):
-    """A row-stationary layer's mapping (models.row_stationary.map_layer): tiles of one
-    whole image, one chunk per filter block, one output group, no buffer halves."""
-    return _mapping(spec, shape, post, placement, shape.p, c_blocks, k_blocks, k_blocks,
-                    c_blocks, 0, w_block_words, 0)
+def rs_mapping(spec, shape, post, placement, choice):
+    """A row-stationary layer's mapping as `choice` (models.row_stationary.LayerChoice) says:
+    tiles of `tile_p` output rows, output groups of `k_group_blocks` filter blocks, a chunk
+    per filter block and channel chunk, no buffer halves; every block's weights resident if
+    `choice.resident`."""
+    from .row_stationary import chunk_words
+    k_blocks = _ceil_div(shape.k, spec.cols)
+    resident = chunk_words(spec, shape, choice)[(False, False)] if choice.resident else 0
+    return _mapping(spec, shape, post, placement, choice.tile_p,
+                    _ceil_div(shape.c, spec.input_lanes), k_blocks, choice.k_group_blocks,
+                    choice.c_chunk_blocks, 0, resident, 0, rs_choice=choice)
 
 
-def _rs_fields(spec, shape, w_row):
+def _rs_fields(spec, shape, w_row, choice, last_tile_p):
     """The descriptor's row-stationary fields (zero for the other dataflows)."""
     if spec.dataflow != ROW_STATIONARY:
         return {field.name: 0 for field in DESCRIPTOR_FIELDS if field.name.startswith("rs_")}
     from .row_stationary import descriptor_fields
-    return descriptor_fields(spec, shape, w_row)
+    return descriptor_fields(spec, shape, w_row, choice, last_tile_p)
 
 
 def _compressed_tile_rows(spec, shape, post, placement, group, tile_p):
@@ -485,7 +506,8 @@ def _weight_loads(spec, w_row, taps, d, sparse):
 
 
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
-             w_half, w_block_words, y_half, compress=False, tile_images=1, sparse=False):
+             w_half, w_block_words, y_half, compress=False, tile_images=1, sparse=False,
+             rs_choice=None):
     """The DRAM layout and descriptor of one choice of tile rows and output groups; with
     `tile_images` > 1 (which divides n, tile_p being p) each tile is that many whole images,
     which the sequencer walks as one image of `tile_images` images (models.registers)."""
@@ -498,7 +520,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     b_row = row_beats(shape.k, DRAM_WORD_BITS, bus)
     if placement is None:
         w_addr = shape.n * shape.h * shape.w * x_row
-        b_addr = w_addr + weight_beats(spec, shape, sparse)
+        b_addr = w_addr + weight_beats(spec, shape, sparse, rs_choice)
         placement = Placement(0, w_addr, b_addr, b_addr + (b_row if post.bias else 0))
     x_addr, w_addr, b_addr, y_addr = (placement.x_addr, placement.w_addr, placement.b_addr,
                                       placement.y_addr)
@@ -576,37 +598,103 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "requant_mult": mult, "requant_shift": shift, "zero_point": zero_point,
         "image_rows": p, "image_step_words": (shape.h - (p - 1) * shape.stride) * line_words,
         "fold": 0, "fold_first_word": 0, "fold_first_shift": 0, "fold_first_pos": 0,
-        "fold_step": 0,
+        "fold_step": 0, "fold_rows": 1, "fold_rows_last": 1, "fold_words": 1,
+        "fold_line_words": 0, "fold_macs_g_last": 0, "fold_macs_gk_last": 0,
+        "depthwise": 0, "dw_q": 0, "dw_s": 0,
     }
     if tile_images > 1:
         descriptor.update(_image_tiles(shape, tile_images, descriptor))
     descriptor.update(_weight_loads(spec, w_row, taps, descriptor, sparse))
-    descriptor.update(_rs_fields(spec, shape, w_row))
+    descriptor.update(_rs_fields(spec, shape, w_row, rs_choice, last_tile_p))
     descriptor = _checked(descriptor)
     return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
                    y_pitch, tile_p, descriptor, y_groups * group_table, tile_images)
 
 
-def _folded(spec, shape, dense):
-    """`dense`'s tiling with the layer's taps folded into the array rows
-    (models/tap_fold.py): X packed by input rows, W one row per (k, r)."""
+def _folded(spec, shape, dense, fold_rows):
+    """`dense`'s tiling with the layer's taps folded into the array rows, `fold_rows` kernel
+    rows a block (models/tap_fold.py): X packed by input rows, W one row per (k, block)."""
     d = {field.name: _signed(field, dense.descriptor[field.name])
          for field in DESCRIPTOR_FIELDS}
-    d.update(tap_fold.descriptor_fields(spec, shape, d, dense.tile_images))
-    x_row, w_row = tap_fold.x_row_beats(spec, shape), tap_fold.w_row_beats(spec, shape)
+    d.update(tap_fold.descriptor_fields(spec, shape, d, dense.tile_images, fold_rows))
+    fold = tap_fold.plan(spec, shape, fold_rows)
+    x_row, w_row = tap_fold.x_row_beats(spec, shape), tap_fold.w_row_beats(spec, fold)
     if spec.skips_weights:
         w_row = row_beats(d["c_blocks"] * block_elems(spec, 1), spec.operand_bits,
                           spec.dram_bus_bytes)
         rows_last = active_rows(spec, d["c_last"], not d["dense_lanes"])[0]
-        d.update(macs_c_last=rows_last * spec.cols, macs_ck_last=rows_last * d["k_last"])
+        d.update(macs_c_last=rows_last * spec.cols, macs_ck_last=rows_last * d["k_last"],
+                 fold_macs_g_last=rows_last * spec.cols,
+                 fold_macs_gk_last=rows_last * d["k_last"])
     w_addr = shape.n * shape.h * x_row
-    b_addr = w_addr + shape.k * shape.r * w_row
+    b_addr = w_addr + shape.k * fold.blocks * w_row
     y_addr = b_addr + (d["b_row_beats"] if dense.post.bias else 0)
     d.update(x_addr=0, w_addr=w_addr, b_addr=b_addr, y_addr=y_addr, w_row_beats=w_row,
-             w_block_words=tap_fold.weight_words(spec, shape) if d["w_resident"] else 0)
-    d.update(_weight_loads(spec, w_row, shape.r, d, False))
+             w_block_words=tap_fold.weight_words(spec, fold) if d["w_resident"] else 0)
+    d.update(_weight_loads(spec, w_row, fold.blocks, d, False))
     return Mapping(dense.shape, dense.post, 0, w_addr, b_addr, y_addr, x_row, w_row,
                    dense.y_row_beats, x_row, dense.y_pitch, dense.tile_p,
+                   _checked(d), dense.y_table_beats, dense.tile_images)
+
+
+def _depthwise(spec, shape, post):
+    """A depthwise layer across the whole array (models/depthwise.py), or None when it does
+    not fit: of the tilings (output groups, halves, tallest tiles, whole images a tile)
+    within TRAFFIC_SLACK of the least DRAM traffic, the one of fewest cycles."""
+    dense = ConvShape(*dataclass_fields(shape))
+    c_blocks, k_blocks = _ceil_div(shape.c, spec.input_lanes), _ceil_div(shape.k, spec.cols)
+    out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
+    beat = 8 * spec.dram_bus_bytes
+    p, q = shape.p, shape.q
+    candidates = []
+    for group in range(k_blocks, 0, -1):
+        if group < k_blocks and group * spec.cols * out_bits % beat:
+            continue
+        for halves in (1, 2):
+            def fits(rows, images=1):
+                return (images * band_rows(shape, rows) * shape.w * c_blocks <= spec.input_words
+                        and images * band_rows(shape, rows) * shape.w <= COUNT_LIMIT
+                        and images * rows * q * group * halves <= spec.output_words
+                        and images * rows * q <= COUNT_LIMIT)
+            rows = max((t for t in range(1, p + 1) if fits(t)), default=0)
+            spans = [i for i in range(shape.n, 1, -1) if rows == p and shape.n % i == 0
+                     and fits(p, i)][:1] or [1]
+            for images in ([1] if rows else []) + [i for i in spans if i > 1]:
+                try:
+                    candidates.append(_depthwise_mapping(
+                        spec, shape, post, _mapping(
+                            spec, dense, post, None, rows, c_blocks, k_blocks, group, c_blocks,
+                            0, 0, spec.output_words // 2 if halves == 2 else 0,
+                            tile_images=images)))
+                except MappingError:
+                    continue
+    if not candidates:
+        return None
+
+    def traffic(mapping):
+        counters = predict_counters(spec, mapping)
+        return counters["dram_bytes_read"] + counters["dram_bytes_written"]
+
+    moved = [(traffic(m), m) for m in candidates]
+    least = min(b for b, _ in moved)
+    return min(((predict_cycles(spec, m), b, m) for b, m in moved
+                if b <= TRAFFIC_SLACK * least), key=lambda c: c[:2])[2]
+
+
+def _depthwise_mapping(spec, shape, post, dense):
+    """`dense`'s tiling of the layer run depthwise (models/depthwise.py)."""
+    d = {field.name: _signed(field, dense.descriptor[field.name])
+         for field in DESCRIPTOR_FIELDS}
+    d.update(depthwise.descriptor_fields(spec, shape, d))
+    w_half, w_block = depthwise.weight_buffering(spec, shape, d["k_blocks"])
+    w_row = depthwise.w_row_beats(spec, shape)
+    b_addr = dense.w_addr + shape.k * shape.r * w_row
+    y_addr = b_addr + (d["b_row_beats"] if post.bias else 0)
+    d.update(w_row_beats=w_row, b_addr=b_addr, y_addr=y_addr, w_half_words=w_half,
+             w_resident=int(w_block != 0), w_block_words=w_block)
+    d.update(_weight_loads(spec, w_row, shape.r, d, False))
+    return Mapping(shape, post, dense.x_addr, dense.w_addr, b_addr, y_addr, dense.x_row_beats,
+                   w_row, dense.y_row_beats, dense.x_pitch, dense.y_pitch, dense.tile_p,
                    _checked(d), dense.y_table_beats, dense.tile_images)
 
 
@@ -687,6 +775,36 @@ def map_grouped_conv(spec, shape, groups, post=PostProcess(), weights=None):
         raise MappingError(f"groups={groups} must divide c={shape.c} and k={shape.k}")
     if groups == 1:
         return [Part(map_conv(spec, shape, post, weights=weights), 0, 0)]
+    if depthwise.eligible(spec, shape, groups):
+        return _fastest(spec, _grouped_runs(spec, shape, groups, post),
+                        _depthwise(spec, DepthwiseShape(*dataclass_fields(shape)), post))
+    return _grouped_runs(spec, shape, groups, post)
+
+
+def _fastest(spec, parts, single):
+    """The block-diagonal runs `parts`, or the one run `single` (or None) where it takes
+    fewer cycles within TRAFFIC_SLACK of their DRAM traffic."""
+    if single is None:
+        return parts
+
+    def traffic(mapping):
+        counters = predict_counters(spec, mapping)
+        return counters["dram_bytes_read"] + counters["dram_bytes_written"]
+
+    runs = [part.mapping for part in parts]
+    if predict_cycles(spec, single) < sum(predict_cycles(spec, run) for run in runs) \
+            and traffic(single) <= TRAFFIC_SLACK * sum(traffic(run) for run in runs):
+        return [Part(single, 0, 0)]
+    return parts
+
+
+def dataclass_fields(shape):
+    """A shape's fields, in order (to build another shape class of the same fields)."""
+    return tuple(getattr(shape, name) for name in ConvShape.__match_args__)
+
+
+def _grouped_runs(spec, shape, groups, post):
+    """The block-diagonal runs of a grouped layer (see map_grouped_conv)."""
     bus = spec.dram_bus_bytes
     cg, kg = shape.c // groups, shape.k // groups
     per_run = group_slice(spec, shape, groups, post)

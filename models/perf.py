@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from .compression import (band_read_cycles, compressed_input_rows, compressed_reads,
                           compressed_write_end, compressed_writes)
+from .counters import RS_COUNTER_NAMES
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 from .sparsity import skipped_macs
-from . import tap_fold
+from . import depthwise, tap_fold
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def predict_counters(spec, mapping, inputs=None):
     counters["rf_reads"] -= counters["macs_skipped"]
     counters.update(compressed_writes(spec, mapping))
     counters.update(x_reads)
+    counters.update(dict.fromkeys(RS_COUNTER_NAMES, 0))     # no row-stationary array
     if spec.dataflow == "os":
         # Every output pixel's word is written once per chunk and read back before every
         # chunk but the first and once for the write-back.
@@ -114,6 +116,8 @@ def predict_counters(spec, mapping, inputs=None):
     })
     if d["fold"]:
         counters.update(tap_fold.counters(spec, mapping, walk, fetches))
+    if d["depthwise"]:
+        counters.update(depthwise.counters(spec, mapping, walk, fetches))
     return counters
 
 
@@ -123,15 +127,15 @@ def weight_fetches(mapping):
     return 1 if mapping.descriptor["w_resident"] else mapping.tiles
 
 
-def weight_dram_rows(spec, shape):
+def weight_dram_rows(spec, shape, rs_choice=None):
     """DRAM rows W takes in the dataflow's layout (models.mapper.weight_rows), which each
     tile reads once: one per (k, r, s) for weight-stationary, one per (filter block, r, s, c)
-    for output-stationary."""
+    for output-stationary; row-stationary: `rs_choice`'s layout, or the layer's own."""
     if spec.dataflow == "os":
         return _ceil_div(shape.k, spec.cols) * shape.r * shape.s * shape.c
     if spec.dataflow == "rs":
         from .row_stationary import weight_rows_count   # it imports the mapper, which imports us
-        return weight_rows_count(spec, shape)
+        return weight_rows_count(spec, shape, rs_choice)
     return shape.k * shape.r * shape.s
 
 
@@ -232,6 +236,7 @@ class _WeightStationary:
     def __init__(self, spec, mapping):
         self.spec, self.mapping = spec, mapping
         self.latency = spec.rows + spec.cols - 1
+        self.lead = depthwise.drain_lead(mapping.shape) if mapping.descriptor["depthwise"] else 0
         self.freed = [0] * spec.rf_depth
         self.used = 0
 
@@ -241,8 +246,12 @@ class _WeightStationary:
         blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
         loaded = cycles + spec.cols + 1
         ready = None
-        stream = tap_fold.block_cycles(pixels, pixels // shape.q) if d["fold"] else pixels
+        fold = tap_fold.plan_of(spec, self.mapping) if d["fold"] else None
         for block in range(d["taps"] * blocks * d["word_blocks"]):
+            stream = tap_fold.block_cycles(fold, block, pixels, pixels // shape.q) if fold \
+                else pixels
+            if d["depthwise"]:
+                stream = depthwise.block_cycles(pixels, shape)
             slot = self.used % spec.rf_depth
             commit = max(cycles, loaded, self.freed[slot])
             if block == 0 and prefetch is not None:
@@ -256,7 +265,7 @@ class _WeightStationary:
     def drained(self, cycles):
         """The cycle before the drain of a group entering it at `cycles` ends (the write-back
         job is offered the cycle after)."""
-        return cycles + 1 + self.latency
+        return cycles + 1 + self.latency - self.lead
 
 
 class _OutputStationary:
@@ -303,7 +312,9 @@ def _weight_load(spec, mapping, kb, chunk):
     block `kb`, chunk `chunk`."""
     d, shape = mapping.descriptor, mapping.shape
     if spec.dataflow == "rs":
-        rows = d["w_rows_last_k" if kb == d["k_blocks"] - 1 else "w_rows"]
+        last_kb, last_chunk = kb == d["k_blocks"] - 1, chunk == d["c_chunks"] - 1
+        rows = d[("w_rows", "w_rows_last_chunk", "w_rows_last_k",
+                  "w_rows_last_both")[2 * last_kb + last_chunk]]
         return rows, spec.rows, spec.operand_bits, spec.rows
     channels = min(d["c_chunk_blocks"] * spec.rows, shape.c - chunk * d["c_chunk_blocks"]
                    * spec.rows)
@@ -316,6 +327,8 @@ def _weight_load(spec, mapping, kb, chunk):
         row_elems = d["w_last_row_elems" if chunk == d["c_chunks"] - 1 else "w_row_elems"]
         return active * d["taps"], row_elems, spec.operand_bits, spec.weight_lanes
     if d["fold"]:
+        return active * d["taps"], d["chunk_elems"], spec.operand_bits, spec.rows
+    if d["depthwise"]:
         return active * shape.r, d["chunk_elems"], spec.operand_bits, spec.rows
     return active * shape.r * shape.s, channels, spec.operand_bits, spec.rows
 

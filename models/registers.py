@@ -66,19 +66,24 @@ def _rs_fields():
         _u("rs_k_tiles", c, "filter tiles of a filter block (every block but the last)"),
         _u("rs_k_tiles_last", c, "filter tiles of the last filter block"),
         _u("rs_c_tiles", c, "channel tiles (vertical sets x channels per PE each)"),
+        _u("rs_c_tiles_last_c", c, "channel tiles of the last channel chunk"),
         _u("rs_folds", c, "folds of the filter rows onto the array rows"),
-        _u("rs_strips", c, "strips of the output rows onto the array columns"),
+        _u("rs_strips", c, "strips of a tile's output rows onto the array columns"),
+        _u("rs_strips_last_tile", c, "strips of the last tile of an image"),
         _u("rs_filter_tile", c, "filters of a filter tile (horizontal sets x filters)"),
         _u("rs_ct_lanes", small, "channel tile mod rows: lanes from one tile to the next"),
         _u("rs_ct_blocks", c, "channel tile div rows: words from one tile to the next"),
         _u("rs_fold_rows", small, "filter rows of a fold (the vertical replication period)"),
         _u("rs_fold_last", small, "filter rows of the last fold"),
         _u("rs_strip_cols", small, "output rows of a strip (the horizontal period)"),
-        _u("rs_strip_last", small, "output rows of the last strip"),
+        _u("rs_strip_last", small, "output rows of a tile's last strip"),
+        _u("rs_strip_last_tile", small, "the same in the last tile of an image"),
         _u("rs_vertical_sets", small, "vertical sets of a channel tile (the last: below)"),
         _u("rs_vsets_last", small, "vertical sets of the last channel tile"),
+        _u("rs_vsets_last_c", small, "the same in the last channel chunk"),
         _u("rs_channels", small, "channels per PE (q)"),
         _u("rs_channels_last", small, "channels of the last channel tile's last set"),
+        _u("rs_channels_last_c", small, "the same in the last channel chunk"),
         _u("rs_horizontal_sets", small, "horizontal sets of a filter tile"),
         _u("rs_hsets_last", small, "horizontal sets of a filter block's last tile"),
         _u("rs_hsets_last_k", small, "the same in the last filter block"),
@@ -88,8 +93,12 @@ def _rs_fields():
         _u("rs_fold_words", w, "fold_rows * line_words: input words from a fold to the next"),
         _u("rs_strip_rows", c, "strip_cols * stride: input rows from a strip to the next"),
         _u("rs_strip_words", w, "strip_rows * line_words"),
-        _u("rs_strip_out", w, "strip_cols * q * k_blocks: output words from a strip to the next"),
-        _u("rs_out_row_step", w, "q * k_blocks: output words from an output row to the next"),
+        _u("rs_strip_out", w, "strip_cols * q * k_group_blocks: output words from a strip to "
+           "the next"),
+        _u("rs_out_row_step", w, "q * k_group_blocks: output words from an output row to the "
+           "next"),
+        _u("rs_out_row_step_last", w, "the same in the last output group"),
+        _u("rs_strip_out_last", w, "strip_cols * rs_out_row_step_last"),
         _u("rs_q_lanes", small, "channels mod rows"),
         _u("rs_q_blocks", c, "channels div rows"),
         _u("rs_step", small, "min(stride, s): new input words a PE takes per output"),
@@ -227,8 +236,23 @@ DESCRIPTOR_FIELDS = (
     _u("fold_first_shift", SMALL_BITS, "-pad * c mod input lanes: its element within the word"),
     _s("fold_first_pos", 16, "-pad * c: its element within the input row"),
     _u("fold_step", SMALL_BITS, "stride * c (at most rows): elements between windows"),
+    # A folded block of several kernel rows (fold_rows > 1): each row's words are read into the
+    # loop's line buffer at the start of every output row; row j's run feeds lanes j * (rows //
+    # fold_rows) on.
+    _u("fold_rows", SMALL_BITS, "kernel rows of a folded block (1: one row, streamed)"),
+    _u("fold_rows_last", SMALL_BITS, "kernel rows of the last folded block"),
+    _u("fold_words", SMALL_BITS, "input words read per kernel row and output row (1 streamed)"),
+    _u("fold_line_words", W, "input-buffer words of one packed input row"),
+    _u("fold_macs_g_last", EVENT_BITS, "MACs of a vector of the last block of kernel rows"),
+    _u("fold_macs_gk_last", EVENT_BITS, "... of the last filter block"),
+    # Depthwise layers across the whole array (models/depthwise.py): column c takes channel
+    # c of its filter block, the rows a kernel row's taps; each output row streams q + s - 1
+    # input pixels (`q` above), one a cycle, and a window enters every cycle of its first q.
+    _u("depthwise", 1, "the layer runs depthwise, a channel per column, the taps down the rows"),
+    _u("dw_q", C, "depthwise: output columns (windows issued per output row)"),
+    _u("dw_s", SMALL_BITS, "depthwise: kernel columns (the array rows holding taps)"),
     # Row-stationary passes (models/row_stationary.py, pyhdl/rs_loop.py): a chunk is one
-    # block of `cols` filters over every channel of a whole image, walked in passes.
+    # block of `cols` filters over a chunk of channels of a tile's band, walked in passes.
     *_rs_fields(),
 )
 del C, A, B, W

@@ -57,7 +57,7 @@ import numpy as np
 from models import mapper as layer_mapper
 from models.golden import wrap
 from models.hardware import COUNT_LIMIT
-from models.mapper import ConvShape, MappingError
+from models.mapper import ConvShape, MappingError, PostProcess
 from models.spec import ArchSpec
 
 EYERISS_DEPTHS = {"filter_depth": ArchSpec.rs_filter_depth,
@@ -114,6 +114,13 @@ class RowStationaryMapping:
     filters: int
     fold_rows: int
     strip_cols: int
+    out_rows: int = 0
+    """Output rows the passes cover: a tile's (0: all of the shape's)."""
+
+    @property
+    def rows_out(self):
+        """Output rows the passes cover."""
+        return self.out_rows or self.shape.p
 
     @property
     def vertical_sets(self):
@@ -139,7 +146,7 @@ class RowStationaryMapping:
             for k0 in range(0, sh.k, self.filter_tile):
                 for c0 in range(0, sh.c, self.channel_tile):
                     for r0 in range(0, sh.r, self.fold_rows):
-                        for e0 in range(0, sh.p, self.strip_cols):
+                        for e0 in range(0, self.rows_out, self.strip_cols):
                             yield n, k0, c0, r0, e0
 
     def filter_buffer(self, w):
@@ -164,7 +171,8 @@ class RowStationaryMapping:
         filter_sets = tuple(range(k, min(k + p, sh.k))
                             for k in range(k0, min(k0 + self.filter_tile, sh.k), p))
         return Pass(n, range(r0, min(r0 + self.fold_rows, sh.r)),
-                    range(e0, min(e0 + self.strip_cols, sh.p)), channel_sets, filter_sets,
+                    range(e0, min(e0 + self.strip_cols, self.rows_out)), channel_sets,
+                    filter_sets,
                     accumulate=not (c0 == 0 and r0 == 0))
 
 
@@ -401,7 +409,7 @@ def expected_counts(mapping):
     gated_macs depends on the data and is not here.
     """
     m, sh = mapping, mapping.shape
-    n, k, c, r, s, e, f, u = sh.n, sh.k, sh.c, sh.r, sh.s, sh.p, sh.q, sh.stride
+    n, k, c, r, s, e, f, u = sh.n, sh.k, sh.c, sh.r, sh.s, m.rows_out, sh.q, sh.stride
     macs = n * k * c * r * s * e * f
     gk, gc = ceil(k / m.filters), ceil(c / m.channels)
     nt, ct = ceil(k / m.filter_tile), ceil(c / m.channel_tile)
@@ -429,44 +437,66 @@ RS_MAX_OUTPUTS = (1 << 12) - 1
 """The most outputs per PE row (F) a PE job counts (pyhdl/rs_pe.py)."""
 
 
-def filter_block_mapping(spec, shape, k_block=None):
-    """The mapping of one block of `cols` filters over every channel of one image, as the
-    accelerator runs a layer block by block (channels and filters per PE: `block_choice`);
-    `k_block` filters (the last block's) keep the full block's channels, filters, fold and
-    strip, so every block walks the same passes."""
-    full, (channels, filters, fold_rows, strip_cols) = block_choice(spec, shape)
-    array = array_of(spec)
-    return RowStationaryMapping(replace_shape(full, k=k_block or full.k), array, channels,
-                                filters, fold_rows, strip_cols)
+@dataclass(frozen=True)
+class LayerChoice:
+    """How the accelerator runs a row-stationary layer: per-PE `channels` and `filters`,
+    `fold_rows` and `strip_cols` of every pass; `tile_p` output rows a tile (the tile's band
+    of every channel in the input buffer, its outputs of a group of `k_group_blocks` filter
+    blocks in the output buffer); `c_chunk_blocks` channel blocks a chunk (a chunk's weights,
+    of one block of `cols` filters, in the weight buffer); `resident`: every filter block's
+    weights stay in the weight buffer for the whole layer (one chunk a block)."""
+    channels: int
+    filters: int
+    fold_rows: int
+    strip_cols: int
+    tile_p: int
+    c_chunk_blocks: int
+    resident: bool
+    k_group_blocks: int
 
 
-@functools.lru_cache(maxsize=4096)
-def block_choice(spec, shape):
-    """(the full filter block's shape, (channels, filters, fold rows, strip columns)) of a
-    layer: among per-PE channel and filter counts from 1 to the most the register files
-    allow (the most, half of it, 1), the one moving the least DRAM traffic (the weights
-    cross DRAM once when every block's weight-buffer words fit the weight buffer, else once
-    per image), then taking the fewest cycles (`chunk_cycles`); folds and strips as large as
-    the array."""
-    array = array_of(spec)
-    full = replace_shape(shape, n=1, k=min(shape.k, spec.cols))
-    most = map_conv(full, array)
-    k_blocks = ceil(shape.k / spec.cols)
-    candidates = []
-    for channels in sorted({1, ceil(most.channels / 2), most.channels}):
-        for filters in sorted({1, ceil(most.filters / 2), most.filters}):
-            mapping = RowStationaryMapping(full, array, channels, filters, most.fold_rows,
-                                           most.strip_cols)
-            words = buffer_words(mapping)
-            fetches = 1 if k_blocks * words <= spec.weight_words else shape.n
-            candidates.append((words > spec.weight_words, fetches * k_blocks * words,
-                               shape.n * chunk_cycles(mapping), -channels, -filters))
-    _, _, _, channels, filters = min(candidates)
-    return full, (-channels, -filters, most.fold_rows, most.strip_cols)
+def choice_of(spec, mapping):
+    """The `LayerChoice` a row-stationary mapping's descriptor holds."""
+    d = mapping.descriptor
+    return LayerChoice(d["rs_channels"], d["rs_filters"], d["rs_fold_rows"],
+                       d["rs_strip_cols"], d["tile_p"], d["c_chunk_blocks"],
+                       bool(d["w_resident"]), d["k_group_blocks"])
+
+
+def chunk_extents(spec, shape, choice):
+    """(filters of a full filter block, of the last; channels of a full chunk, of the last)."""
+    k_full = min(shape.k, spec.cols)
+    c_full = min(shape.c, choice.c_chunk_blocks * spec.input_lanes)
+    return (k_full, shape.k - (ceil(shape.k / k_full) - 1) * k_full,
+            c_full, shape.c - (ceil(shape.c / c_full) - 1) * c_full)
+
+
+def chunk_mapping(spec, shape, choice, last_k=False, last_c=False, rows=0):
+    """The passes of one chunk over one image's tile of `rows` output rows (0: the choice's
+    tile_p): the layer's last filter block's (`last_k`) or another's, its last channel chunk's
+    (`last_c`) or another's."""
+    k_full, k_last, c_full, c_last = chunk_extents(spec, shape, choice)
+    return RowStationaryMapping(
+        replace_shape(shape, n=1, k=k_last if last_k else k_full, c=c_last if last_c else c_full),
+        array_of(spec), choice.channels, choice.filters, choice.fold_rows, choice.strip_cols,
+        rows or choice.tile_p)
+
+
+def chunk_kinds(spec, shape, choice):
+    """((last_k, last_c), chunks of that kind a tile) over a tile's chunks."""
+    k_blocks, c_chunks = ceil(shape.k / spec.cols), chunks_of(spec, shape, choice)
+    return [((last_k, last_c), blocks * chunks)
+            for last_k, blocks in ((False, k_blocks - 1), (True, 1))
+            for last_c, chunks in ((False, c_chunks - 1), (True, 1)) if blocks and chunks]
+
+
+def chunks_of(spec, shape, choice):
+    """Channel chunks a filter block."""
+    return ceil(ceil(shape.c / spec.input_lanes) / choice.c_chunk_blocks)
 
 
 def buffer_words(mapping):
-    """Weight-buffer words of a block's weights (`RowStationaryMapping.filter_buffer`): for
+    """Weight-buffer words of a chunk's weights (`RowStationaryMapping.filter_buffer`): for
     every filter tile, channel tile and fold, each horizontal set's p q S words (q of the
     tile's widest vertical set)."""
     words = 0
@@ -478,6 +508,19 @@ def buffer_words(mapping):
     return words
 
 
+@functools.lru_cache(maxsize=4096)
+def chunk_words(spec, shape, choice):
+    """Weight-buffer words (= DRAM rows of W) of each chunk kind: {(last_k, last_c): words}."""
+    return {(last_k, last_c): buffer_words(chunk_mapping(spec, shape, choice, last_k, last_c))
+            for last_k in (False, True) for last_c in (False, True)}
+
+
+def tile_weight_words(spec, shape, choice):
+    """Weight-buffer words a tile loads: every chunk of every filter block."""
+    words = chunk_words(spec, shape, choice)
+    return sum(count * words[kind] for kind, count in chunk_kinds(spec, shape, choice))
+
+
 def replace_shape(shape, **changes):
     """`shape` with some of its fields changed."""
     fields = dict(n=shape.n, c=shape.c, h=shape.h, w=shape.w, k=shape.k, r=shape.r,
@@ -486,23 +529,40 @@ def replace_shape(shape, **changes):
     return ConvShape(**fields)
 
 
-def block_filter_words(spec, shape):
-    """Weight-buffer words (= DRAM rows of W) of a full filter block and of the last one."""
-    k_last = shape.k - (ceil(shape.k / spec.cols) - 1) * spec.cols
-    return (buffer_words(filter_block_mapping(spec, shape)),
-            buffer_words(filter_block_mapping(spec, shape, k_last)))
-
-
-def weight_dram_rows(spec, shape, w):
+def weight_dram_rows(spec, shape, w, choice):
     """W (K x C x R x S) of a layer of `shape` as the DRAM rows the row-stationary
-    accelerator loads: for each block of `cols` filters, its weight-buffer words
-    (`RowStationaryMapping.filter_buffer`), one row of `rows` operands each."""
+    accelerator loads: for each block of `cols` filters, each chunk's weight-buffer words
+    (`RowStationaryMapping.filter_buffer`, one row of `rows` operands each), a block's chunks
+    a full chunk's words apart (the last block's padded with zero rows)."""
     w = np.asarray(w)
+    k_full, _, c_full, _ = chunk_extents(spec, shape, choice)
+    pitch = chunk_words(spec, shape, choice)[(False, False)]
     rows = []
-    for k0 in range(0, shape.k, spec.cols):
-        block = w[k0:k0 + spec.cols]
-        rows.append(filter_block_mapping(spec, shape, len(block)).filter_buffer(block)[0])
+    for k0 in range(0, shape.k, k_full):
+        for c0 in range(0, shape.c, c_full):
+            block = w[k0:k0 + k_full, c0:c0 + c_full]
+            last_k, last_c = k0 + k_full >= shape.k, c0 + c_full >= shape.c
+            words = chunk_mapping(spec, shape, choice, last_k, last_c).filter_buffer(block)[0]
+            rows.append(words)
+            if last_k and not last_c:
+                rows.append(np.zeros((pitch - len(words), spec.rows), dtype=words.dtype))
     return np.concatenate(rows)
+
+
+def weight_rows_count(spec, shape, choice=None):
+    """DRAM rows of W in the row-stationary layout (`weight_dram_rows`) of the layer's
+    choice (`layer_choice`, unless given); 0 for a layer the array cannot run."""
+    if choice is None:
+        try:
+            choice = layer_choice(spec, fc_row(shape))
+        except ValueError:
+            return 0
+        shape = fc_row(shape)
+    words = chunk_words(spec, shape, choice)
+    k_blocks, c_chunks = ceil(shape.k / spec.cols), chunks_of(spec, shape, choice)
+    block = (c_chunks - 1) * words[(False, False)] + words[(False, True)]
+    return ((k_blocks - 1) * block + (c_chunks - 1) * words[(False, False)]
+            + words[(True, True)])
 
 
 def check_layer(spec, shape):
@@ -519,38 +579,52 @@ def check_layer(spec, shape):
     map_conv(shape, array_of(spec))
 
 
-def pass_fields(spec, shape):
-    """The descriptor's `rs_` fields (models.registers) of a layer of `shape`, run block of
-    `cols` filters by block over whole images, every block's outputs in one output group
-    (`k_blocks` words a pixel)."""
+def _last_plan(mapping):
+    """The plan of a mapping's last pass."""
+    for start in mapping.passes():
+        pass
+    return mapping.plan(*start)
+
+
+def pass_fields(spec, shape, choice, last_tile_p):
+    """The descriptor's `rs_` fields (models.registers) of a layer of `shape` run as `choice`
+    says: a tile's chunks (a block of `cols` filters, a chunk of channels) each walk their
+    passes over the tile's band, the outputs of a group of filter blocks in the output buffer
+    (`k_group_blocks` words a pixel, the last group's fewer); the last filter block, the last
+    channel chunk, the last tile (of `last_tile_p` rows) and the last output group have their
+    own counts."""
     rows = spec.rows
     k_blocks = ceil(shape.k / spec.cols)
-    full = filter_block_mapping(spec, shape)
-    last = filter_block_mapping(spec, shape, shape.k - (k_blocks - 1) * spec.cols)
+    full = chunk_mapping(spec, shape, choice)
+    last_k = chunk_mapping(spec, shape, choice, last_k=True)
+    last_c = chunk_mapping(spec, shape, choice, last_c=True)
+    last_tile = chunk_mapping(spec, shape, choice, rows=last_tile_p)
     sh = full.shape
-    first_plan, last_plan = full.plan(*next(full.passes())), None
-    for last_plan in full.passes():
-        pass
-    last_plan = full.plan(*last_plan)
-    last_k_plan = None
-    for last_k_plan in last.passes():
-        pass
-    last_k_plan = last.plan(*last_k_plan)
-    c_blocks = ceil(sh.c / rows)
+    first_plan, last_plan = full.plan(*next(full.passes())), _last_plan(full)
+    last_k_plan, last_c_plan = _last_plan(last_k), _last_plan(last_c)
+    c_blocks = ceil(shape.c / spec.input_lanes)
     line_words = sh.w * c_blocks
-    out_row_step = sh.q * k_blocks
+    out_row_step = sh.q * choice.k_group_blocks
+    last_group = k_blocks - (ceil(k_blocks / choice.k_group_blocks) - 1) * choice.k_group_blocks
     col_skip = max(sh.stride - sh.s, 0)
     return {
         "rs_k_tiles": ceil(sh.k / full.filter_tile),
-        "rs_k_tiles_last": ceil(last.shape.k / last.filter_tile),
-        "rs_c_tiles": ceil(sh.c / full.channel_tile), "rs_folds": ceil(sh.r / full.fold_rows),
-        "rs_strips": ceil(sh.p / full.strip_cols), "rs_filter_tile": full.filter_tile,
+        "rs_k_tiles_last": ceil(last_k.shape.k / last_k.filter_tile),
+        "rs_c_tiles": ceil(sh.c / full.channel_tile),
+        "rs_c_tiles_last_c": ceil(last_c.shape.c / last_c.channel_tile),
+        "rs_folds": ceil(sh.r / full.fold_rows),
+        "rs_strips": ceil(full.rows_out / full.strip_cols),
+        "rs_strips_last_tile": ceil(last_tile_p / full.strip_cols),
+        "rs_filter_tile": full.filter_tile,
         "rs_ct_lanes": full.channel_tile % rows, "rs_ct_blocks": full.channel_tile // rows,
         "rs_fold_rows": full.fold_rows, "rs_fold_last": len(last_plan.fold),
         "rs_strip_cols": full.strip_cols, "rs_strip_last": len(last_plan.strip),
+        "rs_strip_last_tile": len(_last_plan(last_tile).strip),
         "rs_vertical_sets": len(first_plan.channel_sets),
-        "rs_vsets_last": len(last_plan.channel_sets), "rs_channels": full.channels,
+        "rs_vsets_last": len(last_plan.channel_sets),
+        "rs_vsets_last_c": len(last_c_plan.channel_sets), "rs_channels": full.channels,
         "rs_channels_last": len(last_plan.channel_sets[-1]),
+        "rs_channels_last_c": len(last_c_plan.channel_sets[-1]),
         "rs_horizontal_sets": len(first_plan.filter_sets),
         "rs_hsets_last": len(last_plan.filter_sets),
         "rs_hsets_last_k": len(last_k_plan.filter_sets), "rs_filters": full.filters,
@@ -560,38 +634,32 @@ def pass_fields(spec, shape):
         "rs_strip_rows": full.strip_cols * sh.stride,
         "rs_strip_words": full.strip_cols * sh.stride * line_words,
         "rs_strip_out": full.strip_cols * out_row_step, "rs_out_row_step": out_row_step,
+        "rs_strip_out_last": full.strip_cols * sh.q * last_group,
+        "rs_out_row_step_last": sh.q * last_group,
         "rs_q_lanes": full.channels % rows, "rs_q_blocks": full.channels // rows,
         "rs_step": min(sh.stride, sh.s), "rs_col_skip": col_skip,
         "rs_col_skip_words": col_skip * c_blocks,
     }
 
 
-def descriptor_fields(spec, shape, w_row):
+def descriptor_fields(spec, shape, w_row, choice, last_tile_p):
     """The descriptor's row-stationary fields: the pass walk's (`pass_fields`) and the weight
-    loads of `weight_dram_rows`: one load per filter block, a DRAM row of `w_row` beats per
-    weight-buffer word."""
-    full, last = block_filter_words(spec, shape)
-    fields = pass_fields(spec, shape)
+    loads of `weight_dram_rows`: one load a chunk, a DRAM row of `w_row` beats per
+    weight-buffer word, a block's chunks a full chunk apart."""
+    words = chunk_words(spec, shape, choice)
+    c_chunks = chunks_of(spec, shape, choice)
+    fields = pass_fields(spec, shape, choice, last_tile_p)
     fields.update({
-        "w_block_beats": full * w_row, "w_chunk_step": 0,
+        "w_block_beats": ((c_chunks - 1) * words[(False, False)] + words[(False, True)])
+        * w_row,
+        "w_chunk_step": words[(False, False)] * w_row,
         "w_slice_beats": w_row, "w_last_slice_beats": w_row,
         "w_row_elems": spec.rows, "w_last_row_elems": spec.rows,
-        "w_rows": full, "w_rows_last_chunk": full,
-        "w_rows_last_k": last, "w_rows_last_both": last,
+        "w_rows": words[(False, False)], "w_rows_last_chunk": words[(False, True)],
+        "w_rows_last_k": words[(True, False)], "w_rows_last_both": words[(True, True)],
         "shift_first": 0, "last_shift_first": 0,
     })
     return fields
-
-
-def weight_rows_count(spec, shape):
-    """DRAM rows of W in the row-stationary layout (`weight_dram_rows`); 0 for a layer the
-    array cannot run (its mapping refuses it)."""
-    try:
-        check_layer(spec, shape)
-    except ValueError:
-        return 0
-    full, last = block_filter_words(spec, shape)
-    return (ceil(shape.k / spec.cols) - 1) * full + last
 
 
 def fc_row(shape):
@@ -604,32 +672,116 @@ def fc_row(shape):
     return shape
 
 
-def map_layer(spec, shape, post, placement):
-    """The accelerator's mapping of a conv layer on a row-stationary array: each tile one
-    whole image, each chunk one block of `cols` filters over every channel (its passes walk
-    the rest), every block's outputs in one output group; the weights stay resident when
-    every block fits the weight buffer, else each image loads them again; a fully-connected
-    layer runs as one row of samples (`fc_row`).  Raises MappingError naming what does not
-    fit."""
+def _fits(spec, shape, choice):
+    """The tile's band, its outputs and a chunk's weights fit the buffers (and the
+    sequencer's counts)."""
+    k_blocks = ceil(shape.k / spec.cols)
+    band = layer_mapper.band_rows(shape, choice.tile_p)
+    group = choice.k_group_blocks
+    words = chunk_words(spec, shape, choice)
+    weights = k_blocks * words[(False, False)] if choice.resident else words[(False, False)]
+    return (band * shape.w * ceil(shape.c / spec.input_lanes) <= spec.input_words
+            and band * shape.w <= COUNT_LIMIT
+            and choice.tile_p * shape.q * group <= spec.output_words
+            and choice.tile_p * shape.q <= COUNT_LIMIT and weights <= spec.weight_words)
+
+
+def output_groups(spec, shape):
+    """The output groups worth pricing (filter blocks whose outputs a tile holds at once):
+    every block, and of the group sizes whose slice of an output pixel starts on a DRAM beat
+    whatever the outputs' precision, the largest whose one output row fits the output buffer
+    and the smallest (the tallest tiles)."""
+    k_blocks = ceil(shape.k / spec.cols)
+    beat = 8 * spec.dram_bus_bytes
+    aligned = [g for g in range(1, k_blocks) if g * spec.cols * spec.operand_bits % beat == 0]
+    fitting = [g for g in aligned if shape.q * g <= spec.output_words]
+    return sorted({k_blocks, *fitting[-1:], *aligned[:1]}, reverse=True)
+
+
+def _candidates(spec, shape, bounded):
+    """Every choice worth pricing: per-PE channels and filters from 1 to the most the
+    register files allow (the most, half of it, 1); folds as large as the array; output
+    groups of `output_groups`; with each, the tallest tiles that fit, the same number of
+    tiles evened out, and the tallest whose rows are a whole number of strips; channel
+    chunks of the most blocks that fit, or every block resident.  `bounded` False: every
+    whole-image choice in one output group, whether it fits or not."""
+    c_blocks, k_blocks = ceil(shape.c / spec.input_lanes), ceil(shape.k / spec.cols)
+    array = array_of(spec)
+    p = shape.p
+    for chunk_blocks in range(c_blocks, 0, -1):
+        c_chunk = min(shape.c, chunk_blocks * spec.input_lanes)
+        most = map_conv(replace_shape(shape, n=1, k=min(shape.k, spec.cols), c=c_chunk), array)
+        found = False
+        for channels in sorted({1, ceil(most.channels / 2), most.channels}):
+            for filters in sorted({1, ceil(most.filters / 2), most.filters}):
+                def choice(tile_p, resident, group=k_blocks):
+                    return LayerChoice(channels, filters, most.fold_rows,
+                                       min(tile_p, spec.cols), tile_p, chunk_blocks, resident,
+                                       group)
+                if not bounded:
+                    yield choice(p, chunk_blocks == c_blocks and k_blocks * chunk_words(
+                        spec, shape, choice(p, False))[(False, False)] <= spec.weight_words)
+                    continue
+                for resident in ((False, True) if chunk_blocks == c_blocks else (False,)):
+                    for group in output_groups(spec, shape):
+                        tallest = 0
+                        while tallest < p and _fits(spec, shape,
+                                                    choice(tallest + 1, resident, group)):
+                            tallest += 1
+                        if not tallest:
+                            continue
+                        found = True
+                        tiles = ceil(p / tallest)
+                        strips = tallest // spec.cols * spec.cols
+                        for tile_p in {tallest, ceil(p / tiles), strips} - {0}:
+                            yield choice(tile_p, resident, group)
+        if found or not bounded:
+            return
+
+
+@functools.lru_cache(maxsize=4096)
+def layer_choice(spec, shape, bounded=True):
+    """The accelerator's `LayerChoice` for a conv layer of `shape` (a fully-connected one as
+    `fc_row`): among `_candidates`, the one moving the least DRAM traffic, then taking the
+    fewest cycles, then with the most channels and filters per PE, the tallest tiles and
+    the weights resident (priced with int32 outputs and no bias: these move every choice's traffic and cycles
+    alike).  `bounded` False: the whole-image choice whether or not it fits the buffers.
+    Raises MappingError naming the sizes when no tile fits."""
+    from .perf import predict_counters, predict_cycles   # they price mappings of this module
+    check_layer(spec, shape)
+    priced = []
+    for choice in _candidates(spec, shape, bounded):
+        mapping = layer_mapper.rs_mapping(spec, shape, PostProcess(), None, choice)
+        counters = predict_counters(spec, mapping)
+        priced.append((counters["dram_bytes_read"] + counters["dram_bytes_written"],
+                       predict_cycles(spec, mapping), -choice.channels, -choice.filters,
+                       -choice.tile_p, -choice.resident, choice))
+    if not priced:
+        group = output_groups(spec, shape)[-1]
+        smallest = LayerChoice(1, 1, min(shape.r, spec.rows), 1, 1, 1, False, group)
+        raise MappingError(
+            f"row-stationary: one output row needs "
+            f"{layer_mapper.band_rows(shape, 1) * shape.w * ceil(shape.c / spec.input_lanes)} "
+            f"input-buffer words (its band), {shape.q * group} "
+            f"output-buffer words and {chunk_words(spec, shape, smallest)[(False, False)]} "
+            f"weight-buffer words (one channel block of a filter block); {spec.name!r} holds "
+            f"{spec.input_words}, {spec.output_words} and {spec.weight_words}")
+    return min(priced, key=lambda entry: entry[:6])[6]
+
+
+def map_layer(spec, shape, post, placement, bounded=True):
+    """The accelerator's mapping of a conv layer on a row-stationary array (`layer_choice`):
+    tiles of `tile_p` output rows of an image, each chunk a block of `cols` filters over a
+    chunk of channels (its passes walk the rest), every block's outputs in one output group;
+    a fully-connected layer runs as one row of samples (`fc_row`).  Raises MappingError
+    naming what does not fit; `bounded` False: the whole-image mapping whether or not it
+    fits the buffers (the figures of the same schedule on larger buffers)."""
     shape = fc_row(shape)
     try:
-        check_layer(spec, shape)
+        choice = layer_choice(spec, shape, bounded)
     except ValueError as error:
         raise MappingError(str(error)) from None
-    c_blocks = ceil(shape.c / spec.input_lanes)
-    k_blocks = ceil(shape.k / spec.cols)
-    image_px = shape.h * shape.w
-    full, _ = block_filter_words(spec, shape)
-    outputs = shape.p * shape.q * k_blocks
-    if image_px * c_blocks > spec.input_words or image_px > COUNT_LIMIT \
-            or outputs > spec.output_words or full > spec.weight_words:
-        raise MappingError(
-            f"row-stationary runs a whole image at a time: {image_px * c_blocks} input-buffer, "
-            f"{outputs} output-buffer and {full} weight-buffer words; "
-            f"{spec.name!r} holds {spec.input_words}, {spec.output_words} and "
-            f"{spec.weight_words}")
-    resident = full if k_blocks * full <= spec.weight_words else 0
-    return layer_mapper.rs_mapping(spec, shape, post, placement, c_blocks, k_blocks, resident)
+    return layer_mapper.rs_mapping(spec, shape, post, placement, choice)
 
 
 def pass_cycles(mapping, the_pass):

@@ -2,8 +2,8 @@
 
 `rs_layer_figures(spec, shape, groups, batch)` gives a conv, depthwise / grouped or fully
 connected layer's counters, named as models/counters.py names them, plus the row-stationary
-array's own events (`RS_COUNTERS`: register-file accesses split by operand, the multicast
-buses, the psum hops), and its cycles.
+array's own events (models/counters.py `RS_COUNTERS`: register-file accesses split by
+operand, the multicast buses, the psum hops), and its cycles.
 
 Where each figure comes from:
 - The array's events are `models.row_stationary.expected_counts` (the closed forms the NumPy
@@ -14,45 +14,29 @@ Where each figure comes from:
   word of a horizontal set is one weight-buffer word (`rows` lanes) read; every output
   vector the psum collector hands over (one per strip column and output of a pass) is one
   output-buffer write and one read (accumulating reads every pass but the first; the
-  write-back reads each word once).  The input buffer is loaded with each image's band
-  (the rows its windows read; `c_blocks` words a pixel), the weight buffer with the layer's
-  weights (`RowStationaryMapping.filter_buffer`) once when they stay resident, else once an
-  image.
-- DRAM: each image's band (its rows as the other dataflows store them), the weight-buffer
+  write-back reads each word once).  The input buffer is loaded with each tile's band
+  (the rows its windows read; `c_blocks` words a pixel), the weight buffer with each chunk's
+  weights (`RowStationaryMapping.filter_buffer`) once for the layer when they stay
+  resident, else once a tile.
+- DRAM: each tile's band (its rows as the other dataflows store them), the weight-buffer
   words as loaded (a DRAM row per word), the bias once if any, Y once.
 - Cycles: `models.perf.predict_cycles` walks the sequencer's phases (DMA loads, chunks,
   write-backs) as for the other dataflows, with `RowStationaryStreamer` for the inner loop:
-  each chunk (a filter block's passes over an image) lasts
+  each chunk (a filter block's passes over a chunk of channels of a tile's band) lasts
   `models.row_stationary.chunk_cycles`, every pass followed cycle by cycle through the units
   (`pass_cycles` there).
 """
 
+import functools
 from collections import Counter
 from dataclasses import replace
 
-from . import mapper as layer_mapper
-from .mapper import PostProcess
+from .counters import RS_COUNTER_NAMES
+from .mapper import MappingError, PostProcess
 from .perf import _inside, predict_cycles, tiles
-from .row_stationary import (block_filter_words, buffer_words, chunk_cycles, expected_counts,
-                             fc_row, filter_block_mapping, window_words)
+from .row_stationary import (choice_of, chunk_cycles, chunk_kinds, chunk_mapping,
+                             expected_counts, fc_row, map_layer, tile_weight_words)
 
-RS_COUNTERS = (
-    ("filter_rf_reads", "filter-scratchpad reads: one per MAC"),
-    ("filter_rf_writes", "filter-scratchpad writes: every weight a PE loads from its filter bus"),
-    ("input_rf_reads", "input-window reads: one per (output, channel, tap) a PE convolves"),
-    ("input_rf_writes", "input-window writes: every input word a PE takes from the input bus"),
-    ("psum_rf_reads", "psum register-file reads: one per MAC (the drain's read included)"),
-    ("psum_rf_writes", "psum register-file writes: one per MAC"),
-    ("filter_bus_words", "weights put on the horizontal filter buses (one per PE row and word)"),
-    ("filter_bus_deliveries", "weights the filter buses deliver (a word reaches a row's PEs)"),
-    ("input_bus_sends", "words put on the diagonal input bus"),
-    ("input_bus_deliveries", "input words the bus delivers (a word reaches its diagonal's PEs)"),
-    ("psum_hops", "partial sums passed from a PE to the one above it"),
-    ("passes", "array passes (image, filter tile, channel tile, fold, strip)"),
-)
-"""The row-stationary array's events beyond models/counters.py, each (name, one count)."""
-
-RS_COUNTER_NAMES = tuple(name for name, _ in RS_COUNTERS)
 
 def rs_layer_figures(spec, shape, groups=1, batch=1, post=PostProcess()):
     """The counters and cycles of a layer of `shape` on the row-stationary array of `spec`.
@@ -62,63 +46,71 @@ def rs_layer_figures(spec, shape, groups=1, batch=1, post=PostProcess()):
     `models.mapper.fc_shape`, M samples as M rows of one column, run as one row of M columns
     as `run_fc` does); batch: the layer runs on `batch` times shape.n images (or samples);
     post: the post-processing (its requantization makes the outputs operands instead of
-    int32).  The figures are the accelerator's (`accelerator_counters`, `accelerator_cycles`)
-    for the layer as it maps it, whether or not an image fits the spec's buffers (the weights
-    stay resident when they fit the weight buffer).
+    int32).  The figures are the accelerator's (`accelerator_counters`, `predict_cycles`)
+    for the layer as it maps it (models.row_stationary.map_layer); a layer whose smallest
+    tile does not fit the buffers (`rs_layer_fits` False) is priced as the whole-image
+    schedule on buffers large enough.
 
-    Returns (counters: every name of models.counters plus RS_COUNTER_NAMES, cycles)."""
-    shape = replace(shape, n=shape.n * batch)
-    group = fc_row(replace(shape, c=shape.c // groups, k=shape.k // groups))
-    mapping = unchecked_mapping(spec, group, post)
-    figures = _Figures(spec, group, post, mapping)
+    Returns (counters: every name of models.counters but `cycles`, cycles)."""
+    group = _group_shape(shape, groups, batch)
+    fits = rs_layer_fits(spec, shape, groups, batch)
+    mapping = map_layer(spec, group, post, None, bounded=fits)
+    figures = _Figures(spec, mapping)
     counters = figures.counters()
     counters.update(stall_cycles=0, macs_gated=figures.padding_macs())
-    for name in RS_COUNTER_NAMES:
-        counters[name] = figures.events[name]
     return ({name: groups * value for name, value in counters.items()},
             groups * predict_cycles(spec, mapping))
 
 
-def unchecked_mapping(spec, shape, post):
-    """The accelerator's mapping of a layer (models.row_stationary.map_layer) whether or not
-    its image, outputs and weights fit the spec's buffers: the figures of the same schedule on
-    larger buffers."""
-    k_blocks = -(-shape.k // spec.cols)
-    full, _ = block_filter_words(spec, shape)
-    return layer_mapper.rs_mapping(spec, shape, post, None, -(-shape.c // spec.input_lanes),
-                                   k_blocks, full if k_blocks * full <= spec.weight_words else 0)
+def rs_layer_fits(spec, shape, groups=1, batch=1):
+    """Whether the accelerator maps the layer of `rs_layer_figures` on the spec's buffers."""
+    try:
+        map_layer(spec, _group_shape(shape, groups, batch), PostProcess(), None)
+    except MappingError:
+        return False
+    return True
+
+
+def _group_shape(shape, groups, batch):
+    """One group's convolution of the batch (a fully-connected layer: `fc_row`)."""
+    shape = replace(shape, n=shape.n * batch)
+    return fc_row(replace(shape, c=shape.c // groups, k=shape.k // groups))
 
 
 def accelerator_counters(spec, mapping):
     """The counters the loop nest of a row-stationary mapping implies (as
-    `models.perf.predict_counters`): a whole image a tile, for each image each block of
-    `cols` filters runs its passes (models.row_stationary.filter_block_mapping)."""
-    return _Figures(spec, mapping.shape, mapping.post, mapping).counters()
+    `models.perf.predict_counters`): for each tile of output rows, each block of `cols`
+    filters, each chunk of channels runs its passes over the tile's band
+    (models.row_stationary.chunk_mapping)."""
+    return _Figures(spec, mapping).counters()
 
 
 class _Figures:
-    """A row-stationary layer's traffic, from its filter blocks' passes."""
+    """A row-stationary layer's traffic, from its tiles' chunks' passes."""
 
-    def __init__(self, spec, shape, post, mapping):
-        self.spec, self.shape, self.post = spec, shape, post
-        self.blocks = [filter_block_mapping(spec, shape, min(spec.cols, shape.k - k0))
-                       for k0 in range(0, shape.k, spec.cols)]
-        self.traffic = [_pass_traffic(spec, block.shape,
-                                      [block.plan(*start) for start in block.passes()])
-                        for block in self.blocks]
+    def __init__(self, spec, mapping):
+        shape = mapping.shape
+        self.spec, self.shape, self.post = spec, shape, mapping.post
+        choice = choice_of(spec, mapping)
         self.events = Counter()
-        for block in self.blocks:
-            for name, value in expected_counts(block).items():
-                self.events[name] += shape.n * value
+        self.traffic = Counter()
+        walk = list(tiles(mapping))
+        for tile in walk:
+            for kind, count in chunk_kinds(spec, shape, choice):
+                chunk = chunk_mapping(spec, shape, choice, *kind, tile.rows)
+                for name, value in _chunk_events(chunk).items():
+                    self.events[name] += count * value
+                for name, value in _chunk_traffic(chunk, tile.p0).items():
+                    self.traffic[name] += count * value
         self.events["filter_bus_words"] = self.events["glb_filter_reads"]
-        self.block_words = [buffer_words(block) for block in self.blocks]
-        self.resident = mapping.descriptor["w_resident"]
-        # Each image's band: the input rows its windows read (the padding rows are not loaded).
-        self.band_pixels = sum(tile.band_rows * shape.w for tile in tiles(mapping))
+        self.tile_words = tile_weight_words(spec, shape, choice)
+        self.fetches = 1 if choice.resident else len(walk)
+        # Each tile's band: the input rows its windows read (the padding rows are not loaded).
+        self.band_pixels = sum(tile.band_rows * shape.w for tile in walk)
         # A grouped layer's run reads and writes channel slices of every pixel.
         self.x_row_beats, self.w_row_beats, self.y_row_beats = (
             mapping.x_row_beats, mapping.w_row_beats, mapping.y_row_beats)
-        self.b_beats = mapping.descriptor["b_row_beats"] if post.bias else 0
+        self.b_beats = mapping.descriptor["b_row_beats"] if mapping.post.bias else 0
 
     def padding_macs(self):
         """MACs on padding: the gated ones of data without zeros and a zero pad value."""
@@ -128,11 +120,8 @@ class _Figures:
         return sh.macs - sh.n * sh.k * sh.c * taps if sh.pad_value == 0 else 0
 
     def counters(self):
-        spec, sh, ev = self.spec, self.shape, self.events
+        spec, sh, ev, traffic = self.spec, self.shape, self.events, self.traffic
         bus = spec.dram_bus_bytes
-        fetches = 1 if self.resident else sh.n
-        weight_words = sum(self.block_words)
-        vectors = sh.n * sum(sum(t["vectors"]) for t in self.traffic)
         counters = {name: 0 for name in ("macs_skipped", "compressor_beats",
                                          "compressed_bytes_written", "decompressor_beats",
                                          "compressed_bytes_read")}
@@ -142,42 +131,49 @@ class _Figures:
             "rf_reads": sum(ev[f"{operand}_rf_reads"] for operand in _OPERANDS),
             "rf_writes": sum(ev[f"{operand}_rf_writes"] for operand in _OPERANDS),
             "array_transfers": ev["psum_hops"],
-            "glb_input_reads": sh.n * sum(sum(t["input_reads"]) for t in self.traffic),
+            "glb_input_reads": traffic["input_reads"],
             "glb_input_writes": self.band_pixels * -(-sh.c // spec.input_lanes),
-            "glb_weight_reads": sh.n * sum(sum(t["filter_words"]) for t in self.traffic),
-            "glb_weight_writes": fetches * weight_words,
-            "glb_output_reads": vectors,
-            "glb_output_writes": vectors,
+            "glb_weight_reads": traffic["filter_words"],
+            "glb_weight_writes": self.fetches * self.tile_words,
+            "glb_output_reads": traffic["vectors"],
+            "glb_output_writes": traffic["vectors"],
             "dram_bytes_read": (self.band_pixels * self.x_row_beats
-                                + fetches * weight_words * self.w_row_beats
+                                + self.fetches * self.tile_words * self.w_row_beats
                                 + self.b_beats) * bus,
             "dram_bytes_written": sh.n * sh.p * sh.q * self.y_row_beats * bus,
         })
+        counters.update({name: ev[name] for name in RS_COUNTER_NAMES})
         return counters
 
 _OPERANDS = ("filter", "input", "psum")
 
 
-def _pass_traffic(spec, shape, passes):
-    """Per pass of one image: input-buffer reads, weight-buffer words read, output vectors."""
+@functools.lru_cache(maxsize=4096)
+def _chunk_events(chunk):
+    """The array's events of one chunk's passes (`expected_counts`)."""
+    return expected_counts(chunk)
+
+
+@functools.lru_cache(maxsize=65536)
+def _chunk_traffic(chunk, p0):
+    """Input-buffer reads, weight-buffer words read and output vectors of one chunk's passes
+    over the tile whose first output row is `p0`."""
+    shape = chunk.shape
     u, s, pad = shape.stride, shape.s, shape.pad
-    window = window_words(shape)
     columns = [column for f in range(shape.q)
                for column in range(f * u + s - (s if f == 0 else min(u, s)), f * u + s)]
     columns_inside = sum(pad <= column < pad + shape.w for column in columns)
-    traffic = {"input_reads": [], "filter_words": [], "vectors": []}
-    for the_pass in passes:
-        rows = {the_pass.strip.start * u + the_pass.fold.start + j * u + i
+    traffic = Counter()
+    for start in chunk.passes():
+        the_pass = chunk.plan(*start)
+        rows = {(p0 + the_pass.strip.start) * u + the_pass.fold.start + j * u + i
                 for j in range(len(the_pass.strip)) for i in range(len(the_pass.fold))}
         rows_inside = sum(pad <= row < pad + shape.h for row in rows)
         channels = sum(len(cs) for cs in the_pass.channel_sets)
         widest = max(len(cs) for cs in the_pass.channel_sets)
-        filters = [len(ks) for ks in the_pass.filter_sets]
-        filter_words = sum(filters) * widest * s
-        vectors = len(the_pass.strip) * shape.q
-        traffic["input_reads"].append(channels * rows_inside * columns_inside)
-        traffic["filter_words"].append(filter_words)
-        traffic["vectors"].append(vectors)
+        traffic["input_reads"] += channels * rows_inside * columns_inside
+        traffic["filter_words"] += sum(len(ks) for ks in the_pass.filter_sets) * widest * s
+        traffic["vectors"] += len(the_pass.strip) * shape.q
     return traffic
 
 
@@ -189,20 +185,27 @@ array's latency)."""
 
 class RowStationaryStreamer:
     """The row-stationary inner loop as `models.perf.predict_cycles` walks it: each chunk is
-    the next filter block's passes over the tile's image (`chunk_cycles`)."""
+    the next (filter block, channel chunk)'s passes over the tile's band (`chunk_cycles`)."""
 
     def __init__(self, spec, mapping):
-        shape = mapping.shape
-        self.lengths = [chunk_cycles(filter_block_mapping(spec, shape,
-                                                          min(spec.cols, shape.k - k0)))
-                        for k0 in range(0, shape.k, spec.cols)]
+        self.spec, self.shape = spec, mapping.shape
+        self.choice = choice_of(spec, mapping)
+        self.k_blocks = mapping.descriptor["k_blocks"]
+        self.c_chunks = mapping.descriptor["c_chunks"]
         self.chunks = 0
 
     def chunk(self, cycles, pixels, chunk, prefetch):
-        """Run the next filter block from `cycles`; return (its end, None: no prefetch)."""
-        length = self.lengths[self.chunks % len(self.lengths)]
+        """Run the next chunk from `cycles`; return (its end, None: no prefetch)."""
+        kb = self.chunks // self.c_chunks % self.k_blocks
         self.chunks += 1
-        return cycles + length, None
+        return cycles + _chunk_length(chunk_mapping(
+            self.spec, self.shape, self.choice, kb == self.k_blocks - 1,
+            chunk == self.c_chunks - 1, pixels // self.shape.q)), None
 
     def drained(self, cycles):
         return cycles + DRAIN_CYCLES
+
+
+@functools.lru_cache(maxsize=4096)
+def _chunk_length(chunk):
+    return chunk_cycles(chunk)

@@ -36,6 +36,8 @@ INDEX_BITS = 2
 COMPRESSED_ROW_BYTES = 256
 """Longest activation row (one pixel's channels, in DRAM bytes) the compressing writer holds
 while it decides how to store it; a layer with longer rows is written dense."""
+FOLD_LINE_WORDS = 2
+"""Words the folded loop's line buffer holds of each input row (models/tap_fold.py)."""
 
 
 class SpecError(ValueError):
@@ -186,6 +188,23 @@ class ArchSpec:
         """Operands in one input buffer word: one per array row, or two with 2:4 weights
         (each pair of rows selects from the four channels of its group)."""
         return 2 * self.rows if self.skips_weights else self.rows
+
+    @property
+    def depthwise_columns(self):
+        """Whether the array has the depthwise mode (models/depthwise.py): a dense
+        weight-stationary array whose columns divide its input word's lanes, so a filter
+        block's `cols` channels are lanes of one word; 0 if not, else the columns."""
+        dense_ws = self.dataflow == "ws" and not self.skips_weights
+        return self.cols if dense_ws and self.input_lanes % self.cols == 0 else 0
+
+    @property
+    def fold_line_rows(self):
+        """Input rows the folded loop's line buffer holds (pyhdl/tap_fold_loop.py), so a
+        folded block may take that many kernel rows (models/tap_fold.py): a third of the array
+        rows (a kernel row's run is at least 3 elements), none below 6 rows; FOLD_LINE_WORDS
+        words each; none on a 2:4 array, whose folded layers stream one kernel row a block."""
+        dense_ws = self.dataflow == "ws" and not self.skips_weights
+        return self.rows // 3 if self.rows >= 6 and dense_ws else 1
 
     @property
     def index_lanes(self):

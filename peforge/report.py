@@ -46,13 +46,18 @@ def layer_weights_mode(spec, layer, weights=None):
     layer's M input rows are the pixels of a 1x1 convolution, sharing each weight load), or
     "depthwise" / "grouped (G groups)" "as P block-diagonal dense parts of C channels" (each
     part a convolution over an aligned channel slice whose weights are zero across groups,
-    models.mapper.map_grouped_conv)."""
+    models.mapper.map_grouped_conv), or "depthwise across the columns, ..." where the mapper
+    runs it in the array's depthwise mode (models/depthwise.py)."""
     shape, groups = layer.shape, layer.groups
     if layer.op == "fc":
         return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}" \
             + batch_mode(spec, layer, weights)
     if groups == 1:
         return dense_mode(spec, layer, weights) + batch_mode(spec, layer, weights)
+    parts = map_grouped_conv(spec, shape, groups, layer.post)
+    if parts[0].mapping.descriptor["depthwise"]:
+        return (f"depthwise across the columns, a channel a column, {shape.r} kernel rows of "
+                f"{shape.s} taps down the rows")
     per_part = group_slice(spec, shape, groups, layer.post)
     kind = "depthwise" if groups == shape.c == shape.k else f"grouped ({groups} groups)"
     return (f"{kind} as {-(-groups // per_part)} block-diagonal dense parts of "
@@ -61,11 +66,15 @@ def layer_weights_mode(spec, layer, weights=None):
 
 def dense_mode(spec, layer, weights=None):
     """"dense", or for a few-channel layer whose kernel taps the array rows take
-    (models/tap_fold.py) "taps folded, N segments of R kernel rows, packed input"."""
+    (models/tap_fold.py) "taps folded, N segments of R kernel rows, packed input" (or "N
+    blocks of R' kernel rows" when a block takes several)."""
     [part] = map_grouped_conv(spec, layer.shape, 1, layer.post, weights)
     d = part.mapping.descriptor
     if not d["fold"]:
         return "dense"
+    if d["fold_rows"] > 1:
+        return f"taps folded, {d['taps']} block{'s' if d['taps'] > 1 else ''} of " \
+               f"{d['fold_rows']} kernel rows, packed input"
     return f"taps folded, {d['c_blocks']} segment{'s' if d['c_blocks'] > 1 else ''} of " \
            f"{layer.shape.r} kernel rows, packed input"
 

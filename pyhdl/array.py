@@ -72,7 +72,17 @@ class SystolicArray(wiring.Component):
                 "values": data.ArrayLayout(signed(self.acc_bits), self.cols),
             })),
             "gated": Out(range(self.rows * self.cols + 1)),
+            **self.mode_ports(spec),
         })
+
+    def mode_ports(self, spec):
+        """Ports of an array's further modes (pyhdl/depthwise_array.py); none here."""
+        return {}
+
+    def pe_input(self, m, token, r, c):
+        """What PE (r, c) takes as its input token, given `token`: the skewed row input
+        (c = 0) or its left neighbour's output."""
+        return token
 
     @staticmethod
     def weight_word(spec):
@@ -122,7 +132,7 @@ class SystolicArray(wiring.Component):
                     pe.psum_in.eq(0 if r == 0 else pes[r - 1][c].psum_out),
                 ]
                 if c > 0:
-                    m.d.comb += pe.x_in.eq(pes[r][c - 1].x_out)
+                    m.d.comb += pe.x_in.eq(self.pe_input(m, pes[r][c - 1].x_out, r, c))
 
         # Input skew: row r enters r cycles late, so the diagonal wavefront meets the psums.
         for r in range(rows):
@@ -131,7 +141,7 @@ class SystolicArray(wiring.Component):
             m.d.comb += self.row_operands(stage, r)
             for i in range(r):
                 stage = delayed_token(m, stage, f"skew_{r}_{i + 1}")
-            m.d.comb += pes[r][0].x_in.eq(stage)
+            m.d.comb += pes[r][0].x_in.eq(self.pe_input(m, stage, r, 0))
 
         deskew(m, self, [(pes[rows - 1][c].psum_out, pes[rows - 1][c].x_out.valid)
                          for c in range(cols)])

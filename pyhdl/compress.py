@@ -2,8 +2,9 @@
 
 `BitmaskEncoder` turns one dense bus beat into its encoding (mask, then the non-zero bytes);
 `BitmaskDecoder` undoes it.  `RowCompressor` sits between the DMA writer's beats and the DRAM
-write port: it holds each pixel row until it knows whether the row is shorter encoded, writes
-it encoded or dense into the row's dense-sized slot, and writes the length table.
+write port: it holds each pixel row until it knows whether the row is shorter encoded, packs
+the unit's pixels (encoded or dense) into one stream over the unit's slots, and writes the
+length table.  `CompressedRowFetcher` reads them back in the DMA reader.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal
@@ -15,6 +16,10 @@ from models.hardware import ADDR_BITS, BURST_BITS, COUNT_BITS
 
 from .gearbox import RowGearbox
 from .interfaces import DramCommand
+
+
+DENSE_ENTRY = 0
+"""The table entry of a pixel stored dense (models/compression.py DENSE_ENTRY)."""
 
 
 def _bytes(value, count):
@@ -124,40 +129,137 @@ def dense_beat_layout(bus_bytes):
     return data.StructLayout({"data": 8 * bus_bytes, "last": 1})
 
 
-class RowCompressor(wiring.Component):
-    """Writes pixel rows to DRAM bitmask-encoded where that is shorter, and their lengths.
+def pixel_layout():
+    """How the decompressor restores a pixel: `dense` (stored dense) and `last` (its unit's)."""
+    return data.StructLayout({"dense": 1, "last": 1})
 
-    For each job (`start`): `rows` rows of `row_beats` dense beats arrive on `i`, and row j
-    goes to the slot at beat `addr + j * pitch`.  A row enters a buffer of `buffer_beats`
-    beats (two rows of the longest) while its encoded length is summed; at its last beat the
-    row's stored length is decided (encoded beats if fewer than `row_beats`, else
-    `row_beats`, models/compression.py) and the row leaves, encoded or as it came, through a
-    gearbox to `dram_data`, after its write command.
+
+class PackedBursts(wiring.Component):
+    """The DRAM commands of packed units (models/compression.py), pixel by pixel.
+
+    For each job (`start`): pixels in units of `unit_rows`, pixel j's slot at beat
+    `addr + j * pitch`, `row_beats` dense beats each.  A unit's stream fills the beats of its
+    slots in order; for each pixel (its stored bytes on `i`) the commands cover the stream
+    beats it completes, and for a unit's last pixel every beat left, each command within one
+    slot.  So a beat's command goes out as soon as its last byte is known, and the next pixel
+    is taken in the cycle the last command of the one before goes out.
+
+    Ports:
+        start: In(1), latch `addr`, `pitch`, `row_beats`, `unit_rows` (when not busy).
+        i: In(stream of a pixel's stored bytes); last: Out(1), the pixel on `i` ends its unit.
+        cmd: Out(stream of DramCommand); unit_end: Out(1), the command ends its unit.
+        busy: Out(1), commands of the pixel taken remain.
+    Latency: a pixel's first command is offered the cycle after the pixel is taken.
+    """
+
+    def __init__(self, bus_bytes, max_row_beats):
+        self.bus_bytes = bus_bytes
+        self.max_row_beats = max_row_beats
+        super().__init__({
+            "start": In(1),
+            "addr": In(ADDR_BITS),
+            "pitch": In(BURST_BITS),
+            "row_beats": In(BURST_BITS),
+            "unit_rows": In(COUNT_BITS),
+            "i": In(stream.Signature(range(max_row_beats * bus_bytes + 1))),
+            "last": Out(1),
+            "cmd": Out(stream.Signature(DramCommand)),
+            "unit_end": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, shift = self.bus_bytes, (self.bus_bytes - 1).bit_length()
+        row_beats, pitch, unit_rows = (Signal(BURST_BITS), Signal(BURST_BITS),
+                                       Signal(COUNT_BITS))
+        frac = Signal(range(bus))              # bytes of the unit's partial beat
+        pending = Signal(range(self.max_row_beats + 2))
+        end = Signal()                         # the pending beats end the unit
+        unit_left = Signal(COUNT_BITS)
+        pixel_addr = Signal(ADDR_BITS)         # the slot of the next pixel taken
+        next_unit = Signal(ADDR_BITS)          # the slot after the unit's last pixel
+        cmd_addr = Signal(ADDR_BITS)
+        slot_addr = Signal(ADDR_BITS)          # the slot cmd_addr is in
+        slot_left = Signal(BURST_BITS)
+        with m.If(self.start):
+            m.d.sync += [row_beats.eq(self.row_beats), pitch.eq(self.pitch),
+                         unit_rows.eq(self.unit_rows), unit_left.eq(self.unit_rows),
+                         frac.eq(0), pixel_addr.eq(self.addr), cmd_addr.eq(self.addr),
+                         slot_addr.eq(self.addr), slot_left.eq(self.row_beats)]
+
+        final = pending <= slot_left
+        length = Mux(final, pending, slot_left)
+        m.d.comb += [
+            self.cmd.valid.eq(pending != 0),
+            self.cmd.payload.addr.eq(cmd_addr),
+            self.cmd.payload.length.eq(length),
+            self.unit_end.eq(end & final),
+            self.busy.eq(pending != 0),
+            self.last.eq(unit_left == 1),
+        ]
+        fire = self.cmd.valid & self.cmd.ready
+        m.d.comb += self.i.ready.eq((pending == 0) | (fire & final))
+        with m.If(fire):
+            m.d.sync += pending.eq(pending - length)
+            with m.If(final & end):
+                m.d.sync += [cmd_addr.eq(next_unit), slot_addr.eq(next_unit),
+                             slot_left.eq(row_beats)]
+            with m.Elif(~final | (length == slot_left)):
+                m.d.sync += [cmd_addr.eq(slot_addr + pitch), slot_addr.eq(slot_addr + pitch),
+                             slot_left.eq(row_beats)]
+            with m.Else():
+                m.d.sync += [cmd_addr.eq(cmd_addr + length), slot_left.eq(slot_left - length)]
+        total = Signal(range(self.max_row_beats * bus + bus))
+        m.d.comb += total.eq(frac + self.i.payload)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [pending.eq((total >> shift) + (self.last & (total[:shift] != 0))),
+                         end.eq(self.last), pixel_addr.eq(pixel_addr + pitch),
+                         frac.eq(Mux(self.last, 0, total[:shift])),
+                         unit_left.eq(Mux(self.last, unit_rows, unit_left - 1))]
+            with m.If(self.last):
+                m.d.sync += next_unit.eq(pixel_addr + pitch)
+        return m
+
+
+class RowCompressor(wiring.Component):
+    """Writes units of pixel rows to DRAM packed (models/compression.py), and their lengths.
+
+    For each job (`start`): `rows` pixel rows of `row_beats` dense beats arrive on `i`, pixel
+    j's slot at beat `addr + j * pitch`, in units of `unit_rows` pixels.  A pixel enters a
+    buffer of `buffer_beats` beats (two rows of the longest) while its encoded length is
+    summed; at its last beat its stored bytes are decided (the encoding if shorter than
+    the dense row, else the row) and it leaves, encoded or as it came, through a gearbox
+    that packs a unit's pixels into beats (padding only after the unit's last) to
+    `dram_data`; PackedBursts gives the commands of the beats each pixel completes.
 
     A layer's jobs come tile by tile, each tile as `groups` jobs (one per group of output
     channels, each writing its slice of every pixel).  Each group has a length table of
-    `group_table_beats` beats, one after the other from `table_addr`; row j of a job has its
+    `group_table_beats` beats, one after the other from `table_addr`; pixel j of a job has its
     entry at byte j of the job's part of its group's table, which starts on a beat (the
     mapper makes every tile but the layer's last a whole number of beats of entries).  A table
-    beat is written when its last entry is in, and at the end of the job.
+    beat is written when its last entry is in, and at the end of the job: its command after
+    that pixel's commands, its data straight to DRAM once the gearbox holds no whole beat
+    (the unit's partial beat waits in the gearbox).
 
     Ports:
         i: In(stream of dense_beat_layout); stalled while the buffer or the decision queues
             are full.
-        start: In(1), latch `addr`, `pitch`, `rows`, `row_beats` (when not busy).
+        start: In(1), latch `addr`, `pitch`, `rows`, `row_beats`, `unit_rows` (when not busy).
         layer_start: In(1), the next job is the first tile's first group.
         table_addr, groups, group_table_beats: In, the tables (held during a layer).
-        dram_cmd: Out(stream of DramCommand), one per row, and one per table beat written;
-            issued as soon as the row's length is known (ahead of its data).
+        dram_cmd: Out(stream of DramCommand), issued as soon as a beat's bytes are decided
+            (ahead of its data), and one per table beat written.
         dram_data: Out(stream of 8 * B bits); DRAM may stall it.
         busy: Out(1), rows of the job or beats remain.
         encoded: Out(1), a dense beat entered the encoder (the compressor's action).
-    Latency: a row's first beat leaves at the earliest two cycles after its last beat entered.
+    Latency: a pixel's first byte enters the gearbox at the earliest two cycles after its
+    last beat entered, its commands at the earliest three cycles after.
     Assertions (checked in simulation): no row has more beats than `row_beats`.
     """
 
     DECISIONS = 4
-    """Rows whose length is decided but whose command or data has not all left."""
+    """Pixels whose stored bytes are decided but whose commands or data have not all left."""
 
     def __init__(self, bus_bytes, buffer_beats):
         self.bus_bytes = bus_bytes
@@ -170,6 +272,7 @@ class RowCompressor(wiring.Component):
             "pitch": In(BURST_BITS),
             "rows": In(COUNT_BITS),
             "row_beats": In(BURST_BITS),
+            "unit_rows": In(COUNT_BITS),
             "layer_start": In(1),
             "table_addr": In(ADDR_BITS),
             "groups": In(COUNT_BITS),
@@ -184,7 +287,8 @@ class RowCompressor(wiring.Component):
         m = Module()
         bus, shift = self.bus_bytes, (self.bus_bytes - 1).bit_length()
         max_row_beats = self.buffer_beats // 2
-        decision = data.StructLayout({"beats": range(max_row_beats + 1), "compressed": 1})
+        decision = data.StructLayout({"bytes": range(max_row_beats * bus + 1),
+                                      "compressed": 1})
         beat_layout = dense_beat_layout(bus)
         m.submodules.buffer = buffer = fifo.SyncFIFOBuffered(width=beat_layout.size,
                                                              depth=self.buffer_beats)
@@ -195,10 +299,15 @@ class RowCompressor(wiring.Component):
         m.submodules.counter = counter = BitmaskEncoder(bus)
         m.submodules.encoder = encoder = BitmaskEncoder(bus)
         m.submodules.gearbox = gearbox = RowGearbox(8, bus + self.mask_bytes, bus)
+        m.submodules.bursts = bursts = PackedBursts(bus, max_row_beats)
 
         row_beats = Signal(BURST_BITS)
+        unit_rows = Signal(COUNT_BITS)
         with m.If(self.start):
-            m.d.sync += row_beats.eq(self.row_beats)
+            m.d.sync += [row_beats.eq(self.row_beats), unit_rows.eq(self.unit_rows)]
+        m.d.comb += [bursts.start.eq(self.start), bursts.addr.eq(self.addr),
+                     bursts.pitch.eq(self.pitch), bursts.row_beats.eq(self.row_beats),
+                     bursts.unit_rows.eq(self.unit_rows)]
 
         # --- where each job's table entries go: its group's table, from its tile's beat ----
         group = Signal(COUNT_BITS)
@@ -220,16 +329,16 @@ class RowCompressor(wiring.Component):
         row_bytes = Signal(range(max_row_beats * (bus + self.mask_bytes) + 1))
         row_in_beats = Signal(range(max_row_beats + 1))
         total = Signal.like(row_bytes)
-        encoded_beats = Signal(range(2 * max_row_beats + 2))
+        dense_bytes = Signal(range(max_row_beats * bus + 1))
         decided = Signal(decision)
         incoming = Signal(beat_layout)
         m.d.comb += [
             incoming.eq(self.i.payload),
             counter.dense.eq(incoming.data),
             total.eq(row_bytes + counter.count),
-            encoded_beats.eq((total + bus - 1) >> shift),
-            decided.compressed.eq(encoded_beats < row_beats),
-            decided.beats.eq(Mux(decided.compressed, encoded_beats, row_beats)),
+            dense_bytes.eq(row_beats << shift),
+            decided.compressed.eq(total < dense_bytes),
+            decided.bytes.eq(Mux(decided.compressed, total, dense_bytes)),
             self.i.ready.eq(buffer.w_rdy & (~incoming.last | (cmd_queue.w_rdy
                                                               & data_queue.w_rdy))),
             buffer.w_data.eq(incoming),
@@ -247,41 +356,41 @@ class RowCompressor(wiring.Component):
                            "row compressor: a row longer than the job's rows")
 
         def table_due(index, rows_left):
-            """After this row, a table beat is written: its last entry, or the job's last."""
+            """After this pixel, a table beat is written: its last entry, or the job's last."""
             return (index[:shift] == bus - 1) | (rows_left == 1)
 
-        # --- commands: one per row as soon as its length is known, then table beats -------
+        # --- commands: the bursts' as pixels are decided, a table beat after its pixel's ---
         cmd_rows = Signal(COUNT_BITS)
-        cmd_addr = Signal(ADDR_BITS)
-        pitch = Signal(BURST_BITS)
         cmd_index = Signal(COUNT_BITS)
-        table_cmd = Signal()
+        table_wait = Signal()                  # a table beat's command follows the bursts'
         table_cmd_addr = Signal(ADDR_BITS)
         head = Signal(decision)
-        m.d.comb += head.eq(cmd_queue.r_data)
+        table_now = table_wait & ~bursts.busy
+        m.d.comb += [head.eq(cmd_queue.r_data), bursts.i.payload.eq(head.bytes)]
         with m.If(self.start):
-            m.d.sync += [cmd_rows.eq(self.rows), cmd_addr.eq(self.addr), pitch.eq(self.pitch),
-                         cmd_index.eq(0)]
-        with m.If(table_cmd):
+            m.d.sync += [cmd_rows.eq(self.rows), cmd_index.eq(0)]
+        with m.If(table_now):
             m.d.comb += [self.dram_cmd.valid.eq(1),
                          self.dram_cmd.payload.addr.eq(table_cmd_addr),
                          self.dram_cmd.payload.length.eq(1)]
             with m.If(self.dram_cmd.ready):
-                m.d.sync += table_cmd.eq(0)
+                m.d.sync += table_wait.eq(0)
         with m.Else():
-            m.d.comb += [self.dram_cmd.valid.eq(cmd_queue.r_rdy),
-                         self.dram_cmd.payload.addr.eq(cmd_addr),
-                         self.dram_cmd.payload.length.eq(head.beats),
-                         cmd_queue.r_en.eq(self.dram_cmd.ready)]
-            with m.If(cmd_queue.r_rdy & self.dram_cmd.ready):
-                m.d.sync += [cmd_addr.eq(cmd_addr + pitch), cmd_rows.eq(cmd_rows - 1),
-                             cmd_index.eq(cmd_index + 1),
-                             table_cmd.eq(table_due(cmd_index, cmd_rows)),
-                             table_cmd_addr.eq(job_table + (cmd_index >> shift))]
+            wiring.connect(m, bursts.cmd, wiring.flipped(self.dram_cmd))
+        m.d.comb += [
+            bursts.i.valid.eq(cmd_queue.r_rdy & (~table_wait
+                                                 | (table_now & self.dram_cmd.ready))),
+            cmd_queue.r_en.eq(bursts.i.valid & bursts.i.ready),
+        ]
+        with m.If(cmd_queue.r_en):
+            m.d.sync += [cmd_rows.eq(cmd_rows - 1), cmd_index.eq(cmd_index + 1),
+                         table_wait.eq(table_due(cmd_index, cmd_rows)),
+                         table_cmd_addr.eq(job_table + (cmd_index >> shift))]
 
-        # --- data: the rows, encoded or dense, then table beats, through the gearbox -------
+        # --- data: the pixels, encoded or dense, packed by the gearbox; table beats --------
         data_rows = Signal(COUNT_BITS)
         data_index = Signal(COUNT_BITS)
+        data_unit_left = Signal(COUNT_BITS)
         entries = Signal(8 * bus)
         table_beat = Signal()     # the table beat goes next
         table_full = Signal()     # ... and it is complete: its entries start again after it
@@ -290,65 +399,65 @@ class RowCompressor(wiring.Component):
         m.d.comb += [row.eq(data_queue.r_data), beat.eq(buffer.r_data),
                      encoder.dense.eq(beat.data)]
         with m.If(self.start):
-            m.d.sync += [data_rows.eq(self.rows), data_index.eq(0), entries.eq(0)]
-        with m.If(table_beat):
-            m.d.comb += [gearbox.i.valid.eq(1), gearbox.i.payload.data.eq(entries),
-                         gearbox.i.payload.count.eq(bus), gearbox.i.payload.last.eq(1)]
-            with m.If(gearbox.i.ready):
-                m.d.sync += table_beat.eq(0)
-                with m.If(table_full):
-                    m.d.sync += entries.eq(0)
-        with m.Else():
-            p = gearbox.i.payload
-            m.d.comb += [
-                gearbox.i.valid.eq(data_queue.r_rdy & buffer.r_rdy),
-                p.data.eq(Mux(row.compressed, encoder.chunk, beat.data)),
-                p.count.eq(Mux(row.compressed, encoder.count, bus)),
-                p.last.eq(beat.last),
-                buffer.r_en.eq(data_queue.r_rdy & gearbox.i.ready),
-                data_queue.r_en.eq(data_queue.r_rdy & buffer.r_rdy & gearbox.i.ready
-                                   & beat.last),
+            m.d.sync += [data_rows.eq(self.rows), data_index.eq(0), entries.eq(0),
+                         data_unit_left.eq(self.unit_rows)]
+        table_send = table_beat & ~gearbox.o.valid
+        p = gearbox.i.payload
+        m.d.comb += [
+            gearbox.i.valid.eq(data_queue.r_rdy & buffer.r_rdy & ~table_beat),
+            p.data.eq(Mux(row.compressed, encoder.chunk, beat.data)),
+            p.count.eq(Mux(row.compressed, encoder.count, bus)),
+            p.last.eq(beat.last & (data_unit_left == 1)),
+            buffer.r_en.eq(data_queue.r_rdy & gearbox.i.ready & ~table_beat),
+            data_queue.r_en.eq(gearbox.i.valid & gearbox.i.ready & beat.last),
+            self.dram_data.valid.eq(gearbox.o.valid | table_send),
+            self.dram_data.payload.eq(Mux(table_send, entries, gearbox.o.payload)),
+            gearbox.o.ready.eq(self.dram_data.ready & ~table_send),
+        ]
+        with m.If(table_send & self.dram_data.ready):
+            m.d.sync += table_beat.eq(0)
+            with m.If(table_full):
+                m.d.sync += entries.eq(0)
+        with m.If(data_queue.r_en):
+            slot = data_index[:shift]
+            m.d.sync += [
+                entries.word_select(slot, 8).eq(Mux(row.compressed, row.bytes, DENSE_ENTRY)),
+                data_index.eq(data_index + 1), data_rows.eq(data_rows - 1),
+                table_beat.eq(table_due(data_index, data_rows)),
+                table_full.eq(slot == bus - 1),
+                data_unit_left.eq(Mux(data_unit_left == 1, unit_rows, data_unit_left - 1)),
             ]
-            with m.If(data_queue.r_en):
-                slot = data_index[:shift]
-                m.d.sync += [
-                    entries.word_select(slot, 8).eq(row.beats),
-                    data_index.eq(data_index + 1), data_rows.eq(data_rows - 1),
-                    table_beat.eq(table_due(data_index, data_rows)),
-                    table_full.eq(slot == bus - 1),
-                ]
-        wiring.connect(m, gearbox.o, wiring.flipped(self.dram_data))
 
-        m.d.comb += self.busy.eq((cmd_rows != 0) | (data_rows != 0) | table_cmd | table_beat
-                                 | buffer.r_rdy | ~gearbox.idle)
+        m.d.comb += self.busy.eq((cmd_rows != 0) | (data_rows != 0) | table_wait | table_beat
+                                 | bursts.busy | buffer.r_rdy | ~gearbox.idle)
         return m
 
 
-class RowDecompressor(wiring.Component):
-    """Turns the stored beats of pixel rows back into dense beats (models/compression.py).
+class PackedDecompressor(wiring.Component):
+    """Turns the stream beats of packed units back into dense beats (models/compression.py).
 
-    For each row, `length` gives its stored beats: fewer than `row_beats` means encoded (the
-    row's beats pass a byte window and a BitmaskDecoder, one dense beat a cycle), otherwise
-    dense (its beats pass through).  Either way `row_beats` dense beats leave on `o`, the last
-    with `last`; an encoded row's padding after its last beat's encoding is dropped.
+    The stream's beats (on `i`, `last` on a unit's last) fill a byte window; each pixel (on
+    `pixels`, in order) leaves as `row_beats` dense beats on `o`: a dense pixel's beat takes B
+    bytes of the window, an encoded pixel's its mask and non-zero bytes, through a
+    BitmaskDecoder.  After the unit's last pixel the window's padding is dropped.
 
     Ports:
-        length: In(stream of the row's stored beats), one per row; taken at the row's end.
+        pixels: In(stream of pixel_layout), one per pixel; taken at its last dense beat.
         row_beats: In(BURST_BITS), the rows' dense beats, held while rows pass.
-        i: In(stream of dense_beat_layout): the stored beats, `last` on a row's last.
-        o: Out(stream of dense_beat_layout); `valid` does not wait for `ready`.
-        decoded: Out(1), a dense beat of an encoded row left (the decompressor's action).
-    Latency: a dense row's beat passes combinationally; an encoded row's first dense beat
-    leaves the cycle after the beat holding its encoding is taken.
-    Assertions (checked in simulation): an encoded row never asks for more than its beats.
+        i: In(stream of dense_beat_layout), a unit's stream beats; no beat of the next unit is
+            taken before the unit's last pixel has left.
+        o: Out(stream of dense_beat_layout), `last` on a pixel's last; `valid` does not wait
+            for `ready`.
+        decoded: Out(1), a dense beat left (the decompressor's action).
+    Latency: a dense beat leaves the cycle after the stream beat completing it is taken.
+    Assertions (checked in simulation): no beat is taken after the unit's last.
     """
 
-    def __init__(self, bus_bytes, max_row_beats):
+    def __init__(self, bus_bytes):
         self.bus_bytes = bus_bytes
         self.mask_bytes = bus_bytes // 8
-        self.max_row_beats = max_row_beats
         super().__init__({
-            "length": In(stream.Signature(range(max_row_beats + 1))),
+            "pixels": In(stream.Signature(pixel_layout())),
             "row_beats": In(BURST_BITS),
             "i": In(stream.Signature(dense_beat_layout(bus_bytes))),
             "o": Out(stream.Signature(dense_beat_layout(bus_bytes))),
@@ -362,80 +471,76 @@ class RowDecompressor(wiring.Component):
         m.submodules.decoder = decoder = BitmaskDecoder(bus)
         window = Signal(8 * capacity)
         fill = Signal(range(capacity + 1))
-        produced = Signal(BURST_BITS)          # dense beats of the encoded row so far
-        taken = Signal(BURST_BITS)             # its stored beats taken so far
-        encoded = self.length.valid & (self.length.payload < self.row_beats)
+        produced = Signal(BURST_BITS)          # dense beats of the head pixel so far
+        taken_all = Signal()                   # the unit's last stream beat is in
+        pixel = self.pixels.payload
         last_dense = produced == self.row_beats - 1
 
         m.d.comb += decoder.window.eq(window[:8 * (bus + mask)])
-        with m.If(~encoded):
-            # A dense row (or no row yet): its beats pass through.
-            m.d.comb += [
-                self.o.valid.eq(self.length.valid & self.i.valid),
-                self.o.payload.eq(self.i.payload),
-                self.i.ready.eq(self.length.valid & self.o.ready),
-                self.length.ready.eq(self.i.valid & self.o.ready & self.i.payload.last),
-            ]
-        with m.Else():
-            enough = (fill >= mask) & (fill >= decoder.used)
-            emit = Signal()
-            m.d.comb += [
-                self.o.valid.eq(enough),
-                self.o.payload.data.eq(decoder.dense),
-                self.o.payload.last.eq(last_dense),
-                emit.eq(self.o.valid & self.o.ready),
-                self.decoded.eq(emit),
-                self.length.ready.eq(emit & last_dense),
-            ]
-            used = Signal.like(decoder.used)
-            kept = Signal.like(fill)
-            m.d.comb += [used.eq(Mux(emit, decoder.used, 0)), kept.eq(fill - used)]
-            more = taken != self.length.payload
-            m.d.comb += self.i.ready.eq(more & (kept + bus <= capacity) & ~(emit & last_dense))
-            shifted = window >> (used * 8)
-            with m.If(emit & last_dense):
-                m.d.sync += [window.eq(0), fill.eq(0), produced.eq(0), taken.eq(0)]
-            with m.Elif(self.i.valid & self.i.ready):
-                m.d.sync += [window.eq(shifted | (self.i.payload.data << (kept * 8))),
-                             fill.eq(kept + bus), taken.eq(taken + 1)]
-                with m.If(emit):
-                    m.d.sync += produced.eq(produced + 1)
-            with m.Elif(emit):
-                m.d.sync += [window.eq(shifted), fill.eq(kept), produced.eq(produced + 1)]
-            m.d.sync += Assert(~(self.i.valid & self.i.ready) | (taken < self.length.payload),
-                               "row decompressor: more beats than the row's length")
+        used = Signal.like(decoder.used)
+        enough = Mux(pixel.dense, fill >= bus, (fill >= mask) & (fill >= decoder.used))
+        emit = Signal()
+        m.d.comb += [
+            used.eq(Mux(pixel.dense, bus, decoder.used)),
+            self.o.valid.eq(self.pixels.valid & enough),
+            self.o.payload.data.eq(Mux(pixel.dense, window[:8 * bus], decoder.dense)),
+            self.o.payload.last.eq(last_dense),
+            emit.eq(self.o.valid & self.o.ready),
+            self.decoded.eq(emit),
+            self.pixels.ready.eq(emit & last_dense),
+        ]
+        kept = Signal.like(fill)
+        m.d.comb += [kept.eq(fill - Mux(emit, used, 0)),
+                     self.i.ready.eq(~taken_all & (kept + bus <= capacity))]
+        shifted = window >> (Mux(emit, used, 0) * 8)
+        with m.If(emit):
+            m.d.sync += produced.eq(Mux(last_dense, 0, produced + 1))
+        with m.If(emit & last_dense & pixel.last):
+            m.d.sync += [window.eq(0), fill.eq(0), taken_all.eq(0)]
+        with m.Elif(self.i.valid & self.i.ready):
+            m.d.sync += [window.eq(shifted | (self.i.payload.data << (kept * 8))),
+                         fill.eq(kept + bus), taken_all.eq(self.i.payload.last)]
+        with m.Elif(emit):
+            m.d.sync += [window.eq(shifted), fill.eq(kept)]
+        m.d.sync += Assert(~(self.i.valid & self.i.ready) | ~taken_all,
+                           "packed decompressor: a beat after the unit's last")
         return m
 
 
 class CompressedRowFetcher(wiring.Component):
-    """Reads pixel rows stored compressed (models/compression.py) and restores their dense beats.
+    """Reads packed units of pixel rows (models/compression.py) and restores their dense beats.
 
-    For each job (`start`): `rows` rows, row j in the slot at beat `addr + j * pitch`, each of
-    `row_beats` dense beats; row j's stored length is entry `table_row + j` of the length
-    table at beat `table_addr` (one byte per row).  The table beats the job needs are fetched
-    ahead into a ring of `TABLE_RING` beats (a beat's place is reserved when its command goes
-    out, so a table beat never waits behind a row's data, and rows never wait a round trip
-    each); each row's command asks for its stored beats as soon as its entry is in.  The kind
-    of every command (a table beat, or a row and its length) waits in a FIFO for its data,
-    which DRAM returns in order: table beats go to the ring, row beats through a
-    RowDecompressor to `o`.
+    For each job (`start`): `rows` pixels in units of `unit_rows`, pixel j's slot at beat
+    `addr + j * pitch`, each of `row_beats` dense beats; pixel j's entry is entry
+    `table_row + j` of the length table at beat `table_addr` (one byte per pixel).  The table
+    beats the job needs are fetched ahead into a ring of `TABLE_RING` beats (a beat's place is
+    reserved when its command goes out, so a table beat never waits behind a unit's data, and
+    pixels never wait a round trip each); each pixel is taken as soon as its entry is in, and
+    PackedBursts gives the commands of the stream beats it completes.  The kind of every
+    command (a table beat, or stream beats and whether they end a unit) waits in a FIFO for
+    its data, which DRAM returns in order, and each pixel's kind (dense, ends a unit) in a
+    FIFO of `PIXELS` for the decompressor: table beats go to the ring, stream beats through a
+    PackedDecompressor to `o`.
 
     Ports:
-        start: In(1), latch `addr`, `pitch`, `rows`, `row_beats`, `table_row` (when not busy).
+        start: In(1), latch `addr`, `pitch`, `rows`, `row_beats`, `table_row`, `unit_rows`
+            (when not busy).
         table_addr: In, the table's first beat (held during a job).
         dram_cmd: Out(stream of DramCommand); dram_data: In(stream of 8 * B bits).
-        o: Out(stream of dense_beat_layout), `row_beats` dense beats a row, `last` on a row's
-            last; stalls the DRAM data when not taken.
+        o: Out(stream of dense_beat_layout), `row_beats` dense beats a pixel, `last` on a
+            pixel's last; stalls the DRAM data when not taken.
         busy: Out(1), commands to issue or data to receive.
         decoded: Out(1), a dense beat left the decompressor (its action).
-    Latency: a row's command goes out at the earliest the cycle after its table beat arrives;
-    its beats then pass as RowDecompressor's latency says.
+    Latency: a pixel is taken at the earliest the cycle after its table beat arrives, its
+    first command the cycle after; its beats then pass as PackedDecompressor's latency says.
     """
 
     TABLE_RING = 4
-    """Table beats fetched ahead or held: a beat of entries (B rows) in use and three ahead."""
+    """Table beats fetched ahead or held: a beat of entries (B pixels) in use and three ahead."""
     KINDS = 8
     """Commands whose data has not all arrived."""
+    PIXELS = 16
+    """Pixels taken whose dense beats have not all left."""
 
     def __init__(self, bus_bytes, max_row_beats):
         self.bus_bytes = bus_bytes
@@ -446,6 +551,7 @@ class CompressedRowFetcher(wiring.Component):
             "pitch": In(BURST_BITS),
             "rows": In(COUNT_BITS),
             "row_beats": In(BURST_BITS),
+            "unit_rows": In(COUNT_BITS),
             "table_row": In(ADDR_BITS),
             "table_addr": In(ADDR_BITS),
             "dram_cmd": Out(stream.Signature(DramCommand)),
@@ -459,63 +565,76 @@ class CompressedRowFetcher(wiring.Component):
         m = Module()
         bus, ring_beats = self.bus_bytes, self.TABLE_RING
         shift, ring_bits = (bus - 1).bit_length(), (ring_beats - 1).bit_length()
-        kind = data.StructLayout({"table": 1, "beats": range(self.max_row_beats + 1)})
+        kind = data.StructLayout({"table": 1, "beats": range(self.max_row_beats + 1),
+                                  "unit_end": 1})
         m.submodules.kinds = kinds = fifo.SyncFIFOBuffered(width=kind.size, depth=self.KINDS)
-        m.submodules.decompressor = decompressor = RowDecompressor(bus, self.max_row_beats)
+        m.submodules.pixels = pixels = fifo.SyncFIFOBuffered(width=pixel_layout().size,
+                                                             depth=self.PIXELS)
+        m.submodules.bursts = bursts = PackedBursts(bus, self.max_row_beats)
+        m.submodules.decompressor = decompressor = PackedDecompressor(bus)
         ring = [Signal(8 * bus, name=f"table_{i}") for i in range(ring_beats)]
         arrived = Signal(ring_beats)           # bit i: ring beat i holds its table beat
 
         row_beats = Signal(BURST_BITS)
         with m.If(self.start):
             m.d.sync += row_beats.eq(self.row_beats)
-        m.d.comb += decompressor.row_beats.eq(row_beats)
+        m.d.comb += [decompressor.row_beats.eq(row_beats),
+                     bursts.start.eq(self.start), bursts.addr.eq(self.addr),
+                     bursts.pitch.eq(self.pitch), bursts.row_beats.eq(self.row_beats),
+                     bursts.unit_rows.eq(self.unit_rows)]
 
-        # --- commands: table beats ahead (a ring place each), rows as their entries arrive --
+        # --- commands: table beats ahead (a ring place each), else the bursts' -------------
         cmd_rows = Signal(COUNT_BITS)
-        cmd_addr = Signal(ADDR_BITS)
-        pitch = Signal(BURST_BITS)
-        entry = Signal(ADDR_BITS)              # the next row's table entry
+        entry = Signal(ADDR_BITS)              # the next pixel's table entry
         table_next = Signal(ADDR_BITS)         # the next table beat to fetch
         table_left = Signal(COUNT_BITS)        # table beats still to fetch
         reserved = Signal(range(ring_beats + 1))
         with m.If(self.start):
             first, last = self.table_row, self.table_row + self.rows - 1
-            m.d.sync += [cmd_rows.eq(self.rows), cmd_addr.eq(self.addr), pitch.eq(self.pitch),
-                         entry.eq(first), table_next.eq(first >> shift),
+            m.d.sync += [cmd_rows.eq(self.rows), entry.eq(first),
+                         table_next.eq(first >> shift),
                          table_left.eq((last >> shift) - (first >> shift) + 1)]
         slot = entry[shift:shift + ring_bits] if ring_bits else 0
         table_beat = Signal(8 * bus)
         m.d.comb += table_beat.eq(_select(ring, slot))
         length = table_beat.word_select(entry[:shift], 8)
         fetch_table = (table_left != 0) & (reserved != ring_beats)
-        issue_row = (cmd_rows != 0) & _select(list(arrived), slot)
         pushed = Signal(kind)
-        m.d.comb += [
-            kinds.w_data.eq(pushed),
-            self.dram_cmd.valid.eq(kinds.w_rdy & (fetch_table | issue_row)),
-        ]
-        issued = self.dram_cmd.valid & self.dram_cmd.ready
-        consumed = Signal()                    # a table beat's last entry is used
+        m.d.comb += kinds.w_data.eq(pushed)
+        fetched = Signal()
         with m.If(fetch_table):
-            m.d.comb += [self.dram_cmd.payload.addr.eq(self.table_addr + table_next),
+            m.d.comb += [self.dram_cmd.valid.eq(kinds.w_rdy),
+                         self.dram_cmd.payload.addr.eq(self.table_addr + table_next),
                          self.dram_cmd.payload.length.eq(1),
-                         pushed.table.eq(1)]
-            with m.If(issued):
-                m.d.sync += [table_next.eq(table_next + 1), table_left.eq(table_left - 1),
-                             reserved.eq(reserved + 1)]
+                         pushed.table.eq(1),
+                         fetched.eq(kinds.w_rdy & self.dram_cmd.ready)]
+            with m.If(fetched):
+                m.d.sync += [table_next.eq(table_next + 1), table_left.eq(table_left - 1)]
         with m.Else():
-            m.d.comb += [self.dram_cmd.payload.addr.eq(cmd_addr),
-                         self.dram_cmd.payload.length.eq(length),
-                         pushed.beats.eq(length)]
-            with m.If(issued):
-                m.d.comb += consumed.eq((entry[:shift] == bus - 1) | (cmd_rows == 1))
-                m.d.sync += [cmd_addr.eq(cmd_addr + pitch), cmd_rows.eq(cmd_rows - 1),
-                             entry.eq(entry + 1)]
-                with m.If(consumed):
-                    m.d.sync += reserved.eq(reserved - 1)
-        m.d.comb += kinds.w_en.eq(issued)
+            m.d.comb += [self.dram_cmd.valid.eq(kinds.w_rdy & bursts.cmd.valid),
+                         self.dram_cmd.payload.eq(bursts.cmd.payload),
+                         bursts.cmd.ready.eq(kinds.w_rdy & self.dram_cmd.ready),
+                         pushed.beats.eq(bursts.cmd.payload.length),
+                         pushed.unit_end.eq(bursts.unit_end)]
+        m.d.comb += kinds.w_en.eq(self.dram_cmd.valid & self.dram_cmd.ready)
 
-        # --- data: table beats into the ring, row beats through the decompressor ----------
+        # --- pixels: taken as their entries arrive ------------------------------------------
+        dense_bytes = Signal(range(self.max_row_beats * bus + 1))
+        stored_dense = length == DENSE_ENTRY
+        m.d.comb += [
+            dense_bytes.eq(row_beats << shift),
+            bursts.i.valid.eq((cmd_rows != 0) & _select(list(arrived), slot) & pixels.w_rdy),
+            bursts.i.payload.eq(Mux(stored_dense, dense_bytes, length)),
+            pixels.w_en.eq(bursts.i.valid & bursts.i.ready),
+            pixels.w_data.eq(Cat(stored_dense, bursts.last)),
+        ]
+        consumed = Signal()                    # a table beat's last entry is used
+        with m.If(pixels.w_en):
+            m.d.comb += consumed.eq((entry[:shift] == bus - 1) | (cmd_rows == 1))
+            m.d.sync += [cmd_rows.eq(cmd_rows - 1), entry.eq(entry + 1)]
+        m.d.sync += reserved.eq(reserved + fetched - consumed)
+
+        # --- data: table beats into the ring, stream beats through the decompressor -------
         head = Signal(kind)
         arrive = Signal(ring_bits or 1)        # the ring place of the next table beat
         stored_taken = Signal(range(self.max_row_beats + 1))
@@ -530,28 +649,33 @@ class CompressedRowFetcher(wiring.Component):
                         m.d.sync += beat.eq(self.dram_data.payload)
                 m.d.sync += arrive.eq(arrive + 1 if ring_bits else 0)
         with m.Else():
-            row = kinds.r_rdy & ~head.table
+            stream_beats = kinds.r_rdy & ~head.table
+            last_of_cmd = stored_taken == head.beats - 1
+            took = decompressor.i.valid & decompressor.i.ready
             m.d.comb += [
-                decompressor.length.valid.eq(row),
-                decompressor.length.payload.eq(head.beats),
-                decompressor.i.valid.eq(row & self.dram_data.valid),
+                decompressor.i.valid.eq(stream_beats & self.dram_data.valid),
                 decompressor.i.payload.data.eq(self.dram_data.payload),
-                decompressor.i.payload.last.eq(stored_taken == head.beats - 1),
-                self.dram_data.ready.eq(row & decompressor.i.ready),
-                kinds.r_en.eq(decompressor.length.valid & decompressor.length.ready),
+                decompressor.i.payload.last.eq(head.unit_end & last_of_cmd),
+                self.dram_data.ready.eq(stream_beats & decompressor.i.ready),
+                kinds.r_en.eq(took & last_of_cmd),
             ]
-            with m.If(decompressor.i.valid & decompressor.i.ready):
-                m.d.sync += stored_taken.eq(Mux(decompressor.i.payload.last, 0,
-                                                stored_taken + 1))
+            with m.If(took):
+                m.d.sync += stored_taken.eq(Mux(last_of_cmd, 0, stored_taken + 1))
         with m.If(self.start):
             m.d.sync += arrive.eq(self.table_row[shift:shift + ring_bits] if ring_bits else 0)
         freed = Signal(ring_beats)
         m.d.comb += freed.eq(Mux(consumed, 1 << slot, 0))
         m.d.sync += arrived.eq((arrived & ~freed) | landed)
+        m.d.comb += [
+            decompressor.pixels.valid.eq(pixels.r_rdy),
+            decompressor.pixels.payload.eq(pixels.r_data),
+            pixels.r_en.eq(decompressor.pixels.ready),
+        ]
         wiring.connect(m, decompressor.o, wiring.flipped(self.o))
         m.d.comb += [
             self.decoded.eq(self.o.valid & self.o.ready),
-            self.busy.eq((cmd_rows != 0) | (table_left != 0) | (kinds.level != 0)),
+            self.busy.eq((cmd_rows != 0) | (table_left != 0) | (kinds.level != 0)
+                         | bursts.busy | (pixels.level != 0)),
         ]
         return m
 

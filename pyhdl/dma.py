@@ -107,6 +107,7 @@ class DmaReader(wiring.Component):
     (pyhdl/compress.py), rows of up to that many dense beats:
         decompress: In(1), table_row: In, sampled when a job is accepted: whether it is read
             compressed, and its first row's entry in the length table.
+        unit_rows: In, the pixels of a packed unit (an image row of X; held during a layer).
         table_addr: In, the length table of the rows read (held during a layer).
         decompressing: Out(1), the job being read is compressed.
         decoded: Out(1), a dense beat left the decompressor.
@@ -120,6 +121,7 @@ class DmaReader(wiring.Component):
         self.elems_per_word = elems_per_word
         self.decompress_row_beats = decompress_row_beats
         decompression = {"decompress": In(1), "table_row": In(ADDR_BITS),
+                         "unit_rows": In(COUNT_BITS),
                          "table_addr": In(ADDR_BITS),
                          "decompressing": Out(1), "decoded": Out(1)} \
             if decompress_row_beats else {}
@@ -223,6 +225,7 @@ class DmaReader(wiring.Component):
         _start_bursts(m, fetcher, job, enable=self.decompress)
         m.d.comb += [
             fetcher.table_row.eq(self.table_row),
+            fetcher.unit_rows.eq(self.unit_rows),
             fetcher.table_addr.eq(self.table_addr),
             self.decoded.eq(fetcher.decoded),
             self.decompressing.eq(on),
@@ -262,6 +265,7 @@ class DmaWriter(wiring.Component):
         compress: In(1), the layer's output is written compressed (held during a layer).
         layer_start: In(1); table_addr, groups, group_table_beats: In, the compressor's
             length tables (pyhdl/compress.py RowCompressor).
+        unit_rows: In, the pixels of a packed unit (an image row of Y; held during a layer).
         encoded: Out(1), a dense beat entered the compressor.
     """
 
@@ -283,6 +287,7 @@ class DmaWriter(wiring.Component):
         self.read_latency = read_latency
         self.compress_buffer_beats = compress_buffer_beats
         compression = {"compress": In(1), "layer_start": In(1), "table_addr": In(ADDR_BITS),
+                       "unit_rows": In(COUNT_BITS),
                        "groups": In(COUNT_BITS), "group_table_beats": In(ADDR_BITS),
                        "encoded": Out(1)} if compress_buffer_beats else {}
         super().__init__({
@@ -412,6 +417,7 @@ class DmaWriter(wiring.Component):
             compressor.table_addr.eq(self.table_addr),
             compressor.groups.eq(self.groups),
             compressor.group_table_beats.eq(self.group_table_beats),
+            compressor.unit_rows.eq(self.unit_rows),
             compressor.i.valid.eq(dense.valid & on),
             compressor.i.payload.data.eq(dense.payload),
             compressor.i.payload.last.eq(row_end),

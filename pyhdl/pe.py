@@ -31,6 +31,8 @@ class ProcessingElement(wiring.Component):
         psum_in/psum_out: partial sum from above, registered (plus this PE's product) below.
         w_in/w_out: the weight shift chain (`w_shift` moves it one PE to the right).
         w_commit/w_slot: copy the chain register into register-file entry `w_slot`.
+        skip: Out(1), this cycle's token is valid and its product gated (for arrays that
+            count gated products per PE, pyhdl/depthwise_array.py).
 
     Latency: one cycle from `x_in`/`psum_in` to `x_out`/`psum_out`.
     Only `x_out.valid` is reset; the weight registers, the token's slot and value and the
@@ -56,6 +58,7 @@ class ProcessingElement(wiring.Component):
             "w_shift": In(1),
             "w_commit": In(1),
             "w_slot": In(slot_bits),
+            "skip": Out(1),
         })
 
     @staticmethod
@@ -85,6 +88,7 @@ class ProcessingElement(wiring.Component):
 
         x, weight = self.operands(m, rf[self.x_in.slot] if self.rf_depth > 1 else rf[0])
         gated = (x == 0) | (weight == 0)
+        m.d.comb += self.skip.eq(self.x_in.valid & gated)
         # Only the token's valid bit is reset; its other fields (slot, operands) and the
         # partial sum are data that a valid bit qualifies.
         x_valid = Signal()

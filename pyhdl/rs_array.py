@@ -5,12 +5,18 @@ from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from models.counters import RS_COUNTER_NAMES
 from pyhdl.rs_pe import RS_PE_EVENTS, RowStationaryPE
 
 RS_ARRAY_EVENTS = ("passes", "pe_jobs", "glb_filter_reads", "filter_bus_deliveries",
                    "input_bus_sends", "input_bus_deliveries", "glb_psum_reads",
                    "glb_psum_writes", "psum_hops")
 """What the array counts beyond its PEs, named as models.row_stationary.ARRAY_EVENTS."""
+
+COUNTED_EVENTS = {name: "glb_filter_reads" if name == "filter_bus_words" else name
+                  for name in RS_COUNTER_NAMES}
+"""The event behind each of the activity counters' row-stationary rows (models/counters.py
+RS_COUNTERS): the filter buses' words are the array's reads of its filter inputs."""
 
 
 def pass_layout(rows, cols, filter_depth, input_depth, psum_depth, max_stride, output_bits):
@@ -56,6 +62,30 @@ class Place:
             m.d.comb += self.active[n].eq((self.index[n] < used) & (self.set[n] < sets))
 
 
+def array_events_layout(rows, cols):
+    """RowStationaryPEArray's `events` on a rows x cols array: a cycle's count of each event."""
+    return data.StructLayout({name: (rows * cols).bit_length() + 1
+                              for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})
+
+
+class _Placed:
+    """A `Place`'s set and active flag of each PE row (column), its job count (channels of
+    its vertical set, filters of its horizontal set) and its diagonal offset (row index,
+    column's j*U), registered: they follow the configuration a cycle later."""
+
+    def __init__(self, m, name, place, job, offset):
+        def registered(values, what):
+            copies = [Signal.like(value, name=f"{name}{n}_{what}_q")
+                      for n, value in enumerate(values)]
+            m.d.sync += [copy.eq(value) for copy, value in zip(copies, values)]
+            return copies
+
+        self.set = registered(place.set, "set")
+        self.active = registered(place.active, "active")
+        self.job = registered(job, "job")
+        self.offset = registered(offset, "offset")
+
+
 def _popcount(bits):
     return sum(bit.as_unsigned() for bit in bits)
 
@@ -72,8 +102,8 @@ class RowStationaryPEArray(wiring.Component):
 
     Ports:
         config: the pass (`pass_layout`), stable from `start` until `busy` falls.
-        start, busy: `start` (one cycle, while idle) starts every active PE; `busy` while any
-            PE is.
+        start, busy: `start` (one cycle, while idle) starts every active PE `START_LATENCY`
+            cycles later; `busy` from then while any PE is.
         filter_in[a]: PE row a's horizontal filter bus, words tagged with the horizontal set;
             a word is delivered at once to every active PE of the row in that set (it waits
             until all of them are ready), in their load order (channel, tap, filter).
@@ -85,17 +115,28 @@ class RowStationaryPEArray(wiring.Component):
             output f, per filter. Each PE's sums go into the psum_in of the next active PE
             above (inactive PEs are bypassed); the bottom active PE adds psum_in[b] when
             `accumulate`, zero otherwise; the top one's sums leave on psum_out[b].
-        events: this cycle's increments of `counts`.
-        counts: totals since reset, one per RS_PE_EVENTS name (summed over the PEs' event
-            strobes) and per RS_ARRAY_EVENTS name: passes (starts), pe_jobs (PEs started),
-            glb_filter_reads (filter bus sends), filter_bus_deliveries (one per receiving PE),
-            input_bus_sends, input_bus_deliveries, glb_psum_reads / glb_psum_writes (psum_in /
-            psum_out transfers), psum_hops (sums passed from a PE to the PE above).
+        events: the previous cycle's event counts, one per RS_PE_EVENTS name (summed over
+            the PEs' event strobes) and per RS_ARRAY_EVENTS name: passes (starts), pe_jobs
+            (PEs started), glb_filter_reads (filter bus sends), filter_bus_deliveries (one per
+            receiving PE), input_bus_sends, input_bus_deliveries, glb_psum_reads /
+            glb_psum_writes (psum_in / psum_out transfers), psum_hops (sums passed from a PE
+            to the PE above).  The strobes are registered before their adder trees, so no
+            count sits on a path of the array's logic (`EVENT_LATENCY`).
+        counts: the totals of `events` since reset.
 
-    Latency: each PE as RowStationaryPE.job_cycles when its buses keep up; the buses are
-    combinational (a word moves in the cycle every receiver is ready), so the pass lasts at
-    least the input bus's words plus the last PE's compute and the column's drain.
+    Latency: the placement (each PE row's and column's set, activity, job count and diagonal
+    offset) is registered from `config`, so the PEs start `START_LATENCY` cycles after
+    `start`, each then as RowStationaryPE.job_cycles when its buses keep up (a PE loads no
+    earlier than the filter feed's first word, two cycles after `start`, so the pass is no
+    longer); the buses are combinational (a word moves in the cycle every receiver is
+    ready), so the pass lasts at least the input bus's words plus the last PE's compute and
+    the column's drain.
     """
+
+    START_LATENCY = 1
+    """Cycles from `start` to the PEs' start: the placement stage."""
+    EVENT_LATENCY = 1
+    """Cycles from an event to `events`: the strobes' register."""
 
     def __init__(self, rows, cols, operand_bits, acc_bits, filter_depth, input_depth,
                  psum_depth, max_stride=7, output_bits=12, counter_bits=32):
@@ -122,8 +163,7 @@ class RowStationaryPEArray(wiring.Component):
             "psum_out": Out(stream.Signature(signed(acc_bits))).array(cols),
             "counts": Out(data.StructLayout({name: counter_bits
                                              for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})),
-            "events": Out(data.StructLayout({name: (rows * cols).bit_length() + 1
-                                             for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})),
+            "events": Out(array_events_layout(rows, cols)),
         })
 
     def elaborate(self, platform):
@@ -137,6 +177,14 @@ class RowStationaryPEArray(wiring.Component):
             m.d.comb += col_offset[b].eq(Mux(cols.first[b], 0, col_offset[b - 1] + cfg.stride))
         channels = Array(cfg.channels[v] for v in range(self.rows))
         filters = Array(cfg.filters[h] for h in range(self.cols))
+        # The placement stage (START_LATENCY): every PE row's and column's place and job,
+        # registered from the configuration, so the placement chains end in it.
+        rows = _Placed(m, "row", rows, [channels[rows.set[a]] for a in range(self.rows)],
+                       [rows.index[a] for a in range(self.rows)])
+        cols = _Placed(m, "col", cols, [filters[cols.set[b]] for b in range(self.cols)],
+                       col_offset)
+        started = Signal()
+        m.d.sync += started.eq(self.start)
 
         pes = [[RowStationaryPE(**self.pe_args) for _ in range(self.cols)]
                for _ in range(self.rows)]
@@ -145,16 +193,16 @@ class RowStationaryPEArray(wiring.Component):
         for a in range(self.rows):
             for b in range(self.cols):
                 pe = m.submodules[f"pe_{a}_{b}"] = pes[a][b]
-                m.d.comb += [pe.start.eq(self.start & active[a][b]),
-                             pe.job.filters.eq(filters[cols.set[b]]),
-                             pe.job.channels.eq(channels[rows.set[a]]),
+                m.d.comb += [pe.start.eq(started & active[a][b]),
+                             pe.job.filters.eq(cols.job[b]),
+                             pe.job.channels.eq(rows.job[a]),
                              pe.job.taps.eq(cfg.taps), pe.job.step.eq(cfg.step),
                              pe.job.outputs.eq(cfg.outputs)]
-        m.d.comb += self.busy.eq(Cat(pe.busy for row in pes for pe in row).any())
+        m.d.comb += self.busy.eq(started | Cat(pe.busy for row in pes for pe in row).any())
 
         filter_deliveries = [self._filter_bus(m, a, pes[a], active[a], cols.set)
                              for a in range(self.rows)]
-        diagonal = [[rows.index[a] + col_offset[b] for b in range(self.cols)]
+        diagonal = [[rows.offset[a] + cols.offset[b] for b in range(self.cols)]
                     for a in range(self.rows)]
         wanted = [[active[a][b] & (rows.set[a] == self.input_in.payload.vset)
                    & (diagonal[a][b] == self.input_in.payload.diagonal)
@@ -180,13 +228,15 @@ class RowStationaryPEArray(wiring.Component):
             "input_bus_deliveries": input_deliveries,
             "glb_psum_reads": [port.valid & port.ready for port in self.psum_in],
             "glb_psum_writes": [port.valid & port.ready for port in self.psum_out],
+            # The bottom row has no PE below it to hop from.
             "psum_hops": [pes[a][b].events.psum_drains & below_active[a]
-                          for a in range(self.rows) for b in range(self.cols)],
+                          for a in range(1, self.rows) for b in range(self.cols)],
         })
         for name, bits in strobes.items():
             total, event = getattr(self.counts, name), getattr(self.events, name)
-            m.d.comb += event.eq(_popcount(bits))
-            m.d.sync += total.eq(total + event)
+            registered = Signal(len(bits), name=f"{name}_strobes")
+            m.d.sync += [registered.eq(Cat(bits)), total.eq(total + event)]
+            m.d.comb += event.eq(_popcount(registered))
         return m
 
     def _filter_bus(self, m, a, row_pes, row_active, col_set):
@@ -202,8 +252,7 @@ class RowStationaryPEArray(wiring.Component):
         the same cycle once all of them are ready; returns the delivery strobes."""
         ports = [getattr(pe, port_name) for pe in pes]
         all_ready = Signal(name=f"{bus_name}_all_ready")
-        m.d.comb += [all_ready.eq(_popcount(w & ~port.ready for w, port in zip(wanted, ports))
-                                  == 0),
+        m.d.comb += [all_ready.eq(~Cat(w & ~port.ready for w, port in zip(wanted, ports)).any()),
                      bus.ready.eq(all_ready)]
         deliveries = []
         for w, port in zip(wanted, ports):

@@ -19,7 +19,7 @@ from models.registers import WORDS_BITS
 
 from .inner_loop import InnerLoop
 from .interfaces import tag_layout
-from .rs_array import Place, RowStationaryPEArray, pass_layout
+from .rs_array import Place, RowStationaryPEArray, array_events_layout, pass_layout
 from .rs_pe import NestedCount
 
 
@@ -496,8 +496,9 @@ def pass_walk_layout(rows, cols, psum_depth, input_depth, output_addr_bits, taps
     filter tiles; fold_words = fold_rows * line_words; strip_rows = strip_cols * U and
     strip_words = strip_rows * line_words; strip_out = strip_cols * out_row_step; row_addr,
     row_hh: the chunk's first padded input row (as `input_walk_layout`); out_base: its first
-    output word; weight_base: the weight-buffer word of its first pass; the other fields go
-    to the units as they are."""
+    output word; weight_base: the weight-buffer word of its first pass; first_cb: the input
+    word of its first channel in a pixel's blocks; first: it is its filter block's first
+    chunk; the other fields go to the units as they are."""
     layout = {
         "k_tiles": COUNT_BITS, "c_tiles": COUNT_BITS, "folds": COUNT_BITS,
         "strips": COUNT_BITS, "filter_tile": COUNT_BITS, "ct_lanes": range(rows),
@@ -512,7 +513,7 @@ def pass_walk_layout(rows, cols, psum_depth, input_depth, output_addr_bits, taps
         "row_addr": signed(OFFSET_BITS), "row_hh": signed(COORD_BITS),
         "out_base": output_addr_bits, "weight_base": WORDS_BITS,
         "out_col_step": COUNT_BITS, "out_row_step": WORDS_BITS,
-        "q_lanes": range(rows), "q_blocks": COUNT_BITS,
+        "q_lanes": range(rows), "q_blocks": COUNT_BITS, "first_cb": COUNT_BITS, "first": 1,
     }
     for name in ("outputs", "taps", "step", "stride", "line_words", "c_blocks", "row_step",
                  "col_skip", "col_skip_words", "h", "w", "pad"):
@@ -613,7 +614,7 @@ class RowStationaryPassWalk(wiring.Component):
                      c.filters_last.eq(p_last), c.outputs.eq(cfg.outputs),
                      c.lane_base.eq(lane_base), c.out_base.eq(strip_out),
                      c.col_step.eq(cfg.out_col_step), c.row_step.eq(cfg.out_row_step),
-                     c.first.eq((kt == 0) & (ct == 0) & (fold == 0))]
+                     c.first.eq(cfg.first & (kt == 0) & (ct == 0) & (fold == 0))]
 
         def first_fold():
             m.d.sync += [fold.eq(0), fold_hh.eq(cfg.row_hh), fold_addr.eq(cfg.row_addr)]
@@ -624,7 +625,7 @@ class RowStationaryPassWalk(wiring.Component):
                          strip_out.eq(cfg.out_base)]
 
         def first_channel_tile():
-            m.d.sync += [ct.eq(0), c_lane.eq(0), c_block.eq(0)]
+            m.d.sync += [ct.eq(0), c_lane.eq(0), c_block.eq(cfg.first_cb)]
 
         with m.FSM():
             with m.State("IDLE"):
@@ -681,17 +682,20 @@ class RowStationaryLoop(InnerLoop):
     filter feeds, drained by the psum collector, every pass configured and started by the
     pass walk.
 
-    A chunk is one block of `cols` filters over every channel of the tile's image (the
-    mapper, models.row_stationary.map_layer): the pass walk's configuration, registered
-    (the walk starts the cycle after `run`), is the descriptor's `rs_` fields and the chunk's
-    bases (first window's word and row, first
-    output word, weight-buffer word), the last filter block's tiles and sets from their
-    `_last_k` fields.  The collector's vectors go to the shared accumulator with their tags,
+    A chunk is one block of `cols` filters over a chunk of channels of the tile's band of
+    output rows (the mapper, models.row_stationary.map_layer): the pass walk's
+    configuration, registered (the walk starts the cycle after `run`), is the descriptor's
+    `rs_` fields and the chunk's bases (first window's word and row, first channel block,
+    first output word, weight-buffer word), the last filter block's tiles and sets from their
+    `_last_k` fields, the last channel chunk's from `_last_c`, the last tile's strips from
+    `_last_tile`, the last output group's output steps from `_last`; the passes of a block's first chunk overwrite their outputs, the others
+    add to them.  The collector's vectors go to the shared accumulator with their tags,
     so the passes that reduce into the same outputs add up in the output buffer.
 
     Ports (InnerLoop's but `x` and `gated`: the array is inside):
         y, tag: Out, the accumulator's vector and its tag (latency 0).
         rf_reads: Out, this cycle's register-file reads (filter, input and psum).
+        array_events: Out, the array's `events` (RowStationaryPEArray), for the counters.
     `chunk_done` pulses when the chunk's last pass is over; `idle` while no chunk runs;
     `prefetch` never (the weights of a chunk are loaded before it runs).
     Counts: busy cycles (input-bus words), MACs, gated MACs, register-file writes and
@@ -702,6 +706,7 @@ class RowStationaryLoop(InnerLoop):
     def array_ports(spec, array, output_addr_bits):
         return {
             "rf_reads": Out(EVENT_BITS),
+            "array_events": Out(array_events_layout(spec.rows, spec.cols)),
             "y": Out(data.StructLayout({
                 "valid": 1, "values": data.ArrayLayout(signed(spec.acc_bits), spec.cols)})),
             "tag": Out(tag_layout(output_addr_bits)),
@@ -734,22 +739,34 @@ class RowStationaryLoop(InnerLoop):
 
         cfg = walk.config
         last_k = chunk.last_k
-        for name in ("c_tiles", "folds", "strips", "filter_tile", "ct_lanes", "ct_blocks",
-                     "fold_rows", "fold_last", "strip_cols", "strip_last", "vertical_sets",
-                     "vsets_last", "channels", "channels_last", "horizontal_sets", "filters",
-                     "fold_words", "strip_rows", "strip_words", "strip_out", "q_lanes",
+        for name in ("folds", "filter_tile", "ct_lanes", "ct_blocks", "fold_rows", "fold_last",
+                     "strip_cols", "vertical_sets", "channels", "horizontal_sets", "filters",
+                     "fold_words", "strip_rows", "strip_words", "q_lanes",
                      "q_blocks", "step", "col_skip", "col_skip_words"):
             m.d.sync += getattr(cfg, name).eq(getattr(d, f"rs_{name}"))
         for name in ("stride", "line_words", "c_blocks", "row_step", "h", "w", "pad"):
             m.d.sync += getattr(cfg, name).eq(getattr(d, name))
-        # The chunk's configuration, registered: the walk starts the cycle after `run`.
+        # The chunk's configuration, registered: the walk starts the cycle after `run`.  The
+        # last tile of an image has its own strips, the last channel chunk its own tiles, the
+        # last output group (fewer filter blocks a pixel) its own output steps.
         start = Signal()
+        last_tile = chunk.tile_rows != d.tile_p
+        last_c = chunk.last_cb + 1 == d.c_blocks
+        last_group = chunk.out_step != d.k_group_blocks
         m.d.sync += [
             start.eq(self.run),
+            cfg.strips.eq(Mux(last_tile, d.rs_strips_last_tile, d.rs_strips)),
+            cfg.strip_last.eq(Mux(last_tile, d.rs_strip_last_tile, d.rs_strip_last)),
+            cfg.c_tiles.eq(Mux(last_c, d.rs_c_tiles_last_c, d.rs_c_tiles)),
+            cfg.vsets_last.eq(Mux(last_c, d.rs_vsets_last_c, d.rs_vsets_last)),
+            cfg.channels_last.eq(Mux(last_c, d.rs_channels_last_c, d.rs_channels_last)),
+            cfg.first_cb.eq(chunk.first_cb), cfg.first.eq(chunk.first),
             cfg.k_tiles.eq(Mux(last_k, d.rs_k_tiles_last, d.rs_k_tiles)),
             cfg.hsets_last.eq(Mux(last_k, d.rs_hsets_last_k, d.rs_hsets_last)),
             cfg.filters_last.eq(Mux(last_k, d.rs_filters_last_k, d.rs_filters_last)),
-            cfg.outputs.eq(d.q), cfg.taps.eq(d.s), cfg.out_row_step.eq(d.rs_out_row_step),
+            cfg.outputs.eq(d.q), cfg.taps.eq(d.s),
+            cfg.out_row_step.eq(Mux(last_group, d.rs_out_row_step_last, d.rs_out_row_step)),
+            cfg.strip_out.eq(Mux(last_group, d.rs_strip_out_last, d.rs_strip_out)),
             cfg.row_addr.eq(chunk.window_base), cfg.row_hh.eq(chunk.h_start),
             cfg.out_base.eq(chunk.out_base), cfg.weight_base.eq(chunk.w_base),
             cfg.out_col_step.eq(chunk.out_step),
@@ -792,5 +809,6 @@ class RowStationaryLoop(InnerLoop):
             e.rf_writes.eq(ev.filter_rf_writes + ev.input_rf_writes + ev.psum_rf_writes),
             e.array_transfers.eq(ev.psum_hops),
             self.rf_reads.eq(ev.filter_rf_reads + ev.input_rf_reads + ev.psum_rf_reads),
+            self.array_events.eq(ev),
         ]
         return m

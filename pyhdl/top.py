@@ -10,12 +10,15 @@ from .accumulator import Accumulator
 from .array import SystolicArray
 from .buffer import GlobalBuffer
 from .counters import ActivityCounters
+from .depthwise_array import DepthwiseSystolicArray
+from .depthwise_loop import DepthwiseLoop
 from .csr import REGISTER_ADDR_BITS, RegisterBlock
 from .dma import DmaReader, DmaWriter
 from .interfaces import DramPort, RegisterBus
 from .os_array import OutputStationaryArray
 from .os_loop import OutputStationaryLoop
 from .postprocess import PostProcessor
+from .rs_array import COUNTED_EVENTS
 from .rs_loop import RowStationaryLoop
 from .sequencer import LayerSequencer
 from .sparse_array import SparseSystolicArray
@@ -72,6 +75,9 @@ class Accelerator(wiring.Component):
         elif spec.skips_weights:
             m.submodules.array = array = SparseSystolicArray(spec)
             loop_class = SparseWeightStationaryLoop
+        elif spec.depthwise_columns:
+            m.submodules.array = array = DepthwiseSystolicArray(spec)
+            loop_class = DepthwiseLoop
         else:
             m.submodules.array = array = SystolicArray(spec)
             loop_class = TapFoldLoop
@@ -217,6 +223,9 @@ class Accelerator(wiring.Component):
                 array.w_shift.eq(loop.w_shift),
                 array.w_commit.eq(loop.w_commit),
                 array.w_slot.eq(loop.w_slot),
+                *([getattr(array, name).eq(getattr(loop, name))
+                   for name in ("depthwise", "dw_lane", "dw_rows", "dw_cols")]
+                  if spec.depthwise_columns else []),
                 acc.tag.eq(loop.tag),
             ]
         # The accumulator and the writer read the same half only when the controller keeps
@@ -286,6 +295,8 @@ class Accelerator(wiring.Component):
         ]
         if row_stationary:
             m.d.comb += e.rf_reads.eq(loop.rf_reads)
+            m.d.comb += [getattr(e, name).eq(getattr(loop.array_events, event))
+                         for name, event in COUNTED_EVENTS.items()]
         if spec.skips_weights:
             m.d.comb += [e.macs_skipped.eq(loop.macs_skipped),
                          e.rf_reads.eq(loop.events.macs - loop.macs_skipped)]
@@ -296,12 +307,14 @@ class Accelerator(wiring.Component):
                 writer.table_addr.eq(d.y_table_addr),
                 writer.groups.eq(d.y_groups),
                 writer.group_table_beats.eq(d.y_group_table_beats),
+                writer.unit_rows.eq(d.q),
                 e.compressor_beats.eq(writer.encoded),
                 e.compressed_bytes_written.eq((writer.beat & d.y_compressed) * bus_bytes),
                 # Input jobs read X compressed; weight jobs (one reader for both) never.
                 reader.decompress.eq(d.x_compressed & ~seq.weight_job.valid),
                 reader.table_addr.eq(d.x_table_addr),
                 reader.table_row.eq(seq.x_table_row),
+                reader.unit_rows.eq(d.w),
                 e.decompressor_beats.eq(reader.decoded),
                 e.compressed_bytes_read.eq((reader.beat & reader.decompressing) * bus_bytes),
             ]

@@ -75,7 +75,8 @@ class WeightStationaryLoop(InnerLoop):
         fold = self.tap_fold(m, walk, pixel)
         block_hh = Signal.like(pixel.hh)
         block_ww = Signal.like(pixel.ww)
-        m.d.comb += [block_hh.eq(chunk.h_start + walk.tap_r), block_ww.eq(walk.tap_s - d.pad)]
+        block_row = walk.tap_r if fold is None else fold.block_row()
+        m.d.comb += [block_hh.eq(chunk.h_start + block_row), block_ww.eq(walk.tap_s - d.pad)]
         cols_active = Mux(chunk.last_k, d.k_last, cols)
 
         # --- the weight loader: shifts one reduction block into the array's chain ---------

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from models import golden
-from models.compression import activation_rows, stored_beats
+from models.compression import activation_rows, packing_saves_beats, stored_bytes
 from models.golden import operand_range
 from models.os_groups import evenly_grouped
 from models.spec import DATAFLOWS, OPERAND_BITS, ROW_STATIONARY
@@ -42,15 +42,20 @@ BINS = {
     "dram_bus": ("4", "8", "16", "32", "64"),
     "dram": ("default", "latency", "bandwidth_gap", "backpressure"),
     "fault": ("reset_mid_layer",),
-    "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense"),
+    "compression": ("none", "bitmask_dense_layer", "rows_encoded", "rows_stored_dense",
+                    "units_packed"),
     "compressed_reads": ("none", "inputs_dense", "rows_encoded", "all_zero_rows",
-                         "rows_stored_dense"),
+                         "rows_stored_dense", "units_packed"),
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word",
                         "2:4_dense_one_block", "2:4_dense_folded", "2:4_layer_folded"),
     "x_layout": ("pixel_rows", "packed_rows"),
-    "tap_fold": ("folded", "several_segments", "several_tiles", "stride>1"),
+    "tap_fold": ("folded", "several_segments", "several_kernel_rows", "several_tiles",
+                 "stride>1"),
+    "depthwise": ("across_columns", "block_diagonal", "lane_groups>1", "stride>1",
+                  "kernel>=5", "several_tiles", "partial_last_block"),
     "row_stationary": ("folds", "strips", "channel_tiles", "filter_tiles",
-                       "vertical_replication", "horizontal_replication", "dwconv", "fc"),
+                       "vertical_replication", "horizontal_replication", "dwconv", "fc",
+                       "bands", "channel_chunks"),
 }
 """Every bin, by group: a bin with no case is a hole."""
 LARGE_BUFFER_BYTES = 8192
@@ -109,6 +114,7 @@ def case_bins(spec, case):
     bins |= _compressed_read_bins(spec, job, parts)
     bins |= _weight_sparsity_bins(spec, parts)
     bins |= _tap_fold_bins(parts)
+    bins |= _depthwise_bins(spec, job, parts)
     bins |= _row_stationary_bins(spec, job, parts)
     return sorted(bins)
 
@@ -116,7 +122,9 @@ def case_bins(spec, case):
 def _row_stationary_bins(spec, job, parts):
     """On a row-stationary array: the pass loops the layer's mapping walks more than once
     (folds of filter rows, strips of output rows, channel and filter tiles), the logical
-    sets replicated down or across the array, and the depthwise and fc layers it ran."""
+    sets replicated down or across the array, the depthwise and fc layers it ran, and the
+    layers larger than the buffers: an image in several bands of output rows, a filter
+    block's weights in several chunks of channels."""
     if spec.dataflow != ROW_STATIONARY:
         return set()
     bins = {f"row_stationary:{_op_of(job)}"} & {"row_stationary:dwconv", "row_stationary:fc"}
@@ -127,13 +135,30 @@ def _row_stationary_bins(spec, job, parts):
             ("channel_tiles", d["rs_c_tiles"] > 1),
             ("filter_tiles", max(d["rs_k_tiles"], d["rs_k_tiles_last"]) > 1),
             ("vertical_replication", d["rs_vertical_sets"] > 1),
-            ("horizontal_replication", d["rs_horizontal_sets"] > 1)) if hit}
+            ("horizontal_replication", d["rs_horizontal_sets"] > 1),
+            ("bands", d["tiles"] > 1), ("channel_chunks", d["c_chunks"] > 1)) if hit}
     return bins
+
+
+def _depthwise_bins(spec, job, parts):
+    """How a depthwise layer runs: across the array's columns (models/depthwise.py), with
+    a lane group per filter block, a stride, a wide kernel, several tiles, a last filter
+    block of fewer channels; or as block-diagonal dense runs."""
+    if _op_of(job) != "dwconv" or spec.dataflow != "ws":
+        return set()
+    d, mapping = parts[0].mapping.descriptor, parts[0].mapping
+    if not d["depthwise"]:
+        return {"depthwise:block_diagonal"}
+    return {"depthwise:across_columns"} | {f"depthwise:{name}" for name, hit in (
+        ("lane_groups>1", spec.input_lanes > spec.cols), ("stride>1", mapping.shape.stride > 1),
+        ("kernel>=5", mapping.shape.s >= 5), ("several_tiles", mapping.tiles > 1),
+        ("partial_last_block", d["k_last"] < spec.cols)) if hit}
 
 
 def _tap_fold_bins(parts):
     """The input's DRAM layout and, for a layer with its taps folded into the array rows
-    (models/tap_fold.py), its segments per kernel row, tiles and stride."""
+    (models/tap_fold.py), its segments per kernel row, kernel rows per block, tiles and
+    stride."""
     bins = set()
     for part in parts:
         mapping, d = part.mapping, part.mapping.descriptor
@@ -142,6 +167,7 @@ def _tap_fold_bins(parts):
             continue
         bins |= {"x_layout:packed_rows", "tap_fold:folded"}
         for name, hit in (("several_segments", d["c_blocks"] > 1),
+                          ("several_kernel_rows", d["fold_rows"] > 1),
                           ("several_tiles", mapping.tiles > 1),
                           ("stride>1", mapping.shape.stride > 1)):
             if hit:
@@ -179,10 +205,12 @@ def _compression_bins(spec, job, parts):
         return {"compression:none"}
     if not any(part.mapping.descriptor["y_compressed"] for part in parts):
         return {"compression:bitmask_dense_layer"}
-    rows = activation_rows(expected_activations(spec, job), spec.dram_bus_bytes)
-    _, encoded = stored_beats(rows, spec.dram_bus_bytes)
-    return {f"compression:{name}" for name, hit in (("rows_encoded", encoded.any()),
-                                                    ("rows_stored_dense", not encoded.all()))
+    outputs = expected_activations(spec, job)
+    rows = activation_rows(outputs, spec.dram_bus_bytes)
+    _, encoded = stored_bytes(rows, spec.dram_bus_bytes)
+    return {f"compression:{name}" for name, hit in (
+        ("rows_encoded", encoded.any()), ("rows_stored_dense", not encoded.all()),
+        ("units_packed", packing_saves_beats(rows, outputs.shape[-1], spec.dram_bus_bytes)))
             if hit}
 
 
@@ -194,10 +222,12 @@ def _compressed_read_bins(spec, job, parts):
     if not any(part.mapping.descriptor["x_compressed"] for part in parts):
         return {"compressed_reads:inputs_dense"}
     rows = activation_rows(job.conv_inputs, spec.dram_bus_bytes)
-    _, encoded = stored_beats(rows, spec.dram_bus_bytes)
+    _, encoded = stored_bytes(rows, spec.dram_bus_bytes)
     return {f"compressed_reads:{name}" for name, hit in (
         ("rows_encoded", encoded.any()), ("all_zero_rows", not rows.any(axis=1).all()),
-        ("rows_stored_dense", not encoded.all())) if hit}
+        ("rows_stored_dense", not encoded.all()),
+        ("units_packed", packing_saves_beats(rows, job.conv_inputs.shape[-1],
+                                             spec.dram_bus_bytes))) if hit}
 
 
 def _tiling_bins(parts):

@@ -87,17 +87,43 @@ def _with_row_stationary(arch_seed, spec):
     """`spec` turned row-stationary with ROW_STATIONARY_SHARE (at most RS_MAX_DIM rows and
     columns, register files drawn small enough to fold, tile and replicate; no compression
     or 2:4), drawn from a stream of its own so the other fields' draws stay what they were.
-    Its buffers hold a whole image, as the row-stationary mapping needs."""
+    Half of them keep the buffers drawn (layers then run in bands of output rows and chunks
+    of channels), the others get buffers that hold a whole image."""
     rng = np.random.default_rng((arch_seed, 0, 3))
     if rng.random() >= ROW_STATIONARY_SHARE:
         return spec
     input_depth = int(rng.integers(3, 13))
-    return replace(spec, dataflow=ROW_STATIONARY, rows=min(spec.rows, RS_MAX_DIM),
+    spec = replace(spec, dataflow=ROW_STATIONARY, rows=min(spec.rows, RS_MAX_DIM),
                    cols=min(spec.cols, RS_MAX_DIM), rs_input_depth=input_depth,
                    rs_filter_depth=int(rng.integers(input_depth, 4 * input_depth + 1)),
                    rs_psum_depth=int(rng.integers(1, 9)), activation_compression="none",
-                   weight_sparsity="none", glb_input_bytes=max(spec.glb_input_bytes, 8192),
+                   weight_sparsity="none")
+    if rng.random() < RS_DRAWN_BUFFERS_SHARE:
+        return spec
+    return replace(spec, glb_input_bytes=max(spec.glb_input_bytes, 8192),
                    glb_output_bytes=max(spec.glb_output_bytes, 16384))
+
+
+RS_DRAWN_BUFFERS_SHARE = 1 / 2
+"""Share of the row-stationary architectures that keep their drawn (often small) buffers."""
+RS_TALLER_SHARE = 1 / 3
+"""Share of the convolutions on a row-stationary architecture drawn taller than its input
+buffer holds (`_taller_than_rs_buffers`)."""
+
+
+def _taller_than_rs_buffers(spec, arch_seed, index, shape, groups, post):
+    """On a row-stationary architecture, RS_TALLER_SHARE of the convolutions are drawn taller:
+    8 to 40 input rows more, so that an image often takes several bands of output rows,
+    if the layer still maps.  From a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 5))
+    if spec.dataflow != ROW_STATIONARY or shape.w == 1 or rng.random() >= RS_TALLER_SHARE:
+        return shape
+    taller = replace(shape, h=shape.h + int(rng.integers(8, 41)))
+    try:
+        map_grouped_conv(spec, taller, groups, post)
+    except MappingError:
+        return shape
+    return taller
 
 
 COMPRESSION_SHARE = 0.5
@@ -198,6 +224,8 @@ def _shape(rng, spec, op):
     c = groups * int(rng.integers(1, 2 * rows // groups + 3))
     if groups == 1 and rng.random() < 0.25:
         c = int(rng.integers(1, 5))     # few channels: a first layer, folded where it can
+        if rng.random() < 0.5:          # narrow: its blocks may take several kernel rows
+            w = int(rng.integers(max(1, s - 2), s + 3))
 
     k = groups * int(rng.integers(1, 2 * cols // groups + 3))
     return ConvShape(n, c, h, w, k, r, s, stride, pad, pad_value), groups
@@ -272,6 +300,18 @@ def _sparsified(arch_seed, index, x):
     return np.where(rng.random(x.shape) < rng.uniform(0, MAX_INPUT_ZEROS), 0, x)
 
 
+def _mobilenet_depthwise(spec, arch_seed, index, shape, groups):
+    """On a weight-stationary architecture, one depthwise layer in two is drawn with a
+    square 3x3 or 5x5 kernel, stride 1 or 2 and padding r // 2 (MobileNet's), the shapes the
+    mapper runs across the array's columns (models/depthwise.py).  From a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 5))
+    if spec.dataflow != "ws" or groups != shape.c or groups == 1 or rng.random() < 0.5:
+        return shape
+    r = _pick(rng, (3, 3, 5))
+    return replace(shape, r=r, s=r, stride=_pick(rng, (1, 1, 2)), pad=r // 2,
+                   h=max(shape.h, r), w=max(shape.w, r))
+
+
 def _evenly_grouped_os(spec, arch_seed, index, shape, groups, post):
     """On an output-stationary architecture, one convolution in two is drawn taller: the
     first input height, up to 96 rows more, whose tiles the mapper shortens for whole pixel
@@ -308,6 +348,9 @@ def random_case(spec, arch_seed, index):
         shape, pruning = _pruning(spec, arch_seed, index, shape, groups)
         shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups,
                                    PostProcess(bias is not None, requant, relu))
+        shape = _mobilenet_depthwise(spec, arch_seed, index, shape, groups)
+        shape = _taller_than_rs_buffers(spec, arch_seed, index, shape, groups,
+                                        PostProcess(bias is not None, requant, relu))
         try:
             parts = layer_parts(spec, shape, groups,
                                 PostProcess(bias is not None, requant, relu),

@@ -94,5 +94,5 @@ def pass_walk_config(mapping, weight_base=0):
         "strip_rows": mapping.strip_cols * sh.stride,
         "strip_words": mapping.strip_cols * sh.stride * walk["line_words"],
         "strip_out": mapping.strip_cols * sh.q, "out_base": 0, "weight_base": weight_base,
-        "out_col_step": 1, "out_row_step": sh.q})
+        "out_col_step": 1, "out_row_step": sh.q, "first_cb": 0, "first": 1})
     return config

@@ -198,7 +198,7 @@ def input_regions(spec, x, mapping):
     bus = spec.dram_bus_bytes
     _, rows = input_region(spec, x)
     slots, table = compress_rows(rows.reshape(-1, mapping.x_row_beats * bus), bus,
-                                 mapping.x_pitch)
+                                 mapping.x_pitch, mapping.shape.w)
     return [(mapping.x_addr, slots), (d["x_table_addr"], table)]
 
 

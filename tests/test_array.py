@@ -179,3 +179,47 @@ def test_gated_for_never_committed_slot():
         await stream(ctx, array, inputs, [w0, zeros], check_gated=True)
 
     simulate(array, bench)
+
+
+@pytest.mark.parametrize("rows, cols, lane", [(4, 4, 0), (5, 1, 3), (6, 3, 1)])
+def test_depthwise_mode_slides_each_columns_lane_past_the_taps(rows, cols, lane):
+    """DepthwiseSystolicArray in its depthwise mode: pixels presented one a cycle, a window
+    issued the cycle after its first pixel, each column's partial sum is the 1-D convolution
+    of its own lane with its column of taps (rows below `dw_rows` hold taps); its gated
+    count is that of the products on those rows and the `dw_cols` columns."""
+    from pyhdl.depthwise_array import DepthwiseSystolicArray
+    spec = ArchSpec(name="dw", rows=rows, cols=cols, operand_bits=8)
+    rng = random.Random(rows * 7 + cols)
+    taps, active = min(3, rows), cols - (cols > 1)
+    array = DepthwiseSystolicArray(spec)
+    weights = random_operands(rng, 8, (rows, cols))
+    weights[taps:] = 0
+    weights[:, active:] = 0
+    pixels = random_operands(rng, 8, (12, spec.input_lanes))
+    windows = len(pixels) - taps + 1
+    channel = [lane * cols + c for c in range(cols)]
+    want = [[int(sum(weights[i, c] * pixels[j + i, channel[c]] for i in range(taps)))
+             for c in range(cols)] for j in range(windows)]
+    want_gated = sum(int(weights[i, c] == 0 or pixels[j + i, channel[c]] == 0)
+                     for j in range(windows) for i in range(taps) for c in range(active))
+
+    async def bench(ctx):
+        ctx.set(array.depthwise, 1)
+        ctx.set(array.dw_lane, lane)
+        ctx.set(array.dw_rows, taps)
+        ctx.set(array.dw_cols, active)
+        await load_matrix(ctx, array, weights, 0)
+        got, gated = [], 0
+        for t in range(len(pixels) + array.latency + 4):
+            values = pixels[t] if t < len(pixels) else np.zeros(spec.input_lanes, np.int64)
+            ctx.set(array.x, {"valid": 1 <= t <= windows, "slot": 0,
+                              "values": [int(v) for v in values]})
+            y = ctx.get(array.y)
+            if y.valid:
+                got.append([int(v) for v in y.values])
+            gated += ctx.get(array.gated)
+            await ctx.tick()
+        assert got == want
+        assert gated == want_gated
+
+    simulate(array, bench)

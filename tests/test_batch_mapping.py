@@ -27,9 +27,10 @@ def input_and_bias_bytes(spec, mapping):
 
 
 def weight_bytes(spec, mapping):
-    """W once: a DRAM row per (k, r) when folded (models/tap_fold.py), else the dataflow's."""
-    shape = mapping.shape
-    rows = shape.k * shape.r if mapping.descriptor["fold"] else weight_dram_rows(spec, shape)
+    """W once: a DRAM row per (k, block of kernel rows) when folded (models/tap_fold.py), else
+    the dataflow's."""
+    shape, d = mapping.shape, mapping.descriptor
+    rows = shape.k * d["taps"] if d["fold"] else weight_dram_rows(spec, shape)
     return rows * mapping.w_row_beats * spec.dram_bus_bytes
 
 

@@ -1,8 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """The bitmask (de)compressor of pyhdl/compress.py in Amaranth's simulator, held to the format
-of models/compression.py: beats encoded and decoded byte for byte, and rows written to DRAM
-(encoded or dense, and the length tables) exactly as the model's image, and stored rows back
-dense, under random stalls; the spec, mapper and energy model around them."""
+of models/compression.py: beats encoded and decoded byte for byte, units of pixels written to
+DRAM packed (pixels encoded or dense, and the length tables) exactly as the model's image, and
+packed units back dense, under random stalls; the spec, mapper and energy model around them."""
 
 import random
 from dataclasses import replace
@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from models.compression import (compress_rows, compressed_writes, decode_row, encode_beat,
-                                encode_row, output_slices, stored_beats)
+from models.compression import (DENSE_ENTRY, compress_rows, compressed_writes, decode_unit,
+                                encode_beat, encode_row, encode_unit, output_slices,
+                                stored_bytes, unit_beats)
 from models.counters import COUNTER_NAMES
 from models.energy import activity, postprocess_words
 from models.inventory import item_bits
 from models.mapper import ConvShape, PostProcess, map_conv, map_grouped_conv
 from models.perf import predict_counters
 from models.spec import COMPRESSED_ROW_BYTES, ArchSpec, SpecError
-from pyhdl.compress import BitmaskDecoder, BitmaskEncoder, RowCompressor, RowDecompressor
+from pyhdl.compress import BitmaskDecoder, BitmaskEncoder, PackedDecompressor, RowCompressor
 from testbench.amaranth_sim import simulate
 
 
@@ -84,20 +85,29 @@ def test_decoder_inverts_the_encoder(bus_bytes):
     settle(dut, bench)
 
 
-def test_row_codec_round_trips_and_never_grows():
-    """The model's own contract: decode(encode(row)) == row, and a stored row is never longer
-    than the dense one (all-zero, no-zero and every sparsity between)."""
+def test_unit_codec_round_trips_and_never_grows():
+    """The model's own contract: a unit's stream decodes back to its rows, a pixel is stored
+    encoded only when shorter, and a unit is never longer than its dense beats (all-zero,
+    no-zero and every sparsity between, units of one pixel and several)."""
     rng = np.random.default_rng(3)
     for bus_bytes in (8, 16, 32):
         for beats in (1, 2, 5):
-            for zeros in (0.0, 0.3, 0.6, 0.95, 1.0):
-                row = sparse_bytes(rng, beats * bus_bytes, zeros)
-                stored = encode_row(row, bus_bytes)
-                assert len(stored) % bus_bytes == 0 and len(stored) <= len(row)
-                np.testing.assert_array_equal(decode_row(stored, beats, bus_bytes), row)
+            for unit in (1, 3, 7):
+                zeros = rng.permutation([0.0, 1.0, 0.3, 0.6, 0.95, 0.1, 0.8])[:unit]
+                rows = np.stack([sparse_bytes(rng, beats * bus_bytes, z) for z in zeros])
+                stream = encode_unit(rows, bus_bytes)
+                stored, encoded = stored_bytes(rows, bus_bytes)
+                assert len(stream) == unit_beats(stored, unit, bus_bytes)[0] * bus_bytes
+                assert len(stream) <= rows.size
+                assert (stored <= beats * bus_bytes).all()
+                entries = np.where(encoded, stored, DENSE_ENTRY)
+                np.testing.assert_array_equal(
+                    decode_unit(stream, entries, beats, bus_bytes), rows)
     no_zero = sparse_bytes(rng, 32, 0.0)
     assert len(encode_row(no_zero, 16)) == 32       # longer encoded: stored dense
-    assert len(encode_row(np.zeros(32, np.uint8), 16)) == 16
+    assert len(encode_row(np.zeros(32, np.uint8), 16)) == 4
+    # Two all-zero 2-beat pixels of a 16-byte bus share one beat (4 bytes each).
+    assert len(encode_unit(np.zeros((2, 32), np.uint8), 16)) == 16
 
 
 class WriteDram:
@@ -125,21 +135,24 @@ class WriteDram:
                 self.bursts.pop(0)
 
 
-def run_compressor(seed, bus_bytes, p_in, p_dram):
+def run_compressor(seed, bus_bytes, p_in, p_dram, unit):
     """A layer of two tiles and two output groups (each group a slice of every pixel's slot,
-    with a table of its own), rows of every sparsity: the DRAM image equals the model's."""
+    with a table of its own), pixels of every sparsity in units of `unit`: the DRAM image
+    equals the model's."""
     rng = random.Random(seed)
     nprng = np.random.default_rng(seed)
-    row_beats, table_addr, group_table_beats = rng.randint(1, 3), 200, 3
+    row_beats = rng.randint(1, 3)
     pitch = 2 * row_beats
     dut = RowCompressor(bus_bytes, 2 * 4)
     dram = WriteDram(rng, p_dram)
     row_bytes = row_beats * bus_bytes
-    count = bus_bytes + 5
+    first_tile = unit * bus_bytes               # whole units and whole table beats
+    count = first_tile + 2 * unit
+    table_addr, group_table_beats = count * pitch + 3, -(-count // bus_bytes)
     zeros = [1.0, 0.0] + [nprng.random() for _ in range(count - 2)]
     groups = [np.stack([sparse_bytes(nprng, row_bytes, z) for z in nprng.permutation(zeros)])
               for _ in range(2)]
-    tiles = [(0, bus_bytes), (bus_bytes, count - bus_bytes)]    # (first row, rows)
+    tiles = [(0, first_tile), (first_tile, count - first_tile)]    # (first row, rows)
     encoded = []
 
     async def bench(ctx):
@@ -156,11 +169,12 @@ def run_compressor(seed, bus_bytes, p_in, p_dram):
                 ctx.set(dut.pitch, pitch)
                 ctx.set(dut.rows, rows)
                 ctx.set(dut.row_beats, row_beats)
+                ctx.set(dut.unit_rows, unit)
                 await ctx.tick()
                 ctx.set(dut.start, 0)
                 pending = [(data[r][b * bus_bytes:(b + 1) * bus_bytes], b == row_beats - 1)
                            for r in range(first, first + rows) for b in range(row_beats)]
-                for _ in range(3000):
+                for _ in range(6000):
                     offer = bool(pending) and rng.random() < p_in
                     ctx.set(dut.i.valid, offer)
                     if offer:
@@ -180,18 +194,18 @@ def run_compressor(seed, bus_bytes, p_in, p_dram):
     simulate(dut, bench)
     written = dict(dram.beats)
     for g, data in enumerate(groups):
-        slots, table = compress_rows(data, bus_bytes, pitch)
-        beats, _ = stored_beats(data, bus_bytes)
-        # Every row beat is written once, and only the stored ones.
-        for r, stored in enumerate(beats):
-            for b in range(row_beats):
-                addr = r * pitch + g * row_beats + b
-                if b < stored:
-                    [value] = written.pop(addr)
-                    chunk = slots[(r * pitch + b) * bus_bytes:(r * pitch + b + 1) * bus_bytes]
-                    assert value == as_int(chunk), (g, r, b)
+        slots, table = compress_rows(data, bus_bytes, pitch, unit)
+        slots = slots.reshape(-1, bus_bytes)
+        stored = unit_beats(stored_bytes(data, bus_bytes)[0], unit, bus_bytes)
+        # Every stream beat is written once, in the group's slices, and nothing else.
+        for u, beats in enumerate(stored):
+            for k in range(unit * row_beats):
+                at = (u * unit + k // row_beats) * pitch + k % row_beats
+                if k < beats:
+                    [value] = written.pop(at + g * row_beats)
+                    assert value == as_int(slots[at]), (g, u, k)
                 else:
-                    assert addr not in written, (g, r, b)
+                    assert at + g * row_beats not in written, (g, u, k)
         # Each table beat once (the tiles start on a beat), the group's own table.
         for beat in range(len(table) // bus_bytes):
             [value] = written.pop(table_addr + g * group_table_beats + beat)
@@ -201,34 +215,38 @@ def run_compressor(seed, bus_bytes, p_in, p_dram):
 
 
 @pytest.mark.parametrize("bus_bytes", [8, 16])
-@pytest.mark.parametrize("p_in,p_dram", [(1.0, 1.0), (0.5, 0.4)])
-def test_compressor_writes_the_model_image(bus_bytes, p_in, p_dram):
-    run_compressor(bus_bytes * 7 + int(10 * p_in + p_dram), bus_bytes, p_in, p_dram)
+@pytest.mark.parametrize("p_in,p_dram,unit", [(1.0, 1.0, 3), (0.5, 0.4, 1), (0.7, 0.9, 5)])
+def test_compressor_writes_the_model_image(bus_bytes, p_in, p_dram, unit):
+    run_compressor(bus_bytes * 7 + int(10 * p_in + p_dram), bus_bytes, p_in, p_dram, unit)
 
 
-def run_decompressor(seed, bus_bytes, p_in, p_out):
-    """Rows of every sparsity (all-zero, no-zero), stored as the model stores them, come
-    back dense and in order under random stalls on both sides."""
+def run_decompressor(seed, bus_bytes, p_in, p_out, unit):
+    """Pixels of every sparsity (all-zero, no-zero) in units of `unit`, stored as the model
+    stores them, come back dense and in order under random stalls on both sides."""
     rng = random.Random(seed)
     nprng = np.random.default_rng(seed)
     row_beats = rng.randint(1, 4)
-    dut = RowDecompressor(bus_bytes, 4)
-    zeros = [1.0, 0.0] + [nprng.random() for _ in range(12)]
+    dut = PackedDecompressor(bus_bytes)
+    count = 4 * unit
+    zeros = [1.0, 0.0] + [nprng.random() for _ in range(count - 2)]
     rows = np.stack([sparse_bytes(nprng, row_beats * bus_bytes, z) for z in zeros])
-    stored = [encode_row(row, bus_bytes) for row in rows]
-    lengths = [len(s) // bus_bytes for s in stored]
-    beats = [(s[j * bus_bytes:(j + 1) * bus_bytes], j == len(s) // bus_bytes - 1)
-             for s in stored for j in range(len(s) // bus_bytes)]
-    out, decoded = [], []
+    _, encoded = stored_bytes(rows, bus_bytes)
+    pixels = [(not e, i % unit == unit - 1) for i, e in enumerate(encoded)]
+    beats = []
+    for first in range(0, count, unit):
+        stream = encode_unit(rows[first:first + unit], bus_bytes).reshape(-1, bus_bytes)
+        beats += [(beat, j == len(stream) - 1) for j, beat in enumerate(stream)]
+    out = []
 
     async def bench(ctx):
         ctx.set(dut.row_beats, row_beats)
-        pending_lengths, pending_beats = list(lengths), list(beats)
+        pending_pixels, pending_beats = list(pixels), list(beats)
         for _ in range(3000):
-            offer_length = bool(pending_lengths) and rng.random() < p_in
-            ctx.set(dut.length.valid, offer_length)
-            if offer_length:
-                ctx.set(dut.length.payload, pending_lengths[0])
+            offer_pixel = bool(pending_pixels) and rng.random() < p_in
+            ctx.set(dut.pixels.valid, offer_pixel)
+            if offer_pixel:
+                ctx.set(dut.pixels.payload.dense, pending_pixels[0][0])
+                ctx.set(dut.pixels.payload.last, pending_pixels[0][1])
             offer_beat = bool(pending_beats) and rng.random() < p_in
             ctx.set(dut.i.valid, offer_beat)
             if offer_beat:
@@ -237,29 +255,29 @@ def run_decompressor(seed, bus_bytes, p_in, p_out):
             ready = rng.random() < p_out
             ctx.set(dut.o.ready, ready)
             if ready and ctx.get(dut.o.valid):
+                assert ctx.get(dut.decoded)
                 out.append((ctx.get(dut.o.payload.data), ctx.get(dut.o.payload.last)))
-            if offer_length and ctx.get(dut.length.ready):
-                pending_lengths.pop(0)
+            if offer_pixel and ctx.get(dut.pixels.ready):
+                pending_pixels.pop(0)
             if offer_beat and ctx.get(dut.i.ready):
                 pending_beats.pop(0)
-            decoded.append(ctx.get(dut.decoded))
             await ctx.tick()
-            if not pending_beats and not pending_lengths:
+            if not pending_beats and not pending_pixels:
                 break
         else:
-            raise AssertionError("decompressor never took every row")
+            raise AssertionError("decompressor never took every pixel")
 
     simulate(dut, bench)
     expected = [(as_int(row[j * bus_bytes:(j + 1) * bus_bytes]), j == row_beats - 1)
                 for row in rows for j in range(row_beats)]
     assert out == expected
-    assert sum(decoded) == row_beats * sum(length < row_beats for length in lengths)
 
 
 @pytest.mark.parametrize("bus_bytes", [8, 16])
-@pytest.mark.parametrize("p_in,p_out", [(1.0, 1.0), (0.5, 0.6)])
-def test_decompressor_restores_the_rows(bus_bytes, p_in, p_out):
-    run_decompressor(bus_bytes * 5 + int(10 * p_in + p_out), bus_bytes, p_in, p_out)
+@pytest.mark.parametrize("p_in,p_out,unit", [(1.0, 1.0, 3), (0.5, 0.6, 1), (0.8, 0.5, 6)])
+def test_decompressor_restores_the_rows(bus_bytes, p_in, p_out, unit):
+    run_decompressor(bus_bytes * 5 + int(10 * p_in + p_out) + unit, bus_bytes, p_in, p_out,
+                     unit)
 
 
 def test_energy_prices_the_compressor_and_keeps_the_post_processor_dense():

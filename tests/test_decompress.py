@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from models.compression import (band_rows, compress_rows, compressed_read_cycles,
-                                table_beats)
+                                stored_bytes, table_beats, unit_beats)
 from pyhdl.dma import DmaReader
 from testbench.amaranth_sim import simulate
 
@@ -47,15 +47,16 @@ class Dram:
         return None
 
 
-def set_job(ctx, dut, addr, count, row_beats, pitch, row_elems, first, compressed):
+def set_job(ctx, dut, addr, count, row_beats, pitch, row_elems, first, compressed, unit):
     """Offer the reader a job of `count` rows to buffer word 0 (`first`: the first row's
-    length-table entry)."""
+    length-table entry; units of `unit` rows)."""
     ctx.set(dut.job.valid, 1)
     p = dut.job.payload
     for field, value in (("base", 0), ("addr", addr), ("rows", count),
                          ("row_beats", row_beats), ("pitch", pitch), ("row_elems", row_elems)):
         ctx.set(getattr(p, field), value)
     ctx.set(dut.table_row, first)
+    ctx.set(dut.unit_rows, unit)
     ctx.set(dut.decompress, compressed)
     ctx.set(dut.dram_cmd.ready, 1)
 
@@ -87,13 +88,21 @@ async def run_job(ctx, dut, dram, cycle, words):
     raise AssertionError("the read job did not finish")
 
 
-@pytest.mark.parametrize("seed,latency,p_data", [(1, 3, 1.0), (2, 20, 0.6), (3, 1, 0.3)])
-def test_reader_restores_compressed_rows(seed, latency, p_data):
+def stream_addresses(rows, bus, first, count, unit, pitch, row_beats):
+    """The slot beats (from the tensor's first) a band's units' streams occupy, in order."""
+    stored = unit_beats(stored_bytes(rows, bus)[0], unit, bus)
+    return [u * unit * pitch + (k // row_beats) * pitch + k % row_beats
+            for u in range(first // unit, (first + count) // unit) for k in range(stored[u])]
+
+
+@pytest.mark.parametrize("seed,latency,p_data,unit", [(1, 3, 1.0, 5), (2, 20, 0.6, 1),
+                                                      (3, 1, 0.3, 7)])
+def test_reader_restores_compressed_rows(seed, latency, p_data, unit):
     rng, nprng = random.Random(seed), np.random.default_rng(seed)
     row_beats, row_elems, pixels, pitch = 3, 3 * BUS - 2, 70, 4
     rows = sparse_rows(nprng, pixels, row_beats * BUS)
     rows[:, row_elems:] = 0
-    slots, table = compress_rows(rows, BUS, pitch)
+    slots, table = compress_rows(rows, BUS, pitch, unit)
     x_addr, table_addr, dense_addr = 16, 16 + pixels * pitch + 3, 1000
     image = {}
     for base, payload in ((x_addr, slots), (table_addr, table),
@@ -101,8 +110,10 @@ def test_reader_restores_compressed_rows(seed, latency, p_data):
         for i, beat in enumerate(payload.reshape(-1, BUS)):
             image[base + i] = int.from_bytes(beat.tobytes(), "little")
     assert len(table) == table_beats(pixels, BUS) * BUS
-    # (compressed, first row, rows): bands starting inside a table beat and on one.
-    jobs = [(True, 5, 30), (False, 0, 4), (True, 0, pixels), (True, 37, 1), (True, 63, 7)]
+    # (compressed, first row, rows): bands of whole units starting inside a table beat and
+    # on one.
+    jobs = [(True, unit, 4 * unit), (False, 0, 4), (True, 0, pixels), (True, 5 * unit, unit),
+            (True, 9 * unit, pixels - 9 * unit)]
     dut = DmaReader(BUS, 8, ELEMS_PER_WORD, 10, decompress_row_beats=4)
     dram = Dram(image, latency, p_data, rng)
     words = {}
@@ -114,7 +125,7 @@ def test_reader_restores_compressed_rows(seed, latency, p_data):
             words.clear()
             set_job(ctx, dut, (x_addr + first * pitch) if compressed
                     else dense_addr + first * row_beats, count, row_beats,
-                    pitch if compressed else row_beats, row_elems, first, compressed)
+                    pitch if compressed else row_beats, row_elems, first, compressed, unit)
             cycle, _ = await run_job(ctx, dut, dram, cycle, words)
             assert not dram.pending
             word_bytes = ELEMS_PER_WORD
@@ -130,16 +141,19 @@ def test_reader_restores_compressed_rows(seed, latency, p_data):
                 fetched = [a - table_addr for a, n in dram.commands if a >= table_addr
                            and a < table_addr + len(table) // BUS]
                 assert fetched == list(range(first // BUS, (first + count - 1) // BUS + 1))
-                stored = [n for a, n in dram.commands if a < table_addr]
-                assert stored == table[first:first + count].tolist()
+                stored = [a + i - x_addr for a, n in dram.commands if a < table_addr
+                          for i in range(n)]
+                assert stored == stream_addresses(rows, BUS, first, count, unit, pitch,
+                                                  row_beats)
             dram.commands.clear()
 
     simulate(dut, bench)
 
 
-@pytest.mark.parametrize("bus,lanes,row_beats,row_elems,latency", [
-    (8, 4, 3, 22, 3), (8, 8, 3, 24, 20), (16, 16, 2, 32, 20), (16, 8, 4, 60, 7), (8, 5, 2, 16, 1)])
-def test_read_cycles_match_the_model(bus, lanes, row_beats, row_elems, latency):
+@pytest.mark.parametrize("bus,lanes,row_beats,row_elems,latency,unit", [
+    (8, 4, 3, 22, 3, 5), (8, 8, 3, 24, 20, 7), (16, 16, 2, 32, 20, 10), (16, 8, 4, 60, 7, 1),
+    (8, 5, 2, 16, 1, 14), (16, 16, 1, 16, 5, 5)])
+def test_read_cycles_match_the_model(bus, lanes, row_beats, row_elems, latency, unit):
     """The model's mirror of the reader (models.compression.compressed_read_cycles) takes as
     many cycles as the simulated reader, job by job, on testbench/dram_model.sv's timing
     (first beat `latency` + 1 cycles after its command, no stalls): rows of 0 to 100 % zeros
@@ -148,12 +162,12 @@ def test_read_cycles_match_the_model(bus, lanes, row_beats, row_elems, latency):
     pixels, pitch = 70, row_beats + 1
     rows = sparse_rows(nprng, pixels, row_beats * bus)
     rows[:, row_elems:] = 0
-    slots, table = compress_rows(rows, bus, pitch)
+    slots, table = compress_rows(rows, bus, pitch, unit)
     x_addr, table_addr = 16, 16 + pixels * pitch + 3
     image = {base + i: int.from_bytes(beat.tobytes(), "little")
              for base, payload in ((x_addr, slots), (table_addr, table))
              for i, beat in enumerate(payload.reshape(-1, bus))}
-    jobs = [(5, 30), (0, pixels), (37, 1), (63, 7)]
+    jobs = [(unit, 2 * unit), (0, pixels), (pixels - 2 * unit, unit), (pixels - unit, unit)]
     dut = DmaReader(bus, 8, lanes, 12, decompress_row_beats=row_beats)
     dram = Dram(image, latency + 1, 1.0, random.Random(0))
     measured = []
@@ -163,7 +177,7 @@ def test_read_cycles_match_the_model(bus, lanes, row_beats, row_elems, latency):
         cycle = 0
         for first, count in jobs:
             set_job(ctx, dut, x_addr + first * pitch, count, row_beats, pitch, row_elems,
-                    first, True)
+                    first, True, unit)
             cycle, taken = await run_job(ctx, dut, dram, cycle, {})
             measured.append(taken)
 
@@ -171,4 +185,5 @@ def test_read_cycles_match_the_model(bus, lanes, row_beats, row_elems, latency):
     spec = SimpleNamespace(dram_bus_bytes=bus, input_lanes=lanes)
     x_rows = band_rows(rows.reshape(pixels, 1, 1, -1).transpose(1, 3, 0, 2), bus)
     assert measured == [compressed_read_cycles(spec, x_rows[first:first + count], first,
-                                               row_elems, latency) for first, count in jobs]
+                                               row_elems, latency, unit)
+                        for first, count in jobs]

@@ -81,8 +81,10 @@ def test_chain_reads_compressed_activations(spec, case, tmp_path):
     if np.mean(last.inputs == 0) >= 0.6:
         assert measured["dram_bytes_read"] < dense_read
     if not (last.inputs == 0).any():
-        # No row shrinks: every one is read dense, and only the table is extra.
-        assert measured["dram_bytes_read"] > dense_read
+        # No channel is zero: a pixel shrinks only by its last beat's padding (19 channels
+        # in 3 beats of 8 leave 5 zero bytes, more than its 3 mask bytes), and the units
+        # packed pay for the table: the read is still no more than dense.
+        assert measured["dram_bytes_read"] <= dense_read
 
 
 def single_layers(spec, seed):

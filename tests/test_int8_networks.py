@@ -152,10 +152,10 @@ def test_report_names_each_layers_mode():
     assert layer_mode(spec, layers["features.2.expand"]) == "dense, weights resident"
     assert layer_mode(spec, layers["classifier"]) == "fc as 1x1 conv over 4 rows"
     dw = layers["features.2.dw"]
-    parts = layer_parts(spec, dw)
-    assert layer_mode(spec, dw) == (f"depthwise as {len(parts)} block-diagonal dense parts of "
-                                    f"{parts[0].mapping.shape.c} channels")
-    assert len(parts) == 96 // spec.rows
+    [part] = layer_parts(spec, dw)
+    assert part.mapping.descriptor["depthwise"]
+    assert layer_mode(spec, dw) == ("depthwise across the columns, a channel a column, "
+                                    "3 kernel rows of 3 taps down the rows")
 
 
 @pytest.mark.rtl

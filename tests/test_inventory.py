@@ -12,15 +12,17 @@ import subprocess
 import pytest
 from amaranth.back import verilog
 
-from models.inventory import (BLOCK_MODULES, BOUND_BITS, COMPRESSOR_DECISIONS,
+from models.inventory import (BLOCK_MODULES, BOUND_BITS, COMPRESSOR_DECISIONS, FETCHER_PIXELS,
+                              POS_BITS,
                               CONTROLLER_TOLERANCE, DMA_WRITE_READ_LATENCY, GLB_READ_LATENCY,
                               RS_ARRAY_COUNTS, RS_COUNT_BITS, RS_MAX_STRIDE, RS_OUTPUT_BITS,
+                              RS_PE_EVENT_COUNT,
                               block_totals,
                               geometry, inventory)
 from models.spec import ArchSpec
-from pyhdl import postprocess
+from pyhdl import postprocess, tap_fold_loop
 from pyhdl.buffer import GlobalBuffer
-from pyhdl.compress import RowCompressor
+from pyhdl.compress import CompressedRowFetcher, RowCompressor
 from pyhdl.export import TOP_NAME, verilog_text
 from pyhdl.postprocess import PostProcessor
 from pyhdl.rs_array import RS_ARRAY_EVENTS, RowStationaryPEArray
@@ -132,9 +134,11 @@ def test_the_facts_of_pyhdl_it_names_are_the_rtl_s():
     """models/ cannot import pyhdl/: the inventory's copies of its facts are held here."""
     assert GLB_READ_LATENCY == GlobalBuffer.READ_LATENCY
     assert COMPRESSOR_DECISIONS == RowCompressor.DECISIONS
+    assert FETCHER_PIXELS == CompressedRowFetcher.PIXELS
     post = PostProcessor(ArchSpec())
     assert DMA_WRITE_READ_LATENCY == GlobalBuffer.READ_LATENCY + post.latency
     assert BOUND_BITS == postprocess.BOUND_BITS
+    assert POS_BITS == tap_fold_loop.POS.width
 
 
 RS_SPECS = {
@@ -183,6 +187,7 @@ def test_row_stationary_array_matches_the_exported_array(name, tmp_path):
 def test_row_stationary_facts_of_pyhdl():
     """The RS inventory's copies of pyhdl's constants are the RTL's."""
     assert RS_ARRAY_COUNTS == len(RS_PE_EVENTS + RS_ARRAY_EVENTS)
+    assert RS_PE_EVENT_COUNT == len(RS_PE_EVENTS)
     assert RS_OUTPUT_BITS == inspect.signature(RowStationaryPE).parameters["output_bits"].default
     array = inspect.signature(RowStationaryPEArray).parameters
     assert RS_COUNT_BITS == array["counter_bits"].default

@@ -114,6 +114,7 @@ def drive(array, dut, the_pass, before, pause):
             for port in moved:
                 sources[port].pop(0)
         assert not any(sources.values()), "stream words left unread"
+        await ctx.tick().repeat(dut.EVENT_LATENCY)     # the last events reach the counts
         totals = ctx.get(dut.counts)
         counts.update({name: getattr(totals, name) for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})
 

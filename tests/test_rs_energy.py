@@ -6,12 +6,15 @@ import dataclasses
 import pytest
 
 from models import hwlib
+from models.counters import COUNTER_NAMES, RS_COUNTER_NAMES
 from models.area import component_area, pe_area_um2
 from models.energy import (ACTIONS, COMPONENTS, EnergyTable, Entry, Leak, energy_breakdown,
                            energy_by_action, load_table, rs_bus_bits, table_for)
-from models.mapper import ConvShape, PostProcess
+from models.mapper import ConvShape, PostProcess, map_conv
+from models.perf import predict_counters
 from models.rs_perf import rs_layer_figures
 from models.spec import ArchSpec
+from peforge.report import layer_entry
 
 RS = ArchSpec(name="rs-4x6", rows=4, cols=6, dataflow="rs", rs_filter_depth=48,
               rs_input_depth=12, rs_psum_depth=8, glb_input_bytes=4096, glb_weight_bytes=2048,
@@ -19,6 +22,7 @@ RS = ArchSpec(name="rs-4x6", rows=4, cols=6, dataflow="rs", rs_filter_depth=48,
 """A small row-stationary array with register files of three different depths."""
 
 SHAPE = ConvShape(1, 6, 10, 9, 5, 3, 3, 1, 1)
+OPERANDS = ("filter", "input", "psum")
 
 
 def layer_counters(spec=RS, shape=SHAPE, post=PostProcess()):
@@ -57,6 +61,34 @@ def test_register_file_energy_is_accesses_times_prices():
             assert c[f"{operand}_rf_{verb}s"] > 0
             assert by_action[f"rf_{operand}_{verb}"] == (c[f"{operand}_rf_{verb}s"]
                                                         * e[f"rf_{operand}_{verb}"])
+
+
+def test_the_activity_counters_carry_the_split_into_a_report():
+    """The RTL's counter block has the row-stationary events (models/counters.py): a layer's
+    counters, exactly the block's names, price each register file from its own counters, and
+    the report's layer entry shows both; without one of them the energy model refuses them."""
+    c = layer_counters()
+    assert set(c) == set(COUNTER_NAMES)
+    assert c["rf_reads"] == sum(c[f"{operand}_rf_reads"] for operand in OPERANDS)
+    assert c["rf_writes"] == sum(c[f"{operand}_rf_writes"] for operand in OPERANDS)
+    table = table_for(RS)
+    entry = layer_entry(RS, "conv", "conv", c, table)
+    for operand in OPERANDS:
+        for verb in ("read", "write"):
+            assert entry["counters"][f"{operand}_rf_{verb}s"] == c[f"{operand}_rf_{verb}s"] > 0
+            assert entry["energy_by_action_pj"][f"rf_{operand}_{verb}"] > 0
+    with pytest.raises(ValueError, match="counters: 'psum_rf_writes' missing"):
+        energy_breakdown({name: c[name] for name in c if name != "psum_rf_writes"}, table, RS)
+
+
+def test_other_dataflows_count_no_row_stationary_event():
+    """The weight- and output-stationary models give zero for the RS array's counters."""
+    for dataflow in ("ws", "os"):
+        spec = dataclasses.replace(RS, name=f"{dataflow}-4x6", dataflow=dataflow)
+        counters = predict_counters(spec, map_conv(spec, SHAPE))
+        assert {name: counters[name] for name in RS_COUNTER_NAMES} == \
+            dict.fromkeys(RS_COUNTER_NAMES, 0), dataflow
+        assert counters["macs"] == SHAPE.macs
 
 
 def test_a_multicast_costs_one_drive_whatever_its_fan_out():

@@ -19,7 +19,7 @@ from models.golden import conv2d, wrap
 from models.mapper import map_conv as map_layer, weight_rows
 from models.registers import DESCRIPTOR
 from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, array_of, chunk_cycles,
-                                   filter_block_mapping,
+                                   chunk_mapping, choice_of,
                                    run_conv)
 from models.spec import ArchSpec
 from pyhdl.rs_array import RowStationaryPEArray
@@ -402,6 +402,8 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
     weights = rng.integers(-128, 128, size=(k, c, kernel, kernel))
     mapping = map_layer(spec, shape)
     d = mapping.descriptor
+    choice = choice_of(spec, mapping)
+    assert (d["tiles"], d["c_chunks"]) == (1, 1)     # a chunk per filter block, one image
     rows = weight_rows(spec, mapping, weights)
     image, weight_words = buffer_image(x, spec.rows), [pack(row) for row in rows]
     loop = RowStationaryLoop(spec, None, (len(image) - 1).bit_length(),
@@ -425,6 +427,7 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
         for kb in range(k_blocks):
             ctx.set(loop.chunk, {
                 "first": 1, "last_k": int(kb == k_blocks - 1), "w_base": kb * d["w_rows"],
+                "first_cb": 0, "last_cb": d["c_blocks"] - 1, "tile_rows": shape.p,
                 "out_base": kb, "out_step": k_blocks, "h_start": -pad,
                 "window_base": -pad * d["line_words"] - d["pad_words"]})
             ctx.set(loop.run, 1)
@@ -456,14 +459,16 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
     for k0 in range(0, k, spec.cols):
         block = weights[k0:k0 + spec.cols]
         executed.update(run_conv(x, block, array_of(spec), stride, pad, pad_value=-3,
-                                 mapping=filter_block_mapping(spec, shape, len(block)))[1])
+                                 mapping=chunk_mapping(spec, shape, choice,
+                                                       last_k=k0 + spec.cols >= k))[1])
     operands = ("filter", "input", "psum")
     assert events == {
         "macs": shape.macs, "macs_gated": executed["gated_macs"],
         "rf_reads": sum(executed[f"{o}_rf_reads"] for o in operands),
         "rf_writes": sum(executed[f"{o}_rf_writes"] for o in operands),
         "array_transfers": executed["psum_hops"], "busy_cycles": executed["input_bus_sends"]}
-    assert lengths == [chunk_cycles(filter_block_mapping(spec, shape, min(spec.cols, k - k0)))
+    assert lengths == [chunk_cycles(chunk_mapping(spec, shape, choice,
+                                                  last_k=k0 + spec.cols >= k))
                        for k0 in range(0, k, spec.cols)]
 
 

@@ -1,7 +1,8 @@
-"""The row-stationary layer figures (models/rs_perf.py) against the NumPy executor run block
-of `cols` filters by block as the accelerator runs a layer, and against the inner loop's word
-streams walked one by one: conv, grouped / depthwise, fully connected, on a non-square array
-and one with an odd number of rows.  (tests/test_rs_rtl.py holds them to the RTL.)"""
+"""The row-stationary layer figures (models/rs_perf.py) against the NumPy executor run as the
+accelerator maps a layer (tiles of output rows, blocks of `cols` filters, chunks of channels),
+and against the inner loop's word streams walked one by one: conv, grouped / depthwise, fully
+connected, on a non-square array, one with an odd number of rows, and one whose small buffers
+cut layers into bands and channel chunks.  (tests/test_rs_rtl.py holds them to the RTL.)"""
 
 from collections import Counter
 from dataclasses import replace
@@ -12,14 +13,19 @@ import pytest
 from models.counters import COUNTER_NAMES
 from models.golden import operand_range
 from models.mapper import ConvShape, PostProcess, fc_shape
-from models.row_stationary import array_of, filter_block_mapping, fc_input, run_conv
-from models.rs_perf import RS_COUNTER_NAMES, rs_layer_figures
+from models.perf import tiles
+from models.row_stationary import (array_of, choice_of, chunk_extents, chunk_mapping, fc_input,
+                                   map_layer, run_conv)
+from models.rs_perf import RS_COUNTER_NAMES, rs_layer_figures, rs_layer_fits
 from models.spec import ArchSpec
 
 SPECS = {
     "rs_3x5": ArchSpec(dataflow="rs", rows=3, cols=5, rs_filter_depth=24, rs_input_depth=6,
                        rs_psum_depth=4),
     "rs_5x4": ArchSpec(dataflow="rs", rows=5, cols=4),
+    "rs_3x5_small": ArchSpec(dataflow="rs", rows=3, cols=5, rs_filter_depth=24,
+                             rs_input_depth=6, rs_psum_depth=4, glb_input_bytes=192,
+                             glb_weight_bytes=192, glb_output_bytes=1024),
 }
 RS_EVENTS = ("filter_rf_reads", "filter_rf_writes", "input_rf_reads", "input_rf_writes",
              "psum_rf_reads", "psum_rf_writes", "filter_bus_deliveries", "input_bus_sends",
@@ -33,37 +39,61 @@ def nonzero_operands(rng, shape):
     return np.where(values >= 0, values + 1, values)
 
 
-def executed_by_blocks(spec, x, w, stride=1, pad=0):
-    """The executor's counts of a conv run image by image, one block of `cols` filters after
-    the other."""
+def layer_mapping(spec, shape):
+    """The mapping `rs_layer_figures` prices: the accelerator's, or where the layer does not
+    fit the buffers, the whole-image one on buffers large enough."""
+    return map_layer(spec, shape, PostProcess(), None, bounded=rs_layer_fits(spec, shape))
+
+
+def executed_by_chunks(spec, x, w, stride=1, pad=0):
+    """The executor's counts of a conv run as the accelerator maps it: tile by tile of output
+    rows (each tile's padded band of one image), each block of `cols` filters, each chunk of
+    channels."""
     (n, c, h, width), (k, _, r, s) = x.shape, w.shape
     shape = ConvShape(n, c, h, width, k, r, s, stride, pad)
+    mapping = layer_mapping(spec, shape)
+    choice = choice_of(spec, mapping)
+    k_full, _, c_full, _ = chunk_extents(spec, shape, choice)
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     counts = Counter()
-    for image in range(n):
-        for k0 in range(0, k, spec.cols):
-            block = w[k0:k0 + spec.cols]
-            counts.update(run_conv(x[image:image + 1], block, array_of(spec), stride, pad,
-                                   mapping=filter_block_mapping(spec, shape, len(block)))[1])
+    for tile in tiles(mapping):
+        top = tile.p0 * stride
+        band = padded[tile.image:tile.image + 1, :, top:top + (tile.rows - 1) * stride + r]
+        for k0 in range(0, k, k_full):
+            for c0 in range(0, c, c_full):
+                chunk = chunk_mapping(spec, shape, choice, k0 + k_full >= k, c0 + c_full >= c,
+                                      tile.rows)
+                counts.update(run_conv(band[:, c0:c0 + c_full], w[k0:k0 + k_full, c0:c0 + c_full],
+                                       array_of(spec), stride, mapping=chunk)[1])
     return counts
 
 
 def walked_figures(spec, shape):
     """Input-buffer reads, weight-buffer words read and loaded, and output vectors of a
-    layer, walked word by word over its filter blocks' passes, image by image."""
+    layer, walked word by word over its tiles' chunks' passes."""
+    mapping = layer_mapping(spec, shape)
+    choice = choice_of(spec, mapping)
+    k_full, _, c_full, _ = chunk_extents(spec, shape, choice)
     reads = words = loaded = vectors = 0
-    for k0 in range(0, shape.k, spec.cols):
-        mapping = filter_block_mapping(spec, shape, min(spec.cols, shape.k - k0))
-        sh = mapping.shape
-        w = np.ones((sh.k, sh.c, sh.r, sh.s), dtype=np.int64)
-        loaded += len(mapping.filter_buffer(w)[0])
-        for start in mapping.passes():
-            the_pass = mapping.plan(*start)
-            reads += sum(sh.pad <= row < sh.pad + sh.h and sh.pad <= column < sh.pad + sh.w
-                         for _, _, _, row, column in the_pass.input_sends(sh))
-            words += sum(len(lanes) for _, lanes, _ in the_pass.filter_words(w, mapping))
-            vectors += len(the_pass.strip) * sh.q
-    return {"glb_input_reads": shape.n * reads, "glb_weight_reads": shape.n * words,
-            "glb_weight_writes": loaded, "glb_output_writes": shape.n * vectors}
+    walk = list(tiles(mapping))
+    for tile in walk:
+        for k0 in range(0, shape.k, k_full):
+            for c0 in range(0, shape.c, c_full):
+                chunk = chunk_mapping(spec, shape, choice, k0 + k_full >= shape.k,
+                                      c0 + c_full >= shape.c, tile.rows)
+                sh = chunk.shape
+                w = np.ones((sh.k, sh.c, sh.r, sh.s), dtype=np.int64)
+                loaded += len(chunk.filter_buffer(w)[0])
+                for start in chunk.passes():
+                    the_pass = chunk.plan(*start)
+                    reads += sum(sh.pad <= tile.p0 * sh.stride + row < sh.pad + sh.h
+                                 and sh.pad <= column < sh.pad + sh.w
+                                 for _, _, _, row, column in the_pass.input_sends(sh))
+                    words += sum(len(lanes) for _, lanes, _ in the_pass.filter_words(w, chunk))
+                    vectors += len(the_pass.strip) * sh.q
+    fetches = 1 if choice.resident else len(walk)
+    return {"glb_input_reads": reads, "glb_weight_reads": words,
+            "glb_weight_writes": loaded * fetches // len(walk), "glb_output_writes": vectors}
 
 
 LAYERS = [ConvShape(2, 5, 9, 7, 6, 3, 3, 1, 1), ConvShape(1, 3, 11, 10, 9, 5, 5, 2, 2),
@@ -77,7 +107,7 @@ def test_conv_figures_equal_executor_and_walked_streams(spec_name, shape):
     rng = np.random.default_rng(shape.c * shape.k)
     x = nonzero_operands(rng, (shape.n, shape.c, shape.h, shape.w))
     w = nonzero_operands(rng, (shape.k, shape.c, shape.r, shape.s))
-    events = executed_by_blocks(spec, x, w, shape.stride, shape.pad)
+    events = executed_by_chunks(spec, x, w, shape.stride, shape.pad)
     counters, cycles = rs_layer_figures(spec, shape)
     assert set(counters) == set(COUNTER_NAMES) - {"cycles"} | set(RS_COUNTER_NAMES)
     assert {name: counters[name] for name in RS_EVENTS} == {name: events[name]
@@ -102,7 +132,7 @@ def test_grouped_and_depthwise_figures_are_the_groups_summed(spec_name):
         w = nonzero_operands(rng, (k, c // groups, 3, 3))
         events = Counter()
         for g in range(groups):
-            events.update(executed_by_blocks(
+            events.update(executed_by_chunks(
                 spec, x[:, g * c // groups:(g + 1) * c // groups],
                 w[g * k // groups:(g + 1) * k // groups], 1, 1))
         counters, _ = rs_layer_figures(spec, shape, groups)
@@ -119,7 +149,7 @@ def test_fc_runs_its_samples_along_one_row_and_batch_multiplies_images(spec_name
     spec = SPECS[spec_name]
     rng = np.random.default_rng(3)
     x, w = nonzero_operands(rng, (6, 10)), nonzero_operands(rng, (7, 10))
-    events = executed_by_blocks(spec, fc_input(x), w.reshape(7, 10, 1, 1))
+    events = executed_by_chunks(spec, fc_input(x), w.reshape(7, 10, 1, 1))
     counters, _ = rs_layer_figures(spec, fc_shape(3, 10, 7), batch=2)
     assert {name: counters[name] for name in RS_EVENTS} == {name: events[name]
                                                            for name in RS_EVENTS}

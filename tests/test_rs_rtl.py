@@ -1,14 +1,16 @@
 """Row-stationary layers on the Verilator-simulated RTL (issue 14): random convolutions
 (kernels 1, 3 and 5, strides 1 and 2, padding, a zero point as padding), depthwise and grouped
 layers, fully-connected layers and batches, with bias, requantization and ReLU (int8 outputs)
-or int32 outputs, bit for bit against the golden model and every counter against the
-analytical model, cycles included, on a non-square array with an odd number of rows (configs/rs-3x5.yaml) and
-a non-square one with an even number (configs/rs-4x6.yaml).  One Verilator build per array,
-every layer run back to back in it."""
+or int32 outputs, and layers larger than the buffers (bands of output rows, chunks of
+channels), bit for bit against the golden model and every counter against the analytical
+model, cycles included, on a non-square array with an odd number of rows
+(configs/rs-3x5.yaml) and a non-square one with an even number (configs/rs-4x6.yaml).  One
+Verilator build per array, every layer run back to back in it."""
 
 import numpy as np
 import pytest
 
+from models.counters import RS_COUNTER_NAMES
 from models.golden import operand_range
 from models.perf import predict_counters, predict_cycles
 from testbench.jobs import Job
@@ -50,7 +52,29 @@ def make_jobs(spec, seed):
             bias=rng.integers(-2**20, 2**20, c + 2), relu=True),
         conv_job(rng, spec, "tall_3x3", 1, r, 2 * c + 3, 4, c, 3, 1, 1),
     ]
-    return jobs
+    return jobs + larger_than_the_buffers(rng, spec)
+
+
+def larger_than_the_buffers(rng, spec):
+    """Layers whose image is larger than the input buffer (bands of output rows, the last
+    tile shorter, padding, stride 2, a batch, depthwise) or whose filter block's weights are
+    larger than the weight buffer (chunks of channels, a conv and a fully-connected layer),
+    or whose one output row of every filter block is larger than the output buffer (output
+    groups)."""
+    r, c = spec.rows, spec.cols
+    low, high = operand_range(spec.operand_bits)
+    return [
+        conv_job(rng, spec, "bands_3x3_pad1", 1, 2 * r + 1, 26, 12, c + 2, 3, 1, 1,
+                 zeros=0.1, post=True),
+        conv_job(rng, spec, "bands_s2_batch2", 2, r + 2, 23, 15, c + 1, 3, 2, 1),
+        conv_job(rng, spec, "bands_chunks_3x3", 1, 16 * r, 8, 7, c, 3, 1, 1),
+        conv_job(rng, spec, "bands_depthwise", 1, c + 1, 30, 26, c + 1, 3, 1, 1,
+                 groups=c + 1),
+        conv_job(rng, spec, "output_groups_1x1", 1, 2, 3, spec.output_words // 6 + 2,
+                 6 * c - 1, 1, 1, 0),
+        Job("fc_chunks", "fc", rng.integers(low, high + 1, (2, 220 * r)),
+            rng.integers(low, high + 1, (c + 1, 220 * r))),
+    ]
 
 
 @pytest.fixture(scope="module", params=[
@@ -81,11 +105,35 @@ def test_layers_fold_strip_and_tile(rs_run):
     assert max(d["rs_horizontal_sets"] for d in descriptors) > 1
 
 
+def test_layers_larger_than_the_buffers_run_in_bands_and_chunks(rs_run):
+    """The large layers' images do not fit the input buffer, nor the weights of a filter
+    block of the chunked ones the weight buffer: they run several tiles of output rows an
+    image (the last shorter) and several chunks of channels a filter block."""
+    spec, jobs, _ = rs_run
+    large = {job.name: job for job in larger_than_the_buffers(np.random.default_rng(0), spec)}
+    descriptors = {job.name: [part.mapping.descriptor for part in job.parts(spec)]
+                   for job in jobs if job.name in large}
+    assert set(descriptors) == set(large)
+    for name in ("bands_3x3_pad1", "bands_s2_batch2", "bands_depthwise"):
+        d = descriptors[name][0]
+        assert d["image_px"] * d["c_blocks"] > spec.input_words, name
+        assert d["tiles"] > 1, name
+    assert any(descriptors[name][0]["last_tile_p"] < descriptors[name][0]["tile_p"]
+               for name in ("bands_3x3_pad1", "bands_s2_batch2"))
+    for name in ("bands_chunks_3x3", "fc_chunks"):
+        assert descriptors[name][0]["c_chunks"] > 1, name
+    assert descriptors["bands_chunks_3x3"][0]["tiles"] > 1
+    d = descriptors["output_groups_1x1"][0]
+    assert d["q"] * d["k_blocks"] > spec.output_words
+    assert 1 < d["k_group_blocks"] < d["k_blocks"] and d["k_blocks"] % d["k_group_blocks"]
+
+
 def test_counters_match_the_analytical_model(rs_run):
     spec, jobs, results = rs_run
     for job, result in zip(jobs, results):
         runs = [predict_counters(spec, part.mapping) for part in job.parts(spec)]
         predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
+        assert set(RS_COUNTER_NAMES) <= set(predicted)
         assert {name: result.counters[name] for name in predicted} == predicted, job.name
 
 

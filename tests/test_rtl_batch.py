@@ -108,8 +108,10 @@ def test_each_weight_crosses_dram_once(batch_run):
     for (job, _), result in zip(cases, results):
         [part] = parts_of(spec, job)
         mapping, shape = part.mapping, shape_of(job)
-        folded = mapping.descriptor["fold"]   # X packed a DRAM row per image row, W per (k, r)
-        weight_rows = shape.k * shape.r if folded else weight_dram_rows(spec, shape)
+        # Folded: X packed a DRAM row per image row, W a row per (k, block of kernel rows).
+        folded = mapping.descriptor["fold"]
+        weight_rows = shape.k * mapping.descriptor["taps"] if folded \
+            else weight_dram_rows(spec, shape)
         weights = weight_rows * mapping.w_row_beats * bus
         bias = mapping.descriptor["b_row_beats"] * bus if job.bias is not None else 0
         row_pixels = 1 if folded else shape.w

@@ -1,0 +1,137 @@
+"""Depthwise convolutions across the whole array (models/depthwise.py, pyhdl/depthwise_loop.py,
+pyhdl/depthwise_array.py) on the Verilator-simulated RTL: bit for bit against the golden
+model, every counter and the cycles equal to the analytical model."""
+
+import numpy as np
+import pytest
+
+from models.golden import conv_output_size, operand_range
+from models.mapper import ConvShape, PostProcess, map_grouped_conv
+from models.perf import predict_counters, predict_cycles
+from testbench.jobs import Job
+from testbench.runner import SimulationModel
+
+pytestmark = pytest.mark.rtl
+
+ARCHS = ("tiny", "fold-8x4")
+KERNELS = (3, 5)
+STRIDES = (1, 2)
+
+
+def depthwise_job(spec, rng, name):
+    """A random depthwise layer that fits `spec`'s buffers: kernel 3 or 5, stride 1 or 2,
+    padding and a pad value, channels not a multiple of the columns, batch 1 or 2, with bias,
+    requantization and ReLU or int32 outputs."""
+    low, high = operand_range(spec.operand_bits)
+    while True:
+        r = int(rng.choice([k for k in KERNELS if k <= spec.rows]))
+        stride, pad = int(rng.choice(STRIDES)), int(rng.integers(0, r))
+        c = int(rng.integers(2, 3 * spec.cols + 2))
+        h, w = int(rng.integers(max(r - 2 * pad, 1), r + 7)), int(rng.integers(max(r - 2 * pad, 1), r + 7))
+        n = int(rng.integers(1, 3))
+        if conv_output_size(h, r, stride, pad) >= 1 and conv_output_size(w, r, stride, pad) >= 1:
+            break
+    zeros = rng.random()
+    x = np.where(rng.random((n, c, h, w)) < zeros / 2, 0, rng.integers(low, high + 1, (n, c, h, w)))
+    weights = np.where(rng.random((c, 1, r, r)) < zeros / 4, 0,
+                       rng.integers(low, high + 1, (c, 1, r, r)))
+    job = Job(f"{name}_c{c}_{r}x{r}_s{stride}_p{pad}_n{n}", "conv", x, weights, stride=stride,
+              pad=pad, groups=c,
+              pad_value=int(rng.integers(low, high + 1)) if rng.random() < 0.4 else 0)
+    if rng.random() < 0.5:
+        scale = high * high * r * r
+        job.bias = rng.integers(-scale // 8, scale // 8, c)
+        job.requant = (int(rng.integers(2**14, 2**15)), 14 + scale.bit_length() - 7, 0)
+        job.relu = bool(rng.integers(2))
+    return job
+
+
+def random_depthwise_jobs(spec, rng, count):
+    """`count` random depthwise layers, of which at least two thirds run depthwise (the
+    mapper runs the others block-diagonal, where that takes fewer cycles)."""
+    jobs = []
+    while len(jobs) < count:
+        job = depthwise_job(spec, rng, f"dw{len(jobs)}")
+        runs_depthwise = [part.mapping.descriptor["depthwise"] for part in job.parts(spec)]
+        if runs_depthwise == [1] or sum(1 for j in jobs if not is_depthwise(spec, j)) < count // 3:
+            jobs.append(job)
+    return jobs
+
+
+def is_depthwise(spec, job):
+    return any(part.mapping.descriptor["depthwise"] for part in job.parts(spec))
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
+def depthwise_run(request, arch, tmp_path_factory):
+    spec = arch(request.param)
+    jobs = random_depthwise_jobs(spec, np.random.default_rng(31 + spec.rows), 9)
+    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"dw-{spec.name}"))
+    return spec, jobs, results
+
+
+def test_depthwise_outputs_match_golden_bit_for_bit(depthwise_run):
+    _, jobs, results = depthwise_run
+    for job, result in zip(jobs, results):
+        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+
+
+def test_depthwise_counters_and_cycles_match_the_analytical_model(depthwise_run):
+    spec, jobs, results = depthwise_run
+    for job, result in zip(jobs, results):
+        parts = job.parts(spec)
+        predicted = [predict_counters(spec, part.mapping) for part in parts]
+        for name in predicted[0]:
+            if name != "macs_gated":
+                assert result.counters[name] == sum(p[name] for p in predicted), (job.name, name)
+        assert result.counters["cycles"] == sum(predict_cycles(spec, part.mapping)
+                                                for part in parts), job.name
+
+
+def test_depthwise_gated_macs_are_the_zero_operand_pairs(depthwise_run):
+    """Every depthwise product is one MAC, gated when its input (padding at the pad value
+    included) or its weight is zero; the off-diagonal products of block-diagonal runs are
+    MACs with a zero weight."""
+    spec, jobs, results = depthwise_run
+    for job, result in zip(jobs, results):
+        if not is_depthwise(spec, job):
+            continue
+        x = np.pad(job.inputs, ((0, 0), (0, 0), (job.pad,) * 2, (job.pad,) * 2),
+                   constant_values=job.pad_value)
+        r = job.weights.shape[2]
+        windows = np.lib.stride_tricks.sliding_window_view(x, (r, r), axis=(2, 3))
+        p, q = (conv_output_size(size, r, job.stride, job.pad)
+                for size in job.inputs.shape[2:])
+        windows = windows[:, :, ::job.stride, ::job.stride][:, :, :p, :q]
+        both = np.einsum("ncpqrs,crs->", (windows != 0).astype(np.int64),
+                         (job.weights[:, 0] != 0).astype(np.int64))
+        macs = windows[..., 0, 0].size * r * r
+        assert result.counters["macs"] == macs, job.name
+        assert result.counters["macs_gated"] == macs - both, job.name
+
+
+def test_draws_cover_kernels_strides_and_both_modes(depthwise_run):
+    spec, jobs, _ = depthwise_run
+    kernels = {job.weights.shape[2] for job in jobs if is_depthwise(spec, job)}
+    assert kernels == {k for k in KERNELS if k <= spec.rows}
+    assert {job.stride for job in jobs} == set(STRIDES)
+    assert any(job.inputs.shape[0] == 2 for job in jobs if is_depthwise(spec, job))
+    assert any(job.inputs.shape[1] % spec.cols for job in jobs if is_depthwise(spec, job))
+
+
+def test_depthwise_runs_mobilenet_layers_faster_than_block_diagonal(arch):
+    """On the default 16x16, a MobileNetV2 3x3 stride-1 depthwise layer runs as one
+    depthwise run, in fewer cycles than its block-diagonal runs and within their traffic."""
+    from models.mapper import _grouped_runs
+    spec = arch("default")
+    shape = ConvShape(1, 144, 56, 56, 144, 3, 3, 1, 1)
+    post = PostProcess(True, (1 << 14, 20, 0), True)
+    [part] = map_grouped_conv(spec, shape, 144, post)
+    assert part.mapping.descriptor["depthwise"]
+    blocks = _grouped_runs(spec, shape, 144, post)
+    cycles = predict_cycles(spec, part.mapping)
+    assert 2 * cycles < sum(predict_cycles(spec, b.mapping) for b in blocks)
+    macs = part.mapping.shape.macs
+    assert macs == 144 * 56 * 56 * 9
+    assert macs / cycles / spec.peak_macs_per_cycle > 0.1
