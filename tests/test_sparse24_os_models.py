@@ -5,10 +5,12 @@
 import numpy as np
 import pytest
 
+from models.energy import table_for
 from models.mapper import ConvShape, map_conv, weight_beats, weight_rows
-from models.perf import predict_counters, predict_cycles
+from models.perf import model_counters, predict_counters, predict_cycles
 from models.sparsity import GROUP, KEPT, active_rows, magnitude_mask
 from models.spec import INDEX_BITS, ArchSpec
+from peforge.report import layer_entry
 
 OS_2TO4 = ArchSpec(name="os-6x3-2to4", rows=6, cols=3, dataflow="os", weight_sparsity="2:4",
                    glb_weight_bytes=1024, dram_bus_bytes=8)
@@ -83,3 +85,15 @@ def test_a_2to4_layer_takes_about_half_the_cycles_and_a_dense_one_the_dense_arra
     counters = predict_counters(spec, sparse_map)
     assert counters["macs_skipped"] * 2 == counters["macs"] == shape.macs
     assert counters["rf_writes"] == counters["rf_reads"] == shape.macs // 2
+
+
+def test_the_report_says_whether_an_output_stationary_layer_ran_2to4():
+    shape = ConvShape(1, 24, 5, 5, 4, 3, 3, pad=1)
+    w = np.random.default_rng(3).integers(-128, 128, (4, 24, 3, 3))
+    table = table_for(OS_2TO4)
+    modes = [layer_entry(OS_2TO4, "conv", "conv", model_counters(OS_2TO4, mapping), table,
+                         mode="dense")["mode"]
+             for mapping in (map_conv(OS_2TO4, shape, weights=w * magnitude_mask(w)),
+                             map_conv(OS_2TO4, shape, weights=w))]
+    assert modes == ["dense; 2:4 weights, half the MACs skipped",
+                     "dense; weights not 2:4: runs dense"]
