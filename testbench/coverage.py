@@ -46,7 +46,8 @@ BINS = {
                     "units_packed"),
     "compressed_reads": ("none", "inputs_dense", "rows_encoded", "all_zero_rows",
                          "rows_stored_dense", "units_packed"),
-    "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word"),
+    "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word",
+                        "os_2:4_dense_layer", "os_2:4_layer", "os_2:4_layer_partial_word"),
     "x_layout": ("pixel_rows", "packed_rows"),
     "tap_fold": ("folded", "several_segments", "several_kernel_rows", "several_tiles",
                  "stride>1"),
@@ -176,7 +177,7 @@ def _tap_fold_bins(parts):
 
 def _weight_sparsity_bins(spec, parts):
     """Whether the layer ran as 2:4 on a 2:4 array (and with a last input word only partly
-    filled), or dense there (models/sparsity.py)."""
+    filled), or dense there (models/sparsity.py), and on an output-stationary one."""
     if not spec.skips_weights:
         return {"weight_sparsity:none"}
     bins = set()
@@ -188,6 +189,9 @@ def _weight_sparsity_bins(spec, parts):
             bins.add("weight_sparsity:2:4_layer")
             if d["c_last"] < spec.input_lanes:
                 bins.add("weight_sparsity:2:4_layer_partial_word")
+    if spec.dataflow == "os":
+        # The same bins again for the output-stationary 2:4 array (models/sparse_os.py).
+        bins |= {"weight_sparsity:os_" + name.split(":", 1)[1] for name in bins}
     return bins
 
 
