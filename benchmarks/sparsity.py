@@ -11,6 +11,7 @@ suite holds equal to the RTL on every layer it simulates, or with --rtl-dense it
 
 Usage: .venv/bin/python benchmarks/sparsity.py [--arch configs/default.yaml] [--size 16]
        [--channels 64] [--rtl-dense]
+The output-stationary 16x16 and its 2:4 twin: --arch configs/default-os-2to4.yaml.
 """
 
 import argparse
@@ -75,7 +76,8 @@ def main(argv=None):
               f"not {args.channels} and {args.size}", file=sys.stderr)
         return 2
     try:
-        base = replace(load_spec(args.arch), weight_sparsity="none")
+        spec = load_spec(args.arch)
+        base = replace(spec, name=spec.name.removesuffix("-2to4"), weight_sparsity="none")
         twin = replace(base, name=f"{base.name}-2to4", weight_sparsity="2:4")
     except SpecError as error:
         print(f"sparsity: {error}", file=sys.stderr)

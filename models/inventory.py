@@ -178,8 +178,8 @@ def geometry(spec):
         slot_bits=slot_bits,
         token_bits=(GROUP if spec.skips_weights else 1) * ob + 1 + slot_bits,
         tag_bits=output_addr_bits + 2,
-        os_element_bits=ob + 2,
-        os_weight_bits=ob + 1,
+        os_element_bits=(GROUP if spec.skips_weights else 1) * ob + 2,
+        os_weight_bits=ob + 1 + (INDEX_BITS if spec.skips_weights else 0),
         input_word_bits=spec.input_lanes * ob,
         weight_word_bits=spec.weight_lanes * ob,
         output_word_bits=spec.cols * DRAM_WORD_BITS,
@@ -423,6 +423,11 @@ def _output_stationary_array(items, spec, g):
               source=f"{src}: acc + x * w (pyhdl/pe.py multiply_accumulate)")
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
               source=f"{src}: x == 0, w == 0")
+    if spec.skips_weights:
+        items.add("pe_array", "mac", "comparator", "index selection", 3 * pes, ob,
+                  source="pyhdl/sparse_os_array.py SparseOutputStationaryPE: the 4:1 "
+                         "selection of the group's input by the weight's index (three 2:1 "
+                         "selects of an operand)")
     src = "pyhdl/os_array.py OutputStationaryArray"
     items.add("array_edges", "array", "register", "row gated counts", rows, bits_for(cols),
               source=f"{src}: each row's count of skipped products, registered before the "
@@ -430,11 +435,11 @@ def _output_stationary_array(items, spec, g):
     src = "pyhdl/os_array.py OutputStationaryArray"
     row_bits = bits_for(rows)
     items.add("array_edges", "array", "register", "row serializer", rows,
-              rows * ob + 2 * row_bits + 1 + g.tag_bits + 1,
+              spec.input_lanes * ob + 2 * row_bits + 1 + g.tag_bits + 1,
               source=f"{src}._serialize_rows: word, index, active count, last, tag (a "
                      f"token_register: payload and reset valid)")
     items.add("array_edges", "array", "register", "weight skew", cols * (cols + 1) // 2,
-              ob + 1, source=f"{src}._skew_weights: column c delayed c + 1 cycles")
+              g.os_weight_bits, source=f"{src}._skew_weights: column c delayed c + 1 cycles")
     items.add("array_edges", "array", "register", "tag chain", rows + cols - 1,
               g.tag_bits + 1, source=f"{src}._drain: beside column 0, then its deskew "
                                      f"(token_registers: payload and reset valid)")

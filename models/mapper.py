@@ -24,6 +24,7 @@ from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS, ROW_STATIONARY
 from . import depthwise, tap_fold
 from .sparsity import (active_rows, block_elems, dense_lanes, pack_folded_weight_rows,
                        pack_weight_rows, runs_sparse, word_blocks)
+from . import sparse_os
 TRAFFIC_SLACK = 1.2
 """How much DRAM traffic above the least the mapper accepts for fewer cycles: splitting the
 output buffer into halves hides the write-back behind the next group's compute but halves
@@ -220,16 +221,17 @@ def resident_block_words(spec, shape, c_blocks, k_blocks, sparse=False):
     """Weight-buffer words of one filter block's weights when every block stays resident (a
     region each, for all tiles of all images), or 0 if the layer's weights do not all fit."""
     words = (spec.cols * c_blocks * word_blocks(spec, sparse, shape.c) if spec.dataflow != "os"
-             else shape.c) * shape.r * shape.s
+             else sparse_os.weight_steps(spec, shape.c, sparse)) * shape.r * shape.s
     return words if k_blocks * words <= spec.weight_words else 0
 
 
 def weight_row_elems(spec, shape, sparse=False):
     """Operands per DRAM row of W: the channels of one (k, r, s) for weight-stationary (on a
     2:4 array, its packed weight blocks: models/sparsity.py), one filter block's `cols`
-    filters (zero-padded) of one (r, s, c) for output-stationary."""
+    filters (zero-padded) of one (r, s, c) for output-stationary (on a 2:4 array, one step's
+    kept weights and their indices: models/sparse_os.py)."""
     if spec.dataflow == "os":
-        return spec.cols
+        return spec.weight_lanes
     if spec.dataflow == ROW_STATIONARY:
         return spec.rows
     if spec.skips_weights:
@@ -241,12 +243,14 @@ def weight_row_elems(spec, shape, sparse=False):
 def weight_beats(spec, shape, sparse=False, rs_choice=None):
     """DRAM beats W takes in the dataflow's layout (row-stationary: `rs_choice`'s, or the
     layer's own)."""
-    return weight_dram_rows(spec, shape, rs_choice) * row_beats(weight_row_elems(spec, shape, sparse),
-                                                     spec.operand_bits, spec.dram_bus_bytes)
+    return weight_dram_rows(spec, shape, sparse, rs_choice) * row_beats(
+        weight_row_elems(spec, shape, sparse), spec.operand_bits, spec.dram_bus_bytes)
 
 
 def weight_rows(spec, mapping, weights):
     """W (K x C x R x S) as the matrix of DRAM rows the mapping reads, one row per line."""
+    if spec.skips_weights and spec.dataflow == "os":
+        return sparse_os.weight_rows(spec, mapping.descriptor, weights)
     if spec.skips_weights:
         if mapping.descriptor["fold"]:
             folded = tap_fold.weight_rows(weights, spec, tap_fold.plan_of(spec, mapping))
@@ -323,12 +327,13 @@ def _map_conv(spec, shape, post, placement, sparse):
     block_words = resident_block_words(spec, shape, c_blocks, k_blocks, sparse)
     # Weight buffering: chunks fetched for each tile (halves when they fit), or every block
     # resident for the whole layer (fetched once, by the first tile).
-    resident_rows = shape.r * shape.s * (c_blocks * spec.rows if spec.dataflow == "os"
-                                         else spec.cols)
+    blocks = word_blocks(spec, sparse, shape.c)
+    resident_rows = shape.r * shape.s * (c_blocks * spec.rows * blocks
+                                         if spec.dataflow == "os" else spec.cols)
     weight_options = [(c_chunk_blocks, w_half, 0)] + (
         [(c_blocks, 0, block_words)] if block_words and resident_rows <= COUNT_LIMIT else [])
-    transfer_rows = shape.r * shape.s * (c_chunk_blocks * spec.rows if spec.dataflow == "os"
-                                         else spec.cols)
+    transfer_rows = shape.r * shape.s * (c_chunk_blocks * spec.rows * blocks
+                                         if spec.dataflow == "os" else spec.cols)
     if transfer_rows > COUNT_LIMIT:
         raise MappingError(f"a {shape.r}x{shape.s} kernel is too large for one weight transfer")
 
@@ -476,12 +481,13 @@ def _weight_loads(spec, w_row, taps, d, sparse):
     last_chunk_blocks = d["c_blocks"] - (d["c_chunks"] - 1) * d["c_chunk_blocks"]
     first_cols = cols - 1
     if spec.dataflow == "os":
-        chunk_rows, last_rows = taps * d["chunk_elems"], taps * d["last_chunk_elems"]
+        chunk_rows = taps * sparse_os.weight_steps(spec, d["chunk_elems"], sparse)
+        last_rows = taps * sparse_os.weight_steps(spec, d["last_chunk_elems"], sparse)
         return {
             "w_block_beats": ((d["c_chunks"] - 1) * chunk_rows + last_rows) * w_row,
             "w_chunk_step": chunk_rows * w_row,
             "w_slice_beats": w_row, "w_last_slice_beats": w_row,
-            "w_row_elems": cols, "w_last_row_elems": cols,
+            "w_row_elems": spec.weight_lanes, "w_last_row_elems": spec.weight_lanes,
             "w_rows": chunk_rows, "w_rows_last_chunk": last_rows,
             "w_rows_last_k": chunk_rows, "w_rows_last_both": last_rows,
             "shift_first": 0, "last_shift_first": 0,

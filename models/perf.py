@@ -13,7 +13,8 @@ from .compression import (band_read_cycles, compressed_input_rows, compressed_re
 from .counters import RS_COUNTER_NAMES
 from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
-from .sparsity import skipped_macs
+from .sparsity import mapping_is_sparse, skipped_macs
+from .sparse_os import weight_steps
 from . import depthwise, tap_fold
 
 
@@ -56,6 +57,7 @@ def predict_counters(spec, mapping, inputs=None):
     bus = spec.dram_bus_bytes
     walk = list(tiles(mapping))
     fetches = weight_fetches(mapping)
+    w_rows = weight_dram_rows(spec, shape, mapping_is_sparse(spec, mapping))
     band_pixels = sum(t.band_rows * shape.w for t in walk)
     x_reads = compressed_reads(spec, mapping, inputs)
     x_bytes = (x_reads["compressed_bytes_read"] if d["x_compressed"]
@@ -69,8 +71,7 @@ def predict_counters(spec, mapping, inputs=None):
         "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"] * d["word_blocks"]
         * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
         * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
-        "dram_bytes_read": x_bytes + (fetches * weight_dram_rows(spec, shape)
-                                      * mapping.w_row_beats
+        "dram_bytes_read": x_bytes + (fetches * w_rows * mapping.w_row_beats
                                       + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
         "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
         "macs_skipped": skipped_macs(spec, mapping),
@@ -84,12 +85,12 @@ def predict_counters(spec, mapping, inputs=None):
         # chunk but the first and once for the write-back.
         groups = sum(_ceil_div(t.rows * shape.q, spec.rows) for t in walk)
         loads = groups * d["k_blocks"] * mapping.red_blocks * spec.rows
-        weights = weight_dram_rows(spec, shape)     # one buffer word each
+        weights = w_rows     # one buffer word each
         drains = groups * d["k_blocks"] * d["c_chunks"]
         outputs = out_pixels * d["k_blocks"] * d["c_chunks"]
         counters.update({
             "busy_cycles": loads,
-            "rf_writes": shape.macs,
+            "rf_writes": shape.macs - counters["macs_skipped"],
             # Inputs hop along rows and weights down columns every load cycle; each finished
             # sum climbs its column to the top (rows x (rows + 1) / 2 hops a column).
             "array_transfers": 2 * loads * pes
@@ -127,12 +128,14 @@ def weight_fetches(mapping):
     return 1 if mapping.descriptor["w_resident"] else mapping.tiles
 
 
-def weight_dram_rows(spec, shape, rs_choice=None):
+def weight_dram_rows(spec, shape, sparse=False, rs_choice=None):
     """DRAM rows W takes in the dataflow's layout (models.mapper.weight_rows), which each
     tile reads once: one per (k, r, s) for weight-stationary, one per (filter block, r, s, c)
-    for output-stationary; row-stationary: `rs_choice`'s layout, or the layer's own."""
+    for output-stationary (a 2:4 layer on a 2:4 array: per kept-weight step, half as many,
+    models/sparse_os.py); row-stationary: `rs_choice`'s layout, or the layer's own."""
     if spec.dataflow == "os":
-        return _ceil_div(shape.k, spec.cols) * shape.r * shape.s * shape.c
+        return _ceil_div(shape.k, spec.cols) * shape.r * shape.s \
+            * weight_steps(spec, shape.c, sparse)
     if spec.dataflow == "rs":
         from .row_stationary import weight_rows_count   # it imports the mapper, which imports us
         return weight_rows_count(spec, shape, rs_choice)
@@ -282,7 +285,7 @@ class _OutputStationary:
         spec, shape, d = self.spec, self.mapping.shape, self.mapping.descriptor
         rows = spec.rows
         blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
-        steps = shape.r * shape.s * blocks
+        steps = shape.r * shape.s * blocks * d["word_blocks"]
         ready = None
         for first in range(0, pixels, rows):
             start = cycles
@@ -316,10 +319,11 @@ def _weight_load(spec, mapping, kb, chunk):
         rows = d[("w_rows", "w_rows_last_chunk", "w_rows_last_k",
                   "w_rows_last_both")[2 * last_kb + last_chunk]]
         return rows, spec.rows, spec.operand_bits, spec.rows
-    channels = min(d["c_chunk_blocks"] * spec.rows, shape.c - chunk * d["c_chunk_blocks"]
-                   * spec.rows)
+    channels = min(d["c_chunk_blocks"] * spec.input_lanes, shape.c - chunk * d["c_chunk_blocks"]
+                   * spec.input_lanes)
     if spec.dataflow == "os":
-        return shape.r * shape.s * channels, spec.cols, spec.operand_bits, spec.cols
+        steps = weight_steps(spec, channels, mapping_is_sparse(spec, mapping))
+        return shape.r * shape.s * steps, spec.weight_lanes, spec.operand_bits, spec.weight_lanes
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
     if spec.skips_weights:
         # Packed 2:4 rows (models/sparsity.py): the chunk's weight blocks, a buffer word each

@@ -93,7 +93,9 @@ class ArchSpec:
         weight_sparsity: "none", or "2:4": each PE holds, per group of four weights along the
             reduction, one of the two kept values and its index, and selects its input among
             the group's four, so an input word holds two channels per array row
-            (models/sparsity.py); needs dataflow ws, operand_bits 8 and an even row count.
+            (models/sparsity.py; output-stationary: each PE selects among the group its row
+            streams, models/sparse_os.py); needs dataflow ws or os, operand_bits 8 and an even
+            row count.
     """
 
     name: str = "default"
@@ -150,9 +152,9 @@ class ArchSpec:
         if self.weight_sparsity not in WEIGHT_SPARSITY:
             raise SpecError(f"weight_sparsity: must be one of {', '.join(WEIGHT_SPARSITY)}, "
                             f"not {self.weight_sparsity!r}")
-        if self.skips_weights and (self.dataflow != "ws" or self.operand_bits != 8
+        if self.skips_weights and (self.dataflow not in DATAFLOWS or self.operand_bits != 8
                                    or self.rows % 2):
-            raise SpecError(f"weight_sparsity: {self.weight_sparsity!r} needs dataflow ws, "
+            raise SpecError(f"weight_sparsity: {self.weight_sparsity!r} needs dataflow ws or os, "
                             f"operand_bits 8 and an even number of rows, not "
                             f"{self.dataflow}, {self.operand_bits} and {self.rows}")
         if not (_is_pow2(self.glb_banks) and self.glb_banks <= 16):
@@ -208,8 +210,10 @@ class ArchSpec:
 
     @property
     def index_lanes(self):
-        """Operands of a weight buffer word holding the 2:4 indices (INDEX_BITS per row)."""
-        return -(-self.rows * INDEX_BITS // self.operand_bits) if self.skips_weights else 0
+        """Operands of a weight buffer word holding the 2:4 indices (INDEX_BITS per kept
+        weight: one per row, or output-stationary one per column)."""
+        kept = self.cols if self.dataflow == "os" else self.rows
+        return -(-kept * INDEX_BITS // self.operand_bits) if self.skips_weights else 0
 
     @property
     def input_word_bytes(self):
@@ -219,9 +223,9 @@ class ArchSpec:
     @property
     def weight_lanes(self):
         """Operands in one weight buffer word: one per array row (weight-stationary: a column
-        of the filter block shifted in), plus the rows' 2:4 indices, or one per array column
-        (output-stationary: one channel of `cols` filters a cycle)."""
-        return self.cols if self.dataflow == "os" else self.rows + self.index_lanes
+        of the filter block shifted in) or one per array column (output-stationary: one
+        channel, or 2:4 kept weight, of `cols` filters a cycle), plus their 2:4 indices."""
+        return (self.cols if self.dataflow == "os" else self.rows) + self.index_lanes
 
     @property
     def weight_word_bytes(self):

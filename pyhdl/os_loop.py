@@ -35,13 +35,30 @@ class OutputStationaryLoop(InnerLoop):
     def array_ports(spec, array, output_addr_bits):
         return {"w": Out(array.w.shape()), "array_busy": In(1)}
 
+    def reduction_walk(self, m, descriptor, chunk):
+        """The walk over the chunk's reduction blocks."""
+        return ReductionWalk(m, descriptor, chunk, "red")
+
+    def block_steps(self, walk):
+        """Steps (elements a row serializer feeds, weight words read) of the block `walk` is
+        at that are real MACs: the channels of the block."""
+        return Mux(walk.last_cb, self.descriptor.c_last, self.spec.rows)
+
+    def block_macs(self, walk):
+        """MACs a pixel's load of the block `walk` is at performs."""
+        return self.vector_macs(walk.last_cb)
+
+    def mac_events(self, feeding, performed):
+        """The MAC counts of a cycle that feeds (`feeding`) a load of `performed` MACs."""
+        return [self.events.macs.eq(Mux(feeding, performed, 0))]
+
     def elaborate(self, platform):
         m = Module()
         spec, d, chunk = self.spec, self.descriptor, self.chunk
         rows, cols = spec.rows, spec.cols
         m.d.comb += [self.input_read.en.eq(0), self.weight_read.en.eq(0)]
 
-        walk = ReductionWalk(m, d, chunk, "red")
+        walk = self.reduction_walk(m, d, chunk)
         pixel = PixelWalk(m, d, chunk, self.output_addr_bits, "pixel")
         group = PixelWalk(m, d, chunk, self.output_addr_bits, "group")
         group_pixel = Signal(COUNT_BITS + 1)   # the group's first pixel in the tile
@@ -53,7 +70,7 @@ class OutputStationaryLoop(InnerLoop):
 
         inside = pixel.inside(walk.tap_r, walk.tap_s)
         pixel_valid = group_pixel + lane < chunk.tile_pixels
-        rows_active = Mux(walk.last_cb, d.c_last, rows)
+        rows_active = self.block_steps(walk)
         channel_active = lane < rows_active
         cols_active = Mux(chunk.last_k, d.k_last, cols)
         # A single-block reduction follows the last one by `rows` + the gap.
@@ -71,7 +88,7 @@ class OutputStationaryLoop(InnerLoop):
             self.x.values.eq(Mux(feed_pad, self.pad_vector(), self.input_read.data)),
             self.w.values.eq(self.weight_read.data),
             e.busy_cycles.eq(feeding),
-            e.macs.eq(Mux(feeding, feed_macs, 0)),
+            *self.mac_events(feeding, feed_macs),
             e.macs_gated.eq(self.gated),
             e.rf_writes.eq(Mux(feeding, feed_macs, 0)),
             e.array_transfers.eq(Mux(feeding, 2 * rows * cols + feed_hops, 0)),
@@ -119,7 +136,7 @@ class OutputStationaryLoop(InnerLoop):
                     self.x.tag.addr.eq(pixel.out),
                     self.x.tag.first.eq(chunk.first),
                     self.w.cols.eq(Mux(channel_active, cols_active, 0)),
-                    feed_macs.eq(Mux(pixel_valid, self.vector_macs(walk.last_cb), 0)),
+                    feed_macs.eq(Mux(pixel_valid, self.block_macs(walk), 0)),
                     feed_hops.eq(Mux(walk.last_block, lane_hops, 0)),
                     w_read.eq(w_read + channel_active),
                 ]

@@ -23,6 +23,8 @@ from .rs_loop import RowStationaryLoop
 from .sequencer import LayerSequencer
 from .sparse_array import SparseSystolicArray
 from .sparse_loop import SparseWeightStationaryLoop
+from .sparse_os_array import SparseOutputStationaryArray
+from .sparse_os_loop import SparseOutputStationaryLoop
 from .tap_fold_loop import TapFoldLoop
 
 
@@ -69,6 +71,9 @@ class Accelerator(wiring.Component):
         row_stationary = spec.dataflow == "rs"
         if row_stationary:
             array, loop_class = None, RowStationaryLoop    # the loop holds its array
+        elif output_stationary and spec.skips_weights:
+            m.submodules.array = array = SparseOutputStationaryArray(spec, output_addr_bits)
+            loop_class = SparseOutputStationaryLoop
         elif output_stationary:
             m.submodules.array = array = OutputStationaryArray(spec, output_addr_bits)
             loop_class = OutputStationaryLoop

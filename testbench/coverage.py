@@ -47,7 +47,8 @@ BINS = {
     "compressed_reads": ("none", "inputs_dense", "rows_encoded", "all_zero_rows",
                          "rows_stored_dense", "units_packed"),
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word",
-                        "2:4_dense_one_block", "2:4_dense_folded", "2:4_layer_folded"),
+                        "2:4_dense_one_block", "2:4_dense_folded", "2:4_layer_folded",
+                        "os_2:4_dense_layer", "os_2:4_layer", "os_2:4_layer_partial_word"),
     "x_layout": ("pixel_rows", "packed_rows"),
     "tap_fold": ("folded", "several_segments", "several_kernel_rows", "several_tiles",
                  "stride>1"),
@@ -178,7 +179,7 @@ def _tap_fold_bins(parts):
 def _weight_sparsity_bins(spec, parts):
     """Whether the layer ran as 2:4 on a 2:4 array (and with a last input word only partly
     filled, or its taps folded), or dense there in dense lanes (one block a word, or its
-    taps folded) (models/sparsity.py)."""
+    taps folded) (models/sparsity.py), and on an output-stationary one."""
     if not spec.skips_weights:
         return {"weight_sparsity:none"}
     bins = set()
@@ -196,6 +197,9 @@ def _weight_sparsity_bins(spec, parts):
                 bins.add("weight_sparsity:2:4_layer_folded")
             elif d["c_last"] < spec.input_lanes:
                 bins.add("weight_sparsity:2:4_layer_partial_word")
+    if spec.dataflow == "os":
+        # The same bins again for the output-stationary 2:4 array (models/sparse_os.py).
+        bins |= {"weight_sparsity:os_" + name.split(":", 1)[1] for name in bins}
     return bins
 
 

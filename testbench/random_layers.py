@@ -141,8 +141,8 @@ def _with_compression(arch_seed, spec):
 
 
 WEIGHT_SPARSITY_SHARE = 0.4
-"""Share of the architectures that can skip 2:4 weights (weight-stationary, int8, even rows)
-drawn with `weight_sparsity: 2:4`."""
+"""Share of the architectures that can skip 2:4 weights (weight- or output-stationary, int8,
+even rows) drawn with `weight_sparsity: 2:4`."""
 PRUNED_SHARE = 0.5
 """Share of the ungrouped layers on a 2:4 architecture drawn with 2:4 weights."""
 
@@ -151,7 +151,7 @@ def _with_weight_sparsity(arch_seed, spec):
     """`spec`, skipping 2:4 weights with WEIGHT_SPARSITY_SHARE when it can, drawn from a
     stream of its own so the other fields' draws stay what they were."""
     rng = np.random.default_rng((arch_seed, 0, 2))
-    if spec.dataflow == "ws" and spec.operand_bits == 8 and spec.rows % 2 == 0 \
+    if spec.dataflow in DATAFLOWS and spec.operand_bits == 8 and spec.rows % 2 == 0 \
             and rng.random() < WEIGHT_SPARSITY_SHARE:
         return replace(spec, weight_sparsity="2:4")
     return spec

@@ -87,6 +87,9 @@ SPECS = {
     "ws-6x4-2to4": ArchSpec(name="ws-6x4-2to4", rows=6, cols=4, glb_banks=2,
                             glb_input_bytes=4096, glb_weight_bytes=2048, glb_output_bytes=4096,
                             dram_bus_bytes=8, weight_sparsity="2:4"),
+    "os-4x3-2to4": ArchSpec(name="os-4x3-2to4", rows=4, cols=3, dataflow="os", glb_banks=2,
+                            glb_input_bytes=4096, glb_weight_bytes=1024, glb_output_bytes=2048,
+                            dram_bus_bytes=8, weight_sparsity="2:4"),
 }
 
 

@@ -52,7 +52,11 @@ def make_jobs(spec, seed):
             bias=rng.integers(-2**20, 2**20, c + 2), relu=True),
         conv_job(rng, spec, "tall_3x3", 1, r, 2 * c + 3, 4, c, 3, 1, 1),
     ]
-    return jobs + larger_than_the_buffers(rng, spec)
+    # A 1x1 layer on images one pixel wide runs as one row of the same pixels (fc_row): its
+    # outputs read back in the layer's own shape (regression seed 61, case r785857382-31).
+    one_pixel_wide = conv_job(rng, spec, "one_pixel_wide_1x1", 1, r + 2, 2 * c + 3, 1, c + 1,
+                              1, 1, 0, post=True)
+    return jobs + larger_than_the_buffers(rng, spec) + [one_pixel_wide]
 
 
 def larger_than_the_buffers(rng, spec):

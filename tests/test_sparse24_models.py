@@ -27,12 +27,12 @@ def pruned(rng, shape):
 
 @pytest.mark.parametrize("fields, message", [
     ({"weight_sparsity": "3:8"}, "weight_sparsity: must be one of none, 2:4, not '3:8'"),
-    ({"weight_sparsity": "2:4", "dataflow": "os"},
-     "weight_sparsity: '2:4' needs dataflow ws, operand_bits 8 and an even number of rows, "
-     "not os, 8 and 16"),
+    ({"weight_sparsity": "2:4", "dataflow": "rs"},
+     "weight_sparsity: '2:4' needs dataflow ws or os, operand_bits 8 and an even number of "
+     "rows, not rs, 8 and 16"),
     ({"weight_sparsity": "2:4", "rows": 5},
-     "weight_sparsity: '2:4' needs dataflow ws, operand_bits 8 and an even number of rows, "
-     "not ws, 8 and 5"),
+     "weight_sparsity: '2:4' needs dataflow ws or os, operand_bits 8 and an even number of "
+     "rows, not ws, 8 and 5"),
 ])
 def test_unsupported_patterns_are_refused_in_one_line(fields, message):
     with pytest.raises(SpecError) as error:

@@ -1,0 +1,89 @@
+"""2:4 weights on the output-stationary array (pyhdl/sparse_os_array.py, docs/sparsity.md).
+
+A 2:4 array's input word holds `2 * rows` channels of a pixel, `rows / 2` groups of four.  Its
+row serializer presents each group for two steps, so step u of a word carries group u // 2;
+the weight word entering the columns at step u holds each of the `cols` filters' kept weight
+u mod 2 of that group and its index (which of the group's four inputs it multiplies).  A
+weight-buffer word, and a DRAM row of W, is one step: `cols` values, then their indices,
+INDEX_BITS each, column j's at bit INDEX_BITS * j (`spec.weight_lanes` operands).
+
+- A 2:4 layer (models.sparsity.runs_sparse) visits each input word once, in `rows` steps
+  when the word is full: a reduction of C channels takes C / 2 steps a tap.
+- A dense layer visits each word twice (`word_blocks` 2, the walk's halves): every group's
+  channels 0 and 1 (indices 0, 1), then 2 and 3, so it takes C steps a tap, as many as on a
+  dense output-stationary array of `rows` rows.
+
+The last word of a reduction takes only the steps of its channels (models.sparsity.active_rows:
+the first groups, a partial group's channels in the first half).  W's rows follow the order
+the output-stationary loop reads them: filter block, weight chunk, tap (r, s), word, half,
+step.
+"""
+
+import numpy as np
+
+from .sparsity import GROUP, KEPT, active_rows, kept_weights, word_blocks
+from .spec import INDEX_BITS
+
+
+def weight_steps(spec, channels, sparse):
+    """Weight-buffer words (steps) a tap of `channels` channels, from a word's first, takes on
+    output-stationary `spec`: half of them for a 2:4 layer on a 2:4 array, else all."""
+    return channels // KEPT if spec.skips_weights and sparse else channels
+
+
+def _word_steps(spec, channels, sparse):
+    """(group's first channel, channel index or None, kept) of each step of one input word
+    holding `channels` channels, over its `word_blocks` halves: a 2:4 layer's step takes its
+    group's kept weight `kept` (index None: chosen per filter), a dense layer's half h the
+    group's channel 2h + (step mod 2)."""
+    steps = []
+    halves = active_rows(spec, channels, sparse)[:word_blocks(spec, sparse, channels)]
+    for half, active in enumerate(halves):
+        for u in range(active):
+            first = GROUP * (u // KEPT)
+            steps.append((first, None if sparse else KEPT * half + u % KEPT, u % KEPT))
+    return steps
+
+
+def _step_row(spec, filters, index, kept):
+    """One step's DRAM row: each of the `cols` filters' weight at channel `index` of its group
+    (`filters`: cols x GROUP), or with `index` None its kept weight `kept`; then the packed
+    indices."""
+    cols, bits = spec.cols, spec.operand_bits
+    row = np.zeros(spec.weight_lanes, dtype=np.int64)
+    indices = np.zeros(cols, dtype=np.int64)
+    for j in range(cols):
+        if index is None:
+            positions, values = kept_weights(filters[j])
+            row[j], indices[j] = values[kept], positions[kept]
+        else:
+            row[j], indices[j] = filters[j, index], index
+    lanes = cols + INDEX_BITS * np.arange(cols) // bits
+    np.add.at(row, lanes, indices << (INDEX_BITS * np.arange(cols) % bits))
+    return row
+
+
+def weight_rows(spec, descriptor, weights):
+    """W (K x C x R x S) as the DRAM rows an output-stationary 2:4 array reads, one per step
+    (see the module's docstring), for a mapping with `descriptor`'s filter blocks, chunks and
+    `word_blocks` (1: a 2:4 layer)."""
+    k, c, r, s = weights.shape
+    cols, lanes = spec.cols, spec.input_lanes
+    sparse = descriptor["word_blocks"] == 1
+    words = -(-c // lanes)
+    padded = np.zeros((descriptor["k_blocks"] * cols, words * lanes, r, s),
+                      dtype=np.int64)
+    padded[:k, :c] = weights
+    chunk_words = descriptor["c_chunk_blocks"]
+    rows = []
+    for kb in range(descriptor["k_blocks"]):
+        block = padded[kb * cols:(kb + 1) * cols]
+        for first_word in range(0, words, chunk_words):
+            for rr in range(r):
+                for ss in range(s):
+                    for word in range(first_word, min(words, first_word + chunk_words)):
+                        base = word * lanes
+                        for first, index, kept in _word_steps(spec, min(lanes, c - base), sparse):
+                            group = block[:, base + first:base + first + GROUP, rr, ss]
+                            rows.append(_step_row(spec, group, index, kept))
+    return np.array(rows).reshape(-1, spec.weight_lanes)
