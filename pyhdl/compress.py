@@ -40,7 +40,35 @@ def _prefix_counts(m, bits, name):
     return counts, total
 
 
-class BitmaskEncoder(wiring.Component):
+class _BeatCodec(wiring.Component):
+    """A combinational codec of one beat of B bytes; its signature is `ports(width)`, `width`
+    the bytes of a beat's longest encoding (B + B/8)."""
+
+    def __init__(self, bus_bytes):
+        self.bus_bytes = bus_bytes
+        self.mask_bytes = bus_bytes // 8
+        super().__init__(self.ports(bus_bytes + self.mask_bytes))
+
+    def ports(self, width):
+        raise NotImplementedError
+
+
+def _packed_job_ports(rows=True):
+    """The ports that start a job of packed units (PackedBursts, RowCompressor,
+    CompressedRowFetcher): `start` latches the job's first slot `addr`, the slots' `pitch`,
+    its pixels (`rows`, unless the block counts none), their `row_beats` and `unit_rows`."""
+    return {"start": In(1), "addr": In(ADDR_BITS), "pitch": In(BURST_BITS),
+            **({"rows": In(COUNT_BITS)} if rows else {}),
+            "row_beats": In(BURST_BITS), "unit_rows": In(COUNT_BITS)}
+
+
+def _start_packed_bursts(m, bursts, job):
+    """Wire a PackedBursts' job ports to the same ports of `job`'s block."""
+    m.d.comb += [getattr(bursts, name).eq(getattr(job, name))
+                 for name in _packed_job_ports(rows=False)]
+
+
+class BitmaskEncoder(_BeatCodec):
     """One dense beat of B bytes -> its encoding: B/8 mask bytes (bit i: byte i is not zero),
     then the non-zero bytes in order, zeros after them.  Combinational.
 
@@ -52,16 +80,13 @@ class BitmaskEncoder(wiring.Component):
     Latency: none (combinational).  Counts nothing.
     """
 
-    def __init__(self, bus_bytes):
-        self.bus_bytes = bus_bytes
-        self.mask_bytes = bus_bytes // 8
-        width = bus_bytes + self.mask_bytes
-        super().__init__({
-            "dense": In(8 * bus_bytes),
+    def ports(self, width):
+        return {
+            "dense": In(8 * self.bus_bytes),
             "chunk": Out(8 * width),
             "count": Out(range(width + 1)),
-            "nonzero": Out(range(bus_bytes + 1)),
-        })
+            "nonzero": Out(range(self.bus_bytes + 1)),
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -91,7 +116,7 @@ def _or_all(terms):
     return result
 
 
-class BitmaskDecoder(wiring.Component):
+class BitmaskDecoder(_BeatCodec):
     """The encoding of one beat at the head of `window` -> the dense beat.  Combinational.
 
     Ports:
@@ -101,15 +126,12 @@ class BitmaskDecoder(wiring.Component):
     Latency: none (combinational).  Counts nothing.
     """
 
-    def __init__(self, bus_bytes):
-        self.bus_bytes = bus_bytes
-        self.mask_bytes = bus_bytes // 8
-        width = bus_bytes + self.mask_bytes
-        super().__init__({
+    def ports(self, width):
+        return {
             "window": In(8 * width),
-            "dense": Out(8 * bus_bytes),
+            "dense": Out(8 * self.bus_bytes),
             "used": Out(range(width + 1)),
-        })
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -156,11 +178,7 @@ class PackedBursts(wiring.Component):
         self.bus_bytes = bus_bytes
         self.max_row_beats = max_row_beats
         super().__init__({
-            "start": In(1),
-            "addr": In(ADDR_BITS),
-            "pitch": In(BURST_BITS),
-            "row_beats": In(BURST_BITS),
-            "unit_rows": In(COUNT_BITS),
+            **_packed_job_ports(rows=False),
             "i": In(stream.Signature(range(max_row_beats * bus_bytes + 1))),
             "last": Out(1),
             "cmd": Out(stream.Signature(DramCommand)),
@@ -266,13 +284,8 @@ class RowCompressor(wiring.Component):
         self.mask_bytes = bus_bytes // 8
         self.buffer_beats = buffer_beats
         super().__init__({
+            **_packed_job_ports(),
             "i": In(stream.Signature(dense_beat_layout(bus_bytes))),
-            "start": In(1),
-            "addr": In(ADDR_BITS),
-            "pitch": In(BURST_BITS),
-            "rows": In(COUNT_BITS),
-            "row_beats": In(BURST_BITS),
-            "unit_rows": In(COUNT_BITS),
             "layer_start": In(1),
             "table_addr": In(ADDR_BITS),
             "groups": In(COUNT_BITS),
@@ -305,9 +318,7 @@ class RowCompressor(wiring.Component):
         unit_rows = Signal(COUNT_BITS)
         with m.If(self.start):
             m.d.sync += [row_beats.eq(self.row_beats), unit_rows.eq(self.unit_rows)]
-        m.d.comb += [bursts.start.eq(self.start), bursts.addr.eq(self.addr),
-                     bursts.pitch.eq(self.pitch), bursts.row_beats.eq(self.row_beats),
-                     bursts.unit_rows.eq(self.unit_rows)]
+        _start_packed_bursts(m, bursts, self)
 
         # --- where each job's table entries go: its group's table, from its tile's beat ----
         group = Signal(COUNT_BITS)
@@ -546,12 +557,7 @@ class CompressedRowFetcher(wiring.Component):
         self.bus_bytes = bus_bytes
         self.max_row_beats = max_row_beats
         super().__init__({
-            "start": In(1),
-            "addr": In(ADDR_BITS),
-            "pitch": In(BURST_BITS),
-            "rows": In(COUNT_BITS),
-            "row_beats": In(BURST_BITS),
-            "unit_rows": In(COUNT_BITS),
+            **_packed_job_ports(),
             "table_row": In(ADDR_BITS),
             "table_addr": In(ADDR_BITS),
             "dram_cmd": Out(stream.Signature(DramCommand)),
@@ -578,10 +584,8 @@ class CompressedRowFetcher(wiring.Component):
         row_beats = Signal(BURST_BITS)
         with m.If(self.start):
             m.d.sync += row_beats.eq(self.row_beats)
-        m.d.comb += [decompressor.row_beats.eq(row_beats),
-                     bursts.start.eq(self.start), bursts.addr.eq(self.addr),
-                     bursts.pitch.eq(self.pitch), bursts.row_beats.eq(self.row_beats),
-                     bursts.unit_rows.eq(self.unit_rows)]
+        m.d.comb += decompressor.row_beats.eq(row_beats)
+        _start_packed_bursts(m, bursts, self)
 
         # --- commands: table beats ahead (a ring place each), else the bursts' -------------
         cmd_rows = Signal(COUNT_BITS)
