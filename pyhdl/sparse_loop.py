@@ -68,12 +68,15 @@ class SparseWeightStationaryLoop(TapFoldLoop):
 
     def block_macs(self, walk):
         """Active PEs of a vector: as the folding loop's in a 2:4 layer and a dense layer's
-        first half; in its second half the last channel block has its own counts."""
+        first half (the dense loop's in the output-stationary 2:4 loop, which shares this
+        method); in its second half the last channel block has its own counts."""
         d, spec = self.descriptor, self.spec
         second = Mux(self.chunk.last_k,
                      Mux(walk.last_cb, d.macs_h1_ck_last, d.macs_k_last),
                      Mux(walk.last_cb, d.macs_h1_c_last, spec.rows * spec.cols))
-        return Mux(walk.half, second, super().block_macs(walk))
+        first = (TapFoldLoop.block_macs(self, walk) if isinstance(self, TapFoldLoop)
+                 else self.vector_macs(walk.last_cb))
+        return Mux(walk.half, second, first)
 
     def mac_events(self, feeding, active_macs):
         sparse = ~self.descriptor.dense_lanes
