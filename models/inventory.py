@@ -772,13 +772,14 @@ def _controller(items, spec, g):
                   source="pyhdl/ws_loop.py: when a register-file slot is free again")
         items.add("controller", "control", "register", "fold block walk", 1,
                   COUNT_BITS + FOLD_WALK_BYTE_REGISTERS * 8 + 2 + POS_BITS
-                  + spec.fold_line_rows - 1,
+                  + len(spec.fold_lane_groups),
                   source="pyhdl/tap_fold_loop.py: the block's first kernel row, its rows, the "
                          "row and word primed and written, the write and multirow flags, the "
                          "row skip and a flag per choice of kernel rows")
         if spec.fold_line_rows > 1:
             items.add("controller", "control", "register", "fold line buffer",
-                      spec.fold_line_rows * FOLD_LINE_WORDS, spec.rows * spec.operand_bits,
+                      spec.fold_line_rows * FOLD_LINE_WORDS,
+                      spec.input_lanes * spec.operand_bits,
                       source="pyhdl/tap_fold_loop.py: input words of a folded block's rows")
     items.add("controller", "control", "register", "state", 1, CONTROLLER_STATE_BITS,
               source=f"{src}: FSM state and flags")
