@@ -4,6 +4,8 @@ array: layers of several tiles (3x3, 1x1, depthwise, batch 2, weights resident o
 chunks per tile, a slow and a stalling DRAM) bit for bit against the golden model, every
 counter and the cycles equal to the analytical model."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -103,7 +105,6 @@ def test_cycles_match_the_analytical_model(prefetch_run):
 def test_loading_ahead_saves_cycles(prefetch_run):
     """The model's cycles with the bands loaded ahead are fewer than the same tiling's with
     each band loaded before its tile streams (x_half_words 0: the sequencer then waits)."""
-    from dataclasses import replace
     spec, jobs, _ = prefetch_run
     for job in jobs:
         for part in parts_of(spec, job):
