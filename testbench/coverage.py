@@ -34,7 +34,7 @@ BINS = {
     "channels": ("C%rows!=0", "C%rows==0", "K%cols!=0", "K%cols==0", "C<rows", "K<cols"),
     "tiling": ("one_tile", "several_tiles", "output_groups", "weight_chunks",
                "weight_double_buffer", "weights_resident", "tile_spans_images",
-               "pixel_group_spans_images", "os_evenly_grouped_tiles"),
+               "pixel_group_spans_images", "os_evenly_grouped_tiles", "input_bands_ahead"),
     "post": ("none", "bias", "requant", "relu", "requant_saturates"),
     "data": ("uniform", "sparse", "all_zero", "extremes", "narrow"),
     "accumulator": ("acc_bits=32", "acc_bits<32", "wraps"),
@@ -251,6 +251,8 @@ def _tiling_bins(parts):
             bins.add("tiling:weight_chunks")
         if d["w_half_words"]:
             bins.add("tiling:weight_double_buffer")
+        if d["x_half_words"]:
+            bins.add("tiling:input_bands_ahead")
     return bins
 
 

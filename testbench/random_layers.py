@@ -343,15 +343,33 @@ def _evenly_grouped_os(spec, arch_seed, index, shape, groups, post):
     rng = np.random.default_rng((arch_seed, index, 2))
     if spec.dataflow != "os" or shape.w == 1 or rng.random() < 0.5:
         return shape
-    for h in range(shape.h + 1, shape.h + 97):
+    return _first_taller(spec, shape, groups, post, 96, lambda parts: all(
+        evenly_grouped(part.mapping, spec.rows) for part in parts))
+
+
+def _first_taller(spec, shape, groups, post, rows, accept):
+    """The first of `shape` with up to `rows` more input rows whose parts `accept`, else
+    `shape`."""
+    for h in range(shape.h + 1, shape.h + rows + 1):
         taller = replace(shape, h=h)
         try:
             parts = map_grouped_conv(spec, taller, groups, post)
         except MappingError:
             return shape
-        if all(evenly_grouped(part.mapping, spec.rows) for part in parts):
+        if accept(parts):
             return taller
     return shape
+
+
+def _bands_ahead(spec, arch_seed, index, shape, groups, post):
+    """On a weight-stationary architecture, one convolution in three is drawn taller: the
+    first input height, up to 64 rows more, whose bands the mapper loads while the previous
+    tile streams (models/band_prefetch.py), if there is one.  From a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 6))
+    if spec.dataflow != "ws" or rng.random() < 2 / 3:
+        return shape
+    return _first_taller(spec, shape, groups, post, 64, lambda parts: all(
+        part.mapping.descriptor["x_half_words"] for part in parts))
 
 
 def case_name(arch_seed, index):
@@ -373,6 +391,8 @@ def random_case(spec, arch_seed, index):
         shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups,
                                    PostProcess(bias is not None, requant, relu))
         shape = _mobilenet_depthwise(spec, arch_seed, index, shape, groups)
+        shape = _bands_ahead(spec, arch_seed, index, shape, groups,
+                             PostProcess(bias is not None, requant, relu))
         shape = _taller_than_rs_buffers(spec, arch_seed, index, shape, groups,
                                         PostProcess(bias is not None, requant, relu))
         try:
