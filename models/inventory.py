@@ -64,12 +64,10 @@ FOLD_WALK_BYTE_REGISTERS = 5   # pyhdl/tap_fold_loop.py _FoldWalk: block_rows, p
                                # prime_word, write_row, write_word (8 bits each)
 POS_BITS = 17             # pyhdl/tap_fold_loop.py POS: an element position in a packed row
 RS_OUTPUT_BITS = 12         # pyhdl/rs_pe.py RowStationaryPE(output_bits): a job's outputs F
-RS_COUNT_BITS = 32          # pyhdl/rs_array.py RowStationaryPEArray(counter_bits)
 RS_MAX_STRIDE = 7           # pyhdl/rs_array.py RowStationaryPEArray(max_stride): the input
                             # bus's diagonal tag spans rows + (cols - 1) * max_stride
 RS_PE_STATES = 6            # pyhdl/rs_pe.py RowStationaryPE's FSM: IDLE, LOAD, FILL,
                             # COMPUTE, EMPTY, DRAIN
-RS_ARRAY_COUNTS = 18        # pyhdl/rs_array.py: len(RS_PE_EVENTS + RS_ARRAY_EVENTS)
 RS_PE_EVENT_COUNT = 9       # pyhdl/rs_pe.py: len(RS_PE_EVENTS), one strobe each a PE
 TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and the writer
                           # read (acc_half, writer_half)
@@ -162,7 +160,7 @@ class Geometry:
     output_addr_bits: int
     bias_addr_bits: int
     output_half_words: int
-    array_latency: int      # weight-stationary: tag delay beside the array; os: 0
+    array_latency: int      # weight-stationary: tag delay beside the array; os, rs: 0
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -189,7 +187,8 @@ def geometry(spec):
         output_addr_bits=output_addr_bits,
         bias_addr_bits=bits_for(spec.bias_words - 1),
         output_half_words=spec.output_words // 2,
-        array_latency=0 if spec.dataflow == "os" else spec.rows + spec.cols - 1,
+        array_latency=(0 if spec.dataflow in ("os", ROW_STATIONARY)
+                       else spec.rows + spec.cols - 1),
     )
 
 
@@ -256,9 +255,6 @@ def row_stationary_array(items, spec):
               + bits_for(RS_PE_STATES - 1),
               source=f"{src}: filter_addr, output, head, pos, fill, issue s (taps), base, "
                      f"issue c, issue k, drain, the FSM's state")
-    items.add("array_edges", "control", "register", "array event counts",
-              RS_ARRAY_COUNTS, RS_COUNT_BITS,
-              source="pyhdl/rs_array.py: one total per RS_PE_EVENTS and RS_ARRAY_EVENTS name")
     rows, cols = spec.rows, spec.cols
     diagonals = rows + (cols - 1) * RS_MAX_STRIDE
     items.add("array_edges", "control", "register", "placement stage", 1,
