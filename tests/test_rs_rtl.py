@@ -10,13 +10,12 @@ Verilator build per array, every layer run back to back in it."""
 import numpy as np
 import pytest
 
-from models.counters import RS_COUNTER_NAMES
 from models.golden import operand_range
-from models.perf import predict_counters, predict_cycles
 from testbench.jobs import Job
-from testbench.runner import SimulationModel
-
-from test_rtl_conv import conv_job
+from testbench.layer_checks import (assert_counters_match_the_model,
+                                    assert_cycles_match_the_model,
+                                    assert_outputs_match_golden, input_windows)
+from testbench.layer_values import conv_job, layer_run_fixture
 
 pytestmark = pytest.mark.rtl
 
@@ -81,21 +80,12 @@ def larger_than_the_buffers(rng, spec):
     ]
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
-def rs_run(request, arch, tmp_path_factory):
-    spec = arch(request.param)
-    jobs = make_jobs(spec, seed=14 + sum(map(ord, spec.name)))
-    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"rs-{spec.name}"))
-    assert [r.name for r in results] == [j.name for j in jobs]
-    return spec, jobs, results
+rs_run = layer_run_fixture("rs_run", ARCHS, make_jobs, seed=14)
 
 
 def test_outputs_match_golden_bit_for_bit(rs_run):
     _, jobs, results = rs_run
-    for job, result in zip(jobs, results):
-        assert result.output.shape == result.expected.shape, job.name
-        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+    assert_outputs_match_golden(jobs, results)
 
 
 def test_layers_fold_strip_and_tile(rs_run):
@@ -133,19 +123,14 @@ def test_layers_larger_than_the_buffers_run_in_bands_and_chunks(rs_run):
 
 
 def test_counters_match_the_analytical_model(rs_run):
-    spec, jobs, results = rs_run
-    for job, result in zip(jobs, results):
-        runs = [predict_counters(spec, part.mapping) for part in job.parts(spec)]
-        predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
-        assert set(RS_COUNTER_NAMES) <= set(predicted)
-        assert {name: result.counters[name] for name in predicted} == predicted, job.name
+    """Every counter the model predicts, the row-stationary array's own (RS_COUNTERS)
+    included."""
+    assert_counters_match_the_model(*rs_run)
 
 
 def test_cycles_match_the_analytical_model(rs_run):
-    spec, jobs, results = rs_run
-    for job, result in zip(jobs, results):
-        predicted = sum(predict_cycles(spec, part.mapping) for part in job.parts(spec))
-        assert result.counters["cycles"] == predicted, job.name
+    _, jobs, _ = rs_run
+    assert assert_cycles_match_the_model(*rs_run) == len(jobs)
 
 
 def test_gated_macs_are_the_zero_inputs(rs_run):
@@ -153,12 +138,7 @@ def test_gated_macs_are_the_zero_inputs(rs_run):
     zero; every MAC of a run (grouped: its block-diagonal zeros too) is counted."""
     spec, jobs, results = rs_run
     for job, result in zip(jobs, results):
-        shape = job.shape
-        x = job.inputs if job.op == "conv" else job.inputs.T.reshape(1, shape.c, shape.h, 1)
-        x = np.pad(x, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)),
-                   constant_values=job.pad_value)
-        windows = np.lib.stride_tricks.sliding_window_view(x, (shape.r, shape.s), axis=(2, 3))
-        zero_x = (windows[:, :, ::job.stride, ::job.stride][:, :, :shape.p, :shape.q] == 0)
+        zero_x = input_windows(job) == 0
         performed = gated = 0
         for part in job.parts(spec):
             sub = part.mapping.shape
