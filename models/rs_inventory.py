@@ -15,11 +15,12 @@ RS_TAPS_BITS = 8
 SEQUENCER_STEP_BITS = ADDR_BITS + 2
 """pyhdl/sequencer.py STEP: a signed pixel or beat count of the band walk."""
 RS_SEQUENCER_REGISTERS = (
-    ("loop counts and layer constants", 21, COUNT_BITS,
+    ("loop counts and layer constants", 23, COUNT_BITS,
      "image, tile, kb, chunk, the output group's (first, end, offset, kb in it, blocks left), "
      "the band's first and end pixel, the chunk's last channel block, the registered layer "
-     "constants (tiles, n, k_blocks, c_chunks, c_blocks, each less one), the chunk's first "
-     "channel block, tile rows and pixels, and the written block's word base"),
+     "constants (tiles, n, k_blocks, c_chunks, c_blocks, each less one; k_blocks and "
+     "c_chunks less two, for the prefetched chunk's last flags), the chunk's first channel "
+     "block, tile rows and pixels, and the written block's word base"),
     ("DRAM addresses", 6, ADDR_BITS,
      "x_image, y_addr, band_addr, chunk_addr, next_chunk_addr, next_block_addr"),
     ("band steps", 4, SEQUENCER_STEP_BITS, "start_px, end_px, last_end_px, start_beats"),
@@ -31,8 +32,8 @@ RS_SEQUENCER_REGISTERS = (
      "prefetched, load_weights"),
 )
 """pyhdl/sequencer.py LayerSequencer's registers the row-stationary accelerator keeps: (role,
-count, bits, which).  Those of weight prefetch into the other half and compressed input
-tables are never used by the RS loop, and Yosys removes them."""
+count, bits, which).  Those of compressed input tables (X's table row) are never used by the
+RS loop, and Yosys removes them."""
 
 
 def row_stationary_controller(items, spec, output_addr_bits, diagonals):

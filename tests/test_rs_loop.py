@@ -21,6 +21,7 @@ from models.registers import DESCRIPTOR
 from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, array_of, chunk_cycles,
                                    chunk_mapping, choice_of,
                                    run_conv)
+from models.rs_perf import PREFETCH_LATENCY
 from models.spec import ArchSpec
 from pyhdl.rs_array import RowStationaryPEArray
 from pyhdl.rs_loop import (RowStationaryFilterFeed, RowStationaryInputFeed,
@@ -395,7 +396,8 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
     them over (one filter block each, its weights resident in the weight buffer): the output
     words are the golden model's bit for bit (a zero point as padding), the events it counts
     the executor's, and each chunk's cycles from `run` to `chunk_done` the model's
-    (models.rs_perf.chunk_cycles)."""
+    (models.rs_perf.chunk_cycles), and its `prefetch` pulse PREFETCH_LATENCY after each
+    `run` (models.rs_perf)."""
     spec = LOOP_SPECS[spec_name]
     rng = np.random.default_rng([kernel, stride, pad, spec.rows])
     c, k = int(rng.integers(2, 8)), int(rng.integers(spec.cols + 1, 2 * spec.cols + 3))
@@ -424,6 +426,7 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
     out = np.zeros((shape.p * shape.q * k_blocks, spec.cols), dtype=np.int64)
     events = Counter()
     lengths = []        # cycles from each chunk's `run` to its `chunk_done`
+    prefetches = []     # (chunk, cycles from its `run`) of each `prefetch` pulse
 
     async def bench(ctx):
         for name, word in d.items():
@@ -448,6 +451,8 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
                 events.update(macs=e.macs, macs_gated=e.macs_gated, rf_writes=e.rf_writes,
                               array_transfers=e.array_transfers, busy_cycles=e.busy_cycles,
                               rf_reads=ctx.get(loop.rf_reads))
+                if ctx.get(loop.prefetch):
+                    prefetches.append((kb, lengths[-1]))
                 done = ctx.get(loop.chunk_done)
                 await ctx.tick()
                 if done:
@@ -474,6 +479,7 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
     assert lengths == [chunk_cycles(chunk_mapping(spec, shape, choice,
                                                   last_k=k0 + spec.cols >= k))
                        for k0 in range(0, k, spec.cols)]
+    assert prefetches == [(kb, PREFETCH_LATENCY) for kb in range(k_blocks)]
 
 
 @pytest.mark.parametrize("spec_name", LOOP_SPECS)
