@@ -1,8 +1,9 @@
 """Row-stationary layers on the Verilator-simulated RTL (issue 14): random convolutions
 (kernels 1, 3 and 5, strides 1 and 2, padding, a zero point as padding), depthwise and grouped
 layers, fully-connected layers and batches, with bias, requantization and ReLU (int8 outputs)
-or int32 outputs, and layers larger than the buffers (bands of output rows, chunks of
-channels), bit for bit against the golden model and every counter against the analytical
+or int32 outputs, layers larger than the buffers (bands of output rows, chunks of
+channels) and layers with the weight buffer in halves (the next chunk's weights prefetched),
+bit for bit against the golden model and every counter against the analytical
 model, cycles included, on a non-square array with an odd number of rows
 (configs/rs-3x5.yaml) and a non-square one with an even number (configs/rs-4x6.yaml).  One
 Verilator build per array, every layer run back to back in it."""
@@ -97,6 +98,9 @@ def test_layers_fold_strip_and_tile(rs_run):
     assert max(d["k_blocks"] for d in descriptors) > 1
     assert max(d["rs_vertical_sets"] for d in descriptors) > 1
     assert max(d["rs_horizontal_sets"] for d in descriptors) > 1
+    # Layers with the weight buffer in halves (the next chunk's weights prefetched) and
+    # without (one load a tile, or resident weights).
+    assert {d["w_half_words"] != 0 for d in descriptors} == {False, True}
 
 
 def test_layers_larger_than_the_buffers_run_in_bands_and_chunks(rs_run):
@@ -117,6 +121,7 @@ def test_layers_larger_than_the_buffers_run_in_bands_and_chunks(rs_run):
     for name in ("bands_chunks_3x3", "fc_chunks"):
         assert descriptors[name][0]["c_chunks"] > 1, name
     assert descriptors["bands_chunks_3x3"][0]["tiles"] > 1
+    assert descriptors["bands_chunks_3x3"][0]["w_half_words"]   # chunks prefetched, tile by tile
     d = descriptors["output_groups_1x1"][0]
     assert d["q"] * d["k_blocks"] > spec.output_words
     assert 1 < d["k_group_blocks"] < d["k_blocks"] and d["k_blocks"] % d["k_group_blocks"]
