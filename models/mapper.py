@@ -410,7 +410,7 @@ def _map_conv(spec, shape, post, placement, sparse):
                   for m in build(group, halves, weights)] + [
         (traffic(m), m) for fold_rows in tap_fold.row_options(spec, shape, sparse)
         for weights in tap_fold.weight_options(spec, shape, k_blocks,
-                                               tap_fold.plan(spec, shape, fold_rows))
+                                               tap_fold.plan(spec, shape, fold_rows, sparse))
         for group in groups for halves in (1, 2) if outputs_fit(1, group, halves)
         for m in build_folded(group, halves, weights, fold_rows)]
     least = min(bytes_moved for bytes_moved, _ in candidates)
@@ -624,15 +624,11 @@ def _folded(spec, shape, dense, fold_rows):
     d = {field.name: _signed(field, dense.descriptor[field.name])
          for field in DESCRIPTOR_FIELDS}
     d.update(tap_fold.descriptor_fields(spec, shape, d, dense.tile_images, fold_rows))
-    fold = tap_fold.plan(spec, shape, fold_rows)
+    fold = tap_fold.plan_for(spec, shape, d)
     x_row, w_row = tap_fold.x_row_beats(spec, shape), tap_fold.w_row_beats(spec, fold)
     if spec.skips_weights:
         w_row = row_beats(d["c_blocks"] * block_elems(spec, 1), spec.operand_bits,
                           spec.dram_bus_bytes)
-        rows_last = active_rows(spec, d["c_last"], not d["dense_lanes"])[0]
-        d.update(macs_c_last=rows_last * spec.cols, macs_ck_last=rows_last * d["k_last"],
-                 fold_macs_g_last=rows_last * spec.cols,
-                 fold_macs_gk_last=rows_last * d["k_last"])
     w_addr = shape.n * shape.h * x_row
     b_addr = w_addr + shape.k * fold.blocks * w_row
     y_addr = b_addr + (d["b_row_beats"] if dense.post.bias else 0)
