@@ -31,7 +31,8 @@ if str(ROOT) not in sys.path:
 from models.energy import table_for  # noqa: E402
 from models.inventory import geometry  # noqa: E402
 from models.mapper import ConvShape, PostProcess, fc_shape, map_conv  # noqa: E402
-from models.perf import predict_counters, tiles, weight_dram_rows, weight_fetches  # noqa: E402
+from models.perf import (fetched_weight_rows, predict_counters, tiles,  # noqa: E402
+                         weight_dram_rows)
 from models.spec import DATAFLOWS, ArchSpec  # noqa: E402
 
 LAYERS = {
@@ -54,6 +55,9 @@ CAUSES = {
                     "outputs is padded to cols",
     "uneven groups": "output-channel groups of {group} blocks split {blocks} blocks unevenly: "
                      "AccelForge counts every group as a full one",
+    "streamed blocks": "peforge keeps the first {resident} filter blocks resident across tiles "
+                       "and loads only the last {streamed} again every tile; AccelForge (as "
+                       "written here) loads every block every tile",
     "int8 out": "peforge writes int8 (requantized on the way out); AccelForge keeps the "
                 "output's 32-bit psum width up to DRAM",
     "pixel groups": "output-stationary: peforge groups rows pixels across output rows, "
@@ -63,12 +67,12 @@ CAUSES = {
 
 CAUSES_OF = {
     ("DRAM", "I"): ("padding", "partial tile"),
-    ("DRAM", "W"): ("partial tile", "padded block"),
+    ("DRAM", "W"): ("partial tile", "padded block", "streamed blocks"),
     ("DRAM", "O"): ("int8 out",),
     ("InputBuffer", "I"): ("padding", "partial tile", "uneven groups"),
-    ("WeightBuffer", "W"): ("partial tile", "padded block", "pixel groups"),
+    ("WeightBuffer", "W"): ("partial tile", "padded block", "pixel groups", "streamed blocks"),
     ("OutputBuffer", "O"): ("padded block",),
-    ("PE", "W"): ("partial tile", "padded block"),
+    ("PE", "W"): ("partial tile", "padded block", "streamed blocks"),
 }
 """The causes that can apply to each level and tensor."""
 
@@ -83,9 +87,11 @@ def why(row, spec, mapping):
         "uneven groups": d["k_blocks"] % d["k_group_blocks"] != 0,
         "int8 out": True,
         "pixel groups": spec.dataflow == "os",
+        "streamed blocks": d["w_stream_blocks"] != 0,
     }
     values = {"tiles": mapping.tiles, "exact": shape.n * shape.p / mapping.tile_p,
-              "k": shape.k, "group": d["k_group_blocks"], "blocks": d["k_blocks"]}
+              "k": shape.k, "group": d["k_group_blocks"], "blocks": d["k_blocks"],
+              "resident": d["k_blocks"] - d["w_stream_blocks"], "streamed": d["w_stream_blocks"]}
     return "; ".join(CAUSES[cause].format(**values)
                      for cause in CAUSES_OF.get((row.level, row.tensor), ())
                      if applies[cause]) or "not explained"
@@ -115,7 +121,8 @@ def peforge_rows(spec, mapping, table):
     shape = mapping.shape
     walk = list(tiles(mapping))
     x_bytes = sum(t.band_rows * shape.w for t in walk) * mapping.x_row_beats * bus
-    w_bytes = weight_fetches(mapping) * weight_dram_rows(spec, shape) * mapping.w_row_beats * bus
+    w_bytes = fetched_weight_rows(spec, mapping, weight_dram_rows(spec, shape)) \
+        * mapping.w_row_beats * bus
     assert x_bytes + w_bytes == c["dram_bytes_read"], "DRAM split does not add up"
     rows = [
         Row("DRAM", "I", "read", 8 * x_bytes, x_bytes * pj["dram_read_byte"]),

@@ -22,7 +22,8 @@ network: utilization (AlexNet also over its convolutions alone), energy per MAC
 (hwcomponents' per-action table for the architecture), DRAM's share of that energy, DRAM
 traffic / compulsory bytes, and its MACs, cycles and energy; where each network's cycles
 go (first layer, depthwise and grouped, 1x1, other convolutions, fully connected: each one's
-share of the cycles and utilization); then every bound of issue 13's "Done means"
+share of the cycles and utilization); ResNet-18's energy per MAC by component and its global
+buffers' by operand; then every bound of issue 13's "Done means"
 (ISSUE_BOUNDS, AlexNet also at batch 16) on both dataflows, each with pass or miss.  --int32
 runs the four built-in networks as they ran before they were int8 networks: int32 outputs
 between layers, no bias, requantization or ReLU in hardware.  AlexNet's and VGG-16's large
@@ -45,7 +46,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from models.energy import energy_breakdown, table_for  # noqa: E402
+from models.energy import COMPONENTS, energy_breakdown, energy_by_action, table_for  # noqa: E402
 from models.mapper import PostProcess  # noqa: E402
 from models.spec import DATAFLOWS, DRAM_WORD_BITS, load_spec  # noqa: E402
 from models.workloads import GENERATED_NETWORKS, generated_operands, workload  # noqa: E402
@@ -98,6 +99,12 @@ ISSUE_BOUNDS = (
 )
 """Issue 13's "Done means" on the default 16x16 (VGG-16 has none), each checked on both
 dataflows."""
+
+GLB_OPERANDS = ("input", "weight", "output", "bias")
+"""The global buffers, one per operand (their reads and writes are the `glb` component)."""
+
+ENERGY_NETWORK = "resnet18"
+"""The network whose energy per MAC issue 13 bounds: its breakdown is printed by component."""
 
 LAYER_KINDS = ("first", "grouped", "1x1", "kxk", "fc")
 """Where a network's cycles go: its first layer, depthwise and grouped convolutions, 1x1
@@ -200,6 +207,8 @@ def network_figures(spec, table, layers):
     sums = dict.fromkeys(("macs", "cycles", "conv_macs", "conv_cycles", "energy", "dram",
                           "traffic", "compulsory"), 0.0)
     kinds = {kind: [0, 0] for kind in LAYER_KINDS}
+    components = dict.fromkeys(COMPONENTS, 0.0)
+    buffers = dict.fromkeys(GLB_OPERANDS, 0.0)
     fetches = 0
     for index, layer in enumerate(layers):
         counters = predicted_counters(spec, layer)
@@ -208,6 +217,11 @@ def network_figures(spec, table, layers):
         fetches = max([fetches] + [weight_fetches(part.mapping)
                                    for part in layer_parts(spec, layer)])
         energy = energy_breakdown(counters, table, spec, layer.post.requant is not None)
+        for component in COMPONENTS:
+            components[component] += energy[component]
+        actions = energy_by_action(counters, table, spec, layer.post.requant is not None)
+        for operand in GLB_OPERANDS:
+            buffers[operand] += actions[f"glb_{operand}_read"] + actions[f"glb_{operand}_write"]
         conv = layer.op != "fc"
         sums["macs"] += layer.macs
         sums["cycles"] += counters["cycles"]
@@ -224,7 +238,7 @@ def network_figures(spec, table, layers):
             "pj_per_mac": sums["energy"] / sums["macs"],
             "dram_share": sums["dram"] / sums["energy"],
             "traffic": sums["traffic"] / sums["compulsory"], "weight_fetches": fetches,
-            "kinds": kinds}
+            "kinds": kinds, "components": components, "buffers": buffers}
 
 
 def network_layers(name, bits, int32, batch):
@@ -267,6 +281,16 @@ def cycle_shares(figures, peak):
                      for kind, (macs, cycles) in figures["kinds"].items() if cycles)
 
 
+def energy_lines(figures):
+    """A network's energy per MAC by component (they add up to its pJ/MAC), then its global
+    buffers' share by operand, as two indented lines."""
+    macs = figures["macs"]
+    parts = ", ".join(f"{name} {pj / macs:.3f}" for name, pj in figures["components"].items())
+    buffers = ", ".join(f"{operand} {pj / macs:.3f}" for operand, pj in figures["buffers"].items())
+    return (f"{'':12} {'':5} {'':4} pJ/MAC by component: {parts}\n"
+            f"{'':12} {'':5} {'':4} glb by operand: {buffers}")
+
+
 def networks(base, int32, only=None):
     """The per-network table of the built-in networks and digits, where their cycles go,
     and issue 13's bounds (or network `only`'s lines alone)."""
@@ -295,6 +319,8 @@ def networks(base, int32, only=None):
                   f"{figures['macs'] / 1e9:8.4f}G {int(figures['cycles']):11,d} "
                   f"{figures['energy_pj'] / 1e9:7.3f}mJ", flush=True)
             print(f"{'':12} {'':5} {'':4} cycles: {cycle_shares(figures, peak)}", flush=True)
+            if name == ENERGY_NETWORK:
+                print(energy_lines(figures), flush=True)
             if any(layer.groups > 1 for layer in layers):
                 print(f"{'':12} {'':5} {'':4} with its grouped layers at their input-word "
                       f"bound: {100 * grouped_at_bound(spec, layers, figures):.1f}%")

@@ -77,8 +77,8 @@ TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and 
 # held against Yosys within CONTROLLER_TOLERANCE while they change.  The sequencer's and each
 # inner loop's registers of one kind, by dataflow (counted from the declarations of the
 # sequencer with resident weights and images spanning tiles).
-CONTROLLER_LOOP_REGISTERS = {"ws": 23 + 9, "os": 23 + 12}
-"""COUNT_BITS loop counts: the sequencer's 23 (image, tile, block, chunk, group, and the
+CONTROLLER_LOOP_REGISTERS = {"ws": 24 + 9, "os": 24 + 12}
+"""COUNT_BITS loop counts: the sequencer's 24 (image, tile, block, chunk, group, and the
 registered layer constants), the inner loop's (taps, channel block, output row, column and
 image row of each pixel walk, activity counts)."""
 CONTROLLER_ADDRESS_REGISTERS = 14   # ADDR_BITS DRAM addresses, band and pixel spans, the

@@ -226,6 +226,33 @@ def resident_block_words(spec, shape, c_blocks, k_blocks, sparse=False):
     return words if k_blocks * words <= spec.weight_words else 0
 
 
+def partly_resident_options(spec, shape, c_blocks, k_blocks, sparse=False):
+    """Weight options (channel blocks per chunk, no halves, chunk region words, streamed
+    blocks) keeping the first filter blocks resident when not all of them fit: a region per
+    chunk for those, one chunk's region after them for the last blocks, loaded again every
+    tile.  The most resident blocks, then the fewest chunks; none on output-stationary or
+    2:4 arrays, or when not even one block and a chunk fit."""
+    if spec.dataflow != "ws" or spec.skips_weights or k_blocks < 2:
+        return []
+    beat = 8 * spec.dram_bus_bytes
+    elems = block_elems(spec, word_blocks(spec, sparse, shape.c))
+    best = None
+    for chunk_blocks in range(c_blocks, 0, -1):
+        if chunk_blocks < c_blocks and chunk_blocks * elems * spec.operand_bits % beat:
+            continue
+        words = spec.cols * shape.r * shape.s * chunk_blocks * word_blocks(spec, sparse, shape.c)
+        resident = min(k_blocks - 1,
+                       (spec.weight_words - words) // (_ceil_div(c_blocks, chunk_blocks) * words))
+        if resident >= 1 and (best is None or resident > best[3]):
+            best = (chunk_blocks, 0, words, resident)
+    return [] if best is None else [best[:3] + (k_blocks - best[3],)]
+
+
+def _streamed_blocks(weights):
+    """The filter blocks a weight option loads every tile (its fourth entry), or 0."""
+    return weights[3] if len(weights) > 3 else 0
+
+
 def weight_row_elems(spec, shape, sparse=False):
     """Operands per DRAM row of W: the channels of one (k, r, s) for weight-stationary (on a
     2:4 array, its packed weight blocks: models/sparsity.py), one filter block's `cols`
@@ -332,7 +359,9 @@ def _map_conv(spec, shape, post, placement, sparse):
     resident_rows = shape.r * shape.s * (c_blocks * spec.rows * blocks
                                          if spec.dataflow == "os" else spec.cols)
     weight_options = [(c_chunk_blocks, w_half, 0)] + (
-        [(c_blocks, 0, block_words)] if block_words and resident_rows <= COUNT_LIMIT else [])
+        [(c_blocks, 0, block_words)] if block_words and resident_rows <= COUNT_LIMIT else []) \
+        + ([] if block_words else
+           partly_resident_options(spec, shape, c_blocks, k_blocks, sparse))
     transfer_rows = shape.r * shape.s * (c_chunk_blocks * spec.rows * blocks
                                          if spec.dataflow == "os" else spec.cols)
     if transfer_rows > COUNT_LIMIT:
@@ -378,9 +407,12 @@ def _map_conv(spec, shape, post, placement, sparse):
         while tile_p < p and band_fits(tile_p + 1, row_words, words) \
                 and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
+        streamed = _streamed_blocks(weights)
         if x_halves == 2:
+            # Bands ahead with weights streamed every tile: not built together.
             reads_compressed = placement is not None and placement.x_table_addr is not None
-            return [] if tile_p == p or reads_compressed or not band_fits(tile_p, row_words, words) \
+            return [] if tile_p == p or reads_compressed or streamed \
+                or not band_fits(tile_p, row_words, words) \
                 else [_mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group,
                                *weights, spec.output_words // 2 if halves == 2 else 0,
                                sparse=sparse, x_half=band_prefetch.half_words(spec, x_halves))]
@@ -391,11 +423,13 @@ def _map_conv(spec, shape, post, placement, sparse):
             images for images in range(shape.n, 1, -1)
             if shape.n % images == 0 and images_fit(images, group, halves, row_words)][:1]
         return [_mapping(spec, shape, post, placement, rows, c_blocks, k_blocks, group,
-                         *weights, y_half, compress, sparse=sparse)
+                         *weights[:3], y_half, compress, sparse=sparse,
+                         w_stream_blocks=streamed)
                 for rows, compress in ((tile_p, False), (compressed_p, True), (even_p, False))
                 if rows] + [
-            _mapping(spec, shape, post, placement, p, c_blocks, k_blocks, group, *weights,
-                     y_half, tile_images=images, sparse=sparse) for images in spanned]
+            _mapping(spec, shape, post, placement, p, c_blocks, k_blocks, group, *weights[:3],
+                     y_half, tile_images=images, sparse=sparse, w_stream_blocks=streamed)
+            for images in spanned]
 
     def build_folded(group, halves, weights, fold_rows):
         """The mappings of `build` with the taps folded into the array rows, `fold_rows`
@@ -525,7 +559,7 @@ def _weight_loads(spec, w_row, taps, d, sparse):
 
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
              w_half, w_block_words, y_half, compress=False, tile_images=1, sparse=False,
-             rs_choice=None, x_half=0):
+             rs_choice=None, x_half=0, w_stream_blocks=0):
     """The DRAM layout and descriptor of one choice of tile rows and output groups; with
     `tile_images` > 1 (which divides n, tile_p being p) each tile is that many whole images,
     which the sequencer walks as one image of `tile_images` images (models.registers)."""
@@ -598,6 +632,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "tile_words": tile_p * shape.stride * line_words,
         "w_half_words": w_half, "y_half_words": y_half, "x_half_words": x_half,
         "w_resident": int(w_block_words != 0), "w_block_words": w_block_words,
+        "w_stream_blocks": w_stream_blocks,
         "x_addr": x_addr, "x_row_beats": x_row, "x_pitch": x_pitch,
         "x_line_beats": x_line_beats, "x_image_beats": shape.h * x_line_beats,
         "pad_line_beats": shape.pad * x_line_beats,

@@ -71,7 +71,8 @@ def predict_counters(spec, mapping, inputs=None):
         "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"] * d["word_blocks"]
         * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
         * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
-        "dram_bytes_read": x_bytes + (fetches * w_rows * mapping.w_row_beats
+        "dram_bytes_read": x_bytes + (fetched_weight_rows(spec, mapping, w_rows)
+                                      * mapping.w_row_beats
                                       + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
         "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
         "macs_skipped": skipped_macs(spec, mapping),
@@ -108,8 +109,8 @@ def predict_counters(spec, mapping, inputs=None):
         "rf_writes": commits * pes,
         # Each vector moves every PE's input and partial sum; each weight shift every chain.
         "array_transfers": 2 * vectors * pes + commits * spec.cols * pes,
-        "glb_weight_writes": fetches * shape.k * shape.r * shape.s * d["c_blocks"]
-        * d["word_blocks"],
+        "glb_weight_writes": fetched_weight_rows(spec, mapping, shape.k * shape.r * shape.s)
+        * d["c_blocks"] * d["word_blocks"],
         "glb_weight_reads": len(walk) * d["k_blocks"] * mapping.red_blocks * spec.cols,
         "glb_output_writes": vectors,
         # Accumulating reads every block but the first; writing back reads each word once.
@@ -126,6 +127,18 @@ def weight_fetches(mapping):
     """How many times the layer's weights cross DRAM: once if they stay resident, else once
     per tile."""
     return 1 if mapping.descriptor["w_resident"] else mapping.tiles
+
+
+def fetched_weight_rows(spec, mapping, rows):
+    """Rows of the layer's weights (`rows` in all) that cross DRAM: all of them at every
+    fetch (`weight_fetches`); with streamed blocks (weight-stationary, descriptor
+    `w_stream_blocks`), every row once and the streamed blocks' filters' again every tile
+    after the first."""
+    d = mapping.descriptor
+    if not d["w_stream_blocks"]:
+        return weight_fetches(mapping) * rows
+    streamed = (d["w_stream_blocks"] - 1) * spec.cols + d["k_last"]
+    return rows + (mapping.tiles - 1) * rows // mapping.shape.k * streamed
 
 
 def weight_dram_rows(spec, shape, sparse=False, rs_choice=None):
@@ -207,6 +220,7 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
         trigger = band_prefetch.trigger_chunk(mapping, index == 0) if ahead else None
         band_in = None
         resident = index and d["w_resident"]
+        first_streamed = d["k_blocks"] - d["w_stream_blocks"]
         ready = None          # when a prefetched chunk's weights are in, if one was fetched
         for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):
             group = min(d["k_group_blocks"], d["k_blocks"] - first_kb)
@@ -214,7 +228,7 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
                 cycles += 1  # the next group waits for the write-back to end
             for kb in range(first_kb, first_kb + group):
                 for chunk in range(d["c_chunks"]):
-                    if resident:
+                    if resident and kb < first_streamed:
                         cycles += 1
                     elif ready is None:
                         cycles += 1 + read(*_weight_load(spec, mapping, kb, chunk))

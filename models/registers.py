@@ -173,8 +173,12 @@ DESCRIPTOR_FIELDS = (
                           "other"),
     _u("w_resident", 1, "the layer's weights stay in the weight buffer: the first tile loads "
                         "every filter block, each to its own region, and later tiles reuse them"),
-    _u("w_block_words", W, "resident weights: weight-buffer words from one filter block's "
-                           "region to the next (0 otherwise)"),
+    _u("w_block_words", W, "resident weights: weight-buffer words from one chunk's region "
+                           "to the next (a filter block's: one chunk a block unless "
+                           "w_stream_blocks; 0 otherwise)"),
+    _u("w_stream_blocks", C, "resident weights: how many of the last filter blocks are not "
+                             "resident but loaded again every tile, chunk by chunk, into the "
+                             "region after the resident blocks' (0: every block resident)"),
     _u("y_half_words", W, "0, or the output buffer's half: a group of output channels "
                           "accumulates in one half while the previous one is written back"),
     _u("x_half_words", W, "0, or the input buffer's half: the next tile's band loads into one "

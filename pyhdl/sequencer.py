@@ -38,7 +38,10 @@ class LayerSequencer(wiring.Component):
     count whole runs), and the inner loop's window walk steps from image to image.
     With `w_resident` set the layer's weights all fit the weight buffer: the first tile
     loads each filter block to its own region (`w_block_words` apart) and later tiles, of
-    every image, run on them without a weight load, so each weight crosses DRAM once.
+    every image, run on them without a weight load, so each weight crosses DRAM once.  With
+    `w_stream_blocks` set too, only the blocks before the last `w_stream_blocks` stay
+    resident (a region per chunk); the last ones load every tile, chunk by chunk, into the
+    region after them.
     With `w_half_words` set the weight buffer is two halves: when the inner loop says
     (`prefetch`), the next chunk's weights are fetched into the other half.  With
     `y_half_words` set the output buffer is two halves: a group accumulates in one while the
@@ -113,6 +116,8 @@ class LayerSequencer(wiring.Component):
         c_chunks_m1 = layer_constant("c_chunks_m1", COUNT_BITS, d.c_chunks - 1)
         c_chunks_m2 = layer_constant("c_chunks_m2", COUNT_BITS, d.c_chunks - 2)
         c_blocks_m1 = layer_constant("c_blocks_m1", COUNT_BITS, d.c_blocks - 1)
+        first_stream_kb = layer_constant("first_stream_kb", COUNT_BITS,
+                                         d.k_blocks - d.w_stream_blocks)
 
         # --- images and tiles of output rows ----------------------------------------------
         image = Signal(COUNT_BITS)
@@ -180,10 +185,12 @@ class LayerSequencer(wiring.Component):
         next_chunk_addr = Signal(ADDR_BITS)    # ... of the next chunk of this block
         next_block_addr = Signal(ADDR_BITS)    # ... of the next block's first chunk
         w_half = Signal()                      # the weight-buffer half of this chunk
-        w_block_base = Signal(WORDS_BITS)      # kb * w_block_words: a resident block's region
+        w_block_base = Signal(WORDS_BITS)      # a resident chunk's region, or the streamed one
         weights_in = Signal()                  # every block's weights are resident
         prefetched = Signal()                  # the next chunk is in (or on its way to) it
         has_next = ~last_chunk | ~last_kb
+        streams = kb >= first_stream_kb        # this block loads every tile
+        next_streams = Mux(last_chunk, kb + 1, kb) >= first_stream_kb
 
         c = self.chunk
         m.d.comb += [
@@ -236,6 +243,7 @@ class LayerSequencer(wiring.Component):
 
         def next_chunk():
             """The next chunk of this filter block, or the first of the next block."""
+            m.d.sync += w_block_base.eq(w_block_base + Mux(streams, 0, d.w_block_words))
             with m.If(~last_chunk):
                 m.d.sync += [chunk.eq(chunk + 1),
                              chunk_first_cb.eq(chunk_first_cb + d.c_chunk_blocks),
@@ -243,8 +251,7 @@ class LayerSequencer(wiring.Component):
                              chunk_addr.eq(next_chunk_addr),
                              next_chunk_addr.eq(next_chunk_addr + d.w_chunk_step)]
             with m.Else():
-                m.d.sync += [kb.eq(kb + 1), kb_in_group.eq(kb_in_group + 1),
-                             w_block_base.eq(w_block_base + d.w_block_words)]
+                m.d.sync += [kb.eq(kb + 1), kb_in_group.eq(kb_in_group + 1)]
                 first_chunk(next_block_addr)
 
         def to_next_chunk():
@@ -252,7 +259,7 @@ class LayerSequencer(wiring.Component):
             with m.If(prefetched):
                 m.d.sync += [w_half.eq(~w_half), prefetched.eq(0)]
                 m.next = "WAIT_W"
-            with m.Elif(weights_in):
+            with m.Elif(weights_in & ~next_streams):
                 m.next = "WAIT_W"
             with m.Else():
                 m.next = "LOAD_W"
@@ -342,7 +349,7 @@ class LayerSequencer(wiring.Component):
                                  group_offset.eq(0), w_half.eq(0), w_block_base.eq(0),
                                  prefetched.eq(0)]
                     first_chunk(d.w_addr)
-                    with m.If(weights_in):
+                    with m.If(weights_in & (first_stream_kb != 0)):
                         m.next = "WAIT_W"
                     with m.Else():
                         m.next = "LOAD_W"

@@ -33,8 +33,9 @@ BINS = {
     "batch": ("N=1", "N>1"),
     "channels": ("C%rows!=0", "C%rows==0", "K%cols!=0", "K%cols==0", "C<rows", "K<cols"),
     "tiling": ("one_tile", "several_tiles", "output_groups", "weight_chunks",
-               "weight_double_buffer", "weights_resident", "tile_spans_images",
-               "pixel_group_spans_images", "os_evenly_grouped_tiles", "input_bands_ahead"),
+               "weight_double_buffer", "weights_resident", "weights_partly_resident",
+               "tile_spans_images", "pixel_group_spans_images", "os_evenly_grouped_tiles",
+               "input_bands_ahead"),
     "post": ("none", "bias", "requant", "relu", "requant_saturates"),
     "data": ("uniform", "sparse", "all_zero", "extremes", "narrow"),
     "accumulator": ("acc_bits=32", "acc_bits<32", "wraps"),
@@ -257,14 +258,17 @@ def _tiling_bins(parts):
 
 
 def _batch_tiling_bins(spec, parts):
-    """Weights resident across the tiles of a layer; tiles of several whole images, and
-    (output-stationary) a group of `rows` pixels that starts in one image and ends in the
-    next; output-stationary tiles one row short for whole pixel groups (models.os_groups)."""
+    """Weights resident across the tiles of a layer (or its first filter blocks' alone);
+    tiles of several whole images, and (output-stationary) a group of `rows` pixels that
+    starts in one image and ends in the next; output-stationary tiles one row short for whole
+    pixel groups (models.os_groups)."""
     bins = set()
     for mapping in (part.mapping for part in parts):
         shape = mapping.shape
         if mapping.descriptor["w_resident"]:
             bins.add("tiling:weights_resident")
+        if mapping.descriptor["w_stream_blocks"]:
+            bins.add("tiling:weights_partly_resident")
         if mapping.tile_images > 1:
             bins.add("tiling:tile_spans_images")
             if spec.dataflow == "os" and shape.p * shape.q % spec.rows:

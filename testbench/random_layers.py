@@ -361,6 +361,44 @@ def _first_taller(spec, shape, groups, post, rows, accept):
     return shape
 
 
+STREAMED_WEIGHTS_SHARE = 1 / 4
+"""Share of the dense convolutions on a weight-stationary architecture drawn with more
+filters and taller than the buffers hold (`_streaming_weights`)."""
+
+
+def _streaming_weights(spec, arch_seed, index, shape, groups, post):
+    """On a dense weight-stationary architecture, STREAMED_WEIGHTS_SHARE of the dense
+    convolutions are drawn 1x1 with one or two filter blocks more than the weight buffer holds
+    and taller than the input buffer holds: the first of 8 such draws that maps with the
+    first filter blocks resident and the last streaming every tile (models.mapper
+    `partly_resident_options`), within MAX_CYCLES, if one does.  From a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 7))
+    if (spec.dataflow != "ws" or spec.skips_weights or groups != 1 or shape.w == 1
+            or rng.random() >= STREAMED_WEIGHTS_SHARE):
+        return shape
+    # A 1x1 kernel with the most channels whose filter block fits half the weight buffer:
+    # few filter blocks and taps, so few MACs, for weights just over the buffer.
+    pointwise = replace(shape, r=1, s=1, stride=1, pad=0, pad_value=0)
+    c_blocks = spec.weight_words // (2 * spec.cols)
+    block_words = spec.cols * c_blocks
+    band_rows = spec.input_words // (shape.w * c_blocks)
+    for _ in range(8):
+        k_blocks = spec.weight_words // block_words + int(rng.integers(1, 3))
+        drawn = replace(pointwise, c=c_blocks * spec.input_lanes - int(rng.integers(0, spec.rows)),
+                        k=k_blocks * spec.cols - int(rng.integers(0, spec.cols)),
+                        h=max(shape.h, band_rows + int(rng.integers(1, band_rows + 2))))
+        if drawn.macs > MAX_CYCLES * spec.peak_macs_per_cycle:
+            continue        # too slow even at full utilization: do not map it
+        try:
+            parts = map_grouped_conv(spec, drawn, groups, post)
+        except MappingError:
+            continue
+        if all(part.mapping.descriptor["w_stream_blocks"] for part in parts) and sum(
+                predict_cycles(spec, part.mapping) for part in parts) <= MAX_CYCLES:
+            return drawn
+    return shape
+
+
 def _bands_ahead(spec, arch_seed, index, shape, groups, post):
     """On a weight-stationary architecture, one convolution in three is drawn taller: the
     first input height, up to 64 rows more, whose bands the mapper loads while the previous
@@ -391,6 +429,8 @@ def random_case(spec, arch_seed, index):
         shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups,
                                    PostProcess(bias is not None, requant, relu))
         shape = _mobilenet_depthwise(spec, arch_seed, index, shape, groups)
+        shape = _streaming_weights(spec, arch_seed, index, shape, groups,
+                                   PostProcess(bias is not None, requant, relu))
         shape = _bands_ahead(spec, arch_seed, index, shape, groups,
                              PostProcess(bias is not None, requant, relu))
         shape = _taller_than_rs_buffers(spec, arch_seed, index, shape, groups,

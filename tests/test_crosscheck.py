@@ -29,9 +29,10 @@ def test_conv2_x_partial_sums_make_36_trips_through_the_output_buffer():
     words = 56 * 56 * 64 // spec.cols
     for action in ("read", "write"):
         assert rows[("OutputBuffer", "O", action)].peforge_bits == 36 * words * 512
-    # Weights once per tile of output rows: 7 tiles of the 36,864-byte layer.
-    assert mapping.tiles == 7
-    assert rows[("DRAM", "W", "read")].peforge_bits == 8 * 7 * 36_864
+    # 7 tiles of output rows: three of the four filter blocks' weights resident (fetched
+    # once), the last block's 9,216 bytes fetched again by each of the 6 later tiles.
+    assert mapping.tiles == 7 and mapping.descriptor["w_stream_blocks"] == 1
+    assert rows[("DRAM", "W", "read")].peforge_bits == 8 * (36_864 + 6 * 9_216)
 
 
 def test_output_stationary_accumulates_in_the_pes():

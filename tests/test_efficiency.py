@@ -91,3 +91,28 @@ def test_a_bound_reports_pass_and_miss():
     assert at_most.describe(1.1).endswith("pass") and at_most.describe(1.27).endswith("miss")
     assert at_least.describe(0.738) == \
         "resnet18 (batch 1) utilization >= 90 %: 73.8 % miss"
+
+
+@pytest.mark.parametrize("flow", DATAFLOWS)
+def test_resnet18_energy_breakdown_adds_up(flow):
+    """The printed breakdown: the components add up to the network's energy, and the global
+    buffers' operands to the `glb` component."""
+    spec = replace(DEFAULT, dataflow=flow)
+    _, figures = figures_of(spec, "resnet18", 1)
+    assert sum(figures["components"].values()) == pytest.approx(figures["energy_pj"], rel=1e-12)
+    assert sum(figures["buffers"].values()) == pytest.approx(figures["components"]["glb"],
+                                                             rel=1e-12)
+    assert min(figures["buffers"].values()) > 0
+
+
+def test_resnet18_traffic_bound_met_with_partly_resident_weights():
+    """Issue 13: ResNet-18's DRAM traffic within 1.1x compulsory on the default 16x16
+    (weight-stationary), the 64-channel 3x3 layers keeping 3 of their 4 filter blocks
+    resident across their 7 tiles."""
+    layers, figures = figures_of(DEFAULT, "resnet18", 1)
+    assert Bound("resnet18", 1, "traffic", 1.1, at_most=True).met(figures["traffic"])
+    from testbench.placement import layer_parts
+    layer = next(layer for layer in layers if layer.name == "layer1.0.conv1")
+    [part] = layer_parts(DEFAULT, layer.shape, layer.groups, layer.post)
+    d = part.mapping.descriptor
+    assert (d["k_blocks"], d["w_stream_blocks"], part.mapping.tiles) == (4, 1, 7)
