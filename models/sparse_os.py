@@ -14,13 +14,19 @@ INDEX_BITS each, column j's at bit INDEX_BITS * j (`spec.weight_lanes` operands)
   dense output-stationary array of `rows` rows.
 
 The last word of a reduction takes only the steps of its channels (models.sparsity.active_rows:
-the first groups, a partial group's channels in the first half).  W's rows follow the order
+the first groups, a partial group's channels in the first half).  W's steps follow the order
 the output-stationary loop reads them: filter block, weight chunk, tap (r, s), word, half,
-step.
+step.  In DRAM a chunk's steps (of one filter block) are one row, back to back, so a chunk
+rounds up to a whole beat once, not every step (`chunk_loads`): the sequencer's load of a
+chunk reads that one row and its gearbox cuts it into weight-buffer words.
 """
+
+from typing import NamedTuple
 
 import numpy as np
 
+from .hardware import COUNT_LIMIT
+from .layout import row_beats
 from .sparsity import GROUP, KEPT, active_rows, kept_weights, word_blocks
 from .spec import INDEX_BITS
 
@@ -29,6 +35,50 @@ def weight_steps(spec, channels, sparse):
     """Weight-buffer words (steps) a tap of `channels` channels, from a word's first, takes on
     output-stationary `spec`: half of them for a 2:4 layer on a 2:4 array, else all."""
     return channels // KEPT if spec.skips_weights and sparse else channels
+
+
+class ChunkLoad(NamedTuple):
+    """The DRAM rows one chunk of a filter block's weights takes, which its load reads."""
+
+    rows: int
+    row_elems: int
+    row_beats: int
+    packed: bool
+    """Whether the chunk's steps are one row (else one row each)."""
+
+    @property
+    def beats(self):
+        """The chunk's DRAM beats (its rows are back to back)."""
+        return self.rows * self.row_beats
+
+
+def chunk_loads(spec, taps, channels, chunk_words, sparse):
+    """(a full chunk's ChunkLoad, a filter block's last chunk's) for a layer of `channels`
+    channels, `taps` taps and chunks of `chunk_words` input words on output-stationary
+    `spec`.  On a 2:4 array a chunk is one DRAM row of its steps back to back, unless a full
+    chunk's operands pass COUNT_LIMIT (a DMA row's count): then, as on a dense array, every
+    step is a row of its own (`weight_lanes` operands, rounded to whole beats)."""
+    lanes, bits, bus = spec.input_lanes, spec.operand_bits, spec.dram_bus_bytes
+    chunk_channels = min(channels, chunk_words * lanes)
+    last_channels = channels - (-(-channels // chunk_channels) - 1) * chunk_channels
+    packed = (spec.skips_weights
+              and taps * weight_steps(spec, chunk_channels, sparse) * spec.weight_lanes
+              <= COUNT_LIMIT)
+
+    def load(chunk):
+        steps = taps * weight_steps(spec, chunk, sparse)
+        if packed:
+            elems = steps * spec.weight_lanes
+            return ChunkLoad(1, elems, row_beats(elems, bits, bus), True)
+        return ChunkLoad(steps, spec.weight_lanes, row_beats(spec.weight_lanes, bits, bus), False)
+    return load(chunk_channels), load(last_channels)
+
+
+def block_beats(spec, taps, channels, chunk_words, sparse):
+    """DRAM beats of one filter block's weights: its chunks' rows, one after the other."""
+    full, last = chunk_loads(spec, taps, channels, chunk_words, sparse)
+    words = -(-channels // spec.input_lanes)
+    return (-(-words // chunk_words) - 1) * full.beats + last.beats
 
 
 def _word_steps(spec, channels, sparse):
@@ -64,9 +114,10 @@ def _step_row(spec, filters, index, kept):
 
 
 def weight_rows(spec, descriptor, weights):
-    """W (K x C x R x S) as the DRAM rows an output-stationary 2:4 array reads, one per step
-    (see the module's docstring), for a mapping with `descriptor`'s filter blocks, chunks and
-    `word_blocks` (1: a 2:4 layer)."""
+    """W (K x C x R x S) as an output-stationary 2:4 array reads it (see the module's
+    docstring), for a mapping with `descriptor`'s filter blocks, chunks and `word_blocks`
+    (1: a 2:4 layer): a matrix of one DRAM beat a line when each chunk is one row (its last
+    beat zero-padded), else of one step (row) a line."""
     k, c, r, s = weights.shape
     cols, lanes = spec.cols, spec.input_lanes
     sparse = descriptor["word_blocks"] == 1
@@ -75,15 +126,24 @@ def weight_rows(spec, descriptor, weights):
                       dtype=np.int64)
     padded[:k, :c] = weights
     chunk_words = descriptor["c_chunk_blocks"]
-    rows = []
+    beat_elems = 8 * spec.dram_bus_bytes // spec.operand_bits
+    packed = chunk_loads(spec, r * s, c, chunk_words, sparse)[0].packed
+    lines = []
     for kb in range(descriptor["k_blocks"]):
         block = padded[kb * cols:(kb + 1) * cols]
         for first_word in range(0, words, chunk_words):
+            steps = []
             for rr in range(r):
                 for ss in range(s):
                     for word in range(first_word, min(words, first_word + chunk_words)):
                         base = word * lanes
                         for first, index, kept in _word_steps(spec, min(lanes, c - base), sparse):
                             group = block[:, base + first:base + first + GROUP, rr, ss]
-                            rows.append(_step_row(spec, group, index, kept))
-    return np.array(rows).reshape(-1, spec.weight_lanes)
+                            steps.append(_step_row(spec, group, index, kept))
+            if packed:
+                row = np.concatenate(steps)
+                row = np.concatenate([row, np.zeros(-len(row) % beat_elems, dtype=np.int64)])
+                lines.extend(row.reshape(-1, beat_elems))
+            else:
+                lines.extend(steps)
+    return np.array(lines)
