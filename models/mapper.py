@@ -4,7 +4,8 @@ Every layer runs as a convolution: X is NHWC with one padded DRAM row per pixel,
 with one padded row per output pixel (models/layout.py).  W is laid out for the dataflow
 (`weight_rows`): KRSC with one padded row per (k, r, s) for weight-stationary, and for
 output-stationary one row of `cols` filters per (r, s, c), blocked by filter block and
-channel chunk in the order the controller loads them.  A fully-connected layer X[m, c] . W[k, c]^T is a 1x1 convolution over a
+channel chunk in the order the controller loads them (on a 2:4 array a chunk's steps are one
+row: models/sparse_os.py).  A fully-connected layer X[m, c] . W[k, c]^T is a 1x1 convolution over a
 one-image, m-row, one-column input, so the same hardware loops serve both.
 """
 
