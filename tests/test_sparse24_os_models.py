@@ -50,7 +50,7 @@ def unpacked(spec, mapping, rows, k, c, r, s):
     """The K x C x R x S weights the weight-buffer words `rows` hand the array, step by step,
     in the order of the output-stationary loop (filter block, chunk, tap, word, half, step)."""
     d, lanes, cols = mapping.descriptor, spec.input_lanes, spec.cols
-    halves = d["word_blocks"]
+    dense = d["dense_lanes"]
     weights = np.zeros((d["k_blocks"] * cols, c, r, s), dtype=np.int64)
     rows = iter(rows)
     words = -(-c // lanes)
@@ -60,13 +60,17 @@ def unpacked(spec, mapping, rows, k, c, r, s):
                 for ss in range(s):
                     for word in range(first, min(words, first + d["c_chunk_blocks"])):
                         channels = min(lanes, c - word * lanes)
-                        for steps in active_rows(spec, channels, halves == 1)[:halves]:
+                        for half, steps in enumerate(active_rows(spec, channels, not dense)):
                             for u in range(steps):
                                 row = next(rows)
                                 for j in range(cols):
                                     byte = int(row[cols + INDEX_BITS * j // 8]) & 0xff
                                     index = byte >> (INDEX_BITS * j % 8) & 3
-                                    channel = word * lanes + GROUP * (u // KEPT) + index
+                                    # A dense step u of half h: channel h * rows + u, which
+                                    # the loop hands the array at index u mod 2.
+                                    assert not dense or index == u % KEPT
+                                    channel = word * lanes + (half * spec.rows + u if dense
+                                                              else GROUP * (u // KEPT) + index)
                                     weights[kb * cols + j, channel, rr, ss] += row[j]
     assert next(rows, None) is None
     return weights[:k]
@@ -81,10 +85,11 @@ def loaded_weights(spec, shape, w):
 
 
 @pytest.mark.parametrize("c, sparse", [(24, True), (36, True), (8, True), (13, False),
-                                       (24, False)])
+                                       (24, False), (5, False)])
 def test_weight_rows_hand_the_array_every_weight_once(c, sparse):
     """A 2:4 layer's rows hold its kept weights (the pruned ones are zero anyway), a dense
-    layer's every weight, each at its channel's index; chunked layers included (c=36 does not
+    layer's every weight, each at its channel's index (a dense layer of at most `rows`
+    channels in one block a word, a wider one in two); chunked layers included (c=36 does not
     fit the weight buffer at once, so its last chunk's row is shorter).  A chunk's steps are
     one DRAM row, rounded to a beat once: W takes each filter block's chunks' operands in
     whole beats, no more, and less than a row per step would."""
@@ -96,7 +101,7 @@ def test_weight_rows_hand_the_array_every_weight_once(c, sparse):
     shape = ConvShape(1, c, 4, 4, k, r, s, pad=1)
     mapping, dram, loaded = loaded_weights(OS_2TO4, shape, w)
     d, bus = mapping.descriptor, OS_2TO4.dram_bus_bytes
-    assert d["word_blocks"] == (1 if sparse else 2)
+    assert d["word_blocks"] == (1 if sparse or c <= OS_2TO4.rows else 2)
     np.testing.assert_array_equal(loaded, w)
     assert d["w_rows"] == d["w_rows_last_chunk"] == 1
     chunk_bytes = [d["w_row_elems"]] * (d["c_chunks"] - 1) + [d["w_last_row_elems"]]
