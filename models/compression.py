@@ -471,12 +471,13 @@ def compressed_write_end(spec, mapping, outputs, tile, first_kb, word_counts, ac
     cmd_index = data_index = 0
     data_unit_left = unit
     table_wait = table_beat = False
+    staged = None                  # the chunk in the register before the gearbox
     queue, w_left = [], 0          # the DRAM's write commands (lengths) and the current one
     taken, delay = 0, 0
     cycle = accepted + 1
     while True:
         busy = (cmd_rows or data_rows or table_wait or table_beat or bursts.pending
-                or buffer.head is not None or not gearbox.idle)
+                or buffer.head is not None or staged is not None or not gearbox.idle)
         if not busy and taken == len(beats):
             return cycle
         # In: the next dense beat, late by as much as the one before it was held.
@@ -503,18 +504,19 @@ def compressed_write_end(spec, mapping, outputs, tile, first_kb, word_counts, ac
         if accept:
             table_wait = _table_due(cmd_index, cmd_rows, bus)
             cmd_index, cmd_rows = cmd_index + 1, cmd_rows - 1
-        # Data: the head pixel's next beat through the gearbox, a table beat straight to
-        # DRAM once the gearbox holds no whole beat.
+        # Data: the head pixel's next beat into the staging register, the register's chunk
+        # into the gearbox, a table beat straight to DRAM once neither holds a whole beat.
         data_head, beat = decisions["data"].head, buffer.head
         chunk = None
         if not table_beat and data_head is not None and beat is not None:
             _, encoded, per_beat = pixels[beat[0]]
             chunk = (per_beat[beat[1]] if encoded else bus,
                      beat[1] == dense - 1 and data_unit_left == 1)
-        table_send = table_beat and not gearbox.valid
-        emitted, ready = gearbox.step(w_left != 0 and not table_send, chunk)
-        buffer_read = not table_beat and data_head is not None and ready
-        row_done = buffer_read and chunk is not None and beat[1] == dense - 1
+        table_send = table_beat and staged is None and not gearbox.valid
+        emitted, ready = gearbox.step(w_left != 0 and not table_send, staged)
+        buffer_read = chunk is not None and (staged is None or ready)
+        row_done = buffer_read and beat[1] == dense - 1
+        staged = chunk if buffer_read else None if ready else staged
         sent = emitted or (table_send and w_left != 0)
         if table_beat:
             table_beat = not (table_send and w_left != 0)
@@ -579,38 +581,45 @@ class _DramReads:
 
 class _Decompressor:
     """pyhdl/compress.py PackedDecompressor: a byte window filled a stored beat at a time
-    until the unit's last, a dense beat out when the window holds its bytes (an encoded
-    pixel's beat: its mask and non-zero bytes; a dense pixel's: B bytes)."""
+    (when it has room before this cycle's beat leaves) until the unit's last; a dense beat
+    restored into the output register when the window surely holds its bytes (a dense
+    pixel's beat: B bytes; an encoded one's: B + B/8, the longest encoding; or the unit's
+    last beat is in) and the register is empty or its beat leaves."""
 
     def __init__(self, bus, dense_beats):
         self.bus, self.dense, self.mask = bus, dense_beats, mask_bytes(bus)
         self.capacity = 2 * bus + self.mask
         self.fill = self.produced = 0
-        self.taken_all = False
+        self.taken_all = self.held = False
+
+    def _used(self, pixel):
+        return pixel[2][self.produced] if pixel[0] else self.bus
 
     def outputs(self, pixel, out_ready):
-        """This cycle's (out valid, pixel done, in ready) for the head `pixel` ((encoded,
-        ends its unit, encoded bytes of each dense beat) or None)."""
-        valid, used = False, 0
-        if pixel is not None:
-            used = pixel[2][self.produced] if pixel[0] else self.bus
-            valid = self.fill >= used and (not pixel[0] or self.fill >= self.mask)
-        emit = valid and out_ready
-        done = emit and self.produced == self.dense - 1
-        kept = self.fill - (used if emit else 0)
-        return valid, done, not self.taken_all and kept + self.bus <= self.capacity
+        """This cycle's (register's beat leaves, beat restored, pixel done, in ready) for the
+        head `pixel` ((encoded, ends its unit, encoded bytes of each dense beat) or None), the
+        next stage taking a beat when `out_ready`."""
+        leave = self.held and out_ready
+        valid = pixel is not None and (self.taken_all or self.fill >= (
+            self.bus + self.mask if pixel[0] else self.bus))
+        restore = valid and (not self.held or out_ready)
+        done = restore and self.produced == self.dense - 1
+        return leave, restore, done, (not self.taken_all
+                                      and self.fill + self.bus <= self.capacity)
 
-    def step(self, pixel, emit, took, last):
-        """End of the cycle: a dense beat `emit`ted, a stored beat `took` (`last`: the unit's)."""
-        if emit and self.produced == self.dense - 1 and pixel[1]:
+    def step(self, pixel, restore, leave, took, last):
+        """End of the cycle: a dense beat `restore`d, the register's `leave`s, a stored beat
+        `took` (`last`: the unit's)."""
+        self.held = restore or (self.held and not leave)
+        if restore and self.produced == self.dense - 1 and pixel[1]:
             self.fill = self.produced = 0
             self.taken_all = False
             return
-        used = (pixel[2][self.produced] if pixel[0] else self.bus) if emit else 0
+        used = self._used(pixel) if restore else 0
         self.fill = self.fill - used + (self.bus if took else 0)
         if took:
             self.taken_all = last
-        if emit:
+        if restore:
             self.produced = 0 if self.produced == self.dense - 1 else self.produced + 1
 
 
@@ -671,18 +680,17 @@ def compressed_read_cycles(spec, rows, first, row_elems, dram_latency, unit):
         # Data: a table beat into the ring, else a row command's beats into the window.
         head = kinds.head
         in_ready = data_rows != 0 and gearbox.accepts(True)
-        out_valid, done, dec_ready = decompressor.outputs(pixels.head, in_ready)
+        emit, restore, done, dec_ready = decompressor.outputs(pixels.head, in_ready)
         table = head is not None and head[0] == "table"
         row_cmd = head is not None and head[0] == "row"
         taken = dram.valid and (table or (row_cmd and dec_ready))
         last_of_cmd = row_cmd and stored_taken == head[1] - 1
-        emit = out_valid and in_ready
         gearbox.step(True, (min(elems_left, bus), beats_left == 1) if emit else None)
         if table and taken:
             arrived.add(arrive)
             arrive = (arrive + 1) % TABLE_RING
         took = row_cmd and taken
-        decompressor.step(pixels.head, emit, took, took and last_of_cmd and head[2])
+        decompressor.step(pixels.head, restore, emit, took, took and last_of_cmd and head[2])
         if took:
             stored_taken = 0 if last_of_cmd else stored_taken + 1
         if emit and beats_left == 1:

@@ -63,8 +63,8 @@ from .cache import cache_root, digest
 from .counters import COUNTER_BITS, COUNTER_NAMES, RS_COUNTER_NAMES
 from .hardware import (ADDR_BITS, BURST_BITS, COUNT_BITS, EVENT_BITS, POSTPROCESS_MULT_BITS,
                        POSTPROCESS_WIDE_BITS)
-from .inventory import (RS_COUNT_BITS, RS_MAX_STRIDE, bits_for, fingerprint, geometry,
-                        inventory, item_bits)
+from .inventory import (RS_COUNT_BITS, RS_MAX_STRIDE, bitmask_prefix_adders, bits_for,
+                        fingerprint, geometry, inventory, item_bits)
 from .sparsity import GROUP
 from .spec import DRAM_WORD_BITS, INDEX_BITS, ROW_STATIONARY
 
@@ -592,7 +592,8 @@ def rs_bus_bits(spec):
 def _compressor_activity(use, c, spec, regs):
     """The DMA writer's RowCompressor (pyhdl/compress.py), per dense beat in (compressor_beats):
     its row-buffer entry loads, the zero detects, prefix counts and compaction selects of its
-    two BitmaskEncoders; per chunk in and beat out, its gearbox's loads."""
+    two BitmaskEncoders, the load of the register before its gearbox; per chunk in and beat
+    out, its gearbox's loads."""
     beats = c["compressor_beats"]
     if not beats:
         return
@@ -601,9 +602,12 @@ def _compressor_activity(use, c, spec, regs):
     use("dma", "compressor row buffer loads", "register_bit_write",
         beats * item_bits(spec, "compressor row buffer"))
     use("dma", "bitmask zero detects", "compare_bit", beats * 2 * bus * 8)
-    use("dma", "bitmask prefix counts", "add_bit", beats * 2 * bus * bits_for(bus))
+    use("dma", "bitmask prefix counts", "add_bit",
+        beats * 2 * bitmask_prefix_adders(bus) * bits_for(bus))
     use("dma", "bitmask compaction selects", "compare_bit",
         beats * bus * (bus + 1) // 2 * bits_for(bus))
+    use("dma", "compressor staging register loads", "register_bit_write",
+        beats * (8 * (bus + bus // 8) + bits_for(bus + bus // 8) + 1))
     use("dma", "compressor gearbox loads", "register_bit_write",
         (beats + out) * regs[("dma", "compressor gearbox buffer")])
 
@@ -611,8 +615,9 @@ def _compressor_activity(use, c, spec, regs):
 def _decompressor_activity(use, c, spec):
     """The input DmaReader's CompressedRowFetcher (pyhdl/compress.py): per stored beat in
     (compressed_bytes_read, table beats included) a load of its byte window or table ring and
-    the fetcher's counts; per dense beat out (decompressor_beats) a shift of the window and a
-    BitmaskDecoder's prefix count and byte selects."""
+    the fetcher's counts; per dense beat out (decompressor_beats) a shift of the window, a
+    BitmaskDecoder's prefix count and byte selects, and a load of the output
+    register."""
     beats = c["decompressor_beats"]
     if not beats:
         return
@@ -621,7 +626,10 @@ def _decompressor_activity(use, c, spec):
     window = 8 * (2 * bus + bus // 8)     # pyhdl/compress.py PackedDecompressor: its capacity
     use("dma", "decompressor window loads", "register_bit_write", (stored + beats) * window)
     use("dma", "decompressor counts", "add_bit", stored * (2 * COUNT_BITS + 2 * ADDR_BITS))
-    use("dma", "bitmask decoder prefix counts", "add_bit", beats * bus * bits_for(bus))
+    use("dma", "bitmask decoder prefix counts", "add_bit",
+        beats * bitmask_prefix_adders(bus) * bits_for(bus))
+    use("dma", "decompressor output register loads", "register_bit_write",
+        beats * (8 * bus + 1))
     use("dma", "bitmask decoder selects", "compare_bit", beats * bus * bits_for(bus))
 
 

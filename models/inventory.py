@@ -613,13 +613,15 @@ def _compressor(items, spec):
     state = (BURST_BITS + COUNT_BITS + bits_for(longest * (bus + mask)) + bits_for(longest)
              + COUNT_BITS + 3 * ADDR_BITS
              + 2 * COUNT_BITS + ADDR_BITS + 1
-             + 3 * COUNT_BITS + 8 * bus + 2)
+             + 3 * COUNT_BITS + 8 * bus + 2
+             + 8 * (bus + mask) + bits_for(bus + mask) + 2)
     items.add("dma", "dma", "register", "compressor state", 1, state,
               source="pyhdl/compress.py RowCompressor: row_beats, unit_rows, row_bytes, "
                      "row_in_beats; group, group_table, tile_table, job_table; "
                      "cmd_rows, cmd_index, table_cmd_addr, table_wait; "
                      "data_rows, data_index, data_unit_left, entries (a table beat), "
-                     "table_beat, table_full")
+                     "table_beat, table_full; the staged chunk (data, count, last) and "
+                     "its valid")
     _packed_bursts(items, "compressor", bus, longest)
     items.add("dma", "dma", "adder", "compressor counts", 8, COUNT_BITS,
               source="pyhdl/compress.py RowCompressor: rows and indices of both sides, "
@@ -627,14 +629,22 @@ def _compressor(items, spec):
     items.add("dma", "dma", "adder", "compressor addresses", 5, ADDR_BITS,
               source="pyhdl/compress.py RowCompressor: the table beat, "
                      "the job's table (two adds), the group's and the tile's table steps")
-    items.add("dma", "dma", "adder", "bitmask prefix counts", 2 * bus, bits_for(bus),
-              source="pyhdl/compress.py BitmaskEncoder: pos[i], one adder a byte, two encoders")
+    items.add("dma", "dma", "adder", "bitmask prefix counts", 2 * bitmask_prefix_adders(bus),
+              bits_for(bus),
+              source="pyhdl/compress.py BitmaskEncoder: pos[i] and the total by a parallel "
+                     "prefix, two encoders")
     items.add("dma", "dma", "comparator", "bitmask zero detects", 2 * bus, 8,
               source="pyhdl/compress.py BitmaskEncoder: a byte's mask bit, two encoders")
     items.add("dma", "dma", "comparator", "bitmask compaction selects", bus * (bus + 1) // 2,
               bits_for(bus),
               source="pyhdl/compress.py BitmaskEncoder: pos[i] == k for output byte k <= i")
     _gearbox(items, "compressor", 8, bus + mask, bus, output_stalls=True)
+
+
+def bitmask_prefix_adders(bus):
+    """Adders of one BitmaskEncoder's or BitmaskDecoder's parallel prefix count over a beat's
+    B mask bits (pyhdl/compress.py _prefix_counts): B - 2**d of them at level d."""
+    return sum(bus - (1 << level) for level in range(bits_for(bus - 1)))
 
 
 def _packed_bursts(items, name, bus, longest):
@@ -666,24 +676,27 @@ def _decompressor(items, spec):
     _fifo(items, "decompressor pixel kinds", FETCHER_PIXELS, 2,
           "pyhdl/compress.py CompressedRowFetcher: each pixel's kind (dense, ends its unit)")
     window = 2 * bus + mask
-    state = (ring + BURST_BITS + 2 * COUNT_BITS + 2 * ADDR_BITS
+    state = (ring + BURST_BITS + COUNT_BITS + 3 * ADDR_BITS
              + bits_for(ring) + ring_bits + bits_for(longest)
-             + 8 * window + bits_for(window) + BURST_BITS + 1 + 1)
+             + 8 * window + bits_for(window) + BURST_BITS + 1 + 1
+             + 8 * bus + 2)
     items.add("dma", "dma", "register", "decompressor state", 1, state,
               source="pyhdl/compress.py CompressedRowFetcher: arrived, row_beats, cmd_rows, "
-                     "table_left, entry, table_next, reserved, arrive, stored_taken; "
-                     "PackedDecompressor: window, fill, produced, taken_all; "
+                     "table_end, entry, table_next, reserved, arrive, stored_taken; "
+                     "PackedDecompressor: window, fill, produced, taken_all, the output "
+                     "register (a dense beat, its last) and held; "
                      "pyhdl/dma.py DmaReader: the job's compressed flag")
     _packed_bursts(items, "decompressor", bus, longest)
-    items.add("dma", "dma", "adder", "decompressor counts", 5, COUNT_BITS,
-              source="pyhdl/compress.py CompressedRowFetcher: rows and table beats left, "
-                     "stored beats taken; PackedDecompressor: beats produced; the entry's "
-                     "stored bytes")
+    items.add("dma", "dma", "adder", "decompressor counts", 4, COUNT_BITS,
+              source="pyhdl/compress.py CompressedRowFetcher: rows left, stored beats taken; "
+                     "PackedDecompressor: beats produced; the entry's stored bytes")
     items.add("dma", "dma", "adder", "decompressor addresses", 5, ADDR_BITS,
               source="pyhdl/compress.py CompressedRowFetcher: entry + 1, "
                      "the table beat and its address, the job's first and last beat")
-    items.add("dma", "dma", "adder", "bitmask decoder prefix counts", bus, bits_for(bus),
-              source="pyhdl/compress.py BitmaskDecoder: pos[i], one adder a byte")
+    items.add("dma", "dma", "adder", "bitmask decoder prefix counts",
+              bitmask_prefix_adders(bus), bits_for(bus),
+              source="pyhdl/compress.py BitmaskDecoder: pos[i] and the total by a parallel "
+                     "prefix")
     items.add("dma", "dma", "shifter", "decompressor window", 2, 8 * window,
               source="pyhdl/compress.py PackedDecompressor: shift out the used bytes, shift in "
                      "at the fill")
@@ -763,13 +776,14 @@ def _controller(items, spec, g):
                   source="pyhdl/ws_loop.py: when a register-file slot is free again")
         items.add("controller", "control", "register", "fold block walk", 1,
                   COUNT_BITS + FOLD_WALK_BYTE_REGISTERS * 8 + 2 + POS_BITS
-                  + spec.fold_line_rows - 1,
+                  + len(spec.fold_lane_groups),
                   source="pyhdl/tap_fold_loop.py: the block's first kernel row, its rows, the "
                          "row and word primed and written, the write and multirow flags, the "
                          "row skip and a flag per choice of kernel rows")
         if spec.fold_line_rows > 1:
             items.add("controller", "control", "register", "fold line buffer",
-                      spec.fold_line_rows * FOLD_LINE_WORDS, spec.rows * spec.operand_bits,
+                      spec.fold_line_rows * FOLD_LINE_WORDS,
+                      spec.input_lanes * spec.operand_bits,
                       source="pyhdl/tap_fold_loop.py: input words of a folded block's rows")
     items.add("controller", "control", "register", "state", 1, CONTROLLER_STATE_BITS,
               source=f"{src}: FSM state and flags")

@@ -10,6 +10,7 @@ one-image, m-row, one-column input, so the same hardware loops serve both.
 """
 
 import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from .hardware import COUNT_LIMIT, post_flags
 from .perf import predict_counters, predict_cycles, weight_dram_rows
 from .registers import DESCRIPTOR_FIELDS, register_value
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS, ROW_STATIONARY
-from . import depthwise, tap_fold
+from . import band_prefetch, depthwise, tap_fold
 from .sparsity import (active_rows, block_elems, dense_lanes, pack_folded_weight_rows,
                        pack_weight_rows, runs_sparse, word_blocks)
 from . import sparse_os
@@ -347,9 +348,9 @@ def _map_conv(spec, shape, post, placement, sparse):
 
     dense_row_words = shape.w * c_blocks
 
-    def band_fits(tile_p, row_words=dense_row_words):
+    def band_fits(tile_p, row_words=dense_row_words, words=spec.input_words):
         rows_of_band = band_rows(shape, tile_p)
-        return (rows_of_band * row_words <= spec.input_words
+        return (rows_of_band * row_words <= words
                 and rows_of_band * shape.w <= COUNT_LIMIT)
 
     def outputs_fit(tile_p, group, halves=1):
@@ -371,14 +372,23 @@ def _map_conv(spec, shape, post, placement, sparse):
         return (images * shape.h * row_words <= spec.input_words and pixels <= COUNT_LIMIT
                 and outputs_fit(images * p, group, halves))
 
-    def build(group, halves, weights, row_words=dense_row_words):
+    def build(group, halves, weights, row_words=dense_row_words, x_halves=1):
         """The mapping with the tallest tiles, the one writing compressed outputs (its
         tiles a whole number of table beats) when there is one, and when a whole image fits
-        a tile, the one whose tiles span the most whole images that divide the batch."""
+        a tile, the one whose tiles span the most whole images that divide the batch; with
+        `x_halves` 2, the tallest tiles whose bands fit half the input buffer, which load
+        ahead (models/band_prefetch.py)."""
+        words = spec.input_words // x_halves
         tile_p = 1
-        while tile_p < p and band_fits(tile_p + 1, row_words) \
+        while tile_p < p and band_fits(tile_p + 1, row_words, words) \
                 and outputs_fit(tile_p + 1, group, halves):
             tile_p += 1
+        if x_halves == 2:
+            reads_compressed = placement is not None and placement.x_table_addr is not None
+            return [] if tile_p == p or reads_compressed or not band_fits(tile_p, row_words, words) \
+                else [_mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group,
+                               *weights, spec.output_words // 2 if halves == 2 else 0,
+                               sparse=sparse, x_half=band_prefetch.half_words(spec, x_halves))]
         compressed_p = _compressed_tile_rows(spec, shape, post, placement, group, tile_p)
         even_p = even_group_tile_rows(p, q, tile_p, spec.rows) if spec.dataflow == "os" else None
         y_half = spec.output_words // 2 if halves == 2 else 0
@@ -412,10 +422,11 @@ def _map_conv(spec, shape, post, placement, sparse):
 
     candidates = [(traffic(m), m) for weights in weight_options for group in groups
                   for halves in (1, 2) if outputs_fit(1, group, halves)
-                  for m in build(group, halves, weights)] + [
+                  for x_halves in band_prefetch.input_halves(spec)
+                  for m in build(group, halves, weights, x_halves=x_halves)] + [
         (traffic(m), m) for fold_rows in tap_fold.row_options(spec, shape, sparse)
         for weights in tap_fold.weight_options(spec, shape, k_blocks,
-                                               tap_fold.plan(spec, shape, fold_rows))
+                                               tap_fold.plan(spec, shape, fold_rows, sparse))
         for group in groups for halves in (1, 2) if outputs_fit(1, group, halves)
         for m in build_folded(group, halves, weights, fold_rows)]
     least = min(bytes_moved for bytes_moved, _ in candidates)
@@ -518,7 +529,7 @@ def _weight_loads(spec, w_row, taps, d, sparse):
 
 def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_chunk_blocks,
              w_half, w_block_words, y_half, compress=False, tile_images=1, sparse=False,
-             rs_choice=None):
+             rs_choice=None, x_half=0):
     """The DRAM layout and descriptor of one choice of tile rows and output groups; with
     `tile_images` > 1 (which divides n, tile_p being p) each tile is that many whole images,
     which the sequencer walks as one image of `tile_images` images (models.registers)."""
@@ -589,7 +600,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "col_step": shape.stride * c_blocks, "pad_words": shape.pad * c_blocks,
         "pad_line_words": shape.pad * line_words,
         "tile_words": tile_p * shape.stride * line_words,
-        "w_half_words": w_half, "y_half_words": y_half,
+        "w_half_words": w_half, "y_half_words": y_half, "x_half_words": x_half,
         "w_resident": int(w_block_words != 0), "w_block_words": w_block_words,
         "x_addr": x_addr, "x_row_beats": x_row, "x_pitch": x_pitch,
         "x_line_beats": x_line_beats, "x_image_beats": shape.h * x_line_beats,
@@ -629,15 +640,11 @@ def _folded(spec, shape, dense, fold_rows):
     d = {field.name: _signed(field, dense.descriptor[field.name])
          for field in DESCRIPTOR_FIELDS}
     d.update(tap_fold.descriptor_fields(spec, shape, d, dense.tile_images, fold_rows))
-    fold = tap_fold.plan(spec, shape, fold_rows)
+    fold = tap_fold.plan_for(spec, shape, d)
     x_row, w_row = tap_fold.x_row_beats(spec, shape), tap_fold.w_row_beats(spec, fold)
     if spec.skips_weights:
         w_row = row_beats(d["c_blocks"] * block_elems(spec, 1), spec.operand_bits,
                           spec.dram_bus_bytes)
-        rows_last = active_rows(spec, d["c_last"], not d["dense_lanes"])[0]
-        d.update(macs_c_last=rows_last * spec.cols, macs_ck_last=rows_last * d["k_last"],
-                 fold_macs_g_last=rows_last * spec.cols,
-                 fold_macs_gk_last=rows_last * d["k_last"])
     w_addr = shape.n * shape.h * x_row
     b_addr = w_addr + shape.k * fold.blocks * w_row
     y_addr = b_addr + (d["b_row_beats"] if dense.post.bias else 0)
@@ -662,22 +669,26 @@ def _depthwise(spec, shape, post):
     for group in range(k_blocks, 0, -1):
         if group < k_blocks and group * spec.cols * out_bits % beat:
             continue
-        for halves in (1, 2):
+        for halves, x_halves in itertools.product((1, 2), band_prefetch.input_halves(spec)):
             def fits(rows, images=1):
-                return (images * band_rows(shape, rows) * shape.w * c_blocks <= spec.input_words
+                return (images * band_rows(shape, rows) * shape.w * c_blocks
+                        <= spec.input_words // x_halves
                         and images * band_rows(shape, rows) * shape.w <= COUNT_LIMIT
                         and images * rows * q * group * halves <= spec.output_words
                         and images * rows * q <= COUNT_LIMIT)
             rows = max((t for t in range(1, p + 1) if fits(t)), default=0)
             spans = [i for i in range(shape.n, 1, -1) if rows == p and shape.n % i == 0
-                     and fits(p, i)][:1] or [1]
+                     and fits(p, i) and x_halves == 1][:1] or [1]
+            if x_halves == 2 and rows == p:
+                continue
             for images in ([1] if rows else []) + [i for i in spans if i > 1]:
                 try:
                     candidates.append(_depthwise_mapping(
                         spec, shape, post, _mapping(
                             spec, dense, post, None, rows, c_blocks, k_blocks, group, c_blocks,
                             0, 0, spec.output_words // 2 if halves == 2 else 0,
-                            tile_images=images)))
+                            tile_images=images,
+                            x_half=band_prefetch.half_words(spec, x_halves))))
                 except MappingError:
                     continue
     if not candidates:

@@ -15,7 +15,7 @@ from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 from .sparsity import mapping_is_sparse, skipped_macs
 from .sparse_os import weight_steps
-from . import depthwise, tap_fold
+from . import band_prefetch, depthwise, tap_fold
 
 
 @dataclass(frozen=True)
@@ -203,11 +203,20 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
     if mapping.post.bias:
         cycles += 1 + read(1, shape.k, DRAM_WORD_BITS, spec.cols)
     x_rows = compressed_input_rows(spec, mapping, inputs)
-    for index, tile in enumerate(tiles(mapping)):
+    walk = list(tiles(mapping))
+    band_in = None        # when a band loaded ahead is in, if this tile's was
+    for index, tile in enumerate(walk):
         pixels = tile.rows * shape.q
-        cycles += 2 + band_read_cycles(spec, mapping, x_rows, tile, dram_latency,
-                                       read(tile.band_rows * (1 if d["fold"] else shape.w),
-                                            d["c"], spec.operand_bits, spec.input_lanes))
+        if band_in is None:
+            cycles += 2 + band_read_cycles(spec, mapping, x_rows, tile, dram_latency,
+                                           read(tile.band_rows * (1 if d["fold"] else shape.w),
+                                                d["c"], spec.operand_bits, spec.input_lanes))
+        else:
+            cycles = max(cycles + 3, band_in)
+        following_tile = walk[index + 1] if index + 1 < len(walk) else None
+        ahead = band_prefetch.loads_ahead(mapping, tile, following_tile)
+        trigger = band_prefetch.trigger_chunk(mapping, index == 0) if ahead else None
+        band_in = None
         resident = index and d["w_resident"]
         ready = None          # when a prefetched chunk's weights are in, if one was fetched
         for first_kb in range(0, d["k_blocks"], d["k_group_blocks"]):
@@ -228,6 +237,10 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
                     following = _following(d, kb, chunk) if d["w_half_words"] else None
                     prefetch = read(*_weight_load(spec, mapping, *following)) \
                         if following else None
+                    if (kb, chunk) == trigger:
+                        band_in = cycles + band_prefetch.PREFETCH_STEPS + read(
+                            following_tile.band_rows * shape.w, d["c"], spec.operand_bits,
+                            spec.input_lanes)
                     cycles, ready = streamer.chunk(cycles, pixels, chunk, prefetch)
             last_group = first_kb + group == d["k_blocks"]
             words = (d["y_word_elems"],) * (group - 1) \

@@ -177,6 +177,8 @@ DESCRIPTOR_FIELDS = (
                            "region to the next (0 otherwise)"),
     _u("y_half_words", W, "0, or the output buffer's half: a group of output channels "
                           "accumulates in one half while the previous one is written back"),
+    _u("x_half_words", W, "0, or the input buffer's half: the next tile's band loads into one "
+                          "half while the tile's blocks stream from the other"),
     # Inputs in DRAM: NHWC, one padded row of beats per pixel.
     _u("x_addr", A, "DRAM beat address of X"),
     _u("x_row_beats", B, "DRAM beats read per input pixel"),

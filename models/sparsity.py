@@ -141,9 +141,15 @@ def pack_folded_weight_rows(spec, rows, sparse):
     return pack_weight_rows(spec, rows[:, :, None, None], sparse)
 
 
+def descriptor_is_sparse(spec, descriptor):
+    """Whether a layer's descriptor runs it as 2:4 (a 2:4 array, its channels not in dense
+    lanes)."""
+    return spec.skips_weights and not descriptor["dense_lanes"]
+
+
 def mapping_is_sparse(spec, mapping):
-    """Whether the mapped run is a 2:4 one (a 2:4 array, its channels not in dense lanes)."""
-    return spec.skips_weights and not mapping.descriptor["dense_lanes"]
+    """Whether the mapped run is a 2:4 one."""
+    return descriptor_is_sparse(spec, mapping.descriptor)
 
 
 def skipped_macs(spec, mapping):

@@ -204,9 +204,21 @@ class ArchSpec:
         """Input rows the folded loop's line buffer holds (pyhdl/tap_fold_loop.py), so a
         folded block may take that many kernel rows (models/tap_fold.py): a third of the array
         rows (a kernel row's run is at least 3 elements), none below 6 rows; FOLD_LINE_WORDS
-        words each; none on a 2:4 array, whose folded layers stream one kernel row a block."""
-        dense_ws = self.dataflow == "ws" and not self.skips_weights
-        return self.rows // 3 if self.rows >= 6 and dense_ws else 1
+        input words each (weight-stationary arrays, dense or 2:4)."""
+        return self.rows // 3 if self.rows >= 6 and self.dataflow == "ws" else 1
+
+    @property
+    def fold_lane_groups(self):
+        """The line buffer's choices of kernel rows a folded block, as (kernel rows R', 2:4
+        layer, input lanes from one kernel row's run to the next): every R' from 2 to
+        `fold_line_rows` for a dense layer, `rows // R'` (on a 2:4 array in its dense lanes,
+        the word's first `rows` elements), and on a 2:4 array for a 2:4 layer `input_lanes //
+        R'` rounded down to whole groups of four (2 ** INDEX_BITS), where two groups fit."""
+        rows = range(2, self.fold_line_rows + 1)
+        group = 2 ** INDEX_BITS
+        sparse = [(n, True, self.input_lanes // n // group * group) for n in rows
+                  if self.skips_weights and self.input_lanes // n >= 2 * group]
+        return tuple((n, False, self.rows // n) for n in rows) + tuple(sparse)
 
     @property
     def index_lanes(self):

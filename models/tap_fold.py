@@ -13,10 +13,13 @@ outside the row (the padding) become `pad_value`.  A reduction block takes eithe
   j = b rows + i), so ceil(S C / rows) segments of R kernel rows cover the reduction instead
   of R x S taps of one channel block each; the loop streams the two buffer words a segment
   spans, reading one a cycle; or
-- `fold_rows` = R' > 1 kernel rows (when S C <= rows / R' and R' input rows fit the loop's
-  line buffer, `ArchSpec.fold_line_rows` rows of FOLD_LINE_WORDS words): array rows j L' to
-  j L' + S C - 1 (L' = rows // R') take kernel row j's run, so ceil(R / R') blocks cover the
-  reduction.  At the start of every output row the loop reads the `fold_words` words each
+- `fold_rows` = R' > 1 kernel rows (when S C <= L' and R' input rows fit the loop's
+  line buffer, `ArchSpec.fold_line_rows` rows of FOLD_LINE_WORDS words): input lanes j L' to
+  j L' + S C - 1 take kernel row j's run, so ceil(R / R') blocks cover the reduction.  L' is
+  `rows // R'` (on a 2:4 array a dense layer's lanes are the word's first `rows`, fed in
+  dense lanes), or for a 2:4 layer on a 2:4 array `2 rows // R'` rounded down to whole
+  groups of four, so each PE pair holds its group's kept weights of one kernel row
+  (`ArchSpec.fold_lane_groups`).  At the start of every output row the loop reads the `fold_words` words each
   of the block's input rows spans into the line buffer, one a cycle, then streams the
   row's pixels from it without reading the input buffer.
 
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .layout import row_beats
+from .sparsity import active_rows, descriptor_is_sparse
 from .spec import FOLD_LINE_WORDS
 
 
@@ -62,24 +66,32 @@ def row_words(spec, shape):
     window's first element to the last window's last."""
     first = -shape.pad * shape.c
     last = first + (shape.q - 1) * shape.stride * shape.c + shape.s * shape.c - 1
-    return last // spec.rows - first // spec.rows + 1
+    word = spec.input_lanes
+    return last // word - first // word + 1
+
+
+def lane_width(spec, fold_rows, sparse):
+    """Input lanes from one kernel row's run to the next in a block of `fold_rows` > 1 kernel
+    rows of a 2:4 (`sparse`) or dense layer, or 0 if the line buffer has no such choice."""
+    return dict(((rows, kind), width) for rows, kind, width in spec.fold_lane_groups).get(
+        (fold_rows, sparse), 0)
 
 
 def row_options(spec, shape, sparse=False):
     """The kernel rows a folded block of the layer may take: 1, and every R' > 1 whose runs
-    fit R' lane groups of the array rows and whose input rows fit the line buffer (dense
-    arrays only: a 2:4 array's loop has no line buffer, `ArchSpec.fold_line_rows`)."""
+    fit R' lane groups (`lane_width`) and whose input rows fit the line buffer."""
     if not foldable(spec, shape, sparse):
         return []
     run = shape.s * shape.c
     return [1] + [rows for rows in range(2, min(shape.r, spec.fold_line_rows) + 1)
-                  if spec.rows // rows >= run and row_words(spec, shape) <= FOLD_LINE_WORDS]
+                  if lane_width(spec, rows, sparse) >= run
+                  and row_words(spec, shape) <= FOLD_LINE_WORDS]
 
 
 @dataclass(frozen=True)
 class Fold:
     """A folded layer's blocks: `rows` kernel rows each (the last `rows_last`), `blocks` of
-    them, `lanes` array rows apart, `segments` reduction blocks each, `words` input words
+    them, their runs `lanes` input lanes apart, `segments` reduction blocks each, `words` input words
     read per kernel row and output row, `row_elems` elements per weight row."""
 
     rows: int
@@ -91,20 +103,26 @@ class Fold:
     row_elems: int
 
 
-def plan(spec, shape, fold_rows):
-    """The blocks of `shape` folded `fold_rows` kernel rows a block."""
+def plan(spec, shape, fold_rows, sparse=False):
+    """The blocks of `shape` (2:4 weights running sparse: `sparse`) folded `fold_rows`
+    kernel rows a block."""
     run = shape.s * shape.c
     blocks = -(-shape.r // fold_rows)
     if fold_rows == 1:
         return Fold(1, 1, shape.r, spec.rows, segments(spec, shape), 1, run)
-    lanes = spec.rows // fold_rows
+    lanes = lane_width(spec, fold_rows, sparse)
     return Fold(fold_rows, shape.r - (blocks - 1) * fold_rows, blocks, lanes, 1,
                 row_words(spec, shape), (fold_rows - 1) * lanes + run)
 
 
+def plan_for(spec, shape, descriptor):
+    """The blocks of a folded layer's descriptor."""
+    return plan(spec, shape, descriptor["fold_rows"], descriptor_is_sparse(spec, descriptor))
+
+
 def plan_of(spec, mapping):
     """A folded mapping's blocks."""
-    return plan(spec, mapping.shape, mapping.descriptor["fold_rows"])
+    return plan_for(spec, mapping.shape, mapping.descriptor)
 
 
 def line_words(spec, shape):
@@ -141,7 +159,8 @@ def descriptor_fields(spec, shape, d, tile_images, fold_rows=1):
     kernel rows a block, besides the weight loads and DRAM addresses, which the mapper
     recomputes."""
     rows, cols = spec.rows, spec.cols
-    fold = plan(spec, shape, fold_rows)
+    sparse = descriptor_is_sparse(spec, d)
+    fold = plan(spec, shape, fold_rows, sparse)
     run = shape.s * shape.c
     nseg = fold.segments
     c_last = run - (nseg - 1) * spec.input_lanes if fold.rows == 1 else fold.rows * run
@@ -153,6 +172,10 @@ def descriptor_fields(spec, shape, d, tile_images, fold_rows=1):
     first_pos = -pad * shape.c
     last_lanes = c_last if fold.rows == 1 else fold.rows_last * run
 
+    def macs(elements, filters):
+        """Active PEs of a vector of `elements` real elements (2:4: half of them)."""
+        return active_rows(spec, elements, sparse)[0] * filters
+
     def span(tile_rows):
         return (tile_rows - 1) * stride + shape.r
 
@@ -162,7 +185,7 @@ def descriptor_fields(spec, shape, d, tile_images, fold_rows=1):
         "c_blocks": nseg, "c_last": c_last, "c_chunk_blocks": nseg, "c_chunks": 1,
         "chunk_red": fold.blocks * nseg, "last_chunk_red": fold.blocks * nseg,
         "chunk_elems": fold.row_elems, "last_chunk_elems": fold.row_elems,
-        "macs_c_last": c_last * cols, "macs_ck_last": c_last * d["k_last"],
+        "macs_c_last": macs(c_last, cols), "macs_ck_last": macs(c_last, d["k_last"]),
         "line_words": fold.rows * words, "row_step": stride * words, "col_step": 0,
         "pad_words": 0,
         "pad_line_words": pad * words, "tile_words": tile_p * stride * words,
@@ -176,8 +199,8 @@ def descriptor_fields(spec, shape, d, tile_images, fold_rows=1):
         "fold_first_shift": first_pos % spec.input_lanes,
         "fold_first_pos": first_pos, "fold_step": stride * shape.c,
         "fold_rows": fold.rows, "fold_rows_last": fold.rows_last, "fold_words": fold.words,
-        "fold_line_words": words, "fold_macs_g_last": last_lanes * cols,
-        "fold_macs_gk_last": last_lanes * d["k_last"],
+        "fold_line_words": words, "fold_macs_g_last": macs(last_lanes, cols),
+        "fold_macs_gk_last": macs(last_lanes, d["k_last"]),
     }
     if tile_images > 1:
         band = tile_images * shape.h

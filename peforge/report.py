@@ -57,7 +57,7 @@ def layer_weights_mode(spec, layer, weights=None):
     parts = map_grouped_conv(spec, shape, groups, layer.post)
     if parts[0].mapping.descriptor["depthwise"]:
         return (f"depthwise across the columns, a channel a column, {shape.r} kernel rows of "
-                f"{shape.s} taps down the rows")
+                f"{shape.s} taps down the rows" + bands_mode(parts[0].mapping))
     per_part = group_slice(spec, shape, groups, layer.post)
     kind = "depthwise" if groups == shape.c == shape.k else f"grouped ({groups} groups)"
     return (f"{kind} as {-(-groups // per_part)} block-diagonal dense parts of "
@@ -86,7 +86,14 @@ def batch_mode(spec, layer, weights=None):
     [part, *_] = map_grouped_conv(spec, layer.shape, layer.groups, layer.post, weights)
     mapping = part.mapping
     images = f", tiles of {mapping.tile_images} images" if mapping.tile_images > 1 else ""
-    return images + (", weights resident" if mapping.descriptor["w_resident"] else "")
+    return images + (", weights resident" if mapping.descriptor["w_resident"] else "") \
+        + bands_mode(mapping)
+
+
+def bands_mode(mapping):
+    """", input bands loaded ahead" when each tile's band loads while the previous tile
+    streams (models/band_prefetch.py); empty otherwise."""
+    return ", input bands loaded ahead" if mapping.descriptor["x_half_words"] else ""
 
 
 def layer_entry(spec, name, op, counters, table, macs=None, requantized=None, mode=None):

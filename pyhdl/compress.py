@@ -27,20 +27,53 @@ def _bytes(value, count):
 
 
 def _prefix_counts(m, bits, name):
-    """Signals pos[i] = how many of bits[:i] are set (a chain of adders)."""
+    """(pos, total): signals pos[i] = how many of bits[:i] are set, and how many of all are,
+    by a parallel prefix (log2 of the bits' count levels of adders: a beat's positions are
+    on the encoder's and decoder's paths, its total on the decompressor's window loop)."""
+    sums = list(bits)                      # sums[i]: how many of bits[:i + 1] are set
+    step = 1
+    while step < len(sums):
+        sums = [total if i < step else total + sums[i - step] for i, total in enumerate(sums)]
+        step *= 2
     counts = [Const(0, 1)]
-    running = bits[0]
-    for i, bit in enumerate(bits[1:], start=1):
+    for i, running in enumerate(sums[:-1], start=1):
         pos = Signal(range(i + 1), name=f"{name}_{i}")
         m.d.comb += pos.eq(running)
         counts.append(pos)
-        running = pos + bit
     total = Signal(range(len(bits) + 1), name=f"{name}_total")
-    m.d.comb += total.eq(running)
+    m.d.comb += total.eq(sums[-1])
     return counts, total
 
 
-class BitmaskEncoder(wiring.Component):
+class _BeatCodec(wiring.Component):
+    """A combinational codec of one beat of B bytes; its signature is `ports(width)`, `width`
+    the bytes of a beat's longest encoding (B + B/8)."""
+
+    def __init__(self, bus_bytes):
+        self.bus_bytes = bus_bytes
+        self.mask_bytes = bus_bytes // 8
+        super().__init__(self.ports(bus_bytes + self.mask_bytes))
+
+    def ports(self, width):
+        raise NotImplementedError
+
+
+def _packed_job_ports(rows=True):
+    """The ports that start a job of packed units (PackedBursts, RowCompressor,
+    CompressedRowFetcher): `start` latches the job's first slot `addr`, the slots' `pitch`,
+    its pixels (`rows`, unless the block counts none), their `row_beats` and `unit_rows`."""
+    return {"start": In(1), "addr": In(ADDR_BITS), "pitch": In(BURST_BITS),
+            **({"rows": In(COUNT_BITS)} if rows else {}),
+            "row_beats": In(BURST_BITS), "unit_rows": In(COUNT_BITS)}
+
+
+def _start_packed_bursts(m, bursts, job):
+    """Wire a PackedBursts' job ports to the same ports of `job`'s block."""
+    m.d.comb += [getattr(bursts, name).eq(getattr(job, name))
+                 for name in _packed_job_ports(rows=False)]
+
+
+class BitmaskEncoder(_BeatCodec):
     """One dense beat of B bytes -> its encoding: B/8 mask bytes (bit i: byte i is not zero),
     then the non-zero bytes in order, zeros after them.  Combinational.
 
@@ -52,16 +85,13 @@ class BitmaskEncoder(wiring.Component):
     Latency: none (combinational).  Counts nothing.
     """
 
-    def __init__(self, bus_bytes):
-        self.bus_bytes = bus_bytes
-        self.mask_bytes = bus_bytes // 8
-        width = bus_bytes + self.mask_bytes
-        super().__init__({
-            "dense": In(8 * bus_bytes),
+    def ports(self, width):
+        return {
+            "dense": In(8 * self.bus_bytes),
             "chunk": Out(8 * width),
             "count": Out(range(width + 1)),
-            "nonzero": Out(range(bus_bytes + 1)),
-        })
+            "nonzero": Out(range(self.bus_bytes + 1)),
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -91,7 +121,7 @@ def _or_all(terms):
     return result
 
 
-class BitmaskDecoder(wiring.Component):
+class BitmaskDecoder(_BeatCodec):
     """The encoding of one beat at the head of `window` -> the dense beat.  Combinational.
 
     Ports:
@@ -101,15 +131,12 @@ class BitmaskDecoder(wiring.Component):
     Latency: none (combinational).  Counts nothing.
     """
 
-    def __init__(self, bus_bytes):
-        self.bus_bytes = bus_bytes
-        self.mask_bytes = bus_bytes // 8
-        width = bus_bytes + self.mask_bytes
-        super().__init__({
+    def ports(self, width):
+        return {
             "window": In(8 * width),
-            "dense": Out(8 * bus_bytes),
+            "dense": Out(8 * self.bus_bytes),
             "used": Out(range(width + 1)),
-        })
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -156,11 +183,7 @@ class PackedBursts(wiring.Component):
         self.bus_bytes = bus_bytes
         self.max_row_beats = max_row_beats
         super().__init__({
-            "start": In(1),
-            "addr": In(ADDR_BITS),
-            "pitch": In(BURST_BITS),
-            "row_beats": In(BURST_BITS),
-            "unit_rows": In(COUNT_BITS),
+            **_packed_job_ports(rows=False),
             "i": In(stream.Signature(range(max_row_beats * bus_bytes + 1))),
             "last": Out(1),
             "cmd": Out(stream.Signature(DramCommand)),
@@ -253,8 +276,9 @@ class RowCompressor(wiring.Component):
         dram_data: Out(stream of 8 * B bits); DRAM may stall it.
         busy: Out(1), rows of the job or beats remain.
         encoded: Out(1), a dense beat entered the encoder (the compressor's action).
-    Latency: a pixel's first byte enters the gearbox at the earliest two cycles after its
-    last beat entered, its commands at the earliest three cycles after.
+    Latency: a pixel's first byte enters the staging register before the gearbox at the
+    earliest two cycles after its last beat entered, the gearbox a cycle later, its commands
+    at the earliest three cycles after.
     Assertions (checked in simulation): no row has more beats than `row_beats`.
     """
 
@@ -266,13 +290,8 @@ class RowCompressor(wiring.Component):
         self.mask_bytes = bus_bytes // 8
         self.buffer_beats = buffer_beats
         super().__init__({
+            **_packed_job_ports(),
             "i": In(stream.Signature(dense_beat_layout(bus_bytes))),
-            "start": In(1),
-            "addr": In(ADDR_BITS),
-            "pitch": In(BURST_BITS),
-            "rows": In(COUNT_BITS),
-            "row_beats": In(BURST_BITS),
-            "unit_rows": In(COUNT_BITS),
             "layer_start": In(1),
             "table_addr": In(ADDR_BITS),
             "groups": In(COUNT_BITS),
@@ -305,9 +324,7 @@ class RowCompressor(wiring.Component):
         unit_rows = Signal(COUNT_BITS)
         with m.If(self.start):
             m.d.sync += [row_beats.eq(self.row_beats), unit_rows.eq(self.unit_rows)]
-        m.d.comb += [bursts.start.eq(self.start), bursts.addr.eq(self.addr),
-                     bursts.pitch.eq(self.pitch), bursts.row_beats.eq(self.row_beats),
-                     bursts.unit_rows.eq(self.unit_rows)]
+        _start_packed_bursts(m, bursts, self)
 
         # --- where each job's table entries go: its group's table, from its tile's beat ----
         group = Signal(COUNT_BITS)
@@ -401,15 +418,28 @@ class RowCompressor(wiring.Component):
         with m.If(self.start):
             m.d.sync += [data_rows.eq(self.rows), data_index.eq(0), entries.eq(0),
                          data_unit_left.eq(self.unit_rows)]
-        table_send = table_beat & ~gearbox.o.valid
-        p = gearbox.i.payload
+        # A beat's chunk (encoded or as it came) waits in a register before the gearbox, so
+        # no path runs from the row buffer through the encoder into the gearbox.
+        staged = Signal.like(gearbox.i.payload)
+        staged_valid = Signal()
+        load = Signal()
         m.d.comb += [
-            gearbox.i.valid.eq(data_queue.r_rdy & buffer.r_rdy & ~table_beat),
-            p.data.eq(Mux(row.compressed, encoder.chunk, beat.data)),
-            p.count.eq(Mux(row.compressed, encoder.count, bus)),
-            p.last.eq(beat.last & (data_unit_left == 1)),
-            buffer.r_en.eq(data_queue.r_rdy & gearbox.i.ready & ~table_beat),
-            data_queue.r_en.eq(gearbox.i.valid & gearbox.i.ready & beat.last),
+            load.eq(data_queue.r_rdy & buffer.r_rdy & ~table_beat
+                    & (~staged_valid | gearbox.i.ready)),
+            gearbox.i.valid.eq(staged_valid),
+            gearbox.i.payload.eq(staged),
+        ]
+        with m.If(load):
+            m.d.sync += [staged_valid.eq(1),
+                         staged.data.eq(Mux(row.compressed, encoder.chunk, beat.data)),
+                         staged.count.eq(Mux(row.compressed, encoder.count, bus)),
+                         staged.last.eq(beat.last & (data_unit_left == 1))]
+        with m.Elif(gearbox.i.ready):
+            m.d.sync += staged_valid.eq(0)
+        table_send = table_beat & ~staged_valid & ~gearbox.o.valid
+        m.d.comb += [
+            buffer.r_en.eq(load),
+            data_queue.r_en.eq(load & beat.last),
             self.dram_data.valid.eq(gearbox.o.valid | table_send),
             self.dram_data.payload.eq(Mux(table_send, entries, gearbox.o.payload)),
             gearbox.o.ready.eq(self.dram_data.ready & ~table_send),
@@ -429,7 +459,8 @@ class RowCompressor(wiring.Component):
             ]
 
         m.d.comb += self.busy.eq((cmd_rows != 0) | (data_rows != 0) | table_wait | table_beat
-                                 | bursts.busy | buffer.r_rdy | ~gearbox.idle)
+                                 | bursts.busy | buffer.r_rdy | staged_valid
+                                 | ~gearbox.idle)
         return m
 
 
@@ -441,6 +472,14 @@ class PackedDecompressor(wiring.Component):
     bytes of the window, an encoded pixel's its mask and non-zero bytes, through a
     BitmaskDecoder.  After the unit's last pixel the window's padding is dropped.
 
+    Two stages, so that no path runs from the window through the decoder into the next
+    block: the window restores a dense beat into an output register (when it is empty or its
+    beat leaves); `o` is that register.  A stream beat is taken when the window has room for
+    it before this cycle's beat leaves it, and enters at the window's fill before the shift;
+    a dense beat is restored once the window holds B bytes (a dense pixel's beat), B + B/8
+    (the longest encoding) or the unit's last beat, so that decision never waits for the
+    beat's length (its mask's popcount), which only drives the one shift of the window.
+
     Ports:
         pixels: In(stream of pixel_layout), one per pixel; taken at its last dense beat.
         row_beats: In(BURST_BITS), the rows' dense beats, held while rows pass.
@@ -449,7 +488,9 @@ class PackedDecompressor(wiring.Component):
         o: Out(stream of dense_beat_layout), `last` on a pixel's last; `valid` does not wait
             for `ready`.
         decoded: Out(1), a dense beat left (the decompressor's action).
-    Latency: a dense beat leaves the cycle after the stream beat completing it is taken.
+        busy: Out(1), a dense beat waits in the output register.
+    Latency: a dense beat is offered on `o` two cycles after the stream beat completing it
+    is taken.
     Assertions (checked in simulation): no beat is taken after the unit's last.
     """
 
@@ -462,6 +503,7 @@ class PackedDecompressor(wiring.Component):
             "i": In(stream.Signature(dense_beat_layout(bus_bytes))),
             "o": Out(stream.Signature(dense_beat_layout(bus_bytes))),
             "decoded": Out(1),
+            "busy": Out(1),
         })
 
     def elaborate(self, platform):
@@ -473,36 +515,43 @@ class PackedDecompressor(wiring.Component):
         fill = Signal(range(capacity + 1))
         produced = Signal(BURST_BITS)          # dense beats of the head pixel so far
         taken_all = Signal()                   # the unit's last stream beat is in
+        held = Signal()                        # the output register holds a beat
+        out = Signal(dense_beat_layout(bus))
         pixel = self.pixels.payload
         last_dense = produced == self.row_beats - 1
 
         m.d.comb += decoder.window.eq(window[:8 * (bus + mask)])
         used = Signal.like(decoder.used)
-        enough = Mux(pixel.dense, fill >= bus, (fill >= mask) & (fill >= decoder.used))
-        emit = Signal()
+        # The head beat's bytes are in: B of them for a dense pixel, at most B + B/8 for an
+        # encoded one (its length need not be known), or every byte of the unit.
+        enough = taken_all | (fill >= Mux(pixel.dense, bus, bus + mask))
+        restore = Signal()                     # a dense beat into the output register
+        took = self.i.valid & self.i.ready
         m.d.comb += [
             used.eq(Mux(pixel.dense, bus, decoder.used)),
-            self.o.valid.eq(self.pixels.valid & enough),
-            self.o.payload.data.eq(Mux(pixel.dense, window[:8 * bus], decoder.dense)),
-            self.o.payload.last.eq(last_dense),
-            emit.eq(self.o.valid & self.o.ready),
-            self.decoded.eq(emit),
-            self.pixels.ready.eq(emit & last_dense),
+            restore.eq(self.pixels.valid & enough & (~held | self.o.ready)),
+            self.pixels.ready.eq(restore & last_dense),
+            self.i.ready.eq(~taken_all & (fill + bus <= capacity)),
+            self.o.valid.eq(held),
+            self.o.payload.eq(out),
+            self.decoded.eq(self.o.valid & self.o.ready),
+            self.busy.eq(held),
         ]
-        kept = Signal.like(fill)
-        m.d.comb += [kept.eq(fill - Mux(emit, used, 0)),
-                     self.i.ready.eq(~taken_all & (kept + bus <= capacity))]
-        shifted = window >> (Mux(emit, used, 0) * 8)
-        with m.If(emit):
-            m.d.sync += produced.eq(Mux(last_dense, 0, produced + 1))
-        with m.If(emit & last_dense & pixel.last):
+        with m.If(restore):
+            m.d.sync += [held.eq(1), produced.eq(Mux(last_dense, 0, produced + 1)),
+                         out.data.eq(Mux(pixel.dense, window[:8 * bus], decoder.dense)),
+                         out.last.eq(last_dense)]
+        with m.Elif(self.o.ready):
+            m.d.sync += held.eq(0)
+        filled = window | Mux(took, self.i.payload.data << (fill * 8), 0)
+        with m.If(restore & last_dense & pixel.last):
             m.d.sync += [window.eq(0), fill.eq(0), taken_all.eq(0)]
-        with m.Elif(self.i.valid & self.i.ready):
-            m.d.sync += [window.eq(shifted | (self.i.payload.data << (kept * 8))),
-                         fill.eq(kept + bus), taken_all.eq(self.i.payload.last)]
-        with m.Elif(emit):
-            m.d.sync += [window.eq(shifted), fill.eq(kept)]
-        m.d.sync += Assert(~(self.i.valid & self.i.ready) | ~taken_all,
+        with m.Else():
+            m.d.sync += [window.eq(filled >> (Mux(restore, used, 0) * 8)),
+                         fill.eq(fill + Mux(took, bus, 0) - Mux(restore, used, 0))]
+            with m.If(took):
+                m.d.sync += taken_all.eq(self.i.payload.last)
+        m.d.sync += Assert(~took | ~taken_all,
                            "packed decompressor: a beat after the unit's last")
         return m
 
@@ -546,12 +595,7 @@ class CompressedRowFetcher(wiring.Component):
         self.bus_bytes = bus_bytes
         self.max_row_beats = max_row_beats
         super().__init__({
-            "start": In(1),
-            "addr": In(ADDR_BITS),
-            "pitch": In(BURST_BITS),
-            "rows": In(COUNT_BITS),
-            "row_beats": In(BURST_BITS),
-            "unit_rows": In(COUNT_BITS),
+            **_packed_job_ports(),
             "table_row": In(ADDR_BITS),
             "table_addr": In(ADDR_BITS),
             "dram_cmd": Out(stream.Signature(DramCommand)),
@@ -578,27 +622,25 @@ class CompressedRowFetcher(wiring.Component):
         row_beats = Signal(BURST_BITS)
         with m.If(self.start):
             m.d.sync += row_beats.eq(self.row_beats)
-        m.d.comb += [decompressor.row_beats.eq(row_beats),
-                     bursts.start.eq(self.start), bursts.addr.eq(self.addr),
-                     bursts.pitch.eq(self.pitch), bursts.row_beats.eq(self.row_beats),
-                     bursts.unit_rows.eq(self.unit_rows)]
+        m.d.comb += decompressor.row_beats.eq(row_beats)
+        _start_packed_bursts(m, bursts, self)
 
         # --- commands: table beats ahead (a ring place each), else the bursts' -------------
         cmd_rows = Signal(COUNT_BITS)
         entry = Signal(ADDR_BITS)              # the next pixel's table entry
         table_next = Signal(ADDR_BITS)         # the next table beat to fetch
-        table_left = Signal(COUNT_BITS)        # table beats still to fetch
+        table_end = Signal(ADDR_BITS)          # the table beat after the job's last
         reserved = Signal(range(ring_beats + 1))
         with m.If(self.start):
             first, last = self.table_row, self.table_row + self.rows - 1
             m.d.sync += [cmd_rows.eq(self.rows), entry.eq(first),
-                         table_next.eq(first >> shift),
-                         table_left.eq((last >> shift) - (first >> shift) + 1)]
+                         table_next.eq(first >> shift), table_end.eq((last >> shift) + 1)]
         slot = entry[shift:shift + ring_bits] if ring_bits else 0
         table_beat = Signal(8 * bus)
         m.d.comb += table_beat.eq(_select(ring, slot))
         length = table_beat.word_select(entry[:shift], 8)
-        fetch_table = (table_left != 0) & (reserved != ring_beats)
+        tables_left = table_next != table_end
+        fetch_table = tables_left & (reserved != ring_beats)
         pushed = Signal(kind)
         m.d.comb += kinds.w_data.eq(pushed)
         fetched = Signal()
@@ -609,7 +651,7 @@ class CompressedRowFetcher(wiring.Component):
                          pushed.table.eq(1),
                          fetched.eq(kinds.w_rdy & self.dram_cmd.ready)]
             with m.If(fetched):
-                m.d.sync += [table_next.eq(table_next + 1), table_left.eq(table_left - 1)]
+                m.d.sync += table_next.eq(table_next + 1)
         with m.Else():
             m.d.comb += [self.dram_cmd.valid.eq(kinds.w_rdy & bursts.cmd.valid),
                          self.dram_cmd.payload.eq(bursts.cmd.payload),
@@ -674,8 +716,8 @@ class CompressedRowFetcher(wiring.Component):
         wiring.connect(m, decompressor.o, wiring.flipped(self.o))
         m.d.comb += [
             self.decoded.eq(self.o.valid & self.o.ready),
-            self.busy.eq((cmd_rows != 0) | (table_left != 0) | (kinds.level != 0)
-                         | bursts.busy | (pixels.level != 0)),
+            self.busy.eq((cmd_rows != 0) | tables_left | (kinds.level != 0)
+                         | bursts.busy | (pixels.level != 0) | decompressor.busy),
         ]
         return m
 

@@ -43,8 +43,13 @@ class LayerSequencer(wiring.Component):
     (`prefetch`), the next chunk's weights are fetched into the other half.  With
     `y_half_words` set the output buffer is two halves: a group accumulates in one while the
     previous group is written back from the other; otherwise the next tile's band and weights
-    still load during a write-back, and only the inner loop waits for it.  Every address and
-    count steps by adders from descriptor fields (the mapper computes the products).
+    still load during a write-back, and only the inner loop waits for it.  With `x_half_words`
+    set the input buffer is two halves: once the tile's weights no longer need the DMA reader
+    (they are resident, or its last chunk is running), the next tile's band (of the same
+    image) loads into the other half while the tile's blocks stream; the reader, shared with
+    the weights, takes the band only when no weight load is offered, and the next tile's
+    first weight load waits for the band.  Every address and count steps by adders from
+    descriptor fields (the mapper computes the products).
 
     Ports:
         descriptor: In, the layer.  start: In(1), a pulse.  busy: Out(1).
@@ -127,6 +132,11 @@ class LayerSequencer(wiring.Component):
         band_beyond = Signal()                 # the band's span ends past the image
         band_first = Signal(COUNT_BITS)        # the band's first pixel, low bits
         window_base = Signal(signed(OFFSET_BITS))
+        tile_h_start = Signal(signed(COORD_BITS))   # h_start of the tile that runs
+        x_halves = d.x_half_words != 0
+        x_load_half = Signal()                 # the input-buffer half the next band fills
+        x_run_half = Signal()                  # the half the running tile's band is in
+        ahead = Signal()                       # the tile registers are the next tile's
         m.d.comb += self.x_table_row.eq(x_image_px + band_first)
         tile_rows = Signal(COUNT_BITS)
         tile_pixels = Signal(COUNT_BITS)
@@ -188,7 +198,7 @@ class LayerSequencer(wiring.Component):
             c.out_step.eq(group_blocks),
             c.tile_rows.eq(tile_rows),
             c.tile_pixels.eq(tile_pixels),
-            c.h_start.eq(h_start),
+            c.h_start.eq(tile_h_start),
             c.window_base.eq(window_base),
             self.k_word_base.eq(write_k_base),
         ]
@@ -247,12 +257,49 @@ class LayerSequencer(wiring.Component):
             with m.Else():
                 m.next = "LOAD_W"
 
+        def band_fields():
+            """The band of the tile the tile registers describe: input rows max(h_start, 0)
+            to min(h_start + span, h), in pixels (its pixel count is their difference)."""
+            end = Mux(last_tile, last_end_px, end_px)
+            m.d.sync += [
+                band_addr.eq(x_image + _max0(start_beats)),
+                band_end.eq(end[:COUNT_BITS]),
+                band_beyond.eq(end > d.image_px),
+                band_first.eq(Mux(start_px < 0, 0, start_px[:COUNT_BITS])),
+            ]
+
+        # The next tile's band, loaded ahead (x_half_words): NONE, or the tile registers
+        # stepped (FIELDS), its job offered (OFFER), taken by the reader (TAKEN).
+        band_ahead = Signal(range(4))
+        NONE, FIELDS, OFFER, TAKEN = range(4)
+        band_offer = Signal()
+        p = self.input_job.payload
+        m.d.comb += [
+            self.input_job.valid.eq(band_offer & ~self.weight_job.valid),
+            p.base.eq(Mux(x_load_half, d.x_half_words, 0)), p.addr.eq(band_addr),
+            p.rows.eq(Mux(band_beyond, d.image_px[:COUNT_BITS], band_end) - band_first),
+            p.row_beats.eq(d.x_row_beats), p.pitch.eq(d.x_pitch), p.row_elems.eq(d.c),
+        ]
+        band_taken = self.input_job.valid & self.input_job.ready
+        with m.If(band_taken):
+            m.d.sync += [x_load_half.eq(x_load_half ^ x_halves), self.load_weights.eq(0)]
+        with m.Switch(band_ahead):
+            with m.Case(FIELDS):
+                band_fields()
+                m.d.sync += band_ahead.eq(OFFER)
+            with m.Case(OFFER):
+                m.d.comb += band_offer.eq(1)
+                with m.If(band_taken):
+                    m.d.sync += band_ahead.eq(TAKEN)
+
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
                     first_tile()
                     m.d.sync += [image.eq(0), x_image.eq(d.x_addr), x_image_px.eq(0),
-                                 y_addr.eq(d.y_addr), y_half.eq(0), weights_in.eq(0)]
+                                 y_addr.eq(d.y_addr), y_half.eq(0), weights_in.eq(0),
+                                 x_load_half.eq(0), x_run_half.eq(0), ahead.eq(0),
+                                 band_ahead.eq(NONE)]
                     with m.If(d.post.bias):
                         m.next = "LOAD_BIAS"
                     with m.Else():
@@ -273,34 +320,27 @@ class LayerSequencer(wiring.Component):
                 with m.If(~self.bias_busy):
                     m.next = "BAND"
             with m.State("BAND"):
-                # The band: input rows max(h_start, 0) to min(h_start + span, h), in pixels
-                # (its pixel count is their difference, taken in LOAD_X).
-                end = Mux(last_tile, last_end_px, end_px)
+                # The tile the tile registers describe starts: its band (unless it was
+                # loaded ahead) and where it lies in the input buffer.
+                band_fields()
                 m.d.sync += [
-                    band_addr.eq(x_image + _max0(start_beats)),
-                    band_end.eq(end[:COUNT_BITS]),
-                    band_beyond.eq(end > d.image_px),
-                    band_first.eq(Mux(start_px < 0, 0, start_px[:COUNT_BITS])),
-                    window_base.eq(Mux(h_start < 0, start_words, 0) - d.pad_words),
+                    window_base.eq(Mux(h_start < 0, start_words, 0) - d.pad_words
+                                   + Mux(x_run_half, d.x_half_words, 0)),
+                    tile_h_start.eq(h_start),
                     tile_rows.eq(Mux(last_tile, d.last_tile_p, d.tile_p)),
                     tile_pixels.eq(Mux(last_tile, d.last_tile_pixels, d.tile_pixels)),
                 ]
                 m.next = "LOAD_X"
             with m.State("LOAD_X"):
-                p = self.input_job.payload
-                m.d.comb += [
-                    self.input_job.valid.eq(1),
-                    p.base.eq(0), p.addr.eq(band_addr),
-                    p.rows.eq(Mux(band_beyond, d.image_px[:COUNT_BITS], band_end) - band_first),
-                    p.row_beats.eq(d.x_row_beats), p.pitch.eq(d.x_pitch), p.row_elems.eq(d.c),
-                ]
-                with m.If(self.input_job.ready):
+                m.d.comb += band_offer.eq(band_ahead == NONE)
+                with m.If((band_ahead == TAKEN) | band_taken):
+                    m.d.sync += [band_ahead.eq(NONE), x_run_half.eq(x_run_half ^ x_halves)]
                     m.d.sync += [kb.eq(0), kb_in_group.eq(0), group_first_kb.eq(0),
                                  group_end_kb.eq(d.k_group_blocks - 1),
                                  blocks_left.eq(d.k_blocks),
                                  last_group.eq(d.k_blocks <= d.k_group_blocks),
                                  group_offset.eq(0), w_half.eq(0), w_block_base.eq(0),
-                                 prefetched.eq(0), self.load_weights.eq(0)]
+                                 prefetched.eq(0)]
                     first_chunk(d.w_addr)
                     with m.If(weights_in):
                         m.next = "WAIT_W"
@@ -313,12 +353,19 @@ class LayerSequencer(wiring.Component):
                     m.d.sync += self.load_weights.eq(1)
                     m.next = "WAIT_W"
             with m.State("WAIT_W"):
-                with m.If(~self.weight_busy & (halves | ~self.writer_busy)):
+                # A band the reader loads ahead is the next tile's: no chunk of this one waits.
+                with m.If((~self.weight_busy | (band_ahead == TAKEN))
+                          & (halves | ~self.writer_busy)):
                     m.d.comb += self.run.eq(1)
                     m.next = "RUN"
             with m.State("RUN"):
                 with m.If(self.prefetch & has_next & (d.w_half_words != 0)):
                     prefetch()
+                with m.If(x_halves & (band_ahead == NONE) & ~last_tile & ~self.weight_busy
+                          & (weights_in | (last_chunk & last_kb))):
+                    # No weight load comes before the next tile's: its band may load.
+                    next_tile()
+                    m.d.sync += [ahead.eq(1), band_ahead.eq(FIELDS)]
                 with m.If(self.chunk_done):
                     with m.If(~last_chunk | ~last_kb_in_group):
                         next_chunk()
@@ -358,6 +405,11 @@ class LayerSequencer(wiring.Component):
                     next_chunk()
                     m.d.sync += kb_in_group.eq(0)
                     to_next_chunk()
+                with m.Elif(ahead):
+                    # The tile registers already step to the next tile (of this image).
+                    m.d.sync += [weights_in.eq(d.w_resident), ahead.eq(0),
+                                 y_addr.eq(carry_select_add(y_addr, d.tile_y_beats))]
+                    m.next = "BAND"
                 with m.Elif(~(last_tile & (image == n_m1))):
                     m.d.sync += weights_in.eq(d.w_resident)
                     m.d.sync += y_addr.eq(carry_select_add(

@@ -42,8 +42,9 @@ class SparseWeightStationaryLoop(TapFoldLoop):
     and each input word one block (2:4 layer) or one per half (dense layer,
     `HalvedReductionWalk`).  A dense layer's vector (descriptor `dense_lanes`) reaches the
     array with its half's channels two per group (`dense_lane_vector`), so array row r takes
-    the half's channel r with a weight of index r mod 2; a folded layer's vector (its S x C
-    run in a word's first `rows` elements, models/tap_fold.py) the same way, in half 0.
+    the half's channel r with a weight of index r mod 2; a folded dense layer's vector (its
+    S x C run, or its block's kernel rows in lane groups, in a word's first `rows` elements,
+    models/tap_fold.py) the same way, in half 0.
 
     Ports (besides WeightStationaryLoop's):
         macs_skipped: Out(EVENT_BITS), this cycle's MACs not performed (2:4 layers: as many
@@ -66,13 +67,16 @@ class SparseWeightStationaryLoop(TapFoldLoop):
         return HalvedReductionWalk(m, descriptor, chunk, "red")
 
     def block_macs(self, walk):
-        """Active PEs of a vector: as the dense loop's in a 2:4 layer and a dense layer's
-        first half; in its second half the last channel block has its own counts."""
+        """Active PEs of a vector: as the folding loop's in a 2:4 layer and a dense layer's
+        first half (the dense loop's in the output-stationary 2:4 loop, which shares this
+        method); in its second half the last channel block has its own counts."""
         d, spec = self.descriptor, self.spec
         second = Mux(self.chunk.last_k,
                      Mux(walk.last_cb, d.macs_h1_ck_last, d.macs_k_last),
                      Mux(walk.last_cb, d.macs_h1_c_last, spec.rows * spec.cols))
-        return Mux(walk.half, second, self.vector_macs(walk.last_cb))
+        first = (TapFoldLoop.block_macs(self, walk) if isinstance(self, TapFoldLoop)
+                 else self.vector_macs(walk.last_cb))
+        return Mux(walk.half, second, first)
 
     def mac_events(self, feeding, active_macs):
         sparse = ~self.descriptor.dense_lanes

@@ -15,9 +15,9 @@ POS = signed(17)
 class TapFoldLoop(WeightStationaryLoop):
     """A `WeightStationaryLoop` that also runs layers whose descriptor sets `fold`: X packed,
     one buffer row of w x c elements per input row, and each reduction block either a kernel
-    row and a segment of `rows` elements of the window's s x c run in that row (`fold_rows`
-    1, streamed), or `fold_rows` kernel rows whose runs take lane groups of rows //
-    fold_rows array rows each (from the line buffer).
+    row and a segment of `input_lanes` elements of the window's s x c run in that row
+    (`fold_rows` 1, streamed), or `fold_rows` kernel rows whose runs take lane groups of the
+    input word each (from the line buffer; `ArchSpec.fold_lane_groups` has their widths).
 
     Streamed, the segment of output pixel q starts at element fold_first_pos + q fold_step
     (+ `input_lanes` per segment) of its row, inside the two buffer words `addr` and
@@ -33,9 +33,10 @@ class TapFoldLoop(WeightStationaryLoop):
     group, with `pad_value` in the elements outside the row or on a padded row.  Positions
     and words step by adders and compares from the descriptor's `fold_*` fields (stride x c
     at most rows, so a window steps at most one word).  Words and segments are `input_lanes`
-    elements: `rows` on a dense array; on a 2:4 array twice that, streamed only (its
-    `fold_line_rows` is 1: no line buffer), of which a folded dense layer (S x C at most
-    `rows`, one segment) uses the first `rows`, fed in dense lanes (pyhdl/sparse_loop.py).
+    elements: `rows` on a dense array; on a 2:4 array twice that, of which a folded dense
+    layer (S x C at most `rows`, one segment, or its lane groups) uses the first `rows`, fed
+    in dense lanes (pyhdl/sparse_loop.py), and a 2:4 layer all, its lane groups whole groups
+    of four.
 
     Latency and counts as WeightStationaryLoop's, plus per output row of every reduction
     block `fold_words` cycles and input-buffer reads (on real input rows) per kernel row.
@@ -79,11 +80,13 @@ class _FoldWalk:
         # Layer constants (the descriptor is written before `start`).
         self.multirow = Signal(name="fold_multirow", reset_less=True)
         self.row_skip = Signal(POS, name="fold_row_skip", reset_less=True)
-        self.option = {n: Signal(name=f"fold_rows_is_{n}", reset_less=True)
-                       for n in range(2, self.regions + 1)}
+        self.option = {(n, sparse, width): Signal(name=f"fold_rows_is_{n}{'_2to4' * sparse}",
+                                                  reset_less=True)
+                       for n, sparse, width in self.spec.fold_lane_groups}
         m.d.sync += [self.multirow.eq(d.fold_rows != 1),
                      self.row_skip.eq(d.fold_line_words - d.fold_words + 1),
-                     *(flag.eq(d.fold_rows == n) for n, flag in self.option.items())]
+                     *(flag.eq(self.chooses(n, sparse))
+                       for (n, sparse, _), flag in self.option.items())]
         self.line = [[Signal(word, name=f"fold_line_{j}_{w}") for w in range(FOLD_LINE_WORDS)]
                      for j in range(self.regions)] if self.regions > 1 else []
         self.region_inside = [(pixel.hh + j >= 0) & (pixel.hh + j < d.h)
@@ -95,6 +98,14 @@ class _FoldWalk:
                 for w, slot in enumerate(line):
                     with m.If((self.write_row == j) & (self.write_word == w)):
                         m.d.sync += slot.eq(loop.input_read.data)
+
+    def chooses(self, fold_rows, sparse):
+        """Whether the layer's blocks take `fold_rows` kernel rows as a 2:4 (`sparse`) or
+        dense layer (on a dense array every layer is dense)."""
+        d = self.d
+        if not self.spec.skips_weights:
+            return d.fold_rows == fold_rows
+        return (d.fold_rows == fold_rows) & (d.dense_lanes != sparse)
 
     def block_row(self):
         """The first kernel row of the block the walk is at."""
@@ -172,12 +183,11 @@ class _FoldWalk:
                                  self.kernel_row.eq(self.kernel_row + d.fold_rows)]
 
     def lane_groups(self):
-        """For each choice of kernel rows a block (1, then 2 up to the line buffer's rows):
-        its flag and, per lane (of an input word), the (row, element) it takes, or None."""
+        """For each choice of kernel rows a block (1, then the line buffer's choices): its
+        flag and, per lane (of an input word), the (row, element) it takes, or None."""
         lanes = self.spec.input_lanes
         yield None, [(0, i) for i in range(lanes)]
-        for n, flag in self.option.items():
-            width = lanes // n
+        for (n, _, width), flag in self.option.items():
             yield flag, [(i // width, i % width) if i // width < n else None
                          for i in range(lanes)]
 

@@ -34,7 +34,7 @@ BINS = {
     "channels": ("C%rows!=0", "C%rows==0", "K%cols!=0", "K%cols==0", "C<rows", "K<cols"),
     "tiling": ("one_tile", "several_tiles", "output_groups", "weight_chunks",
                "weight_double_buffer", "weights_resident", "tile_spans_images",
-               "pixel_group_spans_images", "os_evenly_grouped_tiles"),
+               "pixel_group_spans_images", "os_evenly_grouped_tiles", "input_bands_ahead"),
     "post": ("none", "bias", "requant", "relu", "requant_saturates"),
     "data": ("uniform", "sparse", "all_zero", "extremes", "narrow"),
     "accumulator": ("acc_bits=32", "acc_bits<32", "wraps"),
@@ -48,6 +48,7 @@ BINS = {
                          "rows_stored_dense", "units_packed"),
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word",
                         "2:4_dense_one_block", "2:4_dense_folded", "2:4_layer_folded",
+                        "2:4_dense_several_kernel_rows", "2:4_several_kernel_rows",
                         "os_2:4_dense_layer", "os_2:4_dense_one_block", "os_2:4_layer",
                         "os_2:4_layer_partial_word",
                         "os_2:4_weight_chunks", "os_2:4_weight_row_partial_beat"),
@@ -180,8 +181,9 @@ def _tap_fold_bins(parts):
 
 def _weight_sparsity_bins(spec, parts):
     """Whether the layer ran as 2:4 on a 2:4 array (and with a last input word only partly
-    filled, or its taps folded), or dense there in dense lanes (one block a word, or its
-    taps folded) (models/sparsity.py), and on an output-stationary one."""
+    filled, or its taps folded, several kernel rows a block or not), or dense there in dense
+    lanes (one block a word, or its taps folded, ditto) (models/sparsity.py), and on an
+    output-stationary one."""
     if not spec.skips_weights:
         return {"weight_sparsity:none"}
     bins = set()
@@ -191,12 +193,16 @@ def _weight_sparsity_bins(spec, parts):
             bins.add("weight_sparsity:2:4_dense_layer")
             if d["fold"]:
                 bins.add("weight_sparsity:2:4_dense_folded")
+                if d["fold_rows"] > 1:
+                    bins.add("weight_sparsity:2:4_dense_several_kernel_rows")
             elif d["word_blocks"] == 1:
                 bins.add("weight_sparsity:2:4_dense_one_block")
         else:
             bins.add("weight_sparsity:2:4_layer")
             if d["fold"]:
                 bins.add("weight_sparsity:2:4_layer_folded")
+                if d["fold_rows"] > 1:
+                    bins.add("weight_sparsity:2:4_several_kernel_rows")
             elif d["c_last"] < spec.input_lanes:
                 bins.add("weight_sparsity:2:4_layer_partial_word")
     if spec.dataflow == "os":
@@ -261,6 +267,8 @@ def _tiling_bins(parts):
             bins.add("tiling:weight_chunks")
         if d["w_half_words"]:
             bins.add("tiling:weight_double_buffer")
+        if d["x_half_words"]:
+            bins.add("tiling:input_bands_ahead")
     return bins
 
 

@@ -272,10 +272,26 @@ def _compressing(spec, arch_seed, index, shape, groups, post):
         columns = bus * int(rng.integers(1, 3))
         shape = replace(shape, w=(columns - 1) * shape.stride + shape.s - 2 * shape.pad)
     shape = replace(shape, k=max(shape.k, 2 * bus + int(rng.integers(0, bus))))
+    falls_back = _falls_back(arch_seed, index, 5)
+    if falls_back:
+        shape = replace(shape, k=-(-shape.k // bus) * bus)
     requant = None
     while requant is None:
         bias, requant, _ = _post(rng, spec, shape, groups)
-    return shape, (bias, requant[:2] + (0,), True)
+    return shape, (bias, requant[:2] + (int(falls_back),), True)
+
+
+FALL_BACK_SHARE = 1 / 3
+"""Share of the layers written or read compressed drawn with pixels longer encoded than
+dense (stored dense, models/compression.py): channels a whole number of beats (no padding
+byte to spare) and pixels without a zero (outputs: ReLU at zero point 1, every pixel;
+inputs: half the pixels)."""
+
+
+def _falls_back(arch_seed, index, stream):
+    """Whether layer `index` is drawn with pixels longer encoded than dense, from a stream of
+    its own (5: its outputs, 6: its inputs)."""
+    return bool(np.random.default_rng((arch_seed, index, stream)).random() < FALL_BACK_SHARE)
 
 
 def _reading_compressed(spec, arch_seed, index, shape, groups):
@@ -286,7 +302,10 @@ def _reading_compressed(spec, arch_seed, index, shape, groups):
     if spec.activation_compression == "none" or groups > 1 or rng.random() < 0.5:
         return shape, False
     bus = spec.dram_bus_bytes
-    return replace(shape, c=max(shape.c, bus + int(rng.integers(1, 2 * bus)))), True
+    c = max(shape.c, bus + int(rng.integers(1, 2 * bus)))
+    if _falls_back(arch_seed, index, 6):
+        c = -(-c // bus) * bus
+    return replace(shape, c=c), True
 
 
 MAX_INPUT_ZEROS = 0.95
@@ -295,9 +314,14 @@ MAX_INPUT_ZEROS = 0.95
 
 def _sparsified(arch_seed, index, x):
     """`x` with a share of zeros drawn from 0 to MAX_INPUT_ZEROS (rows of every length,
-    all-zero ones among them at the top), from a stream of its own."""
+    all-zero ones among them at the top), from a stream of its own; for a layer drawn to fall
+    back (`_falls_back`), half its pixels without a zero."""
     rng = np.random.default_rng((arch_seed, index, 4))
-    return np.where(rng.random(x.shape) < rng.uniform(0, MAX_INPUT_ZEROS), 0, x)
+    sparse = np.where(rng.random(x.shape) < rng.uniform(0, MAX_INPUT_ZEROS), 0, x)
+    if not _falls_back(arch_seed, index, 6):
+        return sparse
+    zero_free = rng.random((x.shape[0], 1) + x.shape[2:]) < 0.5
+    return np.where(zero_free, np.where(x == 0, 1, x), sparse)
 
 
 def _mobilenet_depthwise(spec, arch_seed, index, shape, groups):
@@ -319,15 +343,33 @@ def _evenly_grouped_os(spec, arch_seed, index, shape, groups, post):
     rng = np.random.default_rng((arch_seed, index, 2))
     if spec.dataflow != "os" or shape.w == 1 or rng.random() < 0.5:
         return shape
-    for h in range(shape.h + 1, shape.h + 97):
+    return _first_taller(spec, shape, groups, post, 96, lambda parts: all(
+        evenly_grouped(part.mapping, spec.rows) for part in parts))
+
+
+def _first_taller(spec, shape, groups, post, rows, accept):
+    """The first of `shape` with up to `rows` more input rows whose parts `accept`, else
+    `shape`."""
+    for h in range(shape.h + 1, shape.h + rows + 1):
         taller = replace(shape, h=h)
         try:
             parts = map_grouped_conv(spec, taller, groups, post)
         except MappingError:
             return shape
-        if all(evenly_grouped(part.mapping, spec.rows) for part in parts):
+        if accept(parts):
             return taller
     return shape
+
+
+def _bands_ahead(spec, arch_seed, index, shape, groups, post):
+    """On a weight-stationary architecture, one convolution in three is drawn taller: the
+    first input height, up to 64 rows more, whose bands the mapper loads while the previous
+    tile streams (models/band_prefetch.py), if there is one.  From a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 6))
+    if spec.dataflow != "ws" or rng.random() < 2 / 3:
+        return shape
+    return _first_taller(spec, shape, groups, post, 64, lambda parts: all(
+        part.mapping.descriptor["x_half_words"] for part in parts))
 
 
 def case_name(arch_seed, index):
@@ -349,6 +391,8 @@ def random_case(spec, arch_seed, index):
         shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups,
                                    PostProcess(bias is not None, requant, relu))
         shape = _mobilenet_depthwise(spec, arch_seed, index, shape, groups)
+        shape = _bands_ahead(spec, arch_seed, index, shape, groups,
+                             PostProcess(bias is not None, requant, relu))
         shape = _taller_than_rs_buffers(spec, arch_seed, index, shape, groups,
                                         PostProcess(bias is not None, requant, relu))
         try:

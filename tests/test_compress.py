@@ -262,10 +262,10 @@ def run_decompressor(seed, bus_bytes, p_in, p_out, unit):
             if offer_beat and ctx.get(dut.i.ready):
                 pending_beats.pop(0)
             await ctx.tick()
-            if not pending_beats and not pending_pixels:
+            if not pending_beats and not pending_pixels and not ctx.get(dut.busy):
                 break
         else:
-            raise AssertionError("decompressor never took every pixel")
+            raise AssertionError("decompressor never restored every pixel")
 
     simulate(dut, bench)
     expected = [(as_int(row[j * bus_bytes:(j + 1) * bus_bytes]), j == row_beats - 1)

@@ -117,7 +117,8 @@ def test_no_zero_pixels_store_their_masks_and_every_channel(compressed_run):
     """The no-zero layer's pixels: a pixel whose zeros (its last beat's padding included) are
     fewer than its mask bytes is stored dense, the others encoded in masks and every channel;
     its units are never longer than dense.  (Pixels longer encoded than dense, stored dense,
-    are held to the RTL in tests/test_compress.py and by the regression's bins.)"""
+    are held to the RTL in tests/test_decompress_rtl.py, written and read, and drawn by the
+    random regression.)"""
     spec, jobs, results = compressed_run
     [(job, result)] = [(j, r) for j, r in zip(jobs, results) if j.name == "3x3_zeros0"]
     mapping = mapping_of(spec, job)

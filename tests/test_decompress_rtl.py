@@ -10,11 +10,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from models.compression import compressed_writes, input_bands
+from models.compression import activation_rows, compressed_writes, input_bands, stored_bytes
 from models.golden import operand_range
 from models.perf import predict_counters, predict_cycles
 from testbench.cocotb_chain import chain_mappings
-from testbench.jobs import expected_output
+from testbench.jobs import Job, expected_output
 from testbench.runner import SimulationModel
 
 from test_compress_rtl import relu_layer
@@ -122,3 +122,69 @@ def test_single_layers_read_compressed_inputs(spec, tmp_path):
             predicted.update(compressed_writes(spec, mapping, outputs))
         measured = {name: result.counters[name] for name in predicted}
         assert measured == predicted, job.name
+
+
+def fallback_chain(spec, seed):
+    """Two layers whose activations mix pixels stored dense because their encoding is longer
+    (no zero in 2B channels: two beats, no padding, 2B/8 mask bytes) and pixels stored
+    encoded: the inputs, placed compressed by the host, half their pixels without a zero and
+    the others about 70 % zero; a 1x1 layer copying them (identity weights, requantized by 1,
+    ReLU) writes that mix compressed; a 3x3 ReLU layer reads it and writes outputs without a
+    zero (zero point 1), every pixel stored dense."""
+    rng = np.random.default_rng(seed)
+    beat = spec.dram_bus_bytes
+    c = 2 * beat
+    shape = (1, c, 6, beat)
+    no_zero = rng.random((1, 1) + shape[2:]) < 0.5
+    _, high = operand_range(spec.operand_bits)
+    x = np.where(no_zero, rng.integers(1, high + 1, shape), sparse_inputs(rng, spec, 0.7, shape))
+    copy = Job("copy", "conv", x, np.eye(c, dtype=np.int64).reshape(c, c, 1, 1),
+               bias=np.zeros(c, dtype=np.int64), requant=(1 << 14, 14, 0), relu=True)
+    last = relu_layer(rng, spec, "no_zeros", 0.0, 1, c, 6, beat, c, 3, 1, 1,
+                      x=expected_output(spec, copy))
+    return [copy, last]
+
+
+def stored_dense_share(spec, activations):
+    """The share of an int8 NCHW tensor's pixels stored dense, their encoding longer."""
+    _, encoded = stored_bytes(activation_rows(activations, spec.dram_bus_bytes),
+                              spec.dram_bus_bytes)
+    return 1 - encoded.mean()
+
+
+def predicted_counters(spec, mapping, inputs, outputs):
+    """Every counter and the cycles of a layer reading `inputs` and writing `outputs`
+    compressed, from their zeros."""
+    predicted = predict_counters(spec, mapping, inputs=inputs)
+    predicted["cycles"] = predict_cycles(spec, mapping, inputs=inputs, outputs=outputs)
+    predicted.update(compressed_writes(spec, mapping, outputs))
+    return predicted
+
+
+def test_pixels_longer_encoded_are_stored_dense_both_ways(spec, tmp_path):
+    """The dense fall-back on the RTL: pixels whose encoding is longer than dense, beside
+    encoded ones in the same units, placed by the host and read, written by the writer, and
+    read by the next layer; outputs bit for bit; the copy layer run alone (reading the host's
+    placement, writing the mix) and the chain's last layer (reading the writer's mix,
+    writing every pixel dense) with every counter and the cycles equal to the model."""
+    jobs = fallback_chain(spec, 31)
+    copy, last = jobs
+    assert 0.3 <= stored_dense_share(spec, copy.inputs) <= 0.7
+    assert 0.3 <= stored_dense_share(spec, last.inputs) <= 0.7
+    assert stored_dense_share(spec, expected_output(spec, last)) == 1
+    mappings = chain_mappings(spec, jobs)
+    assert all(m.descriptor["x_compressed"] and m.descriptor["y_compressed"] for m in mappings)
+    results = SimulationModel(spec).run(jobs, tmp_path / "chain",
+                                        test_module="testbench.cocotb_chain")
+    for job, result in zip(jobs, results):
+        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+    predicted = predicted_counters(spec, mappings[-1], last.inputs, results[-1].expected)
+    assert {name: results[-1].counters[name] for name in predicted} == predicted
+
+    copy.x_compressed = True
+    [alone] = SimulationModel(spec).run([copy], tmp_path / "alone")
+    np.testing.assert_array_equal(alone.output, alone.expected)
+    [part] = copy.parts(spec)
+    assert part.mapping.descriptor["x_compressed"] and part.mapping.descriptor["y_compressed"]
+    predicted = predicted_counters(spec, part.mapping, copy.inputs, alone.expected)
+    assert {name: alone.counters[name] for name in predicted} == predicted

@@ -149,13 +149,19 @@ def test_report_names_each_layers_mode():
     spec = load_spec(DEFAULT)
     layers = {layer.name: layer for layer in workload("mobilenetv2", batch=4)}
     # 4 images of 112x112 take several tiles; the 16 -> 96 1x1 weights stay resident.
-    assert layer_mode(spec, layers["features.2.expand"]) == "dense, weights resident"
+    # Their tiles load each band while the previous one streams (models/band_prefetch.py).
+    assert layer_mode(spec, layers["features.2.expand"]) == \
+        "dense, weights resident, input bands loaded ahead"
     assert layer_mode(spec, layers["classifier"]) == "fc as 1x1 conv over 4 rows"
-    dw = layers["features.2.dw"]
+    dw = layers["features.3.dw"]
     [part] = layer_parts(spec, dw)
     assert part.mapping.descriptor["depthwise"]
     assert layer_mode(spec, dw) == ("depthwise across the columns, a channel a column, "
                                     "3 kernel rows of 3 taps down the rows")
+    dw_ahead = layers["features.5.dw"]
+    assert layer_mode(spec, dw_ahead) == ("depthwise across the columns, a channel a column, "
+                                          "3 kernel rows of 3 taps down the rows, input bands "
+                                          "loaded ahead")
 
 
 @pytest.mark.rtl

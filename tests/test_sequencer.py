@@ -60,6 +60,8 @@ def expected_nest(spec, mapping):
                            (last - first) * shape.w, mapping.x_row_beats, mapping.x_pitch,
                            shape.c))
             window = (h0 - first) * shape.w * c_blocks - shape.pad * c_blocks
+            # Bands loaded ahead alternate between the input buffer's halves.
+            window += d["x_half_words"] * ((len(inputs) - 1) % 2)
             for g0 in range(0, k_blocks, group):
                 blocks = min(group, k_blocks - g0)
                 for kb in range(g0, g0 + blocks):

@@ -12,6 +12,7 @@ from models.mapper import ConvShape, map_conv, map_grouped_conv, weight_beats, w
 from models.perf import predict_counters, predict_cycles
 from models.sparsity import GROUP, INDEX_BITS, is_2to4, magnitude_mask, pack_weight_rows
 from models.spec import ArchSpec, SpecError
+from models.tap_fold import lane_width, plan_of
 
 TWIN = ArchSpec(name="default-2to4", weight_sparsity="2:4")
 
@@ -144,9 +145,11 @@ def test_a_dense_layer_takes_the_dense_arrays_passes_on_the_twin(channels):
                                                       (16, 3, True), (8, 5, True)])
 def test_few_channel_layers_fold_their_taps_on_the_twin(channels, kernel, sparse):
     """Taps folded into the rows on the 2:4 twin (models/tap_fold.py): a dense layer whose
-    S x C run fits `rows` in dense lanes, in the dense 16x16's folded cycles (within 5 %); a
-    2:4 layer in segments of 32 elements (a word), so fewer blocks than the dense array's
-    taps and at most 0.8x its cycles; every weight at its place in the packed rows."""
+    S x C run fits `rows` in dense lanes, in the dense 16x16's folded cycles (within 5 %), its
+    blocks taking at least the dense array's kernel rows; a 2:4 layer in segments of 32 elements (a
+    word), so fewer blocks than the dense array's taps and at most 0.8x its cycles; every
+    weight at its place in the packed rows (kernel row j of a block `lanes` elements after
+    kernel row j - 1)."""
     rng = np.random.default_rng(channels)
     shape = ConvShape(2, channels, 16, 16, 32, kernel, kernel, 1, kernel // 2)
     weights = rng.integers(-128, 128, (32, channels, kernel, kernel))
@@ -156,24 +159,58 @@ def test_few_channel_layers_fold_their_taps_on_the_twin(channels, kernel, sparse
     d = twin.descriptor
     assert (d["fold"], d["dense_lanes"]) == (1, int(not sparse))
     assert d["c_blocks"] == -(-kernel * channels // 32)
+    if not sparse:   # the twin's line buffer words are 32 elements: its rows fit more
+        assert d["fold_rows"] >= base.descriptor["fold_rows"]
     bound = 0.8 if sparse else 1.05
     assert predict_cycles(TWIN, twin) <= bound * predict_cycles(ArchSpec(), base)
+    fold = plan_of(TWIN, twin)
     rows = weight_rows(TWIN, twin, weights)
-    stored = rows.reshape(32 * kernel, d["c_blocks"], TWIN.weight_lanes)
+    stored = rows.reshape(32 * fold.blocks, d["c_blocks"], TWIN.weight_lanes)
     values, index_bytes = stored[..., :16], stored[..., 16:].astype(np.uint8)
     indices = np.unpackbits(index_bytes, axis=-1, bitorder="little").reshape(
         *index_bytes.shape[:2], 16, INDEX_BITS) @ (1 << np.arange(INDEX_BITS))
-    run = np.zeros((32 * kernel, d["c_blocks"] * 32), dtype=np.int64)
+    run = np.zeros((32 * fold.blocks, d["c_blocks"] * 32), dtype=np.int64)
     segment = np.arange(d["c_blocks"])[:, None] * 32
     if sparse:
         lane = GROUP * (np.arange(16) // 2) + indices
     else:
         assert (indices == np.arange(16) % 2).all()
         lane = np.broadcast_to(np.arange(16), indices.shape)
-    for row in range(32 * kernel):
+    for row in range(32 * fold.blocks):
         np.add.at(run[row], segment + lane[row], values[row])
-    expected = weights.transpose(0, 2, 3, 1).reshape(32 * kernel, kernel * channels)
-    np.testing.assert_array_equal(run[:, :kernel * channels], expected)
+    expected = np.zeros((32, fold.blocks, run.shape[1]), dtype=np.int64)
+    for j in range(kernel):
+        block, first = j // fold.rows, j % fold.rows * fold.lanes
+        expected[:, block, first:first + kernel * channels] = \
+            weights[:, :, j].transpose(0, 2, 1).reshape(32, -1)
+    np.testing.assert_array_equal(run, expected.reshape(run.shape))
+
+
+def test_the_digits_conv1_takes_its_three_kernel_rows_a_block_on_the_twin():
+    """The digits CNN's conv1 (1 channel, 3x3, 8x8 images, dense) folds its three kernel rows
+    into one block on the twin as on the dense 16x16 (the twin's line buffer and dense lanes):
+    the same blocks, so its cycles within 0.1 % of the dense array's (its weight rows are
+    1.25x wider)."""
+    shape = ConvShape(360, 1, 8, 8, 16, 3, 3, 1, 1)
+    weights = np.random.default_rng(3).integers(-128, 128, (16, 1, 3, 3))
+    twin, dense = map_conv(TWIN, shape, weights=weights), map_conv(ArchSpec(), shape)
+    assert (twin.descriptor["fold_rows"], twin.descriptor["taps"]) == (3, 1)
+    assert (twin.descriptor["dense_lanes"], dense.descriptor["fold_rows"]) == (1, 3)
+    assert predict_cycles(TWIN, twin) == pytest.approx(predict_cycles(ArchSpec(), dense),
+                                                       rel=1e-3)
+
+
+@pytest.mark.parametrize("rows, dense_widths, sparse_widths", [
+    (4, {}, {}), (6, {2: 3}, {}), (8, {2: 4}, {2: 8}),
+    (16, {2: 8, 3: 5, 4: 4, 5: 3}, {2: 16, 3: 8, 4: 8})])
+def test_lane_groups_of_a_folded_block_on_2to4_arrays(rows, dense_widths, sparse_widths):
+    """Kernel rows a block: up to a third of the rows (none below 6); a dense layer's runs
+    `rows // R'` lanes apart (the dense lanes' first `rows`), a 2:4 layer's `2 rows // R'`
+    rounded down to whole groups of four, offered where two groups fit."""
+    spec = ArchSpec(rows=rows, cols=4, weight_sparsity="2:4")
+    for sparse, widths in ((False, dense_widths), (True, sparse_widths)):
+        got = {n: lane_width(spec, n, sparse) for n in range(2, rows)}
+        assert {n: width for n, width in got.items() if width} == widths
 
 
 def test_the_command_line_refuses_3to8_in_one_line(tmp_path):

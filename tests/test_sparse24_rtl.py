@@ -5,6 +5,7 @@ analytical model and the data, cycles against the model (docs/sparsity.md)."""
 import numpy as np
 import pytest
 
+from models import tap_fold
 from models.golden import operand_range
 from models.sparsity import GROUP, is_2to4
 from models.spec import ArchSpec
@@ -16,9 +17,9 @@ from testbench.tb import DramTiming
 pytestmark = pytest.mark.rtl
 
 SPECS = (
-    ArchSpec(name="s24-4x4", rows=4, cols=4, weight_sparsity="2:4", glb_input_bytes=4096,
+    ArchSpec(name="s24-8x4", rows=8, cols=4, weight_sparsity="2:4", glb_input_bytes=8192,
              glb_weight_bytes=2048, glb_output_bytes=4096, glb_banks=2, dram_bus_bytes=8),
-    ArchSpec(name="s24-4x6", rows=4, cols=6, weight_sparsity="2:4", glb_input_bytes=4096,
+    ArchSpec(name="s24-12x3", rows=12, cols=3, weight_sparsity="2:4", glb_input_bytes=8192,
              glb_weight_bytes=4096, glb_output_bytes=4096, glb_banks=2, dram_bus_bytes=8),
 )
 STALLING = DramTiming(latency=60, gap=1, stall=100, seed=3)
@@ -54,11 +55,12 @@ def make_jobs(spec, seed):
         return Job(name, "fc", rand((m, c)), weights, **options)
 
     scale = high * high * 4 * rows * 9
+    rows_r, rows_pad = several_rows_kernel(spec)
     requant = (int(rng.integers(2**14, 2**15)), 14 + scale.bit_length() - 7, 3)
     return [
         conv("2to4_3x3_pad1", 1, 4 * rows + 4, 6, 5, cols + 1, 3, 1, 1),
         conv("2to4_1x1_stride2", 2, 2 * rows, 5, 6, 2 * cols - 1, 1, 2, 0),
-        conv("2to4_5x5_sparse_inputs", 1, 8, 7, 6, cols, 5, 1, 2, zeros=0.5),
+        conv("2to4_folded_5x5_sparse_inputs", 1, 8, 7, 6, cols, 5, 1, 2, zeros=0.5),
         conv("2to4_3x3_requant_relu", 1, 4 * rows, 5, 6, cols + 3, 3, 1, 1,
              bias=rng.integers(-scale // 8, scale // 8, cols + 3), requant=requant, relu=True),
         conv("2to4_folded_pad_value", 1, 4, 6, 7, cols + 1, 3, 1, 1, pad_value=low // 3),
@@ -70,16 +72,29 @@ def make_jobs(spec, seed):
         fc("2to4_fc", 5, 4 * rows + 8, 2 * cols + 1),
         fc("2to4_fc_many_rows", 3 * spec.output_words // 2, 2 * rows, cols - 1),
         conv("dense_3x3_odd_channels", 1, rows + 1, 6, 5, cols + 1, 3, 1, 1, sparse=False),
-        conv("dense_3x3_few_channels", 2, 3, 6, 5, cols + 1, 3, 1, 1, sparse=False,
+        conv("dense_5x5_few_channels", 2, 3, 6, 5, cols + 1, 5, 1, 2, sparse=False,
              zeros=0.3),
-        conv("dense_folded_3x3", 2, 1, 7, 6, cols + 1, 3, 1, 1, sparse=False,
+        conv("dense_folded_3x3_wide", 2, 1, 7, 4 * rows + 1, cols + 1, 3, 1, 1, sparse=False,
              pad_value=low // 5),
-        conv("dense_folded_2x2_stride2", 1, 2, 8, 7, cols, 2, 2, 0, sparse=False, zeros=0.3),
+        conv("dense_folded_rows_2x2_stride2", 1, 2, 8, 7, cols, 2, 2, 0, sparse=False,
+             zeros=0.3),
+        conv("dense_folded_rows_3x3", 2, 1, 7, 5, cols + 1, 3, 1, 1, sparse=False,
+             pad_value=low // 3),
+        conv("2to4_folded_rows", 2, 4, 6, 5, cols + 1, rows_r, 1, rows_pad, zeros=0.3,
+             pad_value=low // 5),
         conv("dense_1x1_last_word_split", 2, 2 * rows + 6, 4, 3, cols, 1, 1, 0, sparse=False),
         conv("dense_depthwise", 1, cols + 1, 5, 5, cols + 1, 3, 1, 1, sparse=False,
              groups=cols + 1),
         fc("dense_fc", 4, 4 * rows, cols + 2, sparse=False),
     ]
+
+
+def several_rows_kernel(spec):
+    """(kernel size, padding) of a 4-channel 2:4 layer whose folded blocks take two kernel
+    rows on `spec`: the widest kernel row that fits two lane groups, on an input row of at
+    most two words."""
+    r = min(3, tap_fold.lane_width(spec, 2, True) // GROUP)
+    return r, r // 2 if r == 3 else 0
 
 
 @pytest.fixture(scope="module", params=[
@@ -104,6 +119,7 @@ def test_layers_run_in_the_mode_their_weights_allow(sparse_run):
             expected = (1, 0) if sparse else (1 if part.mapping.shape.c <= spec.rows else 2, 1)
             assert (d["word_blocks"], d["dense_lanes"]) == expected, job.name
             assert d["fold"] == ("folded" in job.name), job.name
+            assert (d["fold_rows"] > 1) == ("folded_rows" in job.name), job.name
 
 
 def test_outputs_match_golden_bit_for_bit(sparse_run):
