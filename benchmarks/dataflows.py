@@ -12,7 +12,8 @@ published figures (docs/dataflows.md).
 2. ResNet-18 conv2_x (C = K = 64, 56x56, 3x3, int8 outputs) on the same three: pJ per MAC
    per component against the 1.91 pJ/MAC of issue 14.
 3. AlexNet's five conv layers at batch 4 on configs/eyeriss.yaml (65 nm hwcomponents table)
-   beside Eyeriss v1's measured figures (JSSC 2017).
+   beside Eyeriss v1's measured figures (JSSC 2017), with each layer's weight bytes fetched
+   from DRAM against its own and the DRAM accesses each weight once for the batch would give.
 
 WS and OS figures are the exact analytical model's (models/perf.py, equal to the RTL's
 counters and cycles on every RTL test); RS figures are models/rs_perf.py's
@@ -258,23 +259,33 @@ def eyeriss(batch=4):
           f"{f['macs'] / batch / 1e6:.1f} M MACs a frame, {f['cycles']:,} cycles "
           f"({f['macs'] / f['cycles'] / spec.peak_macs_per_cycle:.1%} of peak); "
           f"{len(layers) - f['lifted']} of {len(layers)} layers on the accelerator's mapping\n")
-    print("| layer | tile rows | tiles an image | channel chunks | weights | cycles | "
-          "DRAM accesses/MAC |")
-    print("|---|---:|---:|---:|---|---:|---:|")
+    print("| layer | tile rows | tiles an image | channel chunks | weights | weight bytes "
+          "from DRAM (x the layer's) | cycles | DRAM accesses/MAC |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|")
+    fetched = once = 0      # weight bytes from DRAM; each weight once for the batch
     for layer in layers:
         shape = replace(layer.shape, n=layer.shape.n * batch)
         counters = layer_run(spec, layer, batch)
         accesses = (counters["dram_bytes_read"] + counters["dram_bytes_written"]) \
             / EYERISS_ACCESS_BYTES / counters["macs"]
+        weights = counters["glb_weight_writes"] * spec.weight_word_bytes
+        layer_weights = (layer.shape.k * layer.reduction * spec.operand_bits) // 8
+        fetched, once = fetched + weights, once + layer_weights
+        loads = f"{weights:,} ({weights / layer_weights:.1f}x)"
         if rs_layer_fits(spec, layer.shape, layer.groups, batch):
             d = map_conv(spec, shape, layer.post).descriptor
             print(f"| {layer.name} | {d['tile_p']} | {d['tiles']} | {d['c_chunks']} | "
-                  f"{'resident' if d['w_resident'] else 'loaded every tile'} | "
+                  f"{'resident' if d['w_resident'] else 'loaded every tile'} | {loads} | "
                   f"{counters['cycles']:,} | {accesses:.4f} |")
         else:
-            print(f"| {layer.name} | bounds lifted | | | | {counters['cycles']:,} | "
+            print(f"| {layer.name} | bounds lifted | | | | {loads} | {counters['cycles']:,} | "
                   f"{accesses:.4f} |")
-    print()
+    print(f"\nWeights are {fetched / f['dram_bytes']:.1%} of the {f['dram_bytes']:,} DRAM bytes "
+          f"(the weight buffer's words written, {spec.weight_word_bytes} bytes each); with "
+          f"each weight once for the batch (the rest as it is) the DRAM accesses per MAC "
+          f"would be {(f['dram_bytes'] - fetched + once) / EYERISS_ACCESS_BYTES / f['macs']:.5f}"
+          f"; the weight bytes alone take {fetched // spec.dram_bus_bytes:,} DRAM beats of "
+          f"{spec.dram_bus_bytes} bytes.\n")
     print("| figure | peforge (model) | Eyeriss v1 (JSSC 2017) | ratio |")
     print("|---|---:|---:|---:|")
     labels = {"frames_per_s": "frames/s", "dram_accesses_per_mac": "DRAM accesses "

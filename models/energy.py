@@ -60,11 +60,11 @@ import yaml
 
 from . import hwlib
 from .cache import cache_root, digest
-from .counters import COUNTER_BITS, COUNTER_NAMES, RS_COUNTER_NAMES
+from .counters import COUNTER_BITS, COUNTER_NAMES
 from .hardware import (ADDR_BITS, BURST_BITS, COUNT_BITS, EVENT_BITS, POSTPROCESS_MULT_BITS,
                        POSTPROCESS_WIDE_BITS)
-from .inventory import (RS_COUNT_BITS, RS_MAX_STRIDE, bitmask_prefix_adders, bits_for,
-                        fingerprint, geometry, inventory, item_bits)
+from .inventory import (RS_MAX_STRIDE, bitmask_prefix_adders, bits_for, fingerprint,
+                        geometry, inventory, item_bits)
 from .sparsity import GROUP
 from .spec import DRAM_WORD_BITS, INDEX_BITS, ROW_STATIONARY
 
@@ -524,10 +524,6 @@ def activity(counters, spec, requantized=None):
     # toggles few of the high bits); the controller's inner loop steps a loop count and an
     # address on every vector it issues.
     changes = sum(min(c[name], c["cycles"]) for name in COUNTER_NAMES)
-    if spec.dataflow == ROW_STATIONARY:
-        array_changes = sum(min(c[name], c["cycles"]) for name in RS_COUNTER_NAMES)
-        use("control", "array event totals", "register_bit_write", array_changes * RS_COUNT_BITS)
-        use("control", "array event totals", "add_bit", array_changes * RS_COUNT_BITS)
     use("control", "activity counters", "register_bit_write", changes * COUNTER_BITS)
     use("control", "activity counters", "add_bit", changes * COUNTER_BITS)
     events = sum(min(c[name], c["cycles"]) for name in COUNTER_NAMES if name != "cycles")

@@ -43,6 +43,7 @@ from .hardware import (ADDR_BITS, BURST_BITS, COORD_BITS, COUNT_BITS, DMA_WRITE_
                        EVENT_BITS, OFFSET_BITS, POSTPROCESS_LATENCY, POSTPROCESS_MULT_BITS,
                        POSTPROCESS_WIDE_BITS, SHIFT_BITS)
 from .registers import DESCRIPTOR_FIELDS
+from .rs_inventory import row_stationary_controller
 from .sparsity import GROUP
 from .spec import (COMPRESSED_ROW_BYTES, DRAM_WORD_BITS, FOLD_LINE_WORDS, INDEX_BITS,
                    ROW_STATIONARY, check_built)
@@ -64,12 +65,10 @@ FOLD_WALK_BYTE_REGISTERS = 5   # pyhdl/tap_fold_loop.py _FoldWalk: block_rows, p
                                # prime_word, write_row, write_word (8 bits each)
 POS_BITS = 17             # pyhdl/tap_fold_loop.py POS: an element position in a packed row
 RS_OUTPUT_BITS = 12         # pyhdl/rs_pe.py RowStationaryPE(output_bits): a job's outputs F
-RS_COUNT_BITS = 32          # pyhdl/rs_array.py RowStationaryPEArray(counter_bits)
 RS_MAX_STRIDE = 7           # pyhdl/rs_array.py RowStationaryPEArray(max_stride): the input
                             # bus's diagonal tag spans rows + (cols - 1) * max_stride
 RS_PE_STATES = 6            # pyhdl/rs_pe.py RowStationaryPE's FSM: IDLE, LOAD, FILL,
                             # COMPUTE, EMPTY, DRAIN
-RS_ARRAY_COUNTS = 18        # pyhdl/rs_array.py: len(RS_PE_EVENTS + RS_ARRAY_EVENTS)
 RS_PE_EVENT_COUNT = 9       # pyhdl/rs_pe.py: len(RS_PE_EVENTS), one strobe each a PE
 TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and the writer
                           # read (acc_half, writer_half)
@@ -97,8 +96,8 @@ KINDS = ("register", "mac", "multiplier", "adder", "comparator", "shifter", "sra
 
 BLOCK_MODULES = {
     # block: the exported modules it covers, as paths below the top ("*" any suffix)
-    "pe_array": ("array.pe_*",),
-    "array_edges": ("array",),
+    "pe_array": ("array.pe_*", "inner_loop.array.pe_*"),
+    "array_edges": ("array", "inner_loop.array"),
     "accumulator": ("accumulator",),
     "input_buffer": ("input_buffer",),
     "weight_buffer": ("weight_buffer",),
@@ -110,7 +109,9 @@ BLOCK_MODULES = {
     "controller": ("sequencer", "sequencer.*", "inner_loop", "inner_loop.*"),
     "control": ("registers", "counters", "counters$*", ""),
 }
-"""Which RTL modules each block's items lie in ("" is the top module's own logic)."""
+"""Which RTL modules each block's items lie in ("" is the top module's own logic); where a
+module matches several patterns, the longest decides (the row-stationary array sits in its
+inner loop)."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ class Geometry:
     output_addr_bits: int
     bias_addr_bits: int
     output_half_words: int
-    array_latency: int      # weight-stationary: tag delay beside the array; os: 0
+    array_latency: int      # weight-stationary: tag delay beside the array; os, rs: 0
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -189,7 +190,8 @@ def geometry(spec):
         output_addr_bits=output_addr_bits,
         bias_addr_bits=bits_for(spec.bias_words - 1),
         output_half_words=spec.output_words // 2,
-        array_latency=0 if spec.dataflow == "os" else spec.rows + spec.cols - 1,
+        array_latency=(0 if spec.dataflow in ("os", ROW_STATIONARY)
+                       else spec.rows + spec.cols - 1),
     )
 
 
@@ -221,16 +223,18 @@ def inventory(spec):
     _postprocess(items, spec)
     if spec.dataflow != ROW_STATIONARY:
         _controller(items, spec, g)
+    else:
+        row_stationary_controller(items, spec, g.output_addr_bits,
+                                  spec.rows + (spec.cols - 1) * RS_MAX_STRIDE)
     _control(items, spec)
     return tuple(items)
 
 
 def row_stationary_array(items, spec):
-    """pyhdl/rs_pe.py RowStationaryPE and pyhdl/rs_array.py RowStationaryPEArray (held
-    against Yosys on the exported array alone, tests/test_inventory.py).  The accelerator
-    around it is the other dataflows' (buffers, DMA, accumulator, post-processor, counters)
-    until pyhdl/top.py builds the row-stationary inner loop (issue 14); its loop's controller
-    registers are not counted yet.  The buses are wires: no item (cell area only)."""
+    """pyhdl/rs_pe.py RowStationaryPE and pyhdl/rs_array.py RowStationaryPEArray as the
+    accelerator builds them inside its inner loop (held against Yosys on the exported
+    accelerator, tests/test_inventory.py; the loop's own registers are the controller's,
+    models/rs_inventory.py).  The buses are wires: no item (cell area only)."""
     ob, ab, pes = spec.operand_bits, spec.acc_bits, spec.rows * spec.cols
     fd, idp, pd = spec.rs_filter_depth, spec.rs_input_depth, spec.rs_psum_depth
     taps, filters = bits_for(min(fd, idp)), bits_for(pd)
@@ -256,9 +260,6 @@ def row_stationary_array(items, spec):
               + bits_for(RS_PE_STATES - 1),
               source=f"{src}: filter_addr, output, head, pos, fill, issue s (taps), base, "
                      f"issue c, issue k, drain, the FSM's state")
-    items.add("array_edges", "control", "register", "array event counts",
-              RS_ARRAY_COUNTS, RS_COUNT_BITS,
-              source="pyhdl/rs_array.py: one total per RS_PE_EVENTS and RS_ARRAY_EVENTS name")
     rows, cols = spec.rows, spec.cols
     diagonals = rows + (cols - 1) * RS_MAX_STRIDE
     items.add("array_edges", "control", "register", "placement stage", 1,
@@ -268,11 +269,12 @@ def row_stationary_array(items, spec):
                      "count, set and diagonal offset (the start's register is the passes "
                      "strobe's)")
     items.add("array_edges", "control", "register", "array event strobes", 1,
-              (RS_PE_EVENT_COUNT + 4) * pes + 2 + rows + cols,
+              (RS_PE_EVENT_COUNT + 4) * pes + 2 + rows,
               source="pyhdl/rs_array.py: every event strobe registered before its count: each "
                      "PE's, its start, filter and input deliveries and psum hop (none in the "
                      "bottom row), the pass start, the input bus's and each "
-                     "filter bus's send, each column's psum in and out")
+                     "filter bus's send, each column's psum out (its psum in is never valid "
+                     "in the accelerator: pyhdl/rs_loop.py)")
 
 
 def _placed_bits(count, job_bits, offset_bits):

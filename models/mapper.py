@@ -442,14 +442,15 @@ def _map_conv(spec, shape, post, placement, sparse):
 def rs_mapping(spec, shape, post, placement, choice):
     """A row-stationary layer's mapping as `choice` (models.row_stationary.LayerChoice) says:
     tiles of `tile_p` output rows, output groups of `k_group_blocks` filter blocks, a chunk
-    per filter block and channel chunk, no buffer halves; every block's weights resident if
-    `choice.resident`."""
+    per filter block and channel chunk, the weight buffer in halves if `choice.halves`; every
+    block's weights resident if `choice.resident`."""
     from .row_stationary import chunk_words
     k_blocks = _ceil_div(shape.k, spec.cols)
     resident = chunk_words(spec, shape, choice)[(False, False)] if choice.resident else 0
     return _mapping(spec, shape, post, placement, choice.tile_p,
                     _ceil_div(shape.c, spec.input_lanes), k_blocks, choice.k_group_blocks,
-                    choice.c_chunk_blocks, 0, resident, 0, rs_choice=choice)
+                    choice.c_chunk_blocks, spec.weight_words // 2 if choice.halves else 0,
+                    resident, 0, rs_choice=choice)
 
 
 def _rs_fields(spec, shape, w_row, choice, last_tile_p):

@@ -444,7 +444,9 @@ class LayerChoice:
     of every channel in the input buffer, its outputs of a group of `k_group_blocks` filter
     blocks in the output buffer); `c_chunk_blocks` channel blocks a chunk (a chunk's weights,
     of one block of `cols` filters, in the weight buffer); `resident`: every filter block's
-    weights stay in the weight buffer for the whole layer (one chunk a block)."""
+    weights stay in the weight buffer for the whole layer (one chunk a block); `halves`: the
+    weight buffer works as two halves, the next chunk's weights loading into one while the
+    other's passes run (a chunk then fits half of it)."""
     channels: int
     filters: int
     fold_rows: int
@@ -453,6 +455,7 @@ class LayerChoice:
     c_chunk_blocks: int
     resident: bool
     k_group_blocks: int
+    halves: bool = False
 
 
 def choice_of(spec, mapping):
@@ -460,7 +463,7 @@ def choice_of(spec, mapping):
     d = mapping.descriptor
     return LayerChoice(d["rs_channels"], d["rs_filters"], d["rs_fold_rows"],
                        d["rs_strip_cols"], d["tile_p"], d["c_chunk_blocks"],
-                       bool(d["w_resident"]), d["k_group_blocks"])
+                       bool(d["w_resident"]), d["k_group_blocks"], d["w_half_words"] != 0)
 
 
 def chunk_extents(spec, shape, choice):
@@ -673,17 +676,18 @@ def fc_row(shape):
 
 
 def _fits(spec, shape, choice):
-    """The tile's band, its outputs and a chunk's weights fit the buffers (and the
-    sequencer's counts)."""
+    """The tile's band, its outputs and a chunk's weights (in half the weight buffer with
+    `halves`) fit the buffers (and the sequencer's counts)."""
     k_blocks = ceil(shape.k / spec.cols)
     band = layer_mapper.band_rows(shape, choice.tile_p)
     group = choice.k_group_blocks
     words = chunk_words(spec, shape, choice)
     weights = k_blocks * words[(False, False)] if choice.resident else words[(False, False)]
+    room = spec.weight_words // 2 if choice.halves else spec.weight_words
     return (band * shape.w * ceil(shape.c / spec.input_lanes) <= spec.input_words
             and band * shape.w <= COUNT_LIMIT
             and choice.tile_p * shape.q * group <= spec.output_words
-            and choice.tile_p * shape.q <= COUNT_LIMIT and weights <= spec.weight_words)
+            and choice.tile_p * shape.q <= COUNT_LIMIT and weights <= room)
 
 
 def output_groups(spec, shape):
@@ -703,39 +707,51 @@ def _candidates(spec, shape, bounded):
     register files allow (the most, half of it, 1); folds as large as the array; output
     groups of `output_groups`; with each, the tallest tiles that fit, the same number of
     tiles evened out, and the tallest whose rows are a whole number of strips; channel
-    chunks of the most blocks that fit, or every block resident.  `bounded` False: every
-    whole-image choice in one output group, whether it fits or not."""
+    chunks of the most blocks that fit, or every block resident; and where a tile loads more
+    than one chunk, the weight buffer in halves with chunks of the most blocks that fit half
+    of it.  `bounded` False: every whole-image choice in one output group, whether it fits or
+    not."""
     c_blocks, k_blocks = ceil(shape.c / spec.input_lanes), ceil(shape.k / spec.cols)
     array = array_of(spec)
     p = shape.p
+    found = set()       # the values of `halves` whose largest fitting chunks were found
+    wanted = {False, True}
     for chunk_blocks in range(c_blocks, 0, -1):
         c_chunk = min(shape.c, chunk_blocks * spec.input_lanes)
         most = map_conv(replace_shape(shape, n=1, k=min(shape.k, spec.cols), c=c_chunk), array)
-        found = False
+        several = k_blocks > 1 or chunk_blocks < c_blocks   # loads a tile
+        modes = [(resident, halves) for halves in ((False, True) if several else (False,))
+                 if halves not in found
+                 for resident in ((False, True) if chunk_blocks == c_blocks and not halves
+                                  else (False,))]
+        fitted = set()
         for channels in sorted({1, ceil(most.channels / 2), most.channels}):
             for filters in sorted({1, ceil(most.filters / 2), most.filters}):
-                def choice(tile_p, resident, group=k_blocks):
+                def choice(tile_p, resident, group=k_blocks, halves=False):
                     return LayerChoice(channels, filters, most.fold_rows,
                                        min(tile_p, spec.cols), tile_p, chunk_blocks, resident,
-                                       group)
+                                       group, halves)
                 if not bounded:
                     yield choice(p, chunk_blocks == c_blocks and k_blocks * chunk_words(
                         spec, shape, choice(p, False))[(False, False)] <= spec.weight_words)
                     continue
-                for resident in ((False, True) if chunk_blocks == c_blocks else (False,)):
+                for resident, halves in modes:
                     for group in output_groups(spec, shape):
                         tallest = 0
-                        while tallest < p and _fits(spec, shape,
-                                                    choice(tallest + 1, resident, group)):
+                        while tallest < p and _fits(spec, shape, choice(
+                                tallest + 1, resident, group, halves)):
                             tallest += 1
                         if not tallest:
                             continue
-                        found = True
+                        fitted.add(halves)
                         tiles = ceil(p / tallest)
                         strips = tallest // spec.cols * spec.cols
                         for tile_p in {tallest, ceil(p / tiles), strips} - {0}:
-                            yield choice(tile_p, resident, group)
-        if found or not bounded:
+                            yield choice(tile_p, resident, group, halves)
+        found |= fitted
+        if not several and fitted:
+            wanted = {False}    # one load a tile: nothing to overlap
+        if not bounded or wanted <= found:
             return
 
 

@@ -183,6 +183,10 @@ already waits for the collector's last vector (a weight-stationary drain waits f
 array's latency)."""
 
 
+PREFETCH_LATENCY = 1
+"""Cycles from a chunk's `run` to the loop's `prefetch` pulse: its registered start."""
+
+
 class RowStationaryStreamer:
     """The row-stationary inner loop as `models.perf.predict_cycles` walks it: each chunk is
     the next (filter block, channel chunk)'s passes over the tile's band (`chunk_cycles`)."""
@@ -195,12 +199,15 @@ class RowStationaryStreamer:
         self.chunks = 0
 
     def chunk(self, cycles, pixels, chunk, prefetch):
-        """Run the next chunk from `cycles`; return (its end, None: no prefetch)."""
+        """Run the next chunk from `cycles` (its `run`); return (its end, when the next
+        chunk's weights are in or None).  A prefetch (`prefetch` cycles of load) starts with
+        the pass walk, PREFETCH_LATENCY after `run` (pyhdl/rs_loop.py `prefetch`)."""
         kb = self.chunks // self.c_chunks % self.k_blocks
         self.chunks += 1
+        ready = None if prefetch is None else cycles + PREFETCH_LATENCY + prefetch
         return cycles + _chunk_length(chunk_mapping(
             self.spec, self.shape, self.choice, kb == self.k_blocks - 1,
-            chunk == self.c_chunks - 1, pixels // self.shape.q)), None
+            chunk == self.c_chunks - 1, pixels // self.shape.q)), ready
 
     def drained(self, cycles):
         return cycles + DRAIN_CYCLES

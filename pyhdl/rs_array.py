@@ -121,8 +121,9 @@ class RowStationaryPEArray(wiring.Component):
             receiving PE), input_bus_sends, input_bus_deliveries, glb_psum_reads /
             glb_psum_writes (psum_in / psum_out transfers), psum_hops (sums passed from a PE
             to the PE above).  The strobes are registered before their adder trees, so no
-            count sits on a path of the array's logic (`EVENT_LATENCY`).
-        counts: the totals of `events` since reset.
+            count sits on a path of the array's logic (`EVENT_LATENCY`).  The array keeps
+            no totals: the accelerator's counter block (models/counters.py RS_COUNTERS)
+            adds `events` up.
 
     Latency: the placement (each PE row's and column's set, activity, job count and diagonal
     offset) is registered from `config`, so the PEs start `START_LATENCY` cycles after
@@ -139,7 +140,7 @@ class RowStationaryPEArray(wiring.Component):
     """Cycles from an event to `events`: the strobes' register."""
 
     def __init__(self, rows, cols, operand_bits, acc_bits, filter_depth, input_depth,
-                 psum_depth, max_stride=7, output_bits=12, counter_bits=32):
+                 psum_depth, max_stride=7, output_bits=12):
         for name, value in (("rows", rows), ("cols", cols), ("max_stride", max_stride)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"RowStationaryPEArray: {name} must be a positive integer, "
@@ -161,8 +162,6 @@ class RowStationaryPEArray(wiring.Component):
                 "data": signed(operand_bits)}))),
             "psum_in": In(stream.Signature(signed(acc_bits))).array(cols),
             "psum_out": Out(stream.Signature(signed(acc_bits))).array(cols),
-            "counts": Out(data.StructLayout({name: counter_bits
-                                             for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})),
             "events": Out(array_events_layout(rows, cols)),
         })
 
@@ -233,10 +232,9 @@ class RowStationaryPEArray(wiring.Component):
                           for a in range(1, self.rows) for b in range(self.cols)],
         })
         for name, bits in strobes.items():
-            total, event = getattr(self.counts, name), getattr(self.events, name)
             registered = Signal(len(bits), name=f"{name}_strobes")
-            m.d.sync += [registered.eq(Cat(bits)), total.eq(total + event)]
-            m.d.comb += event.eq(_popcount(registered))
+            m.d.sync += registered.eq(Cat(bits))
+            m.d.comb += getattr(self.events, name).eq(_popcount(registered))
         return m
 
     def _filter_bus(self, m, a, row_pes, row_active, col_set):

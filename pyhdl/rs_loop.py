@@ -697,7 +697,9 @@ class RowStationaryLoop(InnerLoop):
         rf_reads: Out, this cycle's register-file reads (filter, input and psum).
         array_events: Out, the array's `events` (RowStationaryPEArray), for the counters.
     `chunk_done` pulses when the chunk's last pass is over; `idle` while no chunk runs;
-    `prefetch` never (the weights of a chunk are loaded before it runs).
+    `prefetch` pulses as the chunk's pass walk starts (the cycle after `run`): with the
+    weight buffer in halves the sequencer then loads the next chunk's weights into the
+    other half while this chunk's passes read theirs.
     Counts: busy cycles (input-bus words), MACs, gated MACs, register-file writes and
     reads (all three files), inter-PE transfers (psum hops up the columns).
     """
@@ -799,7 +801,7 @@ class RowStationaryLoop(InnerLoop):
         with m.Elif(running & ~start & ~walk.busy):
             m.d.sync += running.eq(0)
             m.d.comb += self.chunk_done.eq(1)
-        m.d.comb += self.idle.eq(~running & ~self.run)
+        m.d.comb += [self.idle.eq(~running & ~self.run), self.prefetch.eq(start)]
 
         ev, e = array.events, self.events
         m.d.comb += [

@@ -51,3 +51,9 @@ def stream_os_array(dut, inputs, idle, active_cols):
 
     simulate(dut, bench)
     return got, sum(gated)
+
+
+def add_events(totals, events, names):
+    """Add one cycle's `events` (a simulator value of a struct with a count per name in
+    `names`) to the Counter `totals`, as the accelerator's counter block adds them up."""
+    totals.update({name: getattr(events, name) for name in names})

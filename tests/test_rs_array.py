@@ -5,6 +5,7 @@ RowStationaryMapping, against the NumPy executor's partial sums and counts for t
 import itertools
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +18,11 @@ from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, ConvShape, RowStatio
                                    RowStationaryMapping, run_conv)
 from pyhdl.rs_array import RS_ARRAY_EVENTS, RowStationaryPEArray
 from pyhdl.rs_pe import RS_PE_EVENTS
-from testbench.amaranth_sim import simulate
+from testbench.amaranth_sim import add_events, simulate
 from testbench.rs_passes import array_config
 
 ACC_BITS = 32
+EVENTS = RS_PE_EVENTS + RS_ARRAY_EVENTS
 DEADLOCK_CYCLES = 1000  # far beyond a PE's compute between two stream words (p*q*S + 3)
 
 
@@ -75,7 +77,8 @@ class Pass:
 def drive(array, dut, the_pass, before, pause):
     """Run one pass on `dut`: feed the buses and the columns' psum_in (`before`'s sums),
     `pause(port)` holding a word back or stalling an output this cycle. Returns (the words out
-    of each column, the array's counts)."""
+    of each column, the array's `events` summed over every cycle up to EVENT_LATENCY after
+    the pass)."""
     sources = {dut.filter_in[a]: words for a, words in the_pass.filter_bus_words().items()}
     sources[dut.input_in] = the_pass.input_words()
     for b in range(array.cols):
@@ -84,13 +87,14 @@ def drive(array, dut, the_pass, before, pause):
             sources[dut.psum_in[b]] = sums
     outputs = {b: [] for b in range(array.cols)}
     sums_per_column = [len(the_pass.column_sums(before, b) or []) for b in range(array.cols)]
-    counts = {}
+    counts = Counter()
 
     async def bench(ctx):
         ctx.set(dut.config, array_config(the_pass.mapping, the_pass.plan))
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
+        add_events(counts, ctx.get(dut.events), EVENTS)
         idle = 0
         while ctx.get(dut.busy):
             assert idle < DEADLOCK_CYCLES, f"no stream moved for {idle} cycles"
@@ -111,12 +115,15 @@ def drive(array, dut, the_pass, before, pause):
                 assert len(outputs[b]) <= sums_per_column[b], f"column {b}: too many sums"
             idle = 0 if moved or delivered else idle + 1
             await ctx.tick()
+            add_events(counts, ctx.get(dut.events), EVENTS)
             for port in moved:
                 sources[port].pop(0)
         assert not any(sources.values()), "stream words left unread"
-        await ctx.tick().repeat(dut.EVENT_LATENCY)     # the last events reach the counts
-        totals = ctx.get(dut.counts)
-        counts.update({name: getattr(totals, name) for name in RS_PE_EVENTS + RS_ARRAY_EVENTS})
+        for port in sources:
+            ctx.set(port.valid, 0)
+        for _ in range(dut.EVENT_LATENCY):      # the last strobes reach `events`
+            await ctx.tick()
+            add_events(counts, ctx.get(dut.events), EVENTS)
 
     simulate(dut, bench)
     return outputs, counts

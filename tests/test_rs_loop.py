@@ -21,12 +21,13 @@ from models.registers import DESCRIPTOR
 from models.row_stationary import (ARRAY_EVENTS, PE_EVENTS, array_of, chunk_cycles,
                                    chunk_mapping, choice_of,
                                    run_conv)
+from models.rs_perf import PREFETCH_LATENCY
 from models.spec import ArchSpec
 from pyhdl.rs_array import RowStationaryPEArray
 from pyhdl.rs_loop import (RowStationaryFilterFeed, RowStationaryInputFeed,
                            RowStationaryInputWalk, RowStationaryLoop, RowStationaryPassWalk,
                            RowStationaryPsumCollector)
-from testbench.amaranth_sim import simulate
+from testbench.amaranth_sim import add_events, simulate
 from testbench.rs_passes import (array_config, collector_config, filter_feed_config,
                                  input_walk_config, pass_walk_config)
 
@@ -290,7 +291,8 @@ def test_the_datapath_runs_whole_convolutions_bit_exactly(array_name, kernel, st
     """A random conv (folds, strips, channel and filter tiles, padding of a zero point) from
     the buffers through the array into output words, every pass configured and started by
     the pass walk: the passes' configurations are the host's (testbench/rs_passes.py), the
-    outputs the golden model's bit for bit, the array's counts the executor's."""
+    outputs the golden model's bit for bit, the array's events summed over the run the
+    executor's counts."""
     array = ARRAYS[array_name]
     rng = np.random.default_rng([kernel, stride, pad, array.rows])
     c, k = int(rng.integers(2, 6)), int(rng.integers(2, array.cols + 1))
@@ -311,12 +313,14 @@ def test_the_datapath_runs_whole_convolutions_bit_exactly(array_name, kernel, st
     top, walk, units = datapath(array, buffer_image(x, array.rows),
                                 [0] * weight_base + [pack(word) for word in lanes])
     out = np.zeros((shape.p * shape.q, array.cols), dtype=np.int64)
-    configs, counts = [], {}
+    configs, counts = [], Counter()
+    array_events = units["array"].events
 
     async def bench(ctx):
         ctx.set(units["input_feed"].pad_value, 3)
         await start_unit(ctx, walk, pass_walk_config(mapping, weight_base))
         for _ in range(50000 * len(plans)):
+            add_events(counts, ctx.get(array_events), PE_EVENTS + ARRAY_EVENTS)
             if ctx.get(walk.pass_start):
                 configs.append([ctx.get(port) for port in (
                     walk.array_config, walk.walk_config, walk.filter_config,
@@ -330,8 +334,9 @@ def test_the_datapath_runs_whole_convolutions_bit_exactly(array_name, kernel, st
                 break
             await ctx.tick()
         assert not ctx.get(walk.busy), "the chunk did not finish"
-        totals = ctx.get(units["array"].counts)
-        counts.update({name: getattr(totals, name) for name in PE_EVENTS + ARRAY_EVENTS})
+        for _ in range(units["array"].EVENT_LATENCY):      # the last strobes reach `events`
+            await ctx.tick()
+            add_events(counts, ctx.get(array_events), PE_EVENTS + ARRAY_EVENTS)
 
     simulate(top, bench)
     assert len(configs) == len(plans)
@@ -391,7 +396,8 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
     them over (one filter block each, its weights resident in the weight buffer): the output
     words are the golden model's bit for bit (a zero point as padding), the events it counts
     the executor's, and each chunk's cycles from `run` to `chunk_done` the model's
-    (models.rs_perf.chunk_cycles)."""
+    (models.rs_perf.chunk_cycles), and its `prefetch` pulse PREFETCH_LATENCY after each
+    `run` (models.rs_perf)."""
     spec = LOOP_SPECS[spec_name]
     rng = np.random.default_rng([kernel, stride, pad, spec.rows])
     c, k = int(rng.integers(2, 8)), int(rng.integers(spec.cols + 1, 2 * spec.cols + 3))
@@ -420,6 +426,7 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
     out = np.zeros((shape.p * shape.q * k_blocks, spec.cols), dtype=np.int64)
     events = Counter()
     lengths = []        # cycles from each chunk's `run` to its `chunk_done`
+    prefetches = []     # (chunk, cycles from its `run`) of each `prefetch` pulse
 
     async def bench(ctx):
         for name, word in d.items():
@@ -444,6 +451,8 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
                 events.update(macs=e.macs, macs_gated=e.macs_gated, rf_writes=e.rf_writes,
                               array_transfers=e.array_transfers, busy_cycles=e.busy_cycles,
                               rf_reads=ctx.get(loop.rf_reads))
+                if ctx.get(loop.prefetch):
+                    prefetches.append((kb, lengths[-1]))
                 done = ctx.get(loop.chunk_done)
                 await ctx.tick()
                 if done:
@@ -470,6 +479,7 @@ def test_the_loop_runs_a_layers_filter_blocks_bit_exactly(spec_name, kernel, str
     assert lengths == [chunk_cycles(chunk_mapping(spec, shape, choice,
                                                   last_k=k0 + spec.cols >= k))
                        for k0 in range(0, k, spec.cols)]
+    assert prefetches == [(kb, PREFETCH_LATENCY) for kb in range(k_blocks)]
 
 
 @pytest.mark.parametrize("spec_name", LOOP_SPECS)

@@ -1,8 +1,9 @@
 """Row-stationary layers on the Verilator-simulated RTL (issue 14): random convolutions
 (kernels 1, 3 and 5, strides 1 and 2, padding, a zero point as padding), depthwise and grouped
 layers, fully-connected layers and batches, with bias, requantization and ReLU (int8 outputs)
-or int32 outputs, and layers larger than the buffers (bands of output rows, chunks of
-channels), bit for bit against the golden model and every counter against the analytical
+or int32 outputs, layers larger than the buffers (bands of output rows, chunks of
+channels) and layers with the weight buffer in halves (the next chunk's weights prefetched),
+bit for bit against the golden model and every counter against the analytical
 model, cycles included, on a non-square array with an odd number of rows
 (configs/rs-3x5.yaml) and a non-square one with an even number (configs/rs-4x6.yaml).  One
 Verilator build per array, every layer run back to back in it."""
@@ -10,13 +11,12 @@ Verilator build per array, every layer run back to back in it."""
 import numpy as np
 import pytest
 
-from models.counters import RS_COUNTER_NAMES
 from models.golden import operand_range
-from models.perf import predict_counters, predict_cycles
 from testbench.jobs import Job
-from testbench.runner import SimulationModel
-
-from test_rtl_conv import conv_job
+from testbench.layer_checks import (assert_counters_match_the_model,
+                                    assert_cycles_match_the_model,
+                                    assert_outputs_match_golden, input_windows)
+from testbench.layer_values import conv_job, layer_run_fixture
 
 pytestmark = pytest.mark.rtl
 
@@ -81,21 +81,12 @@ def larger_than_the_buffers(rng, spec):
     ]
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
-def rs_run(request, arch, tmp_path_factory):
-    spec = arch(request.param)
-    jobs = make_jobs(spec, seed=14 + sum(map(ord, spec.name)))
-    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"rs-{spec.name}"))
-    assert [r.name for r in results] == [j.name for j in jobs]
-    return spec, jobs, results
+rs_run = layer_run_fixture("rs_run", ARCHS, make_jobs, seed=14)
 
 
 def test_outputs_match_golden_bit_for_bit(rs_run):
     _, jobs, results = rs_run
-    for job, result in zip(jobs, results):
-        assert result.output.shape == result.expected.shape, job.name
-        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+    assert_outputs_match_golden(jobs, results)
 
 
 def test_layers_fold_strip_and_tile(rs_run):
@@ -107,6 +98,9 @@ def test_layers_fold_strip_and_tile(rs_run):
     assert max(d["k_blocks"] for d in descriptors) > 1
     assert max(d["rs_vertical_sets"] for d in descriptors) > 1
     assert max(d["rs_horizontal_sets"] for d in descriptors) > 1
+    # Layers with the weight buffer in halves (the next chunk's weights prefetched) and
+    # without (one load a tile, or resident weights).
+    assert {d["w_half_words"] != 0 for d in descriptors} == {False, True}
 
 
 def test_layers_larger_than_the_buffers_run_in_bands_and_chunks(rs_run):
@@ -127,25 +121,21 @@ def test_layers_larger_than_the_buffers_run_in_bands_and_chunks(rs_run):
     for name in ("bands_chunks_3x3", "fc_chunks"):
         assert descriptors[name][0]["c_chunks"] > 1, name
     assert descriptors["bands_chunks_3x3"][0]["tiles"] > 1
+    assert descriptors["bands_chunks_3x3"][0]["w_half_words"]   # chunks prefetched, tile by tile
     d = descriptors["output_groups_1x1"][0]
     assert d["q"] * d["k_blocks"] > spec.output_words
     assert 1 < d["k_group_blocks"] < d["k_blocks"] and d["k_blocks"] % d["k_group_blocks"]
 
 
 def test_counters_match_the_analytical_model(rs_run):
-    spec, jobs, results = rs_run
-    for job, result in zip(jobs, results):
-        runs = [predict_counters(spec, part.mapping) for part in job.parts(spec)]
-        predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
-        assert set(RS_COUNTER_NAMES) <= set(predicted)
-        assert {name: result.counters[name] for name in predicted} == predicted, job.name
+    """Every counter the model predicts, the row-stationary array's own (RS_COUNTERS)
+    included."""
+    assert_counters_match_the_model(*rs_run)
 
 
 def test_cycles_match_the_analytical_model(rs_run):
-    spec, jobs, results = rs_run
-    for job, result in zip(jobs, results):
-        predicted = sum(predict_cycles(spec, part.mapping) for part in job.parts(spec))
-        assert result.counters["cycles"] == predicted, job.name
+    _, jobs, _ = rs_run
+    assert assert_cycles_match_the_model(*rs_run) == len(jobs)
 
 
 def test_gated_macs_are_the_zero_inputs(rs_run):
@@ -153,12 +143,7 @@ def test_gated_macs_are_the_zero_inputs(rs_run):
     zero; every MAC of a run (grouped: its block-diagonal zeros too) is counted."""
     spec, jobs, results = rs_run
     for job, result in zip(jobs, results):
-        shape = job.shape
-        x = job.inputs if job.op == "conv" else job.inputs.T.reshape(1, shape.c, shape.h, 1)
-        x = np.pad(x, ((0, 0), (0, 0), (job.pad, job.pad), (job.pad, job.pad)),
-                   constant_values=job.pad_value)
-        windows = np.lib.stride_tricks.sliding_window_view(x, (shape.r, shape.s), axis=(2, 3))
-        zero_x = (windows[:, :, ::job.stride, ::job.stride][:, :, :shape.p, :shape.q] == 0)
+        zero_x = input_windows(job) == 0
         performed = gated = 0
         for part in job.parts(spec):
             sub = part.mapping.shape
