@@ -27,8 +27,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from models.perf import model_counters  # noqa: E402
-from models.sparsity import GROUP, magnitude_mask  # noqa: E402
+from models.perf import fetched_weight_beats, model_counters, weight_dram_rows  # noqa: E402
+from models.sparsity import GROUP, magnitude_mask, mapping_is_sparse  # noqa: E402
 from models.spec import SpecError, load_spec  # noqa: E402
 from testbench.jobs import Job  # noqa: E402
 from testbench.regress import check_counters  # noqa: E402
@@ -41,6 +41,12 @@ def layer(size, channels, seed=1):
     w = rng.integers(-128, 128, (channels, channels, 3, 3))
     w = w * magnitude_mask(w)
     return Job("conv_3x3_2to4", "conv", x, w, stride=1, pad=1)
+
+
+def weight_bytes(spec, mapping):
+    """DRAM bytes of weights the layer reads (the model's, part of `dram_bytes_read`)."""
+    rows = weight_dram_rows(spec, mapping.shape, mapping_is_sparse(spec, mapping))
+    return fetched_weight_beats(spec, mapping, rows) * spec.dram_bus_bytes
 
 
 def run(spec, job, label):
@@ -100,6 +106,9 @@ def main(argv=None):
               f"DRAM {counters['dram_bytes_read']} B read, "
               f"{counters['dram_bytes_written']} B written")
     print(f"cycles: {sparse['cycles'] / dense['cycles']:.3f}x of the dense array's")
+    w_sparse, w_dense = weight_bytes(twin, part.mapping), weight_bytes(base, dense_part.mapping)
+    print(f"weights: {w_sparse} B read from DRAM, {w_sparse / w_dense:.3f}x the dense "
+          f"array's {w_dense} B")
     return 0
 
 

@@ -430,6 +430,10 @@ def _output_stationary_array(items, spec, g):
                   source="pyhdl/sparse_os_array.py SparseOutputStationaryPE: the 4:1 "
                          "selection of the group's input by the weight's index (three 2:1 "
                          "selects of an operand)")
+        items.add("array_edges", "array", "comparator", "dense-lane selection", 2 * rows, ob,
+                  source="pyhdl/sparse_os_loop.py array_vector (sparse_loop.py "
+                         "dense_lane_vector): per row, its operand from half 0 or 1 of the "
+                         "word or the group's own lane (two 2:1 selects)")
     src = "pyhdl/os_array.py OutputStationaryArray"
     items.add("array_edges", "array", "register", "row gated counts", rows, bits_for(cols),
               source=f"{src}: each row's count of skipped products, registered before the "

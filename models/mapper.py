@@ -4,7 +4,8 @@ Every layer runs as a convolution: X is NHWC with one padded DRAM row per pixel,
 with one padded row per output pixel (models/layout.py).  W is laid out for the dataflow
 (`weight_rows`): KRSC with one padded row per (k, r, s) for weight-stationary, and for
 output-stationary one row of `cols` filters per (r, s, c), blocked by filter block and
-channel chunk in the order the controller loads them.  A fully-connected layer X[m, c] . W[k, c]^T is a 1x1 convolution over a
+channel chunk in the order the controller loads them (on a 2:4 array a chunk's steps are one
+row: models/sparse_os.py).  A fully-connected layer X[m, c] . W[k, c]^T is a 1x1 convolution over a
 one-image, m-row, one-column input, so the same hardware loops serve both.
 """
 
@@ -268,9 +269,13 @@ def weight_row_elems(spec, shape, sparse=False):
     return shape.c
 
 
-def weight_beats(spec, shape, sparse=False, rs_choice=None):
+def weight_beats(spec, shape, sparse=False, rs_choice=None, c_chunk_blocks=None):
     """DRAM beats W takes in the dataflow's layout (row-stationary: `rs_choice`'s, or the
-    layer's own)."""
+    layer's own; on an output-stationary 2:4 array, with chunks of `c_chunk_blocks` input
+    words, or without them the most any chunking takes: a row per step)."""
+    if spec.dataflow == "os" and spec.skips_weights and c_chunk_blocks:
+        return _ceil_div(shape.k, spec.cols) * sparse_os.block_beats(
+            spec, shape.r * shape.s, shape.c, c_chunk_blocks, sparse)
     return weight_dram_rows(spec, shape, sparse, rs_choice) * row_beats(
         weight_row_elems(spec, shape, sparse), spec.operand_bits, spec.dram_bus_bytes)
 
@@ -521,21 +526,21 @@ def _weight_loads(spec, w_row, taps, d, sparse):
     Weight-stationary: a chunk is a slice of every (k, r, s) row of a block of `cols`
     filters (the last block has k_last of them), the slices of one row `w_chunk_beats`
     apart.  Output-stationary: a chunk is whole rows of `cols` filters, one per (r, s, c)
-    of its channels, the chunks of a filter block one after the other.
+    of its channels (on a 2:4 array one row of its steps: models/sparse_os.py `chunk_loads`),
+    the chunks of a filter block one after the other.
     """
     rows, cols, k_last = spec.rows, spec.cols, d["k_last"]
     last_chunk_blocks = d["c_blocks"] - (d["c_chunks"] - 1) * d["c_chunk_blocks"]
     first_cols = cols - 1
     if spec.dataflow == "os":
-        chunk_rows = taps * sparse_os.weight_steps(spec, d["chunk_elems"], sparse)
-        last_rows = taps * sparse_os.weight_steps(spec, d["last_chunk_elems"], sparse)
+        full, last = sparse_os.chunk_loads(spec, taps, d["c"], d["c_chunk_blocks"], sparse)
         return {
-            "w_block_beats": ((d["c_chunks"] - 1) * chunk_rows + last_rows) * w_row,
-            "w_chunk_step": chunk_rows * w_row,
-            "w_slice_beats": w_row, "w_last_slice_beats": w_row,
-            "w_row_elems": spec.weight_lanes, "w_last_row_elems": spec.weight_lanes,
-            "w_rows": chunk_rows, "w_rows_last_chunk": last_rows,
-            "w_rows_last_k": chunk_rows, "w_rows_last_both": last_rows,
+            "w_block_beats": (d["c_chunks"] - 1) * full.beats + last.beats,
+            "w_chunk_step": full.beats, "w_row_beats": full.row_beats,
+            "w_slice_beats": full.row_beats, "w_last_slice_beats": last.row_beats,
+            "w_row_elems": full.row_elems, "w_last_row_elems": last.row_elems,
+            "w_rows": full.rows, "w_rows_last_chunk": last.rows,
+            "w_rows_last_k": full.rows, "w_rows_last_both": last.rows,
             "shift_first": 0, "last_shift_first": 0,
         }
     elems = block_elems(spec, d["word_blocks"])
@@ -572,7 +577,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     b_row = row_beats(shape.k, DRAM_WORD_BITS, bus)
     if placement is None:
         w_addr = shape.n * shape.h * shape.w * x_row
-        b_addr = w_addr + weight_beats(spec, shape, sparse, rs_choice)
+        b_addr = w_addr + weight_beats(spec, shape, sparse, rs_choice, c_chunk_blocks)
         placement = Placement(0, w_addr, b_addr, b_addr + (b_row if post.bias else 0))
     x_addr, w_addr, b_addr, y_addr = (placement.x_addr, placement.w_addr, placement.b_addr,
                                       placement.y_addr)
@@ -660,8 +665,9 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
     descriptor.update(_weight_loads(spec, w_row, taps, descriptor, sparse))
     descriptor.update(_rs_fields(spec, shape, w_row, rs_choice, last_tile_p))
     descriptor = _checked(descriptor)
-    return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, w_row, y_row, x_pitch,
-                   y_pitch, tile_p, descriptor, y_groups * group_table, tile_images)
+    return Mapping(shape, post, x_addr, w_addr, b_addr, y_addr, x_row, descriptor["w_row_beats"],
+                   y_row, x_pitch, y_pitch, tile_p, descriptor, y_groups * group_table,
+                   tile_images)
 
 
 def _folded(spec, shape, dense, fold_rows):

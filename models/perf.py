@@ -71,8 +71,7 @@ def predict_counters(spec, mapping, inputs=None):
         "glb_input_reads": shape.n * d["k_blocks"] * d["c_blocks"] * d["word_blocks"]
         * sum(_inside(shape.p, shape.stride, r - shape.pad, shape.h) for r in range(shape.r))
         * sum(_inside(shape.q, shape.stride, s - shape.pad, shape.w) for s in range(shape.s)),
-        "dram_bytes_read": x_bytes + (fetched_weight_rows(spec, mapping, w_rows)
-                                      * mapping.w_row_beats
+        "dram_bytes_read": x_bytes + (fetched_weight_beats(spec, mapping, w_rows)
                                       + (d["b_row_beats"] if mapping.post.bias else 0)) * bus,
         "dram_bytes_written": out_pixels * mapping.y_row_beats * bus,
         "macs_skipped": skipped_macs(spec, mapping),
@@ -86,7 +85,7 @@ def predict_counters(spec, mapping, inputs=None):
         # chunk but the first and once for the write-back.
         groups = sum(_ceil_div(t.rows * shape.q, spec.rows) for t in walk)
         loads = groups * d["k_blocks"] * mapping.red_blocks * spec.rows
-        weights = w_rows     # one buffer word each
+        weights = w_rows     # steps: one buffer word each
         drains = groups * d["k_blocks"] * d["c_chunks"]
         outputs = out_pixels * d["k_blocks"] * d["c_chunks"]
         counters.update({
@@ -141,10 +140,21 @@ def fetched_weight_rows(spec, mapping, rows):
     return rows + (mapping.tiles - 1) * rows // mapping.shape.k * streamed
 
 
+def fetched_weight_beats(spec, mapping, w_rows):
+    """DRAM beats of the layer's weights (`w_rows` rows, `weight_dram_rows`) that cross DRAM:
+    output-stationary, every filter block's (models/sparse_os.py `chunk_loads`) at every
+    fetch; else the `fetched_weight_rows` of `w_row_beats` each."""
+    d = mapping.descriptor
+    if spec.dataflow == "os":
+        return weight_fetches(mapping) * d["k_blocks"] * d["w_block_beats"]
+    return fetched_weight_rows(spec, mapping, w_rows) * mapping.w_row_beats
+
+
 def weight_dram_rows(spec, shape, sparse=False, rs_choice=None):
-    """DRAM rows W takes in the dataflow's layout (models.mapper.weight_rows), which each
-    tile reads once: one per (k, r, s) for weight-stationary, one per (filter block, r, s, c)
-    for output-stationary (a 2:4 layer on a 2:4 array: per kept-weight step, half as many,
+    """Rows of W in the dataflow's layout (models.mapper.weight_rows), which each tile reads
+    once: one per (k, r, s) for weight-stationary; for output-stationary one weight-buffer
+    word (step) per (filter block, r, s, c), a DRAM row each (a 2:4 layer on a 2:4 array:
+    per kept-weight step, half as many, and a chunk's steps one DRAM row:
     models/sparse_os.py); row-stationary: `rs_choice`'s layout, or the layer's own."""
     if spec.dataflow == "os":
         return _ceil_div(shape.k, spec.cols) * shape.r * shape.s \
@@ -349,8 +359,10 @@ def _weight_load(spec, mapping, kb, chunk):
     channels = min(d["c_chunk_blocks"] * spec.input_lanes, shape.c - chunk * d["c_chunk_blocks"]
                    * spec.input_lanes)
     if spec.dataflow == "os":
-        steps = weight_steps(spec, channels, mapping_is_sparse(spec, mapping))
-        return shape.r * shape.s * steps, spec.weight_lanes, spec.operand_bits, spec.weight_lanes
+        last = chunk == d["c_chunks"] - 1
+        return (d["w_rows_last_chunk" if last else "w_rows"],
+                d["w_last_row_elems" if last else "w_row_elems"], spec.operand_bits,
+                spec.weight_lanes)
     active = d["k_last"] if kb == d["k_blocks"] - 1 else spec.cols
     if spec.skips_weights:
         # Packed 2:4 rows (models/sparsity.py): the chunk's weight blocks, a buffer word each

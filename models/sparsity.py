@@ -65,13 +65,12 @@ def dense_lanes(spec, sparse):
 
 def word_blocks(spec, sparse, channels):
     """Weight blocks per input word of a layer of `channels` input channels: 1 on a dense
-    array, for a 2:4 layer, or for a dense layer of at most `rows` channels on a
-    weight-stationary 2:4 array; 2 for a wider dense layer there (each word's two halves of
-    `rows` channels), and for every dense layer on an output-stationary 2:4 array (each
-    group's channels 0-1, then 2-3: models/sparse_os.py)."""
+    array, for a 2:4 layer, or for a dense layer of at most `rows` channels on a 2:4 array;
+    2 for a wider dense layer there (each word's two halves of `rows` channels; on an
+    output-stationary array too: models/sparse_os.py)."""
     if not dense_lanes(spec, sparse):
         return 1
-    return 2 if spec.dataflow == "os" or channels > spec.rows else 1
+    return 2 if channels > spec.rows else 1
 
 
 def block_elems(spec, blocks):
@@ -90,9 +89,6 @@ def active_rows(spec, channels, sparse):
         return channels, 0
     if sparse:
         return channels // KEPT, 0
-    if spec.dataflow == "os":
-        groups = [min(GROUP, channels - first) for first in range(0, channels, GROUP)]
-        return sum(min(KEPT, n) for n in groups), sum(max(0, n - KEPT) for n in groups)
     return min(channels, spec.rows), max(0, channels - spec.rows)
 
 

@@ -44,6 +44,11 @@ class OutputStationaryLoop(InnerLoop):
         at that are real MACs: the channels of the block."""
         return Mux(walk.last_cb, self.descriptor.c_last, self.spec.rows)
 
+    def array_vector(self, m, walk, vector):
+        """The array's input word for the input `vector` loaded this cycle (of the block
+        `walk` was at a cycle before): the vector itself."""
+        return vector
+
     def block_macs(self, walk):
         """MACs a pixel's load of the block `walk` is at performs."""
         return self.vector_macs(walk.last_cb)
@@ -85,7 +90,8 @@ class OutputStationaryLoop(InnerLoop):
         e = self.events
         m.d.comb += [
             self.idle.eq(~feeding & ~self.array_busy),
-            self.x.values.eq(Mux(feed_pad, self.pad_vector(), self.input_read.data)),
+            self.x.values.eq(self.array_vector(
+                m, walk, Mux(feed_pad, self.pad_vector(), self.input_read.data))),
             self.w.values.eq(self.weight_read.data),
             e.busy_cycles.eq(feeding),
             *self.mac_events(feeding, feed_macs),

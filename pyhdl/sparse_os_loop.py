@@ -1,11 +1,11 @@
 """The output-stationary inner loop of a 2:4 array (pyhdl/sparse_os_array.py): the dense
-loop's groups and walk, with a dense layer's input words visited twice (models/sparse_os.py)."""
+loop's groups and walk, with a dense layer's input words in dense lanes, a visit per half
+(models/sparse_os.py)."""
 
 from amaranth import Mux, Signal
 from amaranth.lib.wiring import Out
 
 from models.hardware import EVENT_BITS
-from models.sparsity import KEPT
 
 from .os_loop import OutputStationaryLoop
 from .sparse_loop import HalvedReductionWalk, SparseWeightStationaryLoop
@@ -14,9 +14,12 @@ from .sparse_loop import HalvedReductionWalk, SparseWeightStationaryLoop
 class SparseOutputStationaryLoop(OutputStationaryLoop):
     """`OutputStationaryLoop` for a `SparseOutputStationaryArray`: input words of `2 * rows`
     operands, weight words of `cols` kept weights and their indices (one per step), and each
-    input word one block (2:4 layer) or two (dense layer, `HalvedReductionWalk`: every group's
-    channels 0-1, then 2-3).  A block takes `rows` cycles per group of pixels either way; the
-    last channel block's steps are its channels' (models.sparsity.active_rows).
+    input word one block (2:4 layer, or dense layer of at most `rows` channels) or two (dense
+    layer, `HalvedReductionWalk`: the word's first `rows` channels, then the rest).  A dense
+    layer's word reaches the array in dense lanes, as on the weight-stationary 2:4 array
+    (`array_vector`: its half's channels two per group, so step u takes channel u at index
+    u mod 2).  A block takes `rows` cycles per group of pixels either way; the last channel
+    block's steps are its channels' (models.sparsity.active_rows).
 
     Ports (besides OutputStationaryLoop's):
         macs_skipped: Out(EVENT_BITS), this cycle's MACs not performed (a 2:4 layer's load: as
@@ -34,15 +37,18 @@ class SparseOutputStationaryLoop(OutputStationaryLoop):
 
     def reduction_walk(self, m, descriptor, chunk):
         walk = HalvedReductionWalk(m, descriptor, chunk, "red")
-        # The last channel block's steps in each half, from its channel count c_last: two
-        # per whole group, and a partial group's channels 0-1 in the first half, 2 in the
-        # second (a 2:4 layer has whole groups only).
-        whole = descriptor.c_last[2:] * KEPT
-        partial = descriptor.c_last[:2]
-        self._last_steps = [Signal(range(self.spec.rows + 1), name=f"last_steps_{half}")
+        # The last channel block's steps in each half, from its channel count c_last: a 2:4
+        # layer's c_last / 2 in the first; a dense layer's first `rows` channels in the
+        # first, the rest in the second.
+        rows, c_last = self.spec.rows, descriptor.c_last
+        wide = c_last > rows
+        self._last_steps = [Signal(range(rows + 1), name=f"last_steps_{half}")
                             for half in range(2)]
-        m.d.sync += [self._last_steps[0].eq(whole + Mux(partial[1], KEPT, partial)),
-                     self._last_steps[1].eq(whole + (partial == 3))]
+        m.d.sync += [
+            self._last_steps[0].eq(Mux(descriptor.dense_lanes, Mux(wide, rows, c_last),
+                                       c_last[1:])),
+            self._last_steps[1].eq(Mux(wide, c_last - rows, 0)),
+        ]
         return walk
 
     def block_steps(self, walk):
@@ -54,3 +60,4 @@ class SparseOutputStationaryLoop(OutputStationaryLoop):
     block_macs = SparseWeightStationaryLoop.block_macs
     mac_events = SparseWeightStationaryLoop.mac_events
     pad_vector = SparseWeightStationaryLoop.pad_vector
+    array_vector = SparseWeightStationaryLoop.array_vector

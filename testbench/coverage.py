@@ -50,7 +50,9 @@ BINS = {
     "weight_sparsity": ("none", "2:4_dense_layer", "2:4_layer", "2:4_layer_partial_word",
                         "2:4_dense_one_block", "2:4_dense_folded", "2:4_layer_folded",
                         "2:4_dense_several_kernel_rows", "2:4_several_kernel_rows",
-                        "os_2:4_dense_layer", "os_2:4_layer", "os_2:4_layer_partial_word"),
+                        "os_2:4_dense_layer", "os_2:4_dense_one_block", "os_2:4_layer",
+                        "os_2:4_layer_partial_word",
+                        "os_2:4_weight_chunks", "os_2:4_weight_row_partial_beat"),
     "x_layout": ("pixel_rows", "packed_rows"),
     "tap_fold": ("folded", "several_segments", "several_kernel_rows", "several_tiles",
                  "stride>1"),
@@ -205,8 +207,22 @@ def _weight_sparsity_bins(spec, parts):
             elif d["c_last"] < spec.input_lanes:
                 bins.add("weight_sparsity:2:4_layer_partial_word")
     if spec.dataflow == "os":
-        # The same bins again for the output-stationary 2:4 array (models/sparse_os.py).
+        # The same bins again for the output-stationary 2:4 array (models/sparse_os.py), and
+        # its weights' DRAM rows (a chunk's steps each): several chunks, a row ending in a beat.
         bins |= {"weight_sparsity:os_" + name.split(":", 1)[1] for name in bins}
+        bins |= _os_weight_row_bins(spec, parts)
+    return bins
+
+
+def _os_weight_row_bins(spec, parts):
+    bins = set()
+    for part in parts:
+        d = part.mapping.descriptor
+        if d["c_chunks"] > 1:
+            bins.add("weight_sparsity:os_2:4_weight_chunks")
+        if any(n * spec.operand_bits % (8 * spec.dram_bus_bytes) for n in (d["w_row_elems"],
+                                                                         d["w_last_row_elems"])):
+            bins.add("weight_sparsity:os_2:4_weight_row_partial_beat")
     return bins
 
 

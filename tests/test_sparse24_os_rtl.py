@@ -27,7 +27,9 @@ STALLING = DramTiming(latency=60, gap=1, stall=100, seed=5)
 def make_jobs(spec, seed):
     """Random layers sized to the array: 2:4 conv (kernels 1 and 3, strides 1 and 2,
     padding, a pad value, several words and chunks) and fc, dense conv and fc with partial
-    groups and words, depthwise (dense), requantized with bias and ReLU or int32."""
+    groups and words (one in chunks, its last chunk's weight row ending inside a beat, one
+    of fewer channels than rows),
+    depthwise (dense), requantized with bias and ReLU or int32."""
     rng = np.random.default_rng(seed)
     low, high = operand_range(spec.operand_bits)
     rows, cols, lanes = spec.rows, spec.cols, spec.input_lanes
@@ -62,6 +64,10 @@ def make_jobs(spec, seed):
         fc("2to4_fc", 5, 2 * lanes + 4, 2 * cols + 1),
         fc("2to4_fc_many_tiles", spec.output_words + rows + 1, lanes, max(cols - 1, 1)),
         conv("dense_3x3_odd_channels", 1, rows + 1, 5, 4, cols + 1, 3, 1, 1, sparse=False),
+        conv("dense_few_channels", 1, rows - 1, 5, 4, cols + 1, 3, 1, 1, sparse=False),
+        conv("dense_weights_in_chunks_odd_channels", 1,
+             lanes * (spec.weight_words // (18 * rows) + 2) + 1, 3, 3, cols, 3, 1, 1,
+             sparse=False),
         conv("dense_1x1_stride2_last_word_split", 2, lanes + 3, 5, 3, cols, 1, 2, 0,
              sparse=False),
         conv("dense_depthwise", 1, cols + 1, 5, 5, cols + 1, 3, 1, 1, sparse=False,
@@ -82,14 +88,35 @@ def os_2to4_runs(request, tmp_path_factory):
 
 def test_2to4_layers_skip_half_their_macs_and_the_others_run_dense(os_2to4_runs):
     """2:4 layers map with one weight block per input word and skip half their MACs; dense
-    weights and depthwise layers map with two blocks (the word's halves) and skip none."""
+    weights and depthwise layers map with two blocks (the word's halves), or one if they
+    have at most `rows` channels, and skip none."""
     spec, runs = os_2to4_runs
     for job, result in runs:
         sparse = job.name.startswith("2to4")
-        blocks = {part.mapping.descriptor["word_blocks"] for part in job.parts(spec)}
-        assert (is_2to4(job.conv_weights), blocks) == (sparse, {1 if sparse else 2}), job.name
+        assert is_2to4(job.conv_weights) == sparse, job.name
+        for part in job.parts(spec):
+            one = sparse or part.mapping.shape.c <= spec.rows
+            assert part.mapping.descriptor["word_blocks"] == (1 if one else 2), job.name
         macs, skipped = result.counters["macs"], result.counters["macs_skipped"]
         assert macs > 0 and skipped == (macs // 2 if sparse else 0), job.name
+
+
+def test_weight_rows_cross_beats_and_chunks(os_2to4_runs):
+    """Each chunk's steps are one DRAM row (models/sparse_os.py): some layers load several
+    chunks, a 2:4 one and a dense one among them, and some rows end inside a beat."""
+    spec, runs = os_2to4_runs
+    beat = 8 * spec.dram_bus_bytes
+    chunked, partial = set(), set()
+    for job, _ in runs:
+        for part in job.parts(spec):
+            d = part.mapping.descriptor
+            assert d["w_rows"] == d["w_rows_last_chunk"] == 1, job.name
+            if d["c_chunks"] > 1:
+                chunked.add(job.name.split("_")[0])
+            if any(n * spec.operand_bits % beat for n in (d["w_row_elems"],
+                                                          d["w_last_row_elems"])):
+                partial.add(job.name)
+    assert chunked == {"2to4", "dense"} and "dense_weights_in_chunks_odd_channels" in partial
 
 
 def test_outputs_counters_and_cycles_equal_the_golden_and_analytical_models(os_2to4_runs):
