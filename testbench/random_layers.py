@@ -435,6 +435,8 @@ def random_case(spec, arch_seed, index):
                              PostProcess(bias is not None, requant, relu))
         shape = _taller_than_rs_buffers(spec, arch_seed, index, shape, groups,
                                         PostProcess(bias is not None, requant, relu))
+        if bias is not None and len(bias) != shape.k:
+            bias = np.resize(bias, shape.k)     # the streamed-weights draw changes k
         try:
             parts = layer_parts(spec, shape, groups,
                                 PostProcess(bias is not None, requant, relu),

@@ -88,6 +88,16 @@ def test_every_counter_is_checked():
     assert check_counters(spec, job, wrong)[0] == "counters"
 
 
+def test_a_layer_drawn_again_keeps_a_bias_of_its_filters():
+    """Seed 67's case r582252204-10: the streamed-weights draw changed a biased layer's
+    filters (30 -> 29) after its bias was drawn; the golden model could not add it."""
+    from testbench.jobs import expected_output
+    spec = random_arch(582252204)
+    job = random_case(spec, 582252204, 10).job
+    assert job.bias is not None and len(job.bias) == job.weights.shape[0]
+    assert expected_output(spec, job).shape[1] == job.weights.shape[0]
+
+
 def test_gated_macs_from_dense_data_are_the_padding_and_block_diagonal_zeros():
     """On data without zeros and with zero padding, the checker's count from the data agrees
     with the analytical model's structural one (models.perf.model_counters)."""
