@@ -15,21 +15,23 @@ RS_TAPS_BITS = 8
 SEQUENCER_STEP_BITS = ADDR_BITS + 2
 """pyhdl/sequencer.py STEP: a signed pixel or beat count of the band walk."""
 RS_SEQUENCER_REGISTERS = (
-    ("loop counts and layer constants", 23, COUNT_BITS,
+    ("loop counts and layer constants", 24, COUNT_BITS,
      "image, tile, kb, chunk, the output group's (first, end, offset, kb in it, blocks left), "
      "the band's first and end pixel, the chunk's last channel block, the registered layer "
      "constants (tiles, n, k_blocks, c_chunks, c_blocks, each less one; k_blocks and "
-     "c_chunks less two, for the prefetched chunk's last flags), the chunk's first channel "
-     "block, tile rows and pixels, and the written block's word base"),
+     "c_chunks less two, for the prefetched chunk's last flags; the first streamed filter "
+     "block), the chunk's first channel block, tile rows and pixels, and the written block's "
+     "word base"),
     ("DRAM addresses", 6, ADDR_BITS,
      "x_image, y_addr, band_addr, chunk_addr, next_chunk_addr, next_block_addr"),
     ("band steps", 4, SEQUENCER_STEP_BITS, "start_px, end_px, last_end_px, start_beats"),
     ("window offsets", 2, OFFSET_BITS, "start_words and the chunk's window_base"),
-    ("tile coordinate", 1, COORD_BITS, "h_start"),
+    ("tile coordinates", 2, COORD_BITS, "h_start, and tile_h_start (the running tile's)"),
     ("resident block base", 1, WORDS_BITS, "w_block_base"),
-    ("state and flags", 1, 4 + 8,
+    ("state and flags", 1, 4 + 8 + 5,
      "the FSM's state; last_tile, band_beyond, last_group, y_half, w_half, weights_in, "
-     "prefetched, load_weights"),
+     "prefetched, load_weights; x_load_half, x_run_half, ahead and band_ahead (2 bits) of "
+     "the bands loaded ahead"),
 )
 """pyhdl/sequencer.py LayerSequencer's registers the row-stationary accelerator keeps: (role,
 count, bits, which).  Those of compressed input tables (X's table row) are never used by the

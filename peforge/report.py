@@ -81,13 +81,17 @@ def dense_mode(spec, layer, weights=None):
 
 def batch_mode(spec, layer, weights=None):
     """How the mapper shares weights across the tiles of `layer`: ", tiles of N images"
-    (each tile several whole images) and ", weights resident" (fetched once for the layer,
-    not once per tile); empty if neither."""
+    (each tile several whole images), ", weights resident" (fetched once for the layer,
+    not once per tile) or ", weights resident but the last N filter blocks" (those fetched
+    again every tile); empty if none."""
     [part, *_] = map_grouped_conv(spec, layer.shape, layer.groups, layer.post, weights)
     mapping = part.mapping
+    d = mapping.descriptor
     images = f", tiles of {mapping.tile_images} images" if mapping.tile_images > 1 else ""
-    return images + (", weights resident" if mapping.descriptor["w_resident"] else "") \
-        + bands_mode(mapping)
+    resident = ", weights resident" if d["w_resident"] else ""
+    if d["w_stream_blocks"]:
+        resident += f" but the last {d['w_stream_blocks']} of {d['k_blocks']} filter blocks"
+    return images + resident + bands_mode(mapping)
 
 
 def bands_mode(mapping):

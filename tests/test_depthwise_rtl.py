@@ -131,7 +131,8 @@ def test_depthwise_runs_mobilenet_layers_faster_than_block_diagonal(arch):
     assert part.mapping.descriptor["depthwise"]
     blocks = _grouped_runs(spec, shape, 144, post)
     cycles = predict_cycles(spec, part.mapping)
-    assert 2 * cycles < sum(predict_cycles(spec, b.mapping) for b in blocks)
+    # 1.96x: the block-diagonal runs load their input bands ahead too (x_half_words).
+    assert 1.9 * cycles < sum(predict_cycles(spec, b.mapping) for b in blocks)
     macs = part.mapping.shape.macs
     assert macs == 144 * 56 * 56 * 9
     assert macs / cycles / spec.peak_macs_per_cycle > 0.1
