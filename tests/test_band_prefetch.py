@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from models.golden import operand_range
-from models.perf import predict_counters, predict_cycles
+from models.perf import predict_cycles
+from testbench.layer_checks import assert_counters_match_the_model, assert_outputs_match_golden
 from testbench.runner import SimulationModel
 from testbench.tb import DramTiming
 
@@ -74,17 +75,12 @@ def test_layers_load_their_bands_ahead(prefetch_run):
 
 def test_outputs_match_golden_bit_for_bit(prefetch_run):
     _, jobs, results = prefetch_run
-    for job, result in zip(jobs, results):
-        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+    assert_outputs_match_golden(jobs, results)
 
 
 def test_counters_match_the_analytical_model(prefetch_run):
     spec, jobs, results = prefetch_run
-    for job, result in zip(jobs, results):
-        predicted = [predict_counters(spec, part.mapping) for part in parts_of(spec, job)]
-        for name in predicted[0]:
-            if name != "macs_gated":
-                assert result.counters[name] == sum(p[name] for p in predicted), (job.name, name)
+    assert_counters_match_the_model(spec, jobs, results)
 
 
 def test_cycles_match_the_analytical_model(prefetch_run):

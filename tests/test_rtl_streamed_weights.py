@@ -7,7 +7,8 @@ against the analytical model, on a square and a non-square weight-stationary arr
 import numpy as np
 import pytest
 
-from models.perf import predict_counters, predict_cycles
+from models.perf import predict_cycles
+from testbench.layer_checks import assert_counters_match_the_model, assert_outputs_match_golden
 from testbench.runner import SimulationModel
 
 from test_rtl_batch import band_rows_read
@@ -55,16 +56,12 @@ def test_layers_take_the_streamed_schedule(streamed_run):
 
 def test_outputs_match_golden_bit_for_bit(streamed_run):
     _, jobs, results = streamed_run
-    for job, result in zip(jobs, results):
-        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+    assert_outputs_match_golden(jobs, results)
 
 
 def test_counters_match_the_analytical_model(streamed_run):
     spec, jobs, results = streamed_run
-    for job, result in zip(jobs, results):
-        [part] = parts_of(spec, job)
-        predicted = predict_counters(spec, part.mapping)
-        assert {name: result.counters[name] for name in predicted} == predicted, job.name
+    assert_counters_match_the_model(spec, jobs, results)
 
 
 def test_cycles_match_the_analytical_model(streamed_run):
