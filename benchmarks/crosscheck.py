@@ -110,6 +110,12 @@ class Row:
     accelforge_pj: float | None = None
 
 
+def mac_pj(spec, pj):
+    """One MAC as peforge prices it (models/energy.py): its multiply and its add at the PE
+    adder's width, spec.psum_bits."""
+    return pj["multiply"] + spec.psum_bits * pj["add_bit"]
+
+
 # --- peforge's side ---------------------------------------------------------------------------
 
 def peforge_rows(spec, mapping, table):
@@ -143,7 +149,7 @@ def peforge_rows(spec, mapping, table):
     else:
         bits = c["rf_writes"] * spec.operand_bits
         rows.append(Row("PE", "W", "write", bits, bits * pj["register_bit_write"]))
-    rows.append(Row("MAC", "-", "compute", c["macs"], c["macs"] * pj["mac"]))
+    rows.append(Row("MAC", "-", "compute", c["macs"], c["macs"] * mac_pj(spec, pj)))
     return rows
 
 
@@ -180,7 +186,7 @@ def accelforge_yaml(spec, mapping, table):
             # A flip-flop read is not charged (models/energy.py's rule), a load is.
             + _memory("PE", pe_tensor, 0.0, pe_bits * rbw, pe_bits)
             + f"  - !Compute\n    name: MAC\n    leak_power: 0\n    area: 0\n    actions:\n"
-              f"    - {{name: compute, energy: {pj['mac']!r}, throughput: 1}}\n")
+              f"    - {{name: compute, energy: {mac_pj(spec, pj)!r}, throughput: 1}}\n")
     st = shape.stride
     workload = (
         "workload:\n  iteration_space_shape:\n"

@@ -9,8 +9,9 @@
 What is priced is models/inventory.py, the one list of the generated hardware that the
 energy model reads too; each item goes to its `component`:
 
-    mac          per PE: Aladdin intmac (operand_bits multiplier and acc_bits adder) and the
-                 zero detect (two operand_bits comparators)
+    mac          per PE: Aladdin intmac (operand_bits multiplier and an adder as wide as the
+                 PE's: psum_bits in a weight-stationary PE, acc_bits in output- and
+                 row-stationary ones) and the zero detect (two operand_bits comparators)
     rf           the weight register file and chain (ws), the accumulator (os)
     array        registers between PEs and at the array's edges, the gated-MAC count
     accumulate   the accumulator's tag delay, stage register and acc_bits adders

@@ -23,8 +23,10 @@ prices them.  The pricing rules, applied to every dataflow alike:
   bit of that register: a wire one PE pitch long per bit.  Inputs, weights and partial sums
   hop at their own widths (weight-stationary partial sums at psum_bits).
 - An adder costs `add_bit` per bit of its width per addition (acc_bits in the accumulator),
-  a comparator `compare_bit` per bit; the MAC is one `mac` (multiplier, acc_bits adder and
-  the zero detect), a gated MAC the zero detect alone.
+  a comparator `compare_bit` per bit.  A MAC is one `multiply` (the multiplier and the PE's
+  zero detect) and its add at the PE adder's width, spec.psum_bits (psum_bits in a
+  weight-stationary PE, acc_bits in output- and row-stationary ones); a gated MAC is
+  `mac_gated`, the zero detect alone.
 - A buffer access is one word of that buffer (`glb_<buffer>_<read|write>`), DRAM per byte.
 
     component    what it holds
@@ -71,7 +73,7 @@ from .sparsity import GROUP
 from .spec import DRAM_WORD_BITS, INDEX_BITS, ROW_STATIONARY
 
 ACTIONS = (
-    "mac", "mac_gated",
+    "multiply", "mac_gated",
     "register_bit_write",
     "hop_bit",
     "add_bit", "compare_bit",
@@ -428,7 +430,9 @@ def activity(counters, spec, requantized=None):
 
     # A skipped MAC (2:4) costs nothing in the PE; each performed one (gated or not) first
     # selects its input among its group's four: three 2:1 selects of an operand.
-    use("mac", "MACs", "mac", c["macs"] - c["macs_gated"] - c["macs_skipped"])
+    performed = c["macs"] - c["macs_gated"] - c["macs_skipped"]
+    use("mac", "MAC multiplies", "multiply", performed)
+    use("mac", "MAC adds", "add_bit", performed * spec.psum_bits)
     use("mac", "gated MACs", "mac_gated", c["macs_gated"])
     if spec.skips_weights:
         use("mac", "2:4 index selections", "compare_bit",
@@ -728,24 +732,24 @@ def _build_table(spec):
     def use(action, pj, source):
         actions[action] = Entry(pj, source)
 
-    # MAC: Aladdin's integer MAC (an operand_bits multiplier and an acc_bits adder) plus the
-    # PE's zero detect on every MAC, two operand_bits comparators (an upper bound: a zero
+    # A MAC's multiply: Aladdin's operand_bits multiplier (its intmac is exactly this
+    # multiplier plus an adder; the add is priced per bit of the PE's adder, `activity`) plus
+    # the PE's zero detect on every MAC, two operand_bits comparators (an upper bound: a zero
     # detect is an OR tree).
-    mac_attrs = {"tech_node": tech, "multiplier_width": ob, "adder_width": ab}
-    cmp_attrs = {"tech_node": tech, "width": ob}
-    mac = q("intmac", mac_attrs, "mac")
-    zero_detect = 2 * q("comparator", cmp_attrs, "compare")
-    use("mac", mac + zero_detect,
-        f"hwcomponents {hwlib.describe('intmac', mac_attrs, 'mac')} = {mac:.4g} pJ "
-        f"(Aladdin multiplier + adder) + zero detect 2 x "
-        f"{hwlib.describe('comparator', cmp_attrs, 'compare')} = {zero_detect:.4g} pJ")
+    operand_attrs = {"tech_node": tech, "width": ob}
+    multiply = q("multiplier", operand_attrs, "multiply")
+    zero_detect = 2 * q("comparator", operand_attrs, "compare")
+    use("multiply", multiply + zero_detect,
+        f"hwcomponents {hwlib.describe('multiplier', operand_attrs, 'multiply')} = "
+        f"{multiply:.4g} pJ (Aladdin multiplier) + zero detect 2 x "
+        f"{hwlib.describe('comparator', operand_attrs, 'compare')} = {zero_detect:.4g} pJ")
     # Gated MAC: a zero operand keeps the product out of the sum (pyhdl/pe.py,
     # os_array.py).  Assuming operand isolation (multiplier and adder inputs held, as
     # zero-gating designs such as Eyeriss do) only the zero detect switches; the partial-sum
     # register's load is priced as a register write in both dataflows.
     use("mac_gated", zero_detect,
-        f"derived: zero detect only, 2 x {hwlib.describe('comparator', cmp_attrs, 'compare')}"
-        f" (assumes operand isolation)")
+        f"derived: zero detect only, 2 x "
+        f"{hwlib.describe('comparator', operand_attrs, 'compare')} (assumes operand isolation)")
 
     # One flip-flop bit loaded: Aladdin's register energy is linear in its width (checked at
     # 1, 8, 32, 64 bits), so every register of every block is priced per bit.

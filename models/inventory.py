@@ -292,7 +292,7 @@ def _weight_stationary_array(items, spec, g):
     if spec.skips_weights:
         _sparse_array(items, spec, g)
         return
-    rows, cols, ob, ab = spec.rows, spec.cols, spec.operand_bits, spec.acc_bits
+    rows, cols, ob = spec.rows, spec.cols, spec.operand_bits
     pes = g.pes
     src = "pyhdl/pe.py"
     items.add("pe_array", "rf", "register", "weight register file", pes * spec.rf_depth, ob,
@@ -303,8 +303,8 @@ def _weight_stationary_array(items, spec, g):
               source=f"{src}: x_out (value, valid, slot); the last column's is unread")
     items.add("pe_array", "array", "register", "partial sum", pes, spec.psum_bits,
               source=f"{src}: psum_out, at psum_bits (models/hardware.py column_sum_bits)")
-    items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
-              source=f"{src}: psum_in + x * weight (multiply_accumulate)")
+    items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, spec.psum_bits,
+              source=f"{src}: psum_in + x * weight (multiply_accumulate), its adder at psum_bits")
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
               source=f"{src}: x == 0, weight == 0")
     src = "pyhdl/array.py"
@@ -357,7 +357,7 @@ def _sparse_array(items, spec, g):
     """pyhdl/sparse_pe.py SparseProcessingElement and pyhdl/sparse_array.py
     SparseSystolicArray: weights with their 2:4 index, group tokens of four operands, a 4:1
     selection per PE, gated counts per row, slot and index."""
-    rows, cols, ob, ab = spec.rows, spec.cols, spec.operand_bits, spec.acc_bits
+    rows, cols, ob = spec.rows, spec.cols, spec.operand_bits
     pes, wb = g.pes, spec.operand_bits + INDEX_BITS
     src = "pyhdl/sparse_pe.py"
     items.add("pe_array", "rf", "register", "weight register file", pes * spec.rf_depth, wb,
@@ -368,8 +368,8 @@ def _sparse_array(items, spec, g):
               source=f"{src}: x_out (four values, valid, slot); the last column's is unread")
     items.add("pe_array", "array", "register", "partial sum", pes, spec.psum_bits,
               source=f"{src}: psum_out, at psum_bits (models/hardware.py column_sum_bits)")
-    items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
-              source=f"{src}: pyhdl/pe.py multiply_accumulate")
+    items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, spec.psum_bits,
+              source=f"{src}: pyhdl/pe.py multiply_accumulate, its adder at psum_bits")
     items.add("pe_array", "mac", "comparator", "index selection", 3 * pes, ob,
               source=f"{src}: the 4:1 selection of the group's input by the weight's index "
                      f"(three 2:1 selects of an operand)")

@@ -57,13 +57,18 @@ def test_pe_area_is_proportional_to_the_pe_count(arch):
     small_spec = dataclasses.replace(spec, rows=8, cols=8)
     small = component_area(small_spec)
     large = component_area(spec)  # 16 x 16: four times the PEs
-    for part in ("mac", "rf"):
-        assert large.components[part] / small.components[part] == pytest.approx(4, rel=1e-12)
-    # Four times the partial-sum registers, each one bit wider (a column of 16 rows, not 8).
-    psum = "pe_array: partial sum"
+    assert large.components["rf"] / small.components["rf"] == pytest.approx(4, rel=1e-12)
+    zero_detect = "pe_array: zero detect"
+    assert large.details["mac"][zero_detect] / small.details["mac"][zero_detect] == \
+        pytest.approx(4, rel=1e-12)
+    # Four times the partial-sum registers and MAC adders, each one bit wider (a column of 16
+    # rows, not 8).
+    psum, mac = "pe_array: partial sum", "pe_array: multiply-accumulate"
     assert (spec.psum_bits, small_spec.psum_bits) == (20, 19)
     assert large.details["array"][psum] / small.details["array"][psum] == pytest.approx(
         4 * 20 / 19, rel=1e-12)
+    assert large.details["mac"][mac] / small.details["mac"][mac] == pytest.approx(
+        4 * _intmac_um2(20) / _intmac_um2(19), rel=1e-12)
 
 
 def test_output_stationary_array_is_priced_from_its_own_registers(arch):
@@ -79,7 +84,20 @@ def test_output_stationary_array_is_priced_from_its_own_registers(arch):
     # Its own second DMA reader, for the weights.
     assert "dma: weight reader state" in os_details["dma"]
     assert "dma: weight reader state" not in ws_details["dma"]
-    assert os_details["mac"] == ws_details["mac"]
+    # The same multiplier and zero detect; the WS PE's adder is psum_bits wide (its column's
+    # partial sum), the OS PE's acc_bits (its whole reduction), so the WS MAC is smaller by
+    # exactly that much adder.
+    assert ws.psum_bits < ws.acc_bits
+    mac = "pe_array: multiply-accumulate"
+    assert os_details["mac"][mac] - ws_details["mac"][mac] == pytest.approx(
+        ws.rows * ws.cols * (_intmac_um2(ws.acc_bits) - _intmac_um2(ws.psum_bits)), rel=1e-9)
+    assert ws_details["mac"]["pe_array: zero detect"] == os_details["mac"]["pe_array: zero detect"]
+
+
+def _intmac_um2(adder_bits):
+    """Aladdin's int8 MAC at 45 nm with an adder of `adder_bits`."""
+    return hwlib.area_um2("intmac", {"tech_node": 45e-9, "multiplier_width": 8,
+                                     "adder_width": adder_bits})
 
 
 def test_a_smaller_node_is_smaller(arch):
@@ -105,18 +123,20 @@ def test_post_processor_is_cols_32_bit_multipliers_and_its_adders(arch):
 
 def test_design_reference_numbers():
     """DESIGN's sanity numbers at 45 nm: int8 MAC with a 24-bit add, a 128 KB x 64-bit SRAM."""
-    mac = hwlib.area_um2("intmac", {"tech_node": 45e-9, "multiplier_width": 8,
-                                    "adder_width": 24})
-    assert mac == pytest.approx(885, rel=0.02)
+    assert _intmac_um2(24) == pytest.approx(885, rel=0.02)
     sram = hwlib.area_um2("sram", {"tech_node": 45e-9, "width": 64, "depth": 16384,
                                    "size": 64 * 16384})
     assert sram == pytest.approx(0.43e6, rel=0.03)
 
 
 def test_the_estimate_reproduces_the_reference_numbers():
-    """An 8 x 1 int8 array with 24-bit sums and one 128 KB input bank of 64-bit words."""
-    spec = ArchSpec(rows=8, cols=1, acc_bits=24, glb_banks=1, glb_input_bytes=128 * 1024)
+    """An 8 x 1 int8 output-stationary array with 24-bit sums and one 128 KB input bank of
+    64-bit words.  Output-stationary: its PEs add at acc_bits, where a weight-stationary
+    8 x 1's add at the 19 bits of a column's partial sum (spec.psum_bits)."""
+    spec = ArchSpec(rows=8, cols=1, acc_bits=24, glb_banks=1, glb_input_bytes=128 * 1024,
+                    dataflow="os")
     assert spec.input_words == 16384 and spec.rows * spec.operand_bits == 64
+    assert spec.psum_bits == 24
     estimate = component_area(spec)
     assert estimate.details["mac"]["pe_array: multiply-accumulate"] / 8 == pytest.approx(
         885, rel=0.02)

@@ -1,9 +1,12 @@
 """benchmarks/crosscheck.py: peforge's side of the table (AccelForge is an optional extra,
 run by the benchmark itself) and its command line."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from models.mapper import map_conv
 from models.spec import ArchSpec
@@ -54,6 +57,28 @@ def test_the_accelforge_spec_holds_peforges_loop_nest():
     assert nest.index("component: InputBuffer") < nest.index("component: OutputBuffer") \
         < nest.index("component: WeightBuffer") < nest.index("name: rows") \
         < nest.index("component: PE")
+
+
+def test_both_models_price_a_mac_alike():
+    """AccelForge's compute energy is peforge's price of one MAC: a multiply and an add at the
+    PE adder's width (psum_bits in a weight-stationary PE, acc_bits in an output-stationary
+    one), so the WS MAC is the cheaper by (acc_bits - psum_bits) add bits."""
+    per_mac = {}
+    for dataflow in ("ws", "os"):
+        spec = ArchSpec(dataflow=dataflow)
+        table = table_for(spec)
+        pj = table.per_action(spec)
+        mapping, rows = _rows(spec, "conv2_x")
+        mac = rows[("MAC", "-", "compute")]
+        assert mac.peforge_bits == LAYERS["conv2_x"].macs
+        per_mac[dataflow] = mac.peforge_pj / mac.peforge_bits
+        assert per_mac[dataflow] == pytest.approx(pj["multiply"] + spec.psum_bits * pj["add_bit"])
+        text = accelforge_yaml(spec, mapping, table)
+        compute = re.search(r"name: compute, energy: ([0-9.e+-]+),", text)
+        assert float(compute.group(1)) == pytest.approx(per_mac[dataflow], rel=1e-12)
+    spec = ArchSpec()
+    assert per_mac["os"] - per_mac["ws"] == pytest.approx(
+        (spec.acc_bits - spec.psum_bits) * table_for(spec).actions["add_bit"].pj)
 
 
 def test_unknown_layer_is_refused_in_one_line():

@@ -35,7 +35,7 @@ def counters(**values):
 def simple_table(**overrides):
     """A per-action table of small binary fractions, so the arithmetic below is exact."""
     values = {
-        "mac": 1.0, "mac_gated": 0.125,
+        "multiply": 1.0, "mac_gated": 0.125,
         "register_bit_write": 0.5, "hop_bit": 0.25, "add_bit": 0.125, "compare_bit": 0.0625,
         "requantize_multiply": 2.0,
         "glb_input_read": 4.0, "glb_input_write": 8.0,
@@ -68,7 +68,9 @@ HAND = counters(
 def test_hand_computed_components_are_exact():
     """mac, rf, glb, dram and postprocess of a 2x2 array worked out by hand."""
     result = energy_breakdown(HAND, simple_table(), TWO)
-    assert result["mac"] == 2000 * 1.0 + 1000 * 0.125
+    # 2000 MACs performed, each a multiply and an add at the PE's psum_bits; 1000 gated.
+    assert TWO.psum_bits < TWO.acc_bits
+    assert result["mac"] == 2000 * (1.0 + TWO.psum_bits * 0.125) + 1000 * 0.125
     assert result["rf"] == 8 * 8 * 0.5                    # 8 register-file loads of 8 bits
     # 8 bytes written = 4 words of 2 int8 (2 x 8 bits): 4 bias-buffer reads.
     assert result["glb"] == (10 * 4.0 + 20 * 8.0 + 3 * 2.0 + 4 * 16.0 + 5 * 32.0 + 6 * 64.0
@@ -211,9 +213,15 @@ def test_table_entries_are_hwcomponents_answers(tables, nm):
     tech = nm * 1e-9
     e = {action: entry.pj for action, entry in table.actions.items()}
     zero_detect = 2 * direct("comparator", {"tech_node": tech, "width": 8}, "compare")
-    assert e["mac"] == pytest.approx(
-        direct("intmac", {"tech_node": tech, "multiplier_width": 8, "adder_width": 32}, "mac")
-        + zero_detect, rel=1e-12)
+    assert e["multiply"] == pytest.approx(
+        direct("multiplier", {"tech_node": tech, "width": 8}, "multiply") + zero_detect,
+        rel=1e-12)
+    # Aladdin's intmac is its multiplier plus its adder: an acc_bits MAC costs what it did
+    # before the split, a narrower one its narrower adder.
+    for adder in (20, 32):
+        assert e["multiply"] + adder * e["add_bit"] == pytest.approx(
+            direct("intmac", {"tech_node": tech, "multiplier_width": 8, "adder_width": adder},
+                   "mac") + zero_detect, rel=1e-9)
     assert e["mac_gated"] == pytest.approx(zero_detect, rel=1e-12)
     # Per bit: Aladdin's registers, adders and comparators are linear in their width.
     for width in (8, 20, 32):
@@ -242,9 +250,11 @@ def test_table_entries_are_hwcomponents_answers(tables, nm):
 
 def test_same_action_same_price():
     """A weight-stationary and an output-stationary 16x16 price every action they share
-    alike: the MAC, a register bit, an adder bit, a buffer word of the same geometry, a
-    DRAM byte, and a wire bit per micrometre (a hop is one PE pitch of it: the pitches differ
-    with the PEs' areas)."""
+    alike: the MAC's multiply, a register bit, an adder bit, a buffer word of the same
+    geometry, a DRAM byte, and a wire bit per micrometre (a hop is one PE pitch of it: the
+    pitches differ with the PEs' areas).  A MAC's add is add_bit per bit of its PE's adder, so
+    the WS "mac" component is the OS one less (acc_bits - psum_bits) add bits per MAC
+    performed."""
     ws = ArchSpec()
     os_ = dataclasses.replace(ws, dataflow="os")
     ws_table, os_table = table_for(ws), table_for(os_)
@@ -261,6 +271,14 @@ def test_same_action_same_price():
     ws_actions = {u.action for u in activity(HAND_16, ws)}
     os_actions = {u.action for u in activity(HAND_16, os_)}
     assert ws_actions == os_actions
+    assert ws_table.actions["multiply"].pj == os_table.actions["multiply"].pj > 0
+    assert ws_table.actions["add_bit"].pj == os_table.actions["add_bit"].pj > 0
+    ws_mac = energy_breakdown(HAND_16, ws_table, ws)["mac"] / HAND_16["macs"]
+    os_mac = energy_breakdown(HAND_16, os_table, os_)["mac"] / HAND_16["macs"]
+    performed = (HAND_16["macs"] - HAND_16["macs_gated"]) / HAND_16["macs"]
+    assert ws.psum_bits < os_.psum_bits == os_.acc_bits
+    assert os_mac - ws_mac == pytest.approx(
+        performed * (ws.acc_bits - ws.psum_bits) * ws_table.actions["add_bit"].pj, rel=1e-9)
 
 
 HAND_16 = counters(cycles=4000, busy_cycles=3000, macs=700_000, macs_gated=10_000,
@@ -282,7 +300,7 @@ def test_output_stationary_table_prices_its_own_words():
 
 
 def test_smaller_node_costs_less(tables):
-    mac = {nm: tables[nm][1].actions["mac"].pj for nm in tables}
+    mac = {nm: tables[nm][1].actions["multiply"].pj for nm in tables}
     assert mac[22] < mac[32] < mac[45]
     read = {nm: tables[nm][1].actions["glb_input_read"].pj for nm in tables}
     assert read[22] < read[32] < read[45]
@@ -326,12 +344,12 @@ def test_table_is_cached_as_json(tmp_path, monkeypatch):
     files = list((tmp_path / "energy").glob("micro-*.json"))
     assert len(files) == 1
     data = json.loads(files[0].read_text())
-    assert data["actions"]["mac"]["pj"] == first.actions["mac"].pj
+    assert data["actions"]["multiply"]["pj"] == first.actions["multiply"].pj
     assert table_for(spec) == first
     # A cache entry is read back as it is: change it and the table follows.
-    data["actions"]["mac"]["pj"] = 123.0
+    data["actions"]["multiply"]["pj"] = 123.0
     files[0].write_text(json.dumps(data))
-    assert table_for(spec).actions["mac"].pj == 123.0
+    assert table_for(spec).actions["multiply"].pj == 123.0
     assert table_for(spec, use_cache=False) == first
 
 
@@ -370,8 +388,10 @@ def test_eyeriss_table_keeps_eyeriss_ratios():
     assert table.name == "eyeriss"
     spec = ArchSpec()  # 16 x 16, int8
     e = table.per_action(spec)
-    mac = e["mac"]
-    assert mac == 0.3
+    # Horowitz's 8-bit multiply and, through add_bit, his 32-bit add: the 1x MAC of 0.3 pJ.
+    assert e["multiply"] == 0.2
+    mac = e["multiply"] + spec.acc_bits * e["add_bit"]
+    assert mac == pytest.approx(0.3)
     assert 8 * e["register_bit_write"] == pytest.approx(1 * mac)          # RF 1x an element
     assert 8 * (e["hop_bit"] + e["register_bit_write"]) == pytest.approx(2 * mac)  # inter-PE
     assert e["glb_input_read"] == pytest.approx(6 * mac * 16)     # 16 int8 per word
@@ -419,14 +439,15 @@ def _set(data, value, *keys):
 @pytest.mark.parametrize("mutate,message", [
     (lambda d: _drop(d, "actions", "glb_weight_write"), "actions.glb_weight_write: missing"),
     (lambda d: _drop(d, "actions", "hop_bit", "source"), "actions.hop_bit: source: missing"),
-    (lambda d: _set(d, "  ", "actions", "mac", "source"), "actions.mac: source: missing"),
-    (lambda d: _drop(d, "actions", "mac", "pj"), "actions.mac: give exactly one of pj"),
+    (lambda d: _set(d, "  ", "actions", "multiply", "source"),
+     "actions.multiply: source: missing"),
+    (lambda d: _drop(d, "actions", "multiply", "pj"), "actions.multiply: give exactly one of pj"),
     (lambda d: _set(d, -1, "actions", "dram_read_byte", "pj"),
      "actions.dram_read_byte: pj: must be a finite number >= 0"),
     (lambda d: _set(d, "1 pJ", "actions", "add_bit", "pj"),
      "actions.add_bit: pj: expected a number"),
-    (lambda d: _set(d, {"pj_per_bit": 1, "source": "s"}, "actions", "mac"),
-     "actions.mac: pj_per_bit: only buffer and DRAM actions have a word width"),
+    (lambda d: _set(d, {"pj_per_bit": 1, "source": "s"}, "actions", "multiply"),
+     "actions.multiply: pj_per_bit: only buffer and DRAM actions have a word width"),
     (lambda d: _set(d, {"pj": 1, "source": "s"}, "actions", "fma"),
      "actions.fma: unknown action"),
     (lambda d: _set(d, 2.0, "actions", "register_bit_write"),

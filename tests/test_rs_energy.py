@@ -63,6 +63,27 @@ def test_register_file_energy_is_accesses_times_prices():
                                                         * e[f"rf_{operand}_{verb}"])
 
 
+def test_a_row_stationary_mac_adds_at_acc_bits():
+    """Row-stationary PEs hold whole reductions: a MAC performed is one multiply and an add
+    of acc_bits (spec.psum_bits), so it costs what Aladdin's intmac with an acc_bits adder
+    and the zero detect cost, as before the MAC's add was priced apart."""
+    c = layer_counters()
+    table = power_of_two_table()
+    performed = c["macs"] - c["macs_gated"] - c["macs_skipped"]
+    assert performed > 0 and RS.psum_bits == RS.acc_bits
+    assert energy_by_action(c, table, RS)["multiply"] == \
+        performed * table.per_action(RS)["multiply"]
+    add = table.actions["add_bit"].pj
+    dearer = table.replace(add_bit=Entry(2 * add, "test"))
+    assert (energy_breakdown(c, dearer, RS)["mac"] - energy_breakdown(c, table, RS)["mac"]
+            == performed * RS.acc_bits * add)
+    e = table_for(RS).per_action(RS)
+    intmac = hwlib.action_pj("intmac", {"tech_node": RS.tech_nm * 1e-9, "multiplier_width": 8,
+                                        "adder_width": RS.acc_bits}, "mac")
+    assert e["multiply"] + RS.acc_bits * e["add_bit"] == pytest.approx(
+        intmac + e["mac_gated"], rel=1e-9)
+
+
 def test_the_activity_counters_carry_the_split_into_a_report():
     """The RTL's counter block has the row-stationary events (models/counters.py): a layer's
     counters, exactly the block's names, price each register file from its own counters, and
@@ -133,10 +154,12 @@ def test_layer_breakdown_adds_up_to_its_total(post):
 def test_eyeriss_table_prices_every_register_file_access_as_one_mac_per_element():
     table = load_table("configs/energy/eyeriss.yaml")
     e = table.per_action(RS)
+    mac = e["multiply"] + RS.psum_bits * e["add_bit"]     # the 1x MAC: 0.2 + 0.1 pJ
+    assert mac == pytest.approx(0.3)
     for operand, width in (("filter", RS.operand_bits), ("input", RS.operand_bits),
                            ("psum", RS.acc_bits)):
         for verb in ("read", "write"):
-            assert e[f"rf_{operand}_{verb}"] == pytest.approx(e["mac"] * width / 8)
+            assert e[f"rf_{operand}_{verb}"] == pytest.approx(mac * width / 8)
 
 
 def test_row_stationary_area_holds_its_register_files():
