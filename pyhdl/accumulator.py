@@ -18,7 +18,10 @@ class Accumulator(wiring.Component):
     register beside the array, so it meets the vector's partial sums; with `latency` 0 the
     array delivers the tag with its output (the output-stationary array does).  The first c block of a
     word overwrites it; later blocks read it, add (wrapping at acc_bits) and write it back.
-    Buffer words hold `cols` int32 values, sign-extended from acc_bits.
+    Buffer words hold `cols` int32 values, sign-extended from acc_bits.  A vector whose tag
+    says `hold` (the first of a pair of reduction blocks, pyhdl/ws_loop.py) goes into the
+    pair register instead; the next vector, of the same word, adds it (registered with the
+    vector) before its one read-modify-write.
 
     Ports:
         tag: In(tag_layout), with the input vector entering the array (or with `y`).
@@ -63,11 +66,21 @@ class Accumulator(wiring.Component):
             "tag": layout,
             "values": data.ArrayLayout(signed(self.acc_bits), self.cols),
         }), reset_less=True)
-        m.d.sync += [stage.tag.eq(arriving), stage.values.eq(self.y.values),
-                     stage_valid.eq(arriving.valid & self.y.valid)]
+        # The pair register: a held vector's sums, added to the next vector's.
+        pair = Signal(data.ArrayLayout(signed(self.acc_bits), self.cols), reset_less=True)
+        pair_held = Signal()
+        holding = arriving.valid & arriving.hold
+        with m.If(arriving.valid):
+            m.d.sync += pair_held.eq(arriving.hold)
+        with m.If(holding):
+            m.d.sync += pair.eq(self.y.values)
+        m.d.sync += [stage.tag.eq(arriving), stage_valid.eq(arriving.valid & self.y.valid & ~holding)]
+        for c in range(self.cols):
+            m.d.sync += stage.values[c].eq(
+                self.y.values[c] + Mux(pair_held, pair[c], 0))
         m.d.comb += [
             self.read.addr.eq(arriving.addr),
-            self.read.en.eq(arriving.valid & ~arriving.first),
+            self.read.en.eq(arriving.valid & ~arriving.first & ~arriving.hold),
         ]
 
         old = data.View(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols), self.read.data)
@@ -81,7 +94,7 @@ class Accumulator(wiring.Component):
             self.write.addr.eq(stage.tag.addr),
             self.write.data.eq(result),
         ]
-        m.d.comb += self.busy.eq(stage_valid | Cat(*pipe).any())
+        m.d.comb += self.busy.eq(stage_valid | pair_held | Cat(*pipe).any())
         m.d.sync += [
             Assert(~(self.read.en & self.write.en & (self.read.addr == self.write.addr)),
                    "accumulator: read of the word being written (stale partial sum)"),
