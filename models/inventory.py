@@ -77,16 +77,19 @@ TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and 
 # held against Yosys within CONTROLLER_TOLERANCE while they change.  The sequencer's and each
 # inner loop's registers of one kind, by dataflow (counted from the declarations of the
 # sequencer with resident weights and images spanning tiles).
-CONTROLLER_LOOP_REGISTERS = {"ws": 24 + 9, "os": 24 + 12}
+CONTROLLER_LOOP_REGISTERS = {"ws": 24 + 9 + 4, "os": 24 + 12}
 """COUNT_BITS loop counts: the sequencer's 24 (image, tile, block, chunk, group, and the
 registered layer constants), the inner loop's (taps, channel block, output row, column and
-image row of each pixel walk, activity counts)."""
+image row of each pixel walk, activity counts; weight-stationary: a pair's taps, pixels
+alone and B's MACs)."""
 CONTROLLER_ADDRESS_REGISTERS = 14   # ADDR_BITS DRAM addresses, band and pixel spans, the
                                     # resident weight block's base, X's table row
-CONTROLLER_OFFSET_REGISTERS = {"ws": 5, "os": 7}
-"""OFFSET_BITS input-buffer word offsets of the reduction walk and the pixel walks."""
-CONTROLLER_COORD_REGISTERS = {"ws": 3, "os": 5}
-"""COORD_BITS pixel coordinates: each pixel walk's two and the tile's first input row."""
+CONTROLLER_OFFSET_REGISTERS = {"ws": 5 + 3, "os": 7}
+"""OFFSET_BITS input-buffer word offsets of the reduction walk and the pixel walks
+(weight-stationary: and a pair's A offset, B's difference and B's word)."""
+CONTROLLER_COORD_REGISTERS = {"ws": 3 + 2, "os": 5}
+"""COORD_BITS pixel coordinates: each pixel walk's two and the tile's first input row
+(weight-stationary: and B's tap differences)."""
 CONTROLLER_STATE_BITS = 16          # FSM states and single-bit flags (halves, prefetch, ...)
 CONTROLLER_TOLERANCE = 0.15
 """Relative tolerance of the controller's flip-flop count against Yosys (a formula, not a
@@ -151,7 +154,8 @@ class Geometry:
     pes: int
     slot_bits: int
     token_bits: int         # weight-stationary x token: value, valid, slot
-    tag_bits: int           # an output vector's tag: valid, output word, first
+    tag_bits: int           # an output vector's tag: valid, output word, first (and, in
+                            # weight-stationary, hold: the first of a pair of blocks)
     os_element_bits: int    # output-stationary x element: value, valid, last
     os_weight_bits: int     # output-stationary weight: value, active
     input_word_bits: int
@@ -169,6 +173,12 @@ class Geometry:
         return dict(self.__dict__)
 
 
+def pairs_blocks(spec):
+    """1 if `spec`'s inner loop may pair reduction blocks (weight-stationary: its tags carry
+    `hold` and the accumulator has a pair register, models/paired_blocks.py), else 0."""
+    return int(spec.dataflow == "ws")
+
+
 def geometry(spec):
     """The geometry of `spec`'s hardware (pyhdl/top.py builds exactly these buffers)."""
     ob = spec.operand_bits
@@ -178,7 +188,7 @@ def geometry(spec):
         pes=spec.rows * spec.cols,
         slot_bits=slot_bits,
         token_bits=(GROUP if spec.skips_weights else 1) * ob + 1 + slot_bits,
-        tag_bits=output_addr_bits + 2,
+        tag_bits=output_addr_bits + 2 + pairs_blocks(spec),
         os_element_bits=(GROUP if spec.skips_weights else 1) * ob + 2,
         os_weight_bits=ob + 1 + (INDEX_BITS if spec.skips_weights else 0),
         input_word_bits=spec.input_lanes * ob,
@@ -465,6 +475,12 @@ def _accumulator(items, spec, g):
               source=f"{src}: tag and partial sums, and the reset stage_valid")
     items.add("accumulator", "accumulate", "adder", "accumulate", spec.cols, spec.acc_bits,
               source=f"{src}: old word + partial sums, one per column")
+    if pairs_blocks(spec):
+        items.add("accumulator", "accumulate", "register", "pair", 1,
+                  spec.cols * spec.acc_bits + 1,
+                  source=f"{src}: a held vector's partial sums, and the reset pair_held")
+        items.add("accumulator", "accumulate", "adder", "pair", spec.cols, spec.acc_bits,
+                  source=f"{src}: partial sums + the held pair, one per column")
 
 
 def _buffer(items, block, component, width, words, banks, role):
