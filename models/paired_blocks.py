@@ -30,11 +30,13 @@ def alone_pixels(spec):
 
 
 def pairable(spec, mapping):
-    """A dense weight-stationary layer whose tiles all have more than `alone_pixels` pixels
-    and whose chunks have two reduction blocks or more."""
+    """A dense weight-stationary layer on an array with two register-file slots or more,
+    whose tiles all have more than `alone_pixels` pixels and whose chunks have two reduction
+    blocks or more."""
     from .perf import tiles     # it prices the pairs with this module
     d = mapping.descriptor
-    if spec.dataflow != "ws" or spec.skips_weights or d["fold"] or d["depthwise"]:
+    if spec.dataflow != "ws" or spec.skips_weights or spec.rf_depth < 2 or d["fold"] \
+            or d["depthwise"]:
         return False
     if d["word_blocks"] != 1 or d["chunk_red"] < 2:
         return False
