@@ -475,7 +475,7 @@ def activity(counters, spec, requantized=None):
             + commits * rows * per_row * (cols - 1) * bits_for(cols))
         # Every vector is written back but those held in the pair register (paired reduction
         # blocks, models/paired_blocks.py), each added to the next vector's sums.
-        held = busy - c["glb_output_writes"]
+        held = max(busy - c["glb_output_writes"], 0)     # none when unpaired
         use("accumulate", "pair register loads", "register_bit_write",
             held * regs.get(("accumulator", "pair"), 0))
         use("accumulate", "pair adds", "add_bit", held * cols * ab)
