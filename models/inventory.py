@@ -154,8 +154,8 @@ class Geometry:
     pes: int
     slot_bits: int
     token_bits: int         # weight-stationary x token: value, valid, slot
-    tag_bits: int           # an output vector's tag: valid, output word, first (and, in
-                            # weight-stationary, hold: the first of a pair of blocks)
+    tag_bits: int           # the output-stationary array's tags: valid, output word, first
+                            # (their `hold`, never set there, is optimized away)
     os_element_bits: int    # output-stationary x element: value, valid, last
     os_weight_bits: int     # output-stationary weight: value, active
     input_word_bits: int
@@ -173,12 +173,6 @@ class Geometry:
         return dict(self.__dict__)
 
 
-def pairs_blocks(spec):
-    """1 if `spec`'s inner loop may pair reduction blocks (weight-stationary: its tags carry
-    `hold` and the accumulator has a pair register, models/paired_blocks.py), else 0."""
-    return int(spec.dataflow == "ws")
-
-
 def geometry(spec):
     """The geometry of `spec`'s hardware (pyhdl/top.py builds exactly these buffers)."""
     ob = spec.operand_bits
@@ -188,7 +182,7 @@ def geometry(spec):
         pes=spec.rows * spec.cols,
         slot_bits=slot_bits,
         token_bits=(GROUP if spec.skips_weights else 1) * ob + 1 + slot_bits,
-        tag_bits=output_addr_bits + 2 + pairs_blocks(spec),
+        tag_bits=output_addr_bits + 2,
         os_element_bits=(GROUP if spec.skips_weights else 1) * ob + 2,
         os_weight_bits=ob + 1 + (INDEX_BITS if spec.skips_weights else 0),
         input_word_bits=spec.input_lanes * ob,
@@ -466,21 +460,23 @@ def _output_stationary_array(items, spec, g):
 
 
 def _accumulator(items, spec, g):
+    """The accumulator's registers in every dataflow: its tag input has `hold` (a port, so
+    its registers stay whether or not the loop drives it; pairing is weight-stationary)."""
     src = "pyhdl/accumulator.py"
+    tag_bits = g.output_addr_bits + 3       # valid, output word, first, hold
     items.add("accumulator", "accumulate", "register", "tag delay", g.array_latency,
-              g.tag_bits + 1, source=f"{src}: the tag waits beside the array "
-                                     f"(delayed_token: payload and reset valid)")
+              tag_bits + 1, source=f"{src}: the tag waits beside the array "
+                                   f"(delayed_token: payload and reset valid)")
     items.add("accumulator", "accumulate", "register", "stage", 1,
-              g.tag_bits + spec.cols * spec.acc_bits + 1,
+              tag_bits + spec.cols * spec.acc_bits + 1,
               source=f"{src}: tag and partial sums, and the reset stage_valid")
     items.add("accumulator", "accumulate", "adder", "accumulate", spec.cols, spec.acc_bits,
               source=f"{src}: old word + partial sums, one per column")
-    if pairs_blocks(spec):
-        items.add("accumulator", "accumulate", "register", "pair", 1,
-                  spec.cols * spec.acc_bits + 1,
-                  source=f"{src}: a held vector's partial sums, and the reset pair_held")
-        items.add("accumulator", "accumulate", "adder", "pair", spec.cols, spec.acc_bits,
-                  source=f"{src}: partial sums + the held pair, one per column")
+    items.add("accumulator", "accumulate", "register", "pair", 1,
+              spec.cols * spec.acc_bits + 1,
+              source=f"{src}: a held vector's partial sums, and the reset pair_held")
+    items.add("accumulator", "accumulate", "adder", "pair", spec.cols, spec.acc_bits,
+              source=f"{src}: partial sums + the held pair, one per column")
 
 
 def _buffer(items, block, component, width, words, banks, role):
