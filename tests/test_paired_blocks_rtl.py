@@ -23,14 +23,16 @@ ARCHS = ("micro", "fold-8x4")
 
 def make_jobs(spec, seed):
     """An even number of reduction blocks (3x3, two channel blocks, batch 2), an odd one
-    (1x1, three channel blocks: the last streams alone) and a strided 3x3 with a partial
-    channel and filter block, all with bias, requantization and several tiles."""
+    (1x1, three channel blocks: the last streams alone), a strided 3x3 with a partial
+    channel and filter block, and weights in several chunks whose last has an odd number of
+    blocks, all with bias, requantization and several tiles."""
     rng = np.random.default_rng(seed)
     r, c = spec.rows, spec.cols
     return [
         conv_job(rng, spec, "even_3x3_batch2", 2, 2 * r, 10, 10, 2 * c, 3, 1, 1, post=True),
         conv_job(rng, spec, "odd_1x1", 1, 3 * r, 12, 12, 3 * c, 1, 1, 0, post=True),
         conv_job(rng, spec, "strided_3x3", 1, r + 1, 13, 11, c + 1, 3, 2, 1, post=True),
+        conv_job(rng, spec, "chunks_odd_last", 1, 11 * r, 9, 9, 2 * c, 3, 1, 1, post=True),
     ]
 
 
@@ -45,9 +47,9 @@ def paired_run(request, arch, tmp_path_factory):
 
 
 def test_layers_take_the_paired_schedule(paired_run):
-    """The first two layers pair their blocks over several tiles, one with an even and one
-    with an odd number of blocks a chunk; the mapper pairs a layer only where every tile has
-    more pixels than its blocks stream alone."""
+    """All but the strided layer pair their blocks over several tiles: an even and an odd
+    number of blocks a chunk, and several chunks, the last odd; the mapper pairs a layer
+    only where every tile has more pixels than its blocks stream alone."""
     spec, jobs, _ = paired_run
     odd = []
     for job in jobs:
@@ -57,8 +59,9 @@ def test_layers_take_the_paired_schedule(paired_run):
         assert d["paired"] == (least > spec.rows + spec.cols), job.name
         if job.name != "strided_3x3":
             assert d["paired"] and m.tiles > 1, job.name
-            odd.append(chunk_blocks(m, 0) % 2)
-    assert odd == [0, 1]
+            odd.append([chunk_blocks(m, chunk) % 2 for chunk in range(d["c_chunks"])])
+    assert odd[:2] == [[0], [1]]
+    assert len(odd[2]) > 1 and odd[2][-1] == 1
 
 
 def test_outputs_match_golden_bit_for_bit(paired_run):
