@@ -192,6 +192,12 @@ class ArchSpec:
         return 2 * self.rows if self.skips_weights else self.rows
 
     @property
+    def pairs_blocks(self):
+        """Whether the accumulator has a pair register to add two reduction blocks before a
+        write-back: weight-stationary (models/paired_blocks.py)."""
+        return self.dataflow == "ws"
+
+    @property
     def depthwise_columns(self):
         """Whether the array has the depthwise mode (models/depthwise.py): a dense
         weight-stationary array whose columns divide its input word's lanes, so a filter
