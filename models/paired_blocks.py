@@ -35,7 +35,7 @@ def pairable(spec, mapping):
     blocks or more."""
     from .perf import tiles     # it prices the pairs with this module
     d = mapping.descriptor
-    if spec.dataflow != "ws" or spec.skips_weights or spec.rf_depth < 2 or d["fold"] \
+    if not spec.pairs_blocks or spec.skips_weights or spec.rf_depth < 2 or d["fold"] \
             or d["depthwise"]:
         return False
     if d["word_blocks"] != 1 or d["chunk_red"] < 2:

@@ -1,6 +1,6 @@
 """Accumulation of the array's partial sums into the output buffer."""
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.hdl import Assert
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
@@ -18,10 +18,10 @@ class Accumulator(wiring.Component):
     register beside the array, so it meets the vector's partial sums; with `latency` 0 the
     array delivers the tag with its output (the output-stationary array does).  The first c block of a
     word overwrites it; later blocks read it, add (wrapping at acc_bits) and write it back.
-    Buffer words hold `cols` int32 values, sign-extended from acc_bits.  A vector whose tag
-    says `hold` (the first of a pair of reduction blocks, pyhdl/ws_loop.py) goes into the
-    pair register instead; the next vector, of the same word, adds it (registered with the
-    vector) before its one read-modify-write.
+    Buffer words hold `cols` int32 values, sign-extended from acc_bits.  With
+    `spec.pairs_blocks`, a vector whose tag says `hold` (the first of a pair of reduction
+    blocks, pyhdl/ws_loop.py) goes into the pair register instead; the next vector, of the
+    same word, adds it (registered with the vector) before its one read-modify-write.
 
     Ports:
         tag: In(tag_layout), with the input vector entering the array (or with `y`).
@@ -37,6 +37,7 @@ class Accumulator(wiring.Component):
     def __init__(self, spec, latency, addr_bits):
         self.cols = spec.cols
         self.acc_bits = spec.acc_bits
+        self.pairs = spec.pairs_blocks
         self.latency = latency
         self.addr_bits = addr_bits
         word = DRAM_WORD_BITS * spec.cols
@@ -50,6 +51,23 @@ class Accumulator(wiring.Component):
             "write": In(memory.WritePort.Signature(addr_width=addr_bits, shape=word)),
             "busy": Out(1),
         })
+
+    def pair_register(self, m, arriving, values):
+        """Load `values` (the stage's sums) with the array's output, plus the held pair's
+        sums after a held vector; return (this vector is held, a pair is held)."""
+        if not self.pairs:
+            m.d.sync += values.eq(self.y.values)
+            return Const(0, 1), Const(0, 1)
+        pair = Signal(data.ArrayLayout(signed(self.acc_bits), self.cols), reset_less=True)
+        pair_held = Signal()
+        holding = arriving.valid & arriving.hold
+        with m.If(arriving.valid):
+            m.d.sync += pair_held.eq(arriving.hold)
+        with m.If(holding):
+            m.d.sync += pair.eq(self.y.values)
+        for c in range(self.cols):
+            m.d.sync += values[c].eq(self.y.values[c] + Mux(pair_held, pair[c], 0))
+        return holding, pair_held
 
     def elaborate(self, platform):
         m = Module()
@@ -66,21 +84,12 @@ class Accumulator(wiring.Component):
             "tag": layout,
             "values": data.ArrayLayout(signed(self.acc_bits), self.cols),
         }), reset_less=True)
-        # The pair register: a held vector's sums, added to the next vector's.
-        pair = Signal(data.ArrayLayout(signed(self.acc_bits), self.cols), reset_less=True)
-        pair_held = Signal()
-        holding = arriving.valid & arriving.hold
-        with m.If(arriving.valid):
-            m.d.sync += pair_held.eq(arriving.hold)
-        with m.If(holding):
-            m.d.sync += pair.eq(self.y.values)
-        m.d.sync += [stage.tag.eq(arriving), stage_valid.eq(arriving.valid & self.y.valid & ~holding)]
-        for c in range(self.cols):
-            m.d.sync += stage.values[c].eq(
-                self.y.values[c] + Mux(pair_held, pair[c], 0))
+        holding, pair_held = self.pair_register(m, arriving, stage.values)
+        m.d.sync += [stage.tag.eq(arriving),
+                     stage_valid.eq(arriving.valid & self.y.valid & ~holding)]
         m.d.comb += [
             self.read.addr.eq(arriving.addr),
-            self.read.en.eq(arriving.valid & ~arriving.first & ~arriving.hold),
+            self.read.en.eq(arriving.valid & ~arriving.first & ~holding),
         ]
 
         old = data.View(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols), self.read.data)
