@@ -460,8 +460,9 @@ def _output_stationary_array(items, spec, g):
 
 
 def _accumulator(items, spec, g):
-    """The accumulator's registers in every dataflow: its tag input has `hold` (a port, so
-    its registers stay whether or not the loop drives it; pairing is weight-stationary)."""
+    """The accumulator: its tag input has `hold` in every dataflow (a port, so its stage
+    keeps the bit whether or not the loop drives it); the pair register where the spec
+    pairs blocks (weight-stationary)."""
     src = "pyhdl/accumulator.py"
     tag_bits = g.output_addr_bits + 3       # valid, output word, first, hold
     items.add("accumulator", "accumulate", "register", "tag delay", g.array_latency,
@@ -472,11 +473,12 @@ def _accumulator(items, spec, g):
               source=f"{src}: tag and partial sums, and the reset stage_valid")
     items.add("accumulator", "accumulate", "adder", "accumulate", spec.cols, spec.acc_bits,
               source=f"{src}: old word + partial sums, one per column")
-    items.add("accumulator", "accumulate", "register", "pair", 1,
-              spec.cols * spec.acc_bits + 1,
-              source=f"{src}: a held vector's partial sums, and the reset pair_held")
-    items.add("accumulator", "accumulate", "adder", "pair", spec.cols, spec.acc_bits,
-              source=f"{src}: partial sums + the held pair, one per column")
+    if spec.pairs_blocks:
+        items.add("accumulator", "accumulate", "register", "pair", 1,
+                  spec.cols * spec.acc_bits + 1,
+                  source=f"{src}: a held vector's partial sums, and the reset pair_held")
+        items.add("accumulator", "accumulate", "adder", "pair", spec.cols, spec.acc_bits,
+                  source=f"{src}: partial sums + the held pair, one per column")
 
 
 def _buffer(items, block, component, width, words, banks, role):
