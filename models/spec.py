@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from .hardware import WS_PE_PRODUCTS, column_sum_bits
+
 DATAFLOWS = ("ws", "os")
 """The dataflows the accelerator (pyhdl/top.py), the mapper and the performance model run."""
 ROW_STATIONARY = "rs"
@@ -186,6 +188,17 @@ class ArchSpec:
         return self.weight_sparsity != "none"
 
     @property
+    def psum_bits(self):
+        """Width of the partial sums the array hands to the accumulator: a weight-stationary
+        column adds at most `rows` x WS_PE_PRODUCTS products to zero on their way down, so
+        they travel at `column_sum_bits` (20 bits for int8 on 16 rows) and the accumulator
+        sign-extends them to acc_bits; output- and row-stationary PEs hold a whole reduction,
+        at acc_bits."""
+        if self.dataflow != "ws":
+            return self.acc_bits
+        return column_sum_bits(self.operand_bits, self.rows * WS_PE_PRODUCTS, self.acc_bits)
+
+    @property
     def input_lanes(self):
         """Operands in one input buffer word: one per array row, or two with 2:4 weights
         (each pair of rows selects from the four channels of its group)."""
@@ -196,6 +209,15 @@ class ArchSpec:
         """Whether the accumulator has a pair register to add two reduction blocks before a
         write-back: weight-stationary (models/paired_blocks.py)."""
         return self.dataflow == "ws"
+
+    @property
+    def pair_sum_bits(self):
+        """Width of the sums the accumulator adds into an output word: where it pairs blocks,
+        the sum of two column sums (2 x rows x WS_PE_PRODUCTS products, column_sum_bits: 21
+        bits for int8 on 16 rows), else `psum_bits`."""
+        if not self.pairs_blocks:
+            return self.psum_bits
+        return column_sum_bits(self.operand_bits, 2 * self.rows * WS_PE_PRODUCTS, self.acc_bits)
 
     @property
     def depthwise_columns(self):

@@ -18,10 +18,12 @@ class Accumulator(wiring.Component):
     register beside the array, so it meets the vector's partial sums; with `latency` 0 the
     array delivers the tag with its output (the output-stationary array does).  The first c block of a
     word overwrites it; later blocks read it, add (wrapping at acc_bits) and write it back.
-    Buffer words hold `cols` int32 values, sign-extended from acc_bits.  With
-    `spec.pairs_blocks`, a vector whose tag says `hold` (the first of a pair of reduction
-    blocks, pyhdl/ws_loop.py) goes into the pair register instead; the next vector, of the
-    same word, adds it (registered with the vector) before its one read-modify-write.
+    Buffer words hold `cols` int32 values, sign-extended from acc_bits.  The array's sums
+    arrive at `spec.psum_bits` (a weight-stationary column's width) and are sign-extended to
+    acc_bits before the add.  With `spec.pairs_blocks`, a vector whose tag says `hold` (the
+    first of a pair of reduction blocks, pyhdl/ws_loop.py) goes into the pair register
+    instead; the next vector, of the same word, adds it (registered with the vector, at
+    `spec.pair_sum_bits`) before its one read-modify-write.
 
     Ports:
         tag: In(tag_layout), with the input vector entering the array (or with `y`).
@@ -38,6 +40,8 @@ class Accumulator(wiring.Component):
         self.cols = spec.cols
         self.acc_bits = spec.acc_bits
         self.pairs = spec.pairs_blocks
+        self.psum_bits = spec.psum_bits
+        self.sum_bits = spec.pair_sum_bits
         self.latency = latency
         self.addr_bits = addr_bits
         word = DRAM_WORD_BITS * spec.cols
@@ -45,7 +49,7 @@ class Accumulator(wiring.Component):
             "tag": In(tag_layout(addr_bits)),
             "y": In(data.StructLayout({
                 "valid": 1,
-                "values": data.ArrayLayout(signed(spec.acc_bits), spec.cols),
+                "values": data.ArrayLayout(signed(spec.psum_bits), spec.cols),
             })),
             "read": In(memory.ReadPort.Signature(addr_width=addr_bits, shape=word)),
             "write": In(memory.WritePort.Signature(addr_width=addr_bits, shape=word)),
@@ -58,7 +62,7 @@ class Accumulator(wiring.Component):
         if not self.pairs:
             m.d.sync += values.eq(self.y.values)
             return Const(0, 1), Const(0, 1)
-        pair = Signal(data.ArrayLayout(signed(self.acc_bits), self.cols), reset_less=True)
+        pair = Signal(data.ArrayLayout(signed(self.psum_bits), self.cols), reset_less=True)
         pair_held = Signal()
         holding = arriving.valid & arriving.hold
         with m.If(arriving.valid):
@@ -82,7 +86,7 @@ class Accumulator(wiring.Component):
         stage_valid = Signal()
         stage = Signal(data.StructLayout({
             "tag": layout,
-            "values": data.ArrayLayout(signed(self.acc_bits), self.cols),
+            "values": data.ArrayLayout(signed(self.sum_bits), self.cols),
         }), reset_less=True)
         holding, pair_held = self.pair_register(m, arriving, stage.values)
         m.d.sync += [stage.tag.eq(arriving),
@@ -95,9 +99,11 @@ class Accumulator(wiring.Component):
         old = data.View(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols), self.read.data)
         result = Signal(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols))
         for c in range(self.cols):
+            column = Signal(signed(self.acc_bits), name=f"column_{c}")
             total = Signal(signed(self.acc_bits), name=f"sum_{c}")
-            m.d.comb += total.eq(old[c][:self.acc_bits] + stage.values[c])
-            m.d.comb += result[c].eq(Mux(stage.tag.first, stage.values[c], total))
+            m.d.comb += column.eq(stage.values[c])      # sign-extended from pair_sum_bits
+            m.d.comb += total.eq(old[c][:self.acc_bits] + column)
+            m.d.comb += result[c].eq(Mux(stage.tag.first, column, total))
         m.d.comb += [
             self.write.en.eq(stage_valid),
             self.write.addr.eq(stage.tag.addr),
