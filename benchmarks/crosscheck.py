@@ -62,6 +62,9 @@ CAUSES = {
                 "output's 32-bit psum width up to DRAM",
     "pixel groups": "output-stationary: peforge groups rows pixels across output rows, "
                     "AccelForge (as written here) within one",
+    "paired blocks": "peforge adds two reduction blocks in the accumulator before a "
+                     "write-back ({written} of {vectors} vectors written); AccelForge (as "
+                     "written here) writes every block",
 }
 """What can make peforge's count differ from AccelForge's for the same loop nest."""
 
@@ -71,7 +74,7 @@ CAUSES_OF = {
     ("DRAM", "O"): ("int8 out",),
     ("InputBuffer", "I"): ("padding", "partial tile", "uneven groups"),
     ("WeightBuffer", "W"): ("partial tile", "padded block", "pixel groups", "streamed blocks"),
-    ("OutputBuffer", "O"): ("padded block",),
+    ("OutputBuffer", "O"): ("padded block", "paired blocks"),
     ("PE", "W"): ("partial tile", "padded block", "streamed blocks"),
 }
 """The causes that can apply to each level and tensor."""
@@ -88,10 +91,14 @@ def why(row, spec, mapping):
         "int8 out": True,
         "pixel groups": spec.dataflow == "os",
         "streamed blocks": d["w_stream_blocks"] != 0,
+        "paired blocks": d["paired"] != 0,
     }
+    counted = predict_counters(spec, mapping)
     values = {"tiles": mapping.tiles, "exact": shape.n * shape.p / mapping.tile_p,
               "k": shape.k, "group": d["k_group_blocks"], "blocks": d["k_blocks"],
-              "resident": d["k_blocks"] - d["w_stream_blocks"], "streamed": d["w_stream_blocks"]}
+              "resident": d["k_blocks"] - d["w_stream_blocks"], "streamed": d["w_stream_blocks"],
+              "written": f"{counted['glb_output_writes']:,}",
+              "vectors": f"{counted['busy_cycles']:,}"}
     return "; ".join(CAUSES[cause].format(**values)
                      for cause in CAUSES_OF.get((row.level, row.tensor), ())
                      if applies[cause]) or "not explained"

@@ -480,6 +480,12 @@ def activity(counters, spec, requantized=None):
         use("array", "gated count", "add_bit",
             busy * (rows - 1) * bits_for(pes)
             + commits * rows * per_row * (cols - 1) * bits_for(cols))
+        # Every vector is written back but those held in the pair register (paired reduction
+        # blocks, models/paired_blocks.py), each added to the next vector's sums.
+        held = max(busy - c["glb_output_writes"], 0)     # none when unpaired
+        use("accumulate", "pair register loads", "register_bit_write",
+            held * regs.get(("accumulator", "pair"), 0))
+        use("accumulate", "pair adds", "add_bit", held * cols * spec.pair_sum_bits)
 
     use("accumulate", "tag delay loads", "register_bit_write",
         busy * regs.get(("accumulator", "tag delay"), 0))

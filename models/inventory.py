@@ -77,16 +77,19 @@ TOP_FLAGS = 2             # pyhdl/top.py: which output half the accumulator and 
 # held against Yosys within CONTROLLER_TOLERANCE while they change.  The sequencer's and each
 # inner loop's registers of one kind, by dataflow (counted from the declarations of the
 # sequencer with resident weights and images spanning tiles).
-CONTROLLER_LOOP_REGISTERS = {"ws": 24 + 9, "os": 24 + 12}
+CONTROLLER_LOOP_REGISTERS = {"ws": 24 + 9 + 4, "os": 24 + 12}
 """COUNT_BITS loop counts: the sequencer's 24 (image, tile, block, chunk, group, and the
 registered layer constants), the inner loop's (taps, channel block, output row, column and
-image row of each pixel walk, activity counts)."""
+image row of each pixel walk, activity counts; weight-stationary: a pair's taps, pixels
+alone and B's MACs)."""
 CONTROLLER_ADDRESS_REGISTERS = 14   # ADDR_BITS DRAM addresses, band and pixel spans, the
                                     # resident weight block's base, X's table row
-CONTROLLER_OFFSET_REGISTERS = {"ws": 5, "os": 7}
-"""OFFSET_BITS input-buffer word offsets of the reduction walk and the pixel walks."""
-CONTROLLER_COORD_REGISTERS = {"ws": 3, "os": 5}
-"""COORD_BITS pixel coordinates: each pixel walk's two and the tile's first input row."""
+CONTROLLER_OFFSET_REGISTERS = {"ws": 5 + 3, "os": 7}
+"""OFFSET_BITS input-buffer word offsets of the reduction walk and the pixel walks
+(weight-stationary: and a pair's A offset, B's difference and B's word)."""
+CONTROLLER_COORD_REGISTERS = {"ws": 3 + 2, "os": 5}
+"""COORD_BITS pixel coordinates: each pixel walk's two and the tile's first input row
+(weight-stationary: and B's tap differences)."""
 CONTROLLER_STATE_BITS = 16          # FSM states and single-bit flags (halves, prefetch, ...)
 CONTROLLER_TOLERANCE = 0.15
 """Relative tolerance of the controller's flip-flop count against Yosys (a formula, not a
@@ -151,7 +154,8 @@ class Geometry:
     pes: int
     slot_bits: int
     token_bits: int         # weight-stationary x token: value, valid, slot
-    tag_bits: int           # an output vector's tag: valid, output word, first
+    tag_bits: int           # the output-stationary array's tags: valid, output word, first
+                            # (their `hold`, never set there, is optimized away)
     os_element_bits: int    # output-stationary x element: value, valid, last
     os_weight_bits: int     # output-stationary weight: value, active
     input_word_bits: int
@@ -458,16 +462,27 @@ def _output_stationary_array(items, spec, g):
 
 
 def _accumulator(items, spec, g):
+    """The accumulator: its tag input has `hold` in every dataflow (a port, so its stage
+    keeps the bit whether or not the loop drives it); the pair register where the spec
+    pairs blocks (weight-stationary)."""
     src = "pyhdl/accumulator.py"
+    tag_bits = g.output_addr_bits + 3       # valid, output word, first, hold
     items.add("accumulator", "accumulate", "register", "tag delay", g.array_latency,
-              g.tag_bits + 1, source=f"{src}: the tag waits beside the array "
-                                     f"(delayed_token: payload and reset valid)")
+              tag_bits + 1, source=f"{src}: the tag waits beside the array "
+                                   f"(delayed_token: payload and reset valid)")
     items.add("accumulator", "accumulate", "register", "stage", 1,
-              g.tag_bits + spec.cols * spec.psum_bits + 1,
-              source=f"{src}: tag and the array's partial sums (psum_bits), and the reset "
+              tag_bits + spec.cols * spec.pair_sum_bits + 1,
+              source=f"{src}: tag and the partial sums (pair_sum_bits: a pair's where the "
+                     f"spec pairs blocks, else the array's psum_bits), and the reset "
                      f"stage_valid")
     items.add("accumulator", "accumulate", "adder", "accumulate", spec.cols, spec.acc_bits,
               source=f"{src}: old word + partial sums, one per column")
+    if spec.pairs_blocks:
+        items.add("accumulator", "accumulate", "register", "pair", 1,
+                  spec.cols * spec.psum_bits + 1,
+                  source=f"{src}: a held vector's partial sums, and the reset pair_held")
+        items.add("accumulator", "accumulate", "adder", "pair", spec.cols, spec.pair_sum_bits,
+                  source=f"{src}: partial sums + the held pair, one per column")
 
 
 def _buffer(items, block, component, width, words, banks, role):

@@ -23,7 +23,7 @@ from .hardware import COUNT_LIMIT, post_flags
 from .perf import predict_counters, predict_cycles, weight_dram_rows
 from .registers import DESCRIPTOR_FIELDS, register_value
 from .spec import DRAM_WORD_BITS, MAX_BIAS_CHANNELS, ROW_STATIONARY
-from . import band_prefetch, depthwise, tap_fold
+from . import band_prefetch, depthwise, paired_blocks, tap_fold
 from .sparsity import (active_rows, block_elems, dense_lanes, pack_folded_weight_rows,
                        pack_weight_rows, runs_sparse, word_blocks)
 from . import sparse_os
@@ -468,9 +468,23 @@ def _map_conv(spec, shape, post, placement, sparse):
         return not (mapping.descriptor["y_compressed"]
                     and bytes_moved <= COMPRESSED_SLACK * least)
 
-    return min(((dense_first(bytes_moved, m), predict_cycles(spec, m), bytes_moved, m)
-                for bytes_moved, m in candidates if bytes_moved <= TRAFFIC_SLACK * least),
-               key=lambda c: c[:3])[3]
+    return with_paired_blocks(spec, min(
+        ((dense_first(bytes_moved, m), predict_cycles(spec, m), bytes_moved, m)
+         for bytes_moved, m in candidates if bytes_moved <= TRAFFIC_SLACK * least),
+        key=lambda c: c[:3])[3])
+
+
+def with_paired_blocks(spec, mapping):
+    """`mapping` with its reduction blocks paired (models/paired_blocks.py) where that is
+    allowed and pays.  Objective: the paired schedule always saves output-buffer reads and
+    writes (energy), so take it when its cycles are within paired_blocks.CYCLE_SLACK of the
+    unpaired schedule's (the same DRAM traffic)."""
+    if not paired_blocks.pairable(spec, mapping):
+        return mapping
+    candidate = paired_blocks.paired(spec, mapping)
+    if predict_cycles(spec, candidate) <= paired_blocks.CYCLE_SLACK * predict_cycles(spec, mapping):
+        return candidate
+    return mapping
 
 
 def rs_mapping(spec, shape, post, placement, choice):
@@ -658,7 +672,7 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "fold": 0, "fold_first_word": 0, "fold_first_shift": 0, "fold_first_pos": 0,
         "fold_step": 0, "fold_rows": 1, "fold_rows_last": 1, "fold_words": 1,
         "fold_line_words": 0, "fold_macs_g_last": 0, "fold_macs_gk_last": 0,
-        "depthwise": 0, "dw_q": 0, "dw_s": 0,
+        "depthwise": 0, "dw_q": 0, "dw_s": 0, "paired": 0, "pair_alone": 0,
     }
     if tile_images > 1:
         descriptor.update(_image_tiles(shape, tile_images, descriptor))

@@ -15,7 +15,7 @@ from .hardware import POSTPROCESS_LATENCY
 from .spec import DRAM_WORD_BITS, os_drain_spacing_ok
 from .sparsity import mapping_is_sparse, skipped_macs
 from .sparse_os import weight_steps
-from . import band_prefetch, depthwise, tap_fold
+from . import band_prefetch, depthwise, paired_blocks, tap_fold
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ def predict_counters(spec, mapping, inputs=None):
         })
         return counters
     vectors = out_pixels * d["k_blocks"] * mapping.red_blocks
+    written = vectors - paired_blocks.held_vectors(mapping, walk)
     commits = len(walk) * d["k_blocks"] * mapping.red_blocks
     counters.update({
         "busy_cycles": vectors,
@@ -111,9 +112,10 @@ def predict_counters(spec, mapping, inputs=None):
         "glb_weight_writes": fetched_weight_rows(spec, mapping, shape.k * shape.r * shape.s)
         * d["c_blocks"] * d["word_blocks"],
         "glb_weight_reads": len(walk) * d["k_blocks"] * mapping.red_blocks * spec.cols,
-        "glb_output_writes": vectors,
-        # Accumulating reads every block but the first; writing back reads each word once.
-        "glb_output_reads": vectors,
+        "glb_output_writes": written,
+        # Accumulating reads every block but the first; writing back reads each word once
+        # (a pair's held vector neither reads nor writes).
+        "glb_output_reads": written,
     })
     if d["fold"]:
         counters.update(tap_fold.counters(spec, mapping, walk, fetches))
@@ -285,6 +287,9 @@ class _WeightStationary:
         spec, shape, d = self.spec, self.mapping.shape, self.mapping.descriptor
         blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
         loaded = cycles + spec.cols + 1
+        if d["paired"]:
+            return paired_blocks.stream_chunk(self, cycles, pixels,
+                                              d["taps"] * blocks * d["word_blocks"], prefetch)
         ready = None
         fold = tap_fold.plan_of(spec, self.mapping) if d["fold"] else None
         for block in range(d["taps"] * blocks * d["word_blocks"]):

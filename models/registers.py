@@ -257,6 +257,12 @@ DESCRIPTOR_FIELDS = (
     _u("depthwise", 1, "the layer runs depthwise, a channel per column, the taps down the rows"),
     _u("dw_q", C, "depthwise: output columns (windows issued per output row)"),
     _u("dw_s", SMALL_BITS, "depthwise: kernel columns (the array rows holding taps)"),
+    # Paired reduction blocks (models/paired_blocks.py, weight-stationary dense layers): a
+    # chunk's blocks two by two, each pair's first `pair_alone` pixels streamed by each block
+    # alone (while the other's weights load and the previous pair's slots drain), the rest
+    # in pairs on consecutive cycles, added in the accumulator before one write-back.
+    _u("paired", 1, "the chunk's reduction blocks stream in pairs (one write-back per pair)"),
+    _u("pair_alone", C, "paired: pixels of a tile each block of a pair streams alone"),
     # Row-stationary passes (models/row_stationary.py, pyhdl/rs_loop.py): a chunk is one
     # block of `cols` filters over a chunk of channels of a tile's band, walked in passes.
     *_rs_fields(),

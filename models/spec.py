@@ -205,6 +205,21 @@ class ArchSpec:
         return 2 * self.rows if self.skips_weights else self.rows
 
     @property
+    def pairs_blocks(self):
+        """Whether the accumulator has a pair register to add two reduction blocks before a
+        write-back: weight-stationary (models/paired_blocks.py)."""
+        return self.dataflow == "ws"
+
+    @property
+    def pair_sum_bits(self):
+        """Width of the sums the accumulator adds into an output word: where it pairs blocks,
+        the sum of two column sums (2 x rows x WS_PE_PRODUCTS products, column_sum_bits: 21
+        bits for int8 on 16 rows), else `psum_bits`."""
+        if not self.pairs_blocks:
+            return self.psum_bits
+        return column_sum_bits(self.operand_bits, 2 * self.rows * WS_PE_PRODUCTS, self.acc_bits)
+
+    @property
     def depthwise_columns(self):
         """Whether the array has the depthwise mode (models/depthwise.py): a dense
         weight-stationary array whose columns divide its input word's lanes, so a filter

@@ -1,6 +1,6 @@
 """Accumulation of the array's partial sums into the output buffer."""
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.hdl import Assert
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
@@ -20,7 +20,10 @@ class Accumulator(wiring.Component):
     word overwrites it; later blocks read it, add (wrapping at acc_bits) and write it back.
     Buffer words hold `cols` int32 values, sign-extended from acc_bits.  The array's sums
     arrive at `spec.psum_bits` (a weight-stationary column's width) and are sign-extended to
-    acc_bits before the add.
+    acc_bits before the add.  With `spec.pairs_blocks`, a vector whose tag says `hold` (the
+    first of a pair of reduction blocks, pyhdl/ws_loop.py) goes into the pair register
+    instead; the next vector, of the same word, adds it (registered with the vector, at
+    `spec.pair_sum_bits`) before its one read-modify-write.
 
     Ports:
         tag: In(tag_layout), with the input vector entering the array (or with `y`).
@@ -36,7 +39,9 @@ class Accumulator(wiring.Component):
     def __init__(self, spec, latency, addr_bits):
         self.cols = spec.cols
         self.acc_bits = spec.acc_bits
+        self.pairs = spec.pairs_blocks
         self.psum_bits = spec.psum_bits
+        self.sum_bits = spec.pair_sum_bits
         self.latency = latency
         self.addr_bits = addr_bits
         word = DRAM_WORD_BITS * spec.cols
@@ -51,6 +56,23 @@ class Accumulator(wiring.Component):
             "busy": Out(1),
         })
 
+    def pair_register(self, m, arriving, values):
+        """Load `values` (the stage's sums) with the array's output, plus the held pair's
+        sums after a held vector; return (this vector is held, a pair is held)."""
+        if not self.pairs:
+            m.d.sync += values.eq(self.y.values)
+            return Const(0, 1), Const(0, 1)
+        pair = Signal(data.ArrayLayout(signed(self.psum_bits), self.cols), reset_less=True)
+        pair_held = Signal()
+        holding = arriving.valid & arriving.hold
+        with m.If(arriving.valid):
+            m.d.sync += pair_held.eq(arriving.hold)
+        with m.If(holding):
+            m.d.sync += pair.eq(self.y.values)
+        for c in range(self.cols):
+            m.d.sync += values[c].eq(self.y.values[c] + Mux(pair_held, pair[c], 0))
+        return holding, pair_held
+
     def elaborate(self, platform):
         m = Module()
         layout = tag_layout(self.addr_bits)
@@ -64,13 +86,14 @@ class Accumulator(wiring.Component):
         stage_valid = Signal()
         stage = Signal(data.StructLayout({
             "tag": layout,
-            "values": data.ArrayLayout(signed(self.psum_bits), self.cols),
+            "values": data.ArrayLayout(signed(self.sum_bits), self.cols),
         }), reset_less=True)
-        m.d.sync += [stage.tag.eq(arriving), stage.values.eq(self.y.values),
-                     stage_valid.eq(arriving.valid & self.y.valid)]
+        holding, pair_held = self.pair_register(m, arriving, stage.values)
+        m.d.sync += [stage.tag.eq(arriving),
+                     stage_valid.eq(arriving.valid & self.y.valid & ~holding)]
         m.d.comb += [
             self.read.addr.eq(arriving.addr),
-            self.read.en.eq(arriving.valid & ~arriving.first),
+            self.read.en.eq(arriving.valid & ~arriving.first & ~holding),
         ]
 
         old = data.View(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols), self.read.data)
@@ -78,7 +101,7 @@ class Accumulator(wiring.Component):
         for c in range(self.cols):
             column = Signal(signed(self.acc_bits), name=f"column_{c}")
             total = Signal(signed(self.acc_bits), name=f"sum_{c}")
-            m.d.comb += column.eq(stage.values[c])      # sign-extended from psum_bits
+            m.d.comb += column.eq(stage.values[c])      # sign-extended from pair_sum_bits
             m.d.comb += total.eq(old[c][:self.acc_bits] + column)
             m.d.comb += result[c].eq(Mux(stage.tag.first, column, total))
         m.d.comb += [
@@ -86,7 +109,7 @@ class Accumulator(wiring.Component):
             self.write.addr.eq(stage.tag.addr),
             self.write.data.eq(result),
         ]
-        m.d.comb += self.busy.eq(stage_valid | Cat(*pipe).any())
+        m.d.comb += self.busy.eq(stage_valid | pair_held | Cat(*pipe).any())
         m.d.sync += [
             Assert(~(self.read.en & self.write.en & (self.read.addr == self.write.addr)),
                    "accumulator: read of the word being written (stale partial sum)"),

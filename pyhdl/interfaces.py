@@ -9,8 +9,9 @@ from models.hardware import ADDR_BITS, BURST_BITS
 
 
 def tag_layout(addr_bits):
-    """Where an output vector goes: output-buffer word `addr`; `first` overwrites it."""
-    return data.StructLayout({"valid": 1, "addr": addr_bits, "first": 1})
+    """Where an output vector goes: output-buffer word `addr`; `first` overwrites it; `hold`:
+    the first of a pair, held in the accumulator and added to the next vector (same word)."""
+    return data.StructLayout({"valid": 1, "addr": addr_bits, "first": 1, "hold": 1})
 
 
 class DramCommand(data.Struct):

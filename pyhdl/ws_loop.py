@@ -4,9 +4,9 @@ every output pixel of the tile streamed past them."""
 from amaranth import Module, Mux, Signal
 from amaranth.lib.wiring import Out
 
-from models.hardware import EVENT_BITS
+from models.hardware import COUNT_BITS, EVENT_BITS
 
-from .inner_loop import InnerLoop, PixelWalk, ReductionWalk
+from .inner_loop import COORD, OFFSET, InnerLoop, PixelWalk, ReductionWalk
 from .interfaces import tag_layout
 
 
@@ -23,6 +23,15 @@ class WeightStationaryLoop(InnerLoop):
     Ports (besides InnerLoop's):
         w_data, w_shift, w_commit, w_slot: Out, the array's weight load.
         tag: Out, where the partial sums of the vector entering the array go.
+    With descriptor `paired` (dense layers, models/paired_blocks.py) the chunk's blocks go
+    two by two, A in a slot and B in the next: A streams its first `pair_alone` pixels alone
+    (HEAD, while B's weights shift in and B's slot drains), B commits, then each remaining
+    pixel's A word (tag `hold`) and B word on consecutive cycles (BODY; the accumulator adds
+    the pair before one write-back), then B streams the first `pair_alone` pixels alone
+    (TAIL, while A's slot drains and the next block's weights shift in).  B's word of a pixel
+    is A's plus the blocks' offset difference, inside the image by the taps' difference (both
+    registered at B's commit).  An odd chunk's last block streams alone (STREAM).
+
     Latency: `run` to the first vector: the first block's load (cols + 2 cycles) and its
     commit; each block then takes one cycle per pixel, plus its commit when its load or its
     slot is not ready.
@@ -77,6 +86,10 @@ class WeightStationaryLoop(InnerLoop):
         block_ww = Signal.like(pixel.ww)
         block_row = walk.tap_r if fold is None else fold.block_row()
         m.d.comb += [block_hh.eq(chunk.h_start + block_row), block_ww.eq(walk.tap_s - d.pad)]
+        pair = _PairRegisters(m, walk, pixel)
+        # A paired layer's pixel walk steps the block it was loaded for (`pair.tap_*`).
+        step_hh = Mux(d.paired, chunk.h_start + pair.tap_r, block_hh)
+        step_ww = Mux(d.paired, pair.tap_s - d.pad, block_ww)
         cols_active = Mux(chunk.last_k, d.k_last, cols)
 
         # --- the weight loader: shifts one reduction block into the array's chain ---------
@@ -111,6 +124,8 @@ class WeightStationaryLoop(InnerLoop):
         depth, latency = spec.rf_depth, self.array.latency
         slot = Signal(self.array.slot_bits)
         slot_free = Signal()
+        next_slot = Mux(slot == depth - 1, 0, slot + 1) if depth > 1 else slot
+        next_free = Signal()          # the slot after `slot` (a pair's B) is free
         for s in range(depth):
             timer = Signal(range(latency + 2), name=f"slot_timer_{s}")
             with m.If(self.x.valid & (self.x.slot == s)):
@@ -119,7 +134,9 @@ class WeightStationaryLoop(InnerLoop):
                 m.d.sync += timer.eq(timer - 1)
             with m.If(slot == s):
                 m.d.comb += slot_free.eq(timer == 0)
-        next_slot = Mux(slot == depth - 1, 0, slot + 1) if depth > 1 else slot
+            with m.If(next_slot == s):
+                m.d.comb += next_free.eq(timer == 0)
+        after_pair = Mux(next_slot == depth - 1, 0, next_slot + 1) if depth > 1 else slot
 
         # --- feeding the array: the input buffer answers a cycle after the read -------------
         inside = pixel.inside()
@@ -128,7 +145,10 @@ class WeightStationaryLoop(InnerLoop):
         feed_slot = Signal.like(slot)
         feed_pad = Signal()
         feed_tag = Signal.like(self.tag)
-        active_macs = Signal(EVENT_BITS)
+        feed_b = Signal()             # the vector is a pair's B's (its MACs: macs_b)
+        macs_a = Signal(EVENT_BITS)
+        macs_b = Signal(EVENT_BITS)
+        active_macs = Mux(feed_b, macs_b, macs_a)
         # The array counts a vector's gated products `gated_latency` cycles after it.
         counted, counted_inactive = feeding, rows * cols - active_macs
         for i in range(self.array.gated_latency):
@@ -137,6 +157,17 @@ class WeightStationaryLoop(InnerLoop):
             m.d.sync += [later.eq(counted), later_inactive.eq(counted_inactive)]
             counted, counted_inactive = later, later_inactive
         m.d.sync += [feeding.eq(0), feed_tag.valid.eq(0)]
+
+        def issue(addr, inside, slot, b=0, hold=0, first=1):
+            """Read the input word `addr` (unless outside the image) and feed it next cycle
+            with register-file `slot`, tagged with the pixel's output word."""
+            m.d.comb += [self.input_read.en.eq(inside),
+                         self.input_read.addr.eq(addr[:len(self.input_read.addr)])]
+            m.d.sync += [
+                feeding.eq(1), feed_slot.eq(slot), feed_pad.eq(~inside), feed_b.eq(b),
+                feed_tag.valid.eq(1), feed_tag.addr.eq(pixel.out), feed_tag.hold.eq(hold),
+                feed_tag.first.eq(chunk.first & pair.first & first),
+            ]
         e = self.events
         m.d.comb += [
             self.idle.eq(~feeding),
@@ -168,28 +199,24 @@ class WeightStationaryLoop(InnerLoop):
             with m.State("COMMIT"):
                 with m.If(loaded & slot_free):
                     m.d.comb += [self.w_commit.eq(1), self.w_slot.eq(slot)]
-                    m.d.sync += [loaded.eq(0), active_macs.eq(self.block_macs(walk))]
+                    m.d.sync += [loaded.eq(0), macs_a.eq(self.block_macs(walk))]
                     pixel.load(block_hh, block_ww, chunk.window_base + walk.offset,
                                chunk.out_base)
+                    pair.start_a()
                     with m.If(~walk.last_block):
                         m.d.comb += [start_load.eq(1),
                                      start_addr.eq(shift_base + walk.block + 1)]
                     m.d.comb += self.prefetch.eq(walk.block == 0)
-                    m.next = "STREAM"
+                    with m.If(d.paired & ~walk.last_block):
+                        walk.step()
+                        m.next = "HEAD"
+                    with m.Else():
+                        m.next = "STREAM"
                     if fold is not None:
                         fold.start_block()
             with m.State("STREAM"):
-                m.d.comb += [self.input_read.en.eq(inside),
-                             self.input_read.addr.eq(pixel.addr[:len(self.input_read.addr)])]
-                m.d.sync += [
-                    feeding.eq(1),
-                    feed_slot.eq(slot),
-                    feed_pad.eq(~inside),
-                    feed_tag.valid.eq(1),
-                    feed_tag.addr.eq(pixel.out),
-                    feed_tag.first.eq(chunk.first & (walk.block == 0)),
-                ]
-                pixel.next_to(pixel, block_ww, block_hh)
+                issue(pixel.addr, inside, slot)
+                pixel.next_to(pixel, step_ww, step_hh)
                 with m.If(last_pixel):
                     m.d.sync += slot.eq(next_slot)
                     walk.step()
@@ -200,7 +227,97 @@ class WeightStationaryLoop(InnerLoop):
                         m.next = "IDLE"
                 if fold is not None:
                     fold.issue(feeding, last_pixel)
+            with m.State("HEAD"):
+                issue(pixel.addr, inside, slot)
+                pixel.next_to(pixel, step_ww, step_hh)
+                pair.count()
+                with m.If(pair.alone_done):
+                    m.next = "COMMIT_B"
+            with m.State("COMMIT_B"):
+                with m.If(loaded & next_free):
+                    m.d.comb += [self.w_commit.eq(1), self.w_slot.eq(next_slot)]
+                    m.d.sync += [loaded.eq(0), macs_b.eq(self.block_macs(walk))]
+                    pair.start_b()
+                    with m.If(~walk.last_block):
+                        m.d.comb += [start_load.eq(1),
+                                     start_addr.eq(shift_base + walk.block + 1)]
+                    m.next = "BODY"
+            with m.State("BODY"):
+                with m.If(~pair.phase_b):
+                    issue(pixel.addr, inside, slot, hold=1)
+                    pair.prepare_b()
+                with m.Else():
+                    issue(pair.b_addr, pair.b_inside, next_slot, b=1)
+                    pixel.next_to(pixel, step_ww, step_hh)
+                    with m.If(last_pixel):
+                        pixel.load(block_hh, block_ww, chunk.window_base + walk.offset,
+                                   chunk.out_base)
+                        pair.start_tail()
+                        m.next = "TAIL"
+                m.d.sync += pair.phase_b.eq(~pair.phase_b)
+            with m.State("TAIL"):
+                issue(pixel.addr, inside, next_slot, b=1, first=0)
+                pixel.next_to(pixel, step_ww, step_hh)
+                pair.count()
+                with m.If(pair.alone_done):
+                    m.d.sync += slot.eq(after_pair)
+                    walk.step()
+                    with m.If(~walk.last_block):
+                        m.next = "COMMIT"
+                    with m.Else():
+                        m.d.comb += self.chunk_done.eq(1)
+                        m.next = "IDLE"
             if fold is not None:
                 with m.State("PRIME"):
                     fold.prime()
         return m
+
+
+class _PairRegisters:
+    """The paired schedule's registers in a WeightStationaryLoop's module `m`: the taps of
+    the block the pixel walk steps, the pixels left to stream alone, and B's offsets from A
+    (taps and input word), with B's word and inside flag registered in A's cycle."""
+
+    def __init__(self, m, walk, pixel):
+        self.m, self.walk, self.pixel, self.d = m, walk, pixel, walk.d
+        self.tap_r = Signal.like(walk.tap_r, name="pair_tap_r")
+        self.tap_s = Signal.like(walk.tap_s, name="pair_tap_s")
+        self.offset = Signal.like(walk.offset, name="pair_offset")     # A's
+        self.first = Signal(name="pair_first")            # A is the chunk's first block
+        self.alone = Signal(COUNT_BITS, name="pair_alone_left")
+        self.alone_done = self.alone == 0
+        self.phase_b = Signal(name="pair_phase_b")
+        self.b_dr = Signal(COORD, name="pair_b_dr")
+        self.b_ds = Signal(COORD, name="pair_b_ds")
+        self.b_delta = Signal(OFFSET, name="pair_b_delta")
+        self.b_addr = Signal(OFFSET, name="pair_b_addr")
+        self.b_inside = Signal(name="pair_b_inside")
+
+    def start_a(self):
+        """At a block's commit (walk at it): it is A, or a block streaming alone."""
+        walk = self.walk
+        self.m.d.sync += [self.tap_r.eq(walk.tap_r), self.tap_s.eq(walk.tap_s),
+                          self.offset.eq(walk.offset), self.first.eq(walk.block == 0),
+                          self.alone.eq(self.d.pair_alone - 1), self.phase_b.eq(0)]
+
+    def start_b(self):
+        """At B's commit (walk at B)."""
+        walk = self.walk
+        self.m.d.sync += [self.b_dr.eq(walk.tap_r - self.tap_r),
+                          self.b_ds.eq(walk.tap_s - self.tap_s),
+                          self.b_delta.eq(walk.offset - self.offset)]
+
+    def prepare_b(self):
+        """In A's cycle of a pixel: B's word of the same pixel, and whether it is inside."""
+        self.m.d.sync += [self.b_addr.eq(self.pixel.addr + self.b_delta),
+                          self.b_inside.eq(self.pixel.inside(self.b_dr, self.b_ds))]
+
+    def start_tail(self):
+        """After the body's last pixel: the pixel walk restarts for B (walk at B)."""
+        walk = self.walk
+        self.m.d.sync += [self.tap_r.eq(walk.tap_r), self.tap_s.eq(walk.tap_s),
+                          self.alone.eq(self.d.pair_alone - 1)]
+
+    def count(self):
+        """A pixel streamed alone."""
+        self.m.d.sync += self.alone.eq(self.alone - 1)

@@ -35,7 +35,7 @@ BINS = {
     "tiling": ("one_tile", "several_tiles", "output_groups", "weight_chunks",
                "weight_double_buffer", "weights_resident", "weights_partly_resident",
                "tile_spans_images", "pixel_group_spans_images", "os_evenly_grouped_tiles",
-               "input_bands_ahead"),
+               "input_bands_ahead", "paired_blocks", "paired_blocks_odd_chunk"),
     "post": ("none", "bias", "requant", "relu", "requant_saturates"),
     "data": ("uniform", "sparse", "all_zero", "extremes", "narrow"),
     "accumulator": ("acc_bits=32", "acc_bits<32", "wraps"),
@@ -294,6 +294,10 @@ def _tiling_bins(parts):
             bins.add("tiling:weight_double_buffer")
         if d["x_half_words"]:
             bins.add("tiling:input_bands_ahead")
+        if d["paired"]:
+            bins.add("tiling:paired_blocks")
+            if d["chunk_red"] % 2 or d["last_chunk_red"] % 2:
+                bins.add("tiling:paired_blocks_odd_chunk")
     return bins
 
 

@@ -2,6 +2,8 @@
 chunk, vector by vector, against the convolution's windows computed here from the layer's
 shape (not from the descriptor's precomputed steps)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from amaranth import Module, Value
@@ -164,6 +166,8 @@ def simulate(loop, mapping, x, weight_words, sample, cycles):
 def test_weight_stationary_loop_feeds_every_window(shape, rows, cols):
     spec = ArchSpec(rows=rows, cols=cols, rf_depth=2)
     mapping, x = one_chunk(spec, shape)
+    # Blocks one at a time (tests/test_paired_blocks.py has them in pairs).
+    mapping = replace(mapping, descriptor={**mapping.descriptor, "paired": 0, "pair_alone": 0})
     d = mapping.descriptor
     array = SystolicArray(spec)
     loop = WeightStationaryLoop(spec, array, INPUT_ADDR_BITS, WEIGHT_ADDR_BITS,
