@@ -52,7 +52,7 @@ def predict_counters(spec, mapping, inputs=None):
     the most it can (models/compression.py)."""
     if spec.dataflow == "rs":
         from .rs_perf import accelerator_counters   # it builds on this module
-        return {**accelerator_counters(spec, mapping), "line_buffer_steps": 0}
+        return accelerator_counters(spec, mapping)
     shape, d = mapping.shape, mapping.descriptor
     bus = spec.dram_bus_bytes
     walk = list(tiles(mapping))
