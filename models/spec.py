@@ -222,8 +222,9 @@ class ArchSpec:
 
     @property
     def depthwise_line_bits(self):
-        """Bits of one line-buffer word: `cols` operands of each of the R - 1 rows delayed."""
-        return (self.depthwise_line_rows - 1) * self.cols * self.operand_bits
+        """Bits of one line-buffer word: `cols` operands of each of the R - 1 rows delayed;
+        0 without it."""
+        return max(self.depthwise_line_rows - 1, 0) * self.cols * self.operand_bits
 
     @property
     def fold_line_rows(self):
