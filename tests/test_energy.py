@@ -70,9 +70,9 @@ def test_depthwise_line_buffer_steps_are_a_read_and_a_write_in_the_array():
     """Each line-buffer step (pyhdl/depthwise_array.py) is one word read and one written,
     priced under the array; its price is a CACTI SRAM of the buffer's size."""
     spec = ArchSpec()
-    with_steps = energy_breakdown(counters(**{**HAND, "line_buffer_steps": 10}),
+    with_steps = energy_breakdown(counters(**{**HAND_16, "line_buffer_steps": 10}),
                                   simple_table(), spec)
-    without = energy_breakdown(HAND, simple_table(), spec)
+    without = energy_breakdown(HAND_16, simple_table(), spec)
     assert with_steps["array"] - without["array"] == 10 * (0.5 + 1.0)
     assert {k: v for k, v in with_steps.items() if k not in ("array", "control", "total")} \
         == {k: v for k, v in without.items() if k not in ("array", "control", "total")}
@@ -266,9 +266,14 @@ def test_same_action_same_price():
     ws = ArchSpec()
     os_ = dataclasses.replace(ws, dataflow="os")
     ws_table, os_table = table_for(ws), table_for(os_)
-    assert action_bits(ws) == action_bits(os_)   # 16 x 16: weight words are 128 bits in both
+    # The depthwise line buffer is the weight-stationary array's only (0 bits, 0 pJ on OS).
+    line = ("glb_line_read", "glb_line_write")
+    ws_bits, os_bits = action_bits(ws), action_bits(os_)
+    assert [os_bits[a] for a in line] == [0, 0] and [ws_bits[a] for a in line] == [256, 256]
+    assert {a: b for a, b in ws_bits.items() if a not in line} \
+        == {a: b for a, b in os_bits.items() if a not in line}   # 16 x 16: 128-bit words
     for action in ACTIONS:
-        if action == "hop_bit":
+        if action in ("hop_bit", *line):
             continue
         assert ws_table.actions[action].pj == os_table.actions[action].pj, action
     assert ws_table.notes["wire_pj_per_bit_um"] == os_table.notes["wire_pj_per_bit_um"]
