@@ -48,6 +48,7 @@ COUNTERS = (
                                  "table"),
     ("decompressor_beats", "dense DRAM beats of activation rows out of the bitmask "
                            "decompressor (rows stored encoded or dense)"),
+    ("line_buffer_steps", "depthwise line-buffer steps: one word read and one written"),
     ("compressed_bytes_read", "of dram_bytes_read, the bytes of compressed activations: their "
                               "stored rows and the length-table beats fetched"),
 ) + RS_COUNTERS

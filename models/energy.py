@@ -82,6 +82,7 @@ ACTIONS = (
     "glb_weight_read", "glb_weight_write",
     "glb_output_read", "glb_output_write",
     "glb_bias_read", "glb_bias_write",
+    "glb_line_read", "glb_line_write",
     "dram_read_byte", "dram_write_byte",
     "rf_filter_read", "rf_filter_write",
     "rf_input_read", "rf_input_write",
@@ -89,7 +90,8 @@ ACTIONS = (
 )
 """Every priced action class; a table must give an energy (and a source) for each.  The
 `rf_*` classes are one access of the row-stationary PE's register files (filter scratchpad,
-input window, psum file), each at its own depth and width."""
+input window, psum file), each at its own depth and width; `glb_line_*` one word of the
+depthwise line buffer (pyhdl/depthwise_array.py)."""
 
 COMPONENTS = ("mac", "rf", "array", "accumulate", "glb", "dma", "dram", "postprocess",
               "control", "leakage")
@@ -306,6 +308,7 @@ def action_bits(spec):
     bits = {f"glb_{part}_{verb}": width for part, width in words.items()
             for verb in ("read", "write")}
     bits.update(dram_read_byte=8, dram_write_byte=8)
+    bits.update(glb_line_read=spec.depthwise_line_bits, glb_line_write=spec.depthwise_line_bits)
     for operand, width in rs_file_widths(spec).items():
         bits[f"rf_{operand}_read"] = bits[f"rf_{operand}_write"] = width
     return bits
@@ -498,6 +501,10 @@ def activity(counters, spec, requantized=None):
         for verb in ("read", "write"):
             use("glb", f"{part} buffer {verb}s", f"glb_{part}_{verb}", c[f"glb_{part}_{verb}s"])
     use("glb", "bias buffer reads", "glb_bias_read", words)
+    # The depthwise line buffer lies beside the array (models/inventory.py prices its area
+    # there too): each step reads a word and writes one.
+    use("array", "depthwise line-buffer reads", "glb_line_read", c["line_buffer_steps"])
+    use("array", "depthwise line-buffer writes", "glb_line_write", c["line_buffer_steps"])
 
     bus = spec.dram_bus_bytes
     beats_in, beats_out = dense_beats_read(c, spec), dense_bytes_written(c, spec) // bus
@@ -806,6 +813,8 @@ def _build_table(spec):
                 f"hwcomponents/CACTI {hwlib.describe('sram', attrs, verb)} (one bank of "
                 f"{item.role}{extrapolated})")
 
+    _line_buffer_prices(use, spec, tech, extrapolated)
+
     # The row-stationary PE's register files, each one access of one entry at its own depth
     # and width (hwcomponents' SRAM model; the window and psum file are flip-flops in the
     # RTL, priced as a register file of their size: a write and a read-out multiplexer).
@@ -835,6 +844,22 @@ def _build_table(spec):
                "pe_area_um2": pe_area, "pe_pitch_um": math.sqrt(pe_area),
                "wire_pj_per_bit_um": wire_per_um, "token_bits": g.token_bits},
     )
+
+
+def _line_buffer_prices(use, spec, tech, extrapolated):
+    """One word read and written of the depthwise line buffer (its inventory item: CACTI
+    SRAM of its size), or nothing to price on an architecture without it."""
+    line = [item for item in inventory(spec) if item.role == "depthwise line buffer"]
+    for verb in ("read", "write"):
+        if not line:
+            use(f"glb_line_{verb}", 0.0, "no depthwise line buffer on this architecture")
+            continue
+        item = line[0]
+        attrs = {"tech_node": tech, "width": item.bits, "depth": item.depth,
+                 "size": item.bits * item.depth}
+        use(f"glb_line_{verb}", hwlib.action_pj("sram", attrs, verb),
+            f"hwcomponents/CACTI {hwlib.describe('sram', attrs, verb)} (the depthwise line "
+            f"buffer{extrapolated})")
 
 
 def _leakage(spec):

@@ -355,6 +355,22 @@ def _depthwise_array(items, spec, g):
               bits_for(rows), source=f"{src}: a column's popcount of gated products")
     items.add("array_edges", "array", "adder", "depthwise gated count", cols - 1,
               bits_for(g.pes), source=f"{src}: the columns' sum")
+    if spec.depthwise_line_rows:
+        _depthwise_line_buffer(items, spec)
+
+
+def _depthwise_line_buffer(items, spec):
+    """pyhdl/depthwise_array.py's line buffer: a ring memory beside the array, its address,
+    and each row's choice of source (layer constants)."""
+    src = "pyhdl/depthwise_array.py"
+    words = spec.depthwise_line_words
+    items.add("array_edges", "array", "sram", "depthwise line buffer", 1,
+              spec.depthwise_line_bits, depth=words,
+              source=f"{src}: {words} words of the R - 1 delayed rows' `cols` operands")
+    items.add("array_edges", "array", "register", "depthwise line address", 1,
+              bits_for(words - 1), source=f"{src}: the ring's word")
+    items.add("array_edges", "array", "register", "depthwise row sources", spec.rows, 2,
+              source=f"{src}: each row's newest-row and middle-row flags")
 
 
 def _sparse_array(items, spec, g):
@@ -815,6 +831,12 @@ def _controller(items, spec, g):
                   source="pyhdl/depthwise_loop.py: channel block and lane group, the "
                          "stream's column, phase, window, rows and coordinates, the window's "
                          "tag, slot and MACs")
+        if spec.depthwise_line_rows:
+            items.add("controller", "control", "register", "depthwise line windows", 1,
+                      4 * COUNT_BITS + 2 + bits_for(spec.cols),
+                      source="pyhdl/depthwise_loop.py: the band's rows, the window countdown, "
+                             "column and rows, the line-buffer flag, the presented pixel and "
+                             "the steps' tail")
     steps = loops + coords
     items.add("controller", "control", "adder", "loop steps", steps, COUNT_BITS,
               source=f"{src}: each loop register steps with an adder")

@@ -295,7 +295,7 @@ def weight_rows(spec, mapping, weights):
     if mapping.descriptor["fold"]:
         return tap_fold.weight_rows(weights, spec, tap_fold.plan_of(spec, mapping))
     if mapping.descriptor["depthwise"]:
-        return depthwise.weight_rows(weights)
+        return depthwise.weight_rows(weights, mapping.descriptor["dw_line"])
     if spec.dataflow != "os":
         return weights.transpose(0, 2, 3, 1).reshape(-1, weights.shape[1])
     d = mapping.descriptor
@@ -672,7 +672,9 @@ def _mapping(spec, shape, post, placement, tile_p, c_blocks, k_blocks, group, c_
         "fold": 0, "fold_first_word": 0, "fold_first_shift": 0, "fold_first_pos": 0,
         "fold_step": 0, "fold_rows": 1, "fold_rows_last": 1, "fold_words": 1,
         "fold_line_words": 0, "fold_macs_g_last": 0, "fold_macs_gk_last": 0,
-        "depthwise": 0, "dw_q": 0, "dw_s": 0, "paired": 0, "pair_alone": 0,
+        "depthwise": 0, "dw_q": 0, "dw_s": 0, "dw_line": 0, "dw_first_window": 0,
+        "dw_row_gap": 0, "dw_line_last": 0, "dw_new_row": 0, "dw_mid_row": 0,
+        "dw_band_extra": 0, "paired": 0, "pair_alone": 0,
     }
     if tile_images > 1:
         descriptor.update(_image_tiles(shape, tile_images, descriptor))
@@ -715,6 +717,7 @@ def _depthwise(spec, shape, post):
     out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
     beat = 8 * spec.dram_bus_bytes
     p, q = shape.p, shape.q
+    line = depthwise.line_eligible(spec, shape)
     candidates = []
     for group in range(k_blocks, 0, -1):
         if group < k_blocks and group * spec.cols * out_bits % beat:
@@ -732,13 +735,14 @@ def _depthwise(spec, shape, post):
             if x_halves == 2 and rows == p:
                 continue
             for images in ([1] if rows else []) + [i for i in spans if i > 1]:
+                lines = (False, True) if images == 1 and line else (False,)
                 try:
-                    candidates.append(_depthwise_mapping(
-                        spec, shape, post, _mapping(
-                            spec, dense, post, None, rows, c_blocks, k_blocks, group, c_blocks,
-                            0, 0, spec.output_words // 2 if halves == 2 else 0,
-                            tile_images=images,
-                            x_half=band_prefetch.half_words(spec, x_halves))))
+                    tiling = _mapping(
+                        spec, dense, post, None, rows, c_blocks, k_blocks, group, c_blocks,
+                        0, 0, spec.output_words // 2 if halves == 2 else 0,
+                        tile_images=images, x_half=band_prefetch.half_words(spec, x_halves))
+                    candidates += [_depthwise_mapping(spec, shape, post, tiling, with_line)
+                                   for with_line in lines]
                 except MappingError:
                     continue
     if not candidates:
@@ -754,18 +758,20 @@ def _depthwise(spec, shape, post):
                 if b <= TRAFFIC_SLACK * least), key=lambda c: c[:2])[2]
 
 
-def _depthwise_mapping(spec, shape, post, dense):
-    """`dense`'s tiling of the layer run depthwise (models/depthwise.py)."""
+def _depthwise_mapping(spec, shape, post, dense, line=False):
+    """`dense`'s tiling of the layer run depthwise (models/depthwise.py), with the line
+    buffer or without."""
     d = {field.name: _signed(field, dense.descriptor[field.name])
          for field in DESCRIPTOR_FIELDS}
-    d.update(depthwise.descriptor_fields(spec, shape, d))
-    w_half, w_block = depthwise.weight_buffering(spec, shape, d["k_blocks"])
-    w_row = depthwise.w_row_beats(spec, shape)
-    b_addr = dense.w_addr + shape.k * shape.r * w_row
+    d.update(depthwise.descriptor_fields(spec, shape, d, line))
+    w_half, w_block = depthwise.weight_buffering(spec, shape, d["k_blocks"], line)
+    w_row = depthwise.w_row_beats(spec, shape, line)
+    filter_rows = depthwise.filter_rows(shape, line)
+    b_addr = dense.w_addr + shape.k * filter_rows * w_row
     y_addr = b_addr + (d["b_row_beats"] if post.bias else 0)
     d.update(w_row_beats=w_row, b_addr=b_addr, y_addr=y_addr, w_half_words=w_half,
              w_resident=int(w_block != 0), w_block_words=w_block)
-    d.update(_weight_loads(spec, w_row, shape.r, d, False))
+    d.update(_weight_loads(spec, w_row, filter_rows, d, False))
     return Mapping(shape, post, dense.x_addr, dense.w_addr, b_addr, y_addr, dense.x_row_beats,
                    w_row, dense.y_row_beats, dense.x_pitch, dense.y_pitch, dense.tile_p,
                    _checked(d), dense.y_table_beats, dense.tile_images)

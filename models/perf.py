@@ -80,6 +80,7 @@ def predict_counters(spec, mapping, inputs=None):
     counters.update(compressed_writes(spec, mapping))
     counters.update(x_reads)
     counters.update(dict.fromkeys(RS_COUNTER_NAMES, 0))     # no row-stationary array
+    counters["line_buffer_steps"] = 0                        # no depthwise line buffer
     if spec.dataflow == "os":
         # Every output pixel's word is written once per chunk and read back before every
         # chunk but the first and once for the write-back.
@@ -278,7 +279,8 @@ class _WeightStationary:
     def __init__(self, spec, mapping):
         self.spec, self.mapping = spec, mapping
         self.latency = spec.rows + spec.cols - 1
-        self.lead = depthwise.drain_lead(mapping.shape) if mapping.descriptor["depthwise"] else 0
+        d = mapping.descriptor
+        self.lead = depthwise.drain_lead(mapping.shape, d["dw_line"]) if d["depthwise"] else 0
         self.freed = [0] * spec.rf_depth
         self.used = 0
 
@@ -296,7 +298,7 @@ class _WeightStationary:
             stream = tap_fold.block_cycles(fold, block, pixels, pixels // shape.q) if fold \
                 else pixels
             if d["depthwise"]:
-                stream = depthwise.block_cycles(pixels, shape)
+                stream = depthwise.block_cycles(pixels, shape, d["dw_line"])
             slot = self.used % spec.rf_depth
             commit = max(cycles, loaded, self.freed[slot])
             if block == 0 and prefetch is not None:
@@ -377,7 +379,8 @@ def _weight_load(spec, mapping, kb, chunk):
     if d["fold"]:
         return active * d["taps"], d["chunk_elems"], spec.operand_bits, spec.rows
     if d["depthwise"]:
-        return active * shape.r, d["chunk_elems"], spec.operand_bits, spec.rows
+        return (active * depthwise.filter_rows(shape, d["dw_line"]), d["chunk_elems"],
+                spec.operand_bits, spec.rows)
     return active * shape.r * shape.s, channels, spec.operand_bits, spec.rows
 
 

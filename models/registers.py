@@ -256,7 +256,24 @@ DESCRIPTOR_FIELDS = (
     # input pixels (`q` above), one a cycle, and a window enters every cycle of its first q.
     _u("depthwise", 1, "the layer runs depthwise, a channel per column, the taps down the rows"),
     _u("dw_q", C, "depthwise: output columns (windows issued per output row)"),
-    _u("dw_s", SMALL_BITS, "depthwise: kernel columns (the array rows holding taps)"),
+    _u("dw_s", SMALL_BITS, "depthwise: the array rows holding taps (s; r * s with the line "
+                            "buffer)"),
+    # With the line buffer (dw_line), a block is all r * s taps of a filter block: the tile's
+    # band streams an input row at a time, the r - 1 rows before delayed by the array's line
+    # buffer (models/depthwise.py).
+    _u("dw_line", 1, "depthwise: the r * s taps down the rows, the rows before from the line "
+                     "buffer"),
+    _u("dw_first_window", C, "line buffer: stream cycles before a block's first window, "
+                             "(r - 1) (q - 1) stride"),
+    _u("dw_row_gap", C, "line buffer: stream cycles from a row's last window to the next "
+                        "row's first, less one: stride (positions - q + 1) - 1"),
+    _u("dw_line_last", C, "line buffer: its ring's last word, (q - 1) stride - 2"),
+    _u("dw_new_row", SMALL_BITS, "line buffer: the first array row fed the newest input row, "
+                                 "(r - 1) s"),
+    _u("dw_mid_row", SMALL_BITS, "line buffer: the first fed the row before it, (r - 2) s "
+                                 "(0 for r = 2)"),
+    _u("dw_band_extra", SMALL_BITS, "line buffer: input rows a tile streams beyond stride x "
+                                    "its output rows, r - stride"),
     # Paired reduction blocks (models/paired_blocks.py, weight-stationary dense layers): a
     # chunk's blocks two by two, each pair's first `pair_alone` pixels streamed by each block
     # alone (while the other's weights load and the previous pair's slots drain), the rest

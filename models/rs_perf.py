@@ -124,7 +124,7 @@ class _Figures:
         bus = spec.dram_bus_bytes
         counters = {name: 0 for name in ("macs_skipped", "compressor_beats",
                                          "compressed_bytes_written", "decompressor_beats",
-                                         "compressed_bytes_read")}
+                                         "compressed_bytes_read", "line_buffer_steps")}
         counters.update({
             "busy_cycles": ev["input_bus_sends"],
             "macs": ev["macs"],

@@ -40,6 +40,12 @@ COMPRESSED_ROW_BYTES = 256
 while it decides how to store it; a layer with longer rows is written dense."""
 FOLD_LINE_WORDS = 2
 """Words the folded loop's line buffer holds of each input row (models/tap_fold.py)."""
+DW_LINE_KERNEL_ROWS = 3
+"""Kernel rows a depthwise block takes at most with the line buffer (models/depthwise.py):
+the newest input row streamed, the two before from the buffer (MobileNetV2's 3x3)."""
+DW_LINE_WORDS_PER_ROW = 8
+"""Words of the depthwise line buffer per array row: 128 on 16 rows, a delay of up to 129
+stream cycles a kernel row (MobileNetV2's 112-wide layers)."""
 
 
 class SpecError(ValueError):
@@ -226,6 +232,27 @@ class ArchSpec:
         block's `cols` channels are lanes of one word; 0 if not, else the columns."""
         dense_ws = self.dataflow == "ws" and not self.skips_weights
         return self.cols if dense_ws and self.input_lanes % self.cols == 0 else 0
+
+    @property
+    def depthwise_line_rows(self):
+        """Kernel rows (R) a depthwise block may take through the line buffer
+        (models/depthwise.py), R x S within the rows and S >= 2: DW_LINE_KERNEL_ROWS, at
+        most rows // 2; 0 without the depthwise mode or below 4 rows."""
+        rows = min(DW_LINE_KERNEL_ROWS, self.rows // 2) if self.depthwise_columns else 0
+        return rows if rows >= 2 else 0
+
+    @property
+    def depthwise_line_words(self):
+        """Words of the depthwise line buffer (pyhdl/depthwise_array.py), each the `cols`
+        channels of the R - 1 rows it delays: DW_LINE_WORDS_PER_ROW per array row; 0 without
+        it."""
+        return DW_LINE_WORDS_PER_ROW * self.rows if self.depthwise_line_rows else 0
+
+    @property
+    def depthwise_line_bits(self):
+        """Bits of one line-buffer word: `cols` operands of each of the R - 1 rows delayed;
+        0 without it."""
+        return max(self.depthwise_line_rows - 1, 0) * self.cols * self.operand_bits
 
     @property
     def fold_line_rows(self):

@@ -47,7 +47,8 @@ def layer_weights_mode(spec, layer, weights=None):
     "depthwise" / "grouped (G groups)" "as P block-diagonal dense parts of C channels" (each
     part a convolution over an aligned channel slice whose weights are zero across groups,
     models.mapper.map_grouped_conv), or "depthwise across the columns, ..." where the mapper
-    runs it in the array's depthwise mode (models/depthwise.py)."""
+    runs it in the array's depthwise mode (models/depthwise.py), "depthwise, line buffer: ..."
+    with all its taps down the rows."""
     shape, groups = layer.shape, layer.groups
     if layer.op == "fc":
         return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}" \
@@ -56,6 +57,10 @@ def layer_weights_mode(spec, layer, weights=None):
         return dense_mode(spec, layer, weights) + batch_mode(spec, layer, weights) \
             + paired_mode(spec, layer, weights)
     parts = map_grouped_conv(spec, shape, groups, layer.post)
+    if parts[0].mapping.descriptor["dw_line"]:
+        return (f"depthwise, line buffer: a channel a column, all {shape.r * shape.s} taps "
+                f"down the rows, {shape.r - 1} input rows from the line buffer"
+                + bands_mode(parts[0].mapping))
     if parts[0].mapping.descriptor["depthwise"]:
         return (f"depthwise across the columns, a channel a column, {shape.r} kernel rows of "
                 f"{shape.s} taps down the rows" + bands_mode(parts[0].mapping))

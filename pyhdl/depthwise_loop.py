@@ -9,6 +9,9 @@ from models.hardware import COUNT_BITS
 from .inner_loop import COORD, InnerLoop
 from .tap_fold_loop import TapFoldLoop
 
+LINE_PORTS = ("dw_new_row", "dw_mid_row", "dw_line_last", "dw_step")
+"""The array's line-buffer ports (pyhdl/depthwise_array.py), driven by this loop."""
+
 
 class DepthwiseLoop(InnerLoop):
     """Runs a layer whose descriptor sets `depthwise` on a `DepthwiseSystolicArray`, and any
@@ -25,9 +28,18 @@ class DepthwiseLoop(InnerLoop):
     word holding the block's channels) and lane group follow the filter blocks, which the
     sequencer runs in order from block 0 for every tile.
 
+    With the line buffer (`dw_line`), a filter block is one block of all r x s taps, and the
+    loop inside sees each tile as its band of (tile rows - 1) stride + r input rows (the
+    descriptor steps them a row apart), streamed back to back; the windows then come from a
+    countdown of stream cycles (`dw_first_window`, then stride or `dw_row_gap` + 1 apart,
+    dw_q a row for the tile's rows), not from the pixel's column, and the array's line
+    buffer steps while the block's words pass its lane select (`dw_step`: the cycle after
+    each presented pixel and `cols` - 1 more).
+
     Ports (besides TapFoldLoop's): depthwise, dw_lane, dw_rows, dw_cols: Out, the array's
-    depthwise mode.
-    Latency: TapFoldLoop's; a depthwise block streams dw_q + dw_s - 1 cycles per output row.
+    depthwise mode; with the line buffer dw_new_row, dw_mid_row, dw_line_last, dw_step.
+    Latency: TapFoldLoop's; a depthwise block streams dw_q + dw_s - 1 cycles per output row
+    (with the line buffer, q + s - 1 per streamed row).
     Counts (depthwise): a busy cycle and dw_s x the active columns of MACs per window, the
     array's gated products of every cycle, the dense loop's register-file writes, and
     2 rows x cols transfers per window besides the weight shifts.
@@ -35,12 +47,15 @@ class DepthwiseLoop(InnerLoop):
 
     @staticmethod
     def array_ports(spec, array, output_addr_bits):
+        line = {name: Out(getattr(array, name).shape())
+                for name in LINE_PORTS} if spec.depthwise_line_rows else {}
         return {
             **TapFoldLoop.array_ports(spec, array, output_addr_bits),
             "depthwise": Out(1),
             "dw_lane": Out(array.dw_lane.shape()),
             "dw_rows": Out(array.dw_rows.shape()),
             "dw_cols": Out(array.dw_cols.shape()),
+            **line,
         }
 
     def elaborate(self, platform):
@@ -100,6 +115,8 @@ class DepthwiseLoop(InnerLoop):
         # steps one pixel at a time; this loop keeps the real coordinates of the pixel it
         # reads, whether it lies in the padding, and whether it starts a window.
         stream = dense.input_read.en
+        line = Signal(reset_less=True)         # a layer constant: the line buffer
+        m.d.sync += line.eq(d.dw_line)
         column = Signal(COUNT_BITS)            # the pixel within the row: w coordinate + pad
         phase = Signal(8)                      # column - window * stride
         window_index = Signal(COUNT_BITS)
@@ -116,10 +133,11 @@ class DepthwiseLoop(InnerLoop):
             m.d.sync += [block_tap.eq(block_tap + 1), hh.eq(block_hh), first_hh.eq(block_hh),
                          image_row.eq(0)]
         with m.Elif(stream & row_end):
-            with m.If(image_row == d.image_rows - 1):
+            with m.If((image_row == d.image_rows - 1) & ~line):
                 m.d.sync += [image_row.eq(0), hh.eq(first_hh)]
             with m.Else():
-                m.d.sync += [image_row.eq(image_row + 1), hh.eq(hh + d.stride)]
+                m.d.sync += [image_row.eq(image_row + 1),
+                             hh.eq(hh + Mux(line, 1, d.stride))]
         with m.If(stream & depthwise):
             with m.If(row_end):
                 m.d.sync += [column.eq(0), phase.eq(0), window_index.eq(0)]
@@ -130,7 +148,8 @@ class DepthwiseLoop(InnerLoop):
                 with m.Else():
                     m.d.sync += phase.eq(phase + 1)
         inside = ((hh >= 0) & (hh < d.h) & (column >= d.pad) & (column < pad_end))
-        starts = (phase == 0) & (window_index < d.dw_q)
+        starts = Mux(line, self.line_windows(m, stream, dense.w_commit),
+                     (phase == 0) & (window_index < d.dw_q))
         padding = Signal()
         starting = Signal()                    # the pixel presented now starts a window
         m.d.sync += [padding.eq(~inside), starting.eq(stream & starts)]
@@ -154,6 +173,11 @@ class DepthwiseLoop(InnerLoop):
                                                       d.macs_c_last), 0)),
                      window_tag.valid.eq(starting), window_tag.addr.eq(window_out),
                      window_tag.first.eq(dense.tag.first)]
+        if spec.depthwise_line_rows:
+            self.drive_line_buffer(m, line, stream)
+        with m.If(line):
+            m.d.comb += [dense.chunk.tile_rows.eq(self.band_rows(m)),
+                         dense.descriptor.image_rows.eq(-1)]
         with m.If(depthwise):
             m.d.comb += [
                 dense.descriptor.pad.eq(0),
@@ -176,3 +200,51 @@ class DepthwiseLoop(InnerLoop):
                                      + Mux(self.w_shift, rows * cols, 0)),
             ]
         return m
+
+    def band_rows(self, m):
+        """The input rows of the chunk's tile, (tile rows - 1) stride + r (stride 1 or 2),
+        registered (the loop inside reads them only once streaming)."""
+        d, chunk = self.descriptor, self.chunk
+        rows = Signal.like(chunk.tile_rows, name="dw_band_rows")
+        doubled = Mux(d.stride == 2, chunk.tile_rows << 1, chunk.tile_rows)
+        m.d.sync += rows.eq(doubled + d.dw_band_extra)
+        return rows
+
+    def line_windows(self, m, stream, commit):
+        """Whether the stream cycle now (`stream`) starts a window, with the line buffer: a
+        countdown of stream cycles from each block's `commit` to its first window, then to
+        each next one, dw_q windows a row for the chunk's rows."""
+        d, chunk = self.descriptor, self.chunk
+        wait = Signal(COUNT_BITS, name="dw_window_wait")
+        column = Signal(COUNT_BITS, name="dw_window_column")
+        rows_done = Signal(COUNT_BITS, name="dw_window_rows")
+        issuing = (wait == 0) & (rows_done != chunk.tile_rows)
+        with m.If(commit):
+            m.d.sync += [wait.eq(d.dw_first_window), column.eq(0), rows_done.eq(0)]
+        with m.Elif(stream & issuing):
+            with m.If(column == d.dw_q - 1):
+                m.d.sync += [column.eq(0), rows_done.eq(rows_done + 1), wait.eq(d.dw_row_gap)]
+            with m.Else():
+                m.d.sync += [column.eq(column + 1), wait.eq(d.stride - 1)]
+        with m.Elif(stream & (wait != 0)):
+            m.d.sync += wait.eq(wait - 1)
+        return issuing
+
+    def drive_line_buffer(self, m, line, stream):
+        """The array's line-buffer ports: its rows' sources and ring length (layer
+        constants), and a step in each of the `cols` cycles after a pixel is presented (the
+        cycle after its read): while any column's lane delay holds a word of the block."""
+        d, cols = self.descriptor, self.spec.cols
+        presented = Signal(name="dw_presented")
+        tail = Signal(range(cols + 1), name="dw_line_tail")
+        m.d.sync += presented.eq(stream & line)
+        with m.If(presented):
+            m.d.sync += tail.eq(cols)
+        with m.Elif(tail != 0):
+            m.d.sync += tail.eq(tail - 1)
+        m.d.comb += [
+            self.dw_new_row.eq(Mux(line, d.dw_new_row, 0)),
+            self.dw_mid_row.eq(d.dw_mid_row),
+            self.dw_line_last.eq(d.dw_line_last),
+            self.dw_step.eq(tail != 0),
+        ]

@@ -11,7 +11,7 @@ from .array import SystolicArray
 from .buffer import GlobalBuffer
 from .counters import ActivityCounters
 from .depthwise_array import DepthwiseSystolicArray
-from .depthwise_loop import DepthwiseLoop
+from .depthwise_loop import LINE_PORTS, DepthwiseLoop
 from .csr import REGISTER_ADDR_BITS, RegisterBlock
 from .dma import DmaReader, DmaWriter
 from .interfaces import DramPort, RegisterBus
@@ -231,6 +231,8 @@ class Accelerator(wiring.Component):
                 *([getattr(array, name).eq(getattr(loop, name))
                    for name in ("depthwise", "dw_lane", "dw_rows", "dw_cols")]
                   if spec.depthwise_columns else []),
+                *([getattr(array, name).eq(getattr(loop, name)) for name in LINE_PORTS]
+                  if spec.depthwise_line_rows else []),
                 acc.tag.eq(loop.tag),
             ]
         # The accumulator and the writer read the same half only when the controller keeps
@@ -298,6 +300,8 @@ class Accelerator(wiring.Component):
                                  * bus_bytes),
             e.dram_bytes_written.eq(writer.beat * bus_bytes),
         ]
+        if spec.depthwise_line_rows:
+            m.d.comb += e.line_buffer_steps.eq(loop.dw_step)
         if row_stationary:
             m.d.comb += e.rf_reads.eq(loop.rf_reads)
             m.d.comb += [getattr(e, name).eq(getattr(loop.array_events, event))

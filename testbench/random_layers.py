@@ -326,12 +326,13 @@ def _sparsified(arch_seed, index, x):
 
 def _mobilenet_depthwise(spec, arch_seed, index, shape, groups):
     """On a weight-stationary architecture, one depthwise layer in two is drawn with a
-    square 3x3 or 5x5 kernel, stride 1 or 2 and padding r // 2 (MobileNet's), the shapes the
-    mapper runs across the array's columns (models/depthwise.py).  From a stream of its own."""
+    square 2x2, 3x3 or 5x5 kernel, stride 1 or 2 and padding r // 2 (MobileNet's), the shapes
+    the mapper runs across the array's columns (models/depthwise.py), the 2x2 and 3x3 ones
+    with the line buffer where their taps fit the rows.  From a stream of its own."""
     rng = np.random.default_rng((arch_seed, index, 5))
     if spec.dataflow != "ws" or groups != shape.c or groups == 1 or rng.random() < 0.5:
         return shape
-    r = _pick(rng, (3, 3, 5))
+    r = _pick(rng, (2, 3, 3, 5))
     return replace(shape, r=r, s=r, stride=_pick(rng, (1, 1, 2)), pad=r // 2,
                    h=max(shape.h, r), w=max(shape.w, r))
 

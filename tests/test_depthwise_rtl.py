@@ -1,6 +1,7 @@
 """Depthwise convolutions across the whole array (models/depthwise.py, pyhdl/depthwise_loop.py,
-pyhdl/depthwise_array.py) on the Verilator-simulated RTL: bit for bit against the golden
-model, every counter and the cycles equal to the analytical model."""
+pyhdl/depthwise_array.py), a kernel row's taps down the rows or all of them through the line
+buffer, on the Verilator-simulated RTL: bit for bit against the golden model, every counter
+and the cycles equal to the analytical model."""
 
 import numpy as np
 import pytest
@@ -14,21 +15,29 @@ from testbench.runner import SimulationModel
 
 pytestmark = pytest.mark.rtl
 
-ARCHS = ("tiny", "fold-8x4")
-KERNELS = (3, 5)
+ARCHS = ("tiny", "fold-12x4")
+KERNELS = (2, 3, 5)
 STRIDES = (1, 2)
 
 
-def depthwise_job(spec, rng, name):
-    """A random depthwise layer that fits `spec`'s buffers: kernel 3 or 5, stride 1 or 2,
+def line_kernels(spec):
+    """The square kernels `spec` runs with the line buffer."""
+    return [k for k in KERNELS if 2 <= k <= spec.depthwise_line_rows and k * k <= spec.rows]
+
+
+def depthwise_job(spec, rng, name, kernel=None, stride=None, large=False):
+    """A random depthwise layer that fits `spec`'s buffers: kernel 2, 3 or 5, stride 1 or 2,
     padding and a pad value, channels not a multiple of the columns, batch 1 or 2, with bias,
-    requantization and ReLU or int32 outputs."""
+    requantization and ReLU or int32 outputs; `large`: images of 10 to 26 rows and columns
+    (tiles of several output rows: the line buffer's priming and delays)."""
     low, high = operand_range(spec.operand_bits)
     while True:
-        r = int(rng.choice([k for k in KERNELS if k <= spec.rows]))
-        stride, pad = int(rng.choice(STRIDES)), int(rng.integers(0, r))
+        r = kernel or int(rng.choice([k for k in KERNELS if k <= spec.rows]))
+        stride = stride or int(rng.choice(STRIDES))
+        pad = int(rng.integers(0, r))
         c = int(rng.integers(2, 3 * spec.cols + 2))
-        h, w = int(rng.integers(max(r - 2 * pad, 1), r + 7)), int(rng.integers(max(r - 2 * pad, 1), r + 7))
+        sizes = (r + 8, r + 22) if large else (max(r - 2 * pad, 1), r + 7)
+        h, w = int(rng.integers(*sizes)), int(rng.integers(*sizes))
         n = int(rng.integers(1, 3))
         if conv_output_size(h, r, stride, pad) >= 1 and conv_output_size(w, r, stride, pad) >= 1:
             break
@@ -48,9 +57,18 @@ def depthwise_job(spec, rng, name):
 
 
 def random_depthwise_jobs(spec, rng, count):
-    """`count` random depthwise layers, of which at least two thirds run depthwise (the
-    mapper runs the others block-diagonal, where that takes fewer cycles)."""
+    """`count` random depthwise layers: first, for each kernel and stride the line buffer
+    takes on `spec`, a large one the mapper runs with it; then random ones, of which at least
+    two thirds run depthwise (the mapper runs the others block-diagonal, where that takes
+    fewer cycles)."""
     jobs = []
+    for kernel in line_kernels(spec):
+        for stride in STRIDES:
+            while True:
+                job = depthwise_job(spec, rng, f"dwline{len(jobs)}", kernel, stride, True)
+                if uses_line_buffer(spec, job):
+                    jobs.append(job)
+                    break
     while len(jobs) < count:
         job = depthwise_job(spec, rng, f"dw{len(jobs)}")
         runs_depthwise = [part.mapping.descriptor["depthwise"] for part in job.parts(spec)]
@@ -63,11 +81,15 @@ def is_depthwise(spec, job):
     return any(part.mapping.descriptor["depthwise"] for part in job.parts(spec))
 
 
+def uses_line_buffer(spec, job):
+    return any(part.mapping.descriptor["dw_line"] for part in job.parts(spec))
+
+
 @pytest.fixture(scope="module", params=[
     pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
 def depthwise_run(request, arch, tmp_path_factory):
     spec = arch(request.param)
-    jobs = random_depthwise_jobs(spec, np.random.default_rng(31 + spec.rows), 9)
+    jobs = random_depthwise_jobs(spec, np.random.default_rng(31 + spec.rows), 12)
     results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"dw-{spec.name}"))
     return spec, jobs, results
 
@@ -110,10 +132,25 @@ def test_depthwise_gated_macs_are_the_zero_operand_pairs(depthwise_run):
 def test_draws_cover_kernels_strides_and_both_modes(depthwise_run):
     spec, jobs, _ = depthwise_run
     kernels = {job.weights.shape[2] for job in jobs if is_depthwise(spec, job)}
-    assert kernels == {k for k in KERNELS if k <= spec.rows}
+    assert kernels >= {k for k in KERNELS if k <= spec.rows} - {2}
     assert {job.stride for job in jobs} == set(STRIDES)
     assert any(job.inputs.shape[0] == 2 for job in jobs if is_depthwise(spec, job))
     assert any(job.inputs.shape[1] % spec.cols for job in jobs if is_depthwise(spec, job))
+
+
+def test_line_buffer_draws_cover_kernels_strides_batches_and_tiles(depthwise_run):
+    """The line buffer ran every kernel and stride it takes, a batch of two, channels not a
+    multiple of the columns, tiles of several output rows and several tiles an image."""
+    spec, jobs, _ = depthwise_run
+    line = [job for job in jobs if uses_line_buffer(spec, job)]
+    assert {(job.weights.shape[2], job.stride) for job in line} \
+        == {(k, t) for k in line_kernels(spec) for t in STRIDES}
+    assert any(job.inputs.shape[0] == 2 for job in line)
+    assert any(job.inputs.shape[1] % spec.cols for job in line)
+    mappings = [part.mapping for job in line for part in job.parts(spec)]
+    assert any(m.tile_p > 1 for m in mappings)
+    assert any(m.tiles > 1 for m in mappings)
+    assert all(m.descriptor["dw_line"] for m in mappings)
 
 
 def test_depthwise_runs_mobilenet_layers_faster_than_block_diagonal(arch):

@@ -51,10 +51,11 @@ def test_depthwise_mode_beats_block_diagonal_on_mobilenet():
     """Weight-stationary, MobileNetV2's depthwise layers run across the array's columns
     wherever that is faster than their block-diagonal runs (those now load their input bands
     ahead too, so a few stride-2 layers keep them), each under s x cols MACs a cycle (a
-    kernel row's taps on every column); most layers take the mode and the network gains
+    kernel row's taps on every column; r s x cols with the line buffer); most layers take the mode and the network gains
     over the block-diagonal runs."""
     from models.mapper import (TRAFFIC_SLACK, DepthwiseShape, _depthwise, _grouped_runs,
                                dataclass_fields)
+    from models.depthwise import taps_down_rows
     from models.perf import predict_counters, predict_cycles
     from testbench.placement import layer_parts
     layers, figures = figures_of(DEFAULT, "mobilenetv2", 1)
@@ -68,7 +69,8 @@ def test_depthwise_mode_beats_block_diagonal_on_mobilenet():
             [part] = parts
             cycles = predict_cycles(DEFAULT, part.mapping)
             assert cycles < runs, layer.name
-            assert layer.macs / cycles <= layer.shape.s * DEFAULT.cols, layer.name
+            taps = taps_down_rows(layer.shape, part.mapping.descriptor["dw_line"])
+            assert layer.macs / cycles <= taps * DEFAULT.cols, layer.name
             block_diagonal += runs - cycles
             across += 1
         else:

@@ -42,6 +42,7 @@ def simple_table(**overrides):
         "glb_weight_read": 2.0, "glb_weight_write": 16.0,
         "glb_output_read": 32.0, "glb_output_write": 64.0,
         "glb_bias_read": 0.5, "glb_bias_write": 1.0,
+        "glb_line_read": 0.5, "glb_line_write": 1.0,
         "dram_read_byte": 128.0, "dram_write_byte": 256.0,
         "rf_filter_read": 0.25, "rf_filter_write": 0.5, "rf_input_read": 0.125,
         "rf_input_write": 0.25, "rf_psum_read": 1.0, "rf_psum_write": 2.0,
@@ -64,6 +65,26 @@ HAND = counters(
 
 
 # --- the arithmetic ----------------------------------------------------------------------
+
+def test_depthwise_line_buffer_steps_are_a_read_and_a_write_in_the_array():
+    """Each line-buffer step (pyhdl/depthwise_array.py) is one word read and one written,
+    priced under the array; its price is a CACTI SRAM of the buffer's size."""
+    spec = ArchSpec()
+    with_steps = energy_breakdown(counters(**{**HAND_16, "line_buffer_steps": 10}),
+                                  simple_table(), spec)
+    without = energy_breakdown(HAND_16, simple_table(), spec)
+    assert with_steps["array"] - without["array"] == 10 * (0.5 + 1.0)
+    assert {k: v for k, v in with_steps.items() if k not in ("array", "control", "total")} \
+        == {k: v for k, v in without.items() if k not in ("array", "control", "total")}
+    words, bits = spec.depthwise_line_words, spec.depthwise_line_bits
+    attrs = {"tech_node": spec.tech_nm * 1e-9, "width": bits, "depth": words,
+             "size": bits * words}
+    table = table_for(spec)
+    for verb in ("read", "write"):
+        assert table.actions[f"glb_line_{verb}"].pj == pytest.approx(
+            direct("sram", attrs, verb))
+    assert table_for(TWO).actions["glb_line_read"].pj == 0.0   # TWO has no line buffer
+
 
 def test_hand_computed_components_are_exact():
     """mac, rf, glb, dram and postprocess of a 2x2 array worked out by hand."""
@@ -258,9 +279,14 @@ def test_same_action_same_price():
     ws = ArchSpec()
     os_ = dataclasses.replace(ws, dataflow="os")
     ws_table, os_table = table_for(ws), table_for(os_)
-    assert action_bits(ws) == action_bits(os_)   # 16 x 16: weight words are 128 bits in both
+    # The depthwise line buffer is the weight-stationary array's only (0 bits, 0 pJ on OS).
+    line = ("glb_line_read", "glb_line_write")
+    ws_bits, os_bits = action_bits(ws), action_bits(os_)
+    assert [os_bits[a] for a in line] == [0, 0] and [ws_bits[a] for a in line] == [256, 256]
+    assert {a: b for a, b in ws_bits.items() if a not in line} \
+        == {a: b for a, b in os_bits.items() if a not in line}   # 16 x 16: 128-bit words
     for action in ACTIONS:
-        if action == "hop_bit":
+        if action in ("hop_bit", *line):
             continue
         assert ws_table.actions[action].pj == os_table.actions[action].pj, action
     assert ws_table.notes["wire_pj_per_bit_um"] == os_table.notes["wire_pj_per_bit_um"]

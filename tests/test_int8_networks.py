@@ -156,12 +156,12 @@ def test_report_names_each_layers_mode():
     dw = layers["features.3.dw"]
     [part] = layer_parts(spec, dw)
     assert part.mapping.descriptor["depthwise"]
-    assert layer_mode(spec, dw) == ("depthwise across the columns, a channel a column, "
-                                    "3 kernel rows of 3 taps down the rows")
+    assert layer_mode(spec, dw) == ("depthwise, line buffer: a channel a column, all 9 taps "
+                                    "down the rows, 2 input rows from the line buffer")
     dw_ahead = layers["features.5.dw"]
-    assert layer_mode(spec, dw_ahead) == ("depthwise across the columns, a channel a column, "
-                                          "3 kernel rows of 3 taps down the rows, input bands "
-                                          "loaded ahead")
+    assert layer_mode(spec, dw_ahead) == ("depthwise, line buffer: a channel a column, all 9 "
+                                          "taps down the rows, 2 input rows from the line "
+                                          "buffer, input bands loaded ahead")
 
 
 @pytest.mark.rtl
