@@ -32,14 +32,17 @@ test: setup
 # one architecture each: on the scheduler at SCHEDULER (tcp://HOST:PORT) if given, else on a
 # local cluster of this machine's cores.  A failure prints its seeds, the command reproducing
 # it alone and its waveform; the merged coverage comes at the end.  `make test` runs the
-# regression at its small default size through pytest instead.
+# regression at its small default size through pytest instead.  COVER=1 chooses the
+# architectures for coverage (testbench/arch_cover.py) instead of taking them as drawn.
 N         ?= 1000
 ARCHS     ?= 20
 SEED      ?= 1
 SCHEDULER ?=
+COVER     ?=
 regress: setup
 	$(BIN)/python -m testbench.campaign --seed $(SEED) --archs $(ARCHS) \
-		--layers $$(( ($(N) + $(ARCHS) - 1) / $(ARCHS) )) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+		--layers $$(( ($(N) + $(ARCHS) - 1) / $(ARCHS) )) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
+		$(if $(COVER),--cover)
 
 # Only the tests that need no Verilator build.
 test-fast: setup

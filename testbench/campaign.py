@@ -1,6 +1,6 @@
 """The random regression at any size, as Dask tasks (`make regress`):
 
-    python -m testbench.campaign --seed S --archs A --layers L [--scheduler ADDRESS]
+    python -m testbench.campaign --seed S --archs A --layers L [--cover] [--scheduler ADDRESS]
 
 A task is a batch of layers of one architecture (testbench/regress.py's `run_arch` on them);
 a worker builds each architecture's Verilator model once into its build cache (fingerprinted
@@ -9,7 +9,8 @@ as every build) and reuses it for every batch of that architecture it gets.  Wit
 fails for good (it raised on every try, or the workers running it kept dying) is reported as
 a crash of its first layer, with the command reproducing the batch; every other batch's
 results are kept.  The failures and the coverage of all batches merge into one report, also
-written to the run directory (failures.json, coverage.json).
+written to the run directory (failures.json, coverage.json).  With `--cover` the architectures
+are chosen for coverage from a larger draw (testbench/arch_cover.py) instead of taken as drawn.
 """
 
 import argparse
@@ -20,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from .arch_cover import covering_arch_seeds
 from .cluster import ClusterError, dask_client, run_tasks, workers_of
 from .coverage import Coverage
 from .random_layers import arch_seeds
@@ -52,12 +54,14 @@ def run_batch(arch_seed, indices, work_root):
     return BatchResult(arch_seed, indices, run.failures, run.coverage, run.seconds)
 
 
-def batches(seed, archs, layers, batch_layers=BATCH_LAYERS):
+def batches(seed, archs, layers, batch_layers=BATCH_LAYERS, cover=False):
     """(arch seed, layer indices) of every task of a campaign, taking the architectures in
     turn (each one's first batch, then each one's second, ...), so that the workers start by
-    building different architectures rather than waiting for one build."""
+    building different architectures rather than waiting for one build; with `cover`, the
+    architectures chosen for coverage."""
+    seeds = covering_arch_seeds(seed, archs) if cover else arch_seeds(seed, archs)
     return [(arch_seed, list(range(first, min(first + batch_layers, layers))))
-            for first in range(0, layers, batch_layers) for arch_seed in arch_seeds(seed, archs)]
+            for first in range(0, layers, batch_layers) for arch_seed in seeds]
 
 
 def batch_command(arch_seed, indices):
@@ -107,17 +111,19 @@ def time_left(elapsed, checked, total):
 
 
 def run_campaign(seed, archs, layers, scheduler=None, workers=None,
-                 batch_layers=BATCH_LAYERS, run_dir=None, log=print):
-    """Run the regression of `archs` architectures drawn from `seed`, `layers` layers each,
-    as Dask tasks on `scheduler` (default: a local cluster of `workers` processes)."""
+                 batch_layers=BATCH_LAYERS, run_dir=None, log=print, cover=False):
+    """Run the regression of `archs` architectures drawn from `seed` (chosen for coverage
+    with `cover`), `layers` layers each, as Dask tasks on `scheduler` (default: a local
+    cluster of `workers` processes)."""
     run_dir = Path(run_dir or REGRESS_ROOT / f"seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}")
-    tasks = batches(seed, archs, layers, batch_layers)
+    tasks = batches(seed, archs, layers, batch_layers, cover)
     failures, coverage, phases = [], Coverage(), dict.fromkeys(PHASES, 0.0)
     started = time.perf_counter()
     with dask_client(scheduler, workers) as client:
         run_dir.mkdir(parents=True, exist_ok=True)
-        log(f"{archs * layers} layers on {archs} architectures, {len(tasks)} tasks of up to "
-            f"{batch_layers} layers, on {workers_of(client)} Dask workers "
+        chosen = " chosen for coverage" if cover else ""
+        log(f"{archs * layers} layers on {archs} architectures{chosen}, {len(tasks)} tasks of "
+            f"up to {batch_layers} layers, on {workers_of(client)} Dask workers "
             f"({scheduler or 'local cluster'}); run directory {run_dir}")
         results = run_tasks(client, [(run_batch, (*task, str(run_dir))) for task in tasks],
                             key_prefix=f"regress-{seed}-{uuid.uuid4().hex[:8]}")
@@ -154,6 +160,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1, help="draws the architectures")
     parser.add_argument("--archs", type=int, default=20, help="random architectures")
     parser.add_argument("--layers", type=int, default=50, help="random layers per architecture")
+    parser.add_argument("--cover", action="store_true",
+                        help="choose the architectures for coverage from a larger draw")
     parser.add_argument("--scheduler", help="a Dask scheduler's address (tcp://HOST:PORT); "
                                             "default: a local cluster of this machine's cores")
     parser.add_argument("--workers", type=int,
@@ -169,7 +177,7 @@ def main(argv=None):
             return 2
     try:
         campaign = run_campaign(args.seed, args.archs, args.layers, args.scheduler,
-                                args.workers, args.batch)
+                                args.workers, args.batch, cover=args.cover)
     except ClusterError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2

@@ -80,14 +80,7 @@ def case_bins(spec, case):
     job = case.job
     shape = job.shape
     parts = job.parts(spec)
-    bins = {f"op:{_op_of(job)}", f"dataflow:{spec.dataflow}",
-            f"operand_bits:{spec.operand_bits}", f"data:{case.distribution}",
-            f"dram_bus:{spec.dram_bus_bytes}"}
-    largest = max(spec.rows, spec.cols)
-    bins.add("array:" + ("square" if spec.rows == spec.cols
-                         else "wide" if spec.cols > spec.rows else "tall"))
-    bins.add("array:" + ("max_dim<=4" if largest <= 4 else "max_dim<=16" if largest <= 16
-                         else "max_dim>16"))
+    bins = {f"op:{_op_of(job)}", f"data:{case.distribution}"} | arch_bins(spec)
     kernel = {(1, 1): "1x1", (3, 3): "3x3"}.get((shape.r, shape.s))
     if kernel:
         bins.add(f"kernel:{kernel}")
@@ -111,7 +104,6 @@ def case_bins(spec, case):
     bins |= _batch_tiling_bins(spec, parts)
     bins |= _post_bins(spec, job)
     bins |= _accumulator_bins(spec, job)
-    bins.add("buffers:" + ("large" if spec.glb_input_bytes >= LARGE_BUFFER_BYTES else "small"))
     bins |= _dram_bins(job.timing)
     if job.interrupt is not None:
         bins.add("fault:reset_mid_layer")
@@ -122,6 +114,38 @@ def case_bins(spec, case):
     bins |= _depthwise_bins(spec, job, parts)
     bins |= _row_stationary_bins(spec, job, parts)
     return sorted(bins)
+
+
+def arch_bins(spec):
+    """The bins `spec` alone decides, whatever layer runs on it: dataflow, operand bits, the
+    array's shape and size, the accumulator's width, the buffers' size, the DRAM bus."""
+    largest = max(spec.rows, spec.cols)
+    return {
+        f"dataflow:{spec.dataflow}", f"operand_bits:{spec.operand_bits}",
+        f"dram_bus:{spec.dram_bus_bytes}",
+        "array:" + ("square" if spec.rows == spec.cols
+                    else "wide" if spec.cols > spec.rows else "tall"),
+        "array:" + ("max_dim<=4" if largest <= 4 else "max_dim<=16" if largest <= 16
+                    else "max_dim>16"),
+        "accumulator:" + ("acc_bits=32" if spec.acc_bits == 32 else "acc_bits<32"),
+        "buffers:" + ("large" if spec.glb_input_bytes >= LARGE_BUFFER_BYTES else "small"),
+    }
+
+
+def arch_modes(spec):
+    """The groups of layer bins only some architectures can hit, as "mode:" names: compressed
+    activations, 2:4 weights on either dataflow, depthwise layers across the columns (and
+    with several lane groups a word)."""
+    modes = set()
+    if spec.activation_compression != "none":
+        modes.add("mode:compression")
+    if spec.skips_weights:
+        modes.add(f"mode:{spec.dataflow}_2:4")
+    if spec.depthwise_columns:
+        modes.add("mode:depthwise_across_columns")
+        if spec.input_lanes > spec.cols:
+            modes.add("mode:depthwise_lane_groups")
+    return modes
 
 
 def _row_stationary_bins(spec, job, parts):
@@ -312,11 +336,9 @@ def _post_bins(spec, job):
 
 
 def _accumulator_bins(spec, job):
-    bins = {"accumulator:" + ("acc_bits=32" if spec.acc_bits == 32 else "acc_bits<32")}
+    """Whether the layer's sums wrap at the accumulator's width."""
     wide = _raw_sums(job)
-    if (golden.wrap(wide, spec.acc_bits) != wide).any():
-        bins.add("accumulator:wraps")
-    return bins
+    return {"accumulator:wraps"} if (golden.wrap(wide, spec.acc_bits) != wide).any() else set()
 
 
 def _raw_sums(job):
