@@ -13,13 +13,15 @@ hops and adders taken from the hardware inventory (models/inventory.py); `energy
 prices them.  The pricing rules, applied to every dataflow alike:
 
 - A register (flip-flop) costs `register_bit_write` per bit each time it loads, at its own
-  width (an 8-bit weight, a 10-bit input token, a 32-bit partial sum).  Reading a flip-flop
+  width (an 8-bit weight, a 10-bit input token, a 20-bit partial sum).  Reading a flip-flop
   costs nothing by itself: its output drives the logic that reads it (multiplier, adder,
-  wire), which is priced as that logic.  So a PE's accumulator or partial-sum register is a
-  write of acc_bits per load in both dataflows, and the register file's read is not charged.
+  wire), which is priced as that logic.  So an output-stationary PE's accumulator is a write
+  of acc_bits per load, a weight-stationary PE's partial-sum register one of psum_bits (the
+  narrowest a column's sum cannot overflow, spec.psum_bits), and the register file's read is
+  not charged.
 - A hop between neighbouring PEs is the receiving register's load (above) plus `hop_bit` per
   bit of that register: a wire one PE pitch long per bit.  Inputs, weights and partial sums
-  hop at their own widths.
+  hop at their own widths (weight-stationary partial sums at psum_bits).
 - An adder costs `add_bit` per bit of its width per addition (acc_bits in the accumulator),
   a comparator `compare_bit` per bit; the MAC is one `mac` (multiplier, acc_bits adder and
   the zero detect), a gated MAC the zero detect alone.
@@ -462,13 +464,14 @@ def activity(counters, spec, requantized=None):
                                  "output deskew valid"))
         use("array", "input token loads", "register_bit_write",
             busy * regs[("pe_array", "input token")])
-        use("array", "partial-sum loads", "register_bit_write", busy * pes * ab)
+        # Partial sums move down the columns at psum_bits (models/hardware.py column_sum_bits).
+        use("array", "partial-sum loads", "register_bit_write", busy * pes * spec.psum_bits)
         use("array", "input skew and output deskew loads", "register_bit_write", busy * edges)
         use("array", "weight chain loads", "register_bit_write", moved * wb)
         use("array", "zero-weight count loads", "register_bit_write",
             commits * rows * per_row * bits_for(cols))
         use("array", "input hops", "hop_bit", busy * pes * g.token_bits)
-        use("array", "partial-sum hops", "hop_bit", busy * pes * ab)
+        use("array", "partial-sum hops", "hop_bit", busy * pes * spec.psum_bits)
         use("array", "weight hops", "hop_bit", moved * wb)
         use("array", "gated count", "add_bit",
             busy * (rows - 1) * bits_for(pes)

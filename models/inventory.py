@@ -301,8 +301,8 @@ def _weight_stationary_array(items, spec, g):
               source=f"{src}: the weight shift chain register")
     items.add("pe_array", "array", "register", "input token", rows * (cols - 1), g.token_bits,
               source=f"{src}: x_out (value, valid, slot); the last column's is unread")
-    items.add("pe_array", "array", "register", "partial sum", pes, ab,
-              source=f"{src}: psum_out")
+    items.add("pe_array", "array", "register", "partial sum", pes, spec.psum_bits,
+              source=f"{src}: psum_out, at psum_bits (models/hardware.py column_sum_bits)")
     items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
               source=f"{src}: psum_in + x * weight (multiply_accumulate)")
     items.add("pe_array", "mac", "comparator", "zero detect", 2 * pes, ob,
@@ -314,8 +314,8 @@ def _weight_stationary_array(items, spec, g):
     items.add("array_edges", "array", "register", "input skew valid", 1, rows - 1,
               source=f"{src}: the skew stages' reset valid bits, alike in every row, so one "
                      f"chain of rows - 1")
-    items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2, ab,
-              source=f"{src}: column c delayed cols-1-c cycles")
+    items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2,
+              spec.psum_bits, source=f"{src}: column c delayed cols-1-c cycles, at psum_bits")
     items.add("array_edges", "array", "register", "output deskew valid", 1, cols - 1,
               source=f"{src}: column 0's valid bit")
     count_bits = bits_for(cols)
@@ -366,7 +366,8 @@ def _sparse_array(items, spec, g):
               source=f"{src}: the weight shift chain register, value and index")
     items.add("pe_array", "array", "register", "input token", rows * (cols - 1), g.token_bits,
               source=f"{src}: x_out (four values, valid, slot); the last column's is unread")
-    items.add("pe_array", "array", "register", "partial sum", pes, ab, source=f"{src}: psum_out")
+    items.add("pe_array", "array", "register", "partial sum", pes, spec.psum_bits,
+              source=f"{src}: psum_out, at psum_bits (models/hardware.py column_sum_bits)")
     items.add("pe_array", "mac", "mac", "multiply-accumulate", pes, ob, ab,
               source=f"{src}: pyhdl/pe.py multiply_accumulate")
     items.add("pe_array", "mac", "comparator", "index selection", 3 * pes, ob,
@@ -381,8 +382,9 @@ def _sparse_array(items, spec, g):
                                    f"are one register (2g + 1 a group)")
     items.add("array_edges", "array", "register", "input skew valid", 1, rows - 1,
               source=f"{src}: the skew stages' valid bits, one chain of rows - 1")
-    items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2, ab,
-              source="pyhdl/array.py deskew: column c delayed cols-1-c cycles")
+    items.add("array_edges", "array", "register", "output deskew", cols * (cols - 1) // 2,
+              spec.psum_bits, source="pyhdl/array.py deskew: column c delayed cols-1-c cycles, "
+                                     "at psum_bits")
     items.add("array_edges", "array", "register", "output deskew valid", 1, cols - 1,
               source="pyhdl/array.py deskew: column 0's valid bit")
     count_bits = bits_for(cols)
@@ -461,8 +463,9 @@ def _accumulator(items, spec, g):
               g.tag_bits + 1, source=f"{src}: the tag waits beside the array "
                                      f"(delayed_token: payload and reset valid)")
     items.add("accumulator", "accumulate", "register", "stage", 1,
-              g.tag_bits + spec.cols * spec.acc_bits + 1,
-              source=f"{src}: tag and partial sums, and the reset stage_valid")
+              g.tag_bits + spec.cols * spec.psum_bits + 1,
+              source=f"{src}: tag and the array's partial sums (psum_bits), and the reset "
+                     f"stage_valid")
     items.add("accumulator", "accumulate", "adder", "accumulate", spec.cols, spec.acc_bits,
               source=f"{src}: old word + partial sums, one per column")
 

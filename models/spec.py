@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from .hardware import WS_PE_PRODUCTS, column_sum_bits
+
 DATAFLOWS = ("ws", "os")
 """The dataflows the accelerator (pyhdl/top.py), the mapper and the performance model run."""
 ROW_STATIONARY = "rs"
@@ -184,6 +186,17 @@ class ArchSpec:
     def skips_weights(self):
         """The array skips the zeros of 2:4 weights (`weight_sparsity` is not none)."""
         return self.weight_sparsity != "none"
+
+    @property
+    def psum_bits(self):
+        """Width of the partial sums the array hands to the accumulator: a weight-stationary
+        column adds at most `rows` x WS_PE_PRODUCTS products to zero on their way down, so
+        they travel at `column_sum_bits` (20 bits for int8 on 16 rows) and the accumulator
+        sign-extends them to acc_bits; output- and row-stationary PEs hold a whole reduction,
+        at acc_bits."""
+        if self.dataflow != "ws":
+            return self.acc_bits
+        return column_sum_bits(self.operand_bits, self.rows * WS_PE_PRODUCTS, self.acc_bits)
 
     @property
     def input_lanes(self):

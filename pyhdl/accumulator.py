@@ -18,7 +18,9 @@ class Accumulator(wiring.Component):
     register beside the array, so it meets the vector's partial sums; with `latency` 0 the
     array delivers the tag with its output (the output-stationary array does).  The first c block of a
     word overwrites it; later blocks read it, add (wrapping at acc_bits) and write it back.
-    Buffer words hold `cols` int32 values, sign-extended from acc_bits.
+    Buffer words hold `cols` int32 values, sign-extended from acc_bits.  The array's sums
+    arrive at `spec.psum_bits` (a weight-stationary column's width) and are sign-extended to
+    acc_bits before the add.
 
     Ports:
         tag: In(tag_layout), with the input vector entering the array (or with `y`).
@@ -34,6 +36,7 @@ class Accumulator(wiring.Component):
     def __init__(self, spec, latency, addr_bits):
         self.cols = spec.cols
         self.acc_bits = spec.acc_bits
+        self.psum_bits = spec.psum_bits
         self.latency = latency
         self.addr_bits = addr_bits
         word = DRAM_WORD_BITS * spec.cols
@@ -41,7 +44,7 @@ class Accumulator(wiring.Component):
             "tag": In(tag_layout(addr_bits)),
             "y": In(data.StructLayout({
                 "valid": 1,
-                "values": data.ArrayLayout(signed(spec.acc_bits), spec.cols),
+                "values": data.ArrayLayout(signed(spec.psum_bits), spec.cols),
             })),
             "read": In(memory.ReadPort.Signature(addr_width=addr_bits, shape=word)),
             "write": In(memory.WritePort.Signature(addr_width=addr_bits, shape=word)),
@@ -61,7 +64,7 @@ class Accumulator(wiring.Component):
         stage_valid = Signal()
         stage = Signal(data.StructLayout({
             "tag": layout,
-            "values": data.ArrayLayout(signed(self.acc_bits), self.cols),
+            "values": data.ArrayLayout(signed(self.psum_bits), self.cols),
         }), reset_less=True)
         m.d.sync += [stage.tag.eq(arriving), stage.values.eq(self.y.values),
                      stage_valid.eq(arriving.valid & self.y.valid)]
@@ -73,9 +76,11 @@ class Accumulator(wiring.Component):
         old = data.View(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols), self.read.data)
         result = Signal(data.ArrayLayout(signed(DRAM_WORD_BITS), self.cols))
         for c in range(self.cols):
+            column = Signal(signed(self.acc_bits), name=f"column_{c}")
             total = Signal(signed(self.acc_bits), name=f"sum_{c}")
-            m.d.comb += total.eq(old[c][:self.acc_bits] + stage.values[c])
-            m.d.comb += result[c].eq(Mux(stage.tag.first, stage.values[c], total))
+            m.d.comb += column.eq(stage.values[c])      # sign-extended from psum_bits
+            m.d.comb += total.eq(old[c][:self.acc_bits] + column)
+            m.d.comb += result[c].eq(Mux(stage.tag.first, column, total))
         m.d.comb += [
             self.write.en.eq(stage_valid),
             self.write.addr.eq(stage.tag.addr),

@@ -14,7 +14,7 @@ def deskew(m, array, bottoms):
     cols = len(bottoms)
     for c, (value, valid) in enumerate(bottoms):
         for i in range(cols - 1 - c):
-            value_d = Signal(signed(array.acc_bits), name=f"deskew_{c}_{i}", reset_less=True)
+            value_d = Signal(signed(array.psum_bits), name=f"deskew_{c}_{i}", reset_less=True)
             valid_d = Signal(name=f"deskew_valid_{c}_{i}")
             m.d.sync += [value_d.eq(value), valid_d.eq(valid)]
             value, valid = value_d, valid_d
@@ -36,7 +36,9 @@ class SystolicArray(wiring.Component):
            there is no backpressure.
         w_data, w_shift, w_commit, w_slot: In, the weight load, broadcast to every PE of the
            array in the cycle it arrives (`load_latency` 0).
-        y: Out, one partial sum per column and valid, `latency` cycles after `x`.
+        y: Out, one partial sum per column and valid, `latency` cycles after `x`, at
+           `psum_bits` (spec.psum_bits: a column adds at most `rows` products to the zero
+           that enters its top, so its sum cannot overflow; the accumulator sign-extends it).
         gated: Out, how many of the rows x cols multiplies of an `x` are skipped because the
            input or the stationary weight is zero, `gated_latency` cycles after that `x` (0
            for an `x` that is not valid).  Padding PEs hold zero weights or see zero inputs,
@@ -54,7 +56,7 @@ class SystolicArray(wiring.Component):
         self.rows = spec.rows
         self.cols = spec.cols
         self.operand_bits = spec.operand_bits
-        self.acc_bits = spec.acc_bits
+        self.psum_bits = spec.psum_bits
         self.rf_depth = spec.rf_depth
         self.slot_bits = max((spec.rf_depth - 1).bit_length(), 1)
         super().__init__({
@@ -69,7 +71,7 @@ class SystolicArray(wiring.Component):
             "w_slot": In(self.slot_bits),
             "y": Out(data.StructLayout({
                 "valid": 1,
-                "values": data.ArrayLayout(signed(self.acc_bits), self.cols),
+                "values": data.ArrayLayout(signed(self.psum_bits), self.cols),
             })),
             "gated": Out(range(self.rows * self.cols + 1)),
             **self.mode_ports(spec),
@@ -91,7 +93,7 @@ class SystolicArray(wiring.Component):
 
     def processing_element(self):
         """One PE of the grid."""
-        return ProcessingElement(self.operand_bits, self.acc_bits, self.rf_depth)
+        return ProcessingElement(self.operand_bits, self.psum_bits, self.rf_depth)
 
     def row_weight(self, r):
         """Row r's part of `w_data`, as it enters the row's weight chain."""

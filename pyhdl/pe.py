@@ -34,6 +34,9 @@ class ProcessingElement(wiring.Component):
         skip: Out(1), this cycle's token is valid and its product gated (for arrays that
             count gated products per PE, pyhdl/depthwise_array.py).
 
+    The partial sum is `psum_bits` wide and wraps there: the array sizes it so that a
+    column's sum cannot overflow (models/hardware.py column_sum_bits; ArchSpec.psum_bits).
+
     Latency: one cycle from `x_in`/`psum_in` to `x_out`/`psum_out`.
     Only `x_out.valid` is reset; the weight registers, the token's slot and value and the
     partial sum are reset-less (a register-file entry is always committed before it is read).
@@ -42,17 +45,17 @@ class ProcessingElement(wiring.Component):
     Activity is counted at the array's edge (see `SystolicArray`), not per PE.
     """
 
-    def __init__(self, operand_bits, acc_bits, rf_depth):
+    def __init__(self, operand_bits, psum_bits, rf_depth):
         self.operand_bits = operand_bits
-        self.acc_bits = acc_bits
+        self.psum_bits = psum_bits
         self.rf_depth = rf_depth
         slot_bits = max((rf_depth - 1).bit_length(), 1)
         token, weight = self.layouts(operand_bits, slot_bits)
         super().__init__({
             "x_in": In(token),
             "x_out": Out(token),
-            "psum_in": In(signed(acc_bits)),
-            "psum_out": Out(signed(acc_bits)),
+            "psum_in": In(signed(psum_bits)),
+            "psum_out": Out(signed(psum_bits)),
             "w_in": In(weight),
             "w_out": Out(weight),
             "w_shift": In(1),
@@ -92,7 +95,7 @@ class ProcessingElement(wiring.Component):
         # Only the token's valid bit is reset; its other fields (slot, operands) and the
         # partial sum are data that a valid bit qualifies.
         x_valid = Signal()
-        psum = Signal(signed(self.acc_bits), reset_less=True)
+        psum = Signal(signed(self.psum_bits), reset_less=True)
         m.d.sync += x_valid.eq(self.x_in.valid)
         m.d.comb += [self.x_out.valid.eq(x_valid), self.psum_out.eq(psum)]
         for name, _ in self.x_in.shape():

@@ -43,7 +43,7 @@ class SparseSystolicArray(SystolicArray):
         return kept_weight_word(spec.operand_bits, spec.rows)
 
     def processing_element(self):
-        return SparseProcessingElement(self.operand_bits, self.acc_bits, self.rf_depth)
+        return SparseProcessingElement(self.operand_bits, self.psum_bits, self.rf_depth)
 
     def row_weight(self, r):
         """Row r's kept value and index, as the bits of a `sparse_weight_layout`."""

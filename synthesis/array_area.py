@@ -111,7 +111,7 @@ def pe_variant_counts(spec):
 
 def _unit_config(unit, spec):
     pe = {"dataflow": spec.dataflow, "operand_bits": spec.operand_bits,
-          "acc_bits": spec.acc_bits, "rf_depth": spec.rf_depth}
+          "acc_bits": spec.acc_bits, "psum_bits": spec.psum_bits, "rf_depth": spec.rf_depth}
     if unit in PE_VARIANTS:
         return pe
     array = {"rows": spec.rows, "cols": spec.cols, **pe}
@@ -149,7 +149,7 @@ def _boundary_pe(spec, top_row, right_column):
 
     class BoundaryPE(wiring.Component):
         def __init__(self):
-            self.pe = ProcessingElement(spec.operand_bits, spec.acc_bits, spec.rf_depth)
+            self.pe = ProcessingElement(spec.operand_bits, spec.psum_bits, spec.rf_depth)
             super().__init__(wiring.Signature({
                 name: member for name, member in self.pe.signature.members.items()
                 if name not in dropped}))
@@ -190,7 +190,7 @@ def _convert(unit, spec):
     if unit == "pe" and output_stationary:
         design = OutputStationaryPE(spec.operand_bits, spec.acc_bits)
     elif unit == "pe":
-        design = ProcessingElement(spec.operand_bits, spec.acc_bits, spec.rf_depth)
+        design = ProcessingElement(spec.operand_bits, spec.psum_bits, spec.rf_depth)
     elif unit in PE_VARIANTS:
         design = _boundary_pe(spec, *PE_VARIANTS[unit])
     elif output_stationary:
@@ -340,7 +340,7 @@ def synthesize_area(spec, parts=("pe", "array")):
     """Synthesized cell area of the PE array of `spec`, per part, at `spec.tech_nm`.
 
     parts: any of
-        "pe"          one ProcessingElement(spec.operand_bits, spec.acc_bits, spec.rf_depth),
+        "pe"          one ProcessingElement(spec.operand_bits, spec.psum_bits, spec.rf_depth),
                       all ports free (an interior PE of the array)
         "array"       the SystolicArray, from pieces: its PEs (four boundary variants) plus
                       its own logic (skew, deskew, gated counter) synthesized with the PEs

@@ -54,13 +54,16 @@ def test_doubling_a_buffer_roughly_doubles_its_area(arch):
 
 def test_pe_area_is_proportional_to_the_pe_count(arch):
     spec = arch("default")
-    small = component_area(dataclasses.replace(spec, rows=8, cols=8))
+    small_spec = dataclasses.replace(spec, rows=8, cols=8)
+    small = component_area(small_spec)
     large = component_area(spec)  # 16 x 16: four times the PEs
     for part in ("mac", "rf"):
         assert large.components[part] / small.components[part] == pytest.approx(4, rel=1e-12)
+    # Four times the partial-sum registers, each one bit wider (a column of 16 rows, not 8).
     psum = "pe_array: partial sum"
+    assert (spec.psum_bits, small_spec.psum_bits) == (20, 19)
     assert large.details["array"][psum] / small.details["array"][psum] == pytest.approx(
-        4, rel=1e-12)
+        4 * 20 / 19, rel=1e-12)
 
 
 def test_output_stationary_array_is_priced_from_its_own_registers(arch):

@@ -32,12 +32,14 @@ def expected_gated(x_values, weights, valid):
     return int(np.sum((x_values[:, None] == 0) | (weights == 0)))
 
 
-async def stream(ctx, array, inputs, weights_by_slot, check_gated=True):
-    """Feed `inputs` (valid, slot, values) one per cycle; check y `latency` cycles later.
+async def stream(ctx, array, acc_bits, inputs, weights_by_slot, check_gated=True):
+    """Feed `inputs` (valid, slot, values) one per cycle; check y `latency` cycles later
+    against the golden x @ W wrapped at `acc_bits` (the spec's accumulators: the array's
+    narrower partial sums must give the same values).
 
     Returns how many valid results were compared.
     """
-    rows, cols, acc_bits = array.rows, array.cols, array.acc_bits
+    rows, cols = array.rows, array.cols
     latency = array.latency
     idle = (0, 0, np.zeros(rows, dtype=np.int64))
     schedule = list(inputs) + [idle] * latency
@@ -99,7 +101,7 @@ def test_stream_matches_golden(params):
     async def bench(ctx):
         for slot, w in enumerate(weights):
             await load_matrix(ctx, array, w, slot)
-        compared = await stream(ctx, array, inputs, weights, check_gated=False)
+        compared = await stream(ctx, array, spec.acc_bits, inputs, weights, check_gated=False)
         assert compared == sum(v for v, _, _ in inputs)
 
     simulate(array, bench)
@@ -122,7 +124,7 @@ def test_gated_counts_zero_operands(params):
     async def bench(ctx):
         for slot, w in enumerate(weights):
             await load_matrix(ctx, array, w, slot)
-        await stream(ctx, array, inputs, weights, check_gated=True)
+        await stream(ctx, array, spec.acc_bits, inputs, weights, check_gated=True)
 
     simulate(array, bench)
 
@@ -138,12 +140,37 @@ def test_extreme_operands_wrap_accumulator(acc_bits):
 
     async def bench(ctx):
         await load_matrix(ctx, array, weights, 0)
-        assert await stream(ctx, array, inputs, [weights]) == len(inputs)
+        assert await stream(ctx, array, spec.acc_bits, inputs, [weights]) == len(inputs)
 
     simulate(array, bench)
     # The test is only meaningful if 16 bits actually overflow.
     assert np.any(wrap(np.stack([x for _, _, x in inputs]) @ weights, 16)
                   != np.stack([x for _, _, x in inputs]) @ weights)
+
+
+@pytest.mark.parametrize("operand_bits, rows", [(8, 16), (4, 16), (8, 5)])
+def test_full_columns_of_extreme_products_fit_the_partial_sum_width(operand_bits, rows):
+    """Full columns of lo * lo products (every x and w the most negative operand) and of
+    mixed hi/lo ones reach the ends of the column's sum range: y equals the exact sums at
+    acc_bits 32, although the partial sums travel at spec.psum_bits, and one bit less
+    would overflow on them."""
+    spec = ArchSpec(rows=rows, cols=3, rf_depth=1, operand_bits=operand_bits)
+    lo, hi = operand_range(operand_bits)
+    array = SystolicArray(spec)
+    mixed = np.array([hi if r % 2 else lo for r in range(rows)], dtype=np.int64)
+    weights = np.stack([np.full(rows, lo), mixed, np.full(rows, hi)], axis=1).astype(np.int64)
+    vectors = [np.full(rows, lo), np.full(rows, hi), mixed, -mixed - 1, np.roll(mixed, 1)]
+    inputs = [(1, 0, x.astype(np.int64)) for x in vectors]
+
+    async def bench(ctx):
+        await load_matrix(ctx, array, weights, 0)
+        assert await stream(ctx, array, spec.acc_bits, inputs, [weights]) == len(inputs)
+
+    simulate(array, bench)
+    exact = np.stack(vectors) @ weights
+    assert spec.psum_bits < spec.acc_bits
+    assert exact.max() == rows * lo * lo
+    assert np.any(wrap(exact, spec.psum_bits - 1) != exact)
 
 
 def test_weight_reload_replaces_slot():
@@ -157,9 +184,9 @@ def test_weight_reload_replaces_slot():
     async def bench(ctx):
         for slot, w in enumerate(first):
             await load_matrix(ctx, array, w, slot)
-        await stream(ctx, array, make_inputs(rng, spec, 10), first)
+        await stream(ctx, array, spec.acc_bits, make_inputs(rng, spec, 10), first)
         await load_matrix(ctx, array, second[0], 0)
-        await stream(ctx, array, make_inputs(rng, spec, 10), second)
+        await stream(ctx, array, spec.acc_bits, make_inputs(rng, spec, 10), second)
 
     simulate(array, bench)
 
@@ -176,7 +203,7 @@ def test_gated_for_never_committed_slot():
 
     async def bench(ctx):
         await load_matrix(ctx, array, w0, 0)
-        await stream(ctx, array, inputs, [w0, zeros], check_gated=True)
+        await stream(ctx, array, spec.acc_bits, inputs, [w0, zeros], check_gated=True)
 
     simulate(array, bench)
 

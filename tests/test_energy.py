@@ -94,12 +94,14 @@ def test_int32_outputs_take_a_quarter_of_the_post_processing():
 
 def test_hops_are_priced_at_their_own_widths():
     """Weight-stationary: inputs hop as 10-bit tokens (value, valid, slot), partial sums at
-    acc_bits, weights at operand_bits; each hop is the wire plus its receiving register."""
+    psum_bits (17: two int8 products), weights at operand_bits; each hop is the wire plus
+    its receiving register."""
     uses = {(u.component, u.what): u for u in activity(HAND, TWO)}
+    assert TWO.psum_bits == 17
     assert uses[("array", "input hops")].count == 700 * 4 * 10
-    assert uses[("array", "partial-sum hops")].count == 700 * 4 * 32
+    assert uses[("array", "partial-sum hops")].count == 700 * 4 * 17
     assert uses[("array", "weight hops")].count == 16 * 8
-    assert uses[("array", "partial-sum loads")].count == 700 * 4 * 32
+    assert uses[("array", "partial-sum loads")].count == 700 * 4 * 17
     assert uses[("array", "weight chain loads")].count == 16 * 8
     # The last column's input registers are not in the netlist: 2 rows x 1 column of tokens.
     assert uses[("array", "input token loads")].count == 700 * 2 * 10
@@ -112,14 +114,15 @@ def test_flip_flop_reads_are_not_charged_in_any_dataflow():
             energy_breakdown(HAND, simple_table(), spec)
 
 
-def test_a_psum_register_load_costs_the_same_in_both_dataflows():
+def test_a_psum_register_load_is_priced_alike_in_both_dataflows():
     """The weight-stationary partial-sum register (loaded per PE per vector) and the
-    output-stationary accumulator (loaded per MAC) are both acc_bits flip-flops."""
+    output-stationary accumulator (loaded per MAC) are flip-flops priced by the same action
+    per bit: psum_bits (a column's sum of rows products) and acc_bits (a whole reduction)."""
     ws_uses = {u.what: u for u in activity(HAND, TWO)}
     os_uses = {u.what: u for u in activity(HAND, dataclasses.replace(TWO, dataflow="os"))}
     per_ws = ws_uses["partial-sum loads"].count / (HAND["busy_cycles"] * 4)
     per_os = os_uses["accumulator loads"].count / HAND["rf_writes"]
-    assert per_ws == per_os == TWO.acc_bits
+    assert (per_ws, per_os) == (TWO.psum_bits, TWO.acc_bits) == (17, 32)
     assert ws_uses["partial-sum loads"].action == os_uses["accumulator loads"].action
 
 

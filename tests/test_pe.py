@@ -29,7 +29,7 @@ async def mac(ctx, pe, x, psum, valid=1, slot=0):
 
 def test_weight_chain_shifts_only_on_w_shift():
     rng = random.Random(1)
-    pe = ProcessingElement(operand_bits=8, acc_bits=32, rf_depth=1)
+    pe = ProcessingElement(operand_bits=8, psum_bits=32, rf_depth=1)
     lo, hi = operand_range(8)
 
     async def bench(ctx):
@@ -52,7 +52,7 @@ def test_weight_chain_shifts_only_on_w_shift():
 @pytest.mark.parametrize("rf_depth", [1, 2, 4])
 def test_commit_writes_chain_into_selected_slot(rf_depth):
     rng = random.Random(2 + rf_depth)
-    pe = ProcessingElement(operand_bits=8, acc_bits=32, rf_depth=rf_depth)
+    pe = ProcessingElement(operand_bits=8, psum_bits=32, rf_depth=rf_depth)
     lo, hi = operand_range(8)
 
     async def bench(ctx):
@@ -75,13 +75,13 @@ def test_commit_writes_chain_into_selected_slot(rf_depth):
     simulate(pe, bench)
 
 
-@pytest.mark.parametrize("operand_bits,acc_bits", [(4, 8), (8, 16), (8, 32), (16, 32)])
-def test_mac_random_valid_tokens(operand_bits, acc_bits):
-    rng = random.Random(operand_bits * 100 + acc_bits)
+@pytest.mark.parametrize("operand_bits,psum_bits", [(4, 8), (8, 16), (8, 20), (8, 32), (16, 32)])
+def test_mac_random_valid_tokens(operand_bits, psum_bits):
+    rng = random.Random(operand_bits * 100 + psum_bits)
     rf_depth = 2
-    pe = ProcessingElement(operand_bits, acc_bits, rf_depth)
+    pe = ProcessingElement(operand_bits, psum_bits, rf_depth)
     lo, hi = operand_range(operand_bits)
-    acc_lo, acc_hi = operand_range(acc_bits)
+    psum_lo, psum_hi = operand_range(psum_bits)
 
     async def bench(ctx):
         weights = [rng.randint(lo, hi) or 1 for _ in range(rf_depth)]
@@ -90,31 +90,31 @@ def test_mac_random_valid_tokens(operand_bits, acc_bits):
         for _ in range(100):
             slot = rng.randrange(rf_depth)
             x = rng.randint(lo, hi)
-            psum = rng.randint(acc_lo, acc_hi)
-            expected = int(wrap(psum + x * weights[slot], acc_bits))
+            psum = rng.randint(psum_lo, psum_hi)
+            expected = int(wrap(psum + x * weights[slot], psum_bits))
             assert await mac(ctx, pe, x, psum, slot=slot) == expected, (x, weights[slot], psum)
 
     simulate(pe, bench)
 
 
-@pytest.mark.parametrize("acc_bits", [16, 32])
+@pytest.mark.parametrize("psum_bits", [16, 32])
 @pytest.mark.parametrize("x,w", [(-128, -128), (127, 127), (-128, 127), (127, -128)])
 @pytest.mark.parametrize("psum_kind", ["zero", "max", "min"])
-def test_mac_8bit_extremes(acc_bits, x, w, psum_kind):
-    pe = ProcessingElement(operand_bits=8, acc_bits=acc_bits, rf_depth=1)
-    acc_lo, acc_hi = operand_range(acc_bits)
-    psum = {"zero": 0, "max": acc_hi, "min": acc_lo}[psum_kind]
+def test_mac_8bit_extremes(psum_bits, x, w, psum_kind):
+    pe = ProcessingElement(operand_bits=8, psum_bits=psum_bits, rf_depth=1)
+    psum_lo, psum_hi = operand_range(psum_bits)
+    psum = {"zero": 0, "max": psum_hi, "min": psum_lo}[psum_kind]
 
     async def bench(ctx):
         await load_weight(ctx, pe, w)
         got = await mac(ctx, pe, x, psum)
-        assert got == int(wrap(psum + x * w, acc_bits))
+        assert got == int(wrap(psum + x * w, psum_bits))
 
     simulate(pe, bench)
 
 
-def test_accumulator_wraps_at_16_bits():
-    pe = ProcessingElement(operand_bits=8, acc_bits=16, rf_depth=1)
+def test_partial_sum_wraps_at_16_bits():
+    pe = ProcessingElement(operand_bits=8, psum_bits=16, rf_depth=1)
 
     async def bench(ctx):
         await load_weight(ctx, pe, -128)
@@ -132,15 +132,15 @@ def test_accumulator_wraps_at_16_bits():
 def test_zero_operand_passes_psum_unchanged(zero):
     rng = random.Random({"x": 10, "weight": 11, "both": 12}[zero])
     rf_depth = 2
-    pe = ProcessingElement(operand_bits=8, acc_bits=16, rf_depth=rf_depth)
-    acc_lo, acc_hi = operand_range(16)
+    pe = ProcessingElement(operand_bits=8, psum_bits=16, rf_depth=rf_depth)
+    psum_lo, psum_hi = operand_range(16)
 
     async def bench(ctx):
         zero_w = zero in ("weight", "both")
         await load_weight(ctx, pe, 0 if zero_w else -128, slot=1)
         for _ in range(30):
             x = 0 if zero in ("x", "both") else rng.choice([-128, 127, rng.randint(-128, 127) or 5])
-            psum = rng.choice([acc_lo, acc_hi, rng.randint(acc_lo, acc_hi)])
+            psum = rng.choice([psum_lo, psum_hi, rng.randint(psum_lo, psum_hi)])
             assert await mac(ctx, pe, x, psum, slot=1) == psum
 
     simulate(pe, bench)
@@ -149,15 +149,15 @@ def test_zero_operand_passes_psum_unchanged(zero):
 def test_invalid_token_passes_psum_unchanged():
     rng = random.Random(20)
     rf_depth = 2
-    pe = ProcessingElement(operand_bits=8, acc_bits=16, rf_depth=rf_depth)
-    acc_lo, acc_hi = operand_range(16)
+    pe = ProcessingElement(operand_bits=8, psum_bits=16, rf_depth=rf_depth)
+    psum_lo, psum_hi = operand_range(16)
 
     async def bench(ctx):
         await load_weight(ctx, pe, -128, slot=0)
         await load_weight(ctx, pe, 127, slot=1)
         for _ in range(40):
             x = rng.choice([-128, 127, rng.randint(-128, 127) or 3])
-            psum = rng.randint(acc_lo, acc_hi)
+            psum = rng.randint(psum_lo, psum_hi)
             slot = rng.randrange(rf_depth)
             assert await mac(ctx, pe, x, psum, valid=0, slot=slot) == psum, (x, slot, psum)
 
@@ -166,7 +166,7 @@ def test_invalid_token_passes_psum_unchanged():
 
 def test_x_out_is_x_in_delayed_one_cycle():
     rng = random.Random(30)
-    pe = ProcessingElement(operand_bits=8, acc_bits=32, rf_depth=4)
+    pe = ProcessingElement(operand_bits=8, psum_bits=32, rf_depth=4)
 
     async def bench(ctx):
         previous = {"valid": 0, "slot": 0, "value": 0}
@@ -188,7 +188,7 @@ def test_x_out_is_x_in_delayed_one_cycle():
 def test_reset_clears_valid_bits_only():
     """Under reset the token's valid bit clears; weights, operands and the partial sum are
     data registers without a reset and load as they would without it."""
-    pe = ProcessingElement(operand_bits=8, acc_bits=32, rf_depth=2)
+    pe = ProcessingElement(operand_bits=8, psum_bits=32, rf_depth=2)
     m = Module()
     m.domains.sync = domain = ClockDomain()
     m.submodules.pe = pe
