@@ -812,10 +812,11 @@ def _controller(items, spec, g):
                   source="pyhdl/ws_loop.py: when a register-file slot is free again")
         items.add("controller", "control", "register", "fold block walk", 1,
                   COUNT_BITS + FOLD_WALK_BYTE_REGISTERS * 8 + 2 + POS_BITS
-                  + len(spec.fold_lane_groups),
+                  + len(spec.fold_lane_groups) + spec.input_lanes,
                   source="pyhdl/tap_fold_loop.py: the block's first kernel row, its rows, the "
                          "row and word primed and written, the write and multirow flags, the "
-                         "row skip and a flag per choice of kernel rows")
+                         "row skip, a flag per choice of kernel rows and the fed element "
+                         "shift, one-hot")
         if spec.fold_line_rows > 1:
             items.add("controller", "control", "register", "fold line buffer",
                       spec.fold_line_rows * FOLD_LINE_WORDS,

@@ -29,8 +29,11 @@ class TapFoldLoop(WeightStationaryLoop):
     each output row starts with `fold_words` reads per kernel row of the block (PRIME), one a
     cycle, into the buffer's rows; the pixels then stream without reads, each row's two
     first words being its window's, and all rows moving on a word when the window steps past
-    one.  The vector is the two words shifted by `shift` elements (a multiplexer), per lane
-    group, with `pad_value` in the elements outside the row or on a padded row.  Positions
+    one.  The vector is the two words shifted by `shift` elements, per lane group, with
+    `pad_value` in the elements outside the row or on a padded row: a multiplexer steered by
+    the shift registered one-hot (`fold_feed_select`), so each of its bits drives only its
+    own shift's gates in every window, not a decode of the shift that fans out to all of them
+    (on a 2:4 array the windows take 64 + 4 x 32 operands of 32 lanes).  Positions
     and words step by adders and compares from the descriptor's `fold_*` fields (stride x c
     at most rows, so a window steps at most one word).  Words and segments are `input_lanes`
     elements: `rows` on a dense array; on a 2:4 array twice that, of which a folded dense
@@ -67,7 +70,7 @@ class _FoldWalk:
         self.segment_pos = Signal(POS, name="fold_segment_pos")   # ... at output column 0
         self.held = Signal(word, name="fold_held")
         self.primed = Signal(name="fold_primed")            # the primed word arrives
-        self.feed_shift = Signal.like(self.shift, name="fold_feed_shift")
+        self.feed_select = Signal(lanes, name="fold_feed_select")   # the shift, one-hot
         self.feed_mask = Signal(lanes, name="fold_feed_mask")
         self.feed_advance = Signal(name="fold_feed_advance")   # the next pixel's lower word
         self.kernel_row = Signal(COUNT_BITS, name="fold_kernel_row")   # the block's first
@@ -165,7 +168,8 @@ class _FoldWalk:
             upper = pixel.addr + 1
             m.d.comb += [read.en.eq(self.row_inside & ~self.multirow),
                          read.addr.eq(self.buffer_word(upper))]
-            m.d.sync += [self.feed_shift.eq(self.shift), self.feed_mask.eq(self.lane_mask()),
+            m.d.sync += [self.feed_select.eq(Cat(self.shift == i for i in range(word))),
+                         self.feed_mask.eq(self.lane_mask()),
                          self.feed_advance.eq(advance)]
             with m.If(pixel.last_col):
                 m.d.sync += [self.shift.eq(d.fold_first_shift), self.pos.eq(self.segment_pos)]
@@ -192,15 +196,19 @@ class _FoldWalk:
                          for i in range(lanes)]
 
     def select(self, per_lane):
-        """Per lane, the value `per_lane(row, element)` of the layer's lane groups."""
-        lanes = [None] * self.spec.input_lanes
-        for flag, groups in self.lane_groups():
-            for i, group in enumerate(groups):
-                value = per_lane(*group) if group is not None else None
-                if flag is None:
-                    lanes[i] = value
-                elif value is not None:
-                    lanes[i] = Mux(flag, value, lanes[i])
+        """Per lane, the value `per_lane(row, element)` of the layer's lane groups: the chosen
+        group's where the layer's flag gives the lane one, else the one-row block's.  The
+        flags are exclusive (layer constants), so an AND-OR of them, a balanced tree."""
+        (_, single), *choices = self.lane_groups()
+        lanes = []
+        for i, group in enumerate(single):
+            taken = [(flag, per_lane(*groups[i])) for flag, groups in choices
+                     if groups[i] is not None]
+            value = per_lane(*group)
+            if taken:
+                flags = Cat(flag for flag, _ in taken)
+                value = Mux(flags.any(), one_hot_select(flags, [v for _, v in taken]), value)
+            lanes.append(value)
         return lanes
 
     def lane_mask(self):
@@ -232,10 +240,20 @@ class _FoldWalk:
         for j, both in enumerate(sources):
             width = word if j == 0 else word // 2
             window = Signal(width * bits, name=f"fold_shifted_{j}")
-            self.m.d.comb += window.eq(
-                Array(both[i * bits:(i + width) * bits] for i in range(word))[self.feed_shift])
+            self.m.d.comb += window.eq(one_hot_select(
+                self.feed_select, [both[i * bits:(i + width) * bits] for i in range(word)]))
             shifted.append(window)
         pad = loop.descriptor.pad_value[:bits]
         values = self.select(lambda j, e: shifted[j][e * bits:(e + 1) * bits])
         folded = Cat(*(Mux(self.feed_mask[i], value, pad) for i, value in enumerate(values)))
         return Mux(loop.descriptor.fold, folded, Mux(feed_pad, loop.pad_vector(), data))
+
+
+def one_hot_select(select, options):
+    """The option whose bit of the one-hot `select` is set: an AND-OR, each select bit gating
+    its own option's bits only, the OR a balanced tree (log2 of the options deep)."""
+    terms = [option & select[i].replicate(len(option)) for i, option in enumerate(options)]
+    while len(terms) > 1:
+        pairs = [a | b for a, b in zip(terms[0::2], terms[1::2])]
+        terms = pairs + terms[2 * len(pairs):]
+    return terms[0]
