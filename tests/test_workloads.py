@@ -86,7 +86,8 @@ def test_run_resnet18_on_the_model_backend(tmp_path):
     assert len(report["layers"]) == 21
     assert "layer1.0.add" in report["host_ops"]
     assert {layer["mode"] for layer in report["layers"]} == {
-        "dense", "dense, weights resident but the last 1 of 4 filter blocks",
+        "dense, reduction blocks paired",
+        "dense, weights resident but the last 1 of 4 filter blocks, reduction blocks paired",
         "dense, weights resident, input bands loaded ahead", "fc as 1x1 conv over 1 row",
         "taps folded, 2 segments of 7 kernel rows, packed input, weights resident"}
     assert "| layer | op | mode |" in (tmp_path / "report.md").read_text()
