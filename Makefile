@@ -33,16 +33,18 @@ test: setup
 # local cluster of this machine's cores.  A failure prints its seeds, the command reproducing
 # it alone and its waveform; the merged coverage comes at the end.  `make test` runs the
 # regression at its small default size through pytest instead.  COVER=1 chooses the
-# architectures for coverage (testbench/arch_cover.py) instead of taking them as drawn.
+# architectures for coverage (testbench/arch_cover.py) instead of taking them as drawn; PLAN=1
+# prints the coverage the run would reach, from the draws alone, in seconds.
 N         ?= 1000
 ARCHS     ?= 20
 SEED      ?= 1
 SCHEDULER ?=
 COVER     ?=
+PLAN      ?=
 regress: setup
 	$(BIN)/python -m testbench.campaign --seed $(SEED) --archs $(ARCHS) \
 		--layers $$(( ($(N) + $(ARCHS) - 1) / $(ARCHS) )) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
-		$(if $(COVER),--cover)
+		$(if $(COVER),--cover) $(if $(PLAN),--plan)
 
 # Only the tests that need no Verilator build.
 test-fast: setup

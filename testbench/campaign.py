@@ -11,6 +11,9 @@ a crash of its first layer, with the command reproducing the batch; every other 
 results are kept.  The failures and the coverage of all batches merge into one report, also
 written to the run directory (failures.json, coverage.json).  With `--cover` the architectures
 are chosen for coverage from a larger draw (testbench/arch_cover.py) instead of taken as drawn.
+`--plan` draws and maps the same layers without building or simulating anything and prints
+the coverage the run would reach (seconds, not an hour): a seed whose plan leaves holes can be
+swapped before the run is spent on it.
 """
 
 import argparse
@@ -24,7 +27,7 @@ from pathlib import Path
 from .arch_cover import covering_arch_seeds
 from .cluster import ClusterError, dask_client, run_tasks, workers_of
 from .coverage import Coverage
-from .random_layers import arch_seeds
+from .random_layers import arch_seeds, random_arch, random_case
 from .regress import PHASES, REGRESS_ROOT, Failure, run_arch, save_failures
 
 BATCH_LAYERS = 25
@@ -62,6 +65,17 @@ def batches(seed, archs, layers, batch_layers=BATCH_LAYERS, cover=False):
     seeds = covering_arch_seeds(seed, archs) if cover else arch_seeds(seed, archs)
     return [(arch_seed, list(range(first, min(first + batch_layers, layers))))
             for first in range(0, layers, batch_layers) for arch_seed in seeds]
+
+
+def plan_coverage(seed, archs, layers, cover=False):
+    """The coverage a campaign of these arguments reaches, from its layers' draws and
+    mappings alone (bins follow from the drawn layer and its mapping, not from simulating it)."""
+    coverage = Coverage()
+    seeds = covering_arch_seeds(seed, archs) if cover else arch_seeds(seed, archs)
+    for arch_seed in seeds:
+        spec = random_arch(arch_seed)
+        coverage.add_arch(spec, [random_case(spec, arch_seed, index) for index in range(layers)])
+    return coverage
 
 
 def batch_command(arch_seed, indices):
@@ -162,6 +176,8 @@ def main(argv=None):
     parser.add_argument("--layers", type=int, default=50, help="random layers per architecture")
     parser.add_argument("--cover", action="store_true",
                         help="choose the architectures for coverage from a larger draw")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the coverage the run would reach, without simulating")
     parser.add_argument("--scheduler", help="a Dask scheduler's address (tcp://HOST:PORT); "
                                             "default: a local cluster of this machine's cores")
     parser.add_argument("--workers", type=int,
@@ -175,6 +191,12 @@ def main(argv=None):
             print(f"{parser.prog}: error: --{name} must be at least 1, not {value}",
                   file=sys.stderr)
             return 2
+    if args.plan:
+        coverage = plan_coverage(args.seed, args.archs, args.layers, args.cover)
+        print(coverage.summary())
+        print(f"plan of seed {args.seed}: {coverage.cases} layers on {args.archs} architectures, "
+              f"{len(coverage.holes())} holes (nothing simulated)")
+        return 0
     try:
         campaign = run_campaign(args.seed, args.archs, args.layers, args.scheduler,
                                 args.workers, args.batch, cover=args.cover)

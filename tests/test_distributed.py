@@ -18,7 +18,7 @@ from distributed import Client
 
 from models.spec import load_spec
 from peforge.sweep import grid, run_sweep
-from testbench.campaign import batches, run_campaign
+from testbench.campaign import batches, plan_coverage, run_campaign
 from testbench.coverage import Coverage
 from testbench.regress import run_arch
 
@@ -96,6 +96,7 @@ def test_regression_and_sweep_through_a_scheduler_equal_local_runs(cluster, tmp_
     coverage, failures = local_regression(tmp_path)
     assert campaign.coverage.cases == ARCHS * LAYERS
     assert campaign.coverage.to_dict() == coverage.to_dict()
+    assert plan_coverage(SEED, ARCHS, LAYERS).to_dict() == coverage.to_dict()
     assert [f.report() for f in campaign.failures] == [f.report() for f in failures] == []
     assert (tmp_path / "campaign" / "coverage.json").exists()
 
