@@ -1,7 +1,7 @@
 """Few-channel convolutions with their taps folded into the array rows (models/tap_fold.py,
 pyhdl/tap_fold_loop.py) on the Verilator-simulated RTL, one kernel row a block (streamed) or
-several (from the line buffer): bit for bit against the golden model, every counter and the
-cycles equal to the analytical model."""
+several (from the line buffer), taller ones with each tile's band loaded ahead: bit for bit
+against the golden model, every counter and the cycles equal to the analytical model."""
 
 import numpy as np
 import pytest
