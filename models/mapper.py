@@ -436,13 +436,14 @@ def _map_conv(spec, shape, post, placement, sparse):
                      y_half, tile_images=images, sparse=sparse, w_stream_blocks=streamed)
             for images in spanned]
 
-    def build_folded(group, halves, weights, fold_rows):
+    def build_folded(group, halves, weights, fold_rows, x_halves):
         """The mappings of `build` with the taps folded into the array rows, `fold_rows`
         kernel rows a block (their bands packed, so taller tiles fit)."""
         if placement is not None:
             return []
         return [_folded(spec, shape, m, fold_rows)
-                for m in build(group, halves, weights, tap_fold.line_words(spec, shape))
+                for m in build(group, halves, weights, tap_fold.line_words(spec, shape),
+                               x_halves)
                 if not m.descriptor["y_compressed"]]
 
     # Fewer groups and a whole output buffer let the output rows of a tile grow, so fewer
@@ -462,7 +463,8 @@ def _map_conv(spec, shape, post, placement, sparse):
         for weights in tap_fold.weight_options(spec, shape, k_blocks,
                                                tap_fold.plan(spec, shape, fold_rows, sparse))
         for group in groups for halves in (1, 2) if outputs_fit(1, group, halves)
-        for m in build_folded(group, halves, weights, fold_rows)]
+        for x_halves in band_prefetch.input_halves(spec)
+        for m in build_folded(group, halves, weights, fold_rows, x_halves)]
     least = min(bytes_moved for bytes_moved, _ in candidates)
     def dense_first(bytes_moved, mapping):
         return not (mapping.descriptor["y_compressed"]

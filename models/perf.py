@@ -255,8 +255,8 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
                         if following else None
                     if (kb, chunk) == trigger:
                         band_in = cycles + band_prefetch.PREFETCH_STEPS + read(
-                            following_tile.band_rows * shape.w, d["c"], spec.operand_bits,
-                            spec.input_lanes)
+                            following_tile.band_rows * (1 if d["fold"] else shape.w), d["c"],
+                            spec.operand_bits, spec.input_lanes)
                     cycles, ready = streamer.chunk(cycles, pixels, chunk, prefetch)
             last_group = first_kb + group == d["k_blocks"]
             words = (d["y_word_elems"],) * (group - 1) \

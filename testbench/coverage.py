@@ -55,7 +55,7 @@ BINS = {
                         "os_2:4_weight_chunks", "os_2:4_weight_row_partial_beat"),
     "x_layout": ("pixel_rows", "packed_rows"),
     "tap_fold": ("folded", "several_segments", "several_kernel_rows", "several_tiles",
-                 "stride>1"),
+                 "stride>1", "bands_ahead"),
     "depthwise": ("across_columns", "block_diagonal", "lane_groups>1", "stride>1",
                   "kernel>=5", "several_tiles", "partial_last_block", "line_buffer"),
     "row_stationary": ("folds", "strips", "channel_tiles", "filter_tiles",
@@ -188,8 +188,8 @@ def _depthwise_bins(spec, job, parts):
 
 def _tap_fold_bins(parts):
     """The input's DRAM layout and, for a layer with its taps folded into the array rows
-    (models/tap_fold.py), its segments per kernel row, kernel rows per block, tiles and
-    stride."""
+    (models/tap_fold.py), its segments per kernel row, kernel rows per block, tiles, stride
+    and whether its bands load ahead."""
     bins = set()
     for part in parts:
         mapping, d = part.mapping, part.mapping.descriptor
@@ -200,7 +200,8 @@ def _tap_fold_bins(parts):
         for name, hit in (("several_segments", d["c_blocks"] > 1),
                           ("several_kernel_rows", d["fold_rows"] > 1),
                           ("several_tiles", mapping.tiles > 1),
-                          ("stride>1", mapping.shape.stride > 1)):
+                          ("stride>1", mapping.shape.stride > 1),
+                          ("bands_ahead", d["x_half_words"] != 0)):
             if hit:
                 bins.add(f"tap_fold:{name}")
     return bins

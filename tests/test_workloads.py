@@ -89,7 +89,8 @@ def test_run_resnet18_on_the_model_backend(tmp_path):
         "dense, reduction blocks paired",
         "dense, weights resident but the last 1 of 4 filter blocks, reduction blocks paired",
         "dense, weights resident, input bands loaded ahead", "fc as 1x1 conv over 1 row",
-        "taps folded, 2 segments of 7 kernel rows, packed input, weights resident"}
+        "taps folded, 2 segments of 7 kernel rows, packed input, weights resident, input bands "
+        "loaded ahead"}
     assert "| layer | op | mode |" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "report-energy.png").exists()
 
