@@ -101,10 +101,12 @@ def weight_region_beats(spec, shape):
 def slice_widths(spec, shape, aligned):
     """Channel-slice widths to try running the layer over, narrower than all its channels:
     for each number of slices, the narrowest multiple of the columns and of `aligned`
-    channels (a slice of every pixel starting on a DRAM beat) that needs no more."""
+    channels (a slice of every pixel starting on a DRAM beat) that needs no more; widest
+    first."""
     unit = np.lcm(spec.cols, aligned)
-    widths = {-(-shape.c // (slices * unit)) * unit for slices in range(2, -(-shape.c // unit) + 1)}
-    return sorted(int(width) for width in widths if width < shape.c)
+    widths = {-(-shape.c // (slices * unit)) * unit
+              for slices in range(2, -(-shape.c // unit) + 1)}
+    return sorted((int(width) for width in widths if width < shape.c), reverse=True)
 
 
 def weight_buffering(spec, shape, k_blocks, line=False):

@@ -865,9 +865,9 @@ def map_grouped_conv(spec, shape, groups, post=PostProcess(), weights=None):
 
 
 def _fastest(spec, parts, options):
-    """The block-diagonal runs `parts`, or the depthwise runs of `options` (lists of Parts)
-    taking the fewest cycles within TRAFFIC_SLACK of the DRAM traffic of the runs that move
-    the least (ties: block-diagonal first, then the fewest parts)."""
+    """The block-diagonal runs `parts`, or the depthwise runs of `options` (lists of Parts,
+    fewest runs first), taking the fewest cycles within TRAFFIC_SLACK of the DRAM traffic of
+    the runs that move the least (ties: block-diagonal, then the fewest runs)."""
     def cost(runs):
         counters = [predict_counters(spec, part.mapping) for part in runs]
         return (sum(predict_cycles(spec, part.mapping) for part in runs),
@@ -883,7 +883,7 @@ def _depthwise_options(spec, shape, post):
     """A depthwise layer's runs in the array's depthwise mode: one run over every channel,
     and runs over aligned slices of channels (each a multiple of the columns: bands a slice
     of every pixel, so taller tiles fit the input buffer), one option per slice width that
-    fits."""
+    fits, the widest first."""
     whole = _depthwise(spec, shape, post)
     widths = depthwise.slice_widths(spec, shape, group_slice(spec, shape, shape.c, post))
     return [runs for runs in [[Part(whole, 0, 0)] if whole else None]
@@ -895,23 +895,14 @@ def _depthwise_slices(spec, shape, post, width):
     each reading and writing its slice of every pixel (like `_grouped_runs`), or None when
     one does not fit.  Each run's weights follow the previous run's, in the region of the
     most the layer's weights take in either depthwise layout."""
-    bus = spec.dram_bus_bytes
-    out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
-    x_pitch = row_beats(shape.c, spec.operand_bits, bus)
-    y_pitch = row_beats(shape.k, out_bits, bus)
-    w_addr = shape.n * shape.h * shape.w * x_pitch
-    b_addr = w_addr + depthwise.weight_region_beats(spec, shape)
-    y_addr = b_addr + (row_beats(shape.k, DRAM_WORD_BITS, bus) if post.bias else 0)
+    layer = _LayerPlacement(spec, shape, post, depthwise.weight_region_beats(spec, shape))
+    w_addr = layer.w_addr
     parts = []
     for c0 in range(0, shape.c, width):
         sub = DepthwiseShape(shape.n, min(width, shape.c - c0), shape.h, shape.w,
                              min(width, shape.c - c0), shape.r, shape.s, shape.stride,
                              shape.pad, shape.pad_value)
-        placement = Placement(
-            x_addr=c0 * spec.operand_bits // (8 * bus), w_addr=w_addr,
-            b_addr=b_addr + c0 * DRAM_WORD_BITS // (8 * bus),
-            y_addr=y_addr + c0 * out_bits // (8 * bus), x_pitch=x_pitch, y_pitch=y_pitch)
-        mapping = _depthwise(spec, sub, post, placement)
+        mapping = _depthwise(spec, sub, post, layer.of_slice(c0, c0, w_addr))
         if mapping is None:
             return None
         parts.append(Part(mapping, c0, c0))
@@ -927,14 +918,8 @@ def dataclass_fields(shape):
 
 def _grouped_runs(spec, shape, groups, post):
     """The block-diagonal runs of a grouped layer (see map_grouped_conv)."""
-    bus = spec.dram_bus_bytes
     cg, kg = shape.c // groups, shape.k // groups
     per_run = group_slice(spec, shape, groups, post)
-    out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
-    x_pitch = row_beats(shape.c, spec.operand_bits, bus)
-    y_pitch = row_beats(shape.k, out_bits, bus)
-    b_beats = row_beats(shape.k, DRAM_WORD_BITS, bus) if post.bias else 0
-    w_addr = shape.n * shape.h * shape.w * x_pitch
     runs = []
     for first in range(0, groups, per_run):
         count = min(per_run, groups - first)
@@ -943,17 +928,39 @@ def _grouped_runs(spec, shape, groups, post):
                                                        shape.stride, shape.pad,
                                                        shape.pad_value)))
     run_beats = [weight_beats(spec, sub) for _, _, sub in runs]
-    b_addr = w_addr + sum(run_beats)
-    y_addr = b_addr + b_beats
+    layer = _LayerPlacement(spec, shape, post, sum(run_beats))
+    w_addr = layer.w_addr
     parts = []
     for (c0, k0, sub), beats in zip(runs, run_beats):
-        placement = Placement(
-            x_addr=c0 * spec.operand_bits // (8 * bus), w_addr=w_addr,
-            b_addr=b_addr + k0 * DRAM_WORD_BITS // (8 * bus),
-            y_addr=y_addr + k0 * out_bits // (8 * bus), x_pitch=x_pitch, y_pitch=y_pitch)
-        parts.append(Part(map_conv(spec, sub, post, placement), c0, k0))
+        parts.append(Part(map_conv(spec, sub, post, layer.of_slice(c0, k0, w_addr)), c0, k0))
         w_addr += beats
     return parts
+
+
+class _LayerPlacement:
+    """The DRAM layout of a layer run as several runs over channel slices: X (one padded row
+    per pixel) from beat 0, the runs' weights in a region of `weight_beats` after it, then
+    the bias and Y (one padded row per output pixel)."""
+
+    def __init__(self, spec, shape, post, weight_beats):
+        self.spec, self.bus = spec, spec.dram_bus_bytes
+        self.out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
+        self.x_pitch = row_beats(shape.c, spec.operand_bits, self.bus)
+        self.y_pitch = row_beats(shape.k, self.out_bits, self.bus)
+        self.w_addr = shape.n * shape.h * shape.w * self.x_pitch
+        self.b_addr = self.w_addr + weight_beats
+        self.y_addr = self.b_addr + (row_beats(shape.k, DRAM_WORD_BITS, self.bus)
+                                     if post.bias else 0)
+
+    def of_slice(self, c0, k0, w_addr):
+        """The Placement of the run reading input channels from `c0` and writing output
+        channels from `k0` (each on a DRAM beat), its weights at `w_addr`."""
+        beat = 8 * self.bus
+        return Placement(
+            x_addr=c0 * self.spec.operand_bits // beat, w_addr=w_addr,
+            b_addr=self.b_addr + k0 * DRAM_WORD_BITS // beat,
+            y_addr=self.y_addr + k0 * self.out_bits // beat,
+            x_pitch=self.x_pitch, y_pitch=self.y_pitch)
 
 
 def block_diagonal_weights(weights, groups, part):
