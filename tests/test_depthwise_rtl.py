@@ -169,6 +169,16 @@ def test_line_buffer_draws_cover_kernels_strides_batches_and_tiles(depthwise_run
     assert all(m.descriptor["dw_line"] for m in mappings)
 
 
+def test_slice_draws_cover_both_modes_batches_and_tiles(depthwise_run):
+    """Layers ran over channel slices with the line buffer and without, a batch of two, a
+    last slice not a multiple of the columns, several tiles a slice."""
+    spec, jobs, _ = depthwise_run
+    sliced = [job for job in jobs if uneven_slices(spec, job)]
+    assert {uses_line_buffer(spec, job) for job in sliced} == {True, False}
+    assert any(job.inputs.shape[0] == 2 for job in sliced)
+    assert any(part.mapping.tiles > 1 for job in sliced for part in job.parts(spec))
+
+
 def test_depthwise_runs_mobilenet_layers_faster_than_block_diagonal(arch):
     """On the default 16x16, a MobileNetV2 3x3 stride-1 depthwise layer runs depthwise
     with the line buffer, in fewer cycles than its block-diagonal runs and within their
