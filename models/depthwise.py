@@ -91,6 +91,24 @@ def block_words(spec, shape, line=False):
     return spec.cols * filter_rows(shape, line)
 
 
+def weight_region_beats(spec, shape):
+    """DRAM beats of the most the layer's W takes in either layout (a row per kernel row, or
+    one per filter with the line buffer)."""
+    return shape.k * max(filter_rows(shape, line) * w_row_beats(spec, shape, line)
+                         for line in (False, True))
+
+
+def slice_widths(spec, shape, aligned):
+    """Channel-slice widths to try running the layer over, narrower than all its channels:
+    for each number of slices, the narrowest multiple of the columns and of `aligned`
+    channels (a slice of every pixel starting on a DRAM beat) that needs no more; widest
+    first."""
+    unit = np.lcm(spec.cols, aligned)
+    widths = {-(-shape.c // (slices * unit)) * unit
+              for slices in range(2, -(-shape.c // unit) + 1)}
+    return sorted((int(width) for width in widths if width < shape.c), reverse=True)
+
+
 def weight_buffering(spec, shape, k_blocks, line=False):
     """(half size or 0, resident block words or 0): every block resident when all fit the
     weight buffer, else a block per chunk, fetched per tile into halves when it fits one."""

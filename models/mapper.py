@@ -710,10 +710,11 @@ def _folded(spec, shape, dense, fold_rows):
                    _checked(d), dense.y_table_beats, dense.tile_images)
 
 
-def _depthwise(spec, shape, post):
-    """A depthwise layer across the whole array (models/depthwise.py), or None when it does
-    not fit: of the tilings (output groups, halves, tallest tiles, whole images a tile)
-    within TRAFFIC_SLACK of the least DRAM traffic, the one of fewest cycles."""
+def _depthwise(spec, shape, post, placement=None):
+    """A depthwise layer across the whole array (models/depthwise.py), placed at `placement`
+    (None: the layer's own), or None when it does not fit: of the tilings (output groups,
+    halves, tallest tiles, whole images a tile) within TRAFFIC_SLACK of the least DRAM
+    traffic, the one of fewest cycles."""
     dense = ConvShape(*dataclass_fields(shape))
     c_blocks, k_blocks = _ceil_div(shape.c, spec.input_lanes), _ceil_div(shape.k, spec.cols)
     out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
@@ -740,10 +741,11 @@ def _depthwise(spec, shape, post):
                 lines = (False, True) if images == 1 and line else (False,)
                 try:
                     tiling = _mapping(
-                        spec, dense, post, None, rows, c_blocks, k_blocks, group, c_blocks,
+                        spec, dense, post, placement, rows, c_blocks, k_blocks, group, c_blocks,
                         0, 0, spec.output_words // 2 if halves == 2 else 0,
                         tile_images=images, x_half=band_prefetch.half_words(spec, x_halves))
-                    candidates += [_depthwise_mapping(spec, shape, post, tiling, with_line)
+                    candidates += [_depthwise_mapping(spec, shape, post, tiling, with_line,
+                                                      placement)
                                    for with_line in lines]
                 except MappingError:
                     continue
@@ -760,9 +762,9 @@ def _depthwise(spec, shape, post):
                 if b <= TRAFFIC_SLACK * least), key=lambda c: c[:2])[2]
 
 
-def _depthwise_mapping(spec, shape, post, dense, line=False):
+def _depthwise_mapping(spec, shape, post, dense, line=False, placement=None):
     """`dense`'s tiling of the layer run depthwise (models/depthwise.py), with the line
-    buffer or without."""
+    buffer or without; its bias and Y at `placement`'s, or right after its weights."""
     d = {field.name: _signed(field, dense.descriptor[field.name])
          for field in DESCRIPTOR_FIELDS}
     d.update(depthwise.descriptor_fields(spec, shape, d, line))
@@ -771,6 +773,8 @@ def _depthwise_mapping(spec, shape, post, dense, line=False):
     filter_rows = depthwise.filter_rows(shape, line)
     b_addr = dense.w_addr + shape.k * filter_rows * w_row
     y_addr = b_addr + (d["b_row_beats"] if post.bias else 0)
+    if placement is not None:
+        b_addr, y_addr = placement.b_addr, placement.y_addr
     d.update(w_row_beats=w_row, b_addr=b_addr, y_addr=y_addr, w_half_words=w_half,
              w_resident=int(w_block != 0), w_block_words=w_block)
     d.update(_weight_loads(spec, w_row, filter_rows, d, False))
@@ -858,24 +862,54 @@ def map_grouped_conv(spec, shape, groups, post=PostProcess(), weights=None):
         return [Part(map_conv(spec, shape, post, weights=weights), 0, 0)]
     if depthwise.eligible(spec, shape, groups):
         return _fastest(spec, _grouped_runs(spec, shape, groups, post),
-                        _depthwise(spec, DepthwiseShape(*dataclass_fields(shape)), post))
+                        _depthwise_options(spec, DepthwiseShape(*dataclass_fields(shape)), post))
     return _grouped_runs(spec, shape, groups, post)
 
 
-def _fastest(spec, parts, single):
-    """The block-diagonal runs `parts`, or the one run `single` (or None) where it takes
-    fewer cycles within TRAFFIC_SLACK of their DRAM traffic."""
-    if single is None:
-        return parts
+def _fastest(spec, parts, options):
+    """The block-diagonal runs `parts`, or the depthwise runs of `options` (lists of Parts,
+    fewest runs first), taking the fewest cycles within TRAFFIC_SLACK of the DRAM traffic of
+    the runs that move the least (ties: block-diagonal, then the fewest runs)."""
+    def cost(runs):
+        counters = [predict_counters(spec, part.mapping) for part in runs]
+        return (sum(predict_cycles(spec, part.mapping) for part in runs),
+                sum(c["dram_bytes_read"] + c["dram_bytes_written"] for c in counters))
 
-    def traffic(mapping):
-        counters = predict_counters(spec, mapping)
-        return counters["dram_bytes_read"] + counters["dram_bytes_written"]
+    costed = [(cost(runs), runs) for runs in [parts] + options]
+    least = min(traffic for (_, traffic), _ in costed)
+    return min(((cycles, index, runs) for index, ((cycles, traffic), runs) in enumerate(costed)
+                if traffic <= TRAFFIC_SLACK * least), key=lambda c: c[:2])[2]
 
-    runs = [part.mapping for part in parts]
-    if predict_cycles(spec, single) < sum(predict_cycles(spec, run) for run in runs) \
-            and traffic(single) <= TRAFFIC_SLACK * sum(traffic(run) for run in runs):
-        return [Part(single, 0, 0)]
+
+def _depthwise_options(spec, shape, post):
+    """A depthwise layer's runs in the array's depthwise mode: one run over every channel,
+    and runs over aligned slices of channels (each a multiple of the columns: bands a slice
+    of every pixel, so taller tiles fit the input buffer), one option per slice width that
+    fits, the widest first."""
+    whole = _depthwise(spec, shape, post)
+    widths = depthwise.slice_widths(spec, shape, group_slice(spec, shape, shape.c, post))
+    return [runs for runs in [[Part(whole, 0, 0)] if whole else None]
+            + [_depthwise_slices(spec, shape, post, width) for width in widths] if runs]
+
+
+def _depthwise_slices(spec, shape, post, width):
+    """The depthwise runs of `shape` over channel slices of `width` (the last one the rest),
+    each reading and writing its slice of every pixel (like `_grouped_runs`), or None when
+    one does not fit.  Each run's weights follow the previous run's, in the region of the
+    most the layer's weights take in either depthwise layout."""
+    layer = _LayerPlacement(spec, shape, post, depthwise.weight_region_beats(spec, shape))
+    w_addr = layer.w_addr
+    parts = []
+    for c0 in range(0, shape.c, width):
+        sub = DepthwiseShape(shape.n, min(width, shape.c - c0), shape.h, shape.w,
+                             min(width, shape.c - c0), shape.r, shape.s, shape.stride,
+                             shape.pad, shape.pad_value)
+        mapping = _depthwise(spec, sub, post, layer.of_slice(c0, c0, w_addr))
+        if mapping is None:
+            return None
+        parts.append(Part(mapping, c0, c0))
+        w_addr += sub.k * depthwise.filter_rows(sub, mapping.descriptor["dw_line"]) \
+            * mapping.w_row_beats
     return parts
 
 
@@ -886,14 +920,8 @@ def dataclass_fields(shape):
 
 def _grouped_runs(spec, shape, groups, post):
     """The block-diagonal runs of a grouped layer (see map_grouped_conv)."""
-    bus = spec.dram_bus_bytes
     cg, kg = shape.c // groups, shape.k // groups
     per_run = group_slice(spec, shape, groups, post)
-    out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
-    x_pitch = row_beats(shape.c, spec.operand_bits, bus)
-    y_pitch = row_beats(shape.k, out_bits, bus)
-    b_beats = row_beats(shape.k, DRAM_WORD_BITS, bus) if post.bias else 0
-    w_addr = shape.n * shape.h * shape.w * x_pitch
     runs = []
     for first in range(0, groups, per_run):
         count = min(per_run, groups - first)
@@ -902,17 +930,39 @@ def _grouped_runs(spec, shape, groups, post):
                                                        shape.stride, shape.pad,
                                                        shape.pad_value)))
     run_beats = [weight_beats(spec, sub) for _, _, sub in runs]
-    b_addr = w_addr + sum(run_beats)
-    y_addr = b_addr + b_beats
+    layer = _LayerPlacement(spec, shape, post, sum(run_beats))
+    w_addr = layer.w_addr
     parts = []
     for (c0, k0, sub), beats in zip(runs, run_beats):
-        placement = Placement(
-            x_addr=c0 * spec.operand_bits // (8 * bus), w_addr=w_addr,
-            b_addr=b_addr + k0 * DRAM_WORD_BITS // (8 * bus),
-            y_addr=y_addr + k0 * out_bits // (8 * bus), x_pitch=x_pitch, y_pitch=y_pitch)
-        parts.append(Part(map_conv(spec, sub, post, placement), c0, k0))
+        parts.append(Part(map_conv(spec, sub, post, layer.of_slice(c0, k0, w_addr)), c0, k0))
         w_addr += beats
     return parts
+
+
+class _LayerPlacement:
+    """The DRAM layout of a layer run as several runs over channel slices: X (one padded row
+    per pixel) from beat 0, the runs' weights in a region of `weight_beats` after it, then
+    the bias and Y (one padded row per output pixel)."""
+
+    def __init__(self, spec, shape, post, weight_beats):
+        self.spec, self.bus = spec, spec.dram_bus_bytes
+        self.out_bits = spec.operand_bits if post.requant is not None else DRAM_WORD_BITS
+        self.x_pitch = row_beats(shape.c, spec.operand_bits, self.bus)
+        self.y_pitch = row_beats(shape.k, self.out_bits, self.bus)
+        self.w_addr = shape.n * shape.h * shape.w * self.x_pitch
+        self.b_addr = self.w_addr + weight_beats
+        self.y_addr = self.b_addr + (row_beats(shape.k, DRAM_WORD_BITS, self.bus)
+                                     if post.bias else 0)
+
+    def of_slice(self, c0, k0, w_addr):
+        """The Placement of the run reading input channels from `c0` and writing output
+        channels from `k0` (each on a DRAM beat), its weights at `w_addr`."""
+        beat = 8 * self.bus
+        return Placement(
+            x_addr=c0 * self.spec.operand_bits // beat, w_addr=w_addr,
+            b_addr=self.b_addr + k0 * DRAM_WORD_BITS // beat,
+            y_addr=self.y_addr + k0 * self.out_bits // beat,
+            x_pitch=self.x_pitch, y_pitch=self.y_pitch)
 
 
 def block_diagonal_weights(weights, groups, part):

@@ -48,7 +48,8 @@ def layer_weights_mode(spec, layer, weights=None):
     part a convolution over an aligned channel slice whose weights are zero across groups,
     models.mapper.map_grouped_conv), or "depthwise across the columns, ..." where the mapper
     runs it in the array's depthwise mode (models/depthwise.py), "depthwise, line buffer: ..."
-    with all its taps down the rows."""
+    with all its taps down the rows, either with " over N channel slices of C" when it runs
+    as depthwise runs over slices of its channels."""
     shape, groups = layer.shape, layer.groups
     if layer.op == "fc":
         return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}" \
@@ -58,16 +59,26 @@ def layer_weights_mode(spec, layer, weights=None):
             + paired_mode(spec, layer, weights)
     parts = map_grouped_conv(spec, shape, groups, layer.post)
     if parts[0].mapping.descriptor["dw_line"]:
-        return (f"depthwise, line buffer: a channel a column, all {shape.r * shape.s} taps "
-                f"down the rows, {shape.r - 1} input rows from the line buffer"
-                + bands_mode(parts[0].mapping))
+        return (f"depthwise, line buffer{slices_mode(parts)}: a channel a column, all "
+                f"{shape.r * shape.s} taps down the rows, {shape.r - 1} input rows from the "
+                f"line buffer" + bands_mode(parts[0].mapping))
     if parts[0].mapping.descriptor["depthwise"]:
-        return (f"depthwise across the columns, a channel a column, {shape.r} kernel rows of "
-                f"{shape.s} taps down the rows" + bands_mode(parts[0].mapping))
+        return (f"depthwise across the columns{slices_mode(parts)}, a channel a column, "
+                f"{shape.r} kernel rows of {shape.s} taps down the rows"
+                + bands_mode(parts[0].mapping))
     per_part = group_slice(spec, shape, groups, layer.post)
     kind = "depthwise" if groups == shape.c == shape.k else f"grouped ({groups} groups)"
     return (f"{kind} as {-(-groups // per_part)} block-diagonal dense parts of "
             f"{per_part * shape.c // groups} channels")
+
+
+def slices_mode(parts):
+    """" over N channel slices of C" when a depthwise layer runs as runs over slices of its
+    channels (models.mapper `_depthwise_slices`; the last slice may be narrower); empty for
+    one run."""
+    if len(parts) == 1:
+        return ""
+    return f" over {len(parts)} channel slices of {parts[0].mapping.shape.c}"
 
 
 def dense_mode(spec, layer, weights=None):

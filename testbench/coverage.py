@@ -57,7 +57,8 @@ BINS = {
     "tap_fold": ("folded", "several_segments", "several_kernel_rows", "several_tiles",
                  "stride>1", "bands_ahead"),
     "depthwise": ("across_columns", "block_diagonal", "lane_groups>1", "stride>1",
-                  "kernel>=5", "several_tiles", "partial_last_block", "line_buffer"),
+                  "kernel>=5", "several_tiles", "partial_last_block", "line_buffer",
+                  "channel_slices"),
     "row_stationary": ("folds", "strips", "channel_tiles", "filter_tiles",
                        "vertical_replication", "horizontal_replication", "dwconv", "fc",
                        "bands", "channel_chunks"),
@@ -172,8 +173,8 @@ def _row_stationary_bins(spec, job, parts):
 def _depthwise_bins(spec, job, parts):
     """How a depthwise layer runs: across the array's columns (models/depthwise.py), with
     a lane group per filter block, a stride, a wide kernel, several tiles, a last filter
-    block of fewer channels, all its taps through the line buffer; or as block-diagonal
-    dense runs."""
+    block of fewer channels, all its taps through the line buffer, as runs over channel
+    slices; or as block-diagonal dense runs."""
     if _op_of(job) != "dwconv" or spec.dataflow != "ws":
         return set()
     d, mapping = parts[0].mapping.descriptor, parts[0].mapping
@@ -182,8 +183,8 @@ def _depthwise_bins(spec, job, parts):
     return {"depthwise:across_columns"} | {f"depthwise:{name}" for name, hit in (
         ("lane_groups>1", spec.input_lanes > spec.cols), ("stride>1", mapping.shape.stride > 1),
         ("kernel>=5", mapping.shape.s >= 5), ("several_tiles", mapping.tiles > 1),
-        ("partial_last_block", d["k_last"] < spec.cols), ("line_buffer", d["dw_line"]))
-        if hit}
+        ("partial_last_block", d["k_last"] < spec.cols), ("line_buffer", d["dw_line"]),
+        ("channel_slices", len(parts) > 1)) if hit}
 
 
 def _tap_fold_bins(parts):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from models.golden import operand_range
-from models.mapper import ConvShape, MappingError, PostProcess, map_grouped_conv
+from models.mapper import ConvShape, MappingError, PostProcess, group_slice, map_grouped_conv
 from models.os_groups import evenly_grouped
 from models.perf import predict_cycles
 from models.sparsity import GROUP
@@ -411,6 +411,32 @@ def _bands_ahead(spec, arch_seed, index, shape, groups, post):
         part.mapping.descriptor["x_half_words"] for part in parts))
 
 
+def _channel_slices(spec, arch_seed, index, shape, groups, post):
+    """(shape, groups): on a weight-stationary architecture with the depthwise mode, one
+    depthwise layer in two is drawn with one to two slices' more channels than the narrowest
+    aligned slice (a multiple of the columns starting every pixel's slice on a beat), and
+    wider and taller: the first of up to 48 more input columns (and rows as many, at least)
+    that the mapper runs depthwise over channel slices (models.mapper `_depthwise_slices`)
+    within MAX_CYCLES, if one does.  From a stream of its own."""
+    rng = np.random.default_rng((arch_seed, index, 8))
+    if (spec.dataflow != "ws" or not spec.depthwise_columns or groups != shape.c
+            or groups != shape.k or rng.random() < 0.5):
+        return shape, groups
+    unit = int(np.lcm(spec.cols, group_slice(spec, shape, groups, post)))
+    c = unit + int(rng.integers(1, 2 * unit + 1))
+    for extra in range(1, 49):
+        wider = replace(shape, c=c, k=c, w=shape.w + extra, h=max(shape.h, shape.w + extra))
+        try:
+            parts = map_grouped_conv(spec, wider, c, post)
+        except MappingError:
+            break
+        if len(parts) > 1 and parts[0].mapping.descriptor["depthwise"]:
+            if sum(predict_cycles(spec, part.mapping) for part in parts) <= MAX_CYCLES:
+                return wider, c
+            break
+    return shape, groups
+
+
 def case_name(arch_seed, index):
     return f"r{arch_seed}-{index}"
 
@@ -430,6 +456,8 @@ def random_case(spec, arch_seed, index):
         shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups,
                                    PostProcess(bias is not None, requant, relu))
         shape = _mobilenet_depthwise(spec, arch_seed, index, shape, groups)
+        shape, groups = _channel_slices(spec, arch_seed, index, shape, groups,
+                                        PostProcess(bias is not None, requant, relu))
         shape = _streaming_weights(spec, arch_seed, index, shape, groups,
                                    PostProcess(bias is not None, requant, relu))
         shape = _bands_ahead(spec, arch_seed, index, shape, groups,
@@ -437,7 +465,7 @@ def random_case(spec, arch_seed, index):
         shape = _taller_than_rs_buffers(spec, arch_seed, index, shape, groups,
                                         PostProcess(bias is not None, requant, relu))
         if bias is not None and len(bias) != shape.k:
-            bias = np.resize(bias, shape.k)     # the streamed-weights draw changes k
+            bias = np.resize(bias, shape.k)     # the streamed-weights and slices draws change k
         try:
             parts = layer_parts(spec, shape, groups,
                                 PostProcess(bias is not None, requant, relu),

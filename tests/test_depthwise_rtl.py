@@ -58,9 +58,10 @@ def depthwise_job(spec, rng, name, kernel=None, stride=None, large=False):
 
 def random_depthwise_jobs(spec, rng, count):
     """`count` random depthwise layers: first, for each kernel and stride the line buffer
-    takes on `spec`, a large one the mapper runs with it; then random ones, of which at least
-    two thirds run depthwise (the mapper runs the others block-diagonal, where that takes
-    fewer cycles)."""
+    takes on `spec`, a large one the mapper runs with it; then, with the line buffer and
+    without, a large batch of two the mapper runs over channel slices, the last one not a
+    multiple of the columns; then random ones, of which at least two thirds run depthwise
+    (the mapper runs the others block-diagonal, where that takes fewer cycles)."""
     jobs = []
     for kernel in line_kernels(spec):
         for stride in STRIDES:
@@ -69,12 +70,27 @@ def random_depthwise_jobs(spec, rng, count):
                 if uses_line_buffer(spec, job):
                     jobs.append(job)
                     break
+    for line in (True, False):
+        while True:
+            job = depthwise_job(spec, rng, f"dwslices{len(jobs)}", large=True)
+            if job.inputs.shape[0] == 2 and uneven_slices(spec, job) \
+                    and uses_line_buffer(spec, job) == line:
+                jobs.append(job)
+                break
     while len(jobs) < count:
         job = depthwise_job(spec, rng, f"dw{len(jobs)}")
         runs_depthwise = [part.mapping.descriptor["depthwise"] for part in job.parts(spec)]
-        if runs_depthwise == [1] or sum(1 for j in jobs if not is_depthwise(spec, j)) < count // 3:
+        if all(runs_depthwise) or sum(1 for j in jobs if not is_depthwise(spec, j)) < count // 3:
             jobs.append(job)
     return jobs
+
+
+def uneven_slices(spec, job):
+    """Whether the mapper runs `job` depthwise over channel slices (models.mapper
+    `_depthwise_slices`), the last one not a multiple of the columns."""
+    parts = job.parts(spec)
+    return (len(parts) > 1 and parts[0].mapping.descriptor["depthwise"]
+            and parts[-1].mapping.shape.c % spec.cols != 0)
 
 
 def is_depthwise(spec, job):
@@ -153,19 +169,63 @@ def test_line_buffer_draws_cover_kernels_strides_batches_and_tiles(depthwise_run
     assert all(m.descriptor["dw_line"] for m in mappings)
 
 
+def test_slice_draws_cover_both_modes_batches_and_tiles(depthwise_run):
+    """Layers ran over channel slices with the line buffer and without, a batch of two, a
+    last slice not a multiple of the columns, several tiles a slice."""
+    spec, jobs, _ = depthwise_run
+    sliced = [job for job in jobs if uneven_slices(spec, job)]
+    assert {uses_line_buffer(spec, job) for job in sliced} == {True, False}
+    assert any(job.inputs.shape[0] == 2 for job in sliced)
+    assert any(part.mapping.tiles > 1 for job in sliced for part in job.parts(spec))
+
+
 def test_depthwise_runs_mobilenet_layers_faster_than_block_diagonal(arch):
-    """On the default 16x16, a MobileNetV2 3x3 stride-1 depthwise layer runs as one
-    depthwise run, in fewer cycles than its block-diagonal runs and within their traffic."""
+    """On the default 16x16, a MobileNetV2 3x3 stride-1 depthwise layer runs depthwise
+    with the line buffer, in fewer cycles than its block-diagonal runs and within their
+    traffic."""
     from models.mapper import _grouped_runs
     spec = arch("default")
     shape = ConvShape(1, 144, 56, 56, 144, 3, 3, 1, 1)
     post = PostProcess(True, (1 << 14, 20, 0), True)
-    [part] = map_grouped_conv(spec, shape, 144, post)
-    assert part.mapping.descriptor["depthwise"]
+    parts = map_grouped_conv(spec, shape, 144, post)
+    assert all(part.mapping.descriptor["dw_line"] for part in parts)
     blocks = _grouped_runs(spec, shape, 144, post)
-    cycles = predict_cycles(spec, part.mapping)
-    # 1.96x: the block-diagonal runs load their input bands ahead too (x_half_words).
-    assert 1.9 * cycles < sum(predict_cycles(spec, b.mapping) for b in blocks)
-    macs = part.mapping.shape.macs
+    cycles = sum(predict_cycles(spec, part.mapping) for part in parts)
+    assert 3 * cycles < sum(predict_cycles(spec, b.mapping) for b in blocks)
+    macs = sum(part.mapping.shape.macs for part in parts)
     assert macs == 144 * 56 * 56 * 9
-    assert macs / cycles / spec.peak_macs_per_cycle > 0.1
+    assert macs / cycles / spec.peak_macs_per_cycle > 0.15
+
+
+@pytest.mark.parametrize("c, size, stride", [(144, 56, 1), (96, 112, 2)])
+def test_mobilenet_depthwise_layers_run_over_channel_slices(arch, c, size, stride):
+    """MobileNetV2's features.3.dw and features.2.dw (MobileNetV2's largest depthwise
+    bands) run with the line buffer over aligned slices of their channels, each a slice of
+    every pixel, their weights one after another: in fewer cycles than one run over every
+    channel, within TRAFFIC_SLACK of the least traffic of either and of the block-diagonal
+    runs, their bands (a slice of each input row) loading ahead."""
+    from models.mapper import TRAFFIC_SLACK, DepthwiseShape, _depthwise, _grouped_runs
+    from models.perf import predict_counters
+    spec = arch("default")
+    shape = ConvShape(1, c, size, size, c, 3, 3, stride, 1)
+    post = PostProcess(True, (1 << 14, 20, 0), True)
+    parts = map_grouped_conv(spec, shape, c, post)
+    whole = _depthwise(spec, DepthwiseShape(1, c, size, size, c, 3, 3, stride, 1), post)
+
+    def traffic(mappings):
+        return sum(counters["dram_bytes_read"] + counters["dram_bytes_written"]
+                   for counters in (predict_counters(spec, m) for m in mappings))
+
+    slices = [part.mapping for part in parts]
+    assert len(parts) > 1 and all(m.descriptor["dw_line"] and m.descriptor["x_half_words"]
+                                  for m in slices)
+    assert [part.c0 for part in parts] == [sum(m.shape.c for m in slices[:i])
+                                           for i in range(len(parts))]
+    assert all(part.k0 == part.c0 for part in parts)
+    assert sum(m.shape.c for m in slices) == c
+    assert all(m.w_addr == prev.w_addr + prev.shape.k * prev.w_row_beats
+               for prev, m in zip(slices, slices[1:]))
+    assert slices[-1].w_addr + slices[-1].shape.k * slices[-1].w_row_beats <= slices[0].b_addr
+    assert sum(predict_cycles(spec, m) for m in slices) < 0.8 * predict_cycles(spec, whole)
+    blocks = [part.mapping for part in _grouped_runs(spec, shape, c, post)]
+    assert traffic(slices) <= TRAFFIC_SLACK * min(traffic([whole]), traffic(blocks))

@@ -153,15 +153,17 @@ def test_report_names_each_layers_mode():
     assert layer_mode(spec, layers["features.2.expand"]) == \
         "dense, weights resident, input bands loaded ahead"
     assert layer_mode(spec, layers["classifier"]) == "fc as 1x1 conv over 4 rows"
-    dw = layers["features.3.dw"]
+    dw = layers["features.15.dw"]
     [part] = layer_parts(spec, dw)
     assert part.mapping.descriptor["depthwise"]
     assert layer_mode(spec, dw) == ("depthwise, line buffer: a channel a column, all 9 taps "
                                     "down the rows, 2 input rows from the line buffer")
-    dw_ahead = layers["features.5.dw"]
-    assert layer_mode(spec, dw_ahead) == ("depthwise, line buffer: a channel a column, all 9 "
-                                          "taps down the rows, 2 input rows from the line "
-                                          "buffer, input bands loaded ahead")
+    # 144 channels in two runs of 80 and 64 (models.mapper `_depthwise_slices`).
+    sliced = layers["features.3.dw"]
+    assert [part.mapping.shape.c for part in layer_parts(spec, sliced)] == [80, 64]
+    assert layer_mode(spec, sliced) == ("depthwise, line buffer over 2 channel slices of 80: "
+                                        "a channel a column, all 9 taps down the rows, 2 input "
+                                        "rows from the line buffer, input bands loaded ahead")
 
 
 @pytest.mark.rtl
