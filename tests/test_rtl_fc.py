@@ -13,7 +13,8 @@ from models.mapper import PostProcess, map_fc, weight_beats
 from models.perf import predict_cycles
 from models.spec import DRAM_WORD_BITS
 from testbench.jobs import Job
-from testbench.layer_values import random_tensors, run_jobs
+from testbench.layer_checks import assert_outputs_match_golden
+from testbench.layer_values import layer_run_fixture, random_tensors
 from testbench.tb import DramTiming
 
 pytestmark = pytest.mark.rtl
@@ -45,19 +46,12 @@ def make_jobs(spec, seed):
     ]
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
-def fc_run(request, arch, tmp_path_factory):
-    spec = arch(request.param)
-    jobs = make_jobs(spec, seed=sum(map(ord, spec.name)))
-    return spec, jobs, run_jobs(spec, jobs, tmp_path_factory.mktemp(f"fc-{spec.name}"))
+fc_run = layer_run_fixture("fc_run", ARCHS, make_jobs, seed=0)
 
 
 def test_outputs_match_golden_bit_for_bit(fc_run):
     _, jobs, results = fc_run
-    for job, result in zip(jobs, results):
-        assert result.output.shape == (job.inputs.shape[0], job.weights.shape[0]), job.name
-        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+    assert_outputs_match_golden(jobs, results)
 
 
 def test_many_tiles_job_really_tiles(fc_run):
