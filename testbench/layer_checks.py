@@ -56,6 +56,14 @@ def assert_cycles_match_the_model(spec, jobs, results):
     return checked
 
 
+def assert_run_matches_the_models(spec, jobs, results):
+    """Every job's output against the golden model, its counters and (every job at the
+    DRAM's default timing) its cycles against the analytical model."""
+    assert_outputs_match_golden(jobs, results)
+    assert_counters_match_the_model(spec, jobs, results)
+    assert assert_cycles_match_the_model(spec, jobs, results) == len(jobs)
+
+
 def assert_every_counter_checks(spec, jobs, results):
     """Every counter of every job as the random regression checks it
     (testbench.regress.check_counters): the loop nest's exactly against the analytical

@@ -11,8 +11,7 @@ from models.golden import operand_range
 from models.paired_blocks import chunk_blocks
 from models.perf import tiles
 from testbench.jobs import Job
-from testbench.layer_checks import (assert_counters_match_the_model,
-                                    assert_cycles_match_the_model, assert_outputs_match_golden)
+from testbench.layer_checks import assert_run_matches_the_models
 from testbench.layer_values import conv_job, layer_run_fixture
 
 pytestmark = pytest.mark.rtl
@@ -72,19 +71,8 @@ def test_pair_sums_need_a_bit_more_than_column_sums(paired_run):
         <= operand_range(spec.pair_sum_bits)[1]
 
 
-def test_outputs_match_golden_bit_for_bit(paired_run):
-    _, jobs, results = paired_run
-    assert_outputs_match_golden(jobs, results)
-
-
-def test_counters_match_the_analytical_model(paired_run):
-    spec, jobs, results = paired_run
-    assert_counters_match_the_model(spec, jobs, results)
-
-
-def test_cycles_match_the_analytical_model(paired_run):
-    spec, jobs, results = paired_run
-    assert assert_cycles_match_the_model(spec, jobs, results) == len(jobs)
+def test_outputs_counters_and_cycles_match_the_models(paired_run):
+    assert_run_matches_the_models(*paired_run)
 
 
 def test_pairs_halve_the_output_buffer_trips(paired_run):

@@ -7,9 +7,7 @@ against the analytical model, on a square and a non-square weight-stationary arr
 import numpy as np
 import pytest
 
-from testbench.layer_checks import (assert_counters_match_the_model,
-                                    assert_cycles_match_the_model, assert_outputs_match_golden,
-                                    band_rows_read)
+from testbench.layer_checks import assert_run_matches_the_models, band_rows_read
 from testbench.layer_values import conv_job, layer_run_fixture
 
 pytestmark = pytest.mark.rtl
@@ -45,19 +43,8 @@ def test_layers_take_the_streamed_schedule(streamed_run):
     assert chunks[0] == 1 and chunks[1] > 1
 
 
-def test_outputs_match_golden_bit_for_bit(streamed_run):
-    _, jobs, results = streamed_run
-    assert_outputs_match_golden(jobs, results)
-
-
-def test_counters_match_the_analytical_model(streamed_run):
-    spec, jobs, results = streamed_run
-    assert_counters_match_the_model(spec, jobs, results)
-
-
-def test_cycles_match_the_analytical_model(streamed_run):
-    spec, jobs, results = streamed_run
-    assert assert_cycles_match_the_model(spec, jobs, results) == len(jobs)
+def test_outputs_counters_and_cycles_match_the_models(streamed_run):
+    assert_run_matches_the_models(*streamed_run)
 
 
 def test_resident_blocks_cross_dram_once(streamed_run):
