@@ -42,34 +42,21 @@ def layer_mode(spec, layer):
 
 def layer_weights_mode(spec, layer, weights=None):
     """How the hardware runs accelerator `layer` (a models.workloads.Layer), as the report
-    names it: "dense" (one convolution), "fc as 1x1 conv over M rows" (a fully-connected
-    layer's M input rows are the pixels of a 1x1 convolution, sharing each weight load), or
-    "depthwise" / "grouped (G groups)" "as P block-diagonal dense parts of C channels" (each
-    part a convolution over an aligned channel slice whose weights are zero across groups,
-    models.mapper.map_grouped_conv), or "depthwise across the columns, ..." where the mapper
-    runs it in the array's depthwise mode (models/depthwise.py), "depthwise, line buffer: ..."
-    with all its taps down the rows, either with " over N channel slices of C" when it runs
-    as depthwise runs over slices of its channels."""
+    names it, from one mapping of the layer: a grouped layer the mapper splits into
+    block-diagonal parts, "depthwise" / "grouped (G groups)" "as P block-diagonal dense parts
+    of C channels" (each part a convolution over an aligned channel slice whose weights are
+    zero across groups, models.mapper.map_grouped_conv); any other, what its run is
+    (`run_mode`; a depthwise layer run over slices of its channels says so, `slices_mode`) and
+    how its tiles share weights and input bands (`tiling_mode`)."""
     shape, groups = layer.shape, layer.groups
-    if layer.op == "fc":
-        return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}" \
-            + batch_mode(spec, layer, weights)
-    if groups == 1:
-        return dense_mode(spec, layer, weights) + batch_mode(spec, layer, weights) \
-            + paired_mode(spec, layer, weights)
-    parts = map_grouped_conv(spec, shape, groups, layer.post)
-    if parts[0].mapping.descriptor["dw_line"]:
-        return (f"depthwise, line buffer{slices_mode(parts)}: a channel a column, all "
-                f"{shape.r * shape.s} taps down the rows, {shape.r - 1} input rows from the "
-                f"line buffer" + bands_mode(parts[0].mapping))
-    if parts[0].mapping.descriptor["depthwise"]:
-        return (f"depthwise across the columns{slices_mode(parts)}, a channel a column, "
-                f"{shape.r} kernel rows of {shape.s} taps down the rows"
-                + bands_mode(parts[0].mapping))
-    per_part = group_slice(spec, shape, groups, layer.post)
-    kind = "depthwise" if groups == shape.c == shape.k else f"grouped ({groups} groups)"
-    return (f"{kind} as {-(-groups // per_part)} block-diagonal dense parts of "
-            f"{per_part * shape.c // groups} channels")
+    parts = map_grouped_conv(spec, shape, groups, layer.post, weights)
+    mapping = parts[0].mapping
+    if groups > 1 and not mapping.descriptor["depthwise"]:
+        per_part = group_slice(spec, shape, groups, layer.post)
+        kind = "depthwise" if groups == shape.c == shape.k else f"grouped ({groups} groups)"
+        return (f"{kind} as {-(-groups // per_part)} block-diagonal dense parts of "
+                f"{per_part * shape.c // groups} channels")
+    return run_mode(layer, mapping.descriptor, slices_mode(parts)) + tiling_mode(mapping)
 
 
 def slices_mode(parts):
@@ -81,48 +68,55 @@ def slices_mode(parts):
     return f" over {len(parts)} channel slices of {parts[0].mapping.shape.c}"
 
 
-def dense_mode(spec, layer, weights=None):
-    """"dense", or for a few-channel layer whose kernel taps the array rows take
-    (models/tap_fold.py) "taps folded, N segments of R kernel rows, packed input" (or "N
-    blocks of R' kernel rows" when a block takes several)."""
-    [part] = map_grouped_conv(spec, layer.shape, 1, layer.post, weights)
-    d = part.mapping.descriptor
+def run_mode(layer, d, slices=""):
+    """What the one run of `layer` (descriptor `d`) is: "fc as 1x1 conv over M rows" (a
+    fully-connected layer's M input rows are the pixels of a 1x1 convolution, sharing each
+    weight load); "depthwise, line buffer: ..." (models/depthwise.py with all its taps down
+    the rows) or "depthwise across the columns, ..." (the array's depthwise mode); for a
+    few-channel layer whose kernel taps the array rows take (models/tap_fold.py) "taps
+    folded, N segments of R kernel rows, packed input" (or "N blocks of R' kernel rows" when
+    a block takes several); else "dense".  `slices`: a depthwise run's `slices_mode`."""
+    shape = layer.shape
+    if layer.op == "fc":
+        return f"fc as 1x1 conv over {shape.h} row{'s' if shape.h > 1 else ''}"
+    if d["dw_line"]:
+        return (f"depthwise, line buffer{slices}: a channel a column, all {shape.r * shape.s} taps "
+                f"down the rows, {shape.r - 1} input rows from the line buffer")
+    if d["depthwise"]:
+        return (f"depthwise across the columns{slices}, a channel a column, {shape.r} kernel rows of "
+                f"{shape.s} taps down the rows")
     if not d["fold"]:
         return "dense"
     if d["fold_rows"] > 1:
         return f"taps folded, {d['taps']} block{'s' if d['taps'] > 1 else ''} of " \
                f"{d['fold_rows']} kernel rows, packed input"
     return f"taps folded, {d['c_blocks']} segment{'s' if d['c_blocks'] > 1 else ''} of " \
-           f"{layer.shape.r} kernel rows, packed input"
+           f"{shape.r} kernel rows, packed input"
 
 
-def batch_mode(spec, layer, weights=None):
-    """How the mapper shares weights across the tiles of `layer`: ", tiles of N images"
-    (each tile several whole images), ", weights resident" (fetched once for the layer,
-    not once per tile) or ", weights resident but the last N filter blocks" (those fetched
-    again every tile); empty if none."""
-    [part, *_] = map_grouped_conv(spec, layer.shape, layer.groups, layer.post, weights)
-    mapping = part.mapping
+def tiling_mode(mapping):
+    """How the tiles of a run share its weights and input bands: for a dense or fc run (a
+    depthwise run's few taps a channel are not named) ", tiles of N images" (each tile
+    several whole images), ", weights resident" (fetched once for the layer, not once per
+    tile) or ", weights resident but the last N of M filter blocks" (those fetched again
+    every tile); ", input bands loaded ahead" (each tile's band loads while the previous tile
+    streams, models/band_prefetch.py) and ", reduction blocks paired" (two blocks added in
+    the accumulator before each output-buffer write-back, models/paired_blocks.py: the
+    mapper takes it where it costs at most 2 % more cycles); empty if none."""
     d = mapping.descriptor
-    images = f", tiles of {mapping.tile_images} images" if mapping.tile_images > 1 else ""
-    resident = ", weights resident" if d["w_resident"] else ""
-    if d["w_stream_blocks"]:
-        resident += f" but the last {d['w_stream_blocks']} of {d['k_blocks']} filter blocks"
-    return images + resident + bands_mode(mapping)
-
-
-def paired_mode(spec, layer, weights=None):
-    """", reduction blocks paired" when two blocks are added in the accumulator before each
-    output-buffer write-back (models/paired_blocks.py: the mapper takes it where it costs at
-    most 2 % more cycles); empty otherwise."""
-    [part] = map_grouped_conv(spec, layer.shape, 1, layer.post, weights)
-    return ", reduction blocks paired" if part.mapping.descriptor["paired"] else ""
-
-
-def bands_mode(mapping):
-    """", input bands loaded ahead" when each tile's band loads while the previous tile
-    streams (models/band_prefetch.py); empty otherwise."""
-    return ", input bands loaded ahead" if mapping.descriptor["x_half_words"] else ""
+    mode = ""
+    if not d["depthwise"]:
+        if mapping.tile_images > 1:
+            mode += f", tiles of {mapping.tile_images} images"
+        if d["w_resident"]:
+            mode += ", weights resident"
+        if d["w_stream_blocks"]:
+            mode += f" but the last {d['w_stream_blocks']} of {d['k_blocks']} filter blocks"
+    if d["x_half_words"]:
+        mode += ", input bands loaded ahead"
+    if d["paired"]:
+        mode += ", reduction blocks paired"
+    return mode
 
 
 def layer_entry(spec, name, op, counters, table, macs=None, requantized=None, mode=None):

@@ -1,12 +1,13 @@
 """What the RTL layer tests check of a run of jobs: outputs bit for bit against the golden
-model, every counter and the cycles against the analytical model, and the padded input
-windows the gated-MAC counts follow from."""
+model, every counter and the cycles against the analytical model (or every counter as the
+random regression checks it), and the padded input windows the gated-MAC counts follow from."""
 
 import numpy as np
 
 from models.counters import COUNTER_NAMES
 from models.perf import predict_counters, predict_cycles
 
+from .regress import check_counters
 from .tb import DramTiming
 
 NOT_PREDICTED = ("cycles", "stall_cycles", "macs_gated")
@@ -53,6 +54,36 @@ def assert_cycles_match_the_model(spec, jobs, results):
             assert result.counters["cycles"] == predicted, job.name
             checked += 1
     return checked
+
+
+def assert_run_matches_the_models(spec, jobs, results):
+    """Every job's output against the golden model, its counters and (every job at the
+    DRAM's default timing) its cycles against the analytical model."""
+    assert_outputs_match_golden(jobs, results)
+    assert_counters_match_the_model(spec, jobs, results)
+    assert assert_cycles_match_the_model(spec, jobs, results) == len(jobs)
+
+
+def assert_every_counter_checks(spec, jobs, results):
+    """Every counter of every job as the random regression checks it
+    (testbench.regress.check_counters): the loop nest's exactly against the analytical
+    model, gated MACs against the data, cycles exactly with the DRAM's default timing."""
+    for job, result in zip(jobs, results):
+        problem = check_counters(spec, job, result.counters)
+        assert problem is None, (job.name, problem)
+
+
+def band_rows_read(shape, mapping):
+    """Input rows the layer's tiles read: each image whole, or the (overlapping) bands of
+    its tiles of `tile_p` output rows."""
+    if mapping.tile_images > 1:
+        return shape.n * shape.h
+    rows = 0
+    for p0 in range(0, shape.p, mapping.tile_p):
+        h0 = p0 * shape.stride - shape.pad
+        last_window = h0 + (min(mapping.tile_p, shape.p - p0) - 1) * shape.stride + shape.r
+        rows += min(shape.h, last_window) - max(0, h0)
+    return shape.n * rows
 
 
 def input_windows(job):

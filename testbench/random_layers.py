@@ -232,11 +232,12 @@ def _shape(rng, spec, op):
 
 
 def _post(rng, spec, shape, groups):
-    """Random bias, requantization and ReLU; the requantization scale spreads the outputs
-    over the operand range (or, one time in eight, saturates them)."""
+    """Random post-processing as the mapper takes it: whether a bias (its values come with
+    the final shape, `_bias`), requantization and ReLU; the requantization scale spreads the
+    outputs over the operand range (or, one time in eight, saturates them)."""
     low, high = operand_range(spec.operand_bits)
     reduction = shape.c // groups * shape.r * shape.s
-    bias = rng.integers(-(1 << 20), 1 << 20, shape.k) if rng.random() < 0.3 else None
+    bias = bool(rng.random() < 0.3)
     requant = None
     if rng.random() < 0.35:
         scale = max(1, high * high * reduction)
@@ -245,7 +246,12 @@ def _post(rng, spec, shape, groups):
             shift = int(rng.integers(0, 4))
         requant = (int(rng.integers(1 << 14, 1 << 15)), shift,
                    int(rng.integers(low // 2, high // 2 + 1)))
-    return bias, requant, bool(rng.random() < 0.3)
+    return PostProcess(bias, requant, bool(rng.random() < 0.3))
+
+
+def _bias(rng, post, k):
+    """The bias of a layer of `k` output channels whose post-processing `post` adds one."""
+    return rng.integers(-(1 << 20), 1 << 20, k) if post.bias else None
 
 
 def _timing(rng):
@@ -259,11 +265,11 @@ def _timing(rng):
 
 
 def _compressing(spec, arch_seed, index, shape, groups, post):
-    """(shape, (bias, requant, relu)): on a compressing architecture, one ungrouped layer in
-    two is drawn to write compressed outputs (models/mapper.py says when): output columns a
-    multiple of the bus bytes (every tile then starts a beat of length-table entries), at
-    least two beats of output channels, requantized with ReLU at zero point 0 (about half the
-    outputs zero).  Drawn from a stream of its own, so the other draws stay what they were."""
+    """(shape, post): on a compressing architecture, one ungrouped layer in two is drawn to
+    write compressed outputs (models/mapper.py says when): output columns a multiple of the
+    bus bytes (every tile then starts a beat of length-table entries), at least two beats of
+    output channels, requantized with ReLU at zero point 0 (about half the outputs zero).
+    Drawn from a stream of its own, so the other draws stay what they were."""
     rng = np.random.default_rng((arch_seed, index, 1))
     if spec.activation_compression == "none" or groups > 1 or rng.random() < 0.5:
         return shape, post
@@ -275,10 +281,10 @@ def _compressing(spec, arch_seed, index, shape, groups, post):
     falls_back = _falls_back(arch_seed, index, 5)
     if falls_back:
         shape = replace(shape, k=-(-shape.k // bus) * bus)
-    requant = None
-    while requant is None:
-        bias, requant, _ = _post(rng, spec, shape, groups)
-    return shape, (bias, requant[:2] + (int(falls_back),), True)
+    post = _post(rng, spec, shape, groups)
+    while post.requant is None:
+        post = _post(rng, spec, shape, groups)
+    return shape, replace(post, requant=post.requant[:2] + (int(falls_back),), relu=True)
 
 
 FALL_BACK_SHARE = 1 / 3
@@ -448,28 +454,18 @@ def random_case(spec, arch_seed, index):
     for _ in range(MAX_DRAWS):
         op = _pick(rng, OPS, (3, 4, 2, 1))
         shape, groups = _shape(rng, spec, op)
-        bias, requant, relu = _post(rng, spec, shape, groups)
-        shape, (bias, requant, relu) = _compressing(spec, arch_seed, index, shape, groups,
-                                                    (bias, requant, relu))
+        shape, post = _compressing(spec, arch_seed, index, shape, groups,
+                                   _post(rng, spec, shape, groups))
         shape, x_compressed = _reading_compressed(spec, arch_seed, index, shape, groups)
         shape, pruning = _pruning(spec, arch_seed, index, shape, groups)
-        shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups,
-                                   PostProcess(bias is not None, requant, relu))
+        shape = _evenly_grouped_os(spec, arch_seed, index, shape, groups, post)
         shape = _mobilenet_depthwise(spec, arch_seed, index, shape, groups)
-        shape, groups = _channel_slices(spec, arch_seed, index, shape, groups,
-                                        PostProcess(bias is not None, requant, relu))
-        shape = _streaming_weights(spec, arch_seed, index, shape, groups,
-                                   PostProcess(bias is not None, requant, relu))
-        shape = _bands_ahead(spec, arch_seed, index, shape, groups,
-                             PostProcess(bias is not None, requant, relu))
-        shape = _taller_than_rs_buffers(spec, arch_seed, index, shape, groups,
-                                        PostProcess(bias is not None, requant, relu))
-        if bias is not None and len(bias) != shape.k:
-            bias = np.resize(bias, shape.k)     # the streamed-weights and slices draws change k
+        shape, groups = _channel_slices(spec, arch_seed, index, shape, groups, post)
+        shape = _streaming_weights(spec, arch_seed, index, shape, groups, post)
+        shape = _bands_ahead(spec, arch_seed, index, shape, groups, post)
+        shape = _taller_than_rs_buffers(spec, arch_seed, index, shape, groups, post)
         try:
-            parts = layer_parts(spec, shape, groups,
-                                PostProcess(bias is not None, requant, relu),
-                                x_compressed=x_compressed)
+            parts = layer_parts(spec, shape, groups, post, x_compressed=x_compressed)
         except MappingError:
             refused += 1
             continue
@@ -480,6 +476,7 @@ def random_case(spec, arch_seed, index):
         break
     else:
         raise GeneratorError(f"no layer for {spec.name} case {index} in {MAX_DRAWS} draws")
+    bias = _bias(rng, post, shape.k)
     distribution = _pick(rng, DISTRIBUTIONS, (5, 2, 1, 1.5, 0.5))
     x_dist, w_dist = distribution, distribution
     if distribution == "all_zero":
@@ -495,9 +492,9 @@ def random_case(spec, arch_seed, index):
     name = case_name(arch_seed, index)
     if op == "fc":
         job = Job(name, "fc", x[0, :, :, 0].T.copy(), w[:, :, 0, 0].copy(), timing,
-                  bias=bias, requant=requant, relu=relu, interrupt=interrupt,
+                  bias=bias, requant=post.requant, relu=post.relu, interrupt=interrupt,
                   x_compressed=x_compressed)
     else:
-        job = Job(name, "conv", x, w, timing, shape.stride, shape.pad, groups, bias, requant,
-                  relu, interrupt, shape.pad_value, x_compressed)
+        job = Job(name, "conv", x, w, timing, shape.stride, shape.pad, groups, bias,
+                  post.requant, post.relu, interrupt, shape.pad_value, x_compressed)
     return Case(job, distribution, refused, too_slow, cycles)

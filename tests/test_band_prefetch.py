@@ -12,11 +12,8 @@ import pytest
 from models.golden import operand_range
 from models.perf import predict_cycles
 from testbench.layer_checks import assert_counters_match_the_model, assert_outputs_match_golden
-from testbench.runner import SimulationModel
+from testbench.layer_values import conv_job, depthwise_job, layer_run_fixture
 from testbench.tb import DramTiming
-
-from test_depthwise_rtl import depthwise_job
-from test_rtl_conv import conv_job, parts_of
 
 pytestmark = pytest.mark.rtl
 
@@ -45,27 +42,21 @@ def make_jobs(spec, seed):
         job = depthwise_job(spec, rng, "depthwise")
         low, high = operand_range(spec.operand_bits)
         job.inputs = rng.integers(low, high + 1, (1, job.inputs.shape[1], tall, 9))
-        if all(part.mapping.descriptor["depthwise"] for part in parts_of(spec, job)):
+        if all(part.mapping.descriptor["depthwise"] for part in job.parts(spec)):
             break
     return jobs + [job]
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
-def prefetch_run(request, arch, tmp_path_factory):
-    spec = arch(request.param)
-    jobs = make_jobs(spec, seed=5 + spec.rows)
-    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"xpf-{spec.name}"))
-    return spec, jobs, results
+prefetch_run = layer_run_fixture("prefetch_run", ARCHS, make_jobs, seed=5)
 
 
 def test_layers_load_their_bands_ahead(prefetch_run):
     """Every layer drawn runs in the mode, over several tiles, so the checks below cover it;
     between them: weights resident and in chunks, depthwise, a batch."""
     spec, jobs, _ = prefetch_run
-    mappings = [part.mapping for job in jobs for part in parts_of(spec, job)]
+    mappings = [part.mapping for job in jobs for part in job.parts(spec)]
     for job in jobs:
-        for part in parts_of(spec, job):
+        for part in job.parts(spec):
             assert part.mapping.descriptor["x_half_words"] == spec.input_words // 2, job.name
             assert part.mapping.tiles > 1, job.name
     assert {m.descriptor["w_resident"] for m in mappings} == {0, 1}
@@ -90,7 +81,7 @@ def test_cycles_match_the_analytical_model(prefetch_run):
     wrong = []
     for job, result in zip(jobs, results):
         cycles = sum(predict_cycles(spec, part.mapping, dram_latency=job.timing.latency)
-                     for part in parts_of(spec, job))
+                     for part in job.parts(spec))
         if job.timing.stall:
             assert result.counters["cycles"] > cycles, job.name
         elif result.counters["cycles"] != cycles:
@@ -103,7 +94,7 @@ def test_loading_ahead_saves_cycles(prefetch_run):
     each band loaded before its tile streams (x_half_words 0: the sequencer then waits)."""
     spec, jobs, _ = prefetch_run
     for job in jobs:
-        for part in parts_of(spec, job):
+        for part in job.parts(spec):
             m = part.mapping
             waiting = replace(m, descriptor={**m.descriptor, "x_half_words": 0})
             assert predict_cycles(spec, m) < predict_cycles(spec, waiting), job.name

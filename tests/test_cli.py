@@ -45,7 +45,8 @@ def test_fc_layer_runs_on_rtl_and_writes_golden_output(layer_files):
     report = json.loads((tmp / "report.json").read_text())
     [layer] = report["layers"]
     assert layer["macs"] == 9 * 13 * 6
-    assert layer["mode"] == "fc as 1x1 conv over 9 rows"
+    # 9 rows, more than the 4x4's rows + cols: its four reduction blocks run in pairs.
+    assert layer["mode"] == "fc as 1x1 conv over 9 rows, reduction blocks paired"
     # Without --requant the outputs leave as int32: 6 of them, 24 B, 3 beats a row.
     assert layer["dram_bytes"]["write"] == 9 * row_beats(6, 32, 8) * 8
     assert 0 < layer["utilization"] <= 1

@@ -8,12 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from models import golden
 from models.compression import compressed_writes, stored_bytes, unit_beats
-from models.golden import operand_range
 from models.layout import pack_rows
 from models.perf import predict_counters, predict_cycles
-from testbench.jobs import Job
+from testbench.layer_values import relu_layer
 from testbench.runner import SimulationModel
 from testbench.tb import DramTiming
 
@@ -21,30 +19,6 @@ pytestmark = pytest.mark.rtl
 
 ARCHS = ("tiny", "odd-os")
 """A 4x4 weight-stationary and a 5x3 output-stationary array (both 8-byte DRAM beats)."""
-
-
-def relu_layer(rng, spec, name, zeros, n, c, h, w, k, r=1, stride=1, pad=0, timing=DramTiming(),
-               x=None):
-    """A requantized ReLU convolution whose outputs are zero with about probability `zeros`:
-    a per-channel bias puts that quantile of the accumulators at or below zero.  `zeros` 0:
-    zero point 1, so ReLU leaves no zero; 1: every output zero.  `x`: its inputs (N x C x H x
-    W), else random."""
-    low, high = operand_range(spec.operand_bits)
-    if x is None:
-        x = rng.integers(low, high + 1, (n, c, h, w))
-    weights = rng.integers(low, high + 1, (k, c, r, r))
-    acc = golden.conv2d(x, weights, stride, pad, acc_bits=spec.acc_bits).astype(np.int64)
-    per_channel = acc.transpose(1, 0, 2, 3).reshape(k, -1)
-    spread = int(np.abs(acc).max()) + 1
-    shift = 14 + spread.bit_length() - 6
-    if zeros >= 1:
-        bias, zero_point = np.full(k, -4 * spread), 0
-    elif zeros <= 0:
-        bias, zero_point = np.zeros(k, dtype=np.int64), 1
-    else:
-        bias, zero_point = -np.quantile(per_channel, zeros, axis=1).astype(np.int64), 0
-    return Job(name, "conv", x, weights, timing, stride, pad, bias=bias,
-               requant=(int(rng.integers(2**14, 2**15)), shift, zero_point), relu=True)
 
 
 def make_jobs(spec, seed):

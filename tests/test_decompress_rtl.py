@@ -15,9 +15,8 @@ from models.golden import operand_range
 from models.perf import predict_counters, predict_cycles
 from testbench.cocotb_chain import chain_mappings
 from testbench.jobs import Job, expected_output
+from testbench.layer_values import relu_layer
 from testbench.runner import SimulationModel
-
-from test_compress_rtl import relu_layer
 
 pytestmark = pytest.mark.rtl
 

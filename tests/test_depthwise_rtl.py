@@ -6,54 +6,23 @@ and the cycles equal to the analytical model."""
 import numpy as np
 import pytest
 
-from models.golden import conv_output_size, operand_range
+from models.golden import conv_output_size
 from models.mapper import ConvShape, PostProcess, map_grouped_conv
 from models.perf import predict_cycles
-from testbench.jobs import Job
-from testbench.layer_checks import assert_counters_match_the_model, assert_outputs_match_golden
-from testbench.runner import SimulationModel
+from testbench.layer_checks import (assert_counters_match_the_model,
+                                    assert_cycles_match_the_model, assert_outputs_match_golden)
+from testbench.layer_values import (DEPTHWISE_KERNELS, DEPTHWISE_STRIDES, depthwise_job,
+                                    layer_run_fixture)
 
 pytestmark = pytest.mark.rtl
 
 ARCHS = ("tiny", "fold-12x4")
-KERNELS = (2, 3, 5)
-STRIDES = (1, 2)
 
 
 def line_kernels(spec):
     """The square kernels `spec` runs with the line buffer."""
-    return [k for k in KERNELS if 2 <= k <= spec.depthwise_line_rows and k * k <= spec.rows]
-
-
-def depthwise_job(spec, rng, name, kernel=None, stride=None, large=False):
-    """A random depthwise layer that fits `spec`'s buffers: kernel 2, 3 or 5, stride 1 or 2,
-    padding and a pad value, channels not a multiple of the columns, batch 1 or 2, with bias,
-    requantization and ReLU or int32 outputs; `large`: images of 10 to 26 rows and columns
-    (tiles of several output rows: the line buffer's priming and delays)."""
-    low, high = operand_range(spec.operand_bits)
-    while True:
-        r = kernel or int(rng.choice([k for k in KERNELS if k <= spec.rows]))
-        stride = stride or int(rng.choice(STRIDES))
-        pad = int(rng.integers(0, r))
-        c = int(rng.integers(2, 3 * spec.cols + 2))
-        sizes = (r + 8, r + 22) if large else (max(r - 2 * pad, 1), r + 7)
-        h, w = int(rng.integers(*sizes)), int(rng.integers(*sizes))
-        n = int(rng.integers(1, 3))
-        if conv_output_size(h, r, stride, pad) >= 1 and conv_output_size(w, r, stride, pad) >= 1:
-            break
-    zeros = rng.random()
-    x = np.where(rng.random((n, c, h, w)) < zeros / 2, 0, rng.integers(low, high + 1, (n, c, h, w)))
-    weights = np.where(rng.random((c, 1, r, r)) < zeros / 4, 0,
-                       rng.integers(low, high + 1, (c, 1, r, r)))
-    job = Job(f"{name}_c{c}_{r}x{r}_s{stride}_p{pad}_n{n}", "conv", x, weights, stride=stride,
-              pad=pad, groups=c,
-              pad_value=int(rng.integers(low, high + 1)) if rng.random() < 0.4 else 0)
-    if rng.random() < 0.5:
-        scale = high * high * r * r
-        job.bias = rng.integers(-scale // 8, scale // 8, c)
-        job.requant = (int(rng.integers(2**14, 2**15)), 14 + scale.bit_length() - 7, 0)
-        job.relu = bool(rng.integers(2))
-    return job
+    return [k for k in DEPTHWISE_KERNELS
+            if 2 <= k <= spec.depthwise_line_rows and k * k <= spec.rows]
 
 
 def random_depthwise_jobs(spec, rng, count):
@@ -64,7 +33,7 @@ def random_depthwise_jobs(spec, rng, count):
     (the mapper runs the others block-diagonal, where that takes fewer cycles)."""
     jobs = []
     for kernel in line_kernels(spec):
-        for stride in STRIDES:
+        for stride in DEPTHWISE_STRIDES:
             while True:
                 job = depthwise_job(spec, rng, f"dwline{len(jobs)}", kernel, stride, True)
                 if uses_line_buffer(spec, job):
@@ -101,13 +70,11 @@ def uses_line_buffer(spec, job):
     return any(part.mapping.descriptor["dw_line"] for part in job.parts(spec))
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
-def depthwise_run(request, arch, tmp_path_factory):
-    spec = arch(request.param)
-    jobs = random_depthwise_jobs(spec, np.random.default_rng(31 + spec.rows), 12)
-    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"dw-{spec.name}"))
-    return spec, jobs, results
+def make_jobs(spec, seed):
+    return random_depthwise_jobs(spec, np.random.default_rng(seed), 12)
+
+
+depthwise_run = layer_run_fixture("depthwise_run", ARCHS, make_jobs, seed=31)
 
 
 def test_depthwise_outputs_match_golden_bit_for_bit(depthwise_run):
@@ -118,9 +85,7 @@ def test_depthwise_outputs_match_golden_bit_for_bit(depthwise_run):
 def test_depthwise_counters_and_cycles_match_the_analytical_model(depthwise_run):
     spec, jobs, results = depthwise_run
     assert_counters_match_the_model(spec, jobs, results)
-    for job, result in zip(jobs, results):
-        assert result.counters["cycles"] == sum(predict_cycles(spec, part.mapping)
-                                                for part in job.parts(spec)), job.name
+    assert assert_cycles_match_the_model(spec, jobs, results) == len(jobs)
 
 
 def test_depthwise_gated_macs_are_the_zero_operand_pairs(depthwise_run):
@@ -148,8 +113,8 @@ def test_depthwise_gated_macs_are_the_zero_operand_pairs(depthwise_run):
 def test_draws_cover_kernels_strides_and_both_modes(depthwise_run):
     spec, jobs, _ = depthwise_run
     kernels = {job.weights.shape[2] for job in jobs if is_depthwise(spec, job)}
-    assert kernels >= {k for k in KERNELS if k <= spec.rows} - {2}
-    assert {job.stride for job in jobs} == set(STRIDES)
+    assert kernels >= {k for k in DEPTHWISE_KERNELS if k <= spec.rows} - {2}
+    assert {job.stride for job in jobs} == set(DEPTHWISE_STRIDES)
     assert any(job.inputs.shape[0] == 2 for job in jobs if is_depthwise(spec, job))
     assert any(job.inputs.shape[1] % spec.cols for job in jobs if is_depthwise(spec, job))
 
@@ -160,7 +125,7 @@ def test_line_buffer_draws_cover_kernels_strides_batches_and_tiles(depthwise_run
     spec, jobs, _ = depthwise_run
     line = [job for job in jobs if uses_line_buffer(spec, job)]
     assert {(job.weights.shape[2], job.stride) for job in line} \
-        == {(k, t) for k in line_kernels(spec) for t in STRIDES}
+        == {(k, t) for k in line_kernels(spec) for t in DEPTHWISE_STRIDES}
     assert any(job.inputs.shape[0] == 2 for job in line)
     assert any(job.inputs.shape[1] % spec.cols for job in line)
     mappings = [part.mapping for job in line for part in job.parts(spec)]

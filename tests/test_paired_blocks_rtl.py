@@ -11,12 +11,8 @@ from models.golden import operand_range
 from models.paired_blocks import chunk_blocks
 from models.perf import tiles
 from testbench.jobs import Job
-from testbench.layer_checks import (assert_counters_match_the_model,
-                                    assert_cycles_match_the_model, assert_outputs_match_golden)
-from testbench.layer_values import conv_job
-from testbench.runner import SimulationModel
-
-from test_rtl_conv import parts_of
+from testbench.layer_checks import assert_run_matches_the_models
+from testbench.layer_values import conv_job, layer_run_fixture
 
 pytestmark = pytest.mark.rtl
 
@@ -44,14 +40,7 @@ def make_jobs(spec, seed):
     ]
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
-def paired_run(request, arch, tmp_path_factory):
-    spec = arch(request.param)
-    jobs = make_jobs(spec, seed=41 + sum(map(ord, spec.name)))
-    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"paired-{spec.name}"))
-    assert [r.name for r in results] == [j.name for j in jobs]
-    return spec, jobs, results
+paired_run = layer_run_fixture("paired_run", ARCHS, make_jobs, seed=41)
 
 
 def test_layers_take_the_paired_schedule(paired_run):
@@ -61,7 +50,7 @@ def test_layers_take_the_paired_schedule(paired_run):
     spec, jobs, _ = paired_run
     odd = []
     for job in jobs:
-        [part] = parts_of(spec, job)
+        [part] = job.parts(spec)
         m, d = part.mapping, part.mapping.descriptor
         least = min(t.rows for t in tiles(m)) * m.shape.q
         assert d["paired"] == (least > spec.rows + spec.cols), job.name
@@ -82,19 +71,8 @@ def test_pair_sums_need_a_bit_more_than_column_sums(paired_run):
         <= operand_range(spec.pair_sum_bits)[1]
 
 
-def test_outputs_match_golden_bit_for_bit(paired_run):
-    _, jobs, results = paired_run
-    assert_outputs_match_golden(jobs, results)
-
-
-def test_counters_match_the_analytical_model(paired_run):
-    spec, jobs, results = paired_run
-    assert_counters_match_the_model(spec, jobs, results)
-
-
-def test_cycles_match_the_analytical_model(paired_run):
-    spec, jobs, results = paired_run
-    assert assert_cycles_match_the_model(spec, jobs, results) == len(jobs)
+def test_outputs_counters_and_cycles_match_the_models(paired_run):
+    assert_run_matches_the_models(*paired_run)
 
 
 def test_pairs_halve_the_output_buffer_trips(paired_run):
@@ -103,7 +81,7 @@ def test_pairs_halve_the_output_buffer_trips(paired_run):
     fewer than its vectors (one write each unpaired)."""
     spec, jobs, results = paired_run
     for job, result in zip(jobs, results):
-        [part] = parts_of(spec, job)
+        [part] = job.parts(spec)
         m, d = part.mapping, part.mapping.descriptor
         if not d["paired"]:
             continue

@@ -15,8 +15,8 @@ from models.golden import operand_range
 from models.sparsity import GROUP
 from models.spec import ArchSpec, load_spec
 from testbench.jobs import Job
-from testbench.layer_values import run_jobs
-from testbench.regress import check_counters
+from testbench.layer_checks import assert_every_counter_checks, assert_outputs_match_golden
+from testbench.layer_values import layer_run_fixture
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -82,13 +82,7 @@ def make_jobs(spec, seed):
     return jobs
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(spec, id=spec.name, marks=pytest.mark.xdist_group(spec.name))
-    for spec in SPECS])
-def extreme_run(request, tmp_path_factory):
-    spec = request.param
-    jobs = make_jobs(spec, seed=sum(map(ord, spec.name)))
-    return spec, jobs, run_jobs(spec, jobs, tmp_path_factory.mktemp(f"psum-{spec.name}"))
+extreme_run = layer_run_fixture("extreme_run", SPECS, make_jobs, seed=0)
 
 
 def test_column_sums_reach_what_one_bit_less_cannot_hold(extreme_run):
@@ -106,13 +100,8 @@ def test_column_sums_reach_what_one_bit_less_cannot_hold(extreme_run):
 
 def test_outputs_match_golden_bit_for_bit(extreme_run):
     _, jobs, results = extreme_run
-    for job, result in zip(jobs, results):
-        assert result.output.shape == result.expected.shape, job.name
-        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+    assert_outputs_match_golden(jobs, results)
 
 
 def test_counters_and_cycles_match_the_model(extreme_run):
-    spec, jobs, results = extreme_run
-    for job, result in zip(jobs, results):
-        assert check_counters(spec, job, result.counters) is None, (
-            job.name, check_counters(spec, job, result.counters))
+    assert_every_counter_checks(*extreme_run)

@@ -9,9 +9,9 @@ import pytest
 
 from models.golden import operand_range
 from models.perf import predict_counters, predict_cycles, weight_dram_rows
+from testbench.layer_checks import band_rows_read
+from testbench.layer_values import conv_job
 from testbench.runner import SimulationModel
-
-from test_rtl_conv import conv_job, parts_of, shape_of
 
 pytestmark = pytest.mark.rtl
 
@@ -55,7 +55,7 @@ def test_layers_take_the_mode_they_test(batch_run):
     """Each layer really runs in its mode, so the checks below cover it."""
     spec, cases, _ = batch_run
     for job, mode in cases:
-        [part] = parts_of(spec, job)
+        [part] = job.parts(spec)
         mapping = part.mapping
         if mode == "images":
             assert mapping.tile_images > 1, job.name
@@ -67,7 +67,7 @@ def test_layers_take_the_mode_they_test(batch_run):
 def test_outputs_match_golden_bit_for_bit(batch_run):
     _, cases, results = batch_run
     for (job, _), result in zip(cases, results):
-        shape = shape_of(job)
+        shape = job.shape
         assert result.output.shape == (shape.n, shape.k, shape.p, shape.q), job.name
         np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
 
@@ -75,7 +75,7 @@ def test_outputs_match_golden_bit_for_bit(batch_run):
 def test_counters_match_the_analytical_model(batch_run):
     spec, cases, results = batch_run
     for (job, _), result in zip(cases, results):
-        [part] = parts_of(spec, job)
+        [part] = job.parts(spec)
         predicted = predict_counters(spec, part.mapping)
         assert {name: result.counters[name] for name in predicted} == predicted, job.name
 
@@ -83,21 +83,8 @@ def test_counters_match_the_analytical_model(batch_run):
 def test_cycles_match_the_analytical_model(batch_run):
     spec, cases, results = batch_run
     for (job, _), result in zip(cases, results):
-        [part] = parts_of(spec, job)
+        [part] = job.parts(spec)
         assert result.counters["cycles"] == predict_cycles(spec, part.mapping), job.name
-
-
-def band_rows_read(shape, mapping):
-    """Input rows the layer's tiles read: each image whole, or the (overlapping) bands of
-    its tiles of `tile_p` output rows."""
-    if mapping.tile_images > 1:
-        return shape.n * shape.h
-    rows = 0
-    for p0 in range(0, shape.p, mapping.tile_p):
-        h0 = p0 * shape.stride - shape.pad
-        last_window = h0 + (min(mapping.tile_p, shape.p - p0) - 1) * shape.stride + shape.r
-        rows += min(shape.h, last_window) - max(0, h0)
-    return shape.n * rows
 
 
 def test_each_weight_crosses_dram_once(batch_run):
@@ -106,8 +93,8 @@ def test_each_weight_crosses_dram_once(batch_run):
     spec, cases, results = batch_run
     bus = spec.dram_bus_bytes
     for (job, _), result in zip(cases, results):
-        [part] = parts_of(spec, job)
-        mapping, shape = part.mapping, shape_of(job)
+        [part] = job.parts(spec)
+        mapping, shape = part.mapping, job.shape
         # Folded: X packed a DRAM row per image row, W a row per (k, block of kernel rows).
         folded = mapping.descriptor["fold"]
         weight_rows = shape.k * mapping.descriptor["taps"] if folded \

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from models.golden import conv_output_size, operand_range
-from models.mapper import (ConvShape, PostProcess, block_diagonal_weights, map_conv,
-                           map_grouped_conv)
+from models.mapper import block_diagonal_weights, map_conv
 from testbench.jobs import expected_output
 from testbench.layer_checks import (assert_counters_match_the_model,
                                     assert_cycles_match_the_model,
@@ -53,19 +52,6 @@ def make_jobs(spec, seed):
     ]
 
 
-def post_of(job):
-    return PostProcess(job.bias is not None, job.requant, job.relu)
-
-
-def shape_of(job):
-    (n, c, h, w), (k, _, r, s) = job.inputs.shape, job.weights.shape
-    return ConvShape(n, c, h, w, k, r, s, job.stride, job.pad, job.pad_value)
-
-
-def parts_of(spec, job):
-    return map_grouped_conv(spec, shape_of(job), job.groups, post_of(job))
-
-
 def dense_weights(job, part):
     if job.groups == 1:
         return job.weights
@@ -102,13 +88,13 @@ def test_outputs_match_golden_bit_for_bit(conv_run):
 def test_chunked_job_really_chunks(conv_run):
     spec, jobs, _ = conv_run
     [job] = [j for j in jobs if j.name == "weights_in_chunks"]
-    assert map_conv(spec, shape_of(job)).descriptor["c_chunks"] > 1
+    assert map_conv(spec, job.shape).descriptor["c_chunks"] > 1
 
 
 def test_tall_image_takes_several_tiles(conv_run):
     spec, jobs, _ = conv_run
     [job] = [j for j in jobs if j.name == "tall_image"]
-    assert map_conv(spec, shape_of(job)).tiles > 1
+    assert map_conv(spec, job.shape).tiles > 1
 
 
 def test_counters_match_the_analytical_model(conv_run):
@@ -129,7 +115,7 @@ def test_gated_macs_are_the_zero_operand_pairs(conv_run):
     for job, result in zip(jobs, results):
         nonzero_x = (input_windows(job) != 0).astype(np.int64)        # n c p q r s
         performed = both_nonzero = 0
-        for part in parts_of(spec, job):
+        for part in job.parts(spec):
             sub = part.mapping.shape
             nonzero_w = (dense_weights(job, part) != 0).astype(np.int64)   # k c r s
             both_nonzero += np.einsum("ncpqrs,kcrs->", nonzero_x[:, part.c0:part.c0 + sub.c],

@@ -8,9 +8,8 @@ import pytest
 from models.mapper import MappingError
 from models.os_groups import evenly_grouped
 from models.perf import predict_counters, predict_cycles
+from testbench.layer_values import conv_job
 from testbench.runner import SimulationModel
-
-from test_rtl_conv import conv_job, parts_of, shape_of
 
 pytestmark = pytest.mark.rtl
 
@@ -27,7 +26,7 @@ LAYERS = {
 
 def evenly_grouped_runs(spec, job):
     """Every run of `job` has evenly grouped tiles (models.os_groups.evenly_grouped)."""
-    return all(evenly_grouped(part.mapping, spec.rows) for part in parts_of(spec, job))
+    return all(evenly_grouped(part.mapping, spec.rows) for part in job.parts(spec))
 
 
 def os_group_jobs(spec, rng):
@@ -67,15 +66,15 @@ def test_outputs_match_golden_bit_for_bit(os_group_run):
 def test_counters_and_cycles_match_the_analytical_model(os_group_run):
     spec, jobs, results = os_group_run
     for job, result in zip(jobs, results):
-        runs = [predict_counters(spec, part.mapping) for part in parts_of(spec, job)]
+        runs = [predict_counters(spec, part.mapping) for part in job.parts(spec)]
         predicted = {name: sum(run[name] for run in runs) for name in runs[0]}
         assert {name: result.counters[name] for name in predicted} == predicted, job.name
-        cycles = sum(predict_cycles(spec, part.mapping) for part in parts_of(spec, job))
+        cycles = sum(predict_cycles(spec, part.mapping) for part in job.parts(spec))
         assert result.counters["cycles"] == cycles, job.name
 
 
 def test_the_layers_really_span_several_tiles(os_group_run):
     spec, jobs, _ = os_group_run
     for job in jobs:
-        assert all(part.mapping.tiles > 1 for part in parts_of(spec, job)), job.name
-        assert shape_of(job).n == 1
+        assert all(part.mapping.tiles > 1 for part in job.parts(spec)), job.name
+        assert job.shape.n == 1

@@ -7,12 +7,8 @@ against the analytical model, on a square and a non-square weight-stationary arr
 import numpy as np
 import pytest
 
-from models.perf import predict_cycles
-from testbench.layer_checks import assert_counters_match_the_model, assert_outputs_match_golden
-from testbench.runner import SimulationModel
-
-from test_rtl_batch import band_rows_read
-from test_rtl_conv import conv_job, parts_of, shape_of
+from testbench.layer_checks import assert_run_matches_the_models, band_rows_read
+from testbench.layer_values import conv_job, layer_run_fixture
 
 pytestmark = pytest.mark.rtl
 
@@ -30,14 +26,7 @@ def make_jobs(spec, seed):
     ]
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in ARCHS])
-def streamed_run(request, arch, tmp_path_factory):
-    spec = arch(request.param)
-    jobs = make_jobs(spec, seed=29 + sum(map(ord, spec.name)))
-    results = SimulationModel(spec).run(jobs, tmp_path_factory.mktemp(f"stream-{spec.name}"))
-    assert [r.name for r in results] == [j.name for j in jobs]
-    return spec, jobs, results
+streamed_run = layer_run_fixture("streamed_run", ARCHS, make_jobs, seed=29)
 
 
 def test_layers_take_the_streamed_schedule(streamed_run):
@@ -46,7 +35,7 @@ def test_layers_take_the_streamed_schedule(streamed_run):
     spec, jobs, _ = streamed_run
     chunks = []
     for job in jobs:
-        [part] = parts_of(spec, job)
+        [part] = job.parts(spec)
         d = part.mapping.descriptor
         assert d["w_resident"] and 0 < d["w_stream_blocks"] < d["k_blocks"], job.name
         assert part.mapping.tiles > 1, job.name
@@ -54,21 +43,8 @@ def test_layers_take_the_streamed_schedule(streamed_run):
     assert chunks[0] == 1 and chunks[1] > 1
 
 
-def test_outputs_match_golden_bit_for_bit(streamed_run):
-    _, jobs, results = streamed_run
-    assert_outputs_match_golden(jobs, results)
-
-
-def test_counters_match_the_analytical_model(streamed_run):
-    spec, jobs, results = streamed_run
-    assert_counters_match_the_model(spec, jobs, results)
-
-
-def test_cycles_match_the_analytical_model(streamed_run):
-    spec, jobs, results = streamed_run
-    for job, result in zip(jobs, results):
-        [part] = parts_of(spec, job)
-        assert result.counters["cycles"] == predict_cycles(spec, part.mapping), job.name
+def test_outputs_counters_and_cycles_match_the_models(streamed_run):
+    assert_run_matches_the_models(*streamed_run)
 
 
 def test_resident_blocks_cross_dram_once(streamed_run):
@@ -77,8 +53,8 @@ def test_resident_blocks_cross_dram_once(streamed_run):
     spec, jobs, results = streamed_run
     bus = spec.dram_bus_bytes
     for job, result in zip(jobs, results):
-        [part] = parts_of(spec, job)
-        mapping, shape = part.mapping, shape_of(job)
+        [part] = job.parts(spec)
+        mapping, shape = part.mapping, job.shape
         d = mapping.descriptor
         streamed_filters = shape.k - (d["k_blocks"] - d["w_stream_blocks"]) * spec.cols
         filter_loads = shape.k + (mapping.tiles - 1) * streamed_filters

@@ -13,8 +13,8 @@ from models.golden import operand_range
 from models.sparsity import is_2to4, magnitude_mask
 from models.spec import load_spec
 from testbench.jobs import Job
-from testbench.layer_values import random_tensors, run_jobs
-from testbench.regress import check_counters
+from testbench.layer_checks import assert_every_counter_checks, assert_outputs_match_golden
+from testbench.layer_values import layer_run_fixture, random_tensors
 from testbench.tb import DramTiming
 
 pytestmark = pytest.mark.rtl
@@ -76,22 +76,15 @@ def make_jobs(spec, seed):
     ]
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(spec, id=spec.name, marks=pytest.mark.xdist_group(spec.name))
-    for spec in SPECS])
-def os_2to4_runs(request, tmp_path_factory):
-    """(spec, [(job, result)]): every layer of `make_jobs` on the spec's RTL, one build."""
-    spec = request.param
-    jobs = make_jobs(spec, seed=sum(map(ord, spec.name)))
-    return spec, list(zip(jobs, run_jobs(spec, jobs, tmp_path_factory.mktemp(spec.name))))
+os_2to4_run = layer_run_fixture("os_2to4_run", SPECS, make_jobs, seed=0)
 
 
-def test_2to4_layers_skip_half_their_macs_and_the_others_run_dense(os_2to4_runs):
+def test_2to4_layers_skip_half_their_macs_and_the_others_run_dense(os_2to4_run):
     """2:4 layers map with one weight block per input word and skip half their MACs; dense
     weights and depthwise layers map with two blocks (the word's halves), or one if they
     have at most `rows` channels, and skip none."""
-    spec, runs = os_2to4_runs
-    for job, result in runs:
+    spec, jobs, results = os_2to4_run
+    for job, result in zip(jobs, results):
         sparse = job.name.startswith("2to4")
         assert is_2to4(job.conv_weights) == sparse, job.name
         for part in job.parts(spec):
@@ -101,13 +94,13 @@ def test_2to4_layers_skip_half_their_macs_and_the_others_run_dense(os_2to4_runs)
         assert macs > 0 and skipped == (macs // 2 if sparse else 0), job.name
 
 
-def test_weight_rows_cross_beats_and_chunks(os_2to4_runs):
+def test_weight_rows_cross_beats_and_chunks(os_2to4_run):
     """Each chunk's steps are one DRAM row (models/sparse_os.py): some layers load several
     chunks, a 2:4 one and a dense one among them, and some rows end inside a beat."""
-    spec, runs = os_2to4_runs
+    spec, jobs, _ = os_2to4_run
     beat = 8 * spec.dram_bus_bytes
     chunked, partial = set(), set()
-    for job, _ in runs:
+    for job in jobs:
         for part in job.parts(spec):
             d = part.mapping.descriptor
             assert d["w_rows"] == d["w_rows_last_chunk"] == 1, job.name
@@ -119,11 +112,9 @@ def test_weight_rows_cross_beats_and_chunks(os_2to4_runs):
     assert chunked == {"2to4", "dense"} and "dense_weights_in_chunks_odd_channels" in partial
 
 
-def test_outputs_counters_and_cycles_equal_the_golden_and_analytical_models(os_2to4_runs):
+def test_outputs_counters_and_cycles_equal_the_golden_and_analytical_models(os_2to4_run):
     """Outputs bit for bit; every counter exactly (macs_gated from the data's zero operands
     among the performed MACs); cycles exactly with the default DRAM timing."""
-    spec, runs = os_2to4_runs
-    for job, result in runs:
-        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
-        assert check_counters(spec, job, result.counters) is None, (
-            job.name, check_counters(spec, job, result.counters))
+    _, jobs, results = os_2to4_run
+    assert_outputs_match_golden(jobs, results)
+    assert_every_counter_checks(*os_2to4_run)

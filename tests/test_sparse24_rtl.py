@@ -10,8 +10,8 @@ from models.golden import operand_range
 from models.sparsity import GROUP, is_2to4
 from models.spec import ArchSpec
 from testbench.jobs import Job
-from testbench.regress import check_counters
-from testbench.layer_values import random_tensors, run_jobs
+from testbench.layer_checks import assert_every_counter_checks, assert_outputs_match_golden
+from testbench.layer_values import layer_run_fixture, random_tensors
 from testbench.tb import DramTiming
 
 pytestmark = pytest.mark.rtl
@@ -97,13 +97,7 @@ def several_rows_kernel(spec):
     return r, r // 2 if r == 3 else 0
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(spec, id=spec.name, marks=pytest.mark.xdist_group(spec.name))
-    for spec in SPECS])
-def sparse_run(request, tmp_path_factory):
-    spec = request.param
-    jobs = make_jobs(spec, seed=sum(map(ord, spec.name)))
-    return spec, jobs, run_jobs(spec, jobs, tmp_path_factory.mktemp(spec.name))
+sparse_run = layer_run_fixture("sparse_run", SPECS, make_jobs, seed=0)
 
 
 def test_layers_run_in_the_mode_their_weights_allow(sparse_run):
@@ -124,17 +118,13 @@ def test_layers_run_in_the_mode_their_weights_allow(sparse_run):
 
 def test_outputs_match_golden_bit_for_bit(sparse_run):
     _, jobs, results = sparse_run
-    for job, result in zip(jobs, results):
-        np.testing.assert_array_equal(result.output, result.expected, err_msg=job.name)
+    assert_outputs_match_golden(jobs, results)
 
 
 def test_counters_and_cycles_match_the_model_and_the_data(sparse_run):
     """Every counter exactly (macs_gated from the data's zero operands among the performed
     MACs), cycles exactly with the default DRAM timing."""
-    spec, jobs, results = sparse_run
-    for job, result in zip(jobs, results):
-        assert check_counters(spec, job, result.counters) is None, (
-            job.name, check_counters(spec, job, result.counters))
+    assert_every_counter_checks(*sparse_run)
 
 
 def test_a_2to4_layer_skips_half_its_macs(sparse_run):
