@@ -196,6 +196,17 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
     first beat, then one beat a cycle, with enough requests in flight (32) to cover the
     latency, and no random stalls.
     """
+    return _walk(spec, mapping, dram_latency, outputs, inputs)[0]
+
+
+def early_shifts(spec, mapping):
+    """The chunks of a weight-stationary layer whose first block's weights shift in while
+    the chunk before them streams (`_WeightStationary`): {"prefetched": n, "resident": n}."""
+    return _walk(spec, mapping)[1].early_shifts
+
+
+def _walk(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, inputs=None):
+    """predict_cycles' walk: (cycles, the inner loops' streamer at the end)."""
     shape, d = mapping.shape, mapping.descriptor
 
     bus_bits = 8 * spec.dram_bus_bytes
@@ -250,9 +261,11 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
                     if not halves:
                         # One output buffer: streaming waits for the last write-back.
                         cycles = max(cycles, writer_free + 2)
-                    following = _following(d, kb, chunk) if d["w_half_words"] else None
+                    following = _following(d, kb, chunk)
                     prefetch = read(*_weight_load(spec, mapping, *following)) \
-                        if following else None
+                        if following and d["w_half_words"] else None
+                    streamer.next_resident = bool(resident and following
+                                                  and following[0] < first_streamed)
                     if (kb, chunk) == trigger:
                         band_in = cycles + band_prefetch.PREFETCH_STEPS + read(
                             following_tile.band_rows * shape.w, d["c"], spec.operand_bits,
@@ -268,13 +281,16 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
                                                accepted,
                                                accepted + pixels * per_pixel + WRITE_OVERHEAD)
             cycles = accepted + 2
-    return writer_free + 1
+    return writer_free + 1, streamer
 
 
 class _WeightStationary:
     """The weight-stationary inner loops: commit a block's weights, stream the tile's pixels.
     The next block's weights shift in while the current one streams; a register-file slot
-    frees `latency` after its last use; slots keep alternating throughout the layer."""
+    frees `latency` after its last use; slots keep alternating throughout the layer.  An
+    unpaired chunk's last block's commit starts the next chunk's first shift too, when that
+    chunk's weights are in by then: prefetched, or resident (`next_resident`, set before
+    each chunk: the chunk after it in the tile is)."""
 
     def __init__(self, spec, mapping):
         self.spec, self.mapping = spec, mapping
@@ -283,12 +299,16 @@ class _WeightStationary:
         self.lead = depthwise.drain_lead(mapping.shape, d["dw_line"]) if d["depthwise"] else 0
         self.freed = [0] * spec.rf_depth
         self.used = 0
+        self.next_resident = False
+        self.early = None     # when the next chunk's first block, shifted early, is loaded
+        self.early_shifts = {"prefetched": 0, "resident": 0}
 
     def chunk(self, cycles, pixels, chunk, prefetch):
         """Stream one chunk from `cycles`; return (end, when the prefetch is in or None)."""
         spec, shape, d = self.spec, self.mapping.shape, self.mapping.descriptor
         blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
-        loaded = cycles + spec.cols + 1
+        loaded = cycles + spec.cols + 1 if self.early is None else self.early
+        self.early = None
         if d["paired"]:
             return paired_blocks.stream_chunk(self, cycles, pixels,
                                               d["taps"] * blocks * d["word_blocks"], prefetch)
@@ -307,6 +327,10 @@ class _WeightStationary:
             loaded = commit + spec.cols + 2
             cycles = commit + 1 + stream
             self.used += 1
+        weights_in = ready if prefetch is not None else 0 if self.next_resident else None
+        if weights_in is not None and weights_in <= commit:
+            self.early = loaded
+            self.early_shifts["prefetched" if prefetch is not None else "resident"] += 1
         return cycles, ready
 
     def drained(self, cycles):
