@@ -122,6 +122,10 @@ def predict_counters(spec, mapping, inputs=None):
         counters.update(tap_fold.counters(spec, mapping, walk, fetches))
     if d["depthwise"]:
         counters.update(depthwise.counters(spec, mapping, walk, fetches))
+        if d["dw_line"]:
+            # Early weight shifts bring some blocks' words within `cols` cycles of the
+            # block before's: their line-buffer steps overlap (at the model's DRAM timing).
+            counters["line_buffer_steps"] -= _walk(spec, mapping, inputs=inputs)[1].line_overlap
     return counters
 
 
@@ -287,10 +291,10 @@ def _walk(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, inputs=None):
 class _WeightStationary:
     """The weight-stationary inner loops: commit a block's weights, stream the tile's pixels.
     The next block's weights shift in while the current one streams; a register-file slot
-    frees `latency` after its last use; slots keep alternating throughout the layer.  An
-    unpaired chunk's last block's commit starts the next chunk's first shift too, when that
-    chunk's weights are in by then: prefetched, or resident (`next_resident`, set before
-    each chunk: the chunk after it in the tile is)."""
+    frees `latency` after its last use; slots keep alternating throughout the layer.  A
+    chunk's last block's commit starts the next chunk's first shift too, when that chunk's
+    weights are in by then: prefetched, or resident (`next_resident`, set before each chunk:
+    the chunk after it in the tile is)."""
 
     def __init__(self, spec, mapping):
         self.spec, self.mapping = spec, mapping
@@ -302,6 +306,8 @@ class _WeightStationary:
         self.next_resident = False
         self.early = None     # when the next chunk's first block, shifted early, is loaded
         self.early_shifts = {"prefetched": 0, "resident": 0}
+        self.line_overlap = 0     # line-buffer steps two blocks' step tails share
+        self.last_word = None     # when the last block's last word reached the array
 
     def chunk(self, cycles, pixels, chunk, prefetch):
         """Stream one chunk from `cycles`; return (end, when the prefetch is in or None)."""
@@ -310,8 +316,21 @@ class _WeightStationary:
         loaded = cycles + spec.cols + 1 if self.early is None else self.early
         self.early = None
         if d["paired"]:
-            return paired_blocks.stream_chunk(self, cycles, pixels,
-                                              d["taps"] * blocks * d["word_blocks"], prefetch)
+            cycles, ready, commit = paired_blocks.stream_chunk(
+                self, cycles, loaded, pixels, d["taps"] * blocks * d["word_blocks"], prefetch)
+        else:
+            cycles, ready, commit = self._stream_blocks(cycles, loaded, pixels, blocks,
+                                                        prefetch)
+        weights_in = ready if prefetch is not None else 0 if self.next_resident else None
+        if weights_in is not None and weights_in <= commit:
+            self.early = commit + spec.cols + 2
+            self.early_shifts["prefetched" if prefetch is not None else "resident"] += 1
+        return cycles, ready
+
+    def _stream_blocks(self, cycles, loaded, pixels, blocks, prefetch):
+        """The unpaired blocks of a chunk of `blocks` channel blocks: (end, when the prefetch
+        is in or None, the last block's commit)."""
+        spec, shape, d = self.spec, self.mapping.shape, self.mapping.descriptor
         ready = None
         fold = tap_fold.plan_of(spec, self.mapping) if d["fold"] else None
         for block in range(d["taps"] * blocks * d["word_blocks"]):
@@ -324,14 +343,17 @@ class _WeightStationary:
             if block == 0 and prefetch is not None:
                 ready = commit + prefetch
             self.freed[slot] = commit + stream + 3 + self.latency
+            if d["dw_line"]:
+                # The line buffer steps in the `cols` cycles after each word presented
+                # (commit + 2 to commit + stream + 1): a block's first steps may be the
+                # block before's last.
+                if self.last_word is not None:
+                    self.line_overlap += max(0, spec.cols - (commit + 2 - self.last_word))
+                self.last_word = commit + stream + 1
             loaded = commit + spec.cols + 2
             cycles = commit + 1 + stream
             self.used += 1
-        weights_in = ready if prefetch is not None else 0 if self.next_resident else None
-        if weights_in is not None and weights_in <= commit:
-            self.early = loaded
-            self.early_shifts["prefetched" if prefetch is not None else "resident"] += 1
-        return cycles, ready
+        return cycles, ready, commit
 
     def drained(self, cycles):
         """The cycle before the drain of a group entering it at `cycles` ends (the write-back

@@ -19,9 +19,10 @@ class WeightStationaryLoop(InnerLoop):
     The next block's weights shift into the array's chain while the current block streams
     (one word a cycle from the weight buffer, column cols-1's first); its commit waits for
     the shift and for the register-file slot it takes to be free of vectors in flight.  At
-    the commit of an unpaired chunk's last block, if the sequencer has the next chunk's
-    weights in (`next_chunk.ready`), that chunk's first block starts to shift in, so its
-    `run` finds it loaded or loading (one-block chunks then stream back to back).
+    the commit of a chunk's last block (a pair's B, or a block alone), if the sequencer has
+    the next chunk's weights in (`next_chunk.ready`), that chunk's first block starts to
+    shift in, so its `run` finds it loaded or loading (one-block chunks then stream back to
+    back).
 
     Ports (besides InnerLoop's):
         w_data, w_shift, w_commit, w_slot: Out, the array's weight load.
@@ -194,6 +195,13 @@ class WeightStationaryLoop(InnerLoop):
                                  + Mux(self.w_shift, rows * cols, 0)),
         ]
 
+        def early_shift():
+            """At the commit of the chunk's last block: the next chunk's first block starts
+            to shift in if its weights are in."""
+            nc = self.next_chunk
+            m.d.comb += [start_load.eq(nc.ready), start_addr.eq(nc.w_start),
+                         start_red.eq(nc.red), start_last_k.eq(nc.last_k)]
+
         with m.FSM():
             with m.State("IDLE"):
                 # The walk restarts in every idle cycle (from a stable chunk in the `run` one),
@@ -216,10 +224,8 @@ class WeightStationaryLoop(InnerLoop):
                     with m.If(~walk.last_block):
                         m.d.comb += [start_load.eq(1),
                                      start_addr.eq(shift_base + walk.block + 1)]
-                    with m.Elif(~d.paired & self.next_chunk.ready):
-                        m.d.comb += [start_load.eq(1), start_addr.eq(self.next_chunk.w_start),
-                                     start_red.eq(self.next_chunk.red),
-                                     start_last_k.eq(self.next_chunk.last_k)]
+                    with m.Else():
+                        early_shift()
                     m.d.comb += self.prefetch.eq(walk.block == 0)
                     with m.If(d.paired & ~walk.last_block):
                         walk.step()
@@ -255,6 +261,8 @@ class WeightStationaryLoop(InnerLoop):
                     with m.If(~walk.last_block):
                         m.d.comb += [start_load.eq(1),
                                      start_addr.eq(shift_base + walk.block + 1)]
+                    with m.Else():
+                        early_shift()
                     m.next = "BODY"
             with m.State("BODY"):
                 with m.If(~pair.phase_b):
