@@ -22,6 +22,7 @@ ARCHS = ("micro", "fold-8x4")
 
 
 def make_jobs(spec, seed):
+    """The layers of the module docstring, sized from the array and its weight buffer."""
     rng = np.random.default_rng(seed)
     r, c = spec.rows, spec.cols
     rand = random_tensors(rng, spec.operand_bits)
