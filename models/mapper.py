@@ -214,9 +214,22 @@ def _weight_buffering(spec, shape, c_blocks, k_blocks, sparse):
         return single, 0
     half = spec.weight_words // 2
     try:
-        return _chunk_blocks(spec, shape, c_blocks, half, sparse), half
+        return _balanced(spec, sparse, shape.c, c_blocks,
+                         _chunk_blocks(spec, shape, c_blocks, half, sparse)), half
     except MappingError:
         return single, 0
+
+
+def _balanced(spec, sparse, c, c_blocks, most):
+    """The fewest channel blocks per chunk (beat-aligned, as `_chunk_blocks`) that keep the
+    chunks of `most` blocks as few: with halves, a chunk's load overlaps the chunk before it,
+    so a short last chunk would leave the next filter block's first load exposed."""
+    chunks = _ceil_div(c_blocks, most)
+    beat = 8 * spec.dram_bus_bytes
+    elems = block_elems(spec, word_blocks(spec, sparse, c))
+    return next(blocks for blocks in range(_ceil_div(c_blocks, chunks), most + 1)
+                if blocks == most or spec.dataflow == "os"
+                or blocks * elems * spec.operand_bits % beat == 0)
 
 
 def resident_block_words(spec, shape, c_blocks, k_blocks, sparse=False):

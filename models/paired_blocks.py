@@ -67,14 +67,14 @@ def held_vectors(mapping, walk):
                                        for t in walk)
 
 
-def stream_chunk(streamer, cycles, pixels, blocks, prefetch):
-    """Cycles of one paired chunk of `blocks` reduction blocks from `cycles`, as
-    perf._WeightStationary.chunk counts them (its `freed`, `used`, `latency` updated):
-    (end, when the prefetch is in or None)."""
+def stream_chunk(streamer, cycles, loaded, pixels, blocks, prefetch):
+    """Cycles of one paired chunk of `blocks` reduction blocks from `cycles`, its first
+    block's weights loaded at `loaded`, as perf._WeightStationary.chunk counts them (its
+    `freed`, `used`, `latency` updated): (end, when the prefetch is in or None, the last
+    block's commit)."""
     spec = streamer.spec
     alone = streamer.mapping.descriptor["pair_alone"]
     depth, drain = spec.rf_depth, 3 + streamer.latency
-    loaded = cycles + spec.cols + 1
     ready = None
     for block in range(0, blocks, 2):
         slot_a = streamer.used % depth
@@ -86,7 +86,7 @@ def stream_chunk(streamer, cycles, pixels, blocks, prefetch):
             streamer.freed[slot_a] = commit_a + pixels + drain
             cycles = commit_a + 1 + pixels
             streamer.used += 1
-            continue
+            return cycles, ready, commit_a
         slot_b = (streamer.used + 1) % depth
         commit_b = max(commit_a + alone + 1, loaded, streamer.freed[slot_b])
         loaded = commit_b + spec.cols + 2
@@ -95,4 +95,4 @@ def stream_chunk(streamer, cycles, pixels, blocks, prefetch):
         streamer.freed[slot_b] = body_end + alone + drain
         cycles = body_end + alone + 1
         streamer.used += 2
-    return cycles, ready
+    return cycles, ready, commit_b

@@ -122,6 +122,10 @@ def predict_counters(spec, mapping, inputs=None):
         counters.update(tap_fold.counters(spec, mapping, walk, fetches))
     if d["depthwise"]:
         counters.update(depthwise.counters(spec, mapping, walk, fetches))
+        if d["dw_line"]:
+            # Early weight shifts bring some blocks' words within `cols` cycles of the
+            # block before's: their line-buffer steps overlap (at the model's DRAM timing).
+            counters["line_buffer_steps"] -= _walk(spec, mapping, inputs=inputs)[1].line_overlap
     return counters
 
 
@@ -196,6 +200,17 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
     first beat, then one beat a cycle, with enough requests in flight (32) to cover the
     latency, and no random stalls.
     """
+    return _walk(spec, mapping, dram_latency, outputs, inputs)[0]
+
+
+def early_shifts(spec, mapping):
+    """The chunks of a weight-stationary layer whose first block's weights shift in while
+    the chunk before them streams (`_WeightStationary`): {"prefetched": n, "resident": n}."""
+    return _walk(spec, mapping)[1].early_shifts
+
+
+def _walk(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, inputs=None):
+    """predict_cycles' walk: (cycles, the inner loops' streamer at the end)."""
     shape, d = mapping.shape, mapping.descriptor
 
     bus_bits = 8 * spec.dram_bus_bytes
@@ -250,9 +265,11 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
                     if not halves:
                         # One output buffer: streaming waits for the last write-back.
                         cycles = max(cycles, writer_free + 2)
-                    following = _following(d, kb, chunk) if d["w_half_words"] else None
+                    following = _following(d, kb, chunk)
                     prefetch = read(*_weight_load(spec, mapping, *following)) \
-                        if following else None
+                        if following and d["w_half_words"] else None
+                    streamer.next_resident = bool(resident and following
+                                                  and following[0] < first_streamed)
                     if (kb, chunk) == trigger:
                         band_in = cycles + band_prefetch.PREFETCH_STEPS + read(
                             following_tile.band_rows * (1 if d["fold"] else shape.w), d["c"],
@@ -268,13 +285,16 @@ def predict_cycles(spec, mapping, dram_latency=DRAM_LATENCY, outputs=None, input
                                                accepted,
                                                accepted + pixels * per_pixel + WRITE_OVERHEAD)
             cycles = accepted + 2
-    return writer_free + 1
+    return writer_free + 1, streamer
 
 
 class _WeightStationary:
     """The weight-stationary inner loops: commit a block's weights, stream the tile's pixels.
     The next block's weights shift in while the current one streams; a register-file slot
-    frees `latency` after its last use; slots keep alternating throughout the layer."""
+    frees `latency` after its last use; slots keep alternating throughout the layer.  A
+    chunk's last block's commit starts the next chunk's first shift too, when that chunk's
+    weights are in by then: prefetched, or resident (`next_resident`, set before each chunk:
+    the chunk after it in the tile is)."""
 
     def __init__(self, spec, mapping):
         self.spec, self.mapping = spec, mapping
@@ -283,15 +303,34 @@ class _WeightStationary:
         self.lead = depthwise.drain_lead(mapping.shape, d["dw_line"]) if d["depthwise"] else 0
         self.freed = [0] * spec.rf_depth
         self.used = 0
+        self.next_resident = False
+        self.early = None     # when the next chunk's first block, shifted early, is loaded
+        self.early_shifts = {"prefetched": 0, "resident": 0}
+        self.line_overlap = 0     # line-buffer steps two blocks' step tails share
+        self.last_word = None     # when the last block's last word reached the array
 
     def chunk(self, cycles, pixels, chunk, prefetch):
         """Stream one chunk from `cycles`; return (end, when the prefetch is in or None)."""
         spec, shape, d = self.spec, self.mapping.shape, self.mapping.descriptor
         blocks = min(d["c_chunk_blocks"], d["c_blocks"] - chunk * d["c_chunk_blocks"])
-        loaded = cycles + spec.cols + 1
+        loaded = cycles + spec.cols + 1 if self.early is None else self.early
+        self.early = None
         if d["paired"]:
-            return paired_blocks.stream_chunk(self, cycles, pixels,
-                                              d["taps"] * blocks * d["word_blocks"], prefetch)
+            cycles, ready, commit = paired_blocks.stream_chunk(
+                self, cycles, loaded, pixels, d["taps"] * blocks * d["word_blocks"], prefetch)
+        else:
+            cycles, ready, commit = self._stream_blocks(cycles, loaded, pixels, blocks,
+                                                        prefetch)
+        weights_in = ready if prefetch is not None else 0 if self.next_resident else None
+        if weights_in is not None and weights_in <= commit:
+            self.early = commit + spec.cols + 2
+            self.early_shifts["prefetched" if prefetch is not None else "resident"] += 1
+        return cycles, ready
+
+    def _stream_blocks(self, cycles, loaded, pixels, blocks, prefetch):
+        """The unpaired blocks of a chunk of `blocks` channel blocks: (end, when the prefetch
+        is in or None, the last block's commit)."""
+        spec, shape, d = self.spec, self.mapping.shape, self.mapping.descriptor
         ready = None
         fold = tap_fold.plan_of(spec, self.mapping) if d["fold"] else None
         for block in range(d["taps"] * blocks * d["word_blocks"]):
@@ -304,10 +343,17 @@ class _WeightStationary:
             if block == 0 and prefetch is not None:
                 ready = commit + prefetch
             self.freed[slot] = commit + stream + 3 + self.latency
+            if d["dw_line"]:
+                # The line buffer steps in the `cols` cycles after each word presented
+                # (commit + 2 to commit + stream + 1): a block's first steps may be the
+                # block before's last.
+                if self.last_word is not None:
+                    self.line_overlap += max(0, spec.cols - (commit + 2 - self.last_word))
+                self.last_word = commit + stream + 1
             loaded = commit + spec.cols + 2
             cycles = commit + 1 + stream
             self.used += 1
-        return cycles, ready
+        return cycles, ready, commit
 
     def drained(self, cycles):
         """The cycle before the drain of a group entering it at `cycles` ends (the write-back

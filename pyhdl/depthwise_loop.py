@@ -84,6 +84,7 @@ class DepthwiseLoop(InnerLoop):
             dense.descriptor.eq(d),
             dense.run.eq(self.run),
             dense.chunk.eq(chunk),
+            dense.next_chunk.eq(self.next_chunk),
             self.chunk_done.eq(dense.chunk_done),
             self.prefetch.eq(dense.prefetch),
             self.input_read.en.eq(dense.input_read.en),

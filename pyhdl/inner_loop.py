@@ -53,6 +53,24 @@ def chunk_layout(output_addr_bits):
     })
 
 
+def next_chunk_layout():
+    """The chunk after the running one, as the sequencer offers it while the running one
+    streams, for a weight-stationary loop to shift its first block's weights in early.
+
+    ready: its weights are in the weight buffer (resident, or prefetched and in) and it
+        follows in the same tile; combinational.
+    w_start: the weight-buffer word of its first block's column cols-1 (w_base +
+        shift_first); red: its reduction blocks; last_k: its filter block is the layer's
+        last.  These three registered, valid from the second cycle of the running chunk.
+    """
+    return data.StructLayout({
+        "ready": 1,
+        "w_start": WORDS_BITS,
+        "red": COUNT_BITS,
+        "last_k": 1,
+    })
+
+
 def loop_events_layout():
     """This cycle's increments of the counters an inner loop drives."""
     return data.StructLayout({
@@ -67,6 +85,8 @@ class InnerLoop(wiring.Component):
     Ports:
         descriptor: In, the layer.  run: In(1), a pulse: start the chunk in `chunk`.
         chunk: In(chunk_layout), the chunk, stable from `run` to `chunk_done`.
+        next_chunk: In(next_chunk_layout), the chunk after it (loops that shift weights
+            may start its first block's shift early; the others leave it alone).
         chunk_done: Out(1), a pulse in the cycle the chunk's last input is issued.
         prefetch: Out(1), a pulse when the sequencer may fetch the next chunk's weights
             into the other half of the weight buffer (the current chunk is under way).
@@ -93,6 +113,7 @@ class InnerLoop(wiring.Component):
             "descriptor": In(descriptor_layout()),
             "run": In(1),
             "chunk": In(chunk_layout(output_addr_bits)),
+            "next_chunk": In(next_chunk_layout()),
             "chunk_done": Out(1),
             "prefetch": Out(1),
             "idle": Out(1),

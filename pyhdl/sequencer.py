@@ -10,7 +10,7 @@ from models.registers import WORDS_BITS
 from .arith import carry_select_add
 from .csr import descriptor_layout
 from .dma import ReadJob, WriteJob
-from .inner_loop import chunk_layout
+from .inner_loop import chunk_layout, next_chunk_layout
 
 STEP = signed(ADDR_BITS + 2)
 """Signed DRAM-beat and pixel positions of a tile's band (negative inside the top padding)."""
@@ -65,6 +65,9 @@ class LayerSequencer(wiring.Component):
         run: Out(1), chunk: Out(chunk_layout), chunk_done, prefetch, drained: In(1), the
             inner loop (see pyhdl/inner_loop.py); `drained`: its results are all in the
             output buffer.
+        next_chunk: Out(next_chunk_layout), the chunk after the running one: `ready` while
+            it follows in the same tile and its weights are in (resident, or prefetched and
+            the reader done), so the inner loop may shift its first block in early.
         k_word_base: Out, the first filter block of the group being written back.
         x_table_row: Out, the input band's first pixel in X (its length-table entry), valid
             with input_job.
@@ -91,6 +94,7 @@ class LayerSequencer(wiring.Component):
             "writer_busy": In(1),
             "run": Out(1),
             "chunk": Out(chunk_layout(output_addr_bits)),
+            "next_chunk": Out(next_chunk_layout()),
             "chunk_done": In(1),
             "prefetch": In(1),
             "drained": In(1),
@@ -432,4 +436,20 @@ class LayerSequencer(wiring.Component):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+
+        # The next chunk, as `next_chunk` and `to_next_chunk` will make it: registered from
+        # the running chunk's registers (stable while it runs; a prefetch taken flips the
+        # half a cycle before its reader reports done).
+        nc = self.next_chunk
+        next_last_chunk = Mux(last_chunk, c_chunks_m1 == 0, chunk == c_chunks_m2)
+        next_block_base = w_block_base + Mux(streams, 0, d.w_block_words)
+        next_resident = Signal()
+        m.d.sync += [
+            nc.w_start.eq(Mux(w_half ^ prefetched, d.w_half_words, next_block_base)
+                          + Mux(next_last_chunk, d.last_shift_first, d.shift_first)),
+            nc.red.eq(Mux(next_last_chunk, d.last_chunk_red, d.chunk_red)),
+            nc.last_k.eq(Mux(last_chunk, kb == k_blocks_m2, last_kb)),
+            next_resident.eq(has_next & weights_in & ~next_streams),
+        ]
+        m.d.comb += nc.ready.eq(Mux(prefetched, ~self.weight_busy, next_resident))
         return m

@@ -144,6 +144,7 @@ class Accelerator(wiring.Component):
         m.d.comb += [
             loop.run.eq(seq.run),
             loop.chunk.eq(seq.chunk),
+            loop.next_chunk.eq(seq.next_chunk),
             seq.chunk_done.eq(loop.chunk_done),
             seq.prefetch.eq(loop.prefetch),
             seq.drained.eq(loop.idle & ~acc.busy),

@@ -18,7 +18,11 @@ class WeightStationaryLoop(InnerLoop):
 
     The next block's weights shift into the array's chain while the current block streams
     (one word a cycle from the weight buffer, column cols-1's first); its commit waits for
-    the shift and for the register-file slot it takes to be free of vectors in flight.
+    the shift and for the register-file slot it takes to be free of vectors in flight.  At
+    the commit of a chunk's last block (a pair's B, or a block alone), if the sequencer has
+    the next chunk's weights in (`next_chunk.ready`), that chunk's first block starts to
+    shift in, so its `run` finds it loaded or loading (one-block chunks then stream back to
+    back).
 
     Ports (besides InnerLoop's):
         w_data, w_shift, w_commit, w_slot: Out, the array's weight load.
@@ -32,9 +36,9 @@ class WeightStationaryLoop(InnerLoop):
     is A's plus the blocks' offset difference, inside the image by the taps' difference (both
     registered at B's commit).  An odd chunk's last block streams alone (STREAM).
 
-    Latency: `run` to the first vector: the first block's load (cols + 2 cycles) and its
-    commit; each block then takes one cycle per pixel, plus its commit when its load or its
-    slot is not ready.
+    Latency: `run` to the first vector: the first block's load (cols + 2 cycles, less what
+    it shifted early) and its commit; each block then takes one cycle per pixel, plus its
+    commit when its load or its slot is not ready.
     Counts: busy cycles, MACs, gated MACs (the array's count less the inactive PEs),
     register-file writes (every PE at a commit), inter-PE transfers (operands and partial
     sums per vector, weights per shift).
@@ -90,7 +94,6 @@ class WeightStationaryLoop(InnerLoop):
         # A paired layer's pixel walk steps the block it was loaded for (`pair.tap_*`).
         step_hh = Mux(d.paired, chunk.h_start + pair.tap_r, block_hh)
         step_ww = Mux(d.paired, pair.tap_s - d.pad, block_ww)
-        cols_active = Mux(chunk.last_k, d.k_last, cols)
 
         # --- the weight loader: shifts one reduction block into the array's chain ---------
         load_step = Signal(range(cols + 2))
@@ -100,10 +103,17 @@ class WeightStationaryLoop(InnerLoop):
         shift_active = Signal()
         start_load = Signal()
         start_addr = Signal.like(shift_addr)   # the word of the block to load, column cols-1
+        start_red = Signal.like(chunk.red)     # its chunk's reduction blocks
+        start_last_k = Signal()                # its chunk's filter block is the last
+        load_red = Signal.like(chunk.red)
+        load_last_k = Signal()
+        cols_active = Mux(load_last_k, d.k_last, cols)
+        m.d.comb += [start_red.eq(chunk.red), start_last_k.eq(chunk.last_k)]   # but early
         shift_base = Signal.like(shift_addr, reset_less=True)   # block 0's, from `run` on
         m.d.sync += shift_base.eq(chunk.w_base + chunk.shift_first)
         with m.If(start_load):
-            m.d.sync += [loading.eq(1), loaded.eq(0), load_step.eq(0), shift_addr.eq(start_addr)]
+            m.d.sync += [loading.eq(1), loaded.eq(0), load_step.eq(0), shift_addr.eq(start_addr),
+                         load_red.eq(start_red), load_last_k.eq(start_last_k)]
         with m.Elif(loading):
             # Step j reads the word of column cols-1-j; it is shifted in at step j+1.
             m.d.comb += [
@@ -114,7 +124,7 @@ class WeightStationaryLoop(InnerLoop):
             ]
             m.d.sync += [
                 load_step.eq(load_step + 1),
-                shift_addr.eq(shift_addr - chunk.red),
+                shift_addr.eq(shift_addr - load_red),
                 shift_active.eq(cols - 1 - load_step < cols_active),
             ]
             with m.If(load_step == cols):
@@ -185,6 +195,13 @@ class WeightStationaryLoop(InnerLoop):
                                  + Mux(self.w_shift, rows * cols, 0)),
         ]
 
+        def early_shift():
+            """At the commit of the chunk's last block: the next chunk's first block starts
+            to shift in if its weights are in."""
+            nc = self.next_chunk
+            m.d.comb += [start_load.eq(nc.ready), start_addr.eq(nc.w_start),
+                         start_red.eq(nc.red), start_last_k.eq(nc.last_k)]
+
         with m.FSM():
             with m.State("IDLE"):
                 # The walk restarts in every idle cycle (from a stable chunk in the `run` one),
@@ -193,7 +210,8 @@ class WeightStationaryLoop(InnerLoop):
                 if fold is not None:
                     fold.restart()
                 with m.If(self.run):
-                    m.d.comb += [start_load.eq(1),
+                    # Unless its first block is already shifting in or in (early).
+                    m.d.comb += [start_load.eq(~loading & ~loaded),
                                  start_addr.eq(chunk.w_base + chunk.shift_first)]
                     m.next = "COMMIT"
             with m.State("COMMIT"):
@@ -206,6 +224,8 @@ class WeightStationaryLoop(InnerLoop):
                     with m.If(~walk.last_block):
                         m.d.comb += [start_load.eq(1),
                                      start_addr.eq(shift_base + walk.block + 1)]
+                    with m.Else():
+                        early_shift()
                     m.d.comb += self.prefetch.eq(walk.block == 0)
                     with m.If(d.paired & ~walk.last_block):
                         walk.step()
@@ -241,6 +261,8 @@ class WeightStationaryLoop(InnerLoop):
                     with m.If(~walk.last_block):
                         m.d.comb += [start_load.eq(1),
                                      start_addr.eq(shift_base + walk.block + 1)]
+                    with m.Else():
+                        early_shift()
                     m.next = "BODY"
             with m.State("BODY"):
                 with m.If(~pair.phase_b):

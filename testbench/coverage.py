@@ -17,6 +17,7 @@ from models import golden
 from models.compression import activation_rows, packing_saves_beats, stored_bytes
 from models.golden import operand_range
 from models.os_groups import evenly_grouped
+from models.perf import early_shifts
 from models.spec import DATAFLOWS, OPERAND_BITS, ROW_STATIONARY
 
 from .jobs import expected_activations, expected_output
@@ -35,7 +36,8 @@ BINS = {
     "tiling": ("one_tile", "several_tiles", "output_groups", "weight_chunks",
                "weight_double_buffer", "weights_resident", "weights_partly_resident",
                "tile_spans_images", "pixel_group_spans_images", "os_evenly_grouped_tiles",
-               "input_bands_ahead", "paired_blocks", "paired_blocks_odd_chunk"),
+               "input_bands_ahead", "paired_blocks", "paired_blocks_odd_chunk",
+               "early_shift_prefetched", "early_shift_resident"),
     "post": ("none", "bias", "requant", "relu", "requant_saturates"),
     "data": ("uniform", "sparse", "all_zero", "extremes", "narrow"),
     "accumulator": ("acc_bits=32", "acc_bits<32", "wraps"),
@@ -103,6 +105,7 @@ def case_bins(spec, case):
         bins.add("channels:K<cols")
     bins |= _tiling_bins(parts)
     bins |= _batch_tiling_bins(spec, parts)
+    bins |= _early_shift_bins(spec, parts)
     bins |= _post_bins(spec, job)
     bins |= _accumulator_bins(spec, job)
     bins |= _dram_bins(job.timing)
@@ -303,6 +306,15 @@ def _tiling_bins(parts):
             if d["chunk_red"] % 2 or d["last_chunk_red"] % 2:
                 bins.add("tiling:paired_blocks_odd_chunk")
     return bins
+
+
+def _early_shift_bins(spec, parts):
+    """A chunk's first block's weights shifting in while the chunk before it streams, from
+    a prefetch or resident (weight-stationary, models/perf.py `early_shifts`)."""
+    if spec.dataflow != "ws":
+        return set()
+    return {f"tiling:early_shift_{source}" for part in parts
+            for source, count in early_shifts(spec, part.mapping).items() if count}
 
 
 def _batch_tiling_bins(spec, parts):

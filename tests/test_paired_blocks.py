@@ -66,6 +66,7 @@ def test_paired_loop_feeds_every_window_once(shape, rows, cols):
     # From the first commit to chunk_done, as the model counts a chunk (it ends a cycle
     # after the last issue, the cycle chunk_done pulses).
     streamer = _WeightStationary(spec, mapping)
-    end, _ = paired_blocks.stream_chunk(streamer, 0, pixels, len(blocks), None)
     model_first_commit = spec.cols + 1
+    end, _, _ = paired_blocks.stream_chunk(streamer, 0, model_first_commit, pixels,
+                                           len(blocks), None)
     assert starts[-1] - starts[0] == end - 1 - model_first_commit

@@ -60,6 +60,25 @@ def test_many_tiles_job_really_tiles(fc_run):
     assert map_fc(spec, job.inputs.shape[0], job.inputs.shape[1], job.weights.shape[0]).tiles > 1
 
 
+@pytest.mark.parametrize("name", ARCHS)
+def test_weight_chunks_are_balanced(arch, name):
+    """The chunked job's weights load in the fewest chunks that fit half the weight buffer,
+    and in the smallest beat-aligned chunks that keep them that few (no short last chunk)."""
+    spec = arch(name)
+    jobs = make_jobs(spec, seed=0)
+    [job] = [j for j in jobs if j.name == "weights_in_chunks"]
+    d = map_fc(spec, *job.inputs.shape, job.weights.shape[0]).descriptor
+    lanes = spec.rows if spec.dataflow == "os" else spec.cols
+    beat_blocks = next(b for b in range(1, 65)
+                       if b * spec.rows * spec.operand_bits % (8 * spec.dram_bus_bytes) == 0)
+    step = 1 if spec.dataflow == "os" else beat_blocks
+    most = d["w_half_words"] // lanes // step * step
+    assert d["w_half_words"] and d["c_chunks"] == -(-d["c_blocks"] // most) > 1
+    smaller = d["c_chunk_blocks"] - step
+    assert smaller < 1 or -(-d["c_blocks"] // smaller) > d["c_chunks"]
+    assert d["c_chunk_blocks"] < most
+
+
 def test_mac_counters_match_the_layer(fc_run):
     _, jobs, results = fc_run
     for job, result in zip(jobs, results):
