@@ -129,6 +129,21 @@ def predict_counters(spec, mapping, inputs=None):
     return counters
 
 
+def line_buffer_step_bounds(spec, mapping):
+    """(least, most) depthwise line-buffer steps of a weight-stationary run at any DRAM
+    timing.  The ring steps in the `cols` cycles after each presented word, so consecutive
+    blocks share steps only when an early weight shift brings the next block's words within
+    `cols` cycles of the last block's, which depends on when its weights arrive: at most every
+    block's steps apart (most), at least that less `cols` - 1 per consecutive pair of blocks.
+    At the default timing `predict_counters` gives the exact count."""
+    d = mapping.descriptor
+    if spec.dataflow != "ws" or not d["dw_line"]:
+        return 0, 0
+    walk = list(tiles(mapping))
+    most = depthwise.counters(spec, mapping, walk, weight_fetches(mapping))["line_buffer_steps"]
+    return most - (len(walk) * d["k_blocks"] - 1) * (spec.cols - 1), most
+
+
 def weight_fetches(mapping):
     """How many times the layer's weights cross DRAM: once if they stay resident, else once
     per tile."""
