@@ -138,13 +138,16 @@ def arch_bins(spec):
 
 def arch_modes(spec):
     """The groups of layer bins only some architectures can hit, as "mode:" names: compressed
-    activations, 2:4 weights on either dataflow, depthwise layers across the columns (and
-    with several lane groups a word)."""
+    activations, 2:4 weights on either dataflow (and folded blocks of several kernel rows on a
+    2:4 weight-stationary array), depthwise layers across the columns (and with several lane
+    groups a word)."""
     modes = set()
     if spec.activation_compression != "none":
         modes.add("mode:compression")
     if spec.skips_weights:
         modes.add(f"mode:{spec.dataflow}_2:4")
+        if spec.fold_line_rows > 1:
+            modes.add("mode:ws_2:4_several_kernel_rows")
     if spec.depthwise_columns:
         modes.add("mode:depthwise_across_columns")
         if spec.input_lanes > spec.cols:

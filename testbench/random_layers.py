@@ -447,8 +447,47 @@ def case_name(arch_seed, index):
     return f"r{arch_seed}-{index}"
 
 
+HUNTED_BINS = frozenset({
+    "weight_sparsity:2:4_dense_folded", "weight_sparsity:2:4_layer_folded",
+    "weight_sparsity:2:4_dense_several_kernel_rows", "weight_sparsity:2:4_several_kernel_rows",
+    "weight_sparsity:os_2:4_weight_chunks", "row_stationary:channel_chunks",
+    "depthwise:channel_slices"})
+"""Bins the ordinary draws hit a few times in a thousand layers or not at all (a 2:4 array's
+folded layers, a row-stationary filter block in several chunks, depthwise runs over channel
+slices), which `random_case` hunts for on the architectures that can hit them."""
+HUNT_SHARE = 1 / 8
+"""Share of an architecture's layers drawn as hunts for HUNTED_BINS."""
+HUNT_DRAWS = 24
+"""Candidate layers a hunt draws before it keeps the ordinary draw."""
+HUNT_STRIDE = 1 << 20
+"""Candidate j of a hunt for layer i is drawn as layer i + j HUNT_STRIDE would be."""
+
+
+def _hunts(spec):
+    """Whether `spec` can hit any of HUNTED_BINS: a 2:4 array, a row-stationary one, a
+    weight-stationary one with the depthwise mode."""
+    return spec.skips_weights or spec.dataflow == ROW_STATIONARY or (
+        spec.dataflow == "ws" and spec.depthwise_columns)
+
+
 def random_case(spec, arch_seed, index):
-    """Layer `index` of the architecture drawn from `arch_seed`, as a Case."""
+    """Layer `index` of the architecture drawn from `arch_seed`, as a Case.  On an
+    architecture that can hit HUNTED_BINS, HUNT_SHARE of the layers (from a stream of their
+    own) are hunts: the first of up to HUNT_DRAWS candidates (each drawn as a layer further on
+    would be, HUNT_STRIDE apart) that hits one, else the ordinary draw; either way the same
+    case for the same seeds, named after `index`."""
+    from .coverage import case_bins     # coverage builds on this module's Case
+    if _hunts(spec) and np.random.default_rng((arch_seed, index, 9)).random() < HUNT_SHARE:
+        for attempt in range(1, HUNT_DRAWS + 1):
+            case = _drawn_case(spec, arch_seed, index + attempt * HUNT_STRIDE, index)
+            if HUNTED_BINS & set(case_bins(spec, case)):
+                return case
+    return _drawn_case(spec, arch_seed, index, index)
+
+
+def _drawn_case(spec, arch_seed, index, name_index):
+    """Layer `index` of the architecture drawn from `arch_seed`, as drawn from its seeds, as
+    a Case named after layer `name_index`."""
     rng = np.random.default_rng((arch_seed, index))
     refused = too_slow = 0
     for _ in range(MAX_DRAWS):
@@ -489,7 +528,7 @@ def random_case(spec, arch_seed, index):
         x = _sparsified(arch_seed, index, x)
     timing = _timing(rng)
     interrupt = int(rng.integers(1, cycles)) if rng.random() < 0.1 else None
-    name = case_name(arch_seed, index)
+    name = case_name(arch_seed, name_index)
     if op == "fc":
         job = Job(name, "fc", x[0, :, :, 0].T.copy(), w[:, :, 0, 0].copy(), timing,
                   bias=bias, requant=post.requant, relu=post.relu, interrupt=interrupt,

@@ -168,3 +168,21 @@ def test_line_buffer_step_bounds_hold_the_default_timing_count():
             assert least <= steps <= most, layer.name
             shared += most - steps
     assert shared > 0
+
+
+def test_hunts_hit_the_rare_bins_and_keep_their_layers_name():
+    """On a 2:4 weight-stationary architecture that folds several kernel rows a block, the
+    hunts among its first 48 layers hit a bin the ordinary draws seldom do, and a hunted case
+    is the same when drawn again, named after its index."""
+    from testbench.coverage import case_bins
+    from testbench.random_layers import HUNTED_BINS
+    arch_seed = next(seed for seed in arch_seeds(1, 400)
+                     if random_arch(seed).skips_weights and random_arch(seed).dataflow == "ws"
+                     and random_arch(seed).fold_line_rows > 1)
+    spec = random_arch(arch_seed)
+    hits = [index for index in range(48)
+            if HUNTED_BINS & set(case_bins(spec, random_case(spec, arch_seed, index)))]
+    assert hits
+    again = random_case(spec, arch_seed, hits[0]).job
+    assert again.name == f"r{arch_seed}-{hits[0]}"
+    assert np.array_equal(again.weights, random_case(spec, arch_seed, hits[0]).job.weights)
