@@ -28,6 +28,9 @@ RS_SEQUENCER_REGISTERS = (
     ("window offsets", 2, OFFSET_BITS, "start_words and the chunk's window_base"),
     ("tile coordinates", 2, COORD_BITS, "h_start, and tile_h_start (the running tile's)"),
     ("resident block base", 1, WORDS_BITS, "w_block_base"),
+    ("next chunk", 1, WORDS_BITS + COUNT_BITS + 2,
+     "next_chunk's registered w_start, red and last_k, and next_resident (the RS loop does "
+     "not read them, but they drive the sequencer's output port)"),
     ("state and flags", 1, 4 + 8 + 5,
      "the FSM's state; last_tile, band_beyond, last_group, y_half, w_half, weights_in, "
      "prefetched, load_weights; x_load_half, x_run_half, ahead and band_ahead (2 bits) of "
