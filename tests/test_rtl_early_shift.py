@@ -12,8 +12,7 @@ import pytest
 
 from models.perf import early_shifts
 from testbench.jobs import Job
-from testbench.layer_checks import (assert_counters_match_the_model,
-                                    assert_cycles_match_the_model, assert_outputs_match_golden)
+from testbench.layer_checks import assert_run_matches_the_models
 from testbench.layer_values import conv_job, layer_run_fixture, random_tensors
 
 pytestmark = pytest.mark.rtl
@@ -59,16 +58,5 @@ def test_layers_take_early_shifts(early_run):
     assert paired["paired_chunks"] == 4 and paired["paired_odd_chunks"] == 3
 
 
-def test_outputs_match_golden_bit_for_bit(early_run):
-    _, jobs, results = early_run
-    assert_outputs_match_golden(jobs, results)
-
-
-def test_counters_match_the_analytical_model(early_run):
-    spec, jobs, results = early_run
-    assert_counters_match_the_model(spec, jobs, results)
-
-
-def test_cycles_match_the_analytical_model(early_run):
-    spec, jobs, results = early_run
-    assert assert_cycles_match_the_model(spec, jobs, results) == len(jobs)
+def test_outputs_counters_and_cycles_match_the_models(early_run):
+    assert_run_matches_the_models(*early_run)
